@@ -1,0 +1,350 @@
+/**
+ * Private daemons for the benchmark: a dockerd (with its own containerd) and a
+ * berthd, each in fresh temporary roots, each reached only through its own
+ * unix socket. Both are started in their own process group so a Ctrl-C at the
+ * terminal reaches only the benchmark, which then shuts them down in order.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, openSync, closeSync, promises as fs } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Log } from "./host.js";
+import {
+  basename0,
+  descendants,
+  errMsg,
+  execOk,
+  listProcs,
+  ping,
+  signal,
+  unmountUnder,
+  waitExit,
+  waitFor,
+  type ExecResult,
+  type ProcInfo,
+} from "./lib.js";
+
+export type EngineName = "dockerd" | "berth";
+export const ENGINE_NAMES: readonly EngineName[] = ["dockerd", "berth"];
+
+export interface EngineProcs {
+  daemon: ProcInfo[];
+  helpers: ProcInfo[];
+}
+
+/** What both engines have in common. */
+export abstract class Engine {
+  daemonPid: number | undefined;
+  version = "?";
+  /** Set when the daemon could not be started: every case of this engine is then FAIL. */
+  startError: string | undefined;
+  protected child: ChildProcess | undefined;
+  protected exitInfo: string | undefined;
+
+  constructor(
+    readonly name: EngineName,
+    /** This engine's private temporary directory (roots, socket, log). */
+    readonly dir: string,
+    protected readonly dockerCli: string,
+    protected readonly cliEnv: NodeJS.ProcessEnv,
+    protected readonly log: Log,
+  ) {}
+
+  get sock(): string {
+    return path.join(this.dir, "engine.sock");
+  }
+  get host(): string {
+    return `unix://${this.sock}`;
+  }
+  get logFile(): string {
+    return path.join(this.dir, "daemon.log");
+  }
+  get dataRoot(): string {
+    return path.join(this.dir, "data");
+  }
+  get execRoot(): string {
+    return path.join(this.dir, "exec");
+  }
+  get pidFile(): string {
+    return path.join(this.dir, "daemon.pid");
+  }
+
+  /** Run the docker CLI against this engine; throws CommandError unless it exits 0. */
+  docker(args: readonly string[], timeoutMs: number): Promise<ExecResult> {
+    return execOk(this.dockerCli, ["-H", this.host, ...args], { timeoutMs, env: this.cliEnv });
+  }
+
+  abstract start(timeoutMs: number): Promise<void>;
+  /** Hook for engine-specific graceful shutdown of helpers, before leftovers are SIGKILLed. */
+  protected async afterDaemonStopped(): Promise<void> {}
+  abstract processes(): Promise<EngineProcs>;
+  /** Leftover processes of this engine after its daemon is gone (to be SIGKILLed). */
+  protected abstract leftovers(procs: readonly ProcInfo[]): Set<number>;
+
+  async logTail(lines = 25): Promise<string> {
+    try {
+      const text = await fs.readFile(this.logFile, "utf8");
+      return text.trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+
+  protected async launch(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<void> {
+    await fs.mkdir(this.dataRoot, { recursive: true });
+    await fs.mkdir(this.execRoot, { recursive: true });
+    const fd = openSync(this.logFile, "a");
+    try {
+      const child = spawn(cmd, args, { detached: true, stdio: ["ignore", fd, fd], env });
+      this.child = child;
+      child.on("exit", (code, sig) => {
+        this.exitInfo = sig !== null ? `killed by ${sig}` : `exited with code ${String(code)}`;
+      });
+      child.on("error", (e) => {
+        this.exitInfo = `failed to spawn: ${e.message}`;
+      });
+      this.daemonPid = child.pid;
+    } finally {
+      closeSync(fd);
+    }
+    const t0 = Date.now();
+    const up = await waitFor(async () => this.exitInfo !== undefined || (await ping(this.sock, 1000)), {
+      timeoutMs,
+      intervalMs: 100,
+    });
+    if (this.exitInfo !== undefined) {
+      throw new Error(`${this.name} ${this.exitInfo} before answering /_ping; log:\n${await this.logTail()}`);
+    }
+    if (!up) throw new Error(`${this.name} did not answer /_ping within ${timeoutMs} ms; log:\n${await this.logTail()}`);
+    this.log(`${this.name} answered /_ping after ${Date.now() - t0} ms (pid ${String(this.daemonPid)})`);
+    try {
+      const v = await this.docker(["version", "--format", "{{.Server.Version}}"], 15_000);
+      this.version = v.stdout.trim() || "?";
+    } catch (e) {
+      this.log(`${this.name}: docker version failed: ${errMsg(e)}`);
+    }
+  }
+
+  /** Whether the daemon process is (still) running. */
+  get running(): boolean {
+    return this.child !== undefined && this.exitInfo === undefined;
+  }
+
+  /** `docker rm -f` everything; bounded. */
+  async removeAllContainers(timeoutMs: number): Promise<void> {
+    if (!this.running) return;
+    const ids = (await this.docker(["ps", "-aq"], Math.min(timeoutMs, 30_000))).stdout.split(/\s+/).filter(Boolean);
+    for (let i = 0; i < ids.length; i += 25) {
+      await this.docker(["rm", "-f", ...ids.slice(i, i + 25)], timeoutMs);
+    }
+  }
+
+  /**
+   * Stop everything this engine started: containers, daemon (SIGTERM, then
+   * SIGKILL), leftover helpers and their children, mounts under its dir.
+   * Never throws; returns notes about anything unusual.
+   */
+  async stop(): Promise<string[]> {
+    const notes: string[] = [];
+    if (this.running) {
+      try {
+        await this.removeAllContainers(60_000);
+      } catch (e) {
+        notes.push(`${this.name}: removing containers before shutdown failed: ${errMsg(e)}`);
+      }
+    }
+    const pid = this.daemonPid;
+    if (pid !== undefined && this.exitInfo === undefined) {
+      signal(pid, "SIGTERM");
+      if (!(await waitExit(pid, 20_000))) {
+        notes.push(`${this.name} (pid ${pid}) ignored SIGTERM for 20 s: SIGKILL`);
+        signal(pid, "SIGKILL");
+        await waitExit(pid, 5_000);
+      }
+    }
+    await this.afterDaemonStopped();
+    // Anything of ours that outlived the daemon: kill it and its children at once.
+    for (let pass = 0; pass < 3; pass++) {
+      const procs = await listProcs();
+      const roots = this.leftovers(procs);
+      if (roots.size === 0) break;
+      const all = new Set([...roots, ...descendants(procs, roots)]);
+      const names = procs.filter((p) => roots.has(p.pid)).map((p) => `${basename0(p)}[${p.pid}]`);
+      notes.push(`${this.name}: killing ${all.size} leftover process(es): ${names.join(", ")}`);
+      for (const p of all) signal(p, "SIGKILL");
+      for (const p of all) await waitExit(p, 2_000, 50);
+    }
+    const stuck = await unmountUnder(this.dir);
+    if (stuck.length > 0) notes.push(`${this.name}: still mounted: ${stuck.join(", ")}`);
+    return notes;
+  }
+}
+
+/** Processes whose command line mentions `dir` (other than this one). */
+function mentioning(procs: readonly ProcInfo[], dir: string): ProcInfo[] {
+  return procs.filter((p) => p.pid !== process.pid && p.argv.some((a) => a.includes(dir)));
+}
+
+export class Dockerd extends Engine {
+  private privateContainerd: ChildProcess | undefined;
+  containerdMode = "managed by dockerd";
+
+  constructor(
+    dir: string,
+    private readonly dockerdPath: string,
+    private readonly bridge: string,
+    dockerCli: string,
+    cliEnv: NodeJS.ProcessEnv,
+    log: Log,
+  ) {
+    super("dockerd", dir, dockerCli, cliEnv, log);
+  }
+
+  async start(timeoutMs: number): Promise<void> {
+    const cfg = path.join(this.dir, "daemon.json");
+    await fs.writeFile(cfg, "{}\n"); // never read the host's /etc/docker/daemon.json
+    const args = [
+      "-H",
+      this.host,
+      "--data-root",
+      this.dataRoot,
+      "--exec-root",
+      this.execRoot,
+      "--pidfile",
+      this.pidFile,
+      "--config-file",
+      cfg,
+      `--bridge=${this.bridge}`,
+      "--iptables=false", // leave the host's FORWARD policy and nat table alone
+      "--ip-forward=false", // ... and its net.ipv4.ip_forward
+    ];
+    // dockerd 20.10 uses /run/containerd/containerd.sock when it exists (a system
+    // containerd); only then do we run a private containerd ourselves.
+    if (process.env.BENCH_PRIVATE_CONTAINERD === "1" || existsSync("/run/containerd/containerd.sock")) {
+      args.push(`--containerd=${await this.startContainerd(timeoutMs)}`);
+    }
+    const env = { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/local/sbin:/usr/sbin:/sbin` };
+    await this.launch(this.dockerdPath, args, env, timeoutMs);
+  }
+
+  private async startContainerd(timeoutMs: number): Promise<string> {
+    const dir = path.join(this.dir, "containerd");
+    await fs.mkdir(dir, { recursive: true });
+    const sock = path.join(dir, "containerd.sock");
+    const cfg = path.join(dir, "config.toml");
+    await fs.writeFile(
+      cfg,
+      [
+        "version = 2",
+        `root = ${JSON.stringify(path.join(dir, "root"))}`,
+        `state = ${JSON.stringify(path.join(dir, "state"))}`,
+        'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+        "[grpc]",
+        `  address = ${JSON.stringify(sock)}`,
+        "[ttrpc]",
+        `  address = ${JSON.stringify(`${sock}.ttrpc`)}`,
+        "[debug]",
+        `  address = ${JSON.stringify(path.join(dir, "debug.sock"))}`,
+        "",
+      ].join("\n"),
+    );
+    const fd = openSync(path.join(dir, "containerd.log"), "a");
+    try {
+      this.privateContainerd = spawn("containerd", ["--config", cfg], { detached: true, stdio: ["ignore", fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    this.containerdMode = `private containerd (pid ${String(this.privateContainerd.pid)})`;
+    const ok = await waitFor(
+      async () => {
+        try {
+          await fs.access(sock);
+          return true;
+        } catch {
+          return this.privateContainerd?.exitCode !== null;
+        }
+      },
+      { timeoutMs, intervalMs: 100 },
+    );
+    if (!ok || this.privateContainerd.exitCode !== null) throw new Error(`private containerd did not start (see ${dir})`);
+    return sock;
+  }
+
+  async processes(): Promise<EngineProcs> {
+    const procs = await listProcs();
+    const pid = this.daemonPid;
+    const tree = pid !== undefined ? descendants(procs, [pid]) : new Set<number>();
+    const daemon = procs.filter((p) => p.pid === pid);
+    const helpers = procs.filter(
+      (p) =>
+        p.pid !== pid &&
+        basename0(p).startsWith("containerd") && // containerd, containerd-shim, containerd-shim-runc-v2
+        (tree.has(p.pid) || p.argv.some((a) => a.includes(this.dir))),
+    );
+    return { daemon, helpers };
+  }
+
+  protected leftovers(procs: readonly ProcInfo[]): Set<number> {
+    return new Set(mentioning(procs, this.dir).map((p) => p.pid));
+  }
+
+  protected override async afterDaemonStopped(): Promise<void> {
+    const c = this.privateContainerd;
+    if (c?.pid !== undefined && c.exitCode === null && c.signalCode === null) {
+      signal(c.pid, "SIGTERM");
+      await waitExit(c.pid, 10_000); // what is still alive then is SIGKILLed as a leftover
+    }
+  }
+}
+
+/** Path of the built berthd entry point (dist/src/daemon/main.js; BERTHD_ENTRY overrides it). */
+export function berthdEntry(): string {
+  const override = process.env.BERTHD_ENTRY;
+  if (override !== undefined && override !== "") return path.resolve(override);
+  return fileURLToPath(new URL("../src/daemon/main.js", import.meta.url));
+}
+
+const isMonitor = (p: ProcInfo): boolean =>
+  p.comm.includes("berth-monitor") || p.argv.slice(0, 2).some((a) => a.includes("berth-monitor"));
+
+export class Berthd extends Engine {
+  /** berth-monitor processes that existed before our berthd started (not ours). */
+  private foreignMonitors = new Set<number>();
+
+  constructor(dir: string, dockerCli: string, cliEnv: NodeJS.ProcessEnv, log: Log) {
+    super("berth", dir, dockerCli, cliEnv, log);
+  }
+
+  async start(timeoutMs: number): Promise<void> {
+    const entry = berthdEntry();
+    if (!existsSync(entry)) throw new Error(`berthd is not built: ${entry} does not exist (run npm run build)`);
+    this.foreignMonitors = new Set((await listProcs()).filter(isMonitor).map((p) => p.pid));
+    const extra = (process.env.BERTHD_ARGS ?? "").split(/\s+/).filter(Boolean);
+    const args = [
+      entry,
+      "-H",
+      this.host,
+      "--data-root",
+      this.dataRoot,
+      "--exec-root",
+      this.execRoot,
+      "--pidfile",
+      this.pidFile,
+      ...extra,
+    ];
+    await this.launch(process.execPath, args, process.env, timeoutMs);
+  }
+
+  async processes(): Promise<EngineProcs> {
+    const procs = await listProcs();
+    const pid = this.daemonPid;
+    const daemon = procs.filter((p) => p.pid === pid);
+    const helpers = procs.filter((p) => p.pid !== pid && isMonitor(p) && !this.foreignMonitors.has(p.pid));
+    return { daemon, helpers };
+  }
+
+  protected leftovers(procs: readonly ProcInfo[]): Set<number> {
+    const mine = [...mentioning(procs, this.dir), ...procs.filter((p) => isMonitor(p) && !this.foreignMonitors.has(p.pid))];
+    return new Set(mine.map((p) => p.pid));
+  }
+}

@@ -1,0 +1,107 @@
+import type { Engine, WaitCondition } from "../../engine/index.js";
+import { ContainerCreateSchema } from "../../engine/index.js";
+import { invalid } from "../../util/errors.js";
+import { type Router, qBool, qFilters, qInt, requireRes, startStream, versionAtLeast } from "../server.js";
+
+const MUX = "application/vnd.docker.multiplexed-stream";
+const RAW = "application/vnd.docker.raw-stream";
+
+export function containerRoutes(r: Router, engine: Engine): void {
+  const cs = engine.containers;
+
+  r.get("/containers/json", async (ctx) => {
+    const q = ctx.query;
+    ctx.json(200, await cs.list({ all: qBool(q, "all"), limit: qInt(q, "limit") ?? -1, size: qBool(q, "size"), filters: qFilters(q) }));
+  });
+
+  r.post("/containers/create", async (ctx) => {
+    const raw = await ctx.body();
+    if (raw === undefined || raw === null) throw invalid("config cannot be empty in order to create a container");
+    const parsed = ContainerCreateSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw invalid(`invalid container config: ${issue ? `${issue.path.join(".") || "body"}: ${issue.message}` : "malformed"}`);
+    }
+    const name = ctx.query.get("name") ?? undefined;
+    ctx.json(201, await cs.create(parsed.data, name));
+  });
+
+  r.get("/containers/{id}/json", async (ctx) => ctx.json(200, await cs.inspect(ctx.params["id"] ?? "", qBool(ctx.query, "size"))));
+
+  r.post("/containers/{id}/start", async (ctx) => {
+    const res = await cs.start(ctx.params["id"] ?? "");
+    ctx.status(res === "alreadyRunning" ? 304 : 204);
+  });
+
+  r.post("/containers/{id}/stop", async (ctx) => {
+    const stopped = await cs.stop(ctx.params["id"] ?? "", qInt(ctx.query, "t"), ctx.query.get("signal") ?? undefined);
+    ctx.status(stopped ? 204 : 304);
+  });
+
+  r.post("/containers/{id}/restart", async (ctx) => {
+    await cs.restart(ctx.params["id"] ?? "", qInt(ctx.query, "t"), ctx.query.get("signal") ?? undefined);
+    ctx.status(204);
+  });
+
+  r.post("/containers/{id}/kill", async (ctx) => {
+    await cs.kill(ctx.params["id"] ?? "", ctx.query.get("signal") || "SIGKILL");
+    ctx.status(204);
+  });
+
+  r.post("/containers/{id}/rename", async (ctx) => {
+    const name = ctx.query.get("name");
+    if (!name) throw invalid("name is required");
+    await cs.rename(ctx.params["id"] ?? "", name);
+    ctx.status(204);
+  });
+
+  r.post("/containers/{id}/wait", async (ctx) => {
+    const res = requireRes(ctx);
+    const cond = (ctx.query.get("condition") || "not-running") as WaitCondition;
+    if (!["not-running", "next-exit", "removed"].includes(cond)) throw invalid(`invalid condition: "${cond}"`);
+    const result = cs.wait(ctx.params["id"] ?? "", cond);
+    // Answer the headers at once: the client starts the container only after the wait is registered.
+    res.writeHead(200, { "Content-Type": "application/json", "Api-Version": "1.47" });
+    res.flushHeaders();
+    const r2 = await result;
+    res.end(JSON.stringify(versionAtLeast(ctx.version, "1.30") ? r2 : { StatusCode: r2.StatusCode }));
+  });
+
+  r.delete("/containers/{id}", async (ctx) => {
+    await cs.remove(ctx.params["id"] ?? "", { force: qBool(ctx.query, "force"), volumes: qBool(ctx.query, "v") });
+    ctx.status(204);
+  });
+
+  r.post("/containers/prune", async (ctx) => ctx.json(200, await cs.prune(qFilters(ctx.query))));
+
+  r.post("/containers/{id}/attach", async (ctx) => {
+    const id = ctx.params["id"] ?? "";
+    const rec = cs.get(id);
+    const q = ctx.query;
+    const opts = { stdin: qBool(q, "stdin"), stdout: qBool(q, "stdout"), stderr: qBool(q, "stderr"), stream: qBool(q, "stream"), logs: qBool(q, "logs") };
+    const sock = ctx.hijack(rec.Config.Tty ? RAW : versionAtLeast(ctx.version, "1.42") ? MUX : RAW);
+    await cs.attach(id, sock, opts);
+  });
+
+  r.get("/containers/{id}/logs", async (ctx) => {
+    const res = requireRes(ctx);
+    const q = ctx.query;
+    const stdout = qBool(q, "stdout");
+    const stderr = qBool(q, "stderr");
+    if (!stdout && !stderr) throw invalid("Bad parameters: you must choose at least one stream");
+    const tailQ = q.get("tail");
+    const tail = !tailQ || tailQ === "all" ? ("all" as const) : Number(tailQ);
+    if (typeof tail === "number" && !Number.isInteger(tail)) throw invalid(`invalid tail value: ${tailQ}`);
+    const { parseTimeFilter } = await import("../../engine/index.js");
+    const since = q.get("since") ? parseTimeFilter(q.get("since") as string) : 0;
+    const until = q.get("until") ? parseTimeFilter(q.get("until") as string) : 0;
+    const { stream, tty } = cs.logs(ctx.params["id"] ?? "", { stdout, stderr, follow: qBool(q, "follow"), tail, since, until, timestamps: qBool(q, "timestamps") });
+    startStream(res, tty ? RAW : versionAtLeast(ctx.version, "1.42") ? MUX : RAW);
+    res.on("close", () => stream.destroy());
+    stream.pipe(res);
+    await new Promise<void>((resolve) => {
+      res.on("finish", resolve);
+      res.on("close", resolve);
+    });
+  });
+}

@@ -1,0 +1,67 @@
+import type { Engine } from "../../engine/index.js";
+import { invalid } from "../../util/errors.js";
+import { messageOf } from "../../util/errors.js";
+import { type Router, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
+
+export function imageRoutes(r: Router, engine: Engine): void {
+  const is = engine.images;
+
+  r.get("/images/json", async (ctx) => {
+    ctx.json(200, await is.list({ all: qBool(ctx.query, "all"), filters: qFilters(ctx.query), digests: qBool(ctx.query, "digests") }));
+  });
+
+  r.post("/images/create", async (ctx) => {
+    const q = ctx.query;
+    const fromSrc = q.get("fromSrc");
+    const fromImage = q.get("fromImage");
+    if (fromSrc !== null) {
+      if (fromSrc !== "-") throw invalid("importing from a URL is not supported: send the archive in the request body (fromSrc=-)");
+      const res = requireRes(ctx);
+      const changes = q.getAll("changes");
+      const repo = q.get("repo") ?? undefined;
+      const tag = q.get("tag") ?? undefined;
+      const message = q.get("message") ?? undefined;
+      // Errors before the stream starts are plain HTTP errors; after it, in-band as Docker does.
+      let started = false;
+      try {
+        const id = await is.import(ctx.stream(), {
+          ...(repo ? { repo } : {}),
+          ...(tag ? { tag } : {}),
+          ...(message ? { message } : {}),
+          changes,
+        });
+        startJsonStream(res);
+        started = true;
+        res.end(`${JSON.stringify({ status: id })}\n`);
+      } catch (e) {
+        if (started) res.end(`${JSON.stringify({ errorDetail: { message: messageOf(e) }, error: messageOf(e) })}\n`);
+        else throw e;
+      }
+      return;
+    }
+    if (fromImage !== null) {
+      throw invalid(`pull access denied for ${fromImage}: no registry is configured for this reference (berthd has no default registry; use a registry address such as localhost:5000/${fromImage})`);
+    }
+    throw invalid("either fromSrc or fromImage must be given");
+  });
+
+  r.get("/images/{name*}/json", async (ctx) => ctx.json(200, await is.inspect(ctx.params["name"] ?? "")));
+  r.get("/images/{name*}/history", async (ctx) => ctx.json(200, await is.history(ctx.params["name"] ?? "")));
+
+  r.post("/images/{name*}/tag", async (ctx) => {
+    const repo = ctx.query.get("repo");
+    if (!repo) throw invalid("repository name must have at least one component");
+    await is.tag(ctx.params["name"] ?? "", repo, ctx.query.get("tag") || undefined);
+    ctx.status(201);
+  });
+
+  r.post("/images/prune", async (ctx) => {
+    const filters = qFilters(ctx.query);
+    const all = filters["dangling"]?.[0] === "false";
+    ctx.json(200, await is.prune({ all, filters }));
+  });
+
+  r.delete("/images/{name*}", async (ctx) => {
+    ctx.json(200, await is.remove(ctx.params["name"] ?? "", { force: qBool(ctx.query, "force"), noprune: qBool(ctx.query, "noprune") }));
+  });
+}

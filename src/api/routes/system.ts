@@ -1,0 +1,79 @@
+import type { Engine } from "../../engine/index.js";
+import { parseTimeFilter } from "../../engine/index.js";
+import { type Router, API_VERSION, qFilters, requireRes, startJsonStream } from "../server.js";
+
+export function systemRoutes(r: Router, engine: Engine): void {
+  const ping = async (ctx: import("../server.js").Ctx) => {
+    const res = requireRes(ctx);
+    res.writeHead(200, {
+      "Api-Version": API_VERSION,
+      "Builder-Version": "1",
+      "Docker-Experimental": "false",
+      Ostype: "linux",
+      Swarm: "inactive",
+      "Cache-Control": "no-cache, no-store, must-revalidate",
+      Pragma: "no-cache",
+      "Content-Type": "text/plain; charset=utf-8",
+      "Content-Length": "2",
+    });
+    res.end(ctx.req.method === "HEAD" ? undefined : "OK");
+  };
+  r.get("/_ping", ping);
+  r.head("/_ping", ping);
+  r.get("/version", async (ctx) => ctx.json(200, engine.version()));
+  r.get("/info", async (ctx) => ctx.json(200, engine.info()));
+
+  r.get("/events", async (ctx) => {
+    const res = requireRes(ctx);
+    const filters = qFilters(ctx.query);
+    const sinceQ = ctx.query.get("since");
+    const untilQ = ctx.query.get("until");
+    const since = sinceQ ? parseTimeFilter(sinceQ) : undefined;
+    const until = untilQ ? parseTimeFilter(untilQ) : undefined;
+    const match = (e: import("../../engine/index.js").EngineEvent): boolean => {
+      for (const [k, vals] of Object.entries(filters)) {
+        if (vals.length === 0) continue;
+        const ok = (() => {
+          switch (k) {
+            case "type":
+              return vals.includes(e.Type);
+            case "event":
+              return vals.includes(e.Action) || vals.includes(e.Action.split(":")[0] ?? "");
+            case "container":
+              return e.Type === "container" && vals.some((v) => e.Actor.ID.startsWith(v) || e.Actor.Attributes["name"] === v);
+            case "image":
+              return vals.some((v) => e.Actor.Attributes["image"] === v || e.Actor.ID === v || e.Actor.Attributes["name"] === v);
+            case "label":
+              return vals.every((v) => {
+                const i = v.indexOf("=");
+                return i < 0 ? v in e.Actor.Attributes : e.Actor.Attributes[v.slice(0, i)] === v.slice(i + 1);
+              });
+            default:
+              return true;
+          }
+        })();
+        if (!ok) return false;
+      }
+      return true;
+    };
+    startJsonStream(res);
+    const write = (e: import("../../engine/index.js").EngineEvent) => {
+      if (until !== undefined && e.time > until) return;
+      if (match(e)) res.write(`${JSON.stringify(e)}\n`);
+    };
+    if (since !== undefined) for (const e of engine.events.since(Math.floor(since * 1e9))) write(e);
+    const nowS = Date.now() / 1000;
+    if (until !== undefined && until <= nowS) {
+      res.end();
+      return;
+    }
+    const unsub = engine.events.subscribe(write);
+    const timer = until !== undefined ? setTimeout(() => res.end(), (until - nowS) * 1000) : undefined;
+    await new Promise<void>((resolve) => {
+      res.on("close", resolve);
+      res.on("finish", resolve);
+    });
+    unsub();
+    if (timer) clearTimeout(timer);
+  });
+}

@@ -1,0 +1,278 @@
+/**
+ * HTTP server for the Docker Engine API: versioned routing, JSON bodies,
+ * Docker's error bodies, chunked streams and the `Upgrade: tcp` hijack used by
+ * attach and exec. Route tables live in routes/<area>.ts; handlers are thin.
+ */
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { Duplex, Readable } from "node:stream";
+import { EngineError, invalid, messageOf } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import { errorBody, statusOf } from "./errors.js";
+
+export const API_VERSION = "1.47";
+export const MIN_API_VERSION = "1.24";
+
+export interface Ctx {
+  req: IncomingMessage;
+  /** Null when the request came as an HTTP upgrade (hijack-only). */
+  res: ServerResponse | null;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** Negotiated API version of this request, e.g. "1.47". */
+  version: string;
+  body<T = unknown>(): Promise<T | undefined>;
+  /** The raw request body (tar uploads). */
+  stream(): Readable;
+  json(status: number, value: unknown): void;
+  status(status: number): void;
+  /** Take over the connection: answers 101 UPGRADED (or 200 when no upgrade was asked) and returns the socket. */
+  hijack(contentType: string): Duplex;
+}
+
+export type Handler = (ctx: Ctx) => Promise<void>;
+
+interface Route {
+  method: string;
+  parts: string[];
+  handler: Handler;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  add(method: string, pattern: string, handler: Handler): this {
+    this.routes.push({ method, parts: pattern.split("/").filter(Boolean), handler });
+    return this;
+  }
+
+  get = (p: string, h: Handler) => this.add("GET", p, h);
+  post = (p: string, h: Handler) => this.add("POST", p, h);
+  put = (p: string, h: Handler) => this.add("PUT", p, h);
+  delete = (p: string, h: Handler) => this.add("DELETE", p, h);
+  head = (p: string, h: Handler) => this.add("HEAD", p, h);
+
+  match(method: string, path: string): { handler: Handler; params: Record<string, string> } | "methodNotAllowed" | undefined {
+    const segs = path.split("/").filter(Boolean);
+    let pathMatched = false;
+    for (const r of this.routes) {
+      const params = matchParts(r.parts, segs);
+      if (!params) continue;
+      pathMatched = true;
+      if (r.method === method || (method === "HEAD" && r.method === "GET")) return { handler: r.handler, params };
+    }
+    return pathMatched ? "methodNotAllowed" : undefined;
+  }
+}
+
+function matchParts(parts: string[], segs: string[]): Record<string, string> | undefined {
+  const params: Record<string, string> = {};
+  let si = 0;
+  for (let pi = 0; pi < parts.length; pi++) {
+    const p = parts[pi] as string;
+    if (p === "{name*}") {
+      // Image names contain slashes: take everything up to the remaining fixed suffix.
+      const rest = parts.length - pi - 1;
+      if (segs.length - si - rest < 1) return undefined;
+      params["name"] = segs.slice(si, segs.length - rest).map(decodeURIComponent).join("/");
+      si = segs.length - rest;
+      continue;
+    }
+    const s = segs[si++];
+    if (s === undefined) return undefined;
+    if (p.startsWith("{") && p.endsWith("}")) params[p.slice(1, -1)] = decodeURIComponent(s);
+    else if (p !== s) return undefined;
+  }
+  return si === segs.length ? params : undefined;
+}
+
+function compareVersions(a: string, b: string): number {
+  const [a1 = 0, a2 = 0] = a.split(".").map(Number);
+  const [b1 = 0, b2 = 0] = b.split(".").map(Number);
+  return a1 - b1 || a2 - b2;
+}
+
+export function versionAtLeast(v: string, min: string): boolean {
+  return compareVersions(v, min) >= 0;
+}
+
+const COMMON_HEADERS = {
+  "Api-Version": API_VERSION,
+  "Docker-Experimental": "false",
+  Ostype: "linux",
+  Server: "Berth (linux)",
+};
+
+export function createApiServer(router: Router, log: Logger): http.Server {
+  const server = http.createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 });
+  server.keepAliveTimeout = 60_000;
+
+  const dispatch = async (req: IncomingMessage, res: ServerResponse | null, socket: Duplex, head: Buffer | null): Promise<void> => {
+    const started = Date.now();
+    const url = new URL(req.url ?? "/", "http://berth");
+    let path = url.pathname;
+    let version = API_VERSION;
+    const vm = path.match(/^\/v(\d+\.\d+)(\/.*)$/);
+    if (vm) {
+      version = vm[1] as string;
+      path = vm[2] as string;
+    }
+    let answered = false;
+    let hijacked = false;
+    const writeRawResponse = (status: number, body: string) => {
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    };
+    const ctx: Ctx = {
+      req,
+      res,
+      params: {},
+      query: url.searchParams,
+      version,
+      async body<T>(): Promise<T | undefined> {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const c of req as AsyncIterable<Buffer>) {
+          size += c.length;
+          if (size > 32 * 1024 * 1024) throw invalid("request body too large");
+          chunks.push(c);
+        }
+        const text = Buffer.concat(chunks).toString("utf8").trim();
+        if (text === "") return undefined;
+        try {
+          return JSON.parse(text) as T;
+        } catch (e) {
+          throw invalid(`invalid JSON: ${messageOf(e)}`);
+        }
+      },
+      stream: () => req,
+      json(status, value) {
+        answered = true;
+        const body = JSON.stringify(value);
+        if (res) {
+          res.writeHead(status, { ...COMMON_HEADERS, "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+          res.end(req.method === "HEAD" ? undefined : body);
+        } else writeRawResponse(status, body);
+      },
+      status(status) {
+        answered = true;
+        if (res) {
+          res.writeHead(status, COMMON_HEADERS);
+          res.end();
+        } else writeRawResponse(status, "");
+      },
+      hijack(contentType) {
+        answered = true;
+        hijacked = true;
+        if (res) {
+          // Plain (non-upgrade) hijack: answer 200 and hand the raw socket over.
+          const s = res.socket as Duplex;
+          res.detachSocket(res.socket as import("node:net").Socket);
+          s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
+          return s;
+        }
+        socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
+        if (head && head.length > 0) socket.unshift(head);
+        return socket;
+      },
+    };
+    try {
+      if (vm && compareVersions(version, API_VERSION) > 0) throw invalid(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
+      if (vm && compareVersions(version, MIN_API_VERSION) < 0) {
+        throw invalid(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+      }
+      const m = router.match(req.method ?? "GET", path);
+      if (m === undefined) throw new EngineError("notFound", "page not found");
+      if (m === "methodNotAllowed") {
+        answered = true;
+        const body = JSON.stringify({ message: "method not allowed" });
+        if (res) {
+          res.writeHead(405, { ...COMMON_HEADERS, "Content-Type": "application/json" });
+          res.end(body);
+        } else writeRawResponse(405, body);
+        return;
+      }
+      ctx.params = m.params;
+      await m.handler(ctx);
+      if (!answered && !res?.headersSent) ctx.status(204);
+    } catch (e) {
+      const status = statusOf(e);
+      if (status >= 500) log.error(`${req.method} ${req.url}: ${messageOf(e)}`);
+      else log.debug(`${req.method} ${req.url}: ${status} ${messageOf(e)}`);
+      if (hijacked) {
+        socket.destroy();
+      } else if (res && res.headersSent) {
+        // Mid-stream failure: Docker streams report it in-band where they can; otherwise cut.
+        res.destroy();
+      } else if (res) {
+        const body = JSON.stringify(errorBody(e));
+        res.writeHead(status, { ...COMMON_HEADERS, "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+        res.end(body);
+      } else writeRawResponse(status, JSON.stringify(errorBody(e)));
+    } finally {
+      log.debug(`${req.method} ${req.url} ${Date.now() - started}ms`);
+    }
+  };
+
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    void dispatch(req, res, req.socket, null);
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    void dispatch(req, null, socket, head);
+  });
+  server.on("clientError", (_err, socket: Duplex) => {
+    if ((socket as import("node:net").Socket).writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    else socket.destroy();
+  });
+  return server;
+}
+
+/** Start a chunked JSON-lines stream (progress, events). */
+export function startJsonStream(res: ServerResponse, status = 200): void {
+  res.writeHead(status, { ...COMMON_HEADERS, "Content-Type": "application/json" });
+  res.flushHeaders();
+}
+
+export function startStream(res: ServerResponse, contentType: string): void {
+  res.writeHead(200, { ...COMMON_HEADERS, "Content-Type": contentType });
+  res.flushHeaders();
+}
+
+export function requireRes(ctx: Ctx): ServerResponse {
+  if (!ctx.res) throw invalid("this endpoint cannot be used with an upgrade request");
+  return ctx.res;
+}
+
+// --- query helpers -------------------------------------------------------------
+
+export function qBool(q: URLSearchParams, name: string, def = false): boolean {
+  const v = q.get(name);
+  if (v === null || v === "") return def;
+  return !["0", "false", "False", "FALSE", "no"].includes(v);
+}
+
+export function qInt(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === "") return undefined;
+  if (!/^-?\d+$/.test(v)) throw invalid(`invalid value for ${name}: ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** Docker's `filters` query parameter: {"key": ["v"]} or the old {"key": {"v": true}}. */
+export function qFilters(q: URLSearchParams): Record<string, string[]> {
+  const raw = q.get("filters");
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw invalid(`invalid filter: ${raw}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw invalid(`invalid filter: ${raw}`);
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    if (Array.isArray(v)) out[k] = v.map(String);
+    else if (typeof v === "object" && v !== null) out[k] = Object.entries(v as Record<string, unknown>).filter(([, b]) => b === true).map(([x]) => x);
+    else throw invalid(`invalid filter: ${raw}`);
+  }
+  return out;
+}

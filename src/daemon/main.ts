@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+/**
+ * berthd: the daemon. Parses dockerd-style flags, takes the data-root lock, starts
+ * the engine and serves the Docker Engine API on the requested sockets.
+ */
+import { Command, Option } from "commander";
+import { promises as fs, readFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import type http from "node:http";
+import { makeApiServer } from "../api/index.js";
+import { Engine } from "../engine/index.js";
+import { errnoCode, messageOf } from "../util/errors.js";
+import { atomicWriteFile, mkdirp } from "../util/fsutil.js";
+import { isLogLevel, makeLogger } from "../util/log.js";
+
+interface Flags {
+  host: string[];
+  dataRoot: string;
+  execRoot: string;
+  pidfile?: string;
+  debug: boolean;
+  logLevel: string;
+  defaultRuntime: string;
+  group: string;
+}
+
+const program = new Command("berthd")
+  .description("Berth container engine daemon (serves the Docker Engine API)")
+  .addOption(new Option("-H, --host <socket>", "daemon socket to listen on (unix://PATH or tcp://127.0.0.1:PORT), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
+  .option("--data-root <dir>", "root directory of persistent state", "/var/lib/berth")
+  .option("--exec-root <dir>", "root directory for execution state", "/run/berth")
+  .option("-p, --pidfile <file>", "path to the daemon's PID file (default: <exec-root>/berthd.pid)")
+  .option("-D, --debug", "enable debug mode", false)
+  .option("-l, --log-level <level>", "log level (debug, info, warn, error, fatal)", "info")
+  .option("--default-runtime <name>", "default OCI runtime for containers (runc or crun)", "runc")
+  .option("-G, --group <name>", "group for the unix socket", "berth")
+  .version("0.1.0", "-v, --version");
+
+program.parse();
+const flags = program.opts<Flags>();
+
+async function main(): Promise<void> {
+  if (!isLogLevel(flags.logLevel)) throw new Error(`unable to parse logging level: ${flags.logLevel}`);
+  const log = makeLogger(flags.debug ? "debug" : flags.logLevel);
+  const hosts = flags.host && flags.host.length > 0 ? flags.host : [`unix://${path.join(flags.execRoot, "berth.sock")}`];
+  if (flags.host === undefined && flags.execRoot !== "/run/berth") hosts[0] = `unix://${path.join(flags.execRoot, "berth.sock")}`;
+  const dataRoot = path.resolve(flags.dataRoot);
+  const execRoot = path.resolve(flags.execRoot);
+
+  try {
+    await mkdirp(dataRoot, 0o711);
+    await fs.access(dataRoot, fs.constants.W_OK);
+    await mkdirp(execRoot, 0o711);
+  } catch (e) {
+    throw new Error(`data-root ${dataRoot} or exec-root ${execRoot} is unusable: ${messageOf(e)}`);
+  }
+  const releaseLock = await takeLock(path.join(dataRoot, "berthd.lock"));
+  const pidfile = flags.pidfile ?? path.join(execRoot, "berthd.pid");
+  await atomicWriteFile(pidfile, `${process.pid}\n`);
+
+  const engine = new Engine({ dataRoot, execRoot, runtime: flags.defaultRuntime, log, debug: flags.debug });
+  await engine.init();
+
+  const servers: http.Server[] = [];
+  const sockets: string[] = [];
+  for (const h of hosts) {
+    const server = makeApiServer(engine, log);
+    if (h.startsWith("unix://") || h.startsWith("/")) {
+      const p = h.startsWith("unix://") ? h.slice(7) : h;
+      await prepareUnixSocket(p);
+      await listen(server, { path: p });
+      await fs.chmod(p, 0o660);
+      const gid = groupId(flags.group);
+      if (gid !== undefined) await fs.chown(p, 0, gid);
+      sockets.push(p);
+    } else if (h.startsWith("tcp://")) {
+      const u = new URL(h.replace(/^tcp:/, "http:"));
+      const hostname = u.hostname.replace(/^\[|\]$/g, "");
+      if (!isLoopback(hostname)) {
+        throw new Error(`refusing to listen on ${h} without TLS: a remote API on a non-loopback address gives root to anyone who can reach it`);
+      }
+      await listen(server, { host: hostname, port: Number(u.port || 2375) });
+    } else {
+      throw new Error(`invalid host ${h}: use unix://PATH or tcp://HOST:PORT`);
+    }
+    servers.push(server);
+    log.info(`API listening on ${h}`);
+  }
+  log.info(`berthd 0.1.0 started (data-root ${dataRoot}, exec-root ${execRoot}, runtime ${flags.defaultRuntime})`);
+
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`received ${sig}, shutting down (containers keep running)`);
+    engine.shutdown();
+    for (const s of servers) {
+      s.close();
+      s.closeAllConnections();
+    }
+    void (async () => {
+      for (const p of sockets) await fs.rm(p, { force: true });
+      await fs.rm(pidfile, { force: true });
+      await releaseLock();
+      process.exit(0);
+    })();
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGPIPE", () => undefined);
+}
+
+function listen(server: http.Server, opts: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+async function prepareUnixSocket(p: string): Promise<void> {
+  await mkdirp(path.dirname(p), 0o755);
+  try {
+    await fs.lstat(p);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return;
+    throw e;
+  }
+  // Something is there: a live daemon answers, a stale socket does not.
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = net.connect(p);
+    c.once("connect", () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once("error", () => resolve(false));
+  });
+  if (alive) throw new Error(`socket ${p} is in use by another daemon (is berthd or dockerd already running?)`);
+  await fs.rm(p, { force: true });
+}
+
+async function takeLock(file: string): Promise<() => Promise<void>> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await fs.open(file, "wx", 0o600);
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return async () => {
+        await fs.rm(file, { force: true });
+      };
+    } catch (e) {
+      if (errnoCode(e) !== "EEXIST") throw e;
+      const pid = Number((await fs.readFile(file, "utf8").catch(() => "")).trim());
+      if (pid > 0 && pid !== process.pid && processAlive(pid)) {
+        throw new Error(`another berthd (pid ${pid}) is using data-root ${path.dirname(file)}`);
+      }
+      await fs.rm(file, { force: true }); // stale: its owner died
+    }
+  }
+  throw new Error(`cannot take lock ${file}`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return cmd.includes("berthd") || cmd.includes("daemon/main");
+  } catch {
+    return false;
+  }
+}
+
+function groupId(name: string): number | undefined {
+  try {
+    for (const line of readFileSync("/etc/group", "utf8").split("\n")) {
+      const f = line.split(":");
+      if (f[0] === name && f[2]) return Number(f[2]);
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+function isLoopback(h: string): boolean {
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`berthd: ${messageOf(e)}\n`);
+  process.exit(1);
+});

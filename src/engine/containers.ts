@@ -1,0 +1,980 @@
+/**
+ * Containers backend: the lifecycle (create, start, stop, kill, wait, rm),
+ * attach, logs and inspection, on top of the image store (root filesystems) and
+ * the runtime (OCI runtime + per-container monitor). Records are JSON files
+ * written atomically, one per container, so a crash loses nothing committed.
+ */
+import { promises as fs, readFileSync } from "node:fs";
+import path from "node:path";
+import type { Duplex, Readable } from "node:stream";
+import type { Digest } from "../util/digest.js";
+import { EngineError, conflict, invalid, isEngineError, messageOf, notFound } from "../util/errors.js";
+import { atomicWriteFile, mkdirp, readJson, writeJson } from "../util/fsutil.js";
+import { KeyedMutex } from "../util/lock.js";
+import type { Logger } from "../util/log.js";
+import type { ImageStore } from "../image/index.js";
+import {
+  type ExitStatus,
+  type Runtime,
+  DEFAULT_CAPABILITIES,
+  DEFAULT_PATH_ENV,
+  buildSpec,
+  parseSignal,
+  resolveUser,
+} from "../runtime/index.js";
+import type { Events } from "./events.js";
+import { readLogs } from "./logs.js";
+import { NAME_RE, newId, randomName } from "./names.js";
+import {
+  type ContainerConfig,
+  type ContainerCreateBody,
+  type ContainerRecord,
+  type ContainerState,
+  type HostConfig,
+  ZERO_TIME,
+} from "./types.js";
+
+export type WaitCondition = "not-running" | "next-exit" | "removed";
+
+export interface WaitResult {
+  StatusCode: number;
+  Error?: { Message: string } | null;
+}
+
+export interface AttachOptions {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  stream: boolean;
+  logs: boolean;
+}
+
+export interface ListOptions {
+  all: boolean;
+  limit: number;
+  size: boolean;
+  filters: Record<string, string[]>;
+}
+
+interface Live {
+  /** Attach clients waiting for the container to start. */
+  pendingAttach: { client: Duplex; opts: AttachOptions }[];
+  exitWaiters: ((r: WaitResult) => void)[];
+  removeWaiters: ((r: WaitResult) => void)[];
+  /** Resolves when the current run ends. */
+  exited?: Promise<ExitStatus>;
+}
+
+export interface ContainerServiceOptions {
+  root: string; // data-root/containers
+  images: ImageStore;
+  runtime: Runtime;
+  events: Events;
+  log: Logger;
+  defaultRuntime: string;
+}
+
+export class ContainerService {
+  private readonly records = new Map<string, ContainerRecord>();
+  private readonly names = new Map<string, string>(); // "/name" → id
+  private readonly live = new Map<string, Live>();
+  private readonly lock = new KeyedMutex();
+  private shuttingDown = false;
+
+  constructor(private readonly o: ContainerServiceOptions) {}
+
+  private dir(id: string): string {
+    return path.join(this.o.root, id);
+  }
+
+  private liveOf(id: string): Live {
+    let l = this.live.get(id);
+    if (!l) {
+      l = { pendingAttach: [], exitWaiters: [], removeWaiters: [] };
+      this.live.set(id, l);
+    }
+    return l;
+  }
+
+  private async save(rec: ContainerRecord): Promise<void> {
+    await writeJson(path.join(this.dir(rec.Id), "config.v2.json"), rec);
+  }
+
+  // --- start-up -------------------------------------------------------------
+
+  /** Load records and reconcile them with what really runs (after a restart or a crash). */
+  async init(): Promise<void> {
+    await mkdirp(this.o.root, 0o710);
+    for (const id of await fs.readdir(this.o.root)) {
+      const rec = await readJson<ContainerRecord>(path.join(this.dir(id), "config.v2.json")).catch(() => undefined);
+      if (!rec) {
+        // A create interrupted before its record was written: nothing refers to it.
+        await fs.rm(this.dir(id), { recursive: true, force: true });
+        await this.o.images.layers.removeSnapshot(id).catch(() => undefined);
+        continue;
+      }
+      this.records.set(rec.Id, rec);
+      this.names.set(rec.Name, rec.Id);
+    }
+    for (const rec of this.records.values()) {
+      if (rec.State.Status === "removing") {
+        await this.removeUnlocked(rec, true).catch((e: unknown) => this.o.log.warn(`finishing removal of ${rec.Id}: ${messageOf(e)}`));
+        continue;
+      }
+      if (!rec.State.Running) continue;
+      const stateDir = this.o.runtime.stateDir(rec.Id);
+      if (await this.o.runtime.isAlive(stateDir)) {
+        this.o.log.info(`container ${rec.Id.slice(0, 12)} still running (pid ${rec.State.Pid}), reattaching`);
+        this.watch(rec);
+      } else {
+        const st = (await this.o.runtime.exitStatus(stateDir)) ?? { exitCode: 255, finishedAt: new Date().toISOString() };
+        this.o.log.info(`container ${rec.Id.slice(0, 12)} exited with ${st.exitCode} while berthd was down`);
+        await this.lock.run(rec.Id, () => this.onExit(rec, st));
+      }
+    }
+  }
+
+  shutdown(): void {
+    this.shuttingDown = true;
+  }
+
+  // --- lookup ---------------------------------------------------------------
+
+  /** Find by full id, name (with or without "/"), or unique id prefix; Docker's 404 otherwise. */
+  get(idOrName: string): ContainerRecord {
+    const rec = this.find(idOrName);
+    if (!rec) throw notFound(`No such container: ${idOrName}`);
+    return rec;
+  }
+
+  find(idOrName: string): ContainerRecord | undefined {
+    if (idOrName === "") return undefined;
+    const byId = this.records.get(idOrName);
+    if (byId) return byId;
+    const byName = this.names.get(idOrName.startsWith("/") ? idOrName : `/${idOrName}`);
+    if (byName) return this.records.get(byName);
+    if (/^[a-f0-9]+$/.test(idOrName)) {
+      const hits = [...this.records.keys()].filter((k) => k.startsWith(idOrName));
+      if (hits.length === 1) return this.records.get(hits[0] as string);
+      if (hits.length > 1) throw invalid(`multiple containers found with provided prefix: ${idOrName}`);
+    }
+    return undefined;
+  }
+
+  all(): ContainerRecord[] {
+    return [...this.records.values()];
+  }
+
+  /** Containers using an image (for rmi conflicts). */
+  usingImage(imageId: string): ContainerRecord[] {
+    return this.all().filter((c) => c.Image === imageId);
+  }
+
+  // --- create ---------------------------------------------------------------
+
+  async create(body: ContainerCreateBody, name: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
+    const imageName = body.Image ?? "";
+    if (imageName === "") throw invalid("config cannot be empty in order to create a container");
+    const imageId = this.o.images.resolve(imageName);
+    if (!imageId) throw notFound(`No such image: ${imageName.includes(":") || imageName.includes("@") ? imageName : `${imageName}:latest`}`);
+    const hc: HostConfig = body.HostConfig ?? {};
+    validateHostConfig(hc);
+
+    let fullName: string;
+    if (name !== undefined && name !== "") {
+      if (!NAME_RE.test(name)) throw invalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+      fullName = name.startsWith("/") ? name : `/${name}`;
+    } else {
+      let attempt = 0;
+      do fullName = `/${randomName(attempt++)}`;
+      while (this.names.has(fullName));
+    }
+    const holder = this.names.get(fullName);
+    if (holder) {
+      throw conflict(
+        `Conflict. The container name "${fullName}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    }
+
+    const imgCfg = (await this.o.images.config(imageId)).config ?? {};
+    const asArray = (v: string | string[] | null | undefined): string[] | null | undefined =>
+      typeof v === "string" ? [v] : v;
+    const entrypoint = asArray(body.Entrypoint);
+    const cmd = asArray(body.Cmd);
+    const finalEntrypoint = entrypoint !== undefined && entrypoint !== null ? (entrypoint.length === 1 && entrypoint[0] === "" ? null : entrypoint) : (imgCfg.Entrypoint ?? null);
+    // An explicit entrypoint resets the image's CMD (Docker's rule).
+    const finalCmd = cmd !== undefined && cmd !== null && cmd.length > 0 ? cmd : entrypoint !== undefined && entrypoint !== null ? null : (imgCfg.Cmd ?? null);
+    const argv = [...(finalEntrypoint ?? []), ...(finalCmd ?? [])];
+    if (argv.length === 0) throw invalid("no command specified");
+
+    const id = newId();
+    const env = mergeEnv(imgCfg.Env ?? [], body.Env ?? []);
+    if (!env.some((e) => e.startsWith("PATH="))) env.unshift(DEFAULT_PATH_ENV);
+    const config: ContainerConfig = {
+      Hostname: body.Hostname || id.slice(0, 12),
+      Domainname: body.Domainname ?? "",
+      User: body.User || imgCfg.User || "",
+      AttachStdin: body.AttachStdin ?? false,
+      AttachStdout: body.AttachStdout ?? false,
+      AttachStderr: body.AttachStderr ?? false,
+      ...(body.ExposedPorts || imgCfg.ExposedPorts ? { ExposedPorts: { ...(imgCfg.ExposedPorts ?? {}), ...((body.ExposedPorts as Record<string, object>) ?? {}) } } : {}),
+      Tty: body.Tty ?? false,
+      OpenStdin: body.OpenStdin ?? false,
+      StdinOnce: body.StdinOnce ?? false,
+      Env: env,
+      Cmd: finalCmd,
+      ...(body.Healthcheck ?? imgCfg.Healthcheck ? { Healthcheck: (body.Healthcheck ?? imgCfg.Healthcheck) as ContainerConfig["Healthcheck"] } : {}),
+      Image: imageName,
+      Volumes: body.Volumes || imgCfg.Volumes ? { ...(imgCfg.Volumes ?? {}), ...((body.Volumes as Record<string, object>) ?? {}) } : null,
+      WorkingDir: body.WorkingDir || imgCfg.WorkingDir || "",
+      Entrypoint: finalEntrypoint,
+      OnBuild: imgCfg.OnBuild ?? null,
+      Labels: { ...(imgCfg.Labels ?? {}), ...(body.Labels ?? {}) },
+      ...(body.StopSignal || imgCfg.StopSignal ? { StopSignal: (body.StopSignal || imgCfg.StopSignal) as string } : {}),
+      ...(body.StopTimeout !== undefined && body.StopTimeout !== null ? { StopTimeout: body.StopTimeout } : {}),
+      ...(body.Shell ? { Shell: body.Shell } : {}),
+    };
+    if (config.StopSignal) parseSignal(config.StopSignal);
+    if (config.WorkingDir && !config.WorkingDir.startsWith("/")) throw invalid(`the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`);
+
+    const dir = this.dir(id);
+    const hostConfig: HostConfig = {
+      ...hc,
+      NetworkMode: hc.NetworkMode || "default",
+      RestartPolicy: { Name: hc.RestartPolicy?.Name || "no", MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 },
+      LogConfig: { Type: hc.LogConfig?.Type || "json-file", Config: hc.LogConfig?.Config ?? {} },
+      AutoRemove: hc.AutoRemove ?? false,
+      Privileged: hc.Privileged ?? false,
+      ReadonlyRootfs: hc.ReadonlyRootfs ?? false,
+      ShmSize: hc.ShmSize || 64 * 1024 * 1024,
+      Runtime: hc.Runtime || this.o.defaultRuntime,
+    };
+    const rec: ContainerRecord = {
+      Id: id,
+      Created: new Date().toISOString(),
+      Path: argv[0] as string,
+      Args: argv.slice(1),
+      State: {
+        Status: "created",
+        Running: false,
+        Paused: false,
+        Restarting: false,
+        OOMKilled: false,
+        Dead: false,
+        Pid: 0,
+        ExitCode: 0,
+        Error: "",
+        StartedAt: ZERO_TIME,
+        FinishedAt: ZERO_TIME,
+      },
+      Image: imageId,
+      Name: fullName,
+      RestartCount: 0,
+      Driver: "overlay2",
+      Platform: "linux",
+      LogPath: path.join(dir, `${id}-json.log`),
+      HostnamePath: path.join(dir, "hostname"),
+      HostsPath: path.join(dir, "hosts"),
+      ResolvConfPath: path.join(dir, "resolv.conf"),
+      Config: config,
+      HostConfig: hostConfig,
+    };
+    // Reserve the name before any await so concurrent creates cannot both take it.
+    this.names.set(fullName, id);
+    try {
+      await mkdirp(dir, 0o710);
+      await this.o.images.gcLock.withShared(async () => {
+        await this.o.images.layers.prepare(id, await this.o.images.topLayer(imageId));
+      });
+      await this.writeEtcFiles(rec);
+      await this.save(rec); // the record is the commit point
+    } catch (e) {
+      this.names.delete(fullName);
+      await this.o.images.layers.removeSnapshot(id).catch(() => undefined);
+      await fs.rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+    this.records.set(id, rec);
+    this.o.events.emit("container", "create", id, this.eventAttrs(rec));
+    return { Id: id, Warnings: [] };
+  }
+
+  private async writeEtcFiles(rec: ContainerRecord): Promise<void> {
+    const c = rec.Config;
+    await atomicWriteFile(rec.HostnamePath, `${c.Hostname}\n`);
+    const extra = (rec.HostConfig.ExtraHosts ?? []).map((h) => {
+      const i = h.indexOf(":");
+      if (i <= 0) throw invalid(`invalid extra host: ${h}`);
+      return `${h.slice(i + 1)}\t${h.slice(0, i)}`;
+    });
+    const hosts = [
+      "127.0.0.1\tlocalhost",
+      "::1\tlocalhost ip6-localhost ip6-loopback",
+      "fe00::0\tip6-localnet",
+      "ff00::0\tip6-mcastprefix",
+      "ff02::1\tip6-allnodes",
+      "ff02::2\tip6-allrouters",
+      ...extra,
+    ];
+    await atomicWriteFile(rec.HostsPath, `${hosts.join("\n")}\n`);
+    await atomicWriteFile(rec.ResolvConfPath, containerResolvConf());
+  }
+
+  // --- start / exit ---------------------------------------------------------
+
+  async start(idOrName: string): Promise<"started" | "alreadyRunning"> {
+    const rec = this.get(idOrName);
+    return this.lock.run(rec.Id, async () => {
+      if (rec.State.Running) return "alreadyRunning";
+      if (rec.State.Status === "removing" || rec.State.Dead) throw conflict(`container ${rec.Id} is marked for removal and cannot be started`);
+      rec.ManuallyStopped = false;
+      await this.startUnlocked(rec);
+      return "started";
+    });
+  }
+
+  private async startUnlocked(rec: ContainerRecord): Promise<void> {
+    const { images, runtime } = this.o;
+    try {
+      const rootfs = await images.layers.mount(rec.Id);
+      const c = rec.Config;
+      const user = await resolveUser(rootfs, c.User, rec.HostConfig.GroupAdd ?? []);
+      const env = [...c.Env];
+      if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home}`);
+      if (!env.some((e) => e.startsWith("HOSTNAME="))) env.unshift(`HOSTNAME=${c.Hostname}`);
+      if (c.Tty && !env.some((e) => e.startsWith("TERM="))) env.push("TERM=xterm");
+      const { home: _home, ...ociUser } = user;
+      const caps = applyCaps(rec.HostConfig);
+      const cs = rec.HostConfig.ConsoleSize;
+      const spec = buildSpec({
+        rootfs,
+        readonlyRootfs: rec.HostConfig.ReadonlyRootfs ?? false,
+        hostname: c.Hostname,
+        args: [rec.Path, ...rec.Args],
+        env,
+        cwd: c.WorkingDir || "/",
+        user: ociUser,
+        terminal: c.Tty,
+        ...(c.Tty && cs && cs[0] && cs[1] ? { consoleSize: { height: cs[0], width: cs[1] } } : {}),
+        etcFiles: { hostname: rec.HostnamePath, hosts: rec.HostsPath, resolvConf: rec.ResolvConfPath },
+        cgroupsPath: `/berth/${rec.Id}`,
+        capabilities: caps,
+        privileged: rec.HostConfig.Privileged ?? false,
+        noNewPrivileges: (rec.HostConfig.SecurityOpt ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
+        shmSize: rec.HostConfig.ShmSize ?? 64 * 1024 * 1024,
+      });
+      const logCfg = rec.HostConfig.LogConfig?.Config ?? {};
+      const io = {
+        tty: c.Tty,
+        stdin: c.OpenStdin,
+        ...(rec.HostConfig.LogConfig?.Type === "none" ? {} : { logPath: rec.LogPath }),
+        ...(logCfg["max-size"] ? { logMaxSize: parseSize(logCfg["max-size"]) } : {}),
+        ...(logCfg["max-file"] ? { logMaxFiles: Number(logCfg["max-file"]) } : {}),
+      };
+      const created = await runtime.create(rec.Id, spec, io);
+      const stateDir = runtime.stateDir(rec.Id);
+      // Attach clients that arrived before start get every byte of output.
+      const l = this.liveOf(rec.Id);
+      for (const p of l.pendingAttach.splice(0)) await this.connectAttach(rec, p.client, p.opts);
+      const pid = await runtime.start(stateDir);
+      rec.State = {
+        ...rec.State,
+        Status: "running",
+        Running: true,
+        Paused: false,
+        Restarting: false,
+        OOMKilled: false,
+        Dead: false,
+        Pid: pid || created.pid,
+        ExitCode: 0,
+        Error: "",
+        StartedAt: new Date().toISOString(),
+        FinishedAt: ZERO_TIME,
+      };
+      rec.MonitorPid = created.monitorPid;
+      await this.save(rec);
+      this.watch(rec);
+      this.o.events.emit("container", "start", rec.Id, this.eventAttrs(rec));
+    } catch (e) {
+      const msg = messageOf(e);
+      rec.State = { ...rec.State, Status: rec.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, Error: msg, ExitCode: 128 };
+      await runtime.cleanup(rec.Id).catch(() => undefined);
+      await images.layers.unmount(rec.Id).catch(() => undefined);
+      await this.save(rec).catch(() => undefined);
+      for (const p of this.liveOf(rec.Id).pendingAttach.splice(0)) p.client.end();
+      if (isEngineError(e) && e.kind !== "internal") throw e;
+      throw new EngineError("internal", `failed to start container ${rec.Id.slice(0, 12)}: ${msg}`);
+    }
+  }
+
+  /** Follow the monitor until the process ends. */
+  private watch(rec: ContainerRecord): void {
+    const l = this.liveOf(rec.Id);
+    const stateDir = this.o.runtime.stateDir(rec.Id);
+    const exited = this.o.runtime.wait(stateDir).catch((e: unknown): ExitStatus => {
+      this.o.log.warn(`lost track of container ${rec.Id.slice(0, 12)}: ${messageOf(e)}`);
+      return { exitCode: 255, finishedAt: new Date().toISOString() };
+    });
+    l.exited = exited;
+    void exited.then((st) => {
+      if (this.shuttingDown) return;
+      void this.lock.run(rec.Id, () => this.onExit(rec, st)).catch((e: unknown) => this.o.log.error(`exit handling for ${rec.Id}: ${messageOf(e)}`));
+    });
+  }
+
+  private async onExit(rec: ContainerRecord, st: ExitStatus): Promise<void> {
+    if (!this.records.has(rec.Id) || !rec.State.Running) return;
+    const oom = await this.oomKilled(rec.Id);
+    rec.State = { ...rec.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, OOMKilled: oom };
+    delete rec.MonitorPid;
+    await this.o.runtime.cleanup(rec.Id).catch((e: unknown) => this.o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
+    await this.o.images.layers.unmount(rec.Id).catch((e: unknown) => this.o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
+    await this.save(rec);
+    this.o.events.emit("container", "die", rec.Id, { ...this.eventAttrs(rec), exitCode: String(st.exitCode) });
+    const l = this.liveOf(rec.Id);
+    delete l.exited;
+    const result: WaitResult = { StatusCode: st.exitCode, Error: null };
+    for (const w of l.exitWaiters.splice(0)) w(result);
+    if (rec.HostConfig.AutoRemove) {
+      await this.removeUnlocked(rec, true).catch((e: unknown) => this.o.log.error(`auto-remove ${rec.Id}: ${messageOf(e)}`));
+    }
+  }
+
+  private async oomKilled(id: string): Promise<boolean> {
+    // cgroup v1 memory controller: oom_kill counter (the cgroup is gone once the runtime deleted it).
+    try {
+      const t = readFileSync(`/sys/fs/cgroup/memory/berth/${id}/memory.oom_control`, "utf8");
+      return /oom_kill [1-9]/.test(t);
+    } catch {
+      return false;
+    }
+  }
+
+  // --- wait -----------------------------------------------------------------
+
+  /**
+   * Register a waiter and return a promise for its result. Registration happens
+   * synchronously, so the caller can acknowledge the request before the wait ends.
+   */
+  wait(idOrName: string, condition: WaitCondition): Promise<WaitResult> {
+    const rec = this.get(idOrName);
+    const l = this.liveOf(rec.Id);
+    switch (condition) {
+      case "not-running":
+        if (!rec.State.Running) return Promise.resolve({ StatusCode: rec.State.ExitCode, Error: null });
+        return new Promise((r) => l.exitWaiters.push(r));
+      case "next-exit":
+        return new Promise((r) => l.exitWaiters.push(r));
+      case "removed":
+        return new Promise((r) => l.removeWaiters.push(r));
+      default:
+        throw invalid(`invalid condition: "${String(condition)}"`);
+    }
+  }
+
+  // --- attach ---------------------------------------------------------------
+
+  /**
+   * Attach a hijacked client connection. Before start, the client is held and
+   * connected when the container starts; after the process ended, it is closed.
+   */
+  async attach(idOrName: string, client: Duplex, opts: AttachOptions): Promise<void> {
+    const rec = this.get(idOrName);
+    if (opts.logs) {
+      await new Promise<void>((resolve, reject) => {
+        const logs = readLogs(rec.LogPath, { stdout: opts.stdout, stderr: opts.stderr, follow: false, tail: "all", since: 0, until: 0, timestamps: false, mux: !rec.Config.Tty });
+        logs.on("data", (b: Buffer) => client.write(b));
+        logs.on("end", resolve);
+        logs.on("error", reject);
+      });
+    }
+    if (!opts.stream) {
+      client.end();
+      return;
+    }
+    await this.lock.run(rec.Id, async () => {
+      if (rec.State.Running) await this.connectAttach(rec, client, opts);
+      else if (rec.State.Status === "created" || rec.HostConfig.RestartPolicy?.Name !== "no") this.liveOf(rec.Id).pendingAttach.push({ client, opts });
+      else client.end();
+    });
+  }
+
+  private async connectAttach(rec: ContainerRecord, client: Duplex, opts: AttachOptions): Promise<void> {
+    const stdinOnce = opts.stdin && rec.Config.StdinOnce;
+    let mon;
+    try {
+      mon = await this.o.runtime.attach(this.o.runtime.stateDir(rec.Id), { stdin: opts.stdin && rec.Config.OpenStdin, stdout: opts.stdout, stderr: opts.stderr, stdinOnce });
+    } catch (e) {
+      this.o.log.warn(`attach to ${rec.Id.slice(0, 12)}: ${messageOf(e)}`);
+      client.end();
+      return;
+    }
+    mon.pipe(client);
+    if (opts.stdin && rec.Config.OpenStdin) client.pipe(mon);
+    else client.resume();
+    const done = () => {
+      mon.destroy();
+      client.destroy();
+    };
+    client.on("error", done);
+    mon.on("error", done);
+    client.on("close", () => mon.destroy());
+  }
+
+  // --- logs -----------------------------------------------------------------
+
+  logs(idOrName: string, opts: { stdout: boolean; stderr: boolean; follow: boolean; tail: number | "all"; since: number; until: number; timestamps: boolean }): { stream: Readable; tty: boolean } {
+    const rec = this.get(idOrName);
+    if (rec.HostConfig.LogConfig?.Type === "none") throw invalid(`configured logging driver does not support reading`);
+    const l = this.liveOf(rec.Id);
+    const stopWhen = rec.State.Running && l.exited ? l.exited : Promise.resolve();
+    return { stream: readLogs(rec.LogPath, { ...opts, mux: !rec.Config.Tty, stopWhen }), tty: rec.Config.Tty };
+  }
+
+  // --- signals, stop, restart ---------------------------------------------
+
+  async kill(idOrName: string, signal = "SIGKILL"): Promise<void> {
+    const rec = this.get(idOrName);
+    const sig = parseSignal(signal);
+    if (!rec.State.Running) throw conflict(`cannot kill container: ${idOrName}: container ${rec.Id} is not running`);
+    if (sig === 9 || sig === 15) rec.ManuallyStopped = true;
+    await this.o.runtime.kill(rec.Id, this.o.runtime.stateDir(rec.Id), sig);
+    this.o.events.emit("container", "kill", rec.Id, { ...this.eventAttrs(rec), signal: String(sig) });
+  }
+
+  /** Stop: the stop signal, then SIGKILL after the timeout. Returns false if it was not running. */
+  async stop(idOrName: string, timeout?: number, signal?: string): Promise<boolean> {
+    const rec = this.get(idOrName);
+    if (!rec.State.Running) return false;
+    rec.ManuallyStopped = true;
+    const l = this.liveOf(rec.Id);
+    const exited = l.exited;
+    const stateDir = this.o.runtime.stateDir(rec.Id);
+    const sig = parseSignal(signal || rec.Config.StopSignal || "SIGTERM");
+    const t = timeout ?? rec.Config.StopTimeout ?? 10;
+    const settled = (ms: number) =>
+      exited
+        ? Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))])
+        : Promise.resolve(true);
+    if (t !== 0) {
+      await this.o.runtime.kill(rec.Id, stateDir, sig).catch(() => undefined);
+      this.o.events.emit("container", "kill", rec.Id, { ...this.eventAttrs(rec), signal: String(sig) });
+    }
+    if (t < 0 ? !(await exited?.then(() => true)) : !(await settled(t * 1000))) {
+      await this.o.runtime.kill(rec.Id, stateDir, 9).catch(() => undefined);
+      await settled(30_000);
+    }
+    // Let the exit bookkeeping finish so the caller sees "exited".
+    await this.lock.run(rec.Id, async () => undefined);
+    this.o.events.emit("container", "stop", rec.Id, this.eventAttrs(rec));
+    return true;
+  }
+
+  async restart(idOrName: string, timeout?: number, signal?: string): Promise<void> {
+    const rec = this.get(idOrName);
+    await this.stop(rec.Id, timeout, signal);
+    await this.start(rec.Id);
+    this.o.events.emit("container", "restart", rec.Id, this.eventAttrs(rec));
+  }
+
+  async rename(idOrName: string, newName: string): Promise<void> {
+    const rec = this.get(idOrName);
+    if (!NAME_RE.test(newName)) throw invalid(`Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const full = newName.startsWith("/") ? newName : `/${newName}`;
+    if (full === rec.Name) throw invalid(`Renaming a container with the same name as its current name`);
+    const holder = this.names.get(full);
+    if (holder) throw conflict(`Conflict. The container name "${full}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+    await this.lock.run(rec.Id, async () => {
+      const old = rec.Name;
+      this.names.set(full, rec.Id);
+      rec.Name = full;
+      try {
+        await this.save(rec);
+      } catch (e) {
+        rec.Name = old;
+        this.names.delete(full);
+        throw e;
+      }
+      this.names.delete(old);
+      this.o.events.emit("container", "rename", rec.Id, { ...this.eventAttrs(rec), oldName: old });
+    });
+  }
+
+  // --- remove ---------------------------------------------------------------
+
+  async remove(idOrName: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
+    const rec = this.get(idOrName);
+    if (rec.State.Running) {
+      if (!opts.force) {
+        throw conflict(`cannot remove container "${rec.Name}": container is running: stop the container before removing or force remove`);
+      }
+      rec.ManuallyStopped = true;
+      const exited = this.liveOf(rec.Id).exited;
+      await this.o.runtime.kill(rec.Id, this.o.runtime.stateDir(rec.Id), 9).catch(() => undefined);
+      if (exited) await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+    }
+    await this.lock.run(rec.Id, async () => {
+      if (!this.records.has(rec.Id)) return; // auto-removed meanwhile
+      if (rec.State.Running) throw conflict(`cannot remove container "${rec.Name}": container is running`);
+      await this.removeUnlocked(rec, false);
+    });
+  }
+
+  private async removeUnlocked(rec: ContainerRecord, fromExit: boolean): Promise<void> {
+    if (rec.State.Status !== "removing") {
+      rec.State.Status = "removing";
+      await this.save(rec);
+    }
+    await this.o.runtime.cleanup(rec.Id);
+    await this.o.images.layers.removeSnapshot(rec.Id);
+    await fs.rm(this.dir(rec.Id), { recursive: true, force: true });
+    this.records.delete(rec.Id);
+    if (this.names.get(rec.Name) === rec.Id) this.names.delete(rec.Name);
+    const l = this.live.get(rec.Id);
+    this.live.delete(rec.Id);
+    for (const p of l?.pendingAttach ?? []) p.client.end();
+    for (const w of l?.exitWaiters ?? []) w({ StatusCode: rec.State.ExitCode, Error: null });
+    for (const w of l?.removeWaiters ?? []) w({ StatusCode: rec.State.ExitCode, Error: null });
+    this.o.events.emit("container", "destroy", rec.Id, this.eventAttrs(rec));
+    void fromExit;
+  }
+
+  async prune(filters: Record<string, string[]>): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    const deleted: string[] = [];
+    let space = 0;
+    for (const rec of this.all()) {
+      if (rec.State.Running || rec.State.Status === "removing") continue;
+      if (!matchLabels(rec.Config.Labels, filters["label"] ?? [])) continue;
+      const until = filters["until"]?.[0];
+      if (until && Date.parse(rec.Created) > parseTimeFilter(until) * 1000) continue;
+      space += await this.o.images.layers.snapshotSize(rec.Id);
+      await this.remove(rec.Id, { force: false, volumes: false }).then(
+        () => deleted.push(rec.Id),
+        () => undefined,
+      );
+    }
+    return { ContainersDeleted: deleted, SpaceReclaimed: space };
+  }
+
+  // --- views ----------------------------------------------------------------
+
+  private eventAttrs(rec: ContainerRecord): Record<string, string> {
+    return { ...rec.Config.Labels, image: rec.Config.Image, name: rec.Name.slice(1) };
+  }
+
+  async inspect(idOrName: string, size = false): Promise<Record<string, unknown>> {
+    const rec = this.get(idOrName);
+    const sizeRw = size ? await this.o.images.layers.snapshotSize(rec.Id) : undefined;
+    const snap = this.o.images.layers.snapshotDir(rec.Id);
+    return {
+      Id: rec.Id,
+      Created: rec.Created,
+      Path: rec.Path,
+      Args: rec.Args,
+      State: { ...rec.State },
+      Image: rec.Image,
+      ResolvConfPath: rec.ResolvConfPath,
+      HostnamePath: rec.HostnamePath,
+      HostsPath: rec.HostsPath,
+      LogPath: rec.LogPath,
+      Name: rec.Name,
+      RestartCount: rec.RestartCount,
+      Driver: rec.Driver,
+      Platform: rec.Platform,
+      MountLabel: "",
+      ProcessLabel: "",
+      AppArmorProfile: "",
+      ExecIDs: null,
+      HostConfig: fullHostConfig(rec.HostConfig),
+      GraphDriver: {
+        Name: "overlay2",
+        Data: { UpperDir: path.join(snap, "upper"), WorkDir: path.join(snap, "work"), MergedDir: path.join(snap, "merged") },
+      },
+      ...(sizeRw !== undefined ? { SizeRw: sizeRw, SizeRootFs: sizeRw + (await this.o.images.size(rec.Image as Digest).catch(() => 0)) } : {}),
+      Mounts: [],
+      Config: rec.Config,
+      NetworkSettings: networkSettings(rec),
+    };
+  }
+
+  async list(opts: ListOptions): Promise<Record<string, unknown>[]> {
+    let recs = this.all().sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
+    const f = opts.filters;
+    const showAll = opts.all || opts.limit > 0 || Object.keys(f).length > 0 && (f["status"] !== undefined || f["exited"] !== undefined);
+    if (!showAll) recs = recs.filter((r) => r.State.Running);
+    recs = recs.filter((r) => matchContainer(r, f, (n) => this.o.images.resolve(n)));
+    if (opts.limit > 0) recs = recs.slice(0, opts.limit);
+    const out: Record<string, unknown>[] = [];
+    for (const r of recs) {
+      const entry: Record<string, unknown> = {
+        Id: r.Id,
+        Names: [r.Name],
+        Image: r.Config.Image,
+        ImageID: r.Image,
+        Command: [r.Path, ...r.Args].map(quoteArg).join(" "),
+        Created: Math.floor(Date.parse(r.Created) / 1000),
+        Ports: [],
+        Labels: r.Config.Labels,
+        State: r.State.Status,
+        Status: statusString(r.State),
+        HostConfig: { NetworkMode: r.HostConfig.NetworkMode ?? "default" },
+        NetworkSettings: { Networks: {} },
+        Mounts: [],
+      };
+      if (opts.size) entry["SizeRw"] = await this.o.images.layers.snapshotSize(r.Id);
+      out.push(entry);
+    }
+    return out;
+  }
+
+  counts(): { total: number; running: number; paused: number; stopped: number } {
+    let running = 0;
+    let paused = 0;
+    for (const r of this.records.values()) {
+      if (r.State.Paused) paused++;
+      else if (r.State.Running) running++;
+    }
+    return { total: this.records.size, running, paused, stopped: this.records.size - running - paused };
+  }
+}
+
+// --- helpers ------------------------------------------------------------------
+
+function quoteArg(a: string): string {
+  return a;
+}
+
+function mergeEnv(base: string[], over: string[]): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...base, ...over]) {
+    const k = e.includes("=") ? e.slice(0, e.indexOf("=")) : e;
+    if (!e.includes("=")) {
+      // `-e NAME` without a value: Docker's CLI resolves it; a bare name here means unset.
+      out.delete(k);
+      continue;
+    }
+    out.set(k, e);
+  }
+  return [...out.values()];
+}
+
+function applyCaps(hc: HostConfig): string[] {
+  const norm = (c: string) => {
+    const u = c.toUpperCase();
+    return u === "ALL" ? "ALL" : u.startsWith("CAP_") ? u : `CAP_${u}`;
+  };
+  if (hc.Privileged) return ALL_CAPS;
+  let caps = [...DEFAULT_CAPABILITIES];
+  const add = (hc.CapAdd ?? []).map(norm);
+  const drop = (hc.CapDrop ?? []).map(norm);
+  for (const c of [...add, ...drop]) if (c !== "ALL" && !ALL_CAPS.includes(c)) throw invalid(`unknown capability: "${c}"`);
+  if (drop.includes("ALL")) caps = [];
+  else caps = caps.filter((c) => !drop.includes(c));
+  if (add.includes("ALL")) caps = [...ALL_CAPS];
+  else for (const c of add) if (!caps.includes(c)) caps.push(c);
+  return caps;
+}
+
+const ALL_CAPS = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+  "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+  "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+  "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+  "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+  "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+  "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+];
+
+function validateHostConfig(hc: HostConfig): void {
+  const rp = hc.RestartPolicy;
+  if (rp?.Name && rp.Name !== "on-failure" && (rp.MaximumRetryCount ?? 0) > 0) {
+    throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
+  }
+  if (hc.AutoRemove && rp?.Name && rp.Name !== "no") {
+    throw invalid(`can't create 'AutoRemove' container with restart policy`);
+  }
+  const lt = hc.LogConfig?.Type;
+  if (lt && lt !== "json-file" && lt !== "none" && lt !== "local") throw invalid(`failed to create logger: logger: no log driver named '${lt}' is registered`);
+  const ms = hc.LogConfig?.Config?.["max-size"];
+  if (ms !== undefined) parseSize(ms);
+  const mf = hc.LogConfig?.Config?.["max-file"];
+  if (mf !== undefined && !/^[1-9]\d*$/.test(mf)) throw invalid(`invalid value for max-file: ${mf}`);
+}
+
+/** Docker's size strings: 10m, 1g, 512k, 100 (bytes). */
+export function parseSize(s: string): number {
+  const m = s.trim().match(/^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$/i);
+  if (!m) throw invalid(`invalid size: '${s}'`);
+  const mult: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
+  return Math.floor(Number(m[1]) * (mult[(m[2] ?? "").toLowerCase()] ?? 1));
+}
+
+function containerResolvConf(): string {
+  let host = "";
+  try {
+    host = readFileSync("/etc/resolv.conf", "utf8");
+  } catch {
+    host = "";
+  }
+  // Loopback nameservers of the host are unreachable from the container's own network namespace.
+  const lines = host.split("\n").filter((l) => !/^\s*nameserver\s+(127\.|::1\b)/.test(l));
+  if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push("nameserver 8.8.8.8", "nameserver 8.8.4.4");
+  return `${lines.filter((l, i, a) => l !== "" || i < a.length - 1).join("\n")}\n`;
+}
+
+function fullHostConfig(hc: HostConfig): Record<string, unknown> {
+  return {
+    Binds: null,
+    ContainerIDFile: "",
+    PortBindings: {},
+    VolumeDriver: "",
+    VolumesFrom: null,
+    ConsoleSize: [0, 0],
+    CapAdd: null,
+    CapDrop: null,
+    CgroupnsMode: "private",
+    Dns: [],
+    DnsOptions: [],
+    DnsSearch: [],
+    ExtraHosts: null,
+    GroupAdd: null,
+    IpcMode: "private",
+    Cgroup: "",
+    Links: null,
+    OomScoreAdj: 0,
+    PidMode: "",
+    PublishAllPorts: false,
+    SecurityOpt: null,
+    UTSMode: "",
+    UsernsMode: "",
+    Isolation: "",
+    CpuShares: 0,
+    Memory: 0,
+    NanoCpus: 0,
+    CgroupParent: "",
+    BlkioWeight: 0,
+    CpuPeriod: 0,
+    CpuQuota: 0,
+    CpusetCpus: "",
+    CpusetMems: "",
+    Devices: [],
+    MemoryReservation: 0,
+    MemorySwap: 0,
+    PidsLimit: null,
+    Ulimits: [],
+    MaskedPaths: null,
+    ReadonlyPaths: null,
+    ...hc,
+  };
+}
+
+function networkSettings(rec: ContainerRecord): Record<string, unknown> {
+  return {
+    Bridge: "",
+    SandboxID: rec.State.Running ? rec.Id : "",
+    SandboxKey: rec.State.Running ? `/proc/${rec.State.Pid}/ns/net` : "",
+    HairpinMode: false,
+    LinkLocalIPv6Address: "",
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: {},
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: "",
+    Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    MacAddress: "",
+    Networks: {},
+  };
+}
+
+/** Docker's "Up 5 seconds" / "Exited (3) 2 minutes ago" / "Created". */
+export function statusString(s: ContainerState, now = Date.now()): string {
+  switch (s.Status) {
+    case "created":
+      return "Created";
+    case "running": {
+      const up = `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+      return s.Health ? `${up} (${s.Health.Status})` : up;
+    }
+    case "paused":
+      return `Up ${humanDuration(now - Date.parse(s.StartedAt))} (Paused)`;
+    case "restarting":
+      return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+    case "removing":
+      return "Removal In Progress";
+    case "dead":
+      return "Dead";
+    case "exited":
+      return s.FinishedAt === ZERO_TIME ? "Exited" : `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+  }
+}
+
+export function humanDuration(ms: number): string {
+  const sec = Math.round(ms / 1000);
+  if (sec < 1) return "Less than a second";
+  if (sec === 1) return "1 second";
+  if (sec < 60) return `${sec} seconds`;
+  const min = Math.round(ms / 60000);
+  if (min === 1) return "About a minute";
+  if (min < 60) return `${min} minutes`;
+  const h = Math.round(ms / 3600000);
+  if (h === 1) return "About an hour";
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(h / 24 / 365)} years`;
+}
+
+function matchLabels(labels: Record<string, string>, wanted: string[]): boolean {
+  return wanted.every((w) => {
+    const i = w.indexOf("=");
+    if (i < 0) return w in labels;
+    return labels[w.slice(0, i)] === w.slice(i + 1);
+  });
+}
+
+export function parseTimeFilter(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  const d = v.match(/^(\d+)(s|m|h)$/);
+  if (d) return Date.now() / 1000 - Number(d[1]) * ({ s: 1, m: 60, h: 3600 }[d[2] as "s" | "m" | "h"]);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalid(`invalid time filter: ${v}`);
+  return t / 1000;
+}
+
+function matchContainer(r: ContainerRecord, f: Record<string, string[]>, resolveImage: (n: string) => string | undefined): boolean {
+  for (const [key, values] of Object.entries(f)) {
+    if (values.length === 0) continue;
+    switch (key) {
+      case "id":
+        if (!values.some((v) => r.Id.startsWith(v))) return false;
+        break;
+      case "name":
+        if (!values.some((v) => new RegExp(v).test(r.Name.slice(1)))) return false;
+        break;
+      case "status":
+        if (!values.includes(r.State.Status)) return false;
+        break;
+      case "exited":
+        if (r.State.Status !== "exited" || !values.includes(String(r.State.ExitCode))) return false;
+        break;
+      case "label":
+        if (!matchLabels(r.Config.Labels, values)) return false;
+        break;
+      case "ancestor":
+        if (!values.some((v) => r.Config.Image === v || resolveImage(v) === r.Image)) return false;
+        break;
+      case "before":
+      case "since":
+        break;
+      default:
+        throw invalid(`invalid filter '${key}'`);
+    }
+  }
+  return true;
+}

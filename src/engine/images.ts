@@ -1,0 +1,298 @@
+/** Images backend: listing, inspection, tags, removal (with Docker's conflict rules), import. */
+import type { Readable } from "node:stream";
+import type { Digest } from "../util/digest.js";
+import { conflict, invalid, notFound } from "../util/errors.js";
+import { type ImageRunConfig, type ImageStore, chainIds, formatReference, parseReference, withDefaultTag } from "../image/index.js";
+import type { ContainerService } from "./containers.js";
+import type { Events } from "./events.js";
+
+export type DeleteResponseItem = { Untagged: string } | { Deleted: string };
+
+const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
+
+export class ImageService {
+  constructor(
+    private readonly store: ImageStore,
+    private readonly containers: ContainerService,
+    private readonly events: Events,
+  ) {}
+
+  resolve(name: string): Digest {
+    return this.store.mustResolve(name);
+  }
+
+  async list(opts: { all: boolean; filters: Record<string, string[]>; digests: boolean }): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
+    const f = opts.filters;
+    const refFilters = f["reference"] ?? [];
+    for (const img of this.store.index.list()) {
+      const tags = this.store.index.tagsOf(img.id);
+      if (f["dangling"]?.[0] === "true" && tags.length > 0) continue;
+      if (f["dangling"]?.[0] === "false" && tags.length === 0) continue;
+      if (refFilters.length > 0 && !tags.some((t) => refFilters.some((p) => globRef(p, t)))) continue;
+      const cfg = await this.store.config(img.id);
+      if (f["label"] && !f["label"].every((l) => matchLabel(cfg.config?.Labels ?? {}, l))) continue;
+      const size = await this.store.size(img.id);
+      out.push({
+        Id: img.id,
+        ParentId: "",
+        RepoTags: tags,
+        RepoDigests: img.repoDigests,
+        Created: Math.floor(Date.parse(cfg.created ?? img.added) / 1000),
+        Size: size,
+        SharedSize: -1,
+        VirtualSize: size,
+        Labels: cfg.config?.Labels ?? {},
+        Containers: -1,
+      });
+    }
+    out.sort((a, b) => (b["Created"] as number) - (a["Created"] as number));
+    return out;
+  }
+
+  async inspect(name: string): Promise<Record<string, unknown>> {
+    const id = this.resolve(name);
+    const img = this.store.index.get(id);
+    const cfg = await this.store.config(id);
+    const size = await this.store.size(id);
+    const rc: ImageRunConfig = cfg.config ?? {};
+    return {
+      Id: id,
+      RepoTags: this.store.index.tagsOf(id),
+      RepoDigests: img?.repoDigests ?? [],
+      Parent: "",
+      Comment: cfg.comment ?? "",
+      Created: cfg.created ?? img?.added ?? "",
+      DockerVersion: cfg.docker_version ?? "",
+      Author: cfg.author ?? "",
+      Config: {
+        Hostname: "",
+        Domainname: "",
+        User: rc.User ?? "",
+        AttachStdin: false,
+        AttachStdout: false,
+        AttachStderr: false,
+        ...(rc.ExposedPorts ? { ExposedPorts: rc.ExposedPorts } : {}),
+        Tty: false,
+        OpenStdin: false,
+        StdinOnce: false,
+        Env: rc.Env ?? null,
+        Cmd: rc.Cmd ?? null,
+        ...(rc.Healthcheck ? { Healthcheck: rc.Healthcheck } : {}),
+        ArgsEscaped: rc.ArgsEscaped ?? false,
+        Image: "",
+        Volumes: rc.Volumes ?? null,
+        WorkingDir: rc.WorkingDir ?? "",
+        Entrypoint: rc.Entrypoint ?? null,
+        OnBuild: rc.OnBuild ?? null,
+        Labels: rc.Labels ?? null,
+        ...(rc.StopSignal ? { StopSignal: rc.StopSignal } : {}),
+        ...(rc.Shell ? { Shell: rc.Shell } : {}),
+      },
+      Architecture: cfg.architecture,
+      ...(cfg.variant ? { Variant: cfg.variant } : {}),
+      Os: cfg.os,
+      Size: size,
+      VirtualSize: size,
+      GraphDriver: { Name: "overlay2", Data: null },
+      RootFS: { Type: "layers", Layers: cfg.rootfs.diff_ids },
+      Metadata: { LastTagTime: img?.lastTagTime ?? "0001-01-01T00:00:00Z" },
+    };
+  }
+
+  async history(name: string): Promise<Record<string, unknown>[]> {
+    const id = this.resolve(name);
+    const cfg = await this.store.config(id);
+    const hist = cfg.history ?? [];
+    const layers = [...cfg.rootfs.diff_ids];
+    const chain = chainIds(cfg.rootfs.diff_ids);
+    const out: Record<string, unknown>[] = [];
+    let li = 0;
+    for (const h of hist) {
+      let size = 0;
+      if (!h.empty_layer && li < layers.length) {
+        const c = chain[li++];
+        size = c ? (await this.store.layers.get(c).catch(() => ({ size: 0 }))).size : 0;
+      }
+      out.push({ Id: "<missing>", Created: Math.floor(Date.parse(h.created ?? "") / 1000) || 0, CreatedBy: h.created_by ?? "", Tags: null, Size: size, Comment: h.comment ?? "" });
+    }
+    out.reverse();
+    if (out[0]) {
+      out[0]["Id"] = id;
+      out[0]["Tags"] = this.store.index.tagsOf(id);
+    }
+    return out;
+  }
+
+  async tag(source: string, repo: string, tag: string | undefined): Promise<void> {
+    const id = this.resolve(source);
+    const ref = withDefaultTag(parseReference(tag ? `${repo}:${tag}` : repo));
+    if (ref.digest) throw invalid("refusing to create a tag with a digest reference");
+    await this.store.tag(id, ref);
+    this.events.emit("image", "tag", id, { name: formatReference(ref) });
+  }
+
+  async import(tar: Readable, opts: { repo?: string; tag?: string; message?: string; changes: string[] }): Promise<Digest> {
+    const config = parseChanges(opts.changes);
+    let ref;
+    if (opts.repo) ref = withDefaultTag(parseReference(opts.tag ? `${opts.repo}:${opts.tag}` : opts.repo));
+    const id = await this.store.importRootfs(tar, { config, ...(opts.message ? { message: opts.message } : {}) });
+    if (ref) await this.store.tag(id, ref);
+    this.events.emit("image", "import", id, ref ? { name: formatReference(ref) } : {});
+    return id;
+  }
+
+  /** `docker rmi` with Docker's rules for tags, containers and force. */
+  async remove(name: string, opts: { force: boolean; noprune: boolean }): Promise<DeleteResponseItem[]> {
+    const id = this.resolve(name);
+    const out: DeleteResponseItem[] = [];
+    const users = this.containers.usingImage(id);
+    const running = users.find((c) => c.State.Running);
+    const tags = this.store.index.tagsOf(id);
+    const byId = name.replace(/^sha256:/, "") !== "" && id.slice(7).startsWith(name.replace(/^sha256:/, "")) && !isReference(name, tags);
+
+    if (!byId) {
+      const key = formatReference(withDefaultTag(parseReference(name)));
+      const lastRef = tags.length === 1 && tags[0] === key;
+      if (lastRef && users.length > 0 && !opts.force) {
+        const u = users[0];
+        throw conflict(`conflict: unable to remove repository reference "${name}" (must force) - container ${short(u?.Id ?? "")} is using its referenced image ${short(id)}`);
+      }
+      await this.store.index.untag(key);
+      out.push({ Untagged: key });
+      this.events.emit("image", "untag", id, { name: key });
+      if (!lastRef || users.length > 0) return out;
+    } else {
+      if (running) {
+        throw conflict(`conflict: unable to delete ${short(id)} (cannot be forced) - image is being used by running container ${short(running.Id)}`);
+      }
+      if (tags.length > 1 && !opts.force) {
+        throw conflict(`conflict: unable to delete ${short(id)} (must be forced) - image is referenced in multiple repositories`);
+      }
+      if (users.length > 0 && !opts.force) {
+        throw conflict(`conflict: unable to delete ${short(id)} (must be forced) - image is being used by stopped container ${short(users[0]?.Id ?? "")}`);
+      }
+      for (const t of tags) {
+        await this.store.index.untag(t);
+        out.push({ Untagged: t });
+        this.events.emit("image", "untag", id, { name: t });
+      }
+      if (users.length > 0) return out; // forced: untagged, kept for its containers
+    }
+    if (!this.store.index.get(id)) throw notFound(`No such image: ${name}`);
+    await this.store.index.delete(id);
+    out.push({ Deleted: id });
+    this.events.emit("image", "delete", id, {});
+    await this.store.gc();
+    return out;
+  }
+
+  async prune(opts: { all: boolean; filters: Record<string, string[]> }): Promise<{ ImagesDeleted: DeleteResponseItem[]; SpaceReclaimed: number }> {
+    const deleted: DeleteResponseItem[] = [];
+    for (const img of this.store.index.list()) {
+      const tags = this.store.index.tagsOf(img.id);
+      if (tags.length > 0 && !opts.all) continue;
+      if (this.containers.usingImage(img.id).length > 0) continue;
+      for (const t of tags) {
+        await this.store.index.untag(t);
+        deleted.push({ Untagged: t });
+      }
+      await this.store.index.delete(img.id);
+      deleted.push({ Deleted: img.id });
+      this.events.emit("image", "delete", img.id, {});
+    }
+    const gc = await this.store.gc();
+    return { ImagesDeleted: deleted, SpaceReclaimed: gc.reclaimed };
+  }
+}
+
+function isReference(name: string, tags: string[]): boolean {
+  try {
+    const key = formatReference(withDefaultTag(parseReference(name)));
+    return tags.includes(key);
+  } catch {
+    return false;
+  }
+}
+
+function matchLabel(labels: Record<string, string>, want: string): boolean {
+  const i = want.indexOf("=");
+  return i < 0 ? want in labels : labels[want.slice(0, i)] === want.slice(i + 1);
+}
+
+function globRef(pattern: string, tag: string): boolean {
+  const p = pattern.includes(":") ? pattern : `${pattern}:*`;
+  const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, ".")}$`);
+  return re.test(tag);
+}
+
+/** `--change` instructions of docker import/commit (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL). */
+export function parseChanges(changes: string[]): ImageRunConfig {
+  const cfg: ImageRunConfig = {};
+  for (const raw of changes) {
+    const line = raw.trim();
+    if (line === "") continue;
+    const m = line.match(/^(\w+)\s+([\s\S]*)$/);
+    if (!m) throw invalid(`invalid change: ${raw}`);
+    const instr = (m[1] ?? "").toUpperCase();
+    const arg = (m[2] ?? "").trim();
+    const list = (): string[] => {
+      if (arg.startsWith("[")) {
+        try {
+          const v = JSON.parse(arg) as unknown;
+          if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
+        } catch {
+          // fall through to shell form
+        }
+      }
+      return ["/bin/sh", "-c", arg];
+    };
+    const pairs = (): [string, string][] => {
+      if (!arg.includes("=")) {
+        const sp = arg.indexOf(" ");
+        return [[arg.slice(0, sp < 0 ? arg.length : sp), sp < 0 ? "" : arg.slice(sp + 1).trim()]];
+      }
+      const out: [string, string][] = [];
+      for (const tok of arg.match(/(?:[^\s"']+|"[^"]*"|'[^']*')+/g) ?? []) {
+        const i = tok.indexOf("=");
+        if (i < 0) throw invalid(`invalid change: ${raw}`);
+        out.push([tok.slice(0, i), tok.slice(i + 1).replace(/^"(.*)"$/, "$1").replace(/^'(.*)'$/, "$1")]);
+      }
+      return out;
+    };
+    switch (instr) {
+      case "CMD":
+        cfg.Cmd = list();
+        break;
+      case "ENTRYPOINT":
+        cfg.Entrypoint = list();
+        break;
+      case "ENV":
+        cfg.Env = [...(cfg.Env ?? []), ...pairs().map(([k, v]) => `${k}=${v}`)];
+        break;
+      case "LABEL":
+        cfg.Labels = { ...(cfg.Labels ?? {}), ...Object.fromEntries(pairs()) };
+        break;
+      case "EXPOSE":
+        cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}) };
+        for (const p of arg.split(/\s+/)) cfg.ExposedPorts[p.includes("/") ? p : `${p}/tcp`] = {};
+        break;
+      case "USER":
+        cfg.User = arg;
+        break;
+      case "WORKDIR":
+        cfg.WorkingDir = arg;
+        break;
+      case "VOLUME":
+        cfg.Volumes = { ...(cfg.Volumes ?? {}) };
+        for (const v of arg.startsWith("[") ? (JSON.parse(arg) as string[]) : arg.split(/\s+/)) cfg.Volumes[v] = {};
+        break;
+      case "STOPSIGNAL":
+        cfg.StopSignal = arg;
+        break;
+      default:
+        throw invalid(`${instr} is not a valid change command`);
+    }
+  }
+  return cfg;
+}

@@ -1,0 +1,215 @@
+/**
+ * The engine: one backend per API area (containers, images, system, events),
+ * wired over the image store and the runtime. The API layer calls these and
+ * nothing below them.
+ */
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ImageStore } from "../image/index.js";
+import { Runtime } from "../runtime/index.js";
+import { atomicWriteFile, mkdirp } from "../util/fsutil.js";
+import { randomUUID } from "node:crypto";
+import type { Logger } from "../util/log.js";
+import { ContainerService } from "./containers.js";
+import { Events } from "./events.js";
+import { ImageService } from "./images.js";
+
+export { ContainerService, ImageService, Events };
+export type { EngineEvent } from "./events.js";
+export type { WaitCondition, AttachOptions } from "./containers.js";
+export { ContainerCreateSchema } from "./types.js";
+export { parseTimeFilter } from "./containers.js";
+
+export const VERSION = "0.1.0";
+export const API_VERSION = "1.47";
+export const MIN_API_VERSION = "1.24";
+
+export interface EngineOptions {
+  dataRoot: string;
+  execRoot: string;
+  /** OCI runtime: "runc" or "crun" (name on PATH or absolute path). */
+  runtime: string;
+  log: Logger;
+  debug: boolean;
+}
+
+export class Engine {
+  readonly images: ImageService;
+  readonly containers: ContainerService;
+  readonly events = new Events();
+  readonly store: ImageStore;
+  readonly runtime: Runtime;
+  private id = "";
+
+  constructor(readonly opts: EngineOptions) {
+    this.store = new ImageStore(path.join(opts.dataRoot, "image"));
+    this.runtime = new Runtime({
+      runtime: opts.runtime,
+      runtimeRoot: path.join(opts.execRoot, "runtime", path.basename(opts.runtime)),
+      stateRoot: path.join(opts.execRoot, "c"),
+    });
+    this.containers = new ContainerService({
+      root: path.join(opts.dataRoot, "containers"),
+      images: this.store,
+      runtime: this.runtime,
+      events: this.events,
+      log: opts.log,
+      defaultRuntime: path.basename(opts.runtime),
+    });
+    this.images = new ImageService(this.store, this.containers, this.events);
+  }
+
+  async init(): Promise<void> {
+    await mkdirp(this.opts.dataRoot, 0o711);
+    this.id = await readOrMakeEngineId(this.opts.dataRoot);
+    await this.store.init();
+    await this.runtime.init();
+    await this.containers.init();
+  }
+
+  shutdown(): void {
+    this.containers.shutdown();
+  }
+
+  version(): Record<string, unknown> {
+    const kernel = os.release();
+    return {
+      Platform: { Name: "Berth Engine" },
+      Components: [
+        {
+          Name: "Engine",
+          Version: VERSION,
+          Details: { ApiVersion: API_VERSION, Arch: goArch(), BuildTime: "", Experimental: "false", GitCommit: "", GoVersion: `node${process.versions.node}`, KernelVersion: kernel, MinAPIVersion: MIN_API_VERSION, Os: "linux" },
+        },
+        { Name: path.basename(this.opts.runtime), Version: "", Details: { GitCommit: "" } },
+      ],
+      Version: VERSION,
+      ApiVersion: API_VERSION,
+      MinAPIVersion: MIN_API_VERSION,
+      GitCommit: "",
+      GoVersion: `node${process.versions.node}`,
+      Os: "linux",
+      Arch: goArch(),
+      KernelVersion: kernel,
+      BuildTime: "",
+    };
+  }
+
+  info(): Record<string, unknown> {
+    const c = this.containers.counts();
+    const rt = path.basename(this.opts.runtime);
+    const cgroupVersion = cgroupV2Only() ? "2" : "1";
+    return {
+      ID: this.id,
+      Containers: c.total,
+      ContainersRunning: c.running,
+      ContainersPaused: c.paused,
+      ContainersStopped: c.stopped,
+      Images: this.store.index.list().length,
+      Driver: "overlay2",
+      DriverStatus: [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"], ["userxattr", "false"]],
+      Plugins: { Volume: ["local"], Network: ["host", "null"], Authorization: null, Log: ["json-file", "local", "none"] },
+      MemoryLimit: true,
+      SwapLimit: true,
+      CpuCfsPeriod: true,
+      CpuCfsQuota: true,
+      CPUShares: true,
+      CPUSet: true,
+      PidsLimit: true,
+      IPv4Forwarding: true,
+      BridgeNfIptables: true,
+      BridgeNfIp6tables: true,
+      Debug: this.opts.debug,
+      NFd: 0,
+      OomKillDisable: cgroupVersion === "1",
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: "json-file",
+      CgroupDriver: "cgroupfs",
+      CgroupVersion: cgroupVersion,
+      NEventsListener: this.events.listeners,
+      KernelVersion: os.release(),
+      OperatingSystem: osName(),
+      OSVersion: osVersion(),
+      OSType: "linux",
+      Architecture: os.machine(),
+      IndexServerAddress: "https://index.docker.io/v1/",
+      RegistryConfig: {
+        AllowNondistributableArtifactsCIDRs: null,
+        AllowNondistributableArtifactsHostnames: null,
+        InsecureRegistryCIDRs: ["::1/128", "127.0.0.0/8"],
+        IndexConfigs: { "docker.io": { Name: "docker.io", Mirrors: [], Secure: true, Official: true } },
+        Mirrors: null,
+      },
+      NCPU: os.cpus().length,
+      MemTotal: os.totalmem(),
+      GenericResources: null,
+      DockerRootDir: this.opts.dataRoot,
+      HttpProxy: process.env["HTTP_PROXY"] ?? process.env["http_proxy"] ?? "",
+      HttpsProxy: process.env["HTTPS_PROXY"] ?? process.env["https_proxy"] ?? "",
+      NoProxy: process.env["NO_PROXY"] ?? process.env["no_proxy"] ?? "",
+      Name: os.hostname(),
+      Labels: [],
+      ExperimentalBuild: false,
+      ServerVersion: VERSION,
+      Runtimes: { [rt]: { path: this.opts.runtime } },
+      DefaultRuntime: rt,
+      Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
+      LiveRestoreEnabled: true,
+      Isolation: "",
+      InitBinary: "",
+      ContainerdCommit: { ID: "" },
+      RuncCommit: { ID: "" },
+      InitCommit: { ID: "" },
+      SecurityOptions: [],
+      CDISpecDirs: [],
+      Warnings: [],
+    };
+  }
+}
+
+function goArch(): string {
+  return process.arch === "x64" ? "amd64" : process.arch;
+}
+
+function cgroupV2Only(): boolean {
+  try {
+    readFileSync("/sys/fs/cgroup/cgroup.controllers");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function osRelease(): Record<string, string> {
+  try {
+    const out: Record<string, string> = {};
+    for (const l of readFileSync("/etc/os-release", "utf8").split("\n")) {
+      const m = l.match(/^(\w+)="?(.*?)"?$/);
+      if (m && m[1]) out[m[1]] = m[2] ?? "";
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+function osName(): string {
+  return osRelease()["PRETTY_NAME"] ?? "Linux";
+}
+
+function osVersion(): string {
+  return osRelease()["VERSION_ID"] ?? "";
+}
+
+async function readOrMakeEngineId(dataRoot: string): Promise<string> {
+  const file = path.join(dataRoot, "engine-id");
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    const id = randomUUID();
+    await atomicWriteFile(file, `${id}\n`);
+    return id;
+  }
+}

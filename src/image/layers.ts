@@ -1,0 +1,244 @@
+import { randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { type Digest, hexOf, sha256 } from "../util/digest.js";
+import { EngineError, errnoCode, notFound } from "../util/errors.js";
+import { exists, mkdirp, readJson, writeJson } from "../util/fsutil.js";
+import { run } from "../util/exec.js";
+import { extractLayer } from "./tar.js";
+
+export interface LayerInfo {
+  chainId: Digest;
+  diffId: Digest;
+  parent: Digest | null;
+  /** Uncompressed tar size of this layer alone. */
+  size: number;
+}
+
+export interface SnapshotInfo {
+  key: string;
+  /** Chain id of the top read-only layer, null for an empty base. */
+  parent: Digest | null;
+  created: string;
+}
+
+/** The chain id of a layer stack (OCI image spec: ChainID(L0|...|Ln)). */
+export function chainIdOf(parent: Digest | null, diffId: Digest): Digest {
+  return parent === null ? diffId : sha256(`${parent} ${diffId}`);
+}
+
+export function chainIds(diffIds: readonly Digest[]): Digest[] {
+  const out: Digest[] = [];
+  let parent: Digest | null = null;
+  for (const d of diffIds) {
+    parent = chainIdOf(parent, d);
+    out.push(parent);
+  }
+  return out;
+}
+
+/**
+ * Unpacked layers and writable snapshots on overlayfs (containerd's snapshotter,
+ * simplified). A layer is unpacked once into layers/<chainid>/diff and shared by
+ * every image whose chain contains it. A snapshot is a writable upper dir on top
+ * of a layer chain; mounting it gives a container's root filesystem.
+ */
+export class LayerStore {
+  readonly layersDir: string;
+  readonly snapshotsDir: string;
+  private readonly emptyDir: string;
+
+  constructor(root: string) {
+    this.layersDir = path.join(root, "layers");
+    this.snapshotsDir = path.join(root, "snapshots");
+    this.emptyDir = path.join(root, "empty");
+  }
+
+  async init(): Promise<void> {
+    await mkdirp(this.layersDir);
+    await mkdirp(this.snapshotsDir);
+    await mkdirp(this.emptyDir);
+    // Unpacks interrupted by a crash never became visible: drop them.
+    for (const name of await fs.readdir(this.layersDir)) {
+      if (name.startsWith("tmp-")) await fs.rm(path.join(this.layersDir, name), { recursive: true, force: true });
+    }
+  }
+
+  async get(chainId: Digest): Promise<LayerInfo> {
+    const info = await readJson<LayerInfo>(path.join(this.layersDir, hexOf(chainId), "layer.json"));
+    if (info === undefined) throw notFound(`layer ${chainId} not found`);
+    return info;
+  }
+
+  async has(chainId: Digest): Promise<boolean> {
+    return exists(path.join(this.layersDir, hexOf(chainId), "layer.json"));
+  }
+
+  diffDir(chainId: Digest): string {
+    return path.join(this.layersDir, hexOf(chainId), "diff");
+  }
+
+  /**
+   * Unpack a layer tar on top of `parent`. The tar is extracted into a private
+   * temp dir and renamed into place only when complete; if the same chain exists
+   * already the new copy is discarded (layers are shared, never duplicated).
+   */
+  async register(tar: Readable, parent: Digest | null, signal?: AbortSignal): Promise<LayerInfo> {
+    if (parent !== null && !(await this.has(parent))) throw notFound(`parent layer ${parent} not found`);
+    const tmp = path.join(this.layersDir, `tmp-${randomBytes(8).toString("hex")}`);
+    await mkdirp(path.join(tmp, "diff"));
+    try {
+      const res = await extractLayer(tar, path.join(tmp, "diff"), signal ? { signal } : {});
+      const chainId = chainIdOf(parent, res.diffId);
+      const info: LayerInfo = { chainId, diffId: res.diffId, parent, size: res.size };
+      const final = path.join(this.layersDir, hexOf(chainId));
+      if (await this.has(chainId)) {
+        await fs.rm(tmp, { recursive: true, force: true });
+        return this.get(chainId);
+      }
+      await writeJson(path.join(tmp, "layer.json"), info);
+      await fs.rm(final, { recursive: true, force: true }); // a dir without layer.json is an unfinished leftover
+      await fs.rename(tmp, final);
+      return info;
+    } catch (e) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async list(): Promise<LayerInfo[]> {
+    const out: LayerInfo[] = [];
+    for (const name of await fs.readdir(this.layersDir)) {
+      if (!/^[a-f0-9]{64}$/.test(name)) continue;
+      const info = await readJson<LayerInfo>(path.join(this.layersDir, name, "layer.json"));
+      if (info) out.push(info);
+    }
+    return out;
+  }
+
+  async remove(chainId: Digest): Promise<void> {
+    const dir = path.join(this.layersDir, hexOf(chainId));
+    // Rename first so a crash mid-delete never leaves a half layer that looks whole.
+    const doomed = path.join(this.layersDir, `tmp-rm-${randomBytes(6).toString("hex")}`);
+    try {
+      await fs.rename(dir, doomed);
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT") return;
+      throw e;
+    }
+    await fs.rm(doomed, { recursive: true, force: true });
+  }
+
+  /** Chain of layer ids from the top layer down to the base. */
+  async chain(top: Digest | null): Promise<Digest[]> {
+    const out: Digest[] = [];
+    let cur = top;
+    while (cur !== null) {
+      out.push(cur);
+      cur = (await this.get(cur)).parent;
+    }
+    return out;
+  }
+
+  // --- writable snapshots -------------------------------------------------
+
+  snapshotDir(key: string): string {
+    if (!/^[a-zA-Z0-9_.-]+$/.test(key)) throw new EngineError("invalid", `invalid snapshot key ${key}`);
+    return path.join(this.snapshotsDir, key);
+  }
+
+  /** A new writable snapshot on top of `parent` (not mounted yet). */
+  async prepare(key: string, parent: Digest | null): Promise<SnapshotInfo> {
+    const dir = this.snapshotDir(key);
+    if (parent !== null && !(await this.has(parent))) throw notFound(`layer ${parent} not found`);
+    await mkdirp(path.join(dir, "upper"));
+    await mkdirp(path.join(dir, "work"));
+    await mkdirp(path.join(dir, "merged"));
+    const info: SnapshotInfo = { key, parent, created: new Date().toISOString() };
+    await writeJson(path.join(dir, "snapshot.json"), info);
+    return info;
+  }
+
+  async snapshot(key: string): Promise<SnapshotInfo> {
+    const info = await readJson<SnapshotInfo>(path.join(this.snapshotDir(key), "snapshot.json"));
+    if (!info) throw notFound(`snapshot ${key} not found`);
+    return info;
+  }
+
+  async snapshots(): Promise<SnapshotInfo[]> {
+    const out: SnapshotInfo[] = [];
+    for (const name of await fs.readdir(this.snapshotsDir)) {
+      const info = await readJson<SnapshotInfo>(path.join(this.snapshotsDir, name, "snapshot.json"));
+      if (info) out.push(info);
+    }
+    return out;
+  }
+
+  /** Mount the snapshot's overlay (idempotent) and return the root path. */
+  async mount(key: string): Promise<string> {
+    const dir = this.snapshotDir(key);
+    const merged = path.join(dir, "merged");
+    if (await isMountPoint(merged)) return merged;
+    const info = await this.snapshot(key);
+    const chain = await this.chain(info.parent);
+    // Relative lowerdirs (resolved against cwd by the kernel) keep the option string short.
+    const lower = chain.length > 0 ? chain.map((c) => `${hexOf(c)}/diff`).join(":") : path.relative(this.layersDir, this.emptyDir);
+    const opts = `lowerdir=${lower},upperdir=${path.join(dir, "upper")},workdir=${path.join(dir, "work")}`;
+    await run("mount", ["-t", "overlay", "overlay", "-o", opts, merged], { cwd: this.layersDir });
+    return merged;
+  }
+
+  async unmount(key: string): Promise<void> {
+    const merged = path.join(this.snapshotDir(key), "merged");
+    if (!(await isMountPoint(merged))) return;
+    await run("umount", [merged]).catch(async (e: unknown) => {
+      // Busy (e.g. a leaked process): detach lazily rather than fail the remove.
+      await run("umount", ["-l", merged]).catch(() => {
+        throw e;
+      });
+    });
+  }
+
+  async removeSnapshot(key: string): Promise<void> {
+    await this.unmount(key);
+    await fs.rm(this.snapshotDir(key), { recursive: true, force: true });
+  }
+
+  /** Bytes used by the snapshot's writable layer. */
+  async snapshotSize(key: string): Promise<number> {
+    return dirSize(path.join(this.snapshotDir(key), "upper"));
+  }
+}
+
+export async function isMountPoint(p: string): Promise<boolean> {
+  const mounts = await fs.readFile("/proc/self/mountinfo", "utf8");
+  for (const line of mounts.split("\n")) {
+    const mp = line.split(" ")[4];
+    if (mp !== undefined && unescapeMount(mp) === p) return true;
+  }
+  return false;
+}
+
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) total += await dirSize(p);
+    else {
+      const st = await fs.lstat(p);
+      total += st.size;
+    }
+  }
+  return total;
+}

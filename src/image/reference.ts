@@ -1,0 +1,77 @@
+import { invalid } from "../util/errors.js";
+import { isDigest } from "../util/digest.js";
+
+/**
+ * An image reference in Docker's familiar form: `busybox`, `busybox:1.36`,
+ * `localhost:5000/team/app:v1`, `app@sha256:...`. Names are stored familiar
+ * (`docker.io/library/x` → `x`, `docker.io/u/x` → `u/x`), as `docker images` shows them.
+ */
+export interface Reference {
+  /** Repository in familiar form, e.g. "busybox" or "localhost:5000/app". */
+  repo: string;
+  tag?: string;
+  digest?: string;
+}
+
+const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$/;
+
+export function parseReference(input: string): Reference {
+  const bad = () => invalid(`invalid reference format: ${input === "" ? "repository name must have at least one component" : JSON.stringify(input)}`);
+  if (input.length === 0 || input.length > 255 * 4) throw bad();
+  let rest = input;
+  let digest: string | undefined;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!isDigest(digest)) throw bad();
+  }
+  let tag: string | undefined;
+  const lastColon = rest.lastIndexOf(":");
+  if (lastColon > rest.lastIndexOf("/")) {
+    tag = rest.slice(lastColon + 1);
+    rest = rest.slice(0, lastColon);
+    if (!TAG.test(tag)) throw bad();
+  }
+  const parts = rest.split("/");
+  let domain: string | undefined;
+  const first = parts[0] ?? "";
+  if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost" || /[A-Z]/.test(first))) {
+    domain = first;
+    parts.shift();
+    if (!DOMAIN.test(domain)) throw bad();
+  }
+  if (parts.length === 0) throw bad();
+  for (const p of parts) if (!COMPONENT.test(p)) throw bad();
+  if (domain === "docker.io" || domain === "index.docker.io") {
+    domain = undefined;
+    if (parts.length === 2 && parts[0] === "library") parts.shift();
+  }
+  const repo = (domain ? `${domain}/` : "") + parts.join("/");
+  const ref: Reference = { repo };
+  if (tag !== undefined) ref.tag = tag;
+  if (digest !== undefined) ref.digest = digest;
+  return ref;
+}
+
+/** `repo:tag`, defaulting the tag to latest when neither tag nor digest is given. */
+export function withDefaultTag(ref: Reference): Reference {
+  if (ref.tag === undefined && ref.digest === undefined) return { ...ref, tag: "latest" };
+  return ref;
+}
+
+export function formatReference(ref: Reference): string {
+  return ref.repo + (ref.tag !== undefined ? `:${ref.tag}` : "") + (ref.digest !== undefined ? `@${ref.digest}` : "");
+}
+
+/** The registry host and the repository path on it, for pull/push. */
+export function registryOf(ref: Reference): { host: string; path: string } {
+  const parts = ref.repo.split("/");
+  const first = parts[0] ?? "";
+  if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost")) {
+    return { host: first, path: parts.slice(1).join("/") };
+  }
+  return { host: "docker.io", path: parts.length === 1 ? `library/${ref.repo}` : ref.repo };
+}

@@ -1,0 +1,219 @@
+/**
+ * The runtime subsystem: OCI bundles executed by a real OCI runtime (runc, or crun)
+ * under a small per-container monitor process (berth-monitor) that holds the
+ * container's stdio, writes its log and records its exit status, so containers
+ * outlive berthd. Other folders import from here only.
+ */
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import type { Socket } from "node:net";
+import { EngineError, errnoCode } from "../util/errors.js";
+import { atomicWriteFile, exists, mkdirp } from "../util/fsutil.js";
+import { run } from "../util/exec.js";
+import {
+  type ExitStatus,
+  MonitorControl,
+  attachMonitor,
+  isMonitorAlive,
+  readExitFile,
+  spawnMonitor,
+} from "./monitor-client.js";
+import type { OciProcess, OciSpec } from "./spec.js";
+
+export type { ExitStatus, OciSpec, OciProcess };
+export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH_ENV, hostNofile } from "./spec.js";
+export { resolveUser, readInRoot } from "./user.js";
+
+export interface RuntimeOptions {
+  /** Name or path of the OCI runtime binary (runc, crun). */
+  runtime: string;
+  /** The runtime's state root (`runc --root`). */
+  runtimeRoot: string;
+  /** Where bundles and monitor state live (under the daemon's exec-root). */
+  stateRoot: string;
+}
+
+export interface ProcessIO {
+  tty: boolean;
+  stdin: boolean;
+  logPath?: string;
+  logMaxSize?: number;
+  logMaxFiles?: number;
+}
+
+export interface AttachFlags {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  stdinOnce: boolean;
+}
+
+const SIGNALS: Record<string, number> = {
+  HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, IOT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12,
+  PIPE: 13, ALRM: 14, TERM: 15, STKFLT: 16, CHLD: 17, CONT: 18, STOP: 19, TSTP: 20, TTIN: 21, TTOU: 22, URG: 23,
+  XCPU: 24, XFSZ: 25, VTALRM: 26, PROF: 27, WINCH: 28, IO: 29, POLL: 29, PWR: 30, SYS: 31,
+};
+
+/** Parse "SIGTERM", "TERM", "15", "SIGRTMIN+3" into a signal number. */
+export function parseSignal(s: string): number {
+  const t = s.trim().toUpperCase().replace(/^SIG/, "");
+  if (/^\d+$/.test(t)) {
+    const n = Number(t);
+    if (n >= 1 && n <= 64) return n;
+  } else if (SIGNALS[t] !== undefined) return SIGNALS[t];
+  else {
+    const m = t.match(/^RTMIN(?:\+(\d+))?$/) ?? t.match(/^RTMAX(?:-(\d+))?$/);
+    if (m) {
+      const off = Number(m[1] ?? 0);
+      const n = t.startsWith("RTMIN") ? 34 + off : 64 - off;
+      if (n >= 34 && n <= 64) return n;
+    }
+  }
+  throw new EngineError("invalid", `Invalid signal: ${s}`);
+}
+
+export class Runtime {
+  constructor(readonly opts: RuntimeOptions) {}
+
+  async init(): Promise<void> {
+    await mkdirp(this.opts.runtimeRoot, 0o700);
+    await mkdirp(this.opts.stateRoot, 0o700);
+  }
+
+  stateDir(id: string): string {
+    return path.join(this.opts.stateRoot, id);
+  }
+
+  execStateDir(id: string, execId: string): string {
+    return path.join(this.opts.stateRoot, id, "exec", execId.slice(0, 16));
+  }
+
+  /** Write the bundle and create the container (paused before its process runs). */
+  async create(id: string, spec: OciSpec, io: ProcessIO): Promise<{ pid: number; monitorPid: number }> {
+    const dir = this.stateDir(id);
+    await fs.rm(dir, { recursive: true, force: true });
+    await mkdirp(dir, 0o700);
+    await atomicWriteFile(path.join(dir, "config.json"), JSON.stringify(spec), 0o600);
+    // Runtime state of an earlier run with the same id (a crash) would make create fail.
+    if (await exists(path.join(this.opts.runtimeRoot, id))) await this.runtimeDelete(id);
+    const netNew = spec.linux.namespaces.some((n) => n.type === "network" && !n.path);
+    return spawnMonitor({
+      id,
+      runtime: this.opts.runtime,
+      runtimeRoot: this.opts.runtimeRoot,
+      stateDir: dir,
+      bundle: dir,
+      tty: io.tty,
+      stdin: io.stdin,
+      loopbackUp: netNew,
+      ...(io.logPath !== undefined ? { logPath: io.logPath } : {}),
+      ...(io.logMaxSize ? { logMaxSize: io.logMaxSize } : {}),
+      ...(io.logMaxFiles ? { logMaxFiles: io.logMaxFiles } : {}),
+    });
+  }
+
+  /** Prepare an exec process in a running container; it starts with `start(stateDir)`. */
+  async createExec(id: string, execId: string, proc: OciProcess, io: ProcessIO): Promise<{ stateDir: string; monitorPid: number }> {
+    const dir = this.execStateDir(id, execId);
+    await mkdirp(dir, 0o700);
+    const file = path.join(dir, "process.json");
+    await atomicWriteFile(file, JSON.stringify(proc), 0o600);
+    const res = await spawnMonitor({
+      id,
+      runtime: this.opts.runtime,
+      runtimeRoot: this.opts.runtimeRoot,
+      stateDir: dir,
+      execProcessFile: file,
+      tty: io.tty,
+      stdin: io.stdin,
+    });
+    return { stateDir: dir, monitorPid: res.monitorPid };
+  }
+
+  attach(stateDir: string, flags: AttachFlags): Promise<Socket> {
+    return attachMonitor(stateDir, flags);
+  }
+
+  async control<T>(stateDir: string, fn: (c: MonitorControl) => Promise<T>): Promise<T> {
+    const c = await MonitorControl.connect(stateDir);
+    try {
+      return await fn(c);
+    } finally {
+      c.close();
+    }
+  }
+
+  start(stateDir: string): Promise<number> {
+    return this.control(stateDir, (c) => c.start());
+  }
+
+  /**
+   * Wait for the process to end. Resolves from the monitor, or from its exit
+   * file when the monitor is already gone (e.g. it ended while berthd was down).
+   */
+  async wait(stateDir: string): Promise<ExitStatus> {
+    let c: MonitorControl;
+    try {
+      c = await MonitorControl.connect(stateDir);
+    } catch (e) {
+      const st = await readExitFile(stateDir);
+      if (st) return st;
+      throw new EngineError("internal", `container monitor is gone and left no exit status (${errnoCode(e) ?? String(e)})`);
+    }
+    try {
+      return await c.wait();
+    } catch (e) {
+      const st = await readExitFile(stateDir);
+      if (st) return st;
+      throw e;
+    } finally {
+      c.close();
+    }
+  }
+
+  async kill(id: string, stateDir: string, signal: number): Promise<void> {
+    try {
+      await this.control(stateDir, (c) => c.kill(signal));
+    } catch (e) {
+      if (e instanceof EngineError) throw e;
+      // Monitor unreachable: ask the runtime directly.
+      await run(this.opts.runtime, ["--root", this.opts.runtimeRoot, "kill", id, String(signal)]);
+    }
+  }
+
+  resize(stateDir: string, rows: number, cols: number): Promise<void> {
+    return this.control(stateDir, (c) => c.resize(rows, cols));
+  }
+
+  closeStdin(stateDir: string): Promise<void> {
+    return this.control(stateDir, (c) => c.closeStdin());
+  }
+
+  isAlive(stateDir: string): Promise<boolean> {
+    return isMonitorAlive(stateDir);
+  }
+
+  exitStatus(stateDir: string): Promise<ExitStatus | undefined> {
+    return readExitFile(stateDir);
+  }
+
+  private async runtimeDelete(id: string): Promise<void> {
+    await run(this.opts.runtime, ["--root", this.opts.runtimeRoot, "delete", "--force", id]).catch(() => undefined);
+  }
+
+  /**
+   * Forget a container's runtime state and bundle dir. The monitor deletes the
+   * runtime's record when the process ends; only a crash leaves one behind.
+   */
+  async cleanup(id: string): Promise<void> {
+    if (await exists(path.join(this.opts.runtimeRoot, id))) await this.runtimeDelete(id);
+    await fs.rm(this.stateDir(id), { recursive: true, force: true });
+  }
+
+  /** Runtime ids the OCI runtime still knows (for leak checks and restart recovery). */
+  async list(): Promise<{ id: string; status: string; pid: number }[]> {
+    const { stdout } = await run(this.opts.runtime, ["--root", this.opts.runtimeRoot, "list", "--format", "json"]);
+    const parsed = JSON.parse(stdout.trim() || "[]") as { id: string; status: string; pid: number }[] | null;
+    return parsed ?? [];
+  }
+}

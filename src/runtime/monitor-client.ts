@@ -1,0 +1,405 @@
+/**
+ * Client side of berth-monitor (src/runtime/monitor/berth-monitor.c), the small
+ * per-container C process that owns a container's (or exec's) process, stdio
+ * and json-file log so that containers outlive berthd.
+ *
+ * State directory layout (all created by the monitor):
+ *   monitor.pid  monitor.log  ctl.sock  attach.sock  pid  exit
+ *
+ * ctl.sock speaks a line protocol (start | resize R C | close-stdin | kill SIG |
+ * wait); attach.sock takes one flag byte and then streams Docker-multiplexed
+ * frames (raw bytes with a tty) and accepts stdin bytes.
+ */
+import { spawn } from "node:child_process";
+import { promises as fs } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { EngineError, errnoCode, internal, messageOf } from "../util/errors.js";
+import { readJson } from "../util/fsutil.js";
+
+export interface MonitorOptions {
+  id: string;
+  runtime: string;
+  runtimeRoot: string;
+  stateDir: string;
+  bundle?: string;
+  execProcessFile?: string;
+  logPath?: string;
+  logMaxSize?: number;
+  logMaxFiles?: number;
+  tty?: boolean;
+  stdin?: boolean;
+  loopbackUp?: boolean;
+}
+
+export interface ExitStatus {
+  exitCode: number;
+  finishedAt: string;
+}
+
+/** Absolute path of the monitor binary (dist/berth-monitor); env BERTH_MONITOR overrides. */
+export function monitorBinary(): string {
+  const fromEnv = process.env.BERTH_MONITOR;
+  if (fromEnv) return path.resolve(fromEnv);
+  // dist/src/runtime/monitor-client.js -> dist/berth-monitor
+  return fileURLToPath(new URL("../../berth-monitor", import.meta.url));
+}
+
+function monitorArgs(opts: MonitorOptions): string[] {
+  const args = [
+    "--id", opts.id,
+    "--runtime", opts.runtime.includes("/") ? path.resolve(opts.runtime) : opts.runtime,
+    "--runtime-root", path.resolve(opts.runtimeRoot),
+    "--state-dir", path.resolve(opts.stateDir),
+  ];
+  if (opts.bundle !== undefined) args.push("--bundle", path.resolve(opts.bundle));
+  if (opts.execProcessFile !== undefined) args.push("--exec", path.resolve(opts.execProcessFile));
+  if (opts.logPath !== undefined) args.push("--log-path", path.resolve(opts.logPath));
+  if (opts.logMaxSize !== undefined && opts.logMaxSize > 0) args.push("--log-max-size", String(Math.floor(opts.logMaxSize)));
+  if (opts.logMaxFiles !== undefined && opts.logMaxFiles > 0) args.push("--log-max-files", String(Math.floor(opts.logMaxFiles)));
+  if (opts.tty) args.push("--tty");
+  if (opts.stdin) args.push("--stdin");
+  if (opts.loopbackUp) args.push("--loopback-up");
+  return args;
+}
+
+interface SyncLine {
+  ok: boolean;
+  monitorPid?: number;
+  pid?: number;
+  error?: string;
+}
+
+/**
+ * Start a monitor for opts (create mode unless execProcessFile is set). Resolves
+ * once the container is created (create mode) or the monitor is ready (exec
+ * mode; pid is 0 until `start`). Rejects with EngineError("internal") carrying
+ * the runtime's error message; a failed start leaves nothing running.
+ */
+export async function spawnMonitor(opts: MonitorOptions): Promise<{ monitorPid: number; pid: number }> {
+  if (opts.bundle === undefined && opts.execProcessFile === undefined) {
+    throw internal("spawnMonitor: bundle or execProcessFile is required");
+  }
+  const bin = monitorBinary();
+  const child = spawn(bin, monitorArgs(opts), {
+    detached: true,
+    stdio: ["ignore", "ignore", "pipe", "pipe"],
+  });
+  child.unref();
+  const sync = child.stdio[3] as net.Socket | null;
+  const stderr = child.stderr;
+  let syncText = "";
+  let errText = "";
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let exitInfo: string | undefined;
+    let syncEnded = false;
+    const finish = (err: Error | undefined, value?: { monitorPid: number; pid: number }): void => {
+      if (settled) return;
+      settled = true;
+      sync?.destroy();
+      stderr?.destroy();
+      if (err) reject(err);
+      else if (value) resolve(value);
+    };
+    const tryLine = (): boolean => {
+      const nl = syncText.indexOf("\n");
+      if (nl < 0) return false;
+      let msg: SyncLine;
+      try {
+        msg = JSON.parse(syncText.slice(0, nl)) as SyncLine;
+      } catch (e) {
+        finish(internal(`berth-monitor sent a malformed start-up line: ${messageOf(e)}`));
+        return true;
+      }
+      if (msg.ok && typeof msg.monitorPid === "number" && typeof msg.pid === "number") {
+        finish(undefined, { monitorPid: msg.monitorPid, pid: msg.pid });
+      } else {
+        finish(internal(msg.error || "berth-monitor failed without a message"));
+      }
+      return true;
+    };
+    const noLine = (): void => {
+      // fd 3 closed without a line: the monitor died early.
+      if (!syncEnded || exitInfo === undefined) return;
+      const detail = errText.trim() || exitInfo;
+      finish(internal(`berth-monitor failed to start: ${detail}`));
+    };
+    child.once("error", (e) => {
+      finish(internal(`cannot run berth-monitor (${bin}): ${messageOf(e)}`, e));
+    });
+    child.once("exit", (code, signal) => {
+      exitInfo = signal ? `killed by ${signal}` : `exit status ${code ?? "?"}`;
+      noLine();
+    });
+    stderr?.setEncoding("utf8");
+    stderr?.on("data", (d: string) => {
+      if (errText.length < 16384) errText += d;
+    });
+    stderr?.on("error", () => undefined);
+    if (!sync) {
+      finish(internal("berth-monitor: no sync pipe"));
+      return;
+    }
+    sync.setEncoding("utf8");
+    sync.on("data", (d: string) => {
+      syncText += d;
+      tryLine();
+    });
+    sync.on("error", () => undefined);
+    sync.on("close", () => {
+      if (!tryLine()) {
+        syncEnded = true;
+        noLine();
+      }
+    });
+  });
+}
+
+function ctlPath(stateDir: string): string {
+  return path.join(stateDir, "ctl.sock");
+}
+
+function connectUnix(file: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection(file);
+    const onError = (e: Error): void => {
+      s.destroy();
+      reject(e);
+    };
+    s.once("error", onError);
+    s.once("connect", () => {
+      s.off("error", onError);
+      resolve(s);
+    });
+  });
+}
+
+/** Reads reply lines from a socket; one pending reader at a time. */
+class LineReader {
+  private buf = "";
+  private lines: string[] = [];
+  private waiter: { resolve: (l: string) => void; reject: (e: Error) => void } | undefined;
+  private ended: Error | undefined;
+
+  constructor(sock: net.Socket) {
+    sock.setEncoding("utf8");
+    sock.on("data", (d: string) => {
+      this.buf += d;
+      let nl: number;
+      while ((nl = this.buf.indexOf("\n")) >= 0) {
+        this.lines.push(this.buf.slice(0, nl));
+        this.buf = this.buf.slice(nl + 1);
+      }
+      this.pump();
+    });
+    const end = (e?: Error): void => {
+      if (this.ended) return;
+      const err: Error & { code?: string } = new Error(
+        e ? `monitor connection failed: ${e.message}` : "monitor connection closed",
+      );
+      err.code = errnoCode(e) ?? "ECONNRESET";
+      this.ended = err;
+      this.pump();
+    };
+    sock.on("error", end);
+    sock.on("close", () => end());
+  }
+
+  next(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const w = this.waiter;
+    if (!w) return;
+    const line = this.lines.shift();
+    if (line !== undefined) {
+      this.waiter = undefined;
+      w.resolve(line);
+    } else if (this.ended) {
+      this.waiter = undefined;
+      w.reject(this.ended);
+    }
+  }
+}
+
+function parseExitLine(line: string): ExitStatus | undefined {
+  const m = /^exit (-?\d+) (\S+)$/.exec(line);
+  if (!m || m[1] === undefined || m[2] === undefined) return undefined;
+  return { exitCode: Number(m[1]), finishedAt: m[2] };
+}
+
+const GONE = new Set(["ENOENT", "ECONNREFUSED", "ECONNRESET", "EPIPE"]);
+
+/** One ctl.sock connection. Commands are serialized; wait() uses its own connection. */
+export class MonitorControl {
+  private readonly reader: LineReader;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly waitSockets = new Set<net.Socket>();
+
+  private constructor(
+    private readonly stateDir: string,
+    private readonly sock: net.Socket,
+  ) {
+    this.reader = new LineReader(sock);
+  }
+
+  /** Rejects with the errno error (code ENOENT / ECONNREFUSED) when the monitor is gone. */
+  static async connect(stateDir: string): Promise<MonitorControl> {
+    const sock = await connectUnix(ctlPath(stateDir));
+    return new MonitorControl(stateDir, sock);
+  }
+
+  private command(line: string): Promise<string> {
+    const run = async (): Promise<string> => {
+      if (this.closed) throw internal("monitor connection is closed");
+      const reply = this.reader.next();
+      this.sock.write(`${line}\n`);
+      const r = await reply;
+      if (r === "ok" || r.startsWith("ok ")) return r.slice(3);
+      if (r.startsWith("err ")) throw new EngineError("internal", r.slice(4));
+      throw internal(`unexpected reply from monitor: ${JSON.stringify(r)}`);
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Start the process (create mode: `runtime start`; exec mode: `runtime exec`). Returns its pid. */
+  async start(): Promise<number> {
+    const r = await this.command("start");
+    const pid = Number(r);
+    if (!Number.isInteger(pid) || pid <= 0) throw internal(`unexpected start reply from monitor: ${JSON.stringify(r)}`);
+    return pid;
+  }
+
+  async resize(rows: number, cols: number): Promise<void> {
+    await this.command(`resize ${Math.max(0, Math.floor(rows))} ${Math.max(0, Math.floor(cols))}`);
+  }
+
+  async closeStdin(): Promise<void> {
+    await this.command("close-stdin");
+  }
+
+  /** Signal the process (no-op if it already exited). */
+  async kill(signal: number): Promise<void> {
+    await this.command(`kill ${Math.floor(signal)}`);
+  }
+
+  /**
+   * Resolves when the process exited and its output was drained. Works after the
+   * monitor is gone too (reads STATEDIR/exit).
+   */
+  async wait(): Promise<ExitStatus> {
+    if (this.closed) throw internal("monitor connection is closed");
+    let sock: net.Socket;
+    try {
+      sock = await connectUnix(ctlPath(this.stateDir));
+    } catch (e) {
+      if (!GONE.has(errnoCode(e) ?? "")) throw e;
+      return this.exitFromFile(e);
+    }
+    this.waitSockets.add(sock);
+    try {
+      const reader = new LineReader(sock);
+      const reply = reader.next();
+      sock.write("wait\n");
+      let line: string;
+      try {
+        line = await reply;
+      } catch (e) {
+        if (this.closed) throw internal("monitor connection is closed");
+        return await this.exitFromFile(e);
+      }
+      const st = parseExitLine(line);
+      if (!st) throw internal(`unexpected wait reply from monitor: ${JSON.stringify(line)}`);
+      return st;
+    } finally {
+      this.waitSockets.delete(sock);
+      sock.destroy();
+    }
+  }
+
+  private async exitFromFile(cause: unknown): Promise<ExitStatus> {
+    const st = await readExitFile(this.stateDir);
+    if (st) return st;
+    throw internal(`monitor in ${this.stateDir} is gone and left no exit status`, cause);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.sock.destroy();
+    for (const s of this.waitSockets) s.destroy();
+    this.waitSockets.clear();
+  }
+}
+
+/**
+ * Attach to the process's stdio. Without a tty the socket carries Docker's
+ * multiplexed frames; with a tty raw bytes. Writes go to the process's stdin
+ * (if it asked for stdin). Attaching before `start` guarantees all output.
+ */
+export async function attachMonitor(
+  stateDir: string,
+  flags: { stdin: boolean; stdout: boolean; stderr: boolean; stdinOnce: boolean },
+): Promise<net.Socket> {
+  const sock = await connectUnix(path.join(stateDir, "attach.sock"));
+  const b = (flags.stdin ? 1 : 0) | (flags.stdout ? 2 : 0) | (flags.stderr ? 4 : 0) | (flags.stdinOnce ? 8 : 0);
+  await new Promise<void>((resolve, reject) => {
+    sock.write(Buffer.from([b]), (err) => {
+      if (err) {
+        sock.destroy();
+        reject(err);
+      } else resolve();
+    });
+  });
+  return sock;
+}
+
+/** The recorded exit status (STATEDIR/exit), undefined if the process has not exited. */
+export async function readExitFile(stateDir: string): Promise<ExitStatus | undefined> {
+  let v: unknown;
+  try {
+    v = await readJson<unknown>(path.join(stateDir, "exit"));
+  } catch (e) {
+    if (e instanceof SyntaxError) return undefined; // torn write cannot happen (atomic rename), be lenient
+    throw e;
+  }
+  if (typeof v !== "object" || v === null) return undefined;
+  const o = v as { exitCode?: unknown; finishedAt?: unknown };
+  if (typeof o.exitCode !== "number" || typeof o.finishedAt !== "string") return undefined;
+  return { exitCode: o.exitCode, finishedAt: o.finishedAt };
+}
+
+/** True if STATEDIR/monitor.pid names a live monitor for this state dir. */
+export async function isMonitorAlive(stateDir: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(stateDir, "monitor.pid"), "utf8");
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return false;
+    throw e;
+  }
+  const pid = Number.parseInt(text.trim(), 10);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if (errnoCode(e) !== "EPERM") return false;
+  }
+  // Guard against pid reuse: the process must be a monitor for this state dir.
+  try {
+    const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, "utf8");
+    const argv = cmdline.split("\0");
+    const i = argv.indexOf("--state-dir");
+    return i >= 0 && argv[i + 1] !== undefined && path.resolve(argv[i + 1] as string) === path.resolve(stateDir);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,194 @@
+/** OCI runtime spec (config.json) types and Docker's defaults, per the runtime spec. */
+import { readFileSync } from "node:fs";
+
+export interface OciMount {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+}
+
+export interface OciUser {
+  uid: number;
+  gid: number;
+  additionalGids?: number[];
+  umask?: number;
+}
+
+export interface OciRlimit {
+  type: string;
+  hard: number;
+  soft: number;
+}
+
+export interface OciProcess {
+  terminal?: boolean;
+  consoleSize?: { height: number; width: number };
+  user: OciUser;
+  args: string[];
+  env: string[];
+  cwd: string;
+  capabilities?: { bounding: string[]; effective: string[]; permitted: string[]; inheritable?: string[]; ambient?: string[] };
+  rlimits?: OciRlimit[];
+  noNewPrivileges?: boolean;
+  oomScoreAdj?: number;
+  apparmorProfile?: string;
+}
+
+export interface OciSpec {
+  ociVersion: string;
+  process: OciProcess;
+  root: { path: string; readonly?: boolean };
+  hostname?: string;
+  mounts: OciMount[];
+  hooks?: Record<string, unknown>;
+  annotations?: Record<string, string>;
+  linux: {
+    namespaces: { type: string; path?: string }[];
+    uidMappings?: { containerID: number; hostID: number; size: number }[];
+    gidMappings?: { containerID: number; hostID: number; size: number }[];
+    devices?: { path: string; type: string; major: number; minor: number; fileMode?: number; uid?: number; gid?: number }[];
+    cgroupsPath?: string;
+    resources?: Record<string, unknown>;
+    sysctl?: Record<string, string>;
+    seccomp?: unknown;
+    maskedPaths?: string[];
+    readonlyPaths?: string[];
+    rootfsPropagation?: string;
+  };
+}
+
+/** Docker's default capability set. */
+export const DEFAULT_CAPABILITIES = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
+];
+
+export const MASKED_PATHS = [
+  "/proc/asound",
+  "/proc/acpi",
+  "/proc/interrupts",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+export const DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The daemon's own open-files limit: containers inherit it, never more than the hard limit. */
+export function hostNofile(): OciRlimit {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("Max open files"));
+    const m = line?.match(/Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/);
+    if (m) {
+      const hard = m[2] === "unlimited" ? 1048576 : Number(m[2]);
+      const soft = m[1] === "unlimited" ? hard : Number(m[1]);
+      return { type: "RLIMIT_NOFILE", hard, soft: Math.min(soft, hard) };
+    }
+  } catch {
+    // fall through
+  }
+  return { type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 };
+}
+
+export interface SpecInput {
+  rootfs: string;
+  readonlyRootfs?: boolean;
+  hostname: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: OciUser;
+  terminal: boolean;
+  consoleSize?: { height: number; width: number };
+  /** Files bind-mounted over /etc/hostname, /etc/hosts, /etc/resolv.conf. */
+  etcFiles: { hostname?: string; hosts?: string; resolvConf?: string };
+  cgroupsPath: string;
+  capabilities?: string[];
+  privileged?: boolean;
+  noNewPrivileges?: boolean;
+  shmSize?: number;
+  extraMounts?: OciMount[];
+  resources?: Record<string, unknown>;
+  rlimits?: OciRlimit[];
+  /** Namespace paths to join instead of creating (e.g. a prepared netns); type → path. */
+  joinNamespaces?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export function buildSpec(input: SpecInput): OciSpec {
+  const caps = input.capabilities ?? DEFAULT_CAPABILITIES;
+  const shm = input.shmSize ?? 64 * 1024 * 1024;
+  const mounts: OciMount[] = [
+    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+    { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", input.privileged ? "rw" : "ro"] },
+    { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", input.privileged ? "rw" : "ro"] },
+    { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${shm}`] },
+  ];
+  const etc: [string, string | undefined][] = [
+    ["/etc/resolv.conf", input.etcFiles.resolvConf],
+    ["/etc/hostname", input.etcFiles.hostname],
+    ["/etc/hosts", input.etcFiles.hosts],
+  ];
+  for (const [dest, src] of etc) if (src) mounts.push({ destination: dest, type: "bind", source: src, options: ["rbind", "rprivate"] });
+  mounts.push(...(input.extraMounts ?? []));
+
+  const nsTypes = ["pid", "network", "ipc", "uts", "mount", "cgroup"];
+  const namespaces = nsTypes.map((type) => {
+    const p = input.joinNamespaces?.[type];
+    return p ? { type, path: p } : { type };
+  });
+
+  const spec: OciSpec = {
+    ociVersion: "1.0.2-dev",
+    process: {
+      terminal: input.terminal,
+      ...(input.consoleSize ? { consoleSize: input.consoleSize } : {}),
+      user: input.user,
+      args: input.args,
+      env: input.env,
+      cwd: input.cwd,
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      rlimits: input.rlimits ?? [hostNofile()],
+      noNewPrivileges: input.noNewPrivileges ?? false,
+      oomScoreAdj: 0,
+    },
+    root: { path: input.rootfs, readonly: input.readonlyRootfs ?? false },
+    hostname: input.hostname,
+    mounts,
+    ...(input.annotations ? { annotations: input.annotations } : {}),
+    linux: {
+      namespaces,
+      cgroupsPath: input.cgroupsPath,
+      resources: { devices: [{ allow: false, access: "rwm" }], ...(input.resources ?? {}) },
+      ...(input.privileged ? {} : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS }),
+      rootfsPropagation: "private",
+    },
+  };
+  return spec;
+}

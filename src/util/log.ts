@@ -1,0 +1,22 @@
+export type LogLevel = "debug" | "info" | "warn" | "error" | "fatal";
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, fatal: 50 };
+
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+/** Logs to stderr in dockerd's style: time="..." level=info msg="...". */
+export function makeLogger(level: LogLevel, out: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+  const at = (lv: LogLevel) => (msg: string) => {
+    if (ORDER[lv] < ORDER[level]) return;
+    out(`time="${new Date().toISOString()}" level=${lv} msg=${JSON.stringify(msg)}\n`);
+  };
+  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+export function isLogLevel(s: string): s is LogLevel {
+  return s in ORDER;
+}
