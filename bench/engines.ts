@@ -15,8 +15,11 @@ import {
   errMsg,
   execOk,
   listProcs,
+  oneLine,
   ping,
+  refersTo,
   signal,
+  signalSame,
   unmountUnder,
   waitExit,
   waitFor,
@@ -78,8 +81,6 @@ export abstract class Engine {
   /** Hook for engine-specific graceful shutdown of helpers, before leftovers are SIGKILLed. */
   protected async afterDaemonStopped(): Promise<void> {}
   abstract processes(): Promise<EngineProcs>;
-  /** Leftover processes of this engine after its daemon is gone (to be SIGKILLed). */
-  protected abstract leftovers(procs: readonly ProcInfo[]): Set<number>;
 
   async logTail(lines = 25): Promise<string> {
     try {
@@ -139,10 +140,22 @@ export abstract class Engine {
     }
   }
 
+  /** Processes of this engine: its daemon's descendants, and anything that refers to its directory. */
+  protected async ownProcesses(procs: readonly ProcInfo[]): Promise<ProcInfo[]> {
+    const tree = this.daemonPid !== undefined ? descendants(procs, [this.daemonPid]) : new Set<number>();
+    const out: ProcInfo[] = [];
+    for (const p of procs) {
+      if (p.pid === process.pid || p.state === "Z") continue;
+      if (p.pid === this.daemonPid || tree.has(p.pid) || (await refersTo(p, this.dir))) out.push(p);
+    }
+    return out;
+  }
+
   /**
    * Stop everything this engine started: containers, daemon (SIGTERM, then
    * SIGKILL), leftover helpers and their children, mounts under its dir.
-   * Never throws; returns notes about anything unusual.
+   * Only processes that descend from our daemon or refer to our private
+   * directory are ever signalled. Never throws; returns notes.
    */
   async stop(): Promise<string[]> {
     const notes: string[] = [];
@@ -150,9 +163,12 @@ export abstract class Engine {
       try {
         await this.removeAllContainers(60_000);
       } catch (e) {
-        notes.push(`${this.name}: removing containers before shutdown failed: ${errMsg(e)}`);
+        notes.push(`${this.name}: removing containers before shutdown failed: ${oneLine(errMsg(e))}`);
       }
     }
+    // Remember the daemon's process tree now: helpers get reparented once it exits.
+    const before = await listProcs();
+    const tree = new Map((await this.ownProcesses(before)).map((p) => [p.pid, p.starttime]));
     const pid = this.daemonPid;
     if (pid !== undefined && this.exitInfo === undefined) {
       signal(pid, "SIGTERM");
@@ -166,23 +182,21 @@ export abstract class Engine {
     // Anything of ours that outlived the daemon: kill it and its children at once.
     for (let pass = 0; pass < 3; pass++) {
       const procs = await listProcs();
-      const roots = this.leftovers(procs);
-      if (roots.size === 0) break;
-      const all = new Set([...roots, ...descendants(procs, roots)]);
-      const names = procs.filter((p) => roots.has(p.pid)).map((p) => `${basename0(p)}[${p.pid}]`);
-      notes.push(`${this.name}: killing ${all.size} leftover process(es): ${names.join(", ")}`);
-      for (const p of all) signal(p, "SIGKILL");
-      for (const p of all) await waitExit(p, 2_000, 50);
+      const mine = new Map<number, ProcInfo>();
+      for (const p of procs) if (p.state !== "Z" && tree.get(p.pid) === p.starttime) mine.set(p.pid, p);
+      for (const p of await this.ownProcesses(procs)) mine.set(p.pid, p);
+      if (mine.size === 0) break;
+      const kids = descendants(procs, mine.keys());
+      for (const p of procs) if (kids.has(p.pid) && p.state !== "Z") mine.set(p.pid, p);
+      const names = [...mine.values()].map((p) => `${basename0(p)}[${p.pid}]`);
+      notes.push(`${this.name}: killing ${mine.size} leftover process(es): ${names.slice(0, 10).join(", ")}`);
+      for (const p of mine.values()) signalSame(p, "SIGKILL");
+      for (const p of mine.values()) await waitExit(p.pid, 2_000, 50);
     }
     const stuck = await unmountUnder(this.dir);
     if (stuck.length > 0) notes.push(`${this.name}: still mounted: ${stuck.join(", ")}`);
     return notes;
   }
-}
-
-/** Processes whose command line mentions `dir` (other than this one). */
-function mentioning(procs: readonly ProcInfo[], dir: string): ProcInfo[] {
-  return procs.filter((p) => p.pid !== process.pid && p.argv.some((a) => a.includes(dir)));
 }
 
 export class Dockerd extends Engine {
@@ -271,21 +285,12 @@ export class Dockerd extends Engine {
   }
 
   async processes(): Promise<EngineProcs> {
-    const procs = await listProcs();
-    const pid = this.daemonPid;
-    const tree = pid !== undefined ? descendants(procs, [pid]) : new Set<number>();
-    const daemon = procs.filter((p) => p.pid === pid);
-    const helpers = procs.filter(
-      (p) =>
-        p.pid !== pid &&
-        basename0(p).startsWith("containerd") && // containerd, containerd-shim, containerd-shim-runc-v2
-        (tree.has(p.pid) || p.argv.some((a) => a.includes(this.dir))),
-    );
-    return { daemon, helpers };
-  }
-
-  protected leftovers(procs: readonly ProcInfo[]): Set<number> {
-    return new Set(mentioning(procs, this.dir).map((p) => p.pid));
+    const own = await this.ownProcesses(await listProcs());
+    return {
+      daemon: own.filter((p) => p.pid === this.daemonPid),
+      // containerd, containerd-shim, containerd-shim-runc-v2 (not the containers' own processes)
+      helpers: own.filter((p) => p.pid !== this.daemonPid && basename0(p).startsWith("containerd")),
+    };
   }
 
   protected override async afterDaemonStopped(): Promise<void> {
@@ -308,9 +313,6 @@ const isMonitor = (p: ProcInfo): boolean =>
   p.comm.includes("berth-monitor") || p.argv.slice(0, 2).some((a) => a.includes("berth-monitor"));
 
 export class Berthd extends Engine {
-  /** berth-monitor processes that existed before our berthd started (not ours). */
-  private foreignMonitors = new Set<number>();
-
   constructor(dir: string, dockerCli: string, cliEnv: NodeJS.ProcessEnv, log: Log) {
     super("berth", dir, dockerCli, cliEnv, log);
   }
@@ -318,7 +320,6 @@ export class Berthd extends Engine {
   async start(timeoutMs: number): Promise<void> {
     const entry = berthdEntry();
     if (!existsSync(entry)) throw new Error(`berthd is not built: ${entry} does not exist (run npm run build)`);
-    this.foreignMonitors = new Set((await listProcs()).filter(isMonitor).map((p) => p.pid));
     const extra = (process.env.BERTHD_ARGS ?? "").split(/\s+/).filter(Boolean);
     const args = [
       entry,
@@ -335,16 +336,15 @@ export class Berthd extends Engine {
     await this.launch(process.execPath, args, process.env, timeoutMs);
   }
 
+  /**
+   * berth-monitor processes count as ours only if they descend from our berthd
+   * or refer to our directories (other berth instances may run on the host).
+   */
   async processes(): Promise<EngineProcs> {
-    const procs = await listProcs();
-    const pid = this.daemonPid;
-    const daemon = procs.filter((p) => p.pid === pid);
-    const helpers = procs.filter((p) => p.pid !== pid && isMonitor(p) && !this.foreignMonitors.has(p.pid));
-    return { daemon, helpers };
-  }
-
-  protected leftovers(procs: readonly ProcInfo[]): Set<number> {
-    const mine = [...mentioning(procs, this.dir), ...procs.filter((p) => isMonitor(p) && !this.foreignMonitors.has(p.pid))];
-    return new Set(mine.map((p) => p.pid));
+    const own = await this.ownProcesses(await listProcs());
+    return {
+      daemon: own.filter((p) => p.pid === this.daemonPid),
+      helpers: own.filter((p) => p.pid !== this.daemonPid && isMonitor(p)),
+    };
   }
 }

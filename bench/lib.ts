@@ -250,9 +250,11 @@ export interface ProcInfo {
   state: string;
   argv: string[];
   rssKiB: number;
+  /** Start time in clock ticks since boot: (pid, starttime) identifies a process across pid reuse. */
+  starttime: number;
 }
 
-function readStatSync(pid: number): { ppid: number; comm: string; state: string } | undefined {
+function readStatSync(pid: number): { ppid: number; comm: string; state: string; starttime: number } | undefined {
   try {
     return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
@@ -260,12 +262,17 @@ function readStatSync(pid: number): { ppid: number; comm: string; state: string 
   }
 }
 
-function parseStat(stat: string): { ppid: number; comm: string; state: string } | undefined {
+function parseStat(stat: string): { ppid: number; comm: string; state: string; starttime: number } | undefined {
   const open = stat.indexOf("(");
   const close = stat.lastIndexOf(")");
   if (open < 0 || close < 0) return undefined;
-  const rest = stat.slice(close + 2).split(" ");
-  return { comm: stat.slice(open + 1, close), state: rest[0] ?? "?", ppid: Number(rest[1] ?? 0) };
+  const rest = stat.slice(close + 2).split(" "); // rest[0] is field 3 (state)
+  return {
+    comm: stat.slice(open + 1, close),
+    state: rest[0] ?? "?",
+    ppid: Number(rest[1] ?? 0),
+    starttime: Number(rest[19] ?? 0),
+  };
 }
 
 /** A snapshot of all processes (pid, ppid, argv, VmRSS). Processes that vanish mid-scan are skipped. */
@@ -291,6 +298,7 @@ export async function listProcs(): Promise<ProcInfo[]> {
         state: st.state,
         argv: cmdline.split("\0").filter((s) => s.length > 0),
         rssKiB: m ? Number(m[1]) : 0,
+        starttime: st.starttime,
       });
     } catch {
       /* raced with exit */
@@ -319,6 +327,34 @@ export function descendants(procs: readonly ProcInfo[], roots: Iterable<number>)
     }
   }
   return seen;
+}
+
+/**
+ * Whether a process refers to `dir`: in its argv, its working directory or its
+ * environment. Used to attribute helpers (monitors, shims) to one private
+ * daemon without touching anybody else's processes.
+ */
+export async function refersTo(p: ProcInfo, dir: string): Promise<boolean> {
+  if (p.argv.some((a) => a.includes(dir))) return true;
+  try {
+    const cwd = await fs.readlink(`/proc/${p.pid}/cwd`);
+    if (cwd === dir || cwd.startsWith(`${dir}/`)) return true;
+  } catch {
+    /* gone or no access */
+  }
+  try {
+    const env = await fs.readFile(`/proc/${p.pid}/environ`, "utf8");
+    if (env.includes(dir)) return true;
+  } catch {
+    /* gone or no access */
+  }
+  return false;
+}
+
+/** Send `sig` only if `pid` is still the same process (same start time), never to a reused pid. */
+export function signalSame(p: Pick<ProcInfo, "pid" | "starttime">, sig: NodeJS.Signals): void {
+  const st = readStatSync(p.pid);
+  if (st && st.starttime === p.starttime && st.state !== "Z") signal(p.pid, sig);
 }
 
 export function basename0(p: ProcInfo): string {

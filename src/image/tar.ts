@@ -95,19 +95,21 @@ export async function extractLayer(
   let entries = 0;
 
   const it = (input as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-  const destroyInput = (err?: Error): void => {
-    const d = (input as { destroy?: (e?: Error) => void }).destroy;
-    if (typeof d === "function") d.call(input, err);
+  // Destroyed without an error: an error would be emitted on the caller's stream.
+  const destroyInput = (): void => {
+    const d = (input as { destroy?: () => void }).destroy;
+    if (typeof d === "function") d.call(input);
   };
   let gunzip: Gunzip | undefined;
   const ex = tarExtract();
+  ex.on("error", noop); // errors are collected via the iterator / firstError
   let firstError: unknown;
   const fail = (err: unknown): void => {
     if (firstError === undefined) firstError = err;
     const e = err instanceof Error ? err : new Error(String(err));
     ex.destroy(e);
     gunzip?.destroy(e);
-    destroyInput(e);
+    destroyInput();
   };
   const onAbort = (): void => fail(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -137,6 +139,7 @@ export async function extractLayer(
     let decoded: AsyncIterable<Buffer>;
     if (compression === "gzip") {
       gunzip = createGunzip({ chunkSize: 128 * 1024 });
+      gunzip.on("error", noop);
       decoded = pipeline(Readable.from(raw(), { objectMode: false }), gunzip, () => {
         /* errors surface through iteration of gunzip */
       }) as Gunzip as AsyncIterable<Buffer>;
@@ -180,6 +183,10 @@ export async function extractLayer(
   }
 
   return { diffId: `sha256:${hash.digest("hex")}` as Digest, size, entries };
+}
+
+function noop(): void {
+  /* swallow: the error is reported through the promise */
 }
 
 function classify(e: unknown, signal: AbortSignal | undefined): unknown {
