@@ -13,7 +13,7 @@
  * between cases by the runner anyway.
  */
 import type { Engine } from "./engines.js";
-import { errMsg, mapLimit, median, sleep } from "./lib.js";
+import { errMsg, mapLimit, median, pssKiB, sleep } from "./lib.js";
 
 export interface CaseCtx {
   engine: Engine;
@@ -149,6 +149,7 @@ export const CASES: readonly BenchCase[] = [
       { id: "daemon", title: "idle RSS, daemon (20 ctrs running)", unit: "MiB" },
       { id: "helpers", title: "idle RSS, per-container helpers, sum", unit: "MiB" },
       { id: "total", title: "idle RSS, daemon + helpers", unit: "MiB" },
+      { id: "totalPss", title: "idle PSS, daemon + helpers", unit: "MiB" },
       { id: "helperCount", title: "helper processes", unit: "count" },
     ],
     async setup(c) {
@@ -157,20 +158,29 @@ export const CASES: readonly BenchCase[] = [
       await sleep(3000); // let the daemon go idle
     },
     async collect(c) {
-      const samples: { daemon: number; helpers: number; count: number }[] = [];
+      const samples: { daemon: number; helpers: number; pss: number; count: number }[] = [];
       for (let i = 0; i < 3; i++) {
         if (i > 0) await sleep(1000);
         const p = await c.engine.processes();
         if (p.daemon.length === 0) throw new Error("daemon process not found");
+        let pss = 0;
+        for (const x of [...p.daemon, ...p.helpers]) pss += await pssKiB(x.pid);
         samples.push({
           daemon: p.daemon.reduce((s, x) => s + x.rssKiB, 0),
           helpers: p.helpers.reduce((s, x) => s + x.rssKiB, 0),
+          pss,
           count: p.helpers.length,
         });
       }
       const daemon = MiB(median(samples.map((s) => s.daemon)));
       const helpers = MiB(median(samples.map((s) => s.helpers)));
-      return { daemon, helpers, total: daemon + helpers, helperCount: median(samples.map((s) => s.count)) };
+      return {
+        daemon,
+        helpers,
+        total: daemon + helpers,
+        totalPss: MiB(median(samples.map((s) => s.pss))),
+        helperCount: median(samples.map((s) => s.count)),
+      };
     },
   },
 ];

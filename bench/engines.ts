@@ -5,6 +5,7 @@
  * terminal reaches only the benchmark, which then shuts them down in order.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, openSync, closeSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -126,6 +127,11 @@ export abstract class Engine {
     }
   }
 
+  /** How the daemon process ended, if it did. */
+  get exited(): string | undefined {
+    return this.exitInfo;
+  }
+
   /** Whether the daemon process is (still) running. */
   get running(): boolean {
     return this.child !== undefined && this.exitInfo === undefined;
@@ -197,6 +203,37 @@ export abstract class Engine {
     if (stuck.length > 0) notes.push(`${this.name}: still mounted: ${stuck.join(", ")}`);
     return notes;
   }
+}
+
+/**
+ * containerd 1.6 shims listen on /run/containerd/s/<sha256(address/ns/id)>
+ * whatever the roots; a SIGKILLed shim leaves its socket behind. Remove those
+ * of the containers under `dockerdDir` (call only once our shims are gone).
+ */
+export async function removeShimSockets(dockerdDir: string): Promise<number> {
+  let ids: string[];
+  try {
+    ids = (await fs.readdir(path.join(dockerdDir, "data", "containers"))).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  } catch {
+    return 0;
+  }
+  const addresses = [
+    path.join(dockerdDir, "exec", "containerd", "containerd.sock"), // managed by dockerd
+    path.join(dockerdDir, "containerd", "containerd.sock"), // BENCH_PRIVATE_CONTAINERD
+  ];
+  let removed = 0;
+  for (const id of ids) {
+    for (const a of addresses) {
+      const sock = path.join("/run/containerd/s", createHash("sha256").update(`${a}/moby/${id}`).digest("hex"));
+      try {
+        await fs.unlink(sock);
+        removed++;
+      } catch {
+        /* not there */
+      }
+    }
+  }
+  return removed;
 }
 
 export class Dockerd extends Engine {
@@ -291,6 +328,13 @@ export class Dockerd extends Engine {
       // containerd, containerd-shim, containerd-shim-runc-v2 (not the containers' own processes)
       helpers: own.filter((p) => p.pid !== this.daemonPid && basename0(p).startsWith("containerd")),
     };
+  }
+
+  override async stop(): Promise<string[]> {
+    const notes = await super.stop();
+    const n = await removeShimSockets(this.dir);
+    if (n > 0) notes.push(`dockerd: removed ${n} stale shim socket(s) from /run/containerd/s`);
+    return notes;
   }
 
   protected override async afterDaemonStopped(): Promise<void> {

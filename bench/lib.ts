@@ -133,6 +133,11 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** Alive and not a zombie waiting to be reaped. */
+export function processRunning(pid: number): boolean {
+  return pidAlive(pid) && !isZombie(pid);
+}
+
 /** Send a signal, ignoring ESRCH. */
 export function signal(pid: number, sig: NodeJS.Signals): void {
   try {
@@ -305,6 +310,16 @@ export async function listProcs(): Promise<ProcInfo[]> {
     }
   }
   return out;
+}
+
+/** Proportional set size (shared pages split between their users), from smaps_rollup; 0 if unreadable. */
+export async function pssKiB(pid: number): Promise<number> {
+  try {
+    const m = /^Pss:\s+(\d+)\s+kB/m.exec(await fs.readFile(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** All descendants of the given roots (not including the roots). */

@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CASES, IMAGE, type BenchCase, type CaseCtx, type SnapshotCase, type TimedCase, type Unit } from "./cases.js";
-import { Berthd, Dockerd, ENGINE_NAMES, type Engine, type EngineName } from "./engines.js";
+import { Berthd, Dockerd, ENGINE_NAMES, removeShimSockets, type Engine, type EngineName } from "./engines.js";
 import {
   Apt,
   createBridge,
@@ -33,7 +33,7 @@ import {
   markdownTable,
   nowMs,
   oneLine,
-  pidAlive,
+  processRunning,
   signal,
   summary,
   textTable,
@@ -114,6 +114,7 @@ function intEnv(name: string, dflt: number, min: number, max: number): number {
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const TMP_PREFIX = "berth-bench-";
+const HOST_PATHS_FILE = "host-paths-before.json";
 /** Cases stop starting new iterations when less than this is left (kept for clean-up). */
 const RESERVE_MS = 90_000;
 
@@ -128,7 +129,7 @@ function log(msg: string): void {
 
 type Cell =
   | { ok: true; value: number; n: number; planned: number; samples: number[]; note?: string }
-  | { ok: false; error: string; samples: number[] };
+  | { ok: false; error: string; samples: number[]; skipped?: boolean };
 
 interface Row {
   id: string;
@@ -155,7 +156,7 @@ async function cleanStaleRuns(bridge: string): Promise<void> {
     } catch {
       /* no owner file: treat as stale */
     }
-    if (Number.isInteger(owner) && owner !== process.pid && pidAlive(owner)) {
+    if (Number.isInteger(owner) && owner !== process.pid && processRunning(owner)) {
       throw new Error(`another benchmark run (pid ${owner}, ${dir}) is in progress`);
     }
     log(`cleaning up stale run directory ${dir}`);
@@ -164,11 +165,38 @@ async function cleanStaleRuns(bridge: string): Promise<void> {
     const all = new Set([...roots, ...descendants(procs, roots)]);
     for (const p of all) signal(p, "SIGKILL");
     for (const p of all) await waitExit(p, 2000, 50);
+    await removeContainerCgroups(dir);
+    await removeShimSockets(path.join(dir, "dockerd"));
+    try {
+      const before: unknown = JSON.parse(await fs.readFile(path.join(dir, HOST_PATHS_FILE), "utf8"));
+      if (Array.isArray(before)) await removeNewHostPaths(new Set(before.map(String)), log);
+    } catch {
+      /* that run had not got that far */
+    }
     const stuck = await unmountUnder(dir);
     if (stuck.length === 0) await fs.rm(dir, { recursive: true, force: true });
     else log(`  still mounted, left in place: ${stuck.join(", ")}`);
   }
   await deleteBridge(bridge);
+}
+
+/** rmdir the cgroupfs cgroups (<ctrl>/docker/<id>) of a killed dockerd's containers. */
+async function removeContainerCgroups(runDir: string): Promise<void> {
+  let ids: string[] = [];
+  try {
+    ids = (await fs.readdir(path.join(runDir, "dockerd", "data", "containers"))).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  } catch {
+    return;
+  }
+  let ctrls: string[] = [];
+  try {
+    ctrls = (await fs.readdir("/sys/fs/cgroup", { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch {
+    return;
+  }
+  for (const id of ids) {
+    for (const c of ["", ...ctrls]) await fs.rmdir(path.join("/sys/fs/cgroup", c, "docker", id)).catch(() => undefined);
+  }
 }
 
 // ---------------------------------------------------------------- the run
@@ -181,6 +209,8 @@ class Run {
   readonly notes: string[] = [];
   readonly env: Record<string, string> = {};
   private cleanupPromise: Promise<void> | undefined;
+  /** Set on Ctrl-C / SIGTERM / watchdog: no new case or iteration starts. */
+  aborted = false;
   private bridgeCreated = false;
   private ipForwardBefore: string | undefined;
   private hostPathsBefore: Set<string> | undefined;
@@ -206,6 +236,8 @@ class Run {
   async prepare(): Promise<{ tar: string }> {
     this.ipForwardBefore = (await fs.readFile("/proc/sys/net/ipv4/ip_forward", "utf8").catch(() => "")).trim();
     this.hostPathsBefore = await snapshotHostPaths();
+    // Saved so that a later run can finish the clean-up if this one is SIGKILLed.
+    await fs.writeFile(path.join(this.dir, HOST_PATHS_FILE), JSON.stringify([...this.hostPathsBefore]));
     const apt = new Apt(log);
     const cli = await dockerClient();
     this.env["docker CLI"] = `${cli} ${(await exec(cli, ["--version"], { timeoutMs: 10_000 })).stdout.trim()}`;
@@ -215,8 +247,13 @@ class Run {
     const method = await makeRootfsTar(busybox, tar, this.dir, log);
     this.env["busybox rootfs"] = `${method}, ${((await fs.stat(tar)).size / 1048576).toFixed(1)} MiB`;
 
-    const cliEnv: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: path.join(this.dir, "cli-config"), DOCKER_CLI_HINTS: "false" };
-    for (const k of ["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION"]) delete cliEnv[k];
+    // The CLI talks only to the -H socket given per call: no host config, context or TLS settings.
+    const dropped = new Set(["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION"]);
+    const cliEnv: NodeJS.ProcessEnv = {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !dropped.has(k))),
+      DOCKER_CONFIG: path.join(this.dir, "cli-config"),
+      DOCKER_CLI_HINTS: "false",
+    };
     await fs.mkdir(path.join(this.dir, "cli-config"), { recursive: true });
 
     for (const name of this.opts.engines) {
@@ -283,6 +320,7 @@ class Run {
   async runCases(): Promise<void> {
     const cases = CASES.filter((c) => this.opts.only === undefined || this.opts.only.has(c.id));
     for (const c of cases) {
+      if (this.aborted) return;
       if (this.deadline.remainingMs() < RESERVE_MS) {
         this.notes.push(`case ${c.id} skipped: time budget exhausted`);
         this.pushSkipped(c);
@@ -295,17 +333,33 @@ class Run {
     }
   }
 
+  /**
+   * After a failure: if the daemon itself is gone, record that (with its log
+   * tail) once as an engine error, so later cells say so instead of
+   * "cannot connect". Returns a suffix for the failing cell's message.
+   */
+  private async checkDaemon(e: Engine, caseId: string): Promise<string> {
+    const how = e.exited;
+    if (how === undefined) return "";
+    if (!this.engineError.has(e.name)) {
+      this.engineError.set(e.name, `${e.name} ${how} during ${caseId}; its log ends:\n${await e.logTail(20)}`);
+      log(`${e.name} ${how} during ${caseId}; its remaining cells are FAIL`);
+    }
+    return ` (daemon ${how})`;
+  }
+
   private pushSkipped(c: BenchCase): void {
     const specs = c.kind === "timed" ? [{ id: c.id, title: c.title, unit: "ms" as Unit }] : c.metrics;
     for (const m of specs) {
       const cells = this.failCells();
-      for (const e of this.usable()) cells[e.name] = { ok: false, error: "skipped: time budget exhausted", samples: [] };
+      for (const e of this.usable()) cells[e.name] = { ok: false, error: "time budget exhausted", samples: [], skipped: true };
       this.rows.push({ id: c.kind === "timed" ? c.id : `${c.id}.${m.id}`, title: m.title, unit: m.unit, cells });
     }
   }
 
   private async resetEngines(): Promise<void> {
     for (const e of this.usable()) {
+      if (!e.running) continue;
       try {
         await e.removeAllContainers(this.deadline.cap(120_000, 20_000));
       } catch (err) {
@@ -324,12 +378,13 @@ class Run {
         try {
           await c.setup(this.ctx(e, c.opTimeoutMs));
         } catch (err) {
-          state.set(e.name, { samples: [], error: `setup: ${errMsg(err)}` });
+          state.set(e.name, { samples: [], error: `setup: ${errMsg(err)}${await this.checkDaemon(e, c.id)}` });
         }
       }
     }
     let stoppedEarly = false;
     for (let i = 0; i < warmup + runs; i++) {
+      if (this.aborted) return;
       if (this.deadline.remainingMs() < RESERVE_MS) {
         stoppedEarly = true;
         break;
@@ -344,6 +399,7 @@ class Run {
           await c.op(this.ctx(e, c.opTimeoutMs));
         } catch (err) {
           s.error = `${i < warmup ? "warm-up" : "run"} ${i < warmup ? i + 1 : i - warmup + 1}: ${errMsg(err)}`;
+          s.error += await this.checkDaemon(e, c.id);
           log(`${e.name}: ${c.id} FAILED: ${oneLine(s.error)}`);
           continue;
         }
@@ -374,6 +430,7 @@ class Run {
     const rows: Row[] = c.metrics.map((m) => ({ id: `${c.id}.${m.id}`, title: m.title, unit: m.unit, cells: this.failCells() }));
     // One engine at a time: the other one stays idle meanwhile.
     for (const e of this.usable()) {
+      if (this.aborted) return;
       const ctx = this.ctx(e, 60_000);
       let values: Record<string, number> | undefined;
       let error: string | undefined;
@@ -381,7 +438,7 @@ class Run {
         if (c.setup) await c.setup(ctx);
         values = await c.collect(ctx);
       } catch (err) {
-        error = errMsg(err);
+        error = errMsg(err) + (await this.checkDaemon(e, c.id));
         log(`${e.name}: ${c.id} FAILED: ${oneLine(error)}`);
       }
       if (c.teardown) {
@@ -407,12 +464,14 @@ class Run {
 
   /** Idempotent, bounded clean-up of everything this run created. */
   cleanup(): Promise<void> {
+    this.aborted = true;
     this.cleanupPromise ??= this.doCleanup();
     return this.cleanupPromise;
   }
 
   private async doCleanup(): Promise<void> {
     log("cleaning up");
+    const outDir = path.join(REPO_ROOT, "bench", "out");
     for (const e of [...this.engines].reverse()) {
       try {
         for (const n of await e.stop()) {
@@ -421,6 +480,13 @@ class Run {
         }
       } catch (err) {
         log(`${e.name}: stop failed: ${errMsg(err)}`);
+      }
+      // Keep the daemon's log (bench/out is git-ignored): the run directory is removed below.
+      try {
+        await fs.mkdir(outDir, { recursive: true });
+        await fs.copyFile(e.logFile, path.join(outDir, `${e.name}.log`));
+      } catch {
+        /* never started */
       }
     }
     if (this.bridgeCreated) await deleteBridge(this.opts.bridge.name).catch((err: unknown) => log(`bridge: ${errMsg(err)}`));
@@ -461,7 +527,7 @@ function buildReport(run: Run): Report {
         const err = c.error;
         let k = footnotes.findIndex((f) => f === `${n}: ${err}`);
         if (k < 0) k = footnotes.push(`${n}: ${err}`) - 1;
-        return `FAIL [${k + 1}]`;
+        return `${c.skipped === true ? "SKIP" : "FAIL"} [${k + 1}]`;
       }
       const partial = c.n < c.planned ? ` (n=${c.n})` : "";
       return fmtValue(c.value, r.unit) + partial;
@@ -535,7 +601,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const deadline = new Deadline(opts.budgetMs);
-  if (opts.engines.includes("dockerd")) await cleanStaleRuns(opts.bridge.name);
+  await cleanStaleRuns(opts.bridge.name);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), TMP_PREFIX));
   await fs.writeFile(path.join(dir, "owner.pid"), `${process.pid}\n`);
   const run = new Run(opts, dir, deadline);
@@ -549,6 +615,8 @@ async function main(): Promise<number> {
     }
     interrupted = true;
     log(`${sig}: stopping`);
+    const hard = setTimeout(() => process.exit(130), 150_000);
+    hard.unref();
     void run.cleanup().finally(() => process.exit(130));
   };
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, onSignal);
@@ -569,11 +637,11 @@ async function main(): Promise<number> {
   } catch (e) {
     fatal = e;
   } finally {
-    if (!interrupted) await run.cleanup();
+    await run.cleanup(); // the same promise as the signal handler's, if it already started
   }
   if (interrupted) return 130;
   if (fatal !== undefined) {
-    process.stderr.write(`benchmark aborted: ${fatal instanceof Error ? (fatal.stack ?? fatal.message) : String(fatal)}\n`);
+    process.stderr.write(`benchmark aborted: ${fatal instanceof Error ? (fatal.stack ?? fatal.message) : errMsg(fatal)}\n`);
     if (run.rows.length === 0) return 1;
   }
   const report = buildReport(run);
@@ -598,7 +666,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    process.stderr.write(`benchmark crashed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.stderr.write(`benchmark crashed: ${e instanceof Error ? (e.stack ?? e.message) : errMsg(e)}\n`);
     process.exit(1);
   },
 );

@@ -68,7 +68,8 @@ interface Live {
 export interface ContainerServiceOptions {
   root: string; // data-root/containers
   images: ImageStore;
-  runtime: Runtime;
+  /** OCI runtimes by name (runc, crun); containers choose one with HostConfig.Runtime. */
+  runtimes: Map<string, Runtime>;
   events: Events;
   log: Logger;
   defaultRuntime: string;
@@ -82,6 +83,12 @@ export class ContainerService {
   private shuttingDown = false;
 
   constructor(private readonly o: ContainerServiceOptions) {}
+
+  private rt(rec: ContainerRecord): Runtime {
+    const r = this.o.runtimes.get(rec.HostConfig.Runtime || this.o.defaultRuntime) ?? this.o.runtimes.get(this.o.defaultRuntime);
+    if (!r) throw new EngineError("internal", `no OCI runtime configured`);
+    return r;
+  }
 
   private dir(id: string): string {
     return path.join(this.o.root, id);
@@ -122,12 +129,12 @@ export class ContainerService {
         continue;
       }
       if (!rec.State.Running) continue;
-      const stateDir = this.o.runtime.stateDir(rec.Id);
-      if (await this.o.runtime.isAlive(stateDir)) {
+      const stateDir = this.rt(rec).stateDir(rec.Id);
+      if (await this.rt(rec).isAlive(stateDir)) {
         this.o.log.info(`container ${rec.Id.slice(0, 12)} still running (pid ${rec.State.Pid}), reattaching`);
         this.watch(rec);
       } else {
-        const st = (await this.o.runtime.exitStatus(stateDir)) ?? { exitCode: 255, finishedAt: new Date().toISOString() };
+        const st = (await this.rt(rec).exitStatus(stateDir)) ?? { exitCode: 255, finishedAt: new Date().toISOString() };
         this.o.log.info(`container ${rec.Id.slice(0, 12)} exited with ${st.exitCode} while berthd was down`);
         await this.lock.run(rec.Id, () => this.onExit(rec, st));
       }
@@ -179,6 +186,7 @@ export class ContainerService {
     if (!imageId) throw notFound(`No such image: ${imageName.includes(":") || imageName.includes("@") ? imageName : `${imageName}:latest`}`);
     const hc: HostConfig = body.HostConfig ?? {};
     validateHostConfig(hc);
+    if (hc.Runtime && !this.o.runtimes.has(hc.Runtime)) throw invalid(`unknown or invalid runtime name: ${hc.Runtime}`);
 
     let fullName: string;
     if (name !== undefined && name !== "") {
@@ -334,7 +342,8 @@ export class ContainerService {
   }
 
   private async startUnlocked(rec: ContainerRecord): Promise<void> {
-    const { images, runtime } = this.o;
+    const { images } = this.o;
+    const runtime = this.rt(rec);
     try {
       const rootfs = await images.layers.mount(rec.Id);
       const c = rec.Config;
@@ -397,21 +406,26 @@ export class ContainerService {
       this.o.events.emit("container", "start", rec.Id, this.eventAttrs(rec));
     } catch (e) {
       const msg = messageOf(e);
-      rec.State = { ...rec.State, Status: rec.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, Error: msg, ExitCode: 128 };
+      // Docker's codes for a process that could not be started: 127 not found, 126 not executable.
+      const code = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
+      rec.State = { ...rec.State, Status: rec.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, Error: msg, ExitCode: code };
       await runtime.cleanup(rec.Id).catch(() => undefined);
       await images.layers.unmount(rec.Id).catch(() => undefined);
       await this.save(rec).catch(() => undefined);
-      for (const p of this.liveOf(rec.Id).pendingAttach.splice(0)) p.client.end();
+      const l = this.liveOf(rec.Id);
+      for (const p of l.pendingAttach.splice(0)) p.client.end();
+      for (const w of l.exitWaiters.splice(0)) w({ StatusCode: code, Error: null });
+      if (rec.HostConfig.AutoRemove) await this.removeUnlocked(rec, true).catch(() => undefined);
       if (isEngineError(e) && e.kind !== "internal") throw e;
-      throw new EngineError("internal", `failed to start container ${rec.Id.slice(0, 12)}: ${msg}`);
+      throw new EngineError(code === 128 ? "internal" : "invalid", `failed to create task for container: ${msg}`);
     }
   }
 
   /** Follow the monitor until the process ends. */
   private watch(rec: ContainerRecord): void {
     const l = this.liveOf(rec.Id);
-    const stateDir = this.o.runtime.stateDir(rec.Id);
-    const exited = this.o.runtime.wait(stateDir).catch((e: unknown): ExitStatus => {
+    const stateDir = this.rt(rec).stateDir(rec.Id);
+    const exited = this.rt(rec).wait(stateDir).catch((e: unknown): ExitStatus => {
       this.o.log.warn(`lost track of container ${rec.Id.slice(0, 12)}: ${messageOf(e)}`);
       return { exitCode: 255, finishedAt: new Date().toISOString() };
     });
@@ -427,7 +441,7 @@ export class ContainerService {
     const oom = await this.oomKilled(rec.Id);
     rec.State = { ...rec.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, OOMKilled: oom };
     delete rec.MonitorPid;
-    await this.o.runtime.cleanup(rec.Id).catch((e: unknown) => this.o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
+    await this.rt(rec).cleanup(rec.Id).catch((e: unknown) => this.o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
     await this.o.images.layers.unmount(rec.Id).catch((e: unknown) => this.o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
     await this.save(rec);
     this.o.events.emit("container", "die", rec.Id, { ...this.eventAttrs(rec), exitCode: String(st.exitCode) });
@@ -503,7 +517,7 @@ export class ContainerService {
     const stdinOnce = opts.stdin && rec.Config.StdinOnce;
     let mon;
     try {
-      mon = await this.o.runtime.attach(this.o.runtime.stateDir(rec.Id), { stdin: opts.stdin && rec.Config.OpenStdin, stdout: opts.stdout, stderr: opts.stderr, stdinOnce });
+      mon = await this.rt(rec).attach(this.rt(rec).stateDir(rec.Id), { stdin: opts.stdin && rec.Config.OpenStdin, stdout: opts.stdout, stderr: opts.stderr, stdinOnce });
     } catch (e) {
       this.o.log.warn(`attach to ${rec.Id.slice(0, 12)}: ${messageOf(e)}`);
       client.end();
@@ -538,7 +552,7 @@ export class ContainerService {
     const sig = parseSignal(signal);
     if (!rec.State.Running) throw conflict(`cannot kill container: ${idOrName}: container ${rec.Id} is not running`);
     if (sig === 9 || sig === 15) rec.ManuallyStopped = true;
-    await this.o.runtime.kill(rec.Id, this.o.runtime.stateDir(rec.Id), sig);
+    await this.rt(rec).kill(rec.Id, this.rt(rec).stateDir(rec.Id), sig);
     this.o.events.emit("container", "kill", rec.Id, { ...this.eventAttrs(rec), signal: String(sig) });
   }
 
@@ -549,7 +563,7 @@ export class ContainerService {
     rec.ManuallyStopped = true;
     const l = this.liveOf(rec.Id);
     const exited = l.exited;
-    const stateDir = this.o.runtime.stateDir(rec.Id);
+    const stateDir = this.rt(rec).stateDir(rec.Id);
     const sig = parseSignal(signal || rec.Config.StopSignal || "SIGTERM");
     const t = timeout ?? rec.Config.StopTimeout ?? 10;
     const settled = (ms: number) =>
@@ -557,11 +571,11 @@ export class ContainerService {
         ? Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))])
         : Promise.resolve(true);
     if (t !== 0) {
-      await this.o.runtime.kill(rec.Id, stateDir, sig).catch(() => undefined);
+      await this.rt(rec).kill(rec.Id, stateDir, sig).catch(() => undefined);
       this.o.events.emit("container", "kill", rec.Id, { ...this.eventAttrs(rec), signal: String(sig) });
     }
     if (t < 0 ? !(await exited?.then(() => true)) : !(await settled(t * 1000))) {
-      await this.o.runtime.kill(rec.Id, stateDir, 9).catch(() => undefined);
+      await this.rt(rec).kill(rec.Id, stateDir, 9).catch(() => undefined);
       await settled(30_000);
     }
     // Let the exit bookkeeping finish so the caller sees "exited".
@@ -610,7 +624,7 @@ export class ContainerService {
       }
       rec.ManuallyStopped = true;
       const exited = this.liveOf(rec.Id).exited;
-      await this.o.runtime.kill(rec.Id, this.o.runtime.stateDir(rec.Id), 9).catch(() => undefined);
+      await this.rt(rec).kill(rec.Id, this.rt(rec).stateDir(rec.Id), 9).catch(() => undefined);
       if (exited) await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
     }
     await this.lock.run(rec.Id, async () => {
@@ -625,7 +639,7 @@ export class ContainerService {
       rec.State.Status = "removing";
       await this.save(rec);
     }
-    await this.o.runtime.cleanup(rec.Id);
+    await this.rt(rec).cleanup(rec.Id);
     await this.o.images.layers.removeSnapshot(rec.Id);
     await fs.rm(this.dir(rec.Id), { recursive: true, force: true });
     this.records.delete(rec.Id);

@@ -39,20 +39,24 @@ export class Engine {
   readonly containers: ContainerService;
   readonly events = new Events();
   readonly store: ImageStore;
-  readonly runtime: Runtime;
+  readonly runtimes = new Map<string, Runtime>();
   private id = "";
+  private readonly runtimeVersions = new Map<string, string>();
 
   constructor(readonly opts: EngineOptions) {
     this.store = new ImageStore(path.join(opts.dataRoot, "image"));
-    this.runtime = new Runtime({
-      runtime: opts.runtime,
-      runtimeRoot: path.join(opts.execRoot, "runtime", path.basename(opts.runtime)),
-      stateRoot: path.join(opts.execRoot, "c"),
-    });
+    // Every known runtime is offered; the default one must exist (checked in init).
+    for (const name of new Set([path.basename(opts.runtime), "runc", "crun"])) {
+      this.runtimes.set(name, new Runtime({
+        runtime: name === path.basename(opts.runtime) ? opts.runtime : name,
+        runtimeRoot: path.join(opts.execRoot, "runtime", name),
+        stateRoot: path.join(opts.execRoot, "c"),
+      }));
+    }
     this.containers = new ContainerService({
       root: path.join(opts.dataRoot, "containers"),
       images: this.store,
-      runtime: this.runtime,
+      runtimes: this.runtimes,
       events: this.events,
       log: opts.log,
       defaultRuntime: path.basename(opts.runtime),
@@ -64,7 +68,16 @@ export class Engine {
     await mkdirp(this.opts.dataRoot, 0o711);
     this.id = await readOrMakeEngineId(this.opts.dataRoot);
     await this.store.init();
-    await this.runtime.init();
+    for (const [name, rt] of [...this.runtimes]) {
+      const version = await rt.version().catch(() => undefined);
+      if (version === undefined) {
+        if (name === path.basename(this.opts.runtime)) throw new Error(`OCI runtime ${this.opts.runtime} not found: install Debian's runc (or crun)`);
+        this.runtimes.delete(name);
+        continue;
+      }
+      this.runtimeVersions.set(name, version);
+      await rt.init();
+    }
     await this.containers.init();
   }
 
@@ -82,7 +95,7 @@ export class Engine {
           Version: VERSION,
           Details: { ApiVersion: API_VERSION, Arch: goArch(), BuildTime: "", Experimental: "false", GitCommit: "", GoVersion: `node${process.versions.node}`, KernelVersion: kernel, MinAPIVersion: MIN_API_VERSION, Os: "linux" },
         },
-        { Name: path.basename(this.opts.runtime), Version: "", Details: { GitCommit: "" } },
+        { Name: path.basename(this.opts.runtime), Version: this.runtimeVersions.get(path.basename(this.opts.runtime)) ?? "", Details: { GitCommit: "" } },
       ],
       Version: VERSION,
       ApiVersion: API_VERSION,
@@ -153,14 +166,14 @@ export class Engine {
       Labels: [],
       ExperimentalBuild: false,
       ServerVersion: VERSION,
-      Runtimes: { [rt]: { path: this.opts.runtime } },
+      Runtimes: Object.fromEntries([...this.runtimes.keys()].map((n) => [n, { path: n === rt ? this.opts.runtime : n }])),
       DefaultRuntime: rt,
       Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
       LiveRestoreEnabled: true,
       Isolation: "",
       InitBinary: "",
       ContainerdCommit: { ID: "" },
-      RuncCommit: { ID: "" },
+      RuncCommit: { ID: this.runtimeVersions.get(rt) ?? "" },
       InitCommit: { ID: "" },
       SecurityOptions: [],
       CDISpecDirs: [],

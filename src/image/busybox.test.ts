@@ -79,13 +79,13 @@ test("busybox rootfs tar is deterministic and complete", { skip }, async () => {
   assert.ok(names.indexOf("usr/bin/") < names.indexOf("usr/bin/env"));
 });
 
-test("extracted busybox rootfs runs under chroot", { skip }, async () => {
+test("extracted busybox rootfs runs under chroot", { skip }, async (t) => {
   const dir = path.join(tmpRoot, "rootfs");
   await fs.mkdir(dir);
   const t0 = performance.now();
   const res = await extractLayer(await busyboxRootfsTar(), dir);
   const ms = performance.now() - t0;
-  console.log(`# busybox rootfs: ${res.entries} entries, ${res.size} bytes, built+extracted in ${ms.toFixed(1)} ms`);
+  t.diagnostic(`busybox rootfs: ${res.entries} entries, ${res.size} bytes, built+extracted in ${ms.toFixed(1)} ms`);
   const out = execFileSync("chroot", [dir, "/bin/sh", "-c", "echo ok"]).toString();
   assert.equal(out, "ok\n");
   const id = execFileSync("chroot", [dir, "/usr/bin/id", "-un"]).toString();

@@ -11,8 +11,8 @@
 import { promises as fs } from "node:fs";
 import { execFile } from "node:child_process";
 import { Readable } from "node:stream";
-import { EngineError, errnoCode, messageOf } from "../util/errors.js";
-import { encodeTarHeader, tarPadding, TAR_END, type TarEntryHeader } from "./tar.js";
+import { EngineError, errnoCode, isEngineError, messageOf } from "../util/errors.js";
+import { encodeTarHeader, tarPadding, tarEnd, type TarEntryHeader } from "./tar.js";
 
 export const DEFAULT_BUSYBOX_PATH = "/bin/busybox";
 
@@ -106,16 +106,22 @@ export async function busyboxRootfsTar(opts: { busyboxPath?: string } = {}): Pro
   const bbPath = opts.busyboxPath ?? DEFAULT_BUSYBOX_PATH;
   let binary: Buffer;
   try {
-    binary = await fs.readFile(bbPath);
+    const fh = await fs.open(bbPath, "r");
+    try {
+      // Check the ELF headers before reading a possibly large wrong file.
+      const head = Buffer.alloc(64 * 1024);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      checkStatic(bbPath, head.subarray(0, bytesRead));
+      binary = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
   } catch (e) {
+    if (isEngineError(e)) throw e;
     const why = errnoCode(e) === "ENOENT" ? "not found" : messageOf(e);
     throw new EngineError("notFound", `busybox binary ${bbPath}: ${why}; ${INSTALL_HINT}`, { cause: e });
   }
-  const linking = elfLinking(binary);
-  if (linking !== "static") {
-    const why = linking === "dynamic" ? "is dynamically linked" : "is not an ELF executable";
-    throw new EngineError("notFound", `busybox binary ${bbPath} ${why}; a static busybox is needed: ${INSTALL_HINT}`);
-  }
+  checkStatic(bbPath, binary);
   const applets = await listApplets(bbPath);
 
   const entries = new Map<string, Entry>();
@@ -154,8 +160,15 @@ export async function busyboxRootfsTar(opts: { busyboxPath?: string } = {}): Pro
       if (pad.length > 0) chunks.push(pad);
     }
   }
-  chunks.push(TAR_END);
+  chunks.push(tarEnd());
   return Readable.from(chunks, { objectMode: false });
+}
+
+function checkStatic(bbPath: string, elf: Buffer): void {
+  const linking = elfLinking(elf);
+  if (linking === "static") return;
+  const why = linking === "dynamic" ? "is dynamically linked" : "is not an ELF executable";
+  throw new EngineError("notFound", `busybox binary ${bbPath} ${why}; a static busybox is needed: ${INSTALL_HINT}`);
 }
 
 /** Order paths component by component, so a directory always precedes its contents. */

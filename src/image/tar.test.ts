@@ -238,6 +238,33 @@ test("refuses path traversal, absolute names, symlink escapes, device nodes", { 
   }
 });
 
+test("a directory replaced by a symlink is never written through afterwards", { skip }, async () => {
+  const outside = await tmpDir();
+  fss.chmodSync(outside, 0o755);
+  const mtimeBefore = fss.statSync(outside).mtimeMs;
+  const dir = await tmpDir();
+  const tar = await buildTar([
+    { name: "a/", type: "directory", mode: 0o700, mtime: new Date(0) },
+    { name: "a/b", body: "b" },
+    { name: "a", type: "symlink", linkname: outside },
+    { name: "a/c", body: "gotcha" },
+  ]);
+  await expectInvalid(extractBuf(tar, dir), /path a\/c escapes through symlink a/);
+  assert.deepEqual(fss.readdirSync(outside), []);
+
+  // Without a later entry, the deferred directory metadata must not land on the symlink's target.
+  const dir2 = await tmpDir();
+  const tar2 = await buildTar([
+    { name: "a/", type: "directory", mode: 0o700, mtime: new Date(0) },
+    { name: "a/b", body: "b" },
+    { name: "a", type: "symlink", linkname: outside },
+  ]);
+  await extractBuf(tar2, dir2);
+  assert.equal(fss.statSync(outside).mode & 0o7777, 0o755);
+  assert.equal(fss.statSync(outside).mtimeMs, mtimeBefore);
+  assert.equal(fss.readlinkSync(path.join(dir2, "a")), outside);
+});
+
 test("flatten-mode whiteouts never delete through symlinks", { skip }, async () => {
   const outside = await tmpDir();
   fss.writeFileSync(path.join(outside, "victim"), "original");
@@ -295,10 +322,11 @@ test("overlay-mode whiteouts: 0:0 char device and opaque xattr", { skip }, async
     { name: "var/cache/.wh..wh..opq", body: "" },
     { name: "var/cache/new", body: "n" },
     { name: ".wh..wh.plnk/", type: "directory" },
+    { name: ".wh..wh.plnk/123.456", body: "aufs" },
     { name: "raw-whiteout", type: "character-device", devmajor: 0, devminor: 0 },
   ]);
   const r = await extractBuf(tar, dir);
-  assert.equal(r.entries, 8);
+  assert.equal(r.entries, 9);
   const wh = fss.lstatSync(path.join(dir, "etc/motd"));
   assert.ok(wh.isCharacterDevice());
   assert.equal(wh.rdev, 0);

@@ -101,7 +101,8 @@ export async function extractLayer(
     if (typeof d === "function") d.call(input);
   };
   let gunzip: Gunzip | undefined;
-  const ex = tarExtract();
+  // allowUnknownFormat: accept V7 headers too (checksums are still verified).
+  const ex = tarExtract({ allowUnknownFormat: true } as Parameters<typeof tarExtract>[0]);
   ex.on("error", noop); // errors are collected via the iterator / firstError
   let firstError: unknown;
   const fail = (err: unknown): void => {
@@ -153,8 +154,13 @@ export async function extractLayer(
         for await (const chunk of decoded) {
           hash.update(chunk);
           size += chunk.length;
-          if (!ex.write(chunk)) await drained(ex);
-          if (ex.destroyed) return;
+          if (!ex.write(chunk)) {
+            // streamx emits "close" synchronously when `destroyed` becomes true,
+            // so checking first means drained() cannot miss it.
+            if (ex.destroyed) return;
+            await drained(ex);
+          }
+          if (ex.destroying || ex.destroyed) return;
         }
         (ex as unknown as { end(): void }).end();
       } catch (e) {
@@ -348,10 +354,11 @@ class Extractor {
     }
 
     const base = baseOf(rel);
+    if (base === WH_OPAQUE) return this.opaque(parentOf(rel));
+    // AUFS metadata (.wh..wh.plnk, .wh..wh.aufs, ...) and anything below it is skipped.
+    if (rel.startsWith(WH_META_PREFIX) || rel.includes(`/${WH_META_PREFIX}`)) return;
     if (base.startsWith(WH_PREFIX)) {
       const dir = parentOf(rel);
-      if (base === WH_OPAQUE) return this.opaque(dir);
-      if (base.startsWith(WH_META_PREFIX)) return; // AUFS metadata (.wh..wh.plnk etc.)
       const target = base.slice(WH_PREFIX.length);
       if (target === "" || target === "." || target === "..") throw invalid(`invalid tar entry "${rawName}": bad whiteout name`);
       return this.whiteout(joinRel(dir, target), meta);
@@ -662,8 +669,10 @@ const TYPEFLAG: Record<TarEntryType, string> = {
   fifo: "6",
 };
 
-/** Two zero blocks: the end-of-archive marker. */
-export const TAR_END: Buffer = Buffer.alloc(2 * BLOCK);
+/** Two zero blocks: the end-of-archive marker (a fresh buffer each call). */
+export function tarEnd(): Buffer {
+  return Buffer.alloc(2 * BLOCK);
+}
 
 /** Zero padding after size bytes of entry data. */
 export function tarPadding(size: number): Buffer {
@@ -899,7 +908,7 @@ async function* packEntries(rootIn: string, ociWhiteouts: boolean): AsyncGenerat
   }
 
   yield* walk("");
-  yield TAR_END;
+  yield tarEnd();
 }
 
 function* fileEntry(abs: string, rel: string, base: Omit<TarEntryHeader, "type">, s: BigIntStats): Generator<Buffer> {

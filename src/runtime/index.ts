@@ -80,6 +80,13 @@ export class Runtime {
     await mkdirp(this.opts.stateRoot, 0o700);
   }
 
+  /** The runtime's version line, e.g. "1.1.5+ds1" (fails when the binary is missing). */
+  async version(): Promise<string> {
+    const { stdout } = await run(this.opts.runtime, ["--version"]);
+    const m = stdout.match(/version\s+(\S+)/);
+    return m?.[1] ?? stdout.split("\n")[0] ?? "";
+  }
+
   stateDir(id: string): string {
     return path.join(this.opts.stateRoot, id);
   }

@@ -37,13 +37,19 @@ const skip =
           ? `monitor binary missing: ${monitorBinary()} (run node scripts/build-monitor.mjs)`
           : false;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- OCI spec JSON, edited freely
-type Spec = any;
+/** The parts of an OCI runtime spec (from `runc spec`) the tests edit. */
+interface Spec {
+  root?: { path: string; readonly: boolean };
+  process: { args: string[]; terminal: boolean; rlimits?: Array<{ type: string; hard: number; soft: number }>; [k: string]: unknown };
+  hostname?: string;
+  linux: { namespaces: Array<{ type: string; path?: string }>; [k: string]: unknown };
+  [k: string]: unknown;
+}
 
 let base = "";
 let rootfs = "";
 let runtimeRoot = "";
-let template: Spec;
+let template: Spec | undefined;
 let seq = 0;
 const ids: string[] = [];
 
@@ -65,7 +71,8 @@ async function makeContainer(args: string[], tweak?: (spec: Spec) => void, extra
   const stateDir = path.join(dir, "s");
   await fs.mkdir(bundle, { recursive: true });
   await fs.mkdir(stateDir, { recursive: true });
-  const spec = structuredClone(template) as Spec;
+  assert.ok(template, "template spec loaded");
+  const spec = structuredClone(template);
   spec.root = { path: rootfs, readonly: false };
   spec.process.args = args;
   spec.process.terminal = false;
@@ -193,7 +200,7 @@ function ppidOf(pid: number): number {
   return m ? Number(m[1]) : -1;
 }
 
-describe("berth-monitor", { skip }, () => {
+void describe("berth-monitor", { skip }, () => {
   before(async () => {
     base = await fs.mkdtemp("/tmp/bm-");
     rootfs = path.join(base, "rootfs");
@@ -214,7 +221,7 @@ describe("berth-monitor", { skip }, () => {
     if (base) await fs.rm(base, { recursive: true, force: true });
   });
 
-  test("stdout and stderr arrive as separate frames, in order, and in the json log", async () => {
+  void test("stdout and stderr arrive as separate frames, in order, and in the json log", async () => {
     const c = await makeContainer(["sh", "-c", "echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; echo out2"]);
     let ctl: MonitorControl | undefined;
     try {
@@ -252,7 +259,7 @@ describe("berth-monitor", { skip }, () => {
     }
   });
 
-  test("exit code, wait after exit, exit file, sockets removed", async () => {
+  void test("exit code, wait after exit, exit file, sockets removed", async () => {
     const c = await makeContainer(["sh", "-c", "exit 3"]);
     const ctl0 = await spawnMonitor(c.opts).then(() => MonitorControl.connect(c.stateDir));
     try {
@@ -276,7 +283,7 @@ describe("berth-monitor", { skip }, () => {
     }
   });
 
-  test("stdin with stdin-once: cat echoes input and exits when it closes", async () => {
+  void test("stdin with stdin-once: cat echoes input and exits when it closes", async () => {
     const c = await makeContainer(["cat"], undefined, { stdin: true });
     let ctl: MonitorControl | undefined;
     try {
@@ -296,10 +303,10 @@ describe("berth-monitor", { skip }, () => {
     }
   });
 
-  test("kill with SIGTERM gives 143; close-stdin and resize errors", async () => {
+  void test("kill with SIGTERM gives 143; close-stdin and resize errors", async () => {
     // Without a pid namespace `sleep` is not a namespace init, so SIGTERM kills it.
     const c = await makeContainer(["sleep", "100"], (s: Spec) => {
-      s.linux.namespaces = (s.linux.namespaces as Array<{ type: string }>).filter((n) => n.type !== "pid");
+      s.linux.namespaces = s.linux.namespaces.filter((n) => n.type !== "pid");
     });
     let ctl: MonitorControl | undefined;
     try {
@@ -319,7 +326,7 @@ describe("berth-monitor", { skip }, () => {
     }
   });
 
-  test("the monitor outlives its client: spawn, disconnect, reconnect, wait", async () => {
+  void test("the monitor outlives its client: spawn, disconnect, reconnect, wait", async () => {
     const c = await makeContainer(["sh", "-c", "sleep 0.5; exit 7"]);
     try {
       const { monitorPid } = await spawnMonitor(c.opts);
@@ -336,13 +343,13 @@ describe("berth-monitor", { skip }, () => {
         b.close();
       }
       await until("monitor exit", async () => !(await isMonitorAlive(c.stateDir)));
-      assert.equal(isRunning(monitorPid), false);
+      await until("monitor process exit", () => !isRunning(monitorPid));
     } finally {
       await cleanup(c);
     }
   });
 
-  test("a bad bundle rejects with runc's message and leaves nothing running", async () => {
+  void test("a bad bundle rejects with runc's message and leaves nothing running", async () => {
     const c = await makeContainer(["true"]);
     await fs.rm(path.join(c.bundle, "config.json"));
     try {
@@ -361,16 +368,42 @@ describe("berth-monitor", { skip }, () => {
       assert.deepEqual(processesMentioning(d.stateDir), []);
       // argument errors come back the same way
       await assert.rejects(spawnMonitor({ ...c.opts, id: "-bad" }), /invalid container id/);
-      await assert.rejects(
-        spawnMonitor({ ...c.opts, stateDir: `/tmp/${"x".repeat(100)}` }),
-        /socket path too long/,
-      );
+      await assert.rejects(spawnMonitor({ ...c.opts, stateDir: path.join(c.dir, "missing") }), /state directory/);
     } finally {
       await cleanup(c);
     }
   });
 
-  test("tty mode: resize, echo through the pty, EOF via ^D", async () => {
+  void test("state dirs too deep for sun_path work (sockets via /proc/self/fd)", async () => {
+    const c = await makeContainer(
+      ["sh", "-c", "echo deep"],
+      (s: Spec) => {
+        s.process.terminal = true;
+      },
+      { tty: true },
+    );
+    const deep = path.join(c.dir, "d".repeat(60), "e".repeat(60));
+    await fs.mkdir(deep, { recursive: true });
+    assert.ok(Buffer.byteLength(path.join(deep, "ctl.sock")) > 107);
+    let ctl: MonitorControl | undefined;
+    try {
+      await spawnMonitor({ ...c.opts, stateDir: deep });
+      assert.ok(existsSync(path.join(deep, "ctl.sock")) && existsSync(path.join(deep, "attach.sock")));
+      assert.equal(await isMonitorAlive(deep), true);
+      const att = await attachMonitor(deep, { stdin: false, stdout: true, stderr: false, stdinOnce: false });
+      const outP = readAll(att);
+      ctl = await MonitorControl.connect(deep);
+      await ctl.resize(24, 80);
+      await ctl.start();
+      assert.equal((await ctl.wait()).exitCode, 0);
+      assert.match((await outP).toString("utf8"), /deep\r\n/);
+    } finally {
+      ctl?.close();
+      await cleanup({ ...c, stateDir: deep });
+    }
+  });
+
+  void test("tty mode: resize, echo through the pty, EOF via ^D", async () => {
     const c = await makeContainer(
       ["sh", "-c", "stty size; cat"],
       (s: Spec) => {
@@ -404,7 +437,7 @@ describe("berth-monitor", { skip }, () => {
     }
   });
 
-  test("exec mode runs a second process in the running container", async () => {
+  void test("exec mode runs a second process in the running container", async () => {
     const c = await makeContainer(["sleep", "100"]);
     let ctl: MonitorControl | undefined;
     let ectl: MonitorControl | undefined;
@@ -414,7 +447,7 @@ describe("berth-monitor", { skip }, () => {
       ctl = await MonitorControl.connect(c.stateDir);
       await ctl.start();
       await fs.mkdir(execState);
-      const proc = { ...template.process, args: ["sh", "-c", "echo from-exec; echo e-err >&2; exit 4"], terminal: false };
+      const proc = { ...(template as Spec).process, args: ["sh", "-c", "echo from-exec; echo e-err >&2; exit 4"], terminal: false };
       const procFile = path.join(c.dir, "process.json");
       await fs.writeFile(procFile, JSON.stringify(proc));
       const spawned = await spawnMonitor({
@@ -442,6 +475,26 @@ describe("berth-monitor", { skip }, () => {
         frames.filter((f) => f[0] === 2),
         [[2, "e-err\n"]],
       );
+      // an exec with a terminal: raw pty bytes, stdin through the pty
+      const ttyState = path.join(c.dir, "t");
+      await fs.mkdir(ttyState);
+      const ttyProc = { ...(template as Spec).process, args: ["sh", "-c", "read x; echo got-$x; exit 2"], terminal: true };
+      const ttyFile = path.join(c.dir, "tty-process.json");
+      await fs.writeFile(ttyFile, JSON.stringify(ttyProc));
+      await spawnMonitor({ id: c.id, runtime: RUNC, runtimeRoot, stateDir: ttyState, execProcessFile: ttyFile, tty: true, stdin: true });
+      const tatt = await attachMonitor(ttyState, { stdin: true, stdout: true, stderr: true, stdinOnce: false });
+      const toutP = readAll(tatt);
+      const tctl = await MonitorControl.connect(ttyState);
+      try {
+        await assert.rejects(tctl.resize(10, 10), /not available/);
+        tatt.write("abc\n"); // buffered until the pty exists
+        await tctl.start();
+        await tctl.resize(40, 120);
+        assert.equal((await tctl.wait()).exitCode, 2);
+        assert.match((await toutP).toString("utf8"), /got-abc\r\n/);
+      } finally {
+        tctl.close();
+      }
       // the container itself is unaffected; SIGKILL on its init gives 137
       const st = JSON.parse(
         (await execFileP(RUNC, ["--root", runtimeRoot, "state", c.id])).stdout,
@@ -467,7 +520,7 @@ describe("berth-monitor", { skip }, () => {
     }
   });
 
-  test("json log: escaping, invalid UTF-8, 16 KiB split, partial last line", async () => {
+  void test("json log: escaping, invalid UTF-8, 16 KiB split, partial last line", async () => {
     const script = [
       "printf 'a\\001b\\377c\"d\\\\e\\tf\\n'",
       "head -c 20000 /dev/zero | tr '\\0' a; echo",
@@ -496,7 +549,7 @@ describe("berth-monitor", { skip }, () => {
     }
   });
 
-  test("json log rotation with --log-max-size / --log-max-files", async () => {
+  void test("json log rotation with --log-max-size / --log-max-files", async () => {
     const c = await makeContainer(
       ["sh", "-c", "i=0; while [ $i -lt 60 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"],
       undefined,
@@ -526,7 +579,7 @@ describe("berth-monitor", { skip }, () => {
     }
   });
 
-  test("--loopback-up brings lo up in the container's network namespace", async () => {
+  void test("--loopback-up brings lo up in the container's network namespace", async () => {
     const c = await makeContainer(["ip", "-o", "link", "show", "lo"], undefined, { loopbackUp: true });
     let ctl: MonitorControl | undefined;
     try {

@@ -11,7 +11,7 @@
  * frames (raw bytes with a tty) and accepts stdin bytes.
  */
 import { spawn } from "node:child_process";
-import { promises as fs } from "node:fs";
+import { constants as fsConstants, promises as fs } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -104,6 +104,7 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<{ monitorPid: 
       else if (value) resolve(value);
     };
     const tryLine = (): boolean => {
+      if (settled) return true;
       const nl = syncText.indexOf("\n");
       if (nl < 0) return false;
       let msg: SyncLine;
@@ -116,7 +117,18 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<{ monitorPid: 
       if (msg.ok && typeof msg.monitorPid === "number" && typeof msg.pid === "number") {
         finish(undefined, { monitorPid: msg.monitorPid, pid: msg.pid });
       } else {
-        finish(internal(msg.error || "berth-monitor failed without a message"));
+        // The monitor cleans up before reporting; let it finish exiting so that
+        // nothing of this attempt is left running when we reject.
+        const err = internal(msg.error || "berth-monitor failed without a message");
+        const pid = msg.monitorPid;
+        if (typeof pid === "number" && pid > 0) {
+          settled = true;
+          sync?.destroy();
+          stderr?.destroy();
+          void waitGone(pid, 2000).then(() => {
+            reject(err);
+          });
+        } else finish(err);
       }
       return true;
     };
@@ -130,7 +142,7 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<{ monitorPid: 
       finish(internal(`cannot run berth-monitor (${bin}): ${messageOf(e)}`, e));
     });
     child.once("exit", (code, signal) => {
-      exitInfo = signal ? `killed by ${signal}` : `exit status ${code ?? "?"}`;
+      exitInfo = signal ? `killed by ${signal}` : `exit status ${code === null ? "?" : String(code)}`;
       noLine();
     });
     stderr?.setEncoding("utf8");
@@ -157,11 +169,46 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<{ monitorPid: 
   });
 }
 
+/** True while pid exists and is not a zombie. */
+async function processRunning(pid: number): Promise<boolean> {
+  try {
+    const stat = await fs.readFile(`/proc/${String(pid)}/stat`, "utf8");
+    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(pid: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while ((await processRunning(pid)) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 function ctlPath(stateDir: string): string {
   return path.join(stateDir, "ctl.sock");
 }
 
-function connectUnix(file: string): Promise<net.Socket> {
+/** Longest unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
+const SUN_PATH_MAX = 107;
+
+/**
+ * Connect to a unix socket. Paths too long for sun_path (deep state dirs) are
+ * reached through a descriptor on their directory: /proc/self/fd/N/NAME, the
+ * same way the monitor binds them.
+ */
+async function connectUnix(file: string): Promise<net.Socket> {
+  if (Buffer.byteLength(file) <= SUN_PATH_MAX) return connectPath(file);
+  const dir = await fs.open(path.dirname(file), fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  try {
+    return await connectPath(`/proc/self/fd/${String(dir.fd)}/${path.basename(file)}`);
+  } finally {
+    await dir.close();
+  }
+}
+
+function connectPath(file: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.createConnection(file);
     const onError = (e: Error): void => {
@@ -204,7 +251,9 @@ class LineReader {
       this.pump();
     };
     sock.on("error", end);
-    sock.on("close", () => end());
+    sock.on("close", () => {
+      end();
+    });
   }
 
   next(): Promise<string> {
@@ -279,17 +328,34 @@ export class MonitorControl {
     return pid;
   }
 
+  /** Set the terminal size (tty only). No-op once the process has exited. */
   async resize(rows: number, cols: number): Promise<void> {
-    await this.command(`resize ${Math.max(0, Math.floor(rows))} ${Math.max(0, Math.floor(cols))}`);
+    const r = String(Math.max(0, Math.floor(rows)));
+    const c = String(Math.max(0, Math.floor(cols)));
+    await this.ignoreIfExited(this.command(`resize ${r} ${c}`));
   }
 
+  /** Close the process's stdin pipe. No-op once the process has exited. */
   async closeStdin(): Promise<void> {
-    await this.command("close-stdin");
+    await this.ignoreIfExited(this.command("close-stdin"));
   }
 
-  /** Signal the process (no-op if it already exited). */
+  /** Signal the process. No-op once the process has exited. */
   async kill(signal: number): Promise<void> {
-    await this.command(`kill ${Math.floor(signal)}`);
+    await this.ignoreIfExited(this.command(`kill ${String(Math.floor(signal))}`));
+  }
+
+  /**
+   * A command racing with the monitor's exit loses its connection; when the
+   * exit status is recorded, the process is gone and the command moot.
+   */
+  private async ignoreIfExited(p: Promise<string>): Promise<void> {
+    try {
+      await p;
+    } catch (e) {
+      if (!(e instanceof EngineError) && GONE.has(errnoCode(e) ?? "") && (await readExitFile(this.stateDir))) return;
+      throw e;
+    }
   }
 
   /**
@@ -314,7 +380,7 @@ export class MonitorControl {
       try {
         line = await reply;
       } catch (e) {
-        if (this.closed) throw internal("monitor connection is closed");
+        if (this.isClosed()) throw internal("monitor connection is closed");
         return await this.exitFromFile(e);
       }
       const st = parseExitLine(line);
@@ -330,6 +396,10 @@ export class MonitorControl {
     const st = await readExitFile(this.stateDir);
     if (st) return st;
     throw internal(`monitor in ${this.stateDir} is gone and left no exit status`, cause);
+  }
+
+  private isClosed(): boolean {
+    return this.closed;
   }
 
   close(): void {
@@ -395,7 +465,7 @@ export async function isMonitorAlive(stateDir: string): Promise<boolean> {
   }
   // Guard against pid reuse: the process must be a monitor for this state dir.
   try {
-    const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, "utf8");
+    const cmdline = await fs.readFile(`/proc/${String(pid)}/cmdline`, "utf8");
     const argv = cmdline.split("\0");
     const i = argv.indexOf("--state-dir");
     return i >= 0 && argv[i + 1] !== undefined && path.resolve(argv[i + 1] as string) === path.resolve(stateDir);

@@ -80,6 +80,8 @@ static bool opt_tty, opt_stdin, opt_loopback;
 static char *p_ctl, *p_attach, *p_console, *p_pid, *p_exit, *p_exit_tmp, *p_monpid, *p_monpid_tmp, *p_monlog;
 
 static int sync_fd = -1, sig_fd = -1, devnull = -1, reserve_fd = -1;
+static int state_dirfd = -1; /* O_PATH handle on the state dir, for over-long socket paths */
+static char console_arg[64]; /* --console-socket path given to the runtime */
 static int ctl_lfd = -1, att_lfd = -1, console_lfd = -1;
 static int out_fd = -1;  /* container stdout read end, or the pty master with --tty */
 static int err_fd = -1;  /* container stderr read end (no tty) */
@@ -88,6 +90,7 @@ static int c_in = -1, c_out = -1, c_err = -1; /* container-side ends until hande
 
 static pid_t cpid;       /* supervised process */
 static bool started, exited, created;
+static bool final_phase; /* finalize() runs: `wait` is answered at once */
 static int exit_code;
 static char finished_at[64];
 static long long drain_deadline;
@@ -244,6 +247,40 @@ static void xclose(int *fd)
     *fd = -1;
 }
 
+/*
+ * Start-up (argument parsing, libc initialisation, the runtime calls) touches
+ * most of a static binary's text, and fault-around maps even more. Once set up,
+ * drop those page-table entries of our read-only, never-modified text mapping:
+ * the few pages the main loop needs fault back in from the page cache. This
+ * keeps the resident set at a fraction of the binary's size.
+ */
+static void trim_text(void)
+{
+    char maps[8192];
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, maps, sizeof maps - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    maps[n] = 0;
+    uintptr_t self = (uintptr_t)&trim_text;
+    for (char *line = maps; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && self >= lo && self < hi) {
+            if (!strcmp(perms, "r-xp"))
+                madvise((void *)lo, hi - lo, MADV_DONTNEED);
+            return;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+}
+
 /* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
@@ -338,7 +375,9 @@ static void sync_send(const char *p, size_t n)
 static void sync_error(const char *msg)
 {
     struct buf b = {0};
-    buf_str(&b, "{\"ok\":false,\"error\":\"");
+    char pid[48];
+    snprintf(pid, sizeof pid, "{\"ok\":false,\"monitorPid\":%d,\"error\":\"", (int)getpid());
+    buf_str(&b, pid);
     json_escape(&b, msg, strlen(msg));
     buf_str(&b, "\"}\n");
     sync_send(b.d, b.len);
@@ -361,11 +400,15 @@ static void arg_fail(const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* child processes                                                     */
 
+static bool term_requested; /* SIGTERM / SIGINT received */
+
 static void drain_signalfd(void)
 {
     struct signalfd_siginfo si;
-    while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
-        ;
+    while (read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+            term_requested = true;
+    }
 }
 
 static void read_available(int fd, struct buf *cap)
@@ -544,16 +587,27 @@ static void runtime_delete(void)
 /* ------------------------------------------------------------------ */
 /* sockets                                                             */
 
+#define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+/*
+ * Paths longer than sun_path allows are bound through the state directory's
+ * descriptor: /proc/self/fd/N/NAME resolves to STATEDIR/NAME. Clients do the
+ * same with their own descriptor (see monitor-client.ts).
+ */
 static int listen_unix(const char *path, char *err, size_t errlen)
 {
     struct sockaddr_un a;
     memset(&a, 0, sizeof a);
     a.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof a.sun_path) {
-        snprintf(err, errlen, "socket path too long (%zu bytes, limit %zu): %s", strlen(path), sizeof a.sun_path - 1, path);
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (strlen(path) <= SUN_PATH_MAX)
+        memcpy(a.sun_path, path, strlen(path) + 1);
+    else if (state_dirfd >= 0)
+        snprintf(a.sun_path, sizeof a.sun_path, "/proc/self/fd/%d/%s", state_dirfd, name);
+    else {
+        snprintf(err, errlen, "socket path too long (%zu bytes, limit %zu): %s", strlen(path), SUN_PATH_MAX, path);
         return -1;
     }
-    memcpy(a.sun_path, path, strlen(path) + 1);
     unlink(path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
@@ -699,12 +753,36 @@ static void log_rotate(void)
     log_open(true);
 }
 
+static void log_write(const char *p, size_t n)
+{
+    if (log_fd < 0 || n == 0)
+        return;
+    if (write_all(log_fd, p, n) < 0) {
+        if (!log_failed)
+            diag("write log: %s", strerror(errno));
+        log_failed = true;
+    } else {
+        log_failed = false;
+        log_size += (long long)n;
+    }
+}
+
+/* Write the batched log entries (done after every chunk of output). */
+static void log_write_pending(void)
+{
+    struct buf *b = &log_line;
+    log_write(buf_head(b), buf_pending(b));
+    b->off = b->len = 0;
+    if (b->cap > 65536)
+        buf_free(b);
+}
+
 static void log_emit(struct logstream *ls, const char *p, size_t n, const char *ts)
 {
     if (log_fd < 0 || n == 0)
         return;
-    struct buf *b = &log_line;
-    b->off = b->len = 0;
+    struct buf *b = &log_line; /* off is always 0 here */
+    size_t before = b->len;
     buf_str(b, "{\"log\":\"");
     json_escape(b, p, n);
     buf_str(b, "\",\"stream\":\"");
@@ -712,21 +790,19 @@ static void log_emit(struct logstream *ls, const char *p, size_t n, const char *
     buf_str(b, "\",\"time\":\"");
     buf_str(b, ts);
     buf_str(b, "\"}\n");
-    if (opt_log_max_size > 0 && log_size > 0 && log_size + (long long)b->len > opt_log_max_size) {
+    size_t entry = b->len - before;
+    long long used = log_size + (long long)before;
+    if (opt_log_max_size > 0 && used > 0 && used + (long long)entry > opt_log_max_size) {
+        /* the new entry goes to a fresh file: write the earlier ones first */
+        log_write(b->d, before);
+        memmove(b->d, b->d + before, entry);
+        b->len = entry;
         log_rotate();
         if (log_fd < 0)
             return;
     }
-    if (write_all(log_fd, b->d, b->len) < 0) {
-        if (!log_failed)
-            diag("write log: %s", strerror(errno));
-        log_failed = true;
-    } else {
-        log_failed = false;
-        log_size += (long long)b->len;
-    }
-    if (b->cap > 32768)
-        buf_free(b);
+    if (b->len >= 65536)
+        log_write_pending();
 }
 
 static void log_feed(struct logstream *ls, const char *p, size_t n, const char *ts)
@@ -780,6 +856,7 @@ static void log_flush_partial(struct logstream *ls)
         char ts[64];
         now_rfc3339(ts);
         log_emit(ls, ls->buf, ls->len, ts);
+        log_write_pending();
         ls->len = 0;
     }
     free(ls->buf);
@@ -997,6 +1074,7 @@ static void dispatch_output(int stream, const char *p, size_t n)
     char ts[64];
     now_rfc3339(ts);
     log_feed(stream == 2 ? &ls_err : &ls_out, p, n, ts);
+    log_write_pending();
     for (size_t i = 0; i < nclients; i++) {
         struct client *c = clients[i];
         if (!c->attach || !c->got_flags || c->dead)
@@ -1145,7 +1223,12 @@ static int runtime_launch(char *err, size_t errlen)
     argv[a++] = p_pid;
     if (opt_tty) {
         argv[a++] = "--console-socket";
-        argv[a++] = p_console;
+        if (strlen(p_console) <= SUN_PATH_MAX) {
+            argv[a++] = p_console;
+        } else { /* the runtime is another process: name our descriptor by pid */
+            snprintf(console_arg, sizeof console_arg, "/proc/%d/fd/%d/console.sock", (int)getpid(), state_dirfd);
+            argv[a++] = console_arg;
+        }
         console_lfd = listen_unix(p_console, err, errlen);
         if (console_lfd < 0)
             return -1;
@@ -1291,6 +1374,8 @@ static void write_file_atomic(const char *path, const char *tmp, const char *con
     }
 }
 
+static ssize_t ctl_read(struct client *c);
+
 /* The process exited and its output is drained (or the drain timed out). */
 static void finalize(void) __attribute__((noreturn));
 static void finalize(void)
@@ -1315,10 +1400,17 @@ static void finalize(void)
     unlink(p_attach);
     unlink(p_console);
 
+    final_phase = true;
     for (size_t i = 0; i < nclients; i++) {
         struct client *c = clients[i];
-        if (!c->attach && c->wait_pending)
+        if (!c->attach && c->wait_pending) {
+            c->wait_pending = false;
             client_reply(c, "exit %d %s", exit_code, finished_at);
+        }
+        /* answer commands that already arrived (closing a unix socket with
+           unread input would reset the connection) */
+        for (int k = 0; k < 64 && !c->attach && !c->dead && !c->closing && ctl_read(c) > 0; k++)
+            ;
         c->closing = true;
         client_flush(c);
     }
@@ -1404,6 +1496,7 @@ static void ctl_command(struct client *c, char *line)
         *arg++ = 0;
     if (!strcmp(line, "start")) {
         cmd_start(c);
+        trim_text(); /* fork + the runtime call touched a lot of text again */
     } else if (!strcmp(line, "resize")) {
         unsigned rows, cols;
         if (!arg || sscanf(arg, "%u %u", &rows, &cols) != 2 || rows > 65535 || cols > 65535) {
@@ -1411,7 +1504,10 @@ static void ctl_command(struct client *c, char *line)
         } else if (!opt_tty) {
             client_reply(c, "err not a terminal");
         } else if (out_fd < 0) {
-            client_reply(c, "err terminal not available");
+            if (started || exited)
+                client_reply(c, "ok"); /* the process is gone and its terminal hung up */
+            else
+                client_reply(c, "err terminal not available");
         } else {
             struct winsize ws;
             memset(&ws, 0, sizeof ws);
@@ -1440,7 +1536,10 @@ static void ctl_command(struct client *c, char *line)
             client_reply(c, "ok");
         }
     } else if (!strcmp(line, "wait")) {
-        c->wait_pending = true; /* answered by finalize() */
+        if (final_phase)
+            client_reply(c, "exit %d %s", exit_code, finished_at);
+        else
+            c->wait_pending = true; /* answered by finalize() */
     } else if (!strcmp(line, "")) {
         /* ignore empty lines */
     } else {
@@ -1448,18 +1547,20 @@ static void ctl_command(struct client *c, char *line)
     }
 }
 
-static void ctl_read(struct client *c)
+static ssize_t ctl_read(struct client *c)
 {
     char tmp[1024];
     ssize_t r = read(c->fd, tmp, sizeof tmp);
     if (r < 0) {
         if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
             c->dead = true;
-        return;
+        return r;
     }
     if (r == 0) {
-        c->dead = true;
-        return;
+        /* peer done sending: deliver what is queued, then close */
+        c->closing = true;
+        client_flush(c);
+        return 0;
     }
     buf_append(&c->in, tmp, (size_t)r);
     while (!c->dead && !c->closing && !c->wait_pending) {
@@ -1480,10 +1581,25 @@ static void ctl_read(struct client *c)
         ctl_command(c, start);
         buf_consume(&c->in, (size_t)(nl - start) + 1);
     }
+    return r;
 }
 
 /* ------------------------------------------------------------------ */
 /* main loop                                                           */
+
+/* SIGTERM on an exec monitor that was never started: clean up and go. */
+static void discard_unstarted(void) __attribute__((noreturn));
+static void discard_unstarted(void)
+{
+    diag("terminated before start");
+    for (size_t i = 0; i < nclients; i++)
+        clients[i]->dead = true;
+    sweep_clients();
+    xclose(&ctl_lfd);
+    xclose(&att_lfd);
+    remove_files();
+    exit(0);
+}
 
 enum { PI_SIG, PI_CTL, PI_ATT, PI_OUT, PI_ERR, PI_IN, PI_FIXED };
 
@@ -1544,6 +1660,12 @@ static void main_loop(void)
         if (pfds[PI_SIG].revents)
             drain_signalfd();
         reap();
+        if (term_requested) {
+            term_requested = false;
+            if (opt_exec && !started)
+                discard_unstarted();
+            diag("ignoring SIGTERM/SIGINT while supervising a process (use the kill command)");
+        }
         if (pfds[PI_OUT].revents && pfds[PI_OUT].fd == out_fd)
             on_output(1);
         if (pfds[PI_ERR].revents && pfds[PI_ERR].fd == err_fd)
@@ -1687,46 +1809,6 @@ static void parse_args(int argc, char **argv)
     p_monpid = xasprintf("%s/monitor.pid", opt_state);
     p_monpid_tmp = xasprintf("%s/monitor.pid.tmp", opt_state);
     p_monlog = xasprintf("%s/monitor.log", opt_state);
-    const char *socks[] = {p_ctl, p_attach, p_console};
-    for (size_t i = 0; i < 3; i++) {
-        if (strlen(socks[i]) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-            arg_fail("socket path too long (%zu bytes, limit %zu): %s; use a shorter state directory", strlen(socks[i]),
-                     sizeof(((struct sockaddr_un *)0)->sun_path) - 1, socks[i]);
-    }
-}
-
-/*
- * Start-up (argument parsing, libc initialisation, the runtime calls) touches
- * most of a static binary's text, and fault-around maps even more. Once set up,
- * drop those page-table entries of our read-only, never-modified text mapping:
- * the few pages the main loop needs fault back in from the page cache. This
- * keeps the resident set at a fraction of the binary's size.
- */
-static void trim_text(void)
-{
-    char maps[8192];
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = read(fd, maps, sizeof maps - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    maps[n] = 0;
-    uintptr_t self = (uintptr_t)&trim_text;
-    for (char *line = maps; line && *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = 0;
-        unsigned long lo, hi;
-        char perms[8];
-        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && self >= lo && self < hi) {
-            if (!strcmp(perms, "r-xp"))
-                madvise((void *)lo, hi - lo, MADV_DONTNEED);
-            return;
-        }
-        line = nl ? nl + 1 : NULL;
-    }
 }
 
 static void close_other_fds(void)
@@ -1779,6 +1861,8 @@ int main(int argc, char **argv)
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
+    sigaddset(&chld, SIGTERM);
+    sigaddset(&chld, SIGINT);
     sigprocmask(SIG_BLOCK, &chld, NULL);
     sig_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sig_fd < 0)
@@ -1794,6 +1878,11 @@ int main(int argc, char **argv)
     snprintf(pidline, sizeof pidline, "%d\n", (int)getpid());
     write_file_atomic(p_monpid, p_monpid_tmp, pidline);
 
+    state_dirfd = open(opt_state, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (state_dirfd < 0) {
+        snprintf(err, sizeof err, "state directory %s: %s", opt_state, strerror(errno));
+        startup_fail(err);
+    }
     ctl_lfd = listen_unix(p_ctl, err, sizeof err);
     if (ctl_lfd < 0)
         startup_fail(err);

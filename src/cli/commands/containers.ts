@@ -1,0 +1,609 @@
+/**
+ * Container commands: run, create, start, stop, kill, restart, rm, ps, logs,
+ * wait, rename, container prune, container inspect.
+ */
+import type { Command } from "commander";
+import { readFileSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
+import { type Attachment, type AttachStreams, attachContainer, checkTty, forwardSignals, monitorTtySize } from "../attach.js";
+import { type Client, DaemonError, copyOutput, readBody } from "../client.js";
+import { MultiError, StatusError, collect, confirm, errln, filtersJson, forEachArg, getClient, out, outln, parseIntStrict } from "../context.js";
+import { ago, ellipsis, familiarReference, formatGoTime, getTimestamp, goQuote, humanSize, renderFormatted, shortId } from "../format.js";
+import { type RunFlags, buildCreateRequest } from "../runopts.js";
+import { pullImage } from "./images.js";
+import { inspectOutput } from "./system.js";
+
+const enc = encodeURIComponent;
+
+// --- API helpers ------------------------------------------------------------------
+
+export interface WaitResult {
+  StatusCode: number;
+  Error?: { Message?: string } | null;
+}
+
+/**
+ * POST /containers/{id}/wait. Resolves once the daemon answered the headers
+ * (the wait is registered), with a promise of the result.
+ */
+export async function requestWait(client: Client, id: string, condition: "not-running" | "next-exit" | "removed"): Promise<{ result: Promise<WaitResult> }> {
+  const res: IncomingMessage = await client.request("POST", `/containers/${enc(id)}/wait`, { query: { condition } });
+  const result = readBody(res).then((b) => {
+    const text = b.toString("utf8").trim();
+    if (text === "") throw new Error("the daemon closed the wait request without a result");
+    return JSON.parse(text) as WaitResult;
+  });
+  result.catch(() => undefined);
+  // Wrapped: an async function returning the promise itself would wait for it.
+  return { result };
+}
+
+interface ContainerJSON {
+  Id: string;
+  Name: string;
+  Config: { Tty: boolean; OpenStdin: boolean; AttachStdin?: boolean; Image?: string };
+  HostConfig: { AutoRemove?: boolean };
+  State: { Running: boolean; ExitCode: number };
+}
+
+export async function inspectContainer(client: Client, id: string): Promise<ContainerJSON> {
+  return client.get<ContainerJSON>(`/containers/${enc(id)}/json`);
+}
+
+/** docker's toStatusError for run: 127 (not found), 126 (cannot invoke), else 125, with the --help hint. */
+function runFailure(e: unknown, command = "run"): StatusError {
+  if (e instanceof StatusError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  let code = 125;
+  if (/executable file not found|no such file or directory|system cannot find the file specified/.test(msg)) code = 127;
+  else if (/permission denied|is a directory/.test(msg)) code = 126;
+  return new StatusError(code, `berth: ${msg}\n\nRun 'berth ${command} --help' for more information`);
+}
+
+/** POST /containers/create, pulling the image first when the daemon does not have it. */
+async function createContainer(client: Client, image: string, flags: RunFlags, cmd: string[]): Promise<string> {
+  const consoleSize: [number, number] | undefined = flags.tty && process.stdout.isTTY ? [process.stdout.rows, process.stdout.columns] : undefined;
+  const req = buildCreateRequest(image, cmd, flags, { lookupEnv: (n) => process.env[n], readFile: (p) => readFileSync(p, "utf8"), consoleSize });
+  const create = () => client.post<{ Id: string; Warnings?: string[] | null }>("/containers/create", { name: req.name }, req.body);
+  let res: { Id: string; Warnings?: string[] | null };
+  try {
+    res = await create();
+  } catch (e) {
+    if (!(e instanceof DaemonError) || e.status !== 404 || !/image/i.test(e.daemonMessage)) throw e;
+    if (!flags.quiet) errln(`Unable to find image '${familiarReference(image)}' locally`);
+    await pullImage(client, image, process.stderr, flags.quiet === true);
+    res = await create();
+  }
+  for (const w of res.Warnings ?? []) errln(`WARNING: ${w}`);
+  return res.Id;
+}
+
+// --- attached sessions ---------------------------------------------------------------
+
+/**
+ * The attached part of `run` and `start -a`: attach, register the wait, start,
+ * pump the streams, and return the container's exit status.
+ */
+async function runAttached(
+  client: Client,
+  id: string,
+  streams: AttachStreams,
+  opts: { autoRemove: boolean; sigProxy: boolean; start: () => Promise<void>; onStartError: (e: unknown) => Error },
+): Promise<number> {
+  const attachment: Attachment = await attachContainer(client, id, streams);
+  let waitResult: Promise<WaitResult>;
+  try {
+    waitResult = (await requestWait(client, id, opts.autoRemove ? "removed" : "next-exit")).result;
+  } catch (e) {
+    attachment.socket.destroy();
+    throw e;
+  }
+  try {
+    await opts.start();
+  } catch (e) {
+    attachment.close();
+    attachment.socket.destroy();
+    throw opts.onStartError(e);
+  }
+  const stopResize = streams.tty ? monitorTtySize(client, id) : () => undefined;
+  const stopSignals = !streams.tty && opts.sigProxy ? forwardSignals(client, id) : () => undefined;
+  try {
+    await attachment.done;
+  } catch (e) {
+    errln(`Error: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    stopResize();
+    attachment.close();
+  }
+  let status: number;
+  try {
+    const r = await waitResult;
+    if (r.Error?.Message) {
+      errln(r.Error.Message);
+      status = 125;
+    } else status = r.StatusCode;
+  } finally {
+    stopSignals();
+  }
+  return status;
+}
+
+// --- run / create -----------------------------------------------------------------------
+
+/** The flags `run` and `create` share. */
+function addContainerOptions(c: Command): Command {
+  return c
+    .option("-i, --interactive", "Keep STDIN open even if not attached")
+    .option("-t, --tty", "Allocate a pseudo-TTY")
+    .option("--rm", "Automatically remove the container and its associated anonymous volumes when it exits")
+    .option("--name <string>", "Assign a name to the container")
+    .option("-e, --env <list>", "Set environment variables", collect)
+    .option("--env-file <list>", "Read in a file of environment variables", collect)
+    .option("-w, --workdir <string>", "Working directory inside the container")
+    .option("-u, --user <string>", "Username or UID (format: <name|uid>[:<group|gid>])")
+    .option("--entrypoint <string>", "Overwrite the default ENTRYPOINT of the image")
+    .option("-l, --label <list>", "Set meta data on a container", collect)
+    .option("--label-file <list>", "Read in a line delimited file of labels", collect)
+    .option("-h, --hostname <string>", "Container host name")
+    .option("--domainname <string>", "Container NIS domain name")
+    .option("--add-host <list>", "Add a custom host-to-IP mapping (host:ip)", collect)
+    .option("--restart <string>", "Restart policy to apply when a container exits", "no")
+    .option("--log-driver <string>", "Logging driver for the container")
+    .option("--log-opt <list>", "Log driver options", collect)
+    .option("--privileged", "Give extended privileges to this container")
+    .option("--read-only", "Mount the container's root filesystem as read only")
+    .option("--cap-add <list>", "Add Linux capabilities", collect)
+    .option("--cap-drop <list>", "Drop Linux capabilities", collect)
+    .option("--stop-signal <string>", "Signal to stop the container")
+    .option("--stop-timeout <int>", "Timeout (in seconds) to stop a container")
+    .option("--runtime <string>", "Runtime to use for this container")
+    .option("--init", "Run an init inside the container that forwards signals and reaps processes")
+    .option("-m, --memory <bytes>", "Memory limit")
+    .option("--memory-swap <bytes>", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    .option("--cpus <decimal>", "Number of CPUs")
+    .option("-c, --cpu-shares <int>", "CPU shares (relative weight)")
+    .option("--cpuset-cpus <string>", "CPUs in which to allow execution (0-3, 0,1)")
+    .option("--pids-limit <int>", "Tune container pids limit (set -1 for unlimited)")
+    .option("--shm-size <bytes>", "Size of /dev/shm")
+    .option("-v, --volume <list>", "Bind mount a volume", collect)
+    .option("--network <string>", "Connect a container to a network")
+    .option("-p, --publish <list>", "Publish a container's port(s) to the host", collect)
+    .option("--expose <list>", "Expose a port or a range of ports", collect)
+    .option("--group-add <list>", "Add additional groups to join", collect)
+    .option("--security-opt <list>", "Security Options", collect)
+    .option("-a, --attach <list>", "Attach to STDIN, STDOUT or STDERR", collect)
+    .option("-q, --quiet", "Suppress the pull output")
+    .argument("<image>", "image to create the container from")
+    .argument("[command...]", "command and arguments")
+    .passThroughOptions();
+}
+
+export function registerRun(parent: Command): void {
+  const c = parent.command("run").description("Create and run a new container from an image").usage("[OPTIONS] IMAGE [COMMAND] [ARG...]");
+  addContainerOptions(c)
+    .option("-d, --detach", "Run container in background and print container ID")
+    .option("--no-sig-proxy", "Do not proxy received signals to the process")
+    .action(async (image: string, command: string[], flags: RunFlags) => {
+      const client = getClient();
+      const streams: AttachStreams = {
+        stdin: !flags.detach && (flags.attach ? flags.attach.some((a) => a.toLowerCase() === "stdin") : !!flags.interactive),
+        stdout: !flags.detach && (flags.attach ? flags.attach.some((a) => a.toLowerCase() === "stdout") : true),
+        stderr: !flags.detach && (flags.attach ? flags.attach.some((a) => a.toLowerCase() === "stderr") : true),
+        tty: !!flags.tty,
+      };
+      if (streams.stdin) checkTty(streams);
+      let id: string;
+      try {
+        id = await createContainer(client, image, flags, command);
+      } catch (e) {
+        throw runFailure(e);
+      }
+      if (!streams.stdin && !streams.stdout && !streams.stderr) {
+        try {
+          await client.post(`/containers/${enc(id)}/start`);
+        } catch (e) {
+          throw runFailure(e);
+        }
+        outln(id);
+        return;
+      }
+      let status: number;
+      try {
+        status = await runAttached(client, id, streams, {
+          autoRemove: !!flags.rm,
+          sigProxy: flags.sigProxy !== false,
+          start: async () => {
+            await client.post(`/containers/${enc(id)}/start`);
+          },
+          onStartError: (e) => runFailure(e),
+        });
+      } catch (e) {
+        throw runFailure(e);
+      }
+      if (status !== 0) throw new StatusError(status);
+    });
+}
+
+export function registerCreate(parent: Command): void {
+  const c = parent.command("create").description("Create a new container").usage("[OPTIONS] IMAGE [COMMAND] [ARG...]");
+  addContainerOptions(c).action(async (image: string, command: string[], flags: RunFlags) => {
+    const id = await createContainer(getClient(), image, flags, command);
+    outln(id);
+  });
+}
+
+// --- start / stop / kill / restart / rm / rename / wait ---------------------------------------
+
+export function registerStart(parent: Command): void {
+  parent
+    .command("start")
+    .description("Start one or more stopped containers")
+    .usage("[OPTIONS] CONTAINER [CONTAINER...]")
+    .option("-a, --attach", "Attach STDOUT/STDERR and forward signals")
+    .option("-i, --interactive", "Attach container's STDIN")
+    .argument("<container...>")
+    .action(async (containers: string[], flags: { attach?: boolean; interactive?: boolean }) => {
+      const client = getClient();
+      if (flags.attach || flags.interactive) {
+        if (containers.length > 1) throw new Error("you cannot start and attach multiple containers at once");
+        const info = await inspectContainer(client, containers[0] as string);
+        const streams: AttachStreams = { stdin: !!flags.interactive && info.Config.OpenStdin, stdout: true, stderr: true, tty: info.Config.Tty };
+        if (streams.stdin) checkTty(streams);
+        const status = await runAttached(client, info.Id, streams, {
+          autoRemove: !!info.HostConfig.AutoRemove,
+          sigProxy: true,
+          start: async () => {
+            await client.post(`/containers/${enc(info.Id)}/start`);
+          },
+          onStartError: (e) => (e instanceof Error ? e : new Error(String(e))),
+        });
+        if (status !== 0) throw new StatusError(status);
+        return;
+      }
+      const failed: string[] = [];
+      for (const c of containers) {
+        try {
+          await client.post(`/containers/${enc(c)}/start`);
+          outln(c);
+        } catch (e) {
+          errln(e instanceof Error ? e.message : String(e));
+          failed.push(c);
+        }
+      }
+      if (failed.length > 0) throw new Error(`Error: failed to start containers: ${failed.join(", ")}`);
+    });
+}
+
+export function registerStop(parent: Command): void {
+  parent
+    .command("stop")
+    .description("Stop one or more running containers")
+    .usage("[OPTIONS] CONTAINER [CONTAINER...]")
+    .option("-s, --signal <string>", "Signal to send to the container")
+    .option("-t, --timeout <int>", "Seconds to wait before killing the container")
+    .argument("<container...>")
+    .action(async (containers: string[], flags: { signal?: string; timeout?: string }) => {
+      const t = flags.timeout !== undefined ? parseIntStrict(flags.timeout, "--timeout") : undefined;
+      const client = getClient();
+      await forEachArg(containers, async (c) => {
+        await client.post(`/containers/${enc(c)}/stop`, { t, signal: flags.signal });
+      });
+    });
+}
+
+export function registerRestart(parent: Command): void {
+  parent
+    .command("restart")
+    .description("Restart one or more containers")
+    .usage("[OPTIONS] CONTAINER [CONTAINER...]")
+    .option("-s, --signal <string>", "Signal to send to the container")
+    .option("-t, --timeout <int>", "Seconds to wait before killing the container")
+    .argument("<container...>")
+    .action(async (containers: string[], flags: { signal?: string; timeout?: string }) => {
+      const t = flags.timeout !== undefined ? parseIntStrict(flags.timeout, "--timeout") : undefined;
+      const client = getClient();
+      await forEachArg(containers, async (c) => {
+        await client.post(`/containers/${enc(c)}/restart`, { t, signal: flags.signal });
+      });
+    });
+}
+
+export function registerKill(parent: Command): void {
+  parent
+    .command("kill")
+    .description("Kill one or more running containers")
+    .usage("[OPTIONS] CONTAINER [CONTAINER...]")
+    .option("-s, --signal <string>", "Signal to send to the container")
+    .argument("<container...>")
+    .action(async (containers: string[], flags: { signal?: string }) => {
+      const client = getClient();
+      await forEachArg(containers, async (c) => {
+        await client.post(`/containers/${enc(c)}/kill`, { signal: flags.signal });
+      });
+    });
+}
+
+export function registerRm(parent: Command, name = "rm"): Command {
+  return parent
+    .command(name)
+    .description("Remove one or more containers")
+    .usage("[OPTIONS] CONTAINER [CONTAINER...]")
+    .option("-f, --force", "Force the removal of a running container (uses SIGKILL)")
+    .option("-v, --volumes", "Remove anonymous volumes associated with the container")
+    .option("-l, --link", "Remove the specified link")
+    .argument("<container...>")
+    .action(async (containers: string[], flags: { force?: boolean; volumes?: boolean; link?: boolean }) => {
+      const client = getClient();
+      const errors: Error[] = [];
+      for (const raw of containers) {
+        const c = raw.replace(/^\/+|\/+$/g, "");
+        if (c === "") {
+          errors.push(new Error("Container name cannot be empty"));
+          continue;
+        }
+        try {
+          await client.delete(`/containers/${enc(c)}`, { force: flags.force || undefined, v: flags.volumes || undefined, link: flags.link || undefined });
+          outln(raw);
+        } catch (e) {
+          const err = e instanceof Error ? e : new Error(String(e));
+          if (flags.force && e instanceof DaemonError && e.status === 404) {
+            errln(err.message);
+            continue;
+          }
+          errors.push(err);
+        }
+      }
+      if (errors.length > 0) throw new MultiError(errors);
+    });
+}
+
+export function registerRename(parent: Command): void {
+  parent
+    .command("rename")
+    .description("Rename a container")
+    .usage("CONTAINER NEW_NAME")
+    .argument("<container>")
+    .argument("<new_name>")
+    .action(async (oldName: string, newName: string) => {
+      const o = oldName.trim();
+      const n = newName.trim();
+      if (o === "" || n === "") throw new Error("Error: Neither old nor new names may be empty");
+      await getClient().post(`/containers/${enc(o)}/rename`, { name: n });
+    });
+}
+
+export function registerWait(parent: Command): void {
+  parent
+    .command("wait")
+    .description("Block until one or more containers stop, then print their exit codes")
+    .usage("CONTAINER [CONTAINER...]")
+    .argument("<container...>")
+    .action(async (containers: string[]) => {
+      const client = getClient();
+      await forEachArg(
+        containers,
+        async (c) => {
+          const r = await (await requestWait(client, c, "not-running")).result;
+          if (r.Error?.Message) throw new Error(r.Error.Message);
+          outln(String(r.StatusCode));
+        },
+        false,
+      );
+    });
+}
+
+// --- ps ------------------------------------------------------------------------------------
+
+interface ContainerSummary {
+  Id: string;
+  Names?: string[] | null;
+  Image: string;
+  ImageID?: string;
+  Command: string;
+  Created: number;
+  Ports?: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] | null;
+  SizeRw?: number;
+  SizeRootFs?: number;
+  Labels?: Record<string, string> | null;
+  State: string;
+  Status: string;
+  Mounts?: { Name?: string; Source?: string; Type?: string; Driver?: string }[] | null;
+  NetworkSettings?: { Networks?: Record<string, unknown> | null } | null;
+}
+
+const PS_HEADERS: Record<string, string> = {
+  ID: "CONTAINER ID",
+  Image: "IMAGE",
+  Command: "COMMAND",
+  CreatedAt: "CREATED AT",
+  RunningFor: "CREATED",
+  Ports: "PORTS",
+  State: "STATE",
+  Status: "STATUS",
+  Size: "SIZE",
+  Names: "NAMES",
+  Labels: "LABELS",
+  Label: "LABEL",
+  Mounts: "MOUNTS",
+  Networks: "NETWORKS",
+  LocalVolumes: "LOCAL VOLUMES",
+  Platform: "PLATFORM",
+};
+
+/** Docker's port column: "0.0.0.0:8080->80/tcp, 443/tcp". */
+export function formatPorts(ports: ContainerSummary["Ports"]): string {
+  if (!ports || ports.length === 0) return "";
+  const sorted = [...ports].sort((a, b) => (a.PrivatePort - b.PrivatePort) || a.Type.localeCompare(b.Type) || (a.IP ?? "").localeCompare(b.IP ?? ""));
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const p of sorted) {
+    let s: string;
+    if (p.PublicPort) {
+      const ip = p.IP ?? "";
+      const host = ip.includes(":") ? `[${ip}]` : ip;
+      s = `${host}:${p.PublicPort}->${p.PrivatePort}/${p.Type}`;
+    } else s = `${p.PrivatePort}/${p.Type}`;
+    if (!seen.has(s)) {
+      seen.add(s);
+      out.push(s);
+    }
+  }
+  return out.join(", ");
+}
+
+/** The `--format` context of one `ps` row (docker's ContainerContext). */
+export function psContext(c: ContainerSummary, trunc: boolean, now = Date.now()): Record<string, unknown> {
+  const names = (c.Names ?? []).map((n) => n.replace(/^\//, ""));
+  const shownNames = trunc ? names.filter((n) => !n.includes("/")) : names;
+  let image = c.Image || "<no image>";
+  if (trunc) {
+    if (image.startsWith("sha256:") || (c.ImageID && shortId(c.ImageID) === shortId(image))) image = shortId(image);
+    else image = image.replace(/@sha256:[0-9a-f]+$/, "");
+  }
+  const labels = c.Labels ?? {};
+  let size = humanSize(c.SizeRw ?? 0);
+  if ((c.SizeRootFs ?? 0) > 0) size += ` (virtual ${humanSize(c.SizeRootFs ?? 0)})`;
+  const networks = Object.keys(c.NetworkSettings?.Networks ?? {}).sort();
+  const mounts = (c.Mounts ?? []).map((m) => (m.Name && m.Type === "volume" ? (trunc ? ellipsis(m.Name, 15) : m.Name) : m.Source ?? "")).filter((m) => m !== "");
+  const localVolumes = (c.Mounts ?? []).filter((m) => m.Driver === "local").length;
+  // Keys in sorted order so `{{json .}}` matches docker's output.
+  return {
+    Command: goQuote(trunc ? ellipsis(c.Command, 20) : c.Command),
+    CreatedAt: formatGoTime(c.Created),
+    ID: trunc ? shortId(c.Id) : c.Id,
+    Image: image,
+    Label: (name: unknown) => labels[String(name)] ?? "",
+    Labels: Object.keys(labels)
+      .sort()
+      .map((k) => `${k}=${labels[k] ?? ""}`)
+      .join(","),
+    LocalVolumes: String(localVolumes),
+    Mounts: mounts.join(","),
+    Names: shownNames.join(","),
+    Networks: networks.join(","),
+    Ports: formatPorts(c.Ports),
+    RunningFor: ago(c.Created, now),
+    Size: size,
+    State: c.State,
+    Status: c.Status,
+  };
+}
+
+export function registerPs(parent: Command, name = "ps"): Command {
+  return parent
+    .command(name)
+    .description("List containers")
+    .usage("[OPTIONS]")
+    .option("-a, --all", "Show all containers (default shows just running)")
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", collect)
+    .option("--format <string>", "Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')")
+    .option("-n, --last <int>", "Show n last created containers (includes all states)")
+    .option("-l, --latest", "Show the latest created container (includes all states)")
+    .option("--no-trunc", "Don't truncate output")
+    .option("-q, --quiet", "Only display container IDs")
+    .option("-s, --size", "Display total file sizes")
+    .action(async (flags: { all?: boolean; filter?: string[]; format?: string; last?: string; latest?: boolean; trunc: boolean; quiet?: boolean; size?: boolean }) => {
+      let limit = flags.last !== undefined ? parseIntStrict(flags.last, "--last") : -1;
+      if (flags.latest) limit = 1;
+      let format = flags.format ?? "";
+      if (flags.quiet) format = "{{.ID}}";
+      const wantSize = !!flags.size || (format !== "" && format.includes(".Size"));
+      const list = await getClient().get<ContainerSummary[]>("/containers/json", {
+        all: flags.all || undefined,
+        limit: limit > 0 ? limit : undefined,
+        size: wantSize || undefined,
+        filters: filtersJson(flags.filter),
+      });
+      const defaultTable = `{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${flags.size ? "\t{{.Size}}" : ""}`;
+      if (format === "") format = "table";
+      const now = Date.now();
+      out(renderFormatted(list.map((c) => psContext(c, flags.trunc !== false, now)), format, PS_HEADERS, defaultTable));
+    });
+}
+
+// --- logs ------------------------------------------------------------------------------------
+
+export function registerLogs(parent: Command): void {
+  parent
+    .command("logs")
+    .description("Fetch the logs of a container")
+    .usage("[OPTIONS] CONTAINER")
+    .option("--details", "Show extra details provided to logs")
+    .option("-f, --follow", "Follow log output")
+    .option("--since <string>", 'Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)')
+    .option("-n, --tail <string>", 'Number of lines to show from the end of the logs (default "all")', "all")
+    .option("-t, --timestamps", "Show timestamps")
+    .option("--until <string>", 'Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)')
+    .argument("<container>")
+    .action(async (container: string, flags: { details?: boolean; follow?: boolean; since?: string; tail: string; timestamps?: boolean; until?: string }) => {
+      const client = getClient();
+      const info = await inspectContainer(client, container);
+      const since = flags.since ? getTimestamp(flags.since) : undefined;
+      const until = flags.until ? getTimestamp(flags.until) : undefined;
+      const res = await client.request("GET", `/containers/${enc(info.Id)}/logs`, {
+        query: { stdout: true, stderr: true, since, until, timestamps: flags.timestamps || undefined, follow: flags.follow || undefined, tail: flags.tail, details: flags.details || undefined },
+      });
+      const ct = String(res.headers["content-type"] ?? "");
+      const mux = ct.includes("multiplexed") ? true : ct.includes("raw-stream") ? false : !info.Config.Tty;
+      const stop = () => res.destroy();
+      process.once("SIGINT", stop);
+      try {
+        await copyOutput(res, { mux, stdout: process.stdout, stderr: process.stderr });
+      } finally {
+        process.off("SIGINT", stop);
+      }
+    });
+}
+
+// --- prune / inspect ----------------------------------------------------------------------------
+
+export function registerContainerPrune(parent: Command): void {
+  parent
+    .command("prune")
+    .description("Remove all stopped containers")
+    .option("--filter <filter>", 'Provide filter values (e.g. "until=<timestamp>")', collect)
+    .option("-f, --force", "Do not prompt for confirmation")
+    .action(async (flags: { filter?: string[]; force?: boolean }) => {
+      if (!flags.force && !(await confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"))) return;
+      const r = await getClient().post<{ ContainersDeleted?: string[] | null; SpaceReclaimed?: number }>("/containers/prune", { filters: filtersJson(flags.filter) });
+      const deleted = r.ContainersDeleted ?? [];
+      if (deleted.length > 0) outln(`Deleted Containers:\n${deleted.map((d) => `${d}\n`).join("")}`);
+      outln(`Total reclaimed space: ${humanSize(deleted.length > 0 ? (r.SpaceReclaimed ?? 0) : 0, 4)}`);
+    });
+}
+
+export function registerContainerInspect(parent: Command): void {
+  parent
+    .command("inspect")
+    .description("Display detailed information on one or more containers")
+    .usage("[OPTIONS] CONTAINER [CONTAINER...]")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .option("-s, --size", "Display total file sizes")
+    .argument("<container...>")
+    .action(async (containers: string[], flags: { format?: string; size?: boolean }) => {
+      const client = getClient();
+      await inspectOutput(containers, flags.format, async (c) => client.get(`/containers/${enc(c)}/json`, { size: flags.size || undefined }));
+    });
+}
+
+/** `berth container ...` and the top-level shortcuts. */
+export function registerContainerCommands(program: Command): void {
+  const group = program.command("container").description("Manage containers").enablePositionalOptions();
+  for (const p of [program, group]) {
+    registerRun(p);
+    registerCreate(p);
+    registerStart(p);
+    registerStop(p);
+    registerRestart(p);
+    registerKill(p);
+    const rm = registerRm(p);
+    if (p === group) rm.alias("remove");
+    registerRename(p);
+    registerWait(p);
+    registerLogs(p);
+  }
+  registerPs(program);
+  registerPs(group, "ls").alias("ps").alias("list");
+  registerContainerPrune(group);
+  registerContainerInspect(group);
+}

@@ -1,0 +1,120 @@
+/**
+ * What every command needs: the API client (created lazily from the global
+ * `-H` flag), output helpers and the errors that carry an exit status.
+ */
+import { Client, resolveHost } from "./client.js";
+
+/** An error that ends the CLI with a given exit status; the message (if any) goes to stderr. */
+export class StatusError extends Error {
+  constructor(
+    readonly status: number,
+    message = "",
+  ) {
+    super(message);
+    this.name = "StatusError";
+  }
+}
+
+/** Several errors (one per argument), printed one per line, exit 1. */
+export class MultiError extends Error {
+  constructor(readonly errors: Error[]) {
+    super(errors.map((e) => e.message).join("\n"));
+    this.name = "MultiError";
+  }
+}
+
+export function out(s: string): void {
+  process.stdout.write(s);
+}
+
+export function outln(s = ""): void {
+  process.stdout.write(`${s}\n`);
+}
+
+export function errln(s = ""): void {
+  process.stderr.write(`${s}\n`);
+}
+
+let hostFlag: string | undefined;
+let client: Client | undefined;
+
+export function setHost(flag: string | undefined): void {
+  hostFlag = flag;
+  client = undefined;
+}
+
+export function getClient(): Client {
+  client ??= new Client(resolveHost(hostFlag), process.env["DOCKER_API_VERSION"] ? { version: process.env["DOCKER_API_VERSION"] } : {});
+  return client;
+}
+
+/**
+ * Run `fn` for each argument in order, printing the argument on success and
+ * collecting failures (docker's stop/kill/rm/restart behaviour).
+ */
+export async function forEachArg(args: string[], fn: (arg: string) => Promise<void>, printName = true): Promise<void> {
+  const errors: Error[] = [];
+  for (const a of args) {
+    try {
+      await fn(a);
+      if (printName) outln(a);
+    } catch (e) {
+      errors.push(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+  if (errors.length > 0) throw new MultiError(errors);
+}
+
+/** Commander's collector for repeatable options. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** `--filter key=value` → docker's filters JSON (`{"key":{"value":true}}`). */
+export function filtersJson(filters: string[] | undefined): string | undefined {
+  if (!filters || filters.length === 0) return undefined;
+  const out: Record<string, Record<string, boolean>> = {};
+  for (const f of filters) {
+    const i = f.indexOf("=");
+    if (i <= 0) throw new Error(`bad format of filter (expected name=value)`);
+    const k = f.slice(0, i).trim().toLowerCase();
+    const v = f.slice(i + 1).trim();
+    (out[k] ??= {})[v] = true;
+  }
+  return JSON.stringify(out);
+}
+
+export function parseIntStrict(v: string, what: string): number {
+  if (!/^-?\d+$/.test(v.trim())) throw new StatusError(125, `invalid argument "${v}" for "${what}" flag: strconv.ParseInt: parsing "${v}": invalid syntax`);
+  return Number(v);
+}
+
+/** Ask a yes/no question on the terminal (prune without -f). */
+export async function confirm(question: string): Promise<boolean> {
+  process.stdout.write(`${question} [y/N] `);
+  const answer = await new Promise<string>((resolve) => {
+    let buf = "";
+    const onData = (d: Buffer) => {
+      buf += d.toString("utf8");
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) {
+        cleanup();
+        resolve(buf.slice(0, nl));
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(buf);
+    };
+    const cleanup = () => {
+      process.stdin.off("data", onData);
+      process.stdin.off("end", onEnd);
+      process.stdin.pause();
+    };
+    process.stdin.on("data", onData);
+    process.stdin.on("end", onEnd);
+    process.stdin.resume();
+  });
+  const a = answer.trim().toLowerCase();
+  return a === "y" || a === "yes";
+}

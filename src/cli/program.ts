@@ -1,0 +1,141 @@
+/**
+ * The `berth` command tree (commander) and the top-level error handling: docker's
+ * wording of usage errors and its exit statuses (125 for flag errors, the
+ * container's status for run/start -a, 1 otherwise).
+ */
+import { Command, CommanderError } from "commander";
+import { ConnectionError, DaemonError } from "./client.js";
+import { registerContainerCommands } from "./commands/containers.js";
+import { registerImageCommands } from "./commands/images.js";
+import { cliVersion, registerSystemCommands } from "./commands/system.js";
+import { MultiError, StatusError, setHost } from "./context.js";
+import { normalizeBoolArgs } from "./runopts.js";
+import { StreamError } from "./progress.js";
+import { TemplateError } from "./template.js";
+
+/** Commander's error text, kept to be reworded in docker's style. */
+let commanderMessage = "";
+
+export function buildProgram(): Command {
+  const program = new Command("berth");
+  program
+    .description("A self-sufficient runtime for containers (client of berthd)")
+    .usage("[OPTIONS] COMMAND")
+    .option("-H, --host <host>", "Daemon socket to connect to (default: $BERTH_HOST, $DOCKER_HOST, unix:///run/berth/berth.sock)")
+    .option("-D, --debug", "Enable debug mode")
+    .option("-l, --log-level <string>", 'Set the logging level ("debug", "info", "warn", "error", "fatal")', "info")
+    .version(`Berth version ${cliVersion()}`, "-v, --version", "Print version information and quit")
+    .enablePositionalOptions()
+    .showSuggestionAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      outputError: (str) => {
+        commanderMessage = str;
+      },
+    })
+    .hook("preAction", (thisCommand) => {
+      setHost(thisCommand.opts<{ host?: string }>().host);
+    });
+  registerContainerCommands(program);
+  registerImageCommands(program);
+  registerSystemCommands(program);
+  return program;
+}
+
+const GROUPS = new Set(["container", "image", "system"]);
+const GLOBAL_VALUE_FLAGS = new Set(["-H", "--host", "-l", "--log-level"]);
+
+/** Find the command the arguments address and where its own arguments start. */
+export function locateCommand(program: Command, args: string[]): { cmd: Command | undefined; path: string[]; start: number } {
+  let i = 0;
+  while (i < args.length) {
+    const a = args[i] as string;
+    if (!a.startsWith("-")) break;
+    i += GLOBAL_VALUE_FLAGS.has(a) ? 2 : 1;
+  }
+  const find = (parent: Command, name: string | undefined): Command | undefined =>
+    name === undefined ? undefined : parent.commands.find((c) => c.name() === name || c.aliases().includes(name));
+  let cmd = find(program, args[i]);
+  const path: string[] = cmd ? [cmd.name()] : [];
+  if (cmd && GROUPS.has(cmd.name())) {
+    const sub = find(cmd, args[i + 1]);
+    if (sub) {
+      path.push(sub.name());
+      cmd = sub;
+      return { cmd, path, start: i + 2 };
+    }
+  }
+  return { cmd, path, start: i + 1 };
+}
+
+/** Docker-style wording of commander's parse errors. */
+function usageError(err: CommanderError, cmd: Command | undefined, path: string[]): StatusError {
+  const name = `berth${path.length > 0 ? ` ${path.join(" ")}` : ""}`;
+  const msg = commanderMessage.replace(/^error: /, "").trim() || err.message;
+  const hint = `See '${name} --help'.`;
+  let m: RegExpMatchArray | null;
+  if ((m = msg.match(/^unknown option '([^']+)'/))) return new StatusError(125, `unknown flag: ${m[1]}\n${hint}`);
+  if ((m = msg.match(/^option '([^']+)' argument missing/))) {
+    const flag = (m[1] ?? "").split(/[ ,]+/).find((s) => s.startsWith("--")) ?? m[1];
+    return new StatusError(125, `flag needs an argument: ${flag}\n${hint}`);
+  }
+  if ((m = msg.match(/^unknown command '([^']+)'/))) return new StatusError(1, `berth: '${m[1]}' is not a berth command.\nSee 'berth --help'`);
+  if (/^missing required argument/.test(msg) || /^too many arguments/.test(msg)) {
+    const required = cmd ? cmd.registeredArguments.filter((a) => a.required).length : 0;
+    const variadic = cmd ? cmd.registeredArguments.some((a) => a.variadic) : false;
+    const optional = cmd ? cmd.registeredArguments.filter((a) => !a.required).length : 0;
+    let what: string;
+    if (variadic && cmd?.registeredArguments.length === 1) what = `requires at least ${required} argument${required === 1 ? "" : "s"}.`;
+    else if (optional === 0 && !variadic) what = `requires exactly ${required} argument${required === 1 ? "" : "s"}.`;
+    else what = `requires at least ${required} argument${required === 1 ? "" : "s"}.`;
+    const usage = cmd ? `\n\nUsage:  ${name} ${cmd.usage()}\n\n${cmd.description()}` : "";
+    return new StatusError(1, `"${name}" ${what}\n${hint}${usage}`);
+  }
+  return new StatusError(125, `${msg}\n${hint}`);
+}
+
+async function flushAndExit(code: number): Promise<never> {
+  await new Promise<void>((r) => process.stdout.write("", () => r()));
+  await new Promise<void>((r) => process.stderr.write("", () => r()));
+  process.exit(code);
+}
+
+export async function main(argv: string[]): Promise<never> {
+  const program = buildProgram();
+  const userArgs = argv.slice(2);
+  const { cmd, path, start } = locateCommand(program, userArgs);
+  let args = userArgs;
+  try {
+    if (cmd && cmd.commands.length === 0) args = [...userArgs.slice(0, start), ...normalizeBoolArgs(cmd, userArgs.slice(start))];
+    await program.parseAsync(args, { from: "user" });
+    return await flushAndExit(typeof process.exitCode === "number" ? process.exitCode : 0);
+  } catch (e) {
+    return await flushAndExit(report(e, cmd, path));
+  }
+}
+
+/** Print an error the way docker does and return the exit status. */
+function report(e: unknown, cmd: Command | undefined, path: string[]): number {
+  if (e instanceof CommanderError) {
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
+    if (e.code === "commander.executeSubCommandAsync") return 1;
+    const u = usageError(e, cmd, path);
+    process.stderr.write(`${u.message}\n`);
+    return u.status;
+  }
+  if (e instanceof StatusError) {
+    if (e.message) process.stderr.write(`${e.message}\n`);
+    return e.status;
+  }
+  if (e instanceof MultiError || e instanceof DaemonError || e instanceof ConnectionError || e instanceof StreamError || e instanceof TemplateError) {
+    process.stderr.write(`${e.message}\n`);
+    return 1;
+  }
+  if (e instanceof Error) {
+    process.stderr.write(`${e.message}\n`);
+    if (process.env["BERTH_DEBUG"] && e.stack) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+  process.stderr.write(`${String(e)}\n`);
+  return 1;
+}
