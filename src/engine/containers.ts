@@ -24,6 +24,7 @@ import {
 } from "../runtime/index.js";
 import type { Events } from "./events.js";
 import { readLogs } from "./logs.js";
+import { specExtras } from "./hostconfig.js";
 import { NAME_RE, newId, randomName } from "./names.js";
 import {
   type ContainerConfig,
@@ -355,11 +356,13 @@ export class ContainerService {
       const { home: _home, ...ociUser } = user;
       const caps = applyCaps(rec.HostConfig);
       const cs = rec.HostConfig.ConsoleSize;
+      const extras = await specExtras(rec);
+      const bindMounts = Object.entries(extras.bindFiles ?? {}).map(([dest, src]) => ({ destination: dest, type: "bind", source: src, options: ["rbind", "ro", "rprivate"] }));
       const spec = buildSpec({
         rootfs,
         readonlyRootfs: rec.HostConfig.ReadonlyRootfs ?? false,
         hostname: c.Hostname,
-        args: [rec.Path, ...rec.Args],
+        args: [...(extras.argsPrefix ?? []), rec.Path, ...rec.Args],
         env,
         cwd: c.WorkingDir || "/",
         user: ociUser,
@@ -371,6 +374,10 @@ export class ContainerService {
         privileged: rec.HostConfig.Privileged ?? false,
         noNewPrivileges: (rec.HostConfig.SecurityOpt ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
         shmSize: rec.HostConfig.ShmSize ?? 64 * 1024 * 1024,
+        extraMounts: [...bindMounts, ...(extras.extraMounts ?? [])],
+        ...(extras.resources ? { resources: extras.resources } : {}),
+        ...(extras.rlimits ? { rlimits: extras.rlimits } : {}),
+        ...(extras.devices ? { devices: extras.devices } : {}),
       });
       const logCfg = rec.HostConfig.LogConfig?.Config ?? {};
       const io = {
@@ -533,6 +540,75 @@ export class ContainerService {
     client.on("error", done);
     mon.on("error", done);
     client.on("close", () => mon.destroy());
+  }
+
+  // --- hooks for the other container backends (exec, archive, stats) ------------
+
+  /** A running container's runtime, state dir and record, for exec and stats. 409 if not running. */
+  execTarget(idOrName: string): { rec: ContainerRecord; runtime: Runtime; stateDir: string } {
+    const rec = this.get(idOrName);
+    if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
+    if (rec.State.Paused) throw conflict(`container ${rec.Id} is paused, unpause the container before exec`);
+    const runtime = this.rt(rec);
+    return { rec, runtime, stateDir: runtime.stateDir(rec.Id) };
+  }
+
+  /**
+   * Run fn with the container's root filesystem mounted (as it is while running;
+   * mounted for the duration when it is stopped). Serialized with start/stop/rm.
+   */
+  async withRootfs<T>(idOrName: string, fn: (rootfs: string, rec: ContainerRecord) => Promise<T>): Promise<T> {
+    const rec = this.get(idOrName);
+    return this.lock.run(rec.Id, async () => {
+      if (!this.records.has(rec.Id)) throw notFound(`No such container: ${idOrName}`);
+      const wasRunning = rec.State.Running;
+      const rootfs = await this.o.images.layers.mount(rec.Id);
+      try {
+        return await fn(rootfs, rec);
+      } finally {
+        if (!wasRunning && !rec.State.Running) await this.o.images.layers.unmount(rec.Id).catch(() => undefined);
+      }
+    });
+  }
+
+  /** The writable layer's directory (overlay upper) of a container, for diff/commit. */
+  upperDir(idOrName: string): string {
+    return path.join(this.o.images.layers.snapshotDir(this.get(idOrName).Id), "upper");
+  }
+
+  async resize(idOrName: string, height: number, width: number): Promise<void> {
+    const rec = this.get(idOrName);
+    if (!rec.State.Running) throw conflict(`cannot resize container ${rec.Id}: container is not running`);
+    if (!rec.Config.Tty) return;
+    await this.rt(rec).resize(this.rt(rec).stateDir(rec.Id), height, width);
+  }
+
+  async pause(idOrName: string): Promise<void> {
+    const rec = this.get(idOrName);
+    await this.lock.run(rec.Id, async () => {
+      if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
+      if (rec.State.Paused) throw conflict(`container ${rec.Id} is already paused`);
+      await this.rt(rec).pause(rec.Id);
+      rec.State = { ...rec.State, Paused: true, Status: "paused" };
+      await this.save(rec);
+      this.o.events.emit("container", "pause", rec.Id, this.eventAttrs(rec));
+    });
+  }
+
+  async unpause(idOrName: string): Promise<void> {
+    const rec = this.get(idOrName);
+    await this.lock.run(rec.Id, async () => {
+      if (!rec.State.Paused) throw conflict(`container ${rec.Id} is not paused`);
+      await this.rt(rec).resume(rec.Id);
+      rec.State = { ...rec.State, Paused: false, Status: "running" };
+      await this.save(rec);
+      this.o.events.emit("container", "unpause", rec.Id, this.eventAttrs(rec));
+    });
+  }
+
+  /** Emit a container event (for the other container backends). */
+  emit(rec: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.o.events.emit("container", action, rec.Id, { ...this.eventAttrs(rec), ...extra });
   }
 
   // --- logs -----------------------------------------------------------------

@@ -18,9 +18,9 @@ import {
   readExitFile,
   spawnMonitor,
 } from "./monitor-client.js";
-import type { OciProcess, OciSpec } from "./spec.js";
+import type { OciMount, OciProcess, OciRlimit, OciSpec } from "./spec.js";
 
-export type { ExitStatus, OciSpec, OciProcess };
+export type { ExitStatus, OciSpec, OciProcess, OciMount, OciRlimit };
 export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH_ENV, hostNofile } from "./spec.js";
 export { resolveUser, readInRoot } from "./user.js";
 
@@ -186,6 +186,21 @@ export class Runtime {
       // Monitor unreachable: ask the runtime directly.
       await run(this.opts.runtime, ["--root", this.opts.runtimeRoot, "kill", id, String(signal)]);
     }
+  }
+
+  /** Freeze / thaw every process of the container (cgroup freezer). */
+  async pause(id: string): Promise<void> {
+    await run(this.opts.runtime, ["--root", this.opts.runtimeRoot, "pause", id]);
+  }
+
+  async resume(id: string): Promise<void> {
+    await run(this.opts.runtime, ["--root", this.opts.runtimeRoot, "resume", id]);
+  }
+
+  /** Pids of every process in the container (host pid namespace). */
+  async pids(id: string): Promise<number[]> {
+    const { stdout } = await run(this.opts.runtime, ["--root", this.opts.runtimeRoot, "ps", "--format", "json", id]);
+    return (JSON.parse(stdout.trim() || "[]") as number[] | null) ?? [];
   }
 
   resize(stateDir: string, rows: number, cols: number): Promise<void> {

@@ -133,6 +133,7 @@ export interface SpecInput {
   extraMounts?: OciMount[];
   resources?: Record<string, unknown>;
   rlimits?: OciRlimit[];
+  devices?: NonNullable<OciSpec["linux"]["devices"]>;
   /** Namespace paths to join instead of creating (e.g. a prepared netns); type → path. */
   joinNamespaces?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -185,6 +186,7 @@ export function buildSpec(input: SpecInput): OciSpec {
     linux: {
       namespaces,
       cgroupsPath: input.cgroupsPath,
+      ...(input.devices && input.devices.length > 0 ? { devices: input.devices } : {}),
       resources: { devices: [{ allow: false, access: "rwm" }], ...(input.resources ?? {}) },
       ...(input.privileged ? {} : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS }),
       rootfsPropagation: "private",

@@ -48,6 +48,24 @@ export function containerRoutes(r: Router, engine: Engine): void {
     ctx.status(204);
   });
 
+  r.post("/containers/{id}/pause", async (ctx) => {
+    await cs.pause(ctx.params["id"] ?? "");
+    ctx.status(204);
+  });
+
+  r.post("/containers/{id}/unpause", async (ctx) => {
+    await cs.unpause(ctx.params["id"] ?? "");
+    ctx.status(204);
+  });
+
+  r.post("/containers/{id}/resize", async (ctx) => {
+    const h = qInt(ctx.query, "h") ?? 0;
+    const w = qInt(ctx.query, "w") ?? 0;
+    if (h < 0 || w < 0 || h > 65535 || w > 65535) throw invalid("invalid terminal size");
+    await cs.resize(ctx.params["id"] ?? "", h, w);
+    ctx.status(200);
+  });
+
   r.post("/containers/{id}/rename", async (ctx) => {
     const name = ctx.query.get("name");
     if (!name) throw invalid("name is required");
