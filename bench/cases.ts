@@ -103,7 +103,7 @@ export const CASES: readonly BenchCase[] = [
   {
     kind: "timed",
     id: "exec-true",
-    title: "docker exec <running ctr> true",
+    title: "docker exec (running ctr) true",
     opTimeoutMs: 60_000,
     async setup(c) {
       await c.docker(["run", "-d", "--label", LABEL, "--name", "bench-exec", IMAGE, "sleep", "3600"]);

@@ -165,6 +165,7 @@ export function createApiServer(router: Router, log: Logger): http.Server {
         if (res) {
           // Plain (non-upgrade) hijack: answer 200 and hand the raw socket over.
           const s = res.socket as Duplex;
+          s.on("error", () => s.destroy());
           res.detachSocket(res.socket as import("node:net").Socket);
           s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
           return s;

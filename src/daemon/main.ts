@@ -109,6 +109,12 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGPIPE", () => undefined);
+  // A connection torn down by a client must not take the daemon (and every attach) with it.
+  process.on("uncaughtException", (e: unknown) => {
+    const code = errnoCode(e);
+    log.error(`uncaught exception: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    if (code !== "ECONNRESET" && code !== "EPIPE" && code !== "ERR_STREAM_DESTROYED" && code !== "ERR_STREAM_WRITE_AFTER_END") process.exit(70);
+  });
 }
 
 function listen(server: http.Server, opts: net.ListenOptions): Promise<void> {

@@ -81,6 +81,8 @@ export class ContainerService {
   private readonly names = new Map<string, string>(); // "/name" → id
   private readonly live = new Map<string, Live>();
   private readonly lock = new KeyedMutex();
+  private readonly backoff = new Map<string, number>();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private shuttingDown = false;
 
   constructor(private readonly o: ContainerServiceOptions) {}
@@ -121,6 +123,7 @@ export class ContainerService {
         await this.o.images.layers.removeSnapshot(id).catch(() => undefined);
         continue;
       }
+      if (rec.State.Restarting && !rec.State.Running) rec.State = { ...rec.State, Restarting: false, Status: "exited" };
       this.records.set(rec.Id, rec);
       this.names.set(rec.Name, rec.Id);
     }
@@ -138,6 +141,15 @@ export class ContainerService {
         const st = (await this.rt(rec).exitStatus(stateDir)) ?? { exitCode: 255, finishedAt: new Date().toISOString() };
         this.o.log.info(`container ${rec.Id.slice(0, 12)} exited with ${st.exitCode} while berthd was down`);
         await this.lock.run(rec.Id, () => this.onExit(rec, st));
+      }
+    }
+    // Docker restarts `always` containers (even stopped ones) and `unless-stopped` ones not stopped by the user when the daemon starts.
+    for (const rec of this.records.values()) {
+      if (rec.State.Running || rec.State.Restarting || rec.State.Status === "created") continue;
+      const p = rec.HostConfig.RestartPolicy?.Name;
+      if (p === "always" || (p === "unless-stopped" && !rec.ManuallyStopped)) {
+        rec.ManuallyStopped = false;
+        void this.lock.run(rec.Id, () => this.startUnlocked(rec)).catch((e: unknown) => this.o.log.error(`restart of ${rec.Id.slice(0, 12)} at start-up: ${messageOf(e)}`));
       }
     }
   }
@@ -458,7 +470,71 @@ export class ContainerService {
     for (const w of l.exitWaiters.splice(0)) w(result);
     if (rec.HostConfig.AutoRemove) {
       await this.removeUnlocked(rec, true).catch((e: unknown) => this.o.log.error(`auto-remove ${rec.Id}: ${messageOf(e)}`));
+      return;
     }
+    this.maybeRestart(rec, st);
+  }
+
+  // --- restart policies -------------------------------------------------------
+
+  /** Docker's rules: always / unless-stopped restart unless stopped by the user; on-failure[:N] on a non-zero exit. */
+  private shouldRestart(rec: ContainerRecord, exitCode: number): boolean {
+    if (this.shuttingDown || rec.ManuallyStopped) return false;
+    const p = rec.HostConfig.RestartPolicy;
+    switch (p?.Name) {
+      case "always":
+      case "unless-stopped":
+        return true;
+      case "on-failure": {
+        const max = p.MaximumRetryCount ?? 0;
+        return exitCode !== 0 && (max === 0 || rec.RestartCount < max);
+      }
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * Restart after Docker's back-off: 100 ms doubling per restart up to 1 minute,
+   * reset when the container had run for at least 10 s.
+   */
+  private maybeRestart(rec: ContainerRecord, st: ExitStatus): void {
+    if (!this.shouldRestart(rec, st.exitCode)) {
+      this.backoff.delete(rec.Id);
+      return;
+    }
+    const ranFor = Date.parse(st.finishedAt) - Date.parse(rec.State.StartedAt);
+    let delay = this.backoff.get(rec.Id) ?? 0;
+    delay = ranFor >= 10_000 || delay === 0 ? 100 : Math.min(delay * 2, 60_000);
+    this.backoff.set(rec.Id, delay);
+    rec.State = { ...rec.State, Status: "restarting", Restarting: true };
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(rec.Id);
+      void this.lock
+        .run(rec.Id, async () => {
+          if (!this.records.has(rec.Id) || rec.State.Running || !rec.State.Restarting || rec.ManuallyStopped || this.shuttingDown) return;
+          rec.RestartCount++;
+          await this.startUnlocked(rec);
+          this.o.events.emit("container", "restart", rec.Id, this.eventAttrs(rec));
+        })
+        .catch((e: unknown) => {
+          rec.State = { ...rec.State, Restarting: false, Status: "exited" };
+          void this.save(rec).catch(() => undefined);
+          this.o.log.error(`restart of ${rec.Id.slice(0, 12)} failed: ${messageOf(e)}`);
+        });
+    }, delay);
+    timer.unref();
+    this.restartTimers.set(rec.Id, timer);
+  }
+
+  /** Cancel a pending policy restart (stop, kill, rm while "restarting"). */
+  private cancelRestart(rec: ContainerRecord): boolean {
+    const t = this.restartTimers.get(rec.Id);
+    if (!t) return false;
+    clearTimeout(t);
+    this.restartTimers.delete(rec.Id);
+    rec.State = { ...rec.State, Restarting: false, Status: "exited" };
+    return true;
   }
 
   private async oomKilled(id: string): Promise<boolean> {
@@ -635,8 +711,12 @@ export class ContainerService {
   /** Stop: the stop signal, then SIGKILL after the timeout. Returns false if it was not running. */
   async stop(idOrName: string, timeout?: number, signal?: string): Promise<boolean> {
     const rec = this.get(idOrName);
-    if (!rec.State.Running) return false;
     rec.ManuallyStopped = true;
+    if (!rec.State.Running) {
+      if (!this.cancelRestart(rec)) return false;
+      await this.save(rec);
+      return true;
+    }
     const l = this.liveOf(rec.Id);
     const exited = l.exited;
     const stateDir = this.rt(rec).stateDir(rec.Id);
@@ -694,6 +774,11 @@ export class ContainerService {
 
   async remove(idOrName: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
     const rec = this.get(idOrName);
+    if (rec.State.Restarting && !rec.State.Running) {
+      if (!opts.force) throw conflict(`cannot remove container "${rec.Name}": container is restarting: stop the container before removing or force remove`);
+      rec.ManuallyStopped = true;
+      this.cancelRestart(rec);
+    }
     if (rec.State.Running) {
       if (!opts.force) {
         throw conflict(`cannot remove container "${rec.Name}": container is running: stop the container before removing or force remove`);

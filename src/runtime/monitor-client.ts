@@ -218,6 +218,9 @@ function connectPath(file: string): Promise<net.Socket> {
     s.once("error", onError);
     s.once("connect", () => {
       s.off("error", onError);
+      // A peer reset must never become an unhandled 'error' event: the socket still
+      // emits 'close', which every user of these sockets listens to.
+      s.on("error", () => undefined);
       resolve(s);
     });
   });

@@ -1,0 +1,516 @@
+/**
+ * Registry storage: a small interface (so an S3 backend can be added) and its
+ * filesystem implementation, laid out like docker/distribution's:
+ *
+ *   <root>/blobs/sha256/<ab>/<hex>                       blob bytes, shared by all repositories
+ *   <root>/uploads/<uuid>/data, info.json                 upload sessions in progress
+ *   <root>/repositories/<name>/_layers/sha256/<hex>       the blob is part of <name> (link file)
+ *   <root>/repositories/<name>/_manifests/revisions/sha256/<hex>   a manifest of <name> ({"mediaType"})
+ *   <root>/repositories/<name>/_manifests/tags/<tag>      the digest the tag points at
+ *   <root>/repositories/<name>/_referrers/<subject-hex>/<hex>      descriptor of a manifest whose subject is that digest
+ *
+ * Blobs are written to an upload file, hashed, fsynced, and renamed into blobs/
+ * only when the digest matches: a wrong or half-written blob is never visible.
+ * Links and tags are small files replaced by temp+rename, so concurrent pushes of
+ * the same blob or tag leave one complete file. A killed upload leaves only its
+ * upload directory, which gc (or the server's TTL sweep) removes.
+ */
+import { createHash, randomUUID, type Hash } from "node:crypto";
+import { createReadStream, promises as fs } from "node:fs";
+import path from "node:path";
+import { Writable, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { type Digest, hexOf, isDigest } from "../util/digest.js";
+import { errnoCode } from "../util/errors.js";
+import { atomicWriteFile, mkdirp, syncDir } from "../util/fsutil.js";
+import { KeyedMutex } from "../util/lock.js";
+import { RegistryError, regErr } from "./errors.js";
+
+export interface UploadInfo {
+  id: string;
+  repo: string;
+  /** Bytes received so far. */
+  size: number;
+  startedAt: string;
+  /** Last time bytes arrived (or the session started). */
+  updatedAt: Date;
+}
+
+export interface ManifestLink {
+  digest: Digest;
+  mediaType: string;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export interface RegistryStorage {
+  init(): Promise<void>;
+
+  /** Blobs (content-addressed, shared by every repository). */
+  statBlob(d: Digest): Promise<{ size: number; mtime: Date } | undefined>;
+  readBlob(d: Digest, range?: ByteRange): Readable;
+  readBlobBytes(d: Digest): Promise<Buffer>;
+  /** Store small content (a manifest) whose digest we compute. */
+  putBlobBytes(data: Uint8Array): Promise<Digest>;
+  deleteBlob(d: Digest): Promise<void>;
+  listBlobs(): Promise<Digest[]>;
+
+  /** Upload sessions. Operations on one session are serialized. */
+  createUpload(repo: string): Promise<UploadInfo>;
+  getUpload(id: string): Promise<UploadInfo | undefined>;
+  /**
+   * Append a chunk. With `offset`, the chunk must start where the upload ends or
+   * RANGE_INVALID (416) is thrown. Bytes that arrived before a broken connection
+   * are kept (the upload's size says how many), so a client can resume.
+   */
+  appendUpload(id: string, src: Readable, opts?: { offset?: number; maxBytes?: number }): Promise<UploadInfo>;
+  /** Verify the digest and make the blob visible; the session ends either way. */
+  commitUpload(id: string, expected: Digest): Promise<{ digest: Digest; size: number }>;
+  deleteUpload(id: string): Promise<boolean>;
+  listUploads(): Promise<UploadInfo[]>;
+
+  /** Per-repository links. */
+  linkBlob(repo: string, d: Digest): Promise<void>;
+  unlinkBlob(repo: string, d: Digest): Promise<boolean>;
+  hasBlobLink(repo: string, d: Digest): Promise<boolean>;
+  listBlobLinks(repo: string): Promise<Digest[]>;
+
+  putManifestLink(repo: string, link: ManifestLink): Promise<void>;
+  getManifestLink(repo: string, d: Digest): Promise<ManifestLink | undefined>;
+  deleteManifestLink(repo: string, d: Digest): Promise<boolean>;
+  listManifestLinks(repo: string): Promise<ManifestLink[]>;
+
+  setTag(repo: string, tag: string, d: Digest): Promise<void>;
+  getTag(repo: string, tag: string): Promise<Digest | undefined>;
+  deleteTag(repo: string, tag: string): Promise<boolean>;
+  /** Sorted ("ASCIIbetical"). */
+  listTags(repo: string): Promise<string[]>;
+
+  putReferrer(repo: string, subject: Digest, desc: Record<string, unknown> & { digest: string }): Promise<void>;
+  deleteReferrer(repo: string, subject: Digest, d: Digest): Promise<void>;
+  listReferrers(repo: string, subject: Digest): Promise<(Record<string, unknown> & { digest: string })[]>;
+
+  repoExists(repo: string): Promise<boolean>;
+  /** Sorted repository names. */
+  listRepos(): Promise<string[]>;
+}
+
+const HEX64 = /^[a-f0-9]{64}$/;
+const UUID_RE = /^[a-f0-9-]{36}$/;
+
+async function readText(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, "utf8");
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return undefined;
+    throw e;
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return [];
+    throw e;
+  }
+}
+
+async function rmFile(file: string): Promise<boolean> {
+  try {
+    await fs.unlink(file);
+    return true;
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return false;
+    throw e;
+  }
+}
+
+/** Hash a file from the start. */
+async function hashFile(file: string): Promise<{ digest: Digest; size: number }> {
+  const h = createHash("sha256");
+  let size = 0;
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    h.update(chunk);
+    size += chunk.length;
+  }
+  return { digest: `sha256:${h.digest("hex")}` as Digest, size };
+}
+
+export class FsRegistryStorage implements RegistryStorage {
+  readonly root: string;
+  private readonly blobsDir: string;
+  private readonly uploadsDir: string;
+  private readonly reposDir: string;
+  private readonly uploadLock = new KeyedMutex();
+  /** Running hash of uploads appended by this process (re-hashed from the file otherwise). */
+  private readonly hashes = new Map<string, { hash: Hash; size: number }>();
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.blobsDir = path.join(this.root, "blobs", "sha256");
+    this.uploadsDir = path.join(this.root, "uploads");
+    this.reposDir = path.join(this.root, "repositories");
+  }
+
+  async init(): Promise<void> {
+    await mkdirp(this.blobsDir);
+    await mkdirp(this.uploadsDir);
+    await mkdirp(this.reposDir);
+  }
+
+  // ---- blobs ----
+
+  private blobPath(d: Digest): string {
+    const hex = hexOf(d);
+    return path.join(this.blobsDir, hex.slice(0, 2), hex);
+  }
+
+  async statBlob(d: Digest): Promise<{ size: number; mtime: Date } | undefined> {
+    try {
+      const st = await fs.stat(this.blobPath(d));
+      return { size: st.size, mtime: st.mtime };
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  readBlob(d: Digest, range?: ByteRange): Readable {
+    return createReadStream(this.blobPath(d), range ? { start: range.start, end: range.end } : {});
+  }
+
+  async readBlobBytes(d: Digest): Promise<Buffer> {
+    try {
+      return await fs.readFile(this.blobPath(d));
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT") throw regErr("BLOB_UNKNOWN", { digest: d });
+      throw e;
+    }
+  }
+
+  async putBlobBytes(data: Uint8Array): Promise<Digest> {
+    const d = `sha256:${createHash("sha256").update(data).digest("hex")}` as Digest;
+    if (await this.statBlob(d)) return d;
+    const file = this.blobPath(d);
+    await mkdirp(path.dirname(file));
+    await atomicWriteFile(file, data);
+    return d;
+  }
+
+  async deleteBlob(d: Digest): Promise<void> {
+    await rmFile(this.blobPath(d));
+    await fs.rmdir(path.dirname(this.blobPath(d))).catch(() => undefined);
+  }
+
+  async listBlobs(): Promise<Digest[]> {
+    const out: Digest[] = [];
+    for (const pre of (await readdirOrEmpty(this.blobsDir)).sort()) {
+      if (!/^[a-f0-9]{2}$/.test(pre)) continue;
+      for (const hex of (await readdirOrEmpty(path.join(this.blobsDir, pre))).sort()) {
+        if (HEX64.test(hex)) out.push(`sha256:${hex}` as Digest);
+      }
+    }
+    return out;
+  }
+
+  // ---- uploads ----
+
+  private uploadDir(id: string): string {
+    if (!UUID_RE.test(id)) throw regErr("BLOB_UPLOAD_UNKNOWN");
+    return path.join(this.uploadsDir, id);
+  }
+
+  async createUpload(repo: string): Promise<UploadInfo> {
+    const id = randomUUID();
+    const dir = this.uploadDir(id);
+    await fs.mkdir(dir, { recursive: true });
+    const startedAt = new Date().toISOString();
+    await fs.writeFile(path.join(dir, "data"), "");
+    await atomicWriteFile(path.join(dir, "info.json"), JSON.stringify({ repo, startedAt }));
+    this.hashes.set(id, { hash: createHash("sha256"), size: 0 });
+    return { id, repo, size: 0, startedAt, updatedAt: new Date() };
+  }
+
+  private async uploadInfoUnlocked(id: string): Promise<UploadInfo | undefined> {
+    const dir = this.uploadDir(id);
+    const text = await readText(path.join(dir, "info.json"));
+    if (text === undefined) return undefined;
+    let info: { repo: string; startedAt: string };
+    try {
+      info = JSON.parse(text) as { repo: string; startedAt: string };
+    } catch {
+      return undefined;
+    }
+    try {
+      const st = await fs.stat(path.join(dir, "data"));
+      return { id, repo: info.repo, startedAt: info.startedAt, size: st.size, updatedAt: st.mtime };
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  async getUpload(id: string): Promise<UploadInfo | undefined> {
+    if (!UUID_RE.test(id)) return undefined;
+    return this.uploadLock.run(id, () => this.uploadInfoUnlocked(id));
+  }
+
+  async appendUpload(id: string, src: Readable, opts: { offset?: number; maxBytes?: number } = {}): Promise<UploadInfo> {
+    return this.uploadLock.run(id, async () => {
+      const info = await this.uploadInfoUnlocked(id);
+      if (!info) {
+        src.resume();
+        throw regErr("BLOB_UPLOAD_UNKNOWN");
+      }
+      if (opts.offset !== undefined && opts.offset !== info.size) {
+        src.resume();
+        throw new RegistryError("RANGE_INVALID", { message: `chunk starts at ${opts.offset}, upload is at ${info.size}`, detail: { size: info.size } });
+      }
+      let state = this.hashes.get(id);
+      if (state && state.size !== info.size) state = undefined;
+      if (!state) this.hashes.delete(id);
+      const fh = await fs.open(path.join(this.uploadDir(id), "data"), "a");
+      let written = 0;
+      const max = opts.maxBytes;
+      try {
+        await pipeline(
+          src,
+          new Writable({
+            write(chunk: Buffer, _enc, cb) {
+              if (max !== undefined && written + chunk.length > max) {
+                cb(regErr("SIZE_INVALID", { max }, `chunk is longer than the ${max} bytes announced`));
+                return;
+              }
+              fh.write(chunk).then(() => {
+                written += chunk.length;
+                if (state) {
+                  state.hash.update(chunk);
+                  state.size += chunk.length;
+                }
+                cb();
+              }, cb);
+            },
+          }),
+        );
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      return { ...info, size: info.size + written, updatedAt: new Date() };
+    });
+  }
+
+  async commitUpload(id: string, expected: Digest): Promise<{ digest: Digest; size: number }> {
+    return this.uploadLock.run(id, async () => {
+      const info = await this.uploadInfoUnlocked(id);
+      if (!info) throw regErr("BLOB_UPLOAD_UNKNOWN");
+      const dir = this.uploadDir(id);
+      const data = path.join(dir, "data");
+      const state = this.hashes.get(id);
+      const got =
+        state && state.size === info.size
+          ? { digest: `sha256:${state.hash.copy().digest("hex")}` as Digest, size: state.size }
+          : await hashFile(data);
+      if (got.digest !== expected) {
+        await this.removeUploadUnlocked(id);
+        throw regErr("DIGEST_INVALID", { expected, actual: got.digest });
+      }
+      if (!(await this.statBlob(expected))) {
+        const file = this.blobPath(expected);
+        await mkdirp(path.dirname(file));
+        // Identical content from a concurrent push may land first: rename replaces it atomically.
+        await fs.rename(data, file);
+        await syncDir(path.dirname(file));
+      }
+      await this.removeUploadUnlocked(id);
+      return got;
+    });
+  }
+
+  private async removeUploadUnlocked(id: string): Promise<boolean> {
+    this.hashes.delete(id);
+    const dir = this.uploadDir(id);
+    try {
+      await fs.access(dir);
+    } catch {
+      return false;
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+    return true;
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    if (!UUID_RE.test(id)) return false;
+    return this.uploadLock.run(id, () => this.removeUploadUnlocked(id));
+  }
+
+  async listUploads(): Promise<UploadInfo[]> {
+    const out: UploadInfo[] = [];
+    for (const id of await readdirOrEmpty(this.uploadsDir)) {
+      if (!UUID_RE.test(id)) continue;
+      const info = await this.uploadInfoUnlocked(id).catch(() => undefined);
+      if (info) {
+        out.push(info);
+        continue;
+      }
+      // A directory without a readable info/data (killed while being created): report it as stale.
+      const st = await fs.stat(path.join(this.uploadsDir, id)).catch(() => undefined);
+      if (st) out.push({ id, repo: "", size: 0, startedAt: st.mtime.toISOString(), updatedAt: st.mtime });
+    }
+    return out;
+  }
+
+  // ---- repositories ----
+
+  private repoDir(repo: string): string {
+    return path.join(this.reposDir, ...repo.split("/"));
+  }
+
+  private layerLink(repo: string, d: Digest): string {
+    return path.join(this.repoDir(repo), "_layers", "sha256", hexOf(d));
+  }
+
+  private revisionLink(repo: string, d: Digest): string {
+    return path.join(this.repoDir(repo), "_manifests", "revisions", "sha256", hexOf(d));
+  }
+
+  private tagFile(repo: string, tag: string): string {
+    return path.join(this.repoDir(repo), "_manifests", "tags", tag);
+  }
+
+  private referrerDir(repo: string, subject: Digest): string {
+    return path.join(this.repoDir(repo), "_referrers", hexOf(subject));
+  }
+
+  private async writeSmall(file: string, text: string): Promise<void> {
+    await mkdirp(path.dirname(file));
+    await atomicWriteFile(file, text);
+  }
+
+  async linkBlob(repo: string, d: Digest): Promise<void> {
+    if (await readText(this.layerLink(repo, d)) === d) return;
+    await this.writeSmall(this.layerLink(repo, d), d);
+  }
+
+  async unlinkBlob(repo: string, d: Digest): Promise<boolean> {
+    return rmFile(this.layerLink(repo, d));
+  }
+
+  async hasBlobLink(repo: string, d: Digest): Promise<boolean> {
+    return (await readText(this.layerLink(repo, d))) !== undefined;
+  }
+
+  async listBlobLinks(repo: string): Promise<Digest[]> {
+    const names = await readdirOrEmpty(path.join(this.repoDir(repo), "_layers", "sha256"));
+    return names.filter((n) => HEX64.test(n)).map((n) => `sha256:${n}` as Digest);
+  }
+
+  async putManifestLink(repo: string, link: ManifestLink): Promise<void> {
+    await this.writeSmall(this.revisionLink(repo, link.digest), JSON.stringify({ mediaType: link.mediaType }));
+  }
+
+  async getManifestLink(repo: string, d: Digest): Promise<ManifestLink | undefined> {
+    const text = await readText(this.revisionLink(repo, d));
+    if (text === undefined) return undefined;
+    try {
+      const v = JSON.parse(text) as { mediaType?: string };
+      return { digest: d, mediaType: v.mediaType ?? "" };
+    } catch {
+      return { digest: d, mediaType: "" };
+    }
+  }
+
+  async deleteManifestLink(repo: string, d: Digest): Promise<boolean> {
+    return rmFile(this.revisionLink(repo, d));
+  }
+
+  async listManifestLinks(repo: string): Promise<ManifestLink[]> {
+    const names = await readdirOrEmpty(path.join(this.repoDir(repo), "_manifests", "revisions", "sha256"));
+    const out: ManifestLink[] = [];
+    for (const n of names.sort()) {
+      if (!HEX64.test(n)) continue;
+      const l = await this.getManifestLink(repo, `sha256:${n}` as Digest);
+      if (l) out.push(l);
+    }
+    return out;
+  }
+
+  async setTag(repo: string, tag: string, d: Digest): Promise<void> {
+    await this.writeSmall(this.tagFile(repo, tag), d);
+  }
+
+  async getTag(repo: string, tag: string): Promise<Digest | undefined> {
+    const text = (await readText(this.tagFile(repo, tag)))?.trim();
+    return text !== undefined && isDigest(text) ? text : undefined;
+  }
+
+  async deleteTag(repo: string, tag: string): Promise<boolean> {
+    return rmFile(this.tagFile(repo, tag));
+  }
+
+  async listTags(repo: string): Promise<string[]> {
+    const names = await readdirOrEmpty(path.join(this.repoDir(repo), "_manifests", "tags"));
+    return names.filter((n) => !n.startsWith(".")).sort();
+  }
+
+  async putReferrer(repo: string, subject: Digest, desc: Record<string, unknown> & { digest: string }): Promise<void> {
+    if (!isDigest(desc.digest)) return;
+    await this.writeSmall(path.join(this.referrerDir(repo, subject), hexOf(desc.digest)), JSON.stringify(desc));
+  }
+
+  async deleteReferrer(repo: string, subject: Digest, d: Digest): Promise<void> {
+    await rmFile(path.join(this.referrerDir(repo, subject), hexOf(d)));
+  }
+
+  async listReferrers(repo: string, subject: Digest): Promise<(Record<string, unknown> & { digest: string })[]> {
+    const dir = this.referrerDir(repo, subject);
+    const out: (Record<string, unknown> & { digest: string })[] = [];
+    for (const n of (await readdirOrEmpty(dir)).sort()) {
+      if (!HEX64.test(n)) continue;
+      const text = await readText(path.join(dir, n));
+      if (text === undefined) continue;
+      try {
+        out.push(JSON.parse(text) as Record<string, unknown> & { digest: string });
+      } catch {
+        // a torn file cannot exist (atomic writes); skip anything unreadable
+      }
+    }
+    return out;
+  }
+
+  async repoExists(repo: string): Promise<boolean> {
+    try {
+      const st = await fs.stat(path.join(this.repoDir(repo), "_manifests"));
+      if (st.isDirectory()) return true;
+    } catch {
+      // fall through
+    }
+    try {
+      return (await fs.stat(path.join(this.repoDir(repo), "_layers"))).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  async listRepos(): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (dir: string, prefix: string[], depth: number): Promise<void> => {
+      if (depth > 64) return;
+      const names = await readdirOrEmpty(dir);
+      if (prefix.length > 0 && names.includes("_manifests")) out.push(prefix.join("/"));
+      for (const n of names) {
+        if (n.startsWith("_") || n.startsWith(".")) continue;
+        const p = path.join(dir, n);
+        const st = await fs.lstat(p).catch(() => undefined);
+        if (st?.isDirectory()) await walk(p, [...prefix, n], depth + 1);
+      }
+    };
+    await walk(this.reposDir, [], 0);
+    return out.sort();
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Container lifecycle beyond the foundation: restart policies, stop/kill/rename/
+ * pause, wait conditions, logs, and containers that outlive a daemon crash.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Daemon, leftovers } from "./harness.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(fn: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn()) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+describe("docker CLI against berthd: container lifecycle", () => {
+  const d = new Daemon();
+  before(async () => {
+    await d.start();
+    await d.loadBusybox();
+  });
+  after(async () => {
+    await d.destroy();
+  });
+
+  const inspect = async (fmt: string, c: string) => (await d.docker(["inspect", "-f", fmt, c])).stdout.trim();
+
+  it("brings a crashing container back with on-failure:N, at most N times", async () => {
+    const r = await d.docker(["run", "-d", "--name", "crasher", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo ran; exit 1"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(await until(async () => (await inspect("{{.RestartCount}} {{.State.Status}}", "crasher")) === "2 exited", 10_000));
+    const logs = await d.docker(["logs", "crasher"]);
+    assert.equal(logs.stdout, "ran\nran\nran\n");
+    await d.docker(["rm", "crasher"]);
+  });
+
+  it("restarts an always container until the user stops it", async () => {
+    await d.docker(["run", "-d", "--name", "forever", "--restart", "always", "busybox", "sh", "-c", "sleep 0.3"]);
+    assert.ok(await until(async () => Number(await inspect("{{.RestartCount}}", "forever")) >= 2, 10_000));
+    const stop = await d.docker(["stop", "-t", "1", "forever"]);
+    assert.equal(stop.code, 0, stop.stderr);
+    await sleep(800);
+    assert.equal(await inspect("{{.State.Running}}", "forever"), "false");
+    await d.docker(["rm", "-f", "forever"]);
+  });
+
+  it("stops with the stop signal and kills after the timeout", async () => {
+    await d.docker(["run", "-d", "--name", "stubborn", "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]);
+    const t0 = Date.now();
+    const r = await d.docker(["stop", "-t", "1", "stubborn"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(Date.now() - t0 >= 900, "waited for the timeout");
+    assert.equal(await inspect("{{.State.ExitCode}}", "stubborn"), "137");
+    await d.docker(["rm", "stubborn"]);
+  });
+
+  it("kills with a chosen signal, and answers 409 for a container that is not running", async () => {
+    // PID 1 ignores signals it has no handler for (as under Docker), so the script traps USR1.
+    await d.docker(["run", "-d", "--name", "victim", "busybox", "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"]);
+    assert.equal((await d.docker(["kill", "-s", "USR1", "victim"])).code, 0);
+    assert.ok(await until(async () => (await inspect("{{.State.ExitCode}}", "victim")) === "42", 5000));
+    const again = await d.docker(["kill", "victim"]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /is not running/);
+    await d.docker(["rm", "victim"]);
+  });
+
+  it("renames, pauses and unpauses a running container", async () => {
+    await d.docker(["run", "-d", "--name", "old", "busybox", "sleep", "60"]);
+    assert.equal((await d.docker(["rename", "old", "new"])).code, 0);
+    assert.equal(await inspect("{{.Name}}", "new"), "/new");
+    assert.equal((await d.docker(["pause", "new"])).code, 0);
+    assert.equal(await inspect("{{.State.Status}} {{.State.Paused}}", "new"), "paused true");
+    assert.equal((await d.docker(["unpause", "new"])).code, 0);
+    assert.equal(await inspect("{{.State.Status}}", "new"), "running");
+    assert.equal((await d.docker(["rm", "-f", "new"])).code, 0);
+  });
+
+  it("waits for the exit code (docker wait) and follows logs until the end", async () => {
+    await d.docker(["run", "-d", "--name", "waiter", "busybox", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done; exit 5"]);
+    const [w, l] = await Promise.all([d.docker(["wait", "waiter"]), d.docker(["logs", "-f", "waiter"])]);
+    assert.equal(w.stdout.trim(), "5");
+    assert.equal(l.stdout, "line1\nline2\nline3\n");
+    const tail = await d.docker(["logs", "--tail", "1", "-t", "waiter"]);
+    assert.match(tail.stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z line3\n$/);
+    await d.docker(["rm", "waiter"]);
+  });
+
+  it("keeps a running container running through kill -9 of berthd, and controls it afterwards", async () => {
+    await d.docker(["run", "-d", "--name", "outlive", "busybox", "sh", "-c", "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.2; done"]);
+    await d.docker(["run", "-d", "--name", "ender", "busybox", "sh", "-c", "sleep 1; exit 9"]);
+    const pid = Number(await inspect("{{.State.Pid}}", "outlive"));
+    assert.ok(pid > 0);
+    await d.kill9();
+    await sleep(1500);
+    process.kill(pid, 0); // still alive without the daemon
+    await d.start();
+    assert.equal(await inspect("{{.State.Running}} {{.State.Pid}}", "outlive"), `true ${pid}`);
+    assert.equal(await inspect("{{.State.Status}} {{.State.ExitCode}}", "ender"), "exited 9");
+    const logs = await d.docker(["logs", "--tail", "2", "outlive"]);
+    assert.match(logs.stdout, /^tick\d+\ntick\d+\n$/);
+    const stop = await d.docker(["stop", "-t", "1", "outlive"]);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal(await inspect("{{.State.Running}}", "outlive"), "false");
+    await d.docker(["rm", "outlive", "ender"]);
+  });
+
+  it("leaves nothing behind after 50 create/start/rm cycles", async () => {
+    for (let i = 0; i < 50; i++) {
+      const c = await d.docker(["run", "-d", "busybox", "true"]);
+      assert.equal(c.code, 0, c.stderr);
+      const id = c.stdout.trim();
+      await d.docker(["wait", id]);
+      const rm = await d.docker(["rm", id]);
+      assert.equal(rm.code, 0, rm.stderr);
+    }
+    const left = await leftovers(d);
+    assert.deepEqual(left, { mounts: [], runtime: [], monitors: [] }, JSON.stringify(left));
+    assert.equal((await d.docker(["ps", "-aq"])).stdout.trim(), "");
+  });
+});
