@@ -25,6 +25,7 @@ import {
 import type { Events } from "./events.js";
 import { readLogs } from "./logs.js";
 import { specExtras } from "./hostconfig.js";
+import type { ContainerNetworking, ContainerStorage, NetworkAttachment } from "./plugs.js";
 import { NAME_RE, newId, randomName } from "./names.js";
 import {
   type ContainerConfig,
@@ -74,6 +75,8 @@ export interface ContainerServiceOptions {
   events: Events;
   log: Logger;
   defaultRuntime: string;
+  networking?: ContainerNetworking;
+  storage?: ContainerStorage;
 }
 
 export class ContainerService {
@@ -307,7 +310,9 @@ export class ContainerService {
       await this.o.images.gcLock.withShared(async () => {
         await this.o.images.layers.prepare(id, await this.o.images.topLayer(imageId));
       });
-      await this.writeEtcFiles(rec);
+      await this.o.networking?.onCreate(rec);
+      await this.o.storage?.onCreate(rec);
+      await this.writeEtcFiles(rec, {});
       await this.save(rec); // the record is the commit point
     } catch (e) {
       this.names.delete(fullName);
@@ -320,7 +325,7 @@ export class ContainerService {
     return { Id: id, Warnings: [] };
   }
 
-  private async writeEtcFiles(rec: ContainerRecord): Promise<void> {
+  private async writeEtcFiles(rec: ContainerRecord, net: NetworkAttachment): Promise<void> {
     const c = rec.Config;
     await atomicWriteFile(rec.HostnamePath, `${c.Hostname}\n`);
     const extra = (rec.HostConfig.ExtraHosts ?? []).map((h) => {
@@ -336,9 +341,10 @@ export class ContainerService {
       "ff02::1\tip6-allnodes",
       "ff02::2\tip6-allrouters",
       ...extra,
+      ...(net.hostsEntries ?? []),
     ];
     await atomicWriteFile(rec.HostsPath, `${hosts.join("\n")}\n`);
-    await atomicWriteFile(rec.ResolvConfPath, containerResolvConf());
+    await atomicWriteFile(rec.ResolvConfPath, net.resolvConf ?? containerResolvConf());
   }
 
   // --- start / exit ---------------------------------------------------------
@@ -359,6 +365,9 @@ export class ContainerService {
     const runtime = this.rt(rec);
     try {
       const rootfs = await images.layers.mount(rec.Id);
+      const net: NetworkAttachment = (await this.o.networking?.setUp(rec)) ?? {};
+      await this.writeEtcFiles(rec, net);
+      const volumeMounts = (await this.o.storage?.mounts(rec, rootfs)) ?? [];
       const c = rec.Config;
       const user = await resolveUser(rootfs, c.User, rec.HostConfig.GroupAdd ?? []);
       const env = [...c.Env];
@@ -386,7 +395,9 @@ export class ContainerService {
         privileged: rec.HostConfig.Privileged ?? false,
         noNewPrivileges: (rec.HostConfig.SecurityOpt ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
         shmSize: rec.HostConfig.ShmSize ?? 64 * 1024 * 1024,
-        extraMounts: [...bindMounts, ...(extras.extraMounts ?? [])],
+        extraMounts: [...bindMounts, ...volumeMounts, ...(extras.extraMounts ?? [])],
+        ...(net.joinNamespaces ? { joinNamespaces: net.joinNamespaces } : {}),
+        ...(net.hostNamespaces ? { hostNamespaces: net.hostNamespaces } : {}),
         ...(extras.resources ? { resources: extras.resources } : {}),
         ...(extras.rlimits ? { rlimits: extras.rlimits } : {}),
         ...(extras.devices ? { devices: extras.devices } : {}),
@@ -429,6 +440,7 @@ export class ContainerService {
       const code = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
       rec.State = { ...rec.State, Status: rec.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, Error: msg, ExitCode: code };
       await runtime.cleanup(rec.Id).catch(() => undefined);
+      await this.o.networking?.tearDown(rec).catch(() => undefined);
       await images.layers.unmount(rec.Id).catch(() => undefined);
       await this.save(rec).catch(() => undefined);
       const l = this.liveOf(rec.Id);
@@ -461,6 +473,7 @@ export class ContainerService {
     rec.State = { ...rec.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, OOMKilled: oom };
     delete rec.MonitorPid;
     await this.rt(rec).cleanup(rec.Id).catch((e: unknown) => this.o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
+    await this.o.networking?.tearDown(rec).catch((e: unknown) => this.o.log.warn(`network teardown ${rec.Id}: ${messageOf(e)}`));
     await this.o.images.layers.unmount(rec.Id).catch((e: unknown) => this.o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
     await this.save(rec);
     this.o.events.emit("container", "die", rec.Id, { ...this.eventAttrs(rec), exitCode: String(st.exitCode) });
@@ -469,7 +482,7 @@ export class ContainerService {
     const result: WaitResult = { StatusCode: st.exitCode, Error: null };
     for (const w of l.exitWaiters.splice(0)) w(result);
     if (rec.HostConfig.AutoRemove) {
-      await this.removeUnlocked(rec, true).catch((e: unknown) => this.o.log.error(`auto-remove ${rec.Id}: ${messageOf(e)}`));
+      await this.removeUnlocked(rec, true, true).catch((e: unknown) => this.o.log.error(`auto-remove ${rec.Id}: ${messageOf(e)}`));
       return;
     }
     this.maybeRestart(rec, st);
@@ -791,16 +804,19 @@ export class ContainerService {
     await this.lock.run(rec.Id, async () => {
       if (!this.records.has(rec.Id)) return; // auto-removed meanwhile
       if (rec.State.Running) throw conflict(`cannot remove container "${rec.Name}": container is running`);
-      await this.removeUnlocked(rec, false);
+      await this.removeUnlocked(rec, false, opts.volumes);
     });
   }
 
-  private async removeUnlocked(rec: ContainerRecord, fromExit: boolean): Promise<void> {
+  private async removeUnlocked(rec: ContainerRecord, fromExit: boolean, removeVolumes = false): Promise<void> {
     if (rec.State.Status !== "removing") {
       rec.State.Status = "removing";
       await this.save(rec);
     }
     await this.rt(rec).cleanup(rec.Id);
+    await this.o.networking?.tearDown(rec);
+    await this.o.networking?.onRemove(rec);
+    await this.o.storage?.onRemove(rec, removeVolumes);
     await this.o.images.layers.removeSnapshot(rec.Id);
     await fs.rm(this.dir(rec.Id), { recursive: true, force: true });
     this.records.delete(rec.Id);
@@ -866,9 +882,9 @@ export class ContainerService {
         Data: { UpperDir: path.join(snap, "upper"), WorkDir: path.join(snap, "work"), MergedDir: path.join(snap, "merged") },
       },
       ...(sizeRw !== undefined ? { SizeRw: sizeRw, SizeRootFs: sizeRw + (await this.o.images.size(rec.Image as Digest).catch(() => 0)) } : {}),
-      Mounts: [],
+      Mounts: this.o.storage?.inspectMounts(rec) ?? [],
       Config: rec.Config,
-      NetworkSettings: networkSettings(rec),
+      NetworkSettings: { ...networkSettings(rec), ...(this.o.networking?.settings(rec) ?? {}) },
     };
   }
 
@@ -888,13 +904,13 @@ export class ContainerService {
         ImageID: r.Image,
         Command: [r.Path, ...r.Args].map(quoteArg).join(" "),
         Created: Math.floor(Date.parse(r.Created) / 1000),
-        Ports: [],
+        Ports: this.o.networking?.ports(r) ?? [],
         Labels: r.Config.Labels,
         State: r.State.Status,
         Status: statusString(r.State),
         HostConfig: { NetworkMode: r.HostConfig.NetworkMode ?? "default" },
-        NetworkSettings: { Networks: {} },
-        Mounts: [],
+        NetworkSettings: { Networks: (this.o.networking?.settings(r)["Networks"] as Record<string, unknown> | undefined) ?? {} },
+        Mounts: this.o.storage?.inspectMounts(r) ?? [],
       };
       if (opts.size) entry["SizeRw"] = await this.o.images.layers.snapshotSize(r.Id);
       out.push(entry);

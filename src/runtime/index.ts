@@ -19,10 +19,24 @@ import {
   spawnMonitor,
 } from "./monitor-client.js";
 import type { OciMount, OciProcess, OciRlimit, OciSpec } from "./spec.js";
+import { oomKillFile } from "./cgroups.js";
 
 export type { ExitStatus, OciSpec, OciProcess, OciMount, OciRlimit };
 export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH_ENV, hostNofile } from "./spec.js";
 export { resolveUser, readInRoot } from "./user.js";
+export {
+  CGROUP_ROOT,
+  cgroupHostInfo,
+  cgroupStats,
+  cgroupVersion,
+  emptyBlkioStats,
+  emptyCpuStats,
+  networkStats,
+  oomKillFile,
+  parseOomKill,
+  systemCpuUsage,
+} from "./cgroups.js";
+export type { CgroupHostInfo, CgroupStats, CgroupVersion, NetworkStats } from "./cgroups.js";
 
 export interface RuntimeOptions {
   /** Name or path of the OCI runtime binary (runc, crun). */
@@ -113,6 +127,7 @@ export class Runtime {
       tty: io.tty,
       stdin: io.stdin,
       loopbackUp: netNew,
+      ...(spec.linux.cgroupsPath ? { oomFile: oomKillFile(spec.linux.cgroupsPath) } : {}),
       ...(io.logPath !== undefined ? { logPath: io.logPath } : {}),
       ...(io.logMaxSize ? { logMaxSize: io.logMaxSize } : {}),
       ...(io.logMaxFiles ? { logMaxFiles: io.logMaxFiles } : {}),

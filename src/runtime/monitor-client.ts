@@ -31,11 +31,15 @@ export interface MonitorOptions {
   tty?: boolean;
   stdin?: boolean;
   loopbackUp?: boolean;
+  /** The container's memory.oom_control (v1) / memory.events (v2): the monitor reports its oom_kill count. */
+  oomFile?: string;
 }
 
 export interface ExitStatus {
   exitCode: number;
   finishedAt: string;
+  /** The container's memory cgroup counted an OOM kill (create mode with an oomFile only). */
+  oomKilled?: boolean;
 }
 
 /** Absolute path of the monitor binary (dist/berth-monitor); env BERTH_MONITOR overrides. */
@@ -61,6 +65,7 @@ function monitorArgs(opts: MonitorOptions): string[] {
   if (opts.tty) args.push("--tty");
   if (opts.stdin) args.push("--stdin");
   if (opts.loopbackUp) args.push("--loopback-up");
+  if (opts.oomFile !== undefined) args.push("--oom-file", opts.oomFile);
   return args;
 }
 
@@ -281,9 +286,9 @@ class LineReader {
 }
 
 function parseExitLine(line: string): ExitStatus | undefined {
-  const m = /^exit (-?\d+) (\S+)$/.exec(line);
+  const m = /^exit (-?\d+) (\S+)( oom)?$/.exec(line);
   if (!m || m[1] === undefined || m[2] === undefined) return undefined;
-  return { exitCode: Number(m[1]), finishedAt: m[2] };
+  return { exitCode: Number(m[1]), finishedAt: m[2], ...(m[3] ? { oomKilled: true } : {}) };
 }
 
 const GONE = new Set(["ENOENT", "ECONNREFUSED", "ECONNRESET", "EPIPE"]);
@@ -445,9 +450,9 @@ export async function readExitFile(stateDir: string): Promise<ExitStatus | undef
     throw e;
   }
   if (typeof v !== "object" || v === null) return undefined;
-  const o = v as { exitCode?: unknown; finishedAt?: unknown };
+  const o = v as { exitCode?: unknown; finishedAt?: unknown; oomKilled?: unknown };
   if (typeof o.exitCode !== "number" || typeof o.finishedAt !== "string") return undefined;
-  return { exitCode: o.exitCode, finishedAt: o.finishedAt };
+  return { exitCode: o.exitCode, finishedAt: o.finishedAt, ...(o.oomKilled === true ? { oomKilled: true } : {}) };
 }
 
 /** True if STATEDIR/monitor.pid names a live monitor for this state dir. */

@@ -136,6 +136,8 @@ export interface SpecInput {
   devices?: NonNullable<OciSpec["linux"]["devices"]>;
   /** Namespace paths to join instead of creating (e.g. a prepared netns); type → path. */
   joinNamespaces?: Record<string, string>;
+  /** Namespace types not created at all (shared with the host), e.g. ["network"]. */
+  hostNamespaces?: string[];
   annotations?: Record<string, string>;
 }
 
@@ -160,7 +162,7 @@ export function buildSpec(input: SpecInput): OciSpec {
   mounts.push(...(input.extraMounts ?? []));
 
   const nsTypes = ["pid", "network", "ipc", "uts", "mount", "cgroup"];
-  const namespaces = nsTypes.map((type) => {
+  const namespaces = nsTypes.filter((t) => !(input.hostNamespaces ?? []).includes(t)).map((type) => {
     const p = input.joinNamespaces?.[type];
     return p ? { type, path: p } : { type };
   });

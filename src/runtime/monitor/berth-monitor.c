@@ -7,7 +7,7 @@
  *   berth-monitor --id ID --runtime PATH --runtime-root DIR --state-dir DIR
  *                 [--bundle DIR] [--exec PROCESS_JSON_FILE]
  *                 [--log-path FILE] [--log-max-size BYTES] [--log-max-files N]
- *                 [--tty] [--stdin] [--loopback-up]
+ *                 [--tty] [--stdin] [--loopback-up] [--oom-file FILE]
  *
  * Start-up: fd 3 is the "sync pipe". The first process forks and exits 0; the
  * long-lived child becomes a child subreaper, sets itself up, creates the
@@ -16,10 +16,11 @@
  *
  * STATEDIR files: monitor.pid, monitor.log (own diagnostics), ctl.sock,
  * attach.sock, console.sock (transient, tty only), pid (runtime pid file),
- * exit (final status, written atomically).
+ * exit (final status, written atomically; "oomKilled":true when the --oom-file
+ * counter, the memory cgroup's `oom_kill N`, is above 0 before `runtime delete`).
  *
  * ctl.sock (line protocol): start | resize R C | close-stdin | kill SIG | wait
- *   replies: "ok[ <pid>]", "err <message>", "exit <code> <finishedAt>".
+ *   replies: "ok[ <pid>]", "err <message>", "exit <code> <finishedAt>[ oom]".
  * attach.sock: client sends one flag byte (1 stdin, 2 stdout, 4 stderr,
  *   8 stdin-once), then receives Docker-multiplexed frames (raw bytes with a
  *   tty) and may send stdin bytes.
@@ -73,6 +74,7 @@
 /* options and state                                                   */
 
 static const char *opt_id, *opt_runtime, *opt_root, *opt_state, *opt_bundle, *opt_exec, *opt_log;
+static const char *opt_oom_file; /* memory.oom_control (v1) / memory.events (v2) of the container */
 static long long opt_log_max_size;
 static long opt_log_max_files = 1;
 static bool opt_tty, opt_stdin, opt_loopback;
@@ -93,6 +95,7 @@ static bool started, exited, created;
 static bool final_phase; /* finalize() runs: `wait` is answered at once */
 static int exit_code;
 static char finished_at[64];
+static bool oom_killed; /* the memory cgroup counted an OOM kill (read before runtime delete) */
 static long long drain_deadline;
 
 static struct buf { char *d; size_t off, len, cap; } stdin_buf;
@@ -570,6 +573,28 @@ static void runtime_message(const char *what, int status, struct buf *cap, char 
 }
 
 static bool status_ok(int st) { return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0; }
+
+/* The `oom_kill N` counter of the container's memory cgroup (0 if unreadable). */
+static long long read_oom_kills(const char *file)
+{
+    char b[4096];
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, b, sizeof b - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    b[n] = 0;
+    for (char *l = b; l && *l;) {
+        if (!strncmp(l, "oom_kill ", 9))
+            return strtoll(l + 9, NULL, 10);
+        l = strchr(l, '\n');
+        if (l)
+            l++;
+    }
+    return 0;
+}
 
 static void runtime_delete(void)
 {
@@ -1386,11 +1411,14 @@ static void finalize(void)
     log_flush_partial(&ls_out);
     log_flush_partial(&ls_err);
     xclose(&log_fd);
+    if (!opt_exec && opt_oom_file)
+        oom_killed = read_oom_kills(opt_oom_file) > 0;
     if (!opt_exec && created)
         runtime_delete();
 
-    char content[160];
-    snprintf(content, sizeof content, "{\"exitCode\":%d,\"finishedAt\":\"%s\"}", exit_code, finished_at);
+    char content[180];
+    snprintf(content, sizeof content, "{\"exitCode\":%d,\"finishedAt\":\"%s\"%s}", exit_code, finished_at,
+             oom_killed ? ",\"oomKilled\":true" : "");
     write_file_atomic(p_exit, p_exit_tmp, content);
 
     xclose(&ctl_lfd);
@@ -1405,7 +1433,7 @@ static void finalize(void)
         struct client *c = clients[i];
         if (!c->attach && c->wait_pending) {
             c->wait_pending = false;
-            client_reply(c, "exit %d %s", exit_code, finished_at);
+            client_reply(c, "exit %d %s%s", exit_code, finished_at, oom_killed ? " oom" : "");
         }
         /* answer commands that already arrived (closing a unix socket with
            unread input would reset the connection) */
@@ -1537,7 +1565,7 @@ static void ctl_command(struct client *c, char *line)
         }
     } else if (!strcmp(line, "wait")) {
         if (final_phase)
-            client_reply(c, "exit %d %s", exit_code, finished_at);
+            client_reply(c, "exit %d %s%s", exit_code, finished_at, oom_killed ? " oom" : "");
         else
             c->wait_pending = true; /* answered by finalize() */
     } else if (!strcmp(line, "")) {
@@ -1763,6 +1791,8 @@ static void parse_args(int argc, char **argv)
             dst = &opt_exec;
         else if (!strcmp(a, "--log-path"))
             dst = &opt_log;
+        else if (!strcmp(a, "--oom-file"))
+            dst = &opt_oom_file;
         else if (!strcmp(a, "--log-max-size") || !strcmp(a, "--log-max-files")) {
             char *end;
             errno = 0;

@@ -1,0 +1,621 @@
+/**
+ * Exec backend: processes started inside running containers (`docker exec`),
+ * each supervised by its own berth-monitor in exec mode, plus the detach-key
+ * scanning shared with container attach.
+ *
+ * Exec records live in memory, as in Docker: a container lists its created and
+ * running execs (inspect's ExecIDs); an exec that ended keeps its record (for
+ * GET /exec/{id}/json) until the container stops or the periodic clean-up takes
+ * it. The monitor's state dir of an exec is removed once its exit is recorded.
+ */
+import { readFileSync, promises as fs } from "node:fs";
+import path from "node:path";
+import { type Duplex, Transform, type TransformCallback } from "node:stream";
+import { z } from "zod";
+import { EngineError, conflict, errnoCode, invalid, messageOf, notFound } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import { type OciProcess, type OciSpec, type Runtime, DEFAULT_PATH_ENV, hostNofile, resolveUser } from "../runtime/index.js";
+import type { ContainerService } from "./containers.js";
+import type { Events } from "./events.js";
+import { newId } from "./names.js";
+import type { ContainerRecord } from "./types.js";
+
+// --- detach keys ----------------------------------------------------------------
+
+/** ctrl-p, ctrl-q: Docker's default detach sequence. */
+export const DEFAULT_DETACH_KEYS: Buffer = Buffer.from([16, 17]);
+
+const CTRL_KEYS = "@abcdefghijklmnopqrstuvwxyz[\\]^_";
+
+/**
+ * Docker's key-sequence syntax (moby/term ToBytes): comma-separated keys, each a
+ * single character, `ctrl-<c>` for c in @, a-z, [, \, ], ^, _ or `DEL`.
+ */
+export function parseDetachKeys(keys: string): Buffer {
+  const out: number[] = [];
+  for (const key of keys.split(",")) {
+    if (key.length === 1) {
+      out.push(key.charCodeAt(0) & 0xff);
+      continue;
+    }
+    const m = /^ctrl-(.)$/.exec(key);
+    const i = m?.[1] !== undefined ? CTRL_KEYS.indexOf(m[1]) : -1;
+    if (i >= 0) out.push(i);
+    else if (key === "DEL") out.push(127);
+    else throw invalid(`Invalid detach keys (${keys}) provided`);
+  }
+  return Buffer.from(out);
+}
+
+/**
+ * Passes stdin through, withholding bytes that may start the detach sequence;
+ * when the whole sequence arrived it calls onDetach and forwards nothing more
+ * (the sequence itself never reaches the process). A partial match that turns
+ * out to be ordinary input is forwarded as it was typed.
+ */
+export class DetachScanner extends Transform {
+  private pos = 0;
+  private detached = false;
+
+  constructor(
+    private readonly keys: Buffer,
+    private readonly onDetach: () => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.detached || this.keys.length === 0) {
+      if (!this.detached) this.push(chunk);
+      cb();
+      return;
+    }
+    const first = this.keys[0] as number;
+    if (this.pos === 0 && !chunk.includes(first)) {
+      this.push(chunk);
+      cb();
+      return;
+    }
+    const out: Buffer[] = [];
+    let from = 0; // start of the pending pass-through run in chunk
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i] as number;
+      if (b === this.keys[this.pos]) {
+        if (this.pos === 0 && i > from) out.push(chunk.subarray(from, i));
+        this.pos++;
+        from = i + 1;
+        if (this.pos === this.keys.length) {
+          this.detached = true;
+          for (const o of out) this.push(o);
+          cb();
+          this.onDetach();
+          return;
+        }
+        continue;
+      }
+      if (this.pos > 0) {
+        // Not the sequence after all: what was held back is ordinary input.
+        out.push(this.keys.subarray(0, this.pos));
+        this.pos = 0;
+        from = i;
+        if (b === first) {
+          this.pos = 1;
+          from = i + 1;
+          if (this.keys.length === 1) {
+            this.detached = true;
+            for (const o of out) this.push(o);
+            cb();
+            this.onDetach();
+            return;
+          }
+        }
+      }
+    }
+    if (this.pos === 0 && from < chunk.length) out.push(chunk.subarray(from));
+    for (const o of out) this.push(o);
+    cb();
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (!this.detached && this.pos > 0) this.push(this.keys.subarray(0, this.pos));
+    cb();
+  }
+}
+
+/**
+ * Pipe a client's stdin into the process's attach socket. With a terminal the
+ * detach sequence ends the attach (Docker scans only TTY input); the callback
+ * runs once when it does.
+ */
+export function pipeStdin(client: Duplex, mon: Duplex, tty: boolean, keys: Buffer, onDetach: () => void): void {
+  if (!tty) {
+    client.pipe(mon);
+    return;
+  }
+  const scanner = new DetachScanner(keys.length > 0 ? keys : DEFAULT_DETACH_KEYS, () => {
+    client.unpipe(scanner);
+    scanner.unpipe(mon);
+    onDetach();
+  });
+  scanner.on("error", () => undefined);
+  client.pipe(scanner).pipe(mon);
+}
+
+// --- exec records ---------------------------------------------------------------
+
+const strArr = z.array(z.string());
+
+export const ExecCreateSchema = z.looseObject({
+  AttachStdin: z.boolean().nullable().optional(),
+  AttachStdout: z.boolean().nullable().optional(),
+  AttachStderr: z.boolean().nullable().optional(),
+  DetachKeys: z.string().nullable().optional(),
+  Tty: z.boolean().nullable().optional(),
+  ConsoleSize: z.array(z.number().int().nonnegative()).length(2).nullable().optional(),
+  Env: strArr.nullable().optional(),
+  Cmd: z.union([z.string(), strArr]).nullable().optional(),
+  Privileged: z.boolean().nullable().optional(),
+  User: z.string().nullable().optional(),
+  WorkingDir: z.string().nullable().optional(),
+});
+export type ExecCreateBody = z.infer<typeof ExecCreateSchema>;
+
+export const ExecStartSchema = z.looseObject({
+  Detach: z.boolean().nullable().optional(),
+  Tty: z.boolean().nullable().optional(),
+  ConsoleSize: z.array(z.number().int().nonnegative()).length(2).nullable().optional(),
+});
+export type ExecStartBody = z.infer<typeof ExecStartSchema>;
+
+interface ExecRecord {
+  id: string;
+  containerId: string;
+  entrypoint: string;
+  args: string[];
+  tty: boolean;
+  openStdin: boolean;
+  openStdout: boolean;
+  openStderr: boolean;
+  privileged: boolean;
+  /** As given, or the container's user (what inspect shows). */
+  user: string;
+  workingDir: string;
+  env: string[];
+  detachKeys: Buffer;
+  consoleSize: [number, number] | undefined;
+  running: boolean;
+  exitCode: number | null;
+  pid: number;
+  /** Set once the exec ended and nothing refers to it any more (Docker's GC flag). */
+  canRemove: boolean;
+  /** The monitor's state dir while it exists. */
+  stateDir?: string;
+  runtime?: Runtime;
+  /** Settles when the process started or failed to (resize waits for it). */
+  started: Promise<void>;
+  markStarted: () => void;
+}
+
+export interface ExecServiceOptions {
+  containers: ContainerService;
+  events: Events;
+  log: Logger;
+}
+
+/** Output kept for a hijacked exec client after the process ended, at most this long. */
+const DRAIN_MS = 2_000;
+/** Docker's exec garbage collection period. */
+const GC_MS = 5 * 60_000;
+
+export class ExecService {
+  private readonly execs = new Map<string, ExecRecord>();
+  private readonly gc: NodeJS.Timeout;
+
+  constructor(private readonly o: ExecServiceOptions) {
+    // Docker forgets a container's execs when it stops.
+    o.events.subscribe((e) => {
+      if (e.Type === "container" && (e.Action === "die" || e.Action === "destroy")) this.forgetContainer(e.Actor.ID);
+    });
+    this.gc = setInterval(() => this.collect(), GC_MS);
+    this.gc.unref();
+  }
+
+  shutdown(): void {
+    clearInterval(this.gc);
+  }
+
+  /** Ids of a container's execs that have not ended (inspect's ExecIDs; null when none, as Docker). */
+  idsOf(containerId: string): string[] | null {
+    const ids = [...this.execs.values()].filter((x) => x.containerId === containerId && x.exitCode === null).map((x) => x.id);
+    return ids.length > 0 ? ids : null;
+  }
+
+  // --- create -------------------------------------------------------------------
+
+  async create(idOrName: string, body: ExecCreateBody): Promise<{ Id: string }> {
+    const cmd = typeof body.Cmd === "string" ? [body.Cmd] : (body.Cmd ?? []);
+    if (cmd.length === 0) throw invalid("No exec command specified");
+    const rec = this.activeContainer(idOrName);
+    const user = body.User || rec.Config.User || "";
+    if (body.User) {
+      // Docker looks the user up at create so that a typo fails early.
+      const rootfs = await this.rootfsOf(rec).catch(() => undefined);
+      if (rootfs !== undefined) await resolveUser(rootfs, body.User, rec.HostConfig.GroupAdd ?? []);
+    }
+    const detachKeys = body.DetachKeys ? parseDetachKeysForExec(body.DetachKeys) : Buffer.alloc(0);
+    const tty = body.Tty ?? false;
+    let markStarted!: () => void;
+    const started = new Promise<void>((r) => (markStarted = r));
+    const cs = body.ConsoleSize;
+    const ex: ExecRecord = {
+      id: newId(),
+      containerId: rec.Id,
+      entrypoint: cmd[0] as string,
+      args: cmd.slice(1),
+      tty,
+      openStdin: body.AttachStdin ?? false,
+      openStdout: body.AttachStdout ?? false,
+      openStderr: body.AttachStderr ?? false,
+      privileged: body.Privileged ?? false,
+      user,
+      workingDir: body.WorkingDir || rec.Config.WorkingDir || "",
+      env: replaceOrAppendEnv(containerEnv(rec, tty), body.Env ?? []),
+      detachKeys,
+      consoleSize: cs && cs[0] !== undefined && cs[1] !== undefined ? [cs[0], cs[1]] : undefined,
+      running: false,
+      exitCode: null,
+      pid: 0,
+      canRemove: false,
+      started,
+      markStarted,
+    };
+    this.execs.set(ex.id, ex);
+    this.o.containers.emit(rec, `exec_create: ${[ex.entrypoint, ...ex.args].join(" ")}`, { execID: ex.id });
+    return { Id: ex.id };
+  }
+
+  // --- start ----------------------------------------------------------------------
+
+  /** The checks Docker makes before it answers (404 unknown exec, 409 container not running). */
+  checkStartable(id: string): void {
+    this.startable(id);
+  }
+
+  /**
+   * Run the exec. With a client (the hijacked connection) its stdio is attached
+   * and the connection is closed when the process ended and its exit code is
+   * recorded (or when the client detaches); failures are written into the stream
+   * as Docker does. Without a client (Detach) it resolves once the process runs.
+   */
+  async start(id: string, opts: { consoleSize?: [number, number] | undefined; muxed: boolean }, client?: Duplex): Promise<void> {
+    if (!client) {
+      await this.launch(this.startable(id), opts.consoleSize);
+      return;
+    }
+    let ex: ExecRecord;
+    let launched: Launched;
+    try {
+      ex = this.startable(id);
+      launched = await this.launch(ex, opts.consoleSize, client);
+    } catch (e) {
+      const text = Buffer.from(`${messageOf(e)}\r\n`);
+      client.on("error", () => undefined);
+      client.end(opts.muxed ? frame(1, text) : text);
+      if (!(e instanceof EngineError) || e.kind === "internal") this.o.log.error(`exec ${id.slice(0, 12)}: ${messageOf(e)}`);
+      return;
+    }
+    await this.follow(ex, launched, client);
+  }
+
+  /** 404 for an unknown exec, 409 when its container is not running (Docker's getExecConfig). */
+  private startable(id: string): ExecRecord {
+    const ex = this.execs.get(id);
+    if (!ex) throw notFound(`No such exec instance: ${id}`);
+    const rec = this.o.containers.find(ex.containerId);
+    if (!rec) throw notFound(`No such container: ${id}`);
+    this.checkRunning(rec);
+    return ex;
+  }
+
+  /** Spawn the monitor, attach the client, start the process. */
+  private async launch(ex: ExecRecord, consoleSize: [number, number] | undefined, client?: Duplex): Promise<Launched> {
+    if (ex.exitCode !== null) throw conflict(`exec command ${ex.id} has already run`);
+    if (ex.running) throw conflict(`exec command ${ex.id} is already running`);
+    ex.running = true;
+    let stateDir: string | undefined;
+    let monitorPid = 0;
+    let mon: Duplex | undefined;
+    try {
+      const { rec, runtime, stateDir: ctrDir } = this.o.containers.execTarget(ex.containerId);
+      this.o.containers.emit(rec, `exec_start: ${[ex.entrypoint, ...ex.args].join(" ")}`, { execID: ex.id });
+      const proc = await this.processOf(ex, rec, ctrDir, consoleSize ?? ex.consoleSize);
+      const created = await runtime.createExec(rec.Id, ex.id, proc, { tty: ex.tty, stdin: ex.openStdin });
+      stateDir = created.stateDir;
+      monitorPid = created.monitorPid;
+      ex.stateDir = stateDir;
+      ex.runtime = runtime;
+      if (client && (ex.openStdin || ex.openStdout || ex.openStderr)) {
+        // Attached before start: no output is missed.
+        mon = await runtime.attach(stateDir, { stdin: ex.openStdin, stdout: ex.openStdout, stderr: ex.openStderr, stdinOnce: true });
+      }
+      try {
+        ex.pid = await runtime.start(stateDir);
+      } catch (e) {
+        throw startError(ex, messageOf(e));
+      }
+      const exited = runtime.wait(stateDir);
+      void this.recordExit(ex, rec, exited, monitorPid);
+      ex.markStarted();
+      return { exited, mon };
+    } catch (e) {
+      mon?.destroy();
+      ex.running = false;
+      if (ex.exitCode === null) ex.exitCode = 126; // Docker's default for an exec that failed to start
+      ex.markStarted();
+      if (stateDir !== undefined && ex.runtime) await this.removeState(ex, ex.runtime, stateDir, monitorPid);
+      throw e;
+    }
+  }
+
+  /** Copy between client and process until the exit is recorded or the client detaches. */
+  private async follow(ex: ExecRecord, { exited, mon }: Launched, client: Duplex): Promise<void> {
+    const rec = this.o.containers.find(ex.containerId);
+    let detached = false;
+    let resolveDetach!: () => void;
+    const detachedP = new Promise<void>((r) => (resolveDetach = r));
+    const monEnded = new Promise<void>((r) => {
+      if (!mon) return r();
+      mon.once("close", () => r());
+      mon.once("end", () => r());
+    });
+    client.on("error", () => mon?.destroy());
+    client.once("close", () => mon?.destroy());
+    if (mon) {
+      mon.on("error", () => undefined);
+      mon.pipe(client, { end: false });
+      if (ex.openStdin) {
+        pipeStdin(client, mon, ex.tty, ex.detachKeys, () => {
+          detached = true;
+          mon.destroy();
+          if (rec) this.o.containers.emit(rec, "exec_detach", { execID: ex.id });
+          resolveDetach();
+        });
+      } else client.resume();
+    } else client.resume();
+    // Output after the exit is drained by the monitor before it closes the socket; bound the wait.
+    await Promise.race([
+      exited.then(() => Promise.race([monEnded, new Promise((r) => setTimeout(r, DRAIN_MS).unref())])),
+      detachedP,
+    ]).catch(() => undefined);
+    await Promise.race([ex.started, detachedP]);
+    if (!detached) await this.exitRecorded(ex);
+    mon?.unpipe(client);
+    mon?.destroy();
+    client.end(() => client.destroy());
+  }
+
+  private async exitRecorded(ex: ExecRecord): Promise<void> {
+    for (let i = 0; i < 200 && ex.running; i++) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** Record the exit code, tell the world, and remove the monitor's state dir. */
+  private async recordExit(ex: ExecRecord, rec: ContainerRecord, exited: Promise<{ exitCode: number }>, monitorPid: number): Promise<void> {
+    const runtime = ex.runtime;
+    const stateDir = ex.stateDir;
+    let code: number;
+    try {
+      code = (await exited).exitCode;
+    } catch (e) {
+      this.o.log.warn(`lost track of exec ${ex.id.slice(0, 12)}: ${messageOf(e)}`);
+      code = 255;
+    }
+    ex.exitCode = code;
+    ex.running = false;
+    this.o.containers.emit(rec, "exec_die", { execID: ex.id, exitCode: String(code) });
+    if (runtime && stateDir !== undefined) await this.removeState(ex, runtime, stateDir, monitorPid);
+  }
+
+  private async removeState(ex: ExecRecord, _runtime: Runtime, stateDir: string, monitorPid: number): Promise<void> {
+    // The monitor exits right after it answered the waiters and flushed its clients.
+    for (let i = 0; i < 400 && monitorPid > 0 && processAlive(monitorPid); i++) await new Promise((r) => setTimeout(r, 5));
+    await fs.rm(stateDir, { recursive: true, force: true }).catch((e: unknown) => this.o.log.warn(`removing exec state ${stateDir}: ${messageOf(e)}`));
+    if (ex.stateDir === stateDir) delete ex.stateDir;
+  }
+
+  // --- inspect, resize ----------------------------------------------------------------
+
+  inspect(id: string): Record<string, unknown> {
+    const ex = this.execs.get(id);
+    if (!ex || !this.o.containers.find(ex.containerId)) throw notFound(`No such exec instance: ${id}`);
+    return {
+      ID: ex.id,
+      Running: ex.running,
+      ExitCode: ex.exitCode,
+      ProcessConfig: { tty: ex.tty, entrypoint: ex.entrypoint, arguments: ex.args, privileged: ex.privileged, user: ex.user },
+      OpenStdin: ex.openStdin,
+      OpenStderr: ex.openStderr,
+      OpenStdout: ex.openStdout,
+      CanRemove: ex.canRemove,
+      ContainerID: ex.containerId,
+      // []byte in Docker: base64 in JSON.
+      DetachKeys: ex.detachKeys.toString("base64"),
+      Pid: ex.pid,
+    };
+  }
+
+  async resize(id: string, height: number, width: number): Promise<void> {
+    const ex = this.startable(id);
+    const ready = await Promise.race([ex.started.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000).unref())]);
+    if (!ready) throw new EngineError("internal", "timeout waiting for exec session ready");
+    if (!ex.tty || !ex.running || !ex.runtime || ex.stateDir === undefined) return;
+    await ex.runtime.resize(ex.stateDir, height, width).catch((e: unknown) => {
+      if (ex.running) throw e;
+    });
+  }
+
+  // --- helpers ------------------------------------------------------------------------
+
+  private activeContainer(idOrName: string): ContainerRecord {
+    const rec = this.o.containers.get(idOrName);
+    this.checkRunning(rec, idOrName);
+    return rec;
+  }
+
+  private checkRunning(rec: ContainerRecord, name = rec.Id): void {
+    if (rec.State.Restarting) throw conflict(`Container ${rec.Id} is restarting, wait until the container is running`);
+    if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
+    if (rec.State.Paused) throw conflict(`Container ${name} is paused, unpause the container before exec`);
+  }
+
+  /** The container's OCI spec as it runs (the bundle berthd wrote at start). */
+  private async bundleSpec(rec: ContainerRecord): Promise<OciSpec> {
+    const { stateDir } = this.o.containers.execTarget(rec.Id);
+    try {
+      return JSON.parse(await fs.readFile(path.join(stateDir, "config.json"), "utf8")) as OciSpec;
+    } catch (e) {
+      throw new EngineError("internal", `cannot read the bundle of container ${rec.Id}: ${errnoCode(e) ?? messageOf(e)}`);
+    }
+  }
+
+  private async rootfsOf(rec: ContainerRecord): Promise<string> {
+    return (await this.bundleSpec(rec)).root.path;
+  }
+
+  /**
+   * The exec's process, as Docker builds it: the container's process (capabilities,
+   * rlimits, no-new-privileges) with the exec's args, env, cwd, user and terminal.
+   */
+  private async processOf(ex: ExecRecord, rec: ContainerRecord, _ctrDir: string, consoleSize: [number, number] | undefined): Promise<OciProcess> {
+    const spec = await this.bundleSpec(rec);
+    const base = spec.process;
+    let user = base.user;
+    if (ex.user !== "") {
+      const { home: _home, ...u } = await resolveUser(spec.root.path, ex.user, rec.HostConfig.GroupAdd ?? []);
+      user = u;
+    }
+    const all = ex.privileged ? allCapabilities() : undefined;
+    const proc: OciProcess = {
+      terminal: ex.tty,
+      ...(ex.tty && consoleSize && consoleSize[0] > 0 && consoleSize[1] > 0 ? { consoleSize: { height: consoleSize[0], width: consoleSize[1] } } : {}),
+      user,
+      args: [ex.entrypoint, ...ex.args],
+      env: ex.env,
+      cwd: ex.workingDir || "/",
+      ...(all ? { capabilities: { bounding: all, effective: all, permitted: all } } : base.capabilities ? { capabilities: base.capabilities } : {}),
+      rlimits: base.rlimits ?? [hostNofile()],
+      ...(base.noNewPrivileges !== undefined ? { noNewPrivileges: base.noNewPrivileges } : {}),
+      ...(base.oomScoreAdj !== undefined ? { oomScoreAdj: base.oomScoreAdj } : {}),
+      ...(base.apparmorProfile ? { apparmorProfile: base.apparmorProfile } : {}),
+    };
+    return proc;
+  }
+
+  /** Docker unregisters a container's execs when it stops (inspect then says "No such exec instance"). */
+  private forgetContainer(containerId: string): void {
+    for (const [id, ex] of this.execs) if (ex.containerId === containerId) this.execs.delete(id);
+  }
+
+  /** Docker's GC: an ended exec is flagged on one pass and dropped on the next. */
+  private collect(): void {
+    for (const [id, ex] of this.execs) {
+      if (ex.canRemove) this.execs.delete(id);
+      else if (ex.exitCode !== null && !ex.running) ex.canRemove = true;
+    }
+  }
+}
+
+interface Launched {
+  exited: Promise<{ exitCode: number }>;
+  mon: Duplex | undefined;
+}
+
+function parseDetachKeysForExec(keys: string): Buffer {
+  try {
+    return parseDetachKeys(keys);
+  } catch {
+    throw invalid(`Invalid escape keys (${keys}) provided`);
+  }
+}
+
+/**
+ * Docker's translation of a failed exec start: the runtime's message wrapped as
+ * containerd reports it, and the exit code the process would have had
+ * (126 cannot be invoked, 127 not found).
+ */
+function startError(ex: ExecRecord, runtimeMsg: string): EngineError {
+  const detail = runtimeMsg.replace(/^runc exec failed: /, "").replace(/^exec failed: /, "");
+  const msg = `OCI runtime exec failed: exec failed: ${detail}: unknown`;
+  const lower = msg.toLowerCase();
+  let code = 128;
+  let kind: EngineError["kind"] = "internal";
+  if (lower.includes("permission denied")) [code, kind] = [126, "invalid"];
+  else if (lower.includes("is a directory")) [code, kind] = [126, "invalid"];
+  else if (lower.includes("not a directory")) [code, kind] = [127, "invalid"];
+  else if (["executable file not found", "no such file or directory", "system cannot find the file specified"].some((s) => lower.includes(s))) [code, kind] = [127, "invalid"];
+  ex.exitCode = code;
+  return new EngineError(kind, msg);
+}
+
+/** Docker's environment of an exec: PATH, HOSTNAME, TERM (tty), then the container's Env. */
+function containerEnv(rec: ContainerRecord, tty: boolean): string[] {
+  const base = [DEFAULT_PATH_ENV, `HOSTNAME=${rec.Config.Hostname}`, ...(tty ? ["TERM=xterm"] : [])];
+  return replaceOrAppendEnv(base, rec.Config.Env);
+}
+
+/** Docker's ReplaceOrAppendEnvValues: override by key, append new keys; a bare NAME unsets. */
+export function replaceOrAppendEnv(defaults: string[], overrides: string[]): string[] {
+  const out: (string | undefined)[] = [...defaults];
+  const index = new Map<string, number>();
+  out.forEach((e, i) => index.set((e as string).split("=", 1)[0] as string, i));
+  for (const v of overrides) {
+    const eq = v.indexOf("=");
+    const key = eq < 0 ? v : v.slice(0, eq);
+    const i = index.get(key);
+    if (eq < 0) {
+      if (i !== undefined) out[i] = undefined;
+      continue;
+    }
+    if (i !== undefined && out[i] !== undefined) out[i] = v;
+    else {
+      index.set(key, out.length);
+      out.push(v);
+    }
+  }
+  return out.filter((e): e is string => e !== undefined);
+}
+
+/** A Docker stdcopy frame (1 stdout, 2 stderr). */
+function frame(stream: 1 | 2, data: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = stream;
+  h.writeUInt32BE(data.length, 4);
+  return Buffer.concat([h, data]);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+const CAP_NAMES = [
+  "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE",
+  "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
+  "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
+  "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+  "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+];
+
+/** Every capability the kernel knows (Docker's GetAllCapabilities), for `exec --privileged`. */
+function allCapabilities(): string[] {
+  let last = CAP_NAMES.length - 1;
+  try {
+    last = Math.min(last, Number(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8").trim()));
+  } catch {
+    // keep the full list
+  }
+  return CAP_NAMES.slice(0, last + 1).map((c) => `CAP_${c}`);
+}
