@@ -3,16 +3,21 @@ import type http from "node:http";
 import type { Engine } from "../engine/index.js";
 import type { Logger } from "../util/log.js";
 import { containerRoutes } from "./routes/containers.js";
+import { execRoutes } from "./routes/exec.js";
 import { imageRoutes } from "./routes/images.js";
+import { statsRoutes } from "./routes/stats.js";
 import { systemRoutes } from "./routes/system.js";
-import { Router, createApiServer } from "./server.js";
+import { type TlsOptions, Router, createApiServer } from "./server.js";
 
 export { API_VERSION, MIN_API_VERSION } from "./server.js";
+export type { TlsOptions } from "./server.js";
 
-export function makeApiServer(engine: Engine, log: Logger): http.Server {
+export function makeApiServer(engine: Engine, log: Logger, tls?: TlsOptions): http.Server {
   const r = new Router();
   systemRoutes(r, engine);
   containerRoutes(r, engine);
+  execRoutes(r, engine);
   imageRoutes(r, engine);
-  return createApiServer(r, log);
+  statsRoutes(r, engine);
+  return createApiServer(r, log, tls);
 }

@@ -4,6 +4,7 @@
  * attach and exec. Route tables live in routes/<area>.ts; handlers are thin.
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
 import type { Duplex, Readable } from "node:stream";
 import { EngineError, invalid, messageOf } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -102,8 +103,19 @@ const COMMON_HEADERS = {
   Server: "Berth (linux)",
 };
 
-export function createApiServer(router: Router, log: Logger): http.Server {
-  const server = http.createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 });
+export interface TlsOptions {
+  cert: Buffer;
+  key: Buffer;
+  /** CA for client certificates; with verify, clients must present one it signed (dockerd's --tlsverify). */
+  ca?: Buffer;
+  verify: boolean;
+}
+
+export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): http.Server {
+  const opts = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 };
+  const server: http.Server = tls
+    ? https.createServer({ ...opts, allowHalfOpen: true, cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: "TLSv1.2" })
+    : http.createServer(opts);
   server.keepAliveTimeout = 60_000;
 
   const dispatch = async (req: IncomingMessage, res: ServerResponse | null, socket: Duplex, head: Buffer | null): Promise<void> => {
@@ -121,6 +133,25 @@ export function createApiServer(router: Router, log: Logger): http.Server {
     const writeRawResponse = (status: number, body: string) => {
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     };
+    // An upgrade request's body (exec start's JSON) is not parsed by node: it is
+    // the first Content-Length bytes after the headers (`head`, then the socket).
+    async function* upgradeBody(): AsyncGenerator<Buffer> {
+      let want = Number(req.headers["content-length"] ?? 0) || 0;
+      while (want > 0) {
+        let chunk: Buffer | null;
+        if (head && head.length > 0) {
+          chunk = head;
+          head = null;
+        } else chunk = await readSocket(socket);
+        if (!chunk) return;
+        if (chunk.length > want) {
+          head = chunk.subarray(want);
+          chunk = chunk.subarray(0, want);
+        }
+        want -= chunk.length;
+        yield chunk;
+      }
+    }
     const ctx: Ctx = {
       req,
       res,
@@ -130,7 +161,7 @@ export function createApiServer(router: Router, log: Logger): http.Server {
       async body<T>(): Promise<T | undefined> {
         const chunks: Buffer[] = [];
         let size = 0;
-        for await (const c of req as AsyncIterable<Buffer>) {
+        for await (const c of res ? (req as AsyncIterable<Buffer>) : upgradeBody()) {
           size += c.length;
           if (size > 32 * 1024 * 1024) throw invalid("request body too large");
           chunks.push(c);
@@ -220,11 +251,31 @@ export function createApiServer(router: Router, log: Logger): http.Server {
     socket.on("error", () => socket.destroy());
     void dispatch(req, null, socket, head);
   });
+  server.on("tlsClientError", (err: Error) => log.debug(`TLS handshake refused: ${err.message}`));
   server.on("clientError", (_err, socket: Duplex) => {
     if ((socket as import("node:net").Socket).writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     else socket.destroy();
   });
   return server;
+}
+
+/** The next chunk a paused socket receives (null at its end). */
+function readSocket(socket: Duplex): Promise<Buffer | null> {
+  return new Promise((resolve) => {
+    const done = (b: Buffer | null): void => {
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.off("close", onEnd);
+      socket.pause();
+      resolve(b);
+    };
+    const onData = (b: Buffer): void => done(b);
+    const onEnd = (): void => done(null);
+    socket.on("data", onData);
+    socket.once("end", onEnd);
+    socket.once("close", onEnd);
+    socket.resume();
+  });
 }
 
 /** Start a chunked JSON-lines stream (progress, events). */

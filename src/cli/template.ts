@@ -7,7 +7,8 @@
  * print, printf, eq, ne, lt, le, gt, ge, and, or, not).
  *
  * Values print like Go's `%v` of decoded JSON: maps as `map[k:v]` (sorted
- * keys), arrays as `[a b]`, a missing field as `<no value>`, null as `<nil>`.
+ * keys), arrays as `[a b]`, null as `<nil>`; a missing field is an error
+ * (docker's `missingkey=error`).
  */
 
 export type TemplateFunc = (...args: unknown[]) => unknown;
@@ -409,7 +410,10 @@ export class Template {
         }
         const obj = v as Record<string, unknown>;
         let next: unknown = Object.prototype.hasOwnProperty.call(obj, name) || (name in obj && typeof obj[name] === "function") ? obj[name] : NO_VALUE;
-        if (next === NO_VALUE && header) next = "";
+        if (next === NO_VALUE) {
+          if (header) next = "";
+          else throw new TemplateError(`template: executing "" at <.${path.slice(0, k + 1).join(".")}>: map has no entry for key "${name}"`);
+        }
         const last = k === path.length - 1;
         if (typeof next === "function") {
           if (header) next = obj[`${name}Header`] ?? name.toUpperCase();
@@ -553,18 +557,17 @@ function truthy(v: unknown): boolean {
 }
 
 /** Go's `%v` for values decoded from JSON. */
-export function printValue(v: unknown, nested = false): string {
+export function printValue(v: unknown): string {
   if (v === NO_VALUE || v === undefined) return "<no value>";
   if (v === null) return "<nil>";
   if (typeof v === "string") return v;
   if (typeof v === "number") return Number.isInteger(v) ? v.toFixed(0) : String(v);
   if (typeof v === "boolean" || typeof v === "bigint") return String(v);
   if (typeof v === "function") return "<func>";
-  if (Array.isArray(v)) return `[${v.map((x) => printValue(x, true)).join(" ")}]`;
+  if (Array.isArray(v)) return `[${v.map((x) => printValue(x)).join(" ")}]`;
   const obj = v as Record<string, unknown>;
   const keys = Object.keys(obj).sort();
-  void nested;
-  return `map[${keys.map((k) => `${k}:${printValue(obj[k], true)}`).join(" ")}]`;
+  return `map[${keys.map((k) => `${k}:${printValue(obj[k])}`).join(" ")}]`;
 }
 
 function compare(a: unknown, b: unknown): number {
@@ -636,7 +639,9 @@ const BUILTINS: TemplateFuncs = {
         v = v[n];
       } else if (typeof v === "object") {
         const o = v as Record<string, unknown>;
-        v = Object.prototype.hasOwnProperty.call(o, String(k)) ? o[String(k)] : NO_VALUE;
+        const vals = Object.values(o);
+        // A missing key of a string map (labels, options) is "", Go's zero value.
+        v = Object.prototype.hasOwnProperty.call(o, String(k)) ? o[String(k)] : vals.every((x) => typeof x === "string") ? "" : NO_VALUE;
       } else throw new TemplateError(`template: can't index item of type ${goType(v)}`);
     }
     return v;

@@ -8,11 +8,12 @@ import { promises as fs, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import type http from "node:http";
-import { makeApiServer } from "../api/index.js";
+import { type TlsOptions, makeApiServer } from "../api/index.js";
 import { Engine } from "../engine/index.js";
 import { errnoCode, messageOf } from "../util/errors.js";
 import { atomicWriteFile, mkdirp } from "../util/fsutil.js";
 import { isLogLevel, makeLogger } from "../util/log.js";
+import { run } from "../util/exec.js";
 
 interface Flags {
   host: string[];
@@ -23,6 +24,11 @@ interface Flags {
   logLevel: string;
   defaultRuntime: string;
   group: string;
+  tls?: boolean;
+  tlsverify?: boolean;
+  tlscacert?: string;
+  tlscert?: string;
+  tlskey?: string;
 }
 
 const program = new Command("berthd")
@@ -35,6 +41,11 @@ const program = new Command("berthd")
   .option("-l, --log-level <level>", "log level (debug, info, warn, error, fatal)", "info")
   .option("--default-runtime <name>", "default OCI runtime for containers (runc or crun)", "runc")
   .option("-G, --group <name>", "group for the unix socket", "berth")
+  .option("--tls", "use TLS on tcp:// hosts (implied by --tlsverify)")
+  .option("--tlsverify", "use TLS and require client certificates signed by --tlscacert")
+  .option("--tlscacert <file>", "trust client certificates signed by this CA")
+  .option("--tlscert <file>", "the server's TLS certificate")
+  .option("--tlskey <file>", "the server's TLS key")
   .version("0.1.0", "-v, --version");
 
 program.parse();
@@ -71,16 +82,27 @@ async function main(): Promise<void> {
       await prepareUnixSocket(p);
       await listen(server, { path: p });
       await fs.chmod(p, 0o660);
-      const gid = groupId(flags.group);
+      let gid = groupId(flags.group);
+      if (gid === undefined && flags.group === "berth") {
+        // Like docker's package creating the docker group: members may use the socket.
+        await run("groupadd", ["--system", "berth"]).catch((e: unknown) => log.warn(`cannot create group berth: ${messageOf(e)}`));
+        gid = groupId(flags.group);
+      }
       if (gid !== undefined) await fs.chown(p, 0, gid);
       sockets.push(p);
     } else if (h.startsWith("tcp://")) {
       const u = new URL(h.replace(/^tcp:/, "http:"));
       const hostname = u.hostname.replace(/^\[|\]$/g, "");
-      if (!isLoopback(hostname)) {
-        throw new Error(`refusing to listen on ${h} without TLS: a remote API on a non-loopback address gives root to anyone who can reach it`);
+      const tls = await tlsOptions();
+      if (!tls && !isLoopback(hostname)) {
+        throw new Error(`refusing to listen on ${h} without TLS: a remote API on a non-loopback address gives root to anyone who can reach it (use --tlsverify --tlscacert --tlscert --tlskey)`);
       }
-      await listen(server, { host: hostname, port: Number(u.port || 2375) });
+      if (tls && !tls.verify) log.warn(`API on ${h} uses TLS without client verification: anyone who can reach it has root (use --tlsverify)`);
+      const tcpServer = makeApiServer(engine, log, tls);
+      await listen(tcpServer, { host: hostname, port: Number(u.port || (tls ? 2376 : 2375)) });
+      servers.push(tcpServer);
+      log.info(`API listening on ${h}${tls ? (tls.verify ? " (TLS, client certificates required)" : " (TLS)") : ""}`);
+      continue;
     } else {
       throw new Error(`invalid host ${h}: use unix://PATH or tcp://HOST:PORT`);
     }
@@ -115,6 +137,21 @@ async function main(): Promise<void> {
     log.error(`uncaught exception: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     if (code !== "ECONNRESET" && code !== "EPIPE" && code !== "ERR_STREAM_DESTROYED" && code !== "ERR_STREAM_WRITE_AFTER_END") process.exit(70);
   });
+}
+
+async function tlsOptions(): Promise<TlsOptions | undefined> {
+  if (!flags.tls && !flags.tlsverify) return undefined;
+  if (!flags.tlscert || !flags.tlskey) throw new Error("--tls/--tlsverify need --tlscert and --tlskey");
+  if (flags.tlsverify && !flags.tlscacert) throw new Error("--tlsverify needs --tlscacert (the CA that signs client certificates)");
+  const read = (f: string) => fs.readFile(f).catch((e: unknown) => {
+    throw new Error(`cannot read ${f}: ${messageOf(e)}`);
+  });
+  return {
+    cert: await read(flags.tlscert),
+    key: await read(flags.tlskey),
+    ...(flags.tlscacert ? { ca: await read(flags.tlscacert) } : {}),
+    verify: flags.tlsverify ?? false,
+  };
 }
 
 function listen(server: http.Server, opts: net.ListenOptions): Promise<void> {

@@ -23,8 +23,9 @@ import {
   resolveUser,
 } from "../runtime/index.js";
 import type { Events } from "./events.js";
+import { DEFAULT_DETACH_KEYS, pipeStdin } from "./exec.js";
 import { readLogs } from "./logs.js";
-import { specExtras } from "./hostconfig.js";
+import { adaptHostConfig, specExtras } from "./hostconfig.js";
 import type { ContainerNetworking, ContainerStorage, NetworkAttachment } from "./plugs.js";
 import { NAME_RE, newId, randomName } from "./names.js";
 import {
@@ -45,6 +46,8 @@ export interface WaitResult {
 
 export interface AttachOptions {
   stdin: boolean;
+  /** The detach sequence (TTY only); ctrl-p ctrl-q when absent. */
+  detachKeys?: Buffer;
   stdout: boolean;
   stderr: boolean;
   stream: boolean;
@@ -87,6 +90,8 @@ export class ContainerService {
   private readonly backoff = new Map<string, number>();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private shuttingDown = false;
+  /** A container's live exec ids, provided by the exec backend (inspect's ExecIDs). */
+  execIds: (id: string) => string[] | null = () => null;
 
   constructor(private readonly o: ContainerServiceOptions) {}
 
@@ -202,6 +207,7 @@ export class ContainerService {
     if (!imageId) throw notFound(`No such image: ${imageName.includes(":") || imageName.includes("@") ? imageName : `${imageName}:latest`}`);
     const hc: HostConfig = body.HostConfig ?? {};
     validateHostConfig(hc);
+    const warnings = adaptHostConfig(hc);
     if (hc.Runtime && !this.o.runtimes.has(hc.Runtime)) throw invalid(`unknown or invalid runtime name: ${hc.Runtime}`);
 
     let fullName: string;
@@ -322,7 +328,7 @@ export class ContainerService {
     }
     this.records.set(id, rec);
     this.o.events.emit("container", "create", id, this.eventAttrs(rec));
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: warnings };
   }
 
   private async writeEtcFiles(rec: ContainerRecord, net: NetworkAttachment): Promise<void> {
@@ -469,13 +475,14 @@ export class ContainerService {
 
   private async onExit(rec: ContainerRecord, st: ExitStatus): Promise<void> {
     if (!this.records.has(rec.Id) || !rec.State.Running) return;
-    const oom = await this.oomKilled(rec.Id);
+    const oom = st.oomKilled ?? (await this.oomKilled(rec.Id));
     rec.State = { ...rec.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, OOMKilled: oom };
     delete rec.MonitorPid;
     await this.rt(rec).cleanup(rec.Id).catch((e: unknown) => this.o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
     await this.o.networking?.tearDown(rec).catch((e: unknown) => this.o.log.warn(`network teardown ${rec.Id}: ${messageOf(e)}`));
     await this.o.images.layers.unmount(rec.Id).catch((e: unknown) => this.o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
     await this.save(rec);
+    if (oom) this.o.events.emit("container", "oom", rec.Id, this.eventAttrs(rec));
     this.o.events.emit("container", "die", rec.Id, { ...this.eventAttrs(rec), exitCode: String(st.exitCode) });
     const l = this.liveOf(rec.Id);
     delete l.exited;
@@ -620,8 +627,15 @@ export class ContainerService {
       return;
     }
     mon.pipe(client);
-    if (opts.stdin && rec.Config.OpenStdin) client.pipe(mon);
-    else client.resume();
+    if (opts.stdin && rec.Config.OpenStdin) {
+      pipeStdin(client, mon, rec.Config.Tty, opts.detachKeys ?? DEFAULT_DETACH_KEYS, () => {
+        // The detach sequence ends this attach only; the container keeps running.
+        mon.unpipe(client);
+        mon.destroy();
+        client.end(() => client.destroy());
+        this.o.events.emit("container", "detach", rec.Id, this.eventAttrs(rec));
+      });
+    } else client.resume();
     const done = () => {
       mon.destroy();
       client.destroy();
@@ -875,7 +889,7 @@ export class ContainerService {
       MountLabel: "",
       ProcessLabel: "",
       AppArmorProfile: "",
-      ExecIDs: null,
+      ExecIDs: this.execIds(rec.Id),
       HostConfig: fullHostConfig(rec.HostConfig),
       GraphDriver: {
         Name: "overlay2",
@@ -1053,6 +1067,21 @@ function fullHostConfig(hc: HostConfig): Record<string, unknown> {
     MemorySwap: 0,
     PidsLimit: null,
     Ulimits: [],
+    BlkioWeightDevice: [],
+    BlkioDeviceReadBps: [],
+    BlkioDeviceWriteBps: [],
+    BlkioDeviceReadIOps: [],
+    BlkioDeviceWriteIOps: [],
+    CpuRealtimePeriod: 0,
+    CpuRealtimeRuntime: 0,
+    DeviceCgroupRules: null,
+    DeviceRequests: null,
+    MemorySwappiness: null,
+    OomKillDisable: false,
+    CpuCount: 0,
+    CpuPercent: 0,
+    IOMaximumIOps: 0,
+    IOMaximumBandwidth: 0,
     MaskedPaths: null,
     ReadonlyPaths: null,
     ...hc,

@@ -329,11 +329,9 @@ export class ExecService {
       const { rec, runtime, stateDir: ctrDir } = this.o.containers.execTarget(ex.containerId);
       this.o.containers.emit(rec, `exec_start: ${[ex.entrypoint, ...ex.args].join(" ")}`, { execID: ex.id });
       const proc = await this.processOf(ex, rec, ctrDir, consoleSize ?? ex.consoleSize);
-      const created = await runtime.createExec(rec.Id, ex.id, proc, { tty: ex.tty, stdin: ex.openStdin });
-      stateDir = created.stateDir;
-      monitorPid = created.monitorPid;
-      ex.stateDir = stateDir;
       ex.runtime = runtime;
+      ex.stateDir = stateDir = runtime.execStateDir(rec.Id, ex.id);
+      monitorPid = (await runtime.createExec(rec.Id, ex.id, proc, { tty: ex.tty, stdin: ex.openStdin })).monitorPid;
       if (client && (ex.openStdin || ex.openStdout || ex.openStderr)) {
         // Attached before start: no output is missed.
         mon = await runtime.attach(stateDir, { stdin: ex.openStdin, stdout: ex.openStdout, stderr: ex.openStderr, stdinOnce: true });
@@ -343,26 +341,24 @@ export class ExecService {
       } catch (e) {
         throw startError(ex, messageOf(e));
       }
-      const exited = runtime.wait(stateDir);
-      void this.recordExit(ex, rec, exited, monitorPid);
+      const recorded = this.recordExit(ex, rec, runtime.wait(stateDir));
+      void recorded.then(() => this.removeState(ex, stateDir as string, monitorPid));
       ex.markStarted();
-      return { exited, mon };
+      return { recorded, mon };
     } catch (e) {
       mon?.destroy();
       ex.running = false;
       if (ex.exitCode === null) ex.exitCode = 126; // Docker's default for an exec that failed to start
       ex.markStarted();
-      if (stateDir !== undefined && ex.runtime) await this.removeState(ex, ex.runtime, stateDir, monitorPid);
+      if (stateDir !== undefined) await this.removeState(ex, stateDir, monitorPid);
       throw e;
     }
   }
 
   /** Copy between client and process until the exit is recorded or the client detaches. */
-  private async follow(ex: ExecRecord, { exited, mon }: Launched, client: Duplex): Promise<void> {
-    const rec = this.o.containers.find(ex.containerId);
-    let detached = false;
-    let resolveDetach!: () => void;
-    const detachedP = new Promise<void>((r) => (resolveDetach = r));
+  private async follow(ex: ExecRecord, { recorded, mon }: Launched, client: Duplex): Promise<void> {
+    let detach!: () => void;
+    const detached = new Promise<"detached">((r) => (detach = () => r("detached")));
     const monEnded = new Promise<void>((r) => {
       if (!mon) return r();
       mon.once("close", () => r());
@@ -375,33 +371,24 @@ export class ExecService {
       mon.pipe(client, { end: false });
       if (ex.openStdin) {
         pipeStdin(client, mon, ex.tty, ex.detachKeys, () => {
-          detached = true;
           mon.destroy();
+          const rec = this.o.containers.find(ex.containerId);
           if (rec) this.o.containers.emit(rec, "exec_detach", { execID: ex.id });
-          resolveDetach();
+          detach();
         });
       } else client.resume();
     } else client.resume();
-    // Output after the exit is drained by the monitor before it closes the socket; bound the wait.
-    await Promise.race([
-      exited.then(() => Promise.race([monEnded, new Promise((r) => setTimeout(r, DRAIN_MS).unref())])),
-      detachedP,
-    ]).catch(() => undefined);
-    await Promise.race([ex.started, detachedP]);
-    if (!detached) await this.exitRecorded(ex);
+    // The exit code is recorded before the client is let go (the CLI asks for it next);
+    // the monitor drains the output before it closes the socket, bounded here too.
+    const ended = recorded.then(() => Promise.race([monEnded, new Promise((r) => setTimeout(r, DRAIN_MS).unref())]));
+    await Promise.race([ended, detached]);
     mon?.unpipe(client);
     mon?.destroy();
     client.end(() => client.destroy());
   }
 
-  private async exitRecorded(ex: ExecRecord): Promise<void> {
-    for (let i = 0; i < 200 && ex.running; i++) await new Promise((r) => setTimeout(r, 5));
-  }
-
-  /** Record the exit code, tell the world, and remove the monitor's state dir. */
-  private async recordExit(ex: ExecRecord, rec: ContainerRecord, exited: Promise<{ exitCode: number }>, monitorPid: number): Promise<void> {
-    const runtime = ex.runtime;
-    const stateDir = ex.stateDir;
+  /** Record the exit code (resolves then) and tell the world. */
+  private async recordExit(ex: ExecRecord, rec: ContainerRecord, exited: Promise<{ exitCode: number }>): Promise<void> {
     let code: number;
     try {
       code = (await exited).exitCode;
@@ -412,10 +399,10 @@ export class ExecService {
     ex.exitCode = code;
     ex.running = false;
     this.o.containers.emit(rec, "exec_die", { execID: ex.id, exitCode: String(code) });
-    if (runtime && stateDir !== undefined) await this.removeState(ex, runtime, stateDir, monitorPid);
   }
 
-  private async removeState(ex: ExecRecord, _runtime: Runtime, stateDir: string, monitorPid: number): Promise<void> {
+  /** Remove the monitor's state dir once the monitor is gone. */
+  private async removeState(ex: ExecRecord, stateDir: string, monitorPid: number): Promise<void> {
     // The monitor exits right after it answered the waiters and flushed its clients.
     for (let i = 0; i < 400 && monitorPid > 0 && processAlive(monitorPid); i++) await new Promise((r) => setTimeout(r, 5));
     await fs.rm(stateDir, { recursive: true, force: true }).catch((e: unknown) => this.o.log.warn(`removing exec state ${stateDir}: ${messageOf(e)}`));
@@ -525,7 +512,8 @@ export class ExecService {
 }
 
 interface Launched {
-  exited: Promise<{ exitCode: number }>;
+  /** Resolves once the exit code is recorded. */
+  recorded: Promise<void>;
   mon: Duplex | undefined;
 }
 
@@ -609,13 +597,17 @@ const CAP_NAMES = [
   "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
 ];
 
-/** Every capability the kernel knows (Docker's GetAllCapabilities), for `exec --privileged`. */
-function allCapabilities(): string[] {
-  let last = CAP_NAMES.length - 1;
+/**
+ * Every capability available here (Docker's GetAllCapabilities): the daemon's own
+ * effective set, so that `--privileged` works where the host withholds some.
+ */
+export function allCapabilities(): string[] {
+  let bits = (1n << BigInt(CAP_NAMES.length)) - 1n;
   try {
-    last = Math.min(last, Number(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8").trim()));
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    if (m?.[1]) bits = BigInt(`0x${m[1]}`);
   } catch {
-    // keep the full list
+    // keep every known capability
   }
-  return CAP_NAMES.slice(0, last + 1).map((c) => `CAP_${c}`);
+  return CAP_NAMES.filter((_, i) => (bits >> BigInt(i)) & 1n).map((c) => `CAP_${c}`);
 }

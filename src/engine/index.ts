@@ -13,12 +13,15 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "../util/log.js";
 import { ContainerService } from "./containers.js";
 import { Events } from "./events.js";
+import { ExecService } from "./exec.js";
 import { ImageService } from "./images.js";
 
-export { ContainerService, ImageService, Events };
+export { ContainerService, ImageService, Events, ExecService };
+export { ExecCreateSchema, ExecStartSchema, parseDetachKeys } from "./exec.js";
 export type { EngineEvent } from "./events.js";
 export type { WaitCondition, AttachOptions } from "./containers.js";
 export { ContainerCreateSchema } from "./types.js";
+export { StatsService } from "./stats.js";
 export { parseTimeFilter } from "./containers.js";
 
 export const VERSION = "0.1.0";
@@ -37,6 +40,7 @@ export interface EngineOptions {
 export class Engine {
   readonly images: ImageService;
   readonly containers: ContainerService;
+  readonly exec: ExecService;
   readonly events = new Events();
   readonly store: ImageStore;
   readonly runtimes = new Map<string, Runtime>();
@@ -62,6 +66,8 @@ export class Engine {
       defaultRuntime: path.basename(opts.runtime),
     });
     this.images = new ImageService(this.store, this.containers, this.events);
+    this.exec = new ExecService({ containers: this.containers, events: this.events, log: opts.log });
+    this.containers.execIds = (id) => this.exec.idsOf(id);
   }
 
   async init(): Promise<void> {
@@ -83,6 +89,7 @@ export class Engine {
 
   shutdown(): void {
     this.containers.shutdown();
+    this.exec.shutdown();
   }
 
   version(): Record<string, unknown> {

@@ -1,5 +1,5 @@
 import type { Engine, WaitCondition } from "../../engine/index.js";
-import { ContainerCreateSchema } from "../../engine/index.js";
+import { ContainerCreateSchema, parseDetachKeys } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Router, qBool, qFilters, qInt, requireRes, startStream, versionAtLeast } from "../server.js";
 
@@ -96,7 +96,8 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const id = ctx.params["id"] ?? "";
     const rec = cs.get(id);
     const q = ctx.query;
-    const opts = { stdin: qBool(q, "stdin"), stdout: qBool(q, "stdout"), stderr: qBool(q, "stderr"), stream: qBool(q, "stream"), logs: qBool(q, "logs") };
+    const keys = q.get("detachKeys");
+    const opts = { stdin: qBool(q, "stdin"), stdout: qBool(q, "stdout"), stderr: qBool(q, "stderr"), stream: qBool(q, "stream"), logs: qBool(q, "logs"), ...(keys ? { detachKeys: parseDetachKeys(keys) } : {}) };
     const sock = ctx.hijack(rec.Config.Tty ? RAW : versionAtLeast(ctx.version, "1.42") ? MUX : RAW);
     await cs.attach(id, sock, opts);
   });

@@ -78,6 +78,14 @@ async function createContainer(client: Client, image: string, flags: RunFlags, c
   return res.Id;
 }
 
+async function removeQuietly(client: Client, id: string): Promise<void> {
+  try {
+    await client.delete(`/containers/${enc(id)}`, { force: true });
+  } catch {
+    // Already removed by the daemon, or never created.
+  }
+}
+
 // --- attached sessions ---------------------------------------------------------------
 
 /**
@@ -103,6 +111,9 @@ async function runAttached(
   } catch (e) {
     attachment.close();
     attachment.socket.destroy();
+    // docker waits for the daemon to remove an --rm container whose start failed;
+    // removing it here as well means no wait can hang on a daemon that does not.
+    if (opts.autoRemove) await removeQuietly(client, id);
     throw opts.onStartError(e);
   }
   const stopResize = streams.tty ? monitorTtySize(client, id) : () => undefined;
@@ -202,6 +213,7 @@ export function registerRun(parent: Command): void {
         try {
           await client.post(`/containers/${enc(id)}/start`);
         } catch (e) {
+          if (flags.rm) await removeQuietly(client, id);
           throw runFailure(e);
         }
         outln(id);

@@ -1,0 +1,64 @@
+import type { Engine } from "../../engine/index.js";
+import { ExecCreateSchema, ExecStartSchema } from "../../engine/index.js";
+import { invalid } from "../../util/errors.js";
+import { type Ctx, type Router, versionAtLeast } from "../server.js";
+
+const MUX = "application/vnd.docker.multiplexed-stream";
+const RAW = "application/vnd.docker.raw-stream";
+
+async function parse<T>(ctx: Ctx, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
+  const parsed = schema.safeParse((await ctx.body()) ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw invalid(`invalid exec config: ${issue ? `${issue.path.map(String).join(".") || "body"}: ${issue.message}` : "malformed"}`);
+  }
+  return parsed.data;
+}
+
+function size(v: number[] | null | undefined, version: string): [number, number] | undefined {
+  // ConsoleSize arrived with API 1.42.
+  return v && v.length === 2 && versionAtLeast(version, "1.42") ? [v[0] as number, v[1] as number] : undefined;
+}
+
+function dimension(ctx: Ctx, name: "h" | "w", label: string): number {
+  const raw = ctx.query.get(name) ?? "";
+  if (raw === "") return 0;
+  if (!/^\d+$/.test(raw) || Number(raw) > 0xffffffff) throw invalid(`invalid resize ${label} "${raw}"`);
+  return Number(raw);
+}
+
+export function execRoutes(r: Router, engine: Engine): void {
+  const es = engine.exec;
+
+  r.post("/containers/{id}/exec", async (ctx) => {
+    const body = await parse(ctx, ExecCreateSchema);
+    if (!versionAtLeast(ctx.version, "1.42")) body.ConsoleSize = null;
+    ctx.json(201, await es.create(ctx.params["id"] ?? "", body));
+  });
+
+  r.post("/exec/{id}/start", async (ctx) => {
+    const id = ctx.params["id"] ?? "";
+    const body = await parse(ctx, ExecStartSchema);
+    es.checkStartable(id);
+    const tty = body.Tty ?? false;
+    // No console without a terminal.
+    const consoleSize = tty ? size(body.ConsoleSize, ctx.version) : undefined;
+    if (body.Detach) {
+      await es.start(id, { consoleSize, muxed: false });
+      ctx.status(200);
+      return;
+    }
+    const muxed = !tty;
+    const sock = ctx.hijack(!tty && versionAtLeast(ctx.version, "1.42") ? MUX : RAW);
+    await es.start(id, { consoleSize, muxed }, sock);
+  });
+
+  r.get("/exec/{id}/json", async (ctx) => ctx.json(200, es.inspect(ctx.params["id"] ?? "")));
+
+  r.post("/exec/{id}/resize", async (ctx) => {
+    const h = dimension(ctx, "h", "height");
+    const w = dimension(ctx, "w", "width");
+    await es.resize(ctx.params["id"] ?? "", h, w);
+    ctx.status(200);
+  });
+}

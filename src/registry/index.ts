@@ -1,0 +1,31 @@
+/**
+ * The registry subsystem's public face: the `berth registry` server (OCI
+ * distribution spec over node:http, filesystem storage, gc) and the client the
+ * engine uses for pull and push.
+ */
+export { startRegistry, registryGc, parseAddr, type RegistryServerOptions, type RegistryHandle } from "./server.js";
+export { FsRegistryStorage, type RegistryStorage, type UploadInfo, type ManifestLink, type ByteRange } from "./storage.js";
+export { collectGarbage, type GcOptions, type GcResult } from "./gc.js";
+export { RegistryError, type RegistryErrorCode } from "./errors.js";
+export {
+  RegistryClient,
+  RegistryHttpError,
+  isInsecureRegistry,
+  registryEndpointHost,
+  type RegistryClientOptions,
+  type RegistryCredentials,
+  type FetchedManifest,
+} from "./client.js";
+export { selectPlatform, normalizePlatform, hostPlatform, type PlatformSpec } from "./platform.js";
+export {
+  MT,
+  PULL_ACCEPT,
+  isIndexType,
+  isImageManifestType,
+  detectMediaType,
+  type Descriptor,
+  type Platform,
+  type ImageManifest,
+  type ImageIndex,
+} from "./mediatypes.js";
+export { parseHtpasswd, verifyHtpasswdHash } from "./htpasswd.js";

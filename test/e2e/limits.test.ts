@@ -1,0 +1,176 @@
+/**
+ * Resource limits and container statistics with the real docker CLI: memory and
+ * CPU limits in the cgroup and in inspect, OOM kills, the pids limit, ulimits,
+ * tmpfs mounts, host devices, --init, docker stats and docker top.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import { Daemon, leftovers } from "./harness.js";
+
+const cg = (ctrl: string, id: string, file: string) => readFileSync(`/sys/fs/cgroup/${ctrl}/berth/${id}/${file}`, "utf8").trim();
+
+/** GET a stats stream and return its first n JSON lines, then hang up. */
+function statsLines(sock: string, id: string, n: number): Promise<Record<string, unknown>[]> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath: sock, path: `/v1.47/containers/${id}/stats?stream=1` }, (res) => {
+      let buf = "";
+      const out: Record<string, unknown>[] = [];
+      res.on("data", (b: Buffer) => {
+        buf += b.toString();
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0 && out.length < n) {
+          out.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
+          buf = buf.slice(i + 1);
+        }
+        if (out.length >= n) {
+          req.destroy();
+          resolve(out);
+        }
+      });
+      res.on("end", () => resolve(out));
+      res.on("error", () => resolve(out));
+    });
+    req.on("error", reject);
+    req.setTimeout(15_000, () => req.destroy(new Error("stats stream timed out")));
+  });
+}
+
+describe("docker CLI against berthd: resource limits and stats", () => {
+  const d = new Daemon();
+  before(async () => {
+    await d.start();
+    await d.loadBusybox();
+  });
+  after(async () => {
+    await d.destroy();
+  });
+
+  it("applies --memory to the cgroup and shows it (and the doubled swap) in inspect", async () => {
+    const r = await d.docker(["run", "-d", "--name", "mem", "-m", "32m", "busybox", "sleep", "30"]);
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    const ins = await d.docker(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", "mem"]);
+    assert.equal(ins.stdout.trim(), `${32 * 1024 * 1024} ${64 * 1024 * 1024}`);
+    assert.equal(cg("memory", id, "memory.limit_in_bytes"), String(32 * 1024 * 1024));
+    assert.equal(cg("memory", id, "memory.memsw.limit_in_bytes"), String(64 * 1024 * 1024));
+    const small = await d.docker(["run", "--rm", "-m", "4m", "busybox", "true"]);
+    assert.notEqual(small.code, 0);
+    assert.match(small.stderr, /Minimum memory limit allowed is 6MB/);
+    const swap = await d.docker(["run", "--rm", "-m", "32m", "--memory-swap", "16m", "busybox", "true"]);
+    assert.match(swap.stderr, /Minimum memoryswap limit should be larger than memory limit/);
+    assert.equal((await d.docker(["rm", "-f", "mem"])).code, 0);
+  });
+
+  it("reports an OOM-killed container with OOMKilled true and exit code 137", async () => {
+    const r = await d.docker(["run", "--name", "oom", "-m", "10m", "busybox", "sh", "-c", "x=a; while true; do x=$x$x; done"], { timeoutMs: 30_000 });
+    assert.equal(r.code, 137, r.stderr);
+    const ins = await d.docker(["inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "oom"]);
+    assert.equal(ins.stdout.trim(), "true 137");
+    const ok = await d.docker(["run", "--name", "nooom", "-m", "10m", "busybox", "true"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal((await d.docker(["inspect", "-f", "{{.State.OOMKilled}}", "nooom"])).stdout.trim(), "false");
+    await d.docker(["rm", "oom", "nooom"]);
+  });
+
+  it("stops a fork loop at --pids-limit without harming the daemon", async () => {
+    const r = await d.docker(["run", "--rm", "--pids-limit", "10", "busybox", "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max; for i in $(seq 1 30); do sleep 2 & done; wait; echo done"], { timeoutMs: 30_000 });
+    assert.equal(r.stdout, "10\ndone\n");
+    assert.match(r.stderr, /can't fork/);
+    const ps = await d.docker(["ps"]);
+    assert.equal(ps.code, 0, ps.stderr);
+  });
+
+  it("maps --cpus 0.5 to a 50000us quota per 100000us period, --cpu-shares and --cpuset-cpus", async () => {
+    const r = await d.docker(["run", "-d", "--name", "cpu", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "busybox", "sleep", "30"]);
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    assert.equal(cg("cpu", id, "cpu.cfs_quota_us"), "50000");
+    assert.equal(cg("cpu", id, "cpu.cfs_period_us"), "100000");
+    assert.equal(cg("cpu", id, "cpu.shares"), "512");
+    assert.equal(cg("cpuset", id, "cpuset.cpus"), "0");
+    const ins = await d.docker(["inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}}", "cpu"]);
+    assert.equal(ins.stdout.trim(), "500000000 512 0");
+    const bad = await d.docker(["run", "--rm", "--cpuset-cpus", "7", "busybox", "true"]);
+    assert.match(bad.stderr, /Requested CPUs are not available - requested 7, available: 0-1/);
+    assert.equal((await d.docker(["rm", "-f", "cpu"])).code, 0);
+  });
+
+  it("sets --ulimit nofile=100:200 and refuses a hard limit above the daemon's", async () => {
+    const r = await d.docker(["run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "100\n200\n");
+    const big = await d.docker(["run", "--rm", "--ulimit", "nofile=1024:1048576", "busybox", "true"]);
+    assert.notEqual(big.code, 0);
+    assert.match(big.stderr, /hard limit may not exceed the daemon's hard limit/);
+  });
+
+  it("mounts --tmpfs with Docker's default options, or the ones given", async () => {
+    const r = await d.docker(["run", "--rm", "--tmpfs", "/scratch", "--tmpfs", "/run:rw,size=64m,exec", "busybox", "sh", "-c", "grep -E ' /(scratch|run) ' /proc/mounts"]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n").sort();
+    assert.match(lines[0] ?? "", /^tmpfs \/run tmpfs rw,nosuid,nodev,relatime,size=65536k/);
+    assert.match(lines[1] ?? "", /^tmpfs \/scratch tmpfs rw,nosuid,nodev,noexec,relatime/);
+  });
+
+  it("runs docker-init (tini) as PID 1 with --init", async () => {
+    const r = await d.docker(["run", "--rm", "--init", "busybox", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\/sbin\/docker-init -- sh -c /);
+    const exit = await d.docker(["run", "--rm", "--init", "busybox", "sh", "-c", "exit 5"]);
+    assert.equal(exit.code, 5);
+  });
+
+  it("makes a host device available with --device", async () => {
+    const r = await d.docker(["run", "--rm", "--device", "/dev/loop-control:/dev/xlc", "busybox", "sh", "-c", "ls -l /dev/xlc; exec 3<>/dev/xlc && echo opened"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^crw.* 10,\s+237 .*\/dev\/xlc\nopened\n$/);
+    const missing = await d.docker(["run", "--rm", "--device", "/dev/nope", "busybox", "true"]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /error gathering device information while adding custom device "\/dev\/nope": no such file or directory/);
+  });
+
+  it("prints a docker stats --no-stream row, streams samples with precpu, and lists processes with docker top", async () => {
+    const r = await d.docker(["run", "-d", "--name", "st", "-m", "64m", "busybox", "sleep", "60"]);
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    const s = await d.docker(["stats", "--no-stream", "--format", "{{.Name}}|{{.MemUsage}}|{{.PIDs}}|{{.CPUPerc}}", "st"]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stdout.trim(), /^st\|[\d.]+[KMG]?i?B \/ 64MiB\|1\|\d+\.\d+%$/);
+    const table = await d.docker(["stats", "--no-stream"]);
+    assert.match(table.stdout, /CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT/);
+    assert.match(table.stdout, new RegExp(`^${id.slice(0, 12)}\\s+st\\s+`, "m"));
+
+    const [a, b] = await statsLines(d.sock, "st", 2);
+    assert.ok(a && b, "two samples");
+    assert.equal(b["id"], id);
+    assert.equal(b["name"], "/st");
+    assert.deepEqual(b["precpu_stats"], a["cpu_stats"]);
+    assert.equal(b["preread"], a["read"]);
+    assert.ok(((b["cpu_stats"] as { system_cpu_usage: number }).system_cpu_usage) > 0);
+    assert.equal((b["memory_stats"] as { limit: number }).limit, 64 * 1024 * 1024);
+
+    const top = await d.docker(["top", "st"]);
+    assert.equal(top.code, 0, top.stderr);
+    assert.match(top.stdout, /^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD/);
+    assert.match(top.stdout, /sleep 60/);
+    const topArgs = await d.docker(["top", "st", "-o", "pid,comm"]);
+    assert.match(topArgs.stdout, /PID\s+COMMAND\n\d+\s+sleep/);
+
+    assert.equal((await d.docker(["stop", "-t", "0", "st"])).code, 0);
+    const stopped = await d.docker(["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}}", "st"]);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.equal(stopped.stdout.trim(), "st 0.00% 0B / 0B");
+    const topStopped = await d.docker(["top", "st"]);
+    assert.match(topStopped.stderr, /is not running/);
+    await d.docker(["rm", "st"]);
+  });
+
+  it("leaves nothing behind", async () => {
+    const ps = await d.docker(["ps", "-aq"]);
+    for (const id of ps.stdout.split("\n").filter(Boolean)) await d.docker(["rm", "-f", id]);
+    const left = await leftovers(d);
+    assert.deepEqual(left, { mounts: [], runtime: [], monitors: [] });
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * Safe defaults of the daemon's API: socket permissions, the TLS remote API with
+ * client certificates (dockerd's --tlsverify), refusal of an unprotected remote
+ * API, and malformed requests that get 400s instead of 500s or a crash.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { statSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { BERTHD, DOCKER, Daemon, run } from "./harness.js";
+
+async function makeCerts(dir: string): Promise<void> {
+  const sh = `set -e; cd ${dir}
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=berth-test-ca 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout server-key.pem -out server.csr -subj /CN=localhost 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n' > server.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out cert.pem -days 2 -extfile server.ext 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout key.pem -out client.csr -subj /CN=client 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out client-cert.pem -days 2 -extfile client.ext 2>/dev/null
+cp client-cert.pem cert-client.pem
+`;
+  const r = await run("bash", ["-c", sh]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+function request(sock: string, method: string, p: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: sock, method, path: p, headers: { "Content-Type": "application/json", ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("berthd API security", () => {
+  const d = new Daemon();
+  const port = 23000 + Math.floor(Math.random() * 2000);
+  before(async () => {
+    await makeCerts(d.dir);
+    await d.start([
+      "-H", `tcp://127.0.0.1:${port}`,
+      "--tlsverify",
+      "--tlscacert", path.join(d.dir, "ca.pem"),
+      "--tlscert", path.join(d.dir, "cert.pem"),
+      "--tlskey", path.join(d.dir, "server-key.pem"),
+    ]);
+    await d.loadBusybox();
+  });
+  after(async () => {
+    await d.destroy();
+  });
+
+  it("creates the unix socket with mode 0660", () => {
+    assert.equal(statSync(d.sock).mode & 0o777, 0o660);
+  });
+
+  it("serves the real CLI over TLS with a client certificate (--tlsverify)", async () => {
+    const certDir = path.join(d.dir, "clientcerts");
+    await run("bash", ["-c", `mkdir -p ${certDir} && cp ${d.dir}/ca.pem ${certDir}/ca.pem && cp ${d.dir}/client-cert.pem ${certDir}/cert.pem && cp ${d.dir}/key.pem ${certDir}/key.pem`]);
+    const env = { ...process.env, DOCKER_HOST: `tcp://127.0.0.1:${port}`, DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: certDir, DOCKER_CONFIG: path.join(d.dir, "cfg") };
+    const r = await run(DOCKER, ["run", "--rm", "busybox", "echo", "over-tls"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "over-tls\n");
+  });
+
+  it("refuses a TLS client without a certificate, and plain HTTP", async () => {
+    const env = { ...process.env, DOCKER_HOST: `tcp://127.0.0.1:${port}`, DOCKER_CONFIG: path.join(d.dir, "cfg2") };
+    const plain = await run(DOCKER, ["version", "--format", "{{.Server.Version}}"], { env });
+    assert.notEqual(plain.code, 0);
+    const noCert = await run("bash", ["-c", `curl -s --max-time 5 --cacert ${d.dir}/ca.pem https://127.0.0.1:${port}/_ping; echo " rc=$?"`]);
+    assert.doesNotMatch(noCert.stdout, /^OK/);
+  });
+
+  it("refuses to serve a non-loopback TCP address without TLS", async () => {
+    const r = await run(process.execPath, [BERTHD, "-H", "tcp://0.0.0.0:23999", "--data-root", path.join(d.dir, "d2"), "--exec-root", path.join(d.dir, "x2")], { timeoutMs: 15_000 });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /refusing to listen on tcp:\/\/0\.0\.0\.0:23999 without TLS/);
+  });
+
+  it("refuses a second daemon on the same data-root", async () => {
+    const r = await run(process.execPath, [BERTHD, "-H", `unix://${d.dir}/other.sock`, "--data-root", d.dataRoot, "--exec-root", path.join(d.dir, "x3")], { timeoutMs: 15_000 });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /another berthd \(pid \d+\) is using data-root/);
+  });
+
+  it("answers malformed JSON and wrong types with 400, never 500", async () => {
+    const cases: [string, string, string][] = [
+      ["POST", "/v1.47/containers/create", "{not json"],
+      ["POST", "/v1.47/containers/create", "[]"],
+      ["POST", "/v1.47/containers/create", '{"Image": 5}'],
+      ["POST", "/v1.47/containers/create", '{"Image": "busybox", "Cmd": {"a": 1}}'],
+      ["POST", "/v1.47/containers/create", '{"Image": "busybox", "Env": "A=b"}'],
+      ["POST", "/v1.47/containers/create", '{"Image": "busybox", "HostConfig": {"Memory": "lots"}}'],
+      ["POST", "/v1.47/containers/create", '{"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}}'],
+      ["POST", "/v1.47/containers/create?name=bad%20name", '{"Image": "busybox", "Cmd": ["true"]}'],
+      ["POST", "/v1.47/containers/create", '{"Image": "busybox", "StopSignal": "SIGNOPE", "Cmd": ["true"]}'],
+      ["GET", "/v1.47/containers/json?filters=notjson", ""],
+      ["GET", "/v1.47/containers/json?limit=abc", ""],
+      ["POST", "/v1.47/images/create?fromSrc=-&repo=UPPER", "notatar"],
+      ["POST", "/v1.47/images/busybox/tag?repo=bad//name", ""],
+      ["GET", "/v1.99/version", ""],
+      ["GET", "/v1.12/version", ""],
+    ];
+    for (const [method, p, body] of cases) {
+      const r = await request(d.sock, method, p, body);
+      assert.equal(r.status, 400, `${method} ${p} ${body} → ${r.status} ${r.body}`);
+      const parsed = JSON.parse(r.body) as { message?: unknown };
+      assert.equal(typeof parsed.message, "string");
+    }
+    assert.ok(await d.ping(), "daemon still answers");
+  });
+});
