@@ -4,6 +4,7 @@
  * EOF, raw terminal mode and window-size propagation for `-t`, and signal
  * forwarding for non-tty sessions (docker's --sig-proxy).
  */
+import { spawnSync } from "node:child_process";
 import type { Socket } from "node:net";
 import type { Client } from "./client.js";
 import { copyOutput } from "./client.js";
@@ -21,6 +22,20 @@ export interface Attachment {
   done: Promise<void>;
   /** Restore the terminal and stop reading stdin. */
   close(): void;
+}
+
+/**
+ * libuv's raw mode keeps ONLCR, so the container's "\r\n" would reach the screen
+ * as "\r\r\n"; docker's raw mode clears output processing. `stty -opost` on the
+ * terminal does that; setRawMode(false) later restores the saved settings.
+ */
+function disableOutputProcessing(): void {
+  const fd = process.stdout.isTTY ? 1 : 0;
+  try {
+    spawnSync("stty", ["-opost"], { stdio: [fd, "ignore", "ignore"], timeout: 2000 });
+  } catch {
+    // Without stty the output keeps its extra carriage returns.
+  }
 }
 
 /** The input device must be a terminal when a tty is attached to stdin (docker's check). */
@@ -69,6 +84,7 @@ export async function attachContainer(client: Client, id: string, s: AttachStrea
       if (s.tty && process.stdin.isTTY) {
         process.stdin.setRawMode(true);
         rawMode = true;
+        disableOutputProcessing();
       }
       process.stdin.on("data", onData);
       process.stdin.on("end", onEnd);

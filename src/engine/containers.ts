@@ -18,8 +18,11 @@ import {
   type Runtime,
   DEFAULT_CAPABILITIES,
   DEFAULT_PATH_ENV,
+  type OciSeccomp,
   buildSpec,
+  defaultSeccompProfile,
   parseSignal,
+  profileFromDockerJson,
   resolveUser,
 } from "../runtime/index.js";
 import type { Events } from "./events.js";
@@ -384,6 +387,7 @@ export class ContainerService {
       const caps = applyCaps(rec.HostConfig);
       const cs = rec.HostConfig.ConsoleSize;
       const extras = await specExtras(rec);
+      const security = await securityOptions(rec.HostConfig, caps);
       const bindMounts = Object.entries(extras.bindFiles ?? {}).map(([dest, src]) => ({ destination: dest, type: "bind", source: src, options: ["rbind", "ro", "rprivate"] }));
       const spec = buildSpec({
         rootfs,
@@ -399,7 +403,8 @@ export class ContainerService {
         cgroupsPath: `/berth/${rec.Id}`,
         capabilities: caps,
         privileged: rec.HostConfig.Privileged ?? false,
-        noNewPrivileges: (rec.HostConfig.SecurityOpt ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
+        noNewPrivileges: security.noNewPrivileges,
+        ...(security.seccomp ? { seccomp: security.seccomp } : {}),
         shmSize: rec.HostConfig.ShmSize ?? 64 * 1024 * 1024,
         extraMounts: [...bindMounts, ...volumeMounts, ...(extras.extraMounts ?? [])],
         ...(net.joinNamespaces ? { joinNamespaces: net.joinNamespaces } : {}),
@@ -709,6 +714,21 @@ export class ContainerService {
     });
   }
 
+  /**
+   * Freeze a running, unpaused container's processes (the runtime's cgroup freezer)
+   * for a filesystem operation that must not race with them (docker cp into it),
+   * without recording a pause or emitting events. Call it inside withRootfs, which
+   * serializes with start/stop/pause. Returns the thaw function, which never throws.
+   */
+  async freeze(rec: ContainerRecord): Promise<() => Promise<void>> {
+    if (!rec.State.Running || rec.State.Paused) return async () => undefined;
+    const rt = this.rt(rec);
+    await rt.pause(rec.Id);
+    return async () => {
+      await rt.resume(rec.Id).catch((e: unknown) => this.o.log.warn(`thawing ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+    };
+  }
+
   /** Emit a container event (for the other container backends). */
   emit(rec: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
     this.o.events.emit("container", action, rec.Id, { ...this.eventAttrs(rec), ...extra });
@@ -990,7 +1010,39 @@ const ALL_CAPS = [
   "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ];
 
+/** `--security-opt`: seccomp=unconfined|<file>, no-new-privileges[=true|false]; apparmor/label are accepted and ignored (no LSM here). */
+export function parseSecurityOpts(opts: readonly string[]): { seccomp?: string; noNewPrivileges: boolean } {
+  let seccomp: string | undefined;
+  let noNewPrivileges = false;
+  for (const o of opts) {
+    const m = o.match(/^([a-z-]+)(?:[=:](.*))?$/);
+    const key = m?.[1];
+    const val = m?.[2];
+    if (key === "seccomp" && val) seccomp = val;
+    else if (key === "no-new-privileges") {
+      if (val !== undefined && val !== "true" && val !== "false") throw invalid(`invalid --security-opt 2: "${o}"`);
+      noNewPrivileges = val !== "false";
+    } else if (key === "apparmor" || key === "label" || key === "systempaths") continue;
+    else throw invalid(`invalid --security-opt 1: "${o}"`);
+  }
+  return { ...(seccomp !== undefined ? { seccomp } : {}), noNewPrivileges };
+}
+
+async function securityOptions(hc: HostConfig, caps: string[]): Promise<{ seccomp?: OciSeccomp; noNewPrivileges: boolean }> {
+  const o = parseSecurityOpts(hc.SecurityOpt ?? []);
+  if (hc.Privileged || o.seccomp === "unconfined") return { noNewPrivileges: o.noNewPrivileges };
+  if (o.seccomp !== undefined && o.seccomp !== "builtin") {
+    // The CLI sends the file's content, as docker does; a path is read by the daemon.
+    const text = o.seccomp.trimStart().startsWith("{") ? o.seccomp : await fs.readFile(o.seccomp, "utf8").catch(() => {
+      throw invalid(`opening seccomp profile (${o.seccomp}) failed`);
+    });
+    return { seccomp: profileFromDockerJson(text, caps), noNewPrivileges: o.noNewPrivileges };
+  }
+  return { seccomp: defaultSeccompProfile(caps), noNewPrivileges: o.noNewPrivileges };
+}
+
 function validateHostConfig(hc: HostConfig): void {
+  parseSecurityOpts(hc.SecurityOpt ?? []);
   const rp = hc.RestartPolicy;
   if (rp?.Name && rp.Name !== "on-failure" && (rp.MaximumRetryCount ?? 0) > 0) {
     throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);

@@ -196,6 +196,14 @@ describe("host devices and the init binary", () => {
     assert.equal(x.devices?.[0]?.path, "/dev/n2");
   });
 
+  it("gives a privileged container every host device and allows them all", async () => {
+    const x = await specExtras(rec({ Privileged: true, Devices: [{ PathOnHost: "/dev/null", PathInContainer: "/dev/null2", CgroupPermissions: "r" }] }), V1);
+    assert.deepEqual(x.resources?.["devices"], [{ allow: true, access: "rwm" }]);
+    const paths = (x.devices ?? []).map((d) => d.path);
+    assert.ok(paths.includes("/dev/null") && paths.includes("/dev/null2"), paths.join(" "));
+    assert.ok(!paths.includes("/dev/console") && !paths.some((p) => p.startsWith("/dev/pts/")));
+  });
+
   it("recognizes static ELF binaries and runs the init as PID 1 with --init", async () => {
     assert.equal(isStaticElf(readFileSync(process.execPath).subarray(0, 4096)), false); // node is dynamically linked
     assert.equal(isStaticElf(Buffer.from("#!/bin/sh\n")), false);

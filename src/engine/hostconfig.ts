@@ -503,6 +503,26 @@ export async function devicesFromPath(pathOnHost: string, pathInContainer: strin
   throw invalid(`error gathering device information while adding custom device "${pathOnHost}": ${reason}`);
 }
 
+/** Every device node of the host's /dev, for --privileged (containerd's HostDevices). */
+export async function hostDevices(dir = "/dev"): Promise<OciDevice[]> {
+  const out: OciDevice[] = [];
+  const skipDirs = new Set(["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"]);
+  const walk = async (d: string): Promise<void> => {
+    for (const ent of await fs.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(d, ent.name);
+      if (ent.isDirectory()) {
+        if (!skipDirs.has(ent.name)) await walk(p);
+        continue;
+      }
+      if (ent.name === "console" || !(ent.isCharacterDevice() || ent.isBlockDevice())) continue;
+      const f = await deviceAt(p, "rwm").catch(() => "notDevice" as const);
+      if (f !== "notDevice") out.push(f.device);
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
 // --- everything together ---------------------------------------------------------------------
 
 /** Compute the runtime settings a container's HostConfig asks for. Throws EngineError("invalid") on bad values. */
@@ -514,15 +534,26 @@ export async function specExtras(rec: ContainerRecord, facts: HostFacts = hostFa
 
   const devices: OciDevice[] = [];
   const rules: DeviceRule[] = [];
-  for (const d of hc.Devices ?? []) {
-    for (const f of await devicesFromPath(d.PathOnHost, d.PathInContainer || d.PathOnHost, devicePermissions(d.CgroupPermissions))) {
-      devices.push(f.device);
-      rules.push(f.rule);
+  if (hc.Privileged) {
+    // Every host device, all of them allowed; --device adds only renamed ones (Docker's rule).
+    devices.push(...(await hostDevices()));
+    for (const d of hc.Devices ?? []) {
+      const dest = d.PathInContainer || d.PathOnHost;
+      if (dest === d.PathOnHost) continue;
+      for (const f of await devicesFromPath(d.PathOnHost, dest, "rwm")) devices.push(f.device);
     }
+    resources["devices"] = [{ allow: true, access: "rwm" }];
+  } else {
+    for (const d of hc.Devices ?? []) {
+      for (const f of await devicesFromPath(d.PathOnHost, d.PathInContainer || d.PathOnHost, devicePermissions(d.CgroupPermissions))) {
+        devices.push(f.device);
+        rules.push(f.rule);
+      }
+    }
+    for (const r of hc.DeviceCgroupRules ?? []) rules.push(parseDeviceCgroupRule(r));
+    // buildSpec's default rules are replaced by these: the deny-all must come first.
+    if (rules.length > 0) resources["devices"] = [{ allow: false, access: "rwm" }, ...rules];
   }
-  for (const r of hc.DeviceCgroupRules ?? []) rules.push(parseDeviceCgroupRule(r));
-  // buildSpec puts these after nothing: the deny-all must come first.
-  if (rules.length > 0) resources["devices"] = [{ allow: false, access: "rwm" }, ...rules];
   if (devices.length > 0) out.devices = devices;
   if (Object.keys(resources).length > 0) out.resources = resources;
 

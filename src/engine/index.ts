@@ -182,7 +182,7 @@ export class Engine {
       ContainerdCommit: { ID: "" },
       RuncCommit: { ID: this.runtimeVersions.get(rt) ?? "" },
       InitCommit: { ID: "" },
-      SecurityOptions: [],
+      SecurityOptions: ["name=seccomp,profile=builtin", "name=cgroupns"],
       CDISpecDirs: [],
       Warnings: [],
     };

@@ -19,6 +19,20 @@ export type { ImageConfig, ImageRunConfig, ImageRecord, Reference };
 export { parseReference, formatReference, withDefaultTag, hostArchitecture, chainIds };
 export { busyboxRootfsTar } from "./busybox.js";
 export { packDirectory } from "./tar.js";
+export {
+  ScopedRoot,
+  ScopeError,
+  tarTree,
+  extractCopy,
+  overlayChanges,
+  opaqueDirs,
+  goFileMode,
+  isWhiteoutStat,
+  lstatAt,
+  openDirAt,
+  readdirAt,
+} from "./archive-tar.js";
+export type { ResolvedPath, TreeTarOptions, FsChange, ChangesOptions, CopyInOptions } from "./archive-tar.js";
 export type { SnapshotInfo } from "./layers.js";
 
 export class ImageStore {

@@ -43,6 +43,18 @@ export interface ExtractOptions {
   overlayWhiteouts?: boolean;
   /** Keep uid/gid from the archive (lchown). Default true. */
   preserveOwners?: boolean;
+  /**
+   * Interpret whiteouts at all. Default true. When false (docker cp: Docker's
+   * Untar does not), `.wh.*` names are ordinary files and a 0:0 char device is
+   * refused like any other device.
+   */
+  whiteouts?: boolean;
+  /**
+   * Called before each entry is applied, with its normalized relative path ("" for
+   * the root) and tar type. Returning false skips the entry; throwing aborts the
+   * extraction with that error.
+   */
+  onEntry?: (rel: string, type: string | null) => boolean | void;
   signal?: AbortSignal;
 }
 
@@ -89,7 +101,7 @@ export async function extractLayer(
   if (!rootStat.isDirectory()) throw invalid(`extraction target ${targetDir} is not a directory`);
   const root = await fs.realpath(targetDir);
 
-  const extractor = new Extractor(root, opts.overlayWhiteouts ?? true, opts.preserveOwners ?? true);
+  const extractor = new Extractor(root, opts.overlayWhiteouts ?? true, opts.preserveOwners ?? true, opts.whiteouts ?? true, opts.onEntry);
   const hash = createHash("sha256");
   let size = 0;
   let entries = 0;
@@ -312,6 +324,8 @@ class Extractor {
     private readonly root: string,
     private readonly overlay: boolean,
     private readonly owners: boolean,
+    private readonly whiteouts = true,
+    private readonly onEntry?: (rel: string, type: string | null) => boolean | void,
   ) {}
 
   private abs(rel: string): string {
@@ -347,6 +361,7 @@ class Extractor {
     if (Number.isNaN(meta.mtime.getTime())) meta.mtime = new Date(0);
 
     const type = h.type as string | null;
+    if (this.onEntry?.(rel, type) === false) return;
     if (rel === "") {
       if (type !== "directory") throw invalid(`invalid tar entry "${rawName}": the root must be a directory`);
       this.dirMeta.set("", meta);
@@ -354,10 +369,10 @@ class Extractor {
     }
 
     const base = baseOf(rel);
-    if (base === WH_OPAQUE) return this.opaque(parentOf(rel));
+    if (this.whiteouts && base === WH_OPAQUE) return this.opaque(parentOf(rel));
     // AUFS metadata (.wh..wh.plnk, .wh..wh.aufs, ...) and anything below it is skipped.
-    if (rel.startsWith(WH_META_PREFIX) || rel.includes(`/${WH_META_PREFIX}`)) return;
-    if (base.startsWith(WH_PREFIX)) {
+    if (this.whiteouts && (rel.startsWith(WH_META_PREFIX) || rel.includes(`/${WH_META_PREFIX}`))) return;
+    if (this.whiteouts && base.startsWith(WH_PREFIX)) {
       const dir = parentOf(rel);
       const target = base.slice(WH_PREFIX.length);
       if (target === "" || target === "." || target === "..") throw invalid(`invalid tar entry "${rawName}": bad whiteout name`);
@@ -377,7 +392,7 @@ class Extractor {
       case "fifo":
         return this.fifo(rel, meta);
       case "character-device":
-        if ((h.devmajor ?? 0) === 0 && (h.devminor ?? 0) === 0) return this.whiteout(rel, meta);
+        if (this.whiteouts && (h.devmajor ?? 0) === 0 && (h.devminor ?? 0) === 0) return this.whiteout(rel, meta);
         throw invalid(`device files are not allowed: ${rawName}`);
       case "block-device":
         throw invalid(`device files are not allowed: ${rawName}`);

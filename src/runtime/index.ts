@@ -24,6 +24,8 @@ import { oomKillFile } from "./cgroups.js";
 export type { ExitStatus, OciSpec, OciProcess, OciMount, OciRlimit };
 export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH_ENV, hostNofile } from "./spec.js";
 export { resolveUser, readInRoot } from "./user.js";
+export { defaultSeccompProfile, profileFromDockerJson } from "./seccomp.js";
+export type { OciSeccomp } from "./seccomp.js";
 export {
   CGROUP_ROOT,
   cgroupHostInfo,

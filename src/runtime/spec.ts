@@ -136,6 +136,8 @@ export interface SpecInput {
   devices?: NonNullable<OciSpec["linux"]["devices"]>;
   /** Namespace paths to join instead of creating (e.g. a prepared netns); type → path. */
   joinNamespaces?: Record<string, string>;
+  /** Seccomp filter; undefined = none (unconfined, privileged). */
+  seccomp?: unknown;
   /** Namespace types not created at all (shared with the host), e.g. ["network"]. */
   hostNamespaces?: string[];
   annotations?: Record<string, string>;
@@ -189,6 +191,7 @@ export function buildSpec(input: SpecInput): OciSpec {
       namespaces,
       cgroupsPath: input.cgroupsPath,
       ...(input.devices && input.devices.length > 0 ? { devices: input.devices } : {}),
+      ...(input.seccomp ? { seccomp: input.seccomp } : {}),
       resources: { devices: [{ allow: false, access: "rwm" }], ...(input.resources ?? {}) },
       ...(input.privileged ? {} : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS }),
       rootfsPropagation: "private",

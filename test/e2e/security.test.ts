@@ -88,6 +88,43 @@ describe("berthd API security", () => {
     assert.match(r.stderr, /another berthd \(pid \d+\) is using data-root/);
   });
 
+  it("confines containers: seccomp, Docker's capabilities, masked and read-only /proc paths", async () => {
+    const r = await d.docker(["run", "--rm", "busybox", "sh", "-c",
+      "grep -E '^(Seccomp|CapEff|NoNewPrivs):' /proc/1/status; unshare -n true 2>/dev/null; echo unshare=$?; mkdir /m; mount -t tmpfs x /m 2>/dev/null; echo mount=$?; " +
+      "for f in /proc/keys /proc/timer_list /proc/kcore /proc/sched_debug; do cat $f; done 2>/dev/null | wc -c; echo 1 > /proc/sys/kernel/shmmax 2>/dev/null; echo procsys=$?; ls /dev | wc -l"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Seccomp:\s+2$/m);
+    assert.match(r.stdout, /^CapEff:\s+00000000a80425fb$/m, "Docker's default capability set");
+    assert.match(r.stdout, /^NoNewPrivs:\s+0$/m);
+    assert.match(r.stdout, /^unshare=1$/m);
+    assert.match(r.stdout, /^mount=1$/m);
+    assert.match(r.stdout, /^0$/m, "masked /proc files read as empty");
+    assert.match(r.stdout, /^procsys=1$/m);
+    const nnp = await d.docker(["run", "--rm", "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs", "/proc/1/status"]);
+    assert.match(nnp.stdout, /NoNewPrivs:\s+1/);
+    const unconfined = await d.docker(["run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "grep", "Seccomp:", "/proc/1/status"]);
+    assert.match(unconfined.stdout, /Seccomp:\s+0/);
+    const priv = await d.docker(["run", "--rm", "--privileged", "busybox", "sh", "-c", "grep CapEff /proc/1/status; mkdir /m; mount -t tmpfs x /m && echo mounted"]);
+    assert.match(priv.stdout, /mounted/);
+    assert.equal((await d.docker(["run", "--rm", "--privileged", "busybox", "true"])).code, 0);
+    const ins = await d.docker(["create", "--privileged", "--name", "privy", "busybox", "true"]);
+    assert.equal(ins.code, 0, ins.stderr);
+    assert.equal((await d.docker(["inspect", "-f", "{{.HostConfig.Privileged}}", "privy"])).stdout.trim(), "true");
+    await d.docker(["rm", "privy"]);
+  });
+
+  it("applies a seccomp profile file given with --security-opt seccomp=<file>", async () => {
+    const file = path.join(d.dir, "profile.json");
+    await run("bash", ["-c", `cat > ${file} <<'JSON'
+{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdirat","mkdir"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}
+JSON`]);
+    const r = await d.docker(["run", "--rm", "--security-opt", `seccomp=${file}`, "busybox", "sh", "-c", "mkdir /x 2>/dev/null; echo mkdir=$?"]);
+    assert.equal(r.stdout.trim(), "mkdir=1");
+    const bad = await d.docker(["run", "--rm", "--security-opt", "bogus", "busybox", "true"]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /Invalid --security-opt/i);
+  });
+
   it("answers malformed JSON and wrong types with 400, never 500", async () => {
     const cases: [string, string, string][] = [
       ["POST", "/v1.47/containers/create", "{not json"],

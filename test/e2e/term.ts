@@ -151,6 +151,7 @@ export function collect(s: net.Socket, ms: number, until?: RegExp): Promise<{ da
       done = true;
       clearTimeout(timer);
       s.off("data", onData);
+      if (!ended) s.pause();
       resolve({ data, ended });
     };
     const onData = (c: Buffer): void => {
