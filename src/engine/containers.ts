@@ -988,14 +988,14 @@ function applyCaps(hc: HostConfig): string[] {
     const u = c.toUpperCase();
     return u === "ALL" ? "ALL" : u.startsWith("CAP_") ? u : `CAP_${u}`;
   };
-  if (hc.Privileged) return ALL_CAPS;
+  if (hc.Privileged) return hostCaps();
   let caps = [...DEFAULT_CAPABILITIES];
   const add = (hc.CapAdd ?? []).map(norm);
   const drop = (hc.CapDrop ?? []).map(norm);
   for (const c of [...add, ...drop]) if (c !== "ALL" && !ALL_CAPS.includes(c)) throw invalid(`unknown capability: "${c}"`);
   if (drop.includes("ALL")) caps = [];
   else caps = caps.filter((c) => !drop.includes(c));
-  if (add.includes("ALL")) caps = [...ALL_CAPS];
+  if (add.includes("ALL")) caps = hostCaps();
   else for (const c of add) if (!caps.includes(c)) caps.push(c);
   return caps;
 }
@@ -1039,6 +1039,18 @@ async function securityOptions(hc: HostConfig, caps: string[]): Promise<{ seccom
     return { seccomp: profileFromDockerJson(text, caps), noNewPrivileges: o.noNewPrivileges };
   }
   return { seccomp: defaultSeccompProfile(caps), noNewPrivileges: o.noNewPrivileges };
+}
+
+/** Every capability the daemon itself may grant (its bounding set; e.g. no CAP_SYS_RESOURCE on some hosts). ALL_CAPS is in kernel order. */
+function hostCaps(): string[] {
+  try {
+    const m = readFileSync("/proc/self/status", "utf8").match(/^CapBnd:\s+([0-9a-f]+)$/m);
+    if (!m?.[1]) return [...ALL_CAPS];
+    const bits = BigInt(`0x${m[1]}`);
+    return ALL_CAPS.filter((_c, i) => (bits >> BigInt(i)) & 1n);
+  } catch {
+    return [...ALL_CAPS];
+  }
 }
 
 function validateHostConfig(hc: HostConfig): void {

@@ -325,10 +325,11 @@ export class ExecService {
     let stateDir: string | undefined;
     let monitorPid = 0;
     let mon: Duplex | undefined;
+    let started = false;
     try {
       const { rec, runtime, stateDir: ctrDir } = this.o.containers.execTarget(ex.containerId);
       this.o.containers.emit(rec, `exec_start: ${[ex.entrypoint, ...ex.args].join(" ")}`, { execID: ex.id });
-      const proc = await this.processOf(ex, rec, ctrDir, consoleSize ?? ex.consoleSize);
+      const proc = await this.processOf(ex, rec, await bundleSpec(rec, ctrDir), consoleSize ?? ex.consoleSize);
       ex.runtime = runtime;
       ex.stateDir = stateDir = runtime.execStateDir(rec.Id, ex.id);
       monitorPid = (await runtime.createExec(rec.Id, ex.id, proc, { tty: ex.tty, stdin: ex.openStdin })).monitorPid;
@@ -337,6 +338,7 @@ export class ExecService {
         mon = await runtime.attach(stateDir, { stdin: ex.openStdin, stdout: ex.openStdout, stderr: ex.openStderr, stdinOnce: true });
       }
       try {
+        started = true;
         ex.pid = await runtime.start(stateDir);
       } catch (e) {
         throw startError(ex, messageOf(e));
@@ -347,6 +349,8 @@ export class ExecService {
       return { recorded, mon };
     } catch (e) {
       mon?.destroy();
+      // A monitor that was never told to start waits for it forever: SIGTERM makes it clean up and go.
+      if (monitorPid > 0 && !started) killQuietly(monitorPid);
       ex.running = false;
       if (ex.exitCode === null) ex.exitCode = 126; // Docker's default for an exec that failed to start
       ex.markStarted();
@@ -454,26 +458,15 @@ export class ExecService {
     if (rec.State.Paused) throw conflict(`Container ${name} is paused, unpause the container before exec`);
   }
 
-  /** The container's OCI spec as it runs (the bundle berthd wrote at start). */
-  private async bundleSpec(rec: ContainerRecord): Promise<OciSpec> {
-    const { stateDir } = this.o.containers.execTarget(rec.Id);
-    try {
-      return JSON.parse(await fs.readFile(path.join(stateDir, "config.json"), "utf8")) as OciSpec;
-    } catch (e) {
-      throw new EngineError("internal", `cannot read the bundle of container ${rec.Id}: ${errnoCode(e) ?? messageOf(e)}`);
-    }
-  }
-
   private async rootfsOf(rec: ContainerRecord): Promise<string> {
-    return (await this.bundleSpec(rec)).root.path;
+    return (await bundleSpec(rec, this.o.containers.execTarget(rec.Id).stateDir)).root.path;
   }
 
   /**
    * The exec's process, as Docker builds it: the container's process (capabilities,
    * rlimits, no-new-privileges) with the exec's args, env, cwd, user and terminal.
    */
-  private async processOf(ex: ExecRecord, rec: ContainerRecord, _ctrDir: string, consoleSize: [number, number] | undefined): Promise<OciProcess> {
-    const spec = await this.bundleSpec(rec);
+  private async processOf(ex: ExecRecord, rec: ContainerRecord, spec: OciSpec, consoleSize: [number, number] | undefined): Promise<OciProcess> {
     const base = spec.process;
     let user = base.user;
     if (ex.user !== "") {
@@ -515,6 +508,23 @@ interface Launched {
   /** Resolves once the exit code is recorded. */
   recorded: Promise<void>;
   mon: Duplex | undefined;
+}
+
+/** The container's OCI spec as it runs (the bundle berthd wrote at start, in its state dir). */
+async function bundleSpec(rec: ContainerRecord, stateDir: string): Promise<OciSpec> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(stateDir, "config.json"), "utf8")) as OciSpec;
+  } catch (e) {
+    throw new EngineError("internal", `cannot read the bundle of container ${rec.Id}: ${errnoCode(e) ?? messageOf(e)}`);
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    // already gone
+  }
 }
 
 function parseDetachKeysForExec(keys: string): Buffer {

@@ -1,0 +1,669 @@
+/**
+ * Container filesystem operations: `docker cp` in both directions (path stat,
+ * archive, extract), `docker export`, `docker diff` and `docker commit`, with
+ * Docker's semantics and error messages.
+ *
+ * Paths are container paths: symlinks are followed as the container sees them
+ * (absolute targets from its root) and never lead out of its root, whatever the
+ * image or a running container put there (image/archive-tar.ts: every lookup goes
+ * one directory descriptor at a time). A running container is frozen while
+ * something is extracted into it, so it cannot swap a directory for a symlink
+ * halfway through. The container's /etc/hosts, /etc/hostname and /etc/resolv.conf
+ * are the files bind-mounted from its directory, as Docker's cp shows them.
+ */
+import fss, { type BigIntStats, constants as fsc, promises as fs } from "node:fs";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { type Digest, hexOf } from "../util/digest.js";
+import { conflict, internal, invalid, isEngineError, messageOf, notFound } from "../util/errors.js";
+import { run } from "../util/exec.js";
+import type { Logger } from "../util/log.js";
+import {
+  type FsChange,
+  type ImageConfig,
+  type ImageRunConfig,
+  type ImageStore,
+  type Reference,
+  type ResolvedPath,
+  ScopeError,
+  ScopedRoot,
+  extractCopy,
+  formatReference,
+  goFileMode,
+  isWhiteoutStat,
+  opaqueDirs,
+  openDirAt,
+  overlayChanges,
+  parseReference,
+  readdirAt,
+  tarTree,
+  withDefaultTag,
+} from "../image/index.js";
+import { resolveUser } from "../runtime/index.js";
+import type { ContainerService } from "./containers.js";
+import type { Events } from "./events.js";
+import { parseChanges } from "./images.js";
+import type { ContainerConfig, ContainerRecord } from "./types.js";
+
+/** Docker's ContainerPathStat (the X-Docker-Container-Path-Stat header, base64 JSON). */
+export interface PathStat {
+  name: string;
+  size: number;
+  /** Go's os.FileMode bits. */
+  mode: number;
+  /** RFC 3339 with nanoseconds, local time zone (Go's time.Time JSON). */
+  mtime: string;
+  linkTarget: string;
+}
+
+export interface ExtractOptions {
+  /** Fail instead of replacing a directory with a non-directory or the reverse (the CLI always asks for it). */
+  noOverwriteDirNonDir: boolean;
+  /** Own everything extracted by the container's configured user (docker cp -a). */
+  copyUIDGID: boolean;
+}
+
+export interface CommitOptions {
+  container: string;
+  repo?: string;
+  tag?: string;
+  comment?: string;
+  author?: string;
+  /** Pause a running container during the commit (default true). */
+  pause: boolean;
+  /** Dockerfile instructions (`docker commit -c`). */
+  changes: string[];
+  /** The request body: container Config overrides (the container's Config when absent). */
+  config?: Partial<ContainerConfig> | null;
+}
+
+export interface ArchiveServiceOptions {
+  containers: ContainerService;
+  store: ImageStore;
+  events: Events;
+  log: Logger;
+  /** Scratch directory for short-lived mounts (the image view `docker diff` compares against). */
+  tmpRoot: string;
+}
+
+/** Mount points the runtime creates when the image lacks them; Docker keeps them in its init layer. */
+const MOUNT_POINTS = new Set(["proc", "sys", "dev", "etc", "etc/hosts", "etc/hostname", "etc/resolv.conf"]);
+const MOUNT_POINT_FILES = ["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+const MOUNT_POINT_DIRS = ["proc", "sys", "dev", "etc"];
+
+export class ArchiveService {
+  constructor(private readonly o: ArchiveServiceOptions) {}
+
+  /** Drop mounts and directories a crash left in the scratch directory. */
+  async init(): Promise<void> {
+    await fs.mkdir(this.o.tmpRoot, { recursive: true, mode: 0o700 });
+    for (const name of await fs.readdir(this.o.tmpRoot)) {
+      const p = path.join(this.o.tmpRoot, name);
+      await run("umount", ["-l", p]).catch(() => undefined);
+      await fs.rm(p, { recursive: true, force: true }).catch((e: unknown) => this.o.log.warn(`removing ${p}: ${messageOf(e)}`));
+    }
+  }
+
+  // --- docker cp --------------------------------------------------------------
+
+  /** HEAD /containers/{id}/archive: stat of a path (a final symlink is reported, not followed). */
+  async stat(idOrName: string, p: string): Promise<PathStat> {
+    return this.withRoot(idOrName, (root, rec) => {
+      const binds = bindFiles(root, rec);
+      const r = this.resolve(root, p, followsFinal(p), idOrName);
+      try {
+        return pathStat(root, r, binds, goBase(p), goClean(`/${p}`), p, idOrName);
+      } finally {
+        r.close();
+      }
+    });
+  }
+
+  /**
+   * GET /containers/{id}/archive: a tar of the path (a file: one entry named by its
+   * base name; a directory: the directory and its contents; "dir/." names its
+   * entries "./..."), handed to consume with the path's stat. The container stays
+   * locked until consume returns.
+   */
+  async archive(idOrName: string, p: string, consume: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
+    const absPath = preserveTrailingDotOrSeparator(goClean(`/${p}`), p);
+    await this.withRoot(idOrName, async (root, rec) => {
+      const binds = bindFiles(root, rec);
+      const r = this.resolve(root, absPath, followsFinal(absPath), idOrName);
+      try {
+        const top = goBase(absPath);
+        const stat = pathStat(root, r, binds, top, absPath, p, idOrName);
+        const key = r.parts.join("/");
+        const files = new Map<string, string>();
+        for (const [k, host] of binds) {
+          if (k === key) files.set("", host);
+          else if (key === "" || k.startsWith(`${key}/`)) files.set(key === "" ? k : k.slice(key.length + 1), host);
+        }
+        const tar = tarTree(r.dirFd, r.name, {
+          includeTop: true,
+          files,
+          name: (rel) => (top === "/" ? (rel === "" ? "" : `/${rel}`) : rel === "" ? top : `${top}/${rel}`),
+        });
+        this.o.containers.emit(rec, "archive-path");
+        try {
+          await consume(stat, tar);
+        } finally {
+          tar.destroy();
+        }
+      } finally {
+        r.close();
+      }
+    });
+  }
+
+  /**
+   * PUT /containers/{id}/archive: extract a tar into a directory of the container.
+   * The destination (all symlinks followed inside the container) must exist and be
+   * a directory. Nothing is ever written outside the container's root: entries
+   * with absolute names or "..", and writes through symlinks, are refused.
+   */
+  async extract(idOrName: string, p: string, body: Readable, opts: ExtractOptions): Promise<void> {
+    await this.withRoot(idOrName, async (root, rec, rootfs) => {
+      // Nothing in the container moves while we resolve and write.
+      const thaw = await this.o.containers.freeze(rec);
+      try {
+        const binds = bindFiles(root, rec);
+        const r = this.resolve(root, goClean(`/${p}`), true, idOrName);
+        try {
+          const key = r.parts.join("/");
+          if (!binds.has(key) && r.stat === undefined) throw fileNotFound(p, idOrName);
+          if (binds.has(key) || !r.stat?.isDirectory()) throw invalid("extraction point is not a directory");
+          if (rec.HostConfig.ReadonlyRootfs) throw invalid("container rootfs is marked read-only");
+          const dest = `/${key}`;
+          let owner: { uid: number; gid: number } | undefined;
+          if (opts.copyUIDGID && rec.Config.User) {
+            const u = await resolveUser(rootfs, rec.Config.User);
+            owner = { uid: u.uid, gid: u.gid };
+          }
+          const written: string[] = [];
+          const onEntry = (rel: string, type: string | null): boolean => {
+            // Docker leaves the destination directory's own metadata alone.
+            if (rel === "") return false;
+            const crel = key === "" ? rel : `${key}/${rel}`;
+            if (binds.has(crel)) throw internal(`unlinkat /${crel}: device or resource busy`);
+            if (opts.noOverwriteDirNonDir) {
+              const existing = root.lstatNoFollow(crel);
+              if (existing?.isDirectory() && type !== "directory") throw internal(`cannot overwrite directory "/${crel}" with non-directory "${dest}"`);
+              if (existing && !existing.isDirectory() && type === "directory") throw internal(`cannot overwrite non-directory "/${crel}" with directory "${dest}"`);
+            }
+            if (owner) written.push(crel);
+            return true;
+          };
+          await extractCopy(body, path.join(rootfs, ...r.parts), { onEntry });
+          if (owner) root.lchownAll(written, owner.uid, owner.gid);
+        } finally {
+          r.close();
+        }
+      } finally {
+        await thaw();
+      }
+      this.o.containers.emit(rec, "extract-to-dir");
+    });
+  }
+
+  // --- docker export ------------------------------------------------------------
+
+  /** GET /containers/{id}/export: the container's whole filesystem as one flat tar. */
+  async export(idOrName: string, consume: (tar: Readable) => Promise<void>): Promise<void> {
+    await this.withRoot(idOrName, async (root, rec) => {
+      const tar = tarTree(root.fd, "", { name: (rel) => rel });
+      try {
+        await consume(tar);
+      } finally {
+        tar.destroy();
+      }
+      this.o.containers.emit(rec, "export");
+    });
+  }
+
+  // --- docker diff ----------------------------------------------------------------
+
+  /** GET /containers/{id}/changes: what the container changed against its image, sorted by path. */
+  async changes(idOrName: string): Promise<FsChange[]> {
+    return this.o.containers.withRootfs(idOrName, async (_rootfs, rec) => {
+      const upper = this.o.containers.upperDir(rec.Id);
+      const snap = await this.o.store.layers.snapshot(rec.Id);
+      const chain = await this.o.store.layers.chain(snap.parent);
+      const opaque = await opaqueDirs(upper);
+      return this.withLowerView(chain, (lower, lowerWhiteouts) => {
+        const upperFd = fss.openSync(upper, fsc.O_RDONLY | fsc.O_DIRECTORY);
+        const lowerFd = lower === undefined ? undefined : fss.openSync(lower, fsc.O_RDONLY | fsc.O_DIRECTORY);
+        try {
+          return overlayChanges(upperFd, lowerFd, { opaque, lowerWhiteouts, mountPoints: MOUNT_POINTS });
+        } finally {
+          fss.closeSync(upperFd);
+          if (lowerFd !== undefined) fss.closeSync(lowerFd);
+        }
+      });
+    });
+  }
+
+  /**
+   * The image's layers as one directory: a single layer's own directory (its
+   * whiteouts visible), or a read-only overlay of several, mounted for fn.
+   */
+  private async withLowerView<T>(chain: Digest[], fn: (dir: string | undefined, whiteoutsVisible: boolean) => T | Promise<T>): Promise<T> {
+    if (chain.length === 0) return fn(undefined, false);
+    if (chain.length === 1) return fn(this.o.store.layers.diffDir(chain[0] as Digest), true);
+    const dir = path.join(this.o.tmpRoot, `lower-${randomBytes(6).toString("hex")}`);
+    await fs.mkdir(dir, { mode: 0o700 });
+    try {
+      // Relative lowerdirs (against the layers dir) keep the option string short, as LayerStore.mount does.
+      const lower = chain.map((c) => `${hexOf(c)}/diff`).join(":");
+      await run("mount", ["-t", "overlay", "overlay", "-o", `ro,lowerdir=${lower}`, dir], { cwd: this.o.store.layers.layersDir });
+      try {
+        return await fn(dir, false);
+      } finally {
+        await run("umount", [dir]).catch(() => run("umount", ["-l", dir]));
+      }
+    } finally {
+      await fs.rmdir(dir).catch(() => undefined);
+    }
+  }
+
+  // --- docker commit --------------------------------------------------------------
+
+  /**
+   * POST /commit: a new image = the container's image + one layer holding its
+   * changes (OCI whiteouts for deletions; none when nothing changed), with the
+   * container's config after `changes`, a history entry and the container's id.
+   */
+  async commit(o: CommitOptions): Promise<Digest> {
+    const rec = this.o.containers.get(o.container);
+    if (rec.State.Dead) throw conflict(`You cannot commit container ${rec.Id} which is Dead`);
+    if (rec.State.Status === "removing") throw conflict(`You cannot commit container ${rec.Id} which is being removed`);
+    const ref = repoTagReference(o.repo ?? "", o.tag ?? "");
+    const config = buildCommitConfig(o.config ?? rec.Config, o.changes, rec.Config);
+
+    let paused = false;
+    if (o.pause && rec.State.Running && !rec.State.Paused) {
+      await this.o.containers.pause(rec.Id).then(
+        () => (paused = true),
+        (e: unknown) => this.o.log.warn(`pausing ${rec.Id.slice(0, 12)} for commit: ${messageOf(e)}`),
+      );
+    }
+    let id: Digest;
+    try {
+      id = await this.o.containers.withRootfs(rec.Id, () => this.commitLayer(rec, config, o));
+    } finally {
+      if (paused) await this.o.containers.unpause(rec.Id).catch((e: unknown) => this.o.log.warn(`unpausing ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+    }
+    this.o.events.emit("image", "create", id, {});
+    let imageRef = "";
+    if (ref) {
+      await this.o.store.tag(id, ref);
+      imageRef = formatReference(ref);
+      this.o.events.emit("image", "tag", id, { name: imageRef });
+    }
+    this.o.containers.emit(rec, "commit", { comment: o.comment ?? "", imageID: id, imageRef });
+    return id;
+  }
+
+  private async commitLayer(rec: ContainerRecord, config: ImageRunConfig, o: CommitOptions): Promise<Digest> {
+    const { store } = this.o;
+    const upper = this.o.containers.upperDir(rec.Id);
+    const parentCfg = await store.config(rec.Image as Digest);
+    const snap = await store.layers.snapshot(rec.Id);
+    const chain = await store.layers.chain(snap.parent);
+    const opaque = await opaqueDirs(upper);
+    const upperRoot = ScopedRoot.open(upper);
+    try {
+      const skip = mountPointArtifacts(upperRoot, chain.map((c) => store.layers.diffDir(c)), opaque);
+      const empty = readdirAt(upperRoot.fd).every((n) => skip.has(n));
+      const now = new Date().toISOString();
+      return await store.gcLock.withShared(async () => {
+        const diffIds = [...parentCfg.rootfs.diff_ids];
+        if (!empty) {
+          const tar = tarTree(upperRoot.fd, "", { name: (rel) => rel, ociWhiteouts: true, opaque, skip: (rel) => skip.has(rel) });
+          try {
+            diffIds.push((await store.layers.register(tar, snap.parent)).diffId);
+          } finally {
+            tar.destroy();
+          }
+        }
+        const createdBy = (rec.Config.Cmd ?? []).join(" ");
+        const img: ImageConfig = {
+          architecture: parentCfg.architecture,
+          ...(parentCfg.variant ? { variant: parentCfg.variant } : {}),
+          os: parentCfg.os,
+          created: now,
+          ...(o.author ? { author: o.author } : {}),
+          ...(o.comment ? { comment: o.comment } : {}),
+          config,
+          container: rec.Id,
+          rootfs: { type: "layers", diff_ids: diffIds },
+          history: [
+            ...(parentCfg.history ?? []),
+            {
+              created: now,
+              ...(createdBy ? { created_by: createdBy } : {}),
+              ...(o.author ? { author: o.author } : {}),
+              ...(o.comment ? { comment: o.comment } : {}),
+              ...(empty ? { empty_layer: true } : {}),
+            },
+          ],
+        };
+        return store.addImage(img);
+      });
+    } finally {
+      upperRoot.close();
+    }
+  }
+
+  // --- helpers --------------------------------------------------------------------
+
+  /** Run fn with the container's root filesystem open (mounted for the duration when stopped). */
+  private withRoot<T>(idOrName: string, fn: (root: ScopedRoot, rec: ContainerRecord, rootfs: string) => T | Promise<T>): Promise<T> {
+    return this.o.containers.withRootfs(idOrName, async (rootfs, rec) => {
+      const root = ScopedRoot.open(rootfs);
+      try {
+        return await fn(root, rec, rootfs);
+      } finally {
+        root.close();
+      }
+    });
+  }
+
+  private resolve(root: ScopedRoot, p: string, followFinal: boolean, idOrName: string): ResolvedPath {
+    try {
+      return root.resolve(p, followFinal);
+    } catch (e) {
+      throw fsError(e, p, idOrName);
+    }
+  }
+}
+
+// --- docker cp details -------------------------------------------------------------
+
+function fileNotFound(p: string, idOrName: string): Error {
+  return notFound(`Could not find the file ${p} in container ${idOrName}`);
+}
+
+function fsError(e: unknown, p: string, idOrName: string): unknown {
+  if (e instanceof ScopeError) {
+    if (e.code === "ENOENT") return fileNotFound(p, idOrName);
+    return internal(`lstat ${p}: ${e.code === "ENOTDIR" ? "not a directory" : "too many levels of symbolic links"}`);
+  }
+  if (isEngineError(e)) return e;
+  return internal(`${p}: ${messageOf(e)}`, e);
+}
+
+/**
+ * The files bind-mounted over the container's /etc/resolv.conf, /etc/hostname and
+ * /etc/hosts, by their resolved location in the root (relative, "etc/hosts").
+ */
+function bindFiles(root: ScopedRoot, rec: ContainerRecord): Map<string, string> {
+  const out = new Map<string, string>();
+  const files: [string, string][] = [
+    ["/etc/resolv.conf", rec.ResolvConfPath],
+    ["/etc/hostname", rec.HostnamePath],
+    ["/etc/hosts", rec.HostsPath],
+  ];
+  for (const [dest, src] of files) {
+    if (!src || !fss.existsSync(src)) continue;
+    let r: ResolvedPath;
+    try {
+      r = root.resolve(dest, true);
+    } catch {
+      continue;
+    }
+    try {
+      if (r.stat === undefined || r.stat.isFile()) out.set(r.parts.join("/"), src);
+    } finally {
+      r.close();
+    }
+  }
+  return out;
+}
+
+/** Docker's path stat of a resolved path; a missing one is Docker's 404, a trailing "/" on a non-directory ENOTDIR. */
+function pathStat(root: ScopedRoot, r: ResolvedPath, binds: Map<string, string>, name: string, evalPath: string, p: string, idOrName: string): PathStat {
+  const host = binds.get(r.parts.join("/"));
+  const st = host !== undefined ? fss.statSync(host, { bigint: true }) : r.stat;
+  if (st === undefined) throw fileNotFound(p, idOrName);
+  if (followsFinal(p) && !st.isDirectory()) throw internal(`lstat ${p}: not a directory`);
+  return {
+    name,
+    size: Number(st.size),
+    mode: goFileMode(st),
+    mtime: goTime(st.mtimeNs),
+    linkTarget: host === undefined && st.isSymbolicLink() ? root.evalSymlinks(evalPath) : "",
+  };
+}
+
+/** A trailing "/" or a final "." makes the kernel follow (and require) a final directory. */
+function followsFinal(p: string): boolean {
+  const b = goBase(p);
+  return p.endsWith("/") || b === "." || b === "..";
+}
+
+/** Go's filepath.Base. */
+export function goBase(p: string): string {
+  if (p === "") return ".";
+  const s = p.replace(/\/+$/, "");
+  if (s === "") return "/";
+  return s.slice(s.lastIndexOf("/") + 1);
+}
+
+/** Go's filepath.Clean for an absolute path. */
+export function goClean(p: string): string {
+  const out: string[] = [];
+  for (const c of p.split("/")) {
+    if (c === "" || c === ".") continue;
+    if (c === "..") out.pop();
+    else out.push(c);
+  }
+  return `/${out.join("/")}`;
+}
+
+/** Docker's archive.PreserveTrailingDotOrSeparator. */
+export function preserveTrailingDotOrSeparator(cleaned: string, original: string): string {
+  let out = cleaned;
+  if (goBase(out) !== "." && goBase(original) === ".") {
+    if (!out.endsWith("/")) out += "/";
+    out += ".";
+  }
+  if (!out.endsWith("/") && original.endsWith("/")) out += "/";
+  return out;
+}
+
+/** Go's time.Time JSON: RFC 3339 with trimmed nanoseconds, in the daemon's local zone. */
+export function goTime(ns: bigint): string {
+  const s = 1_000_000_000n;
+  let sec = ns / s;
+  let frac = ns % s;
+  if (frac < 0n) {
+    frac += s;
+    sec -= 1n;
+  }
+  const ms = Number(sec) * 1000;
+  const offMin = -new Date(ms).getTimezoneOffset();
+  const d = new Date(ms + offMin * 60_000);
+  const pad = (n: number, w = 2): string => String(n).padStart(w, "0");
+  const fracStr = frac === 0n ? "" : `.${frac.toString().padStart(9, "0").replace(/0+$/, "")}`;
+  const zone = offMin === 0 ? "Z" : `${offMin > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offMin) / 60))}:${pad(Math.abs(offMin) % 60)}`;
+  return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${fracStr}${zone}`;
+}
+
+// --- docker commit details -----------------------------------------------------------
+
+/**
+ * Entries the runtime left in the upper dir as mount points (empty /etc/hosts and
+ * friends, /proc /sys /dev /etc created for them) that Docker keeps in its init
+ * layer instead: they are not part of a committed layer. A mount-point directory
+ * is left out only when nothing else is in it and it is new or unchanged.
+ */
+function mountPointArtifacts(upper: ScopedRoot, lowerDirs: string[], opaque: ReadonlySet<string>): Set<string> {
+  const skip = new Set<string>();
+  const lowers = lowerDirs.map((d) => ScopedRoot.open(d));
+  try {
+    for (const f of MOUNT_POINT_FILES) {
+      const st = upper.lstatNoFollow(f);
+      if (st?.isFile() && lowerLstat(lowers, f) === undefined) skip.add(f);
+    }
+    for (const d of MOUNT_POINT_DIRS) {
+      const st = upper.lstatNoFollow(d);
+      if (!st?.isDirectory() || opaque.has(d)) continue;
+      let fd: number;
+      try {
+        fd = openDirAt(upper.fd, d);
+      } catch {
+        continue;
+      }
+      let others: string[];
+      try {
+        others = readdirAt(fd).filter((n) => !skip.has(`${d}/${n}`));
+      } finally {
+        fss.closeSync(fd);
+      }
+      if (others.length > 0) continue;
+      const lst = lowerLstat(lowers, d);
+      if (lst === undefined || (lst.isDirectory() && goFileMode(lst) === goFileMode(st) && lst.uid === st.uid && lst.gid === st.gid)) skip.add(d);
+    }
+  } finally {
+    for (const l of lowers) l.close();
+  }
+  return skip;
+}
+
+/** lstat of rel in a stack of layer directories (top first), honouring whiteouts; opaque markers are not consulted. */
+function lowerLstat(layers: ScopedRoot[], rel: string): BigIntStats | undefined {
+  const parts = rel.split("/");
+  for (const layer of layers) {
+    let blocked = false;
+    let missing = false;
+    for (let i = 1; i < parts.length; i++) {
+      const st = layer.lstatNoFollow(parts.slice(0, i).join("/"));
+      if (st === undefined) {
+        missing = true;
+        break;
+      }
+      if (!st.isDirectory()) {
+        blocked = true;
+        break;
+      }
+    }
+    if (blocked) return undefined;
+    if (missing) continue;
+    const st = layer.lstatNoFollow(rel);
+    if (st === undefined) continue;
+    return isWhiteoutStat(st) ? undefined : st;
+  }
+  return undefined;
+}
+
+/** Docker's httputils.RepoTagReference: no repo → no tag; no tag → "latest". */
+function repoTagReference(repo: string, tag: string): Reference | undefined {
+  if (repo === "") return undefined;
+  const ref = parseReference(repo);
+  if (ref.digest) throw invalid("cannot import digest reference");
+  if (tag !== "") {
+    const tagged = parseReference(`${ref.repo}:${tag}`);
+    return withDefaultTag(tagged);
+  }
+  return withDefaultTag(ref);
+}
+
+/** The image config of a commit: Docker's BuildFromConfig (the --change instructions, in order) then merge. */
+export function buildCommitConfig(base: Partial<ContainerConfig>, changes: string[], container: ContainerConfig): ImageRunConfig {
+  const cfg: ImageRunConfig = runConfigOf(base);
+  let cmdSet = false;
+  for (const line of changes.flatMap((c) => c.split("\n"))) {
+    if (line.trim() === "") continue;
+    const c = parseChanges([line]);
+    if (c.Cmd !== undefined) {
+      cfg.Cmd = c.Cmd;
+      cmdSet = true;
+    }
+    if (c.Entrypoint !== undefined) {
+      cfg.Entrypoint = c.Entrypoint;
+      // A Dockerfile's ENTRYPOINT resets the CMD unless a CMD came before it.
+      if (!cmdSet) cfg.Cmd = null;
+    }
+    for (const e of c.Env ?? []) {
+      const k = e.slice(0, e.indexOf("=") < 0 ? e.length : e.indexOf("="));
+      const env = cfg.Env ?? [];
+      const i = env.findIndex((x) => (x.indexOf("=") < 0 ? x : x.slice(0, x.indexOf("="))) === k);
+      if (i >= 0) env[i] = e;
+      else env.push(e);
+      cfg.Env = env;
+    }
+    if (c.Labels) cfg.Labels = { ...(cfg.Labels ?? {}), ...c.Labels };
+    if (c.ExposedPorts) cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}), ...c.ExposedPorts };
+    if (c.Volumes) cfg.Volumes = { ...(cfg.Volumes ?? {}), ...c.Volumes };
+    if (c.User !== undefined) cfg.User = c.User;
+    if (c.WorkingDir !== undefined) {
+      cfg.WorkingDir = c.WorkingDir.startsWith("/") ? path.posix.normalize(c.WorkingDir) : path.posix.join("/", cfg.WorkingDir ?? "", c.WorkingDir);
+    }
+    if (c.StopSignal !== undefined) cfg.StopSignal = c.StopSignal;
+  }
+  mergeConfig(cfg, container);
+  return cfg;
+}
+
+function runConfigOf(c: Partial<ContainerConfig>): ImageRunConfig {
+  const out: ImageRunConfig = {};
+  if (c.User !== undefined && c.User !== null) out.User = c.User;
+  if (c.ExposedPorts) out.ExposedPorts = { ...c.ExposedPorts };
+  if (c.Env) out.Env = [...c.Env];
+  if (c.Entrypoint !== undefined) out.Entrypoint = c.Entrypoint === null ? null : typeof c.Entrypoint === "string" ? [c.Entrypoint] : [...c.Entrypoint];
+  if (c.Cmd !== undefined) out.Cmd = c.Cmd === null ? null : typeof c.Cmd === "string" ? [c.Cmd] : [...c.Cmd];
+  if (c.Volumes !== undefined) out.Volumes = c.Volumes === null ? null : { ...c.Volumes };
+  if (c.WorkingDir) out.WorkingDir = c.WorkingDir;
+  if (c.Labels) out.Labels = { ...c.Labels };
+  if (c.StopSignal) out.StopSignal = c.StopSignal;
+  if (c.OnBuild) out.OnBuild = [...c.OnBuild];
+  if (c.Shell) out.Shell = [...c.Shell];
+  if (c.Healthcheck) out.Healthcheck = { ...(c.Healthcheck as NonNullable<ImageRunConfig["Healthcheck"]>) };
+  return out;
+}
+
+/** Docker's merge(userConf, containerConf) of daemon/commit.go: fill what the user left out. */
+function mergeConfig(user: ImageRunConfig, img: ContainerConfig): void {
+  if (!user.User) user.User = img.User;
+  if (!user.ExposedPorts || Object.keys(user.ExposedPorts).length === 0) {
+    if (img.ExposedPorts) user.ExposedPorts = { ...img.ExposedPorts };
+    else delete user.ExposedPorts;
+  } else for (const p of Object.keys(img.ExposedPorts ?? {})) if (!(p in user.ExposedPorts)) user.ExposedPorts[p] = {};
+  if (!user.Env || user.Env.length === 0) user.Env = [...img.Env];
+  else {
+    const keys = new Set(user.Env.map((e) => (e.includes("=") ? e.slice(0, e.indexOf("=")) : e)));
+    for (const e of img.Env) if (!keys.has(e.includes("=") ? e.slice(0, e.indexOf("=")) : e)) user.Env.push(e);
+  }
+  user.Labels = { ...(user.Labels ?? {}) };
+  for (const [k, v] of Object.entries(img.Labels ?? {})) if (!(k in user.Labels)) user.Labels[k] = v;
+  if (!user.Entrypoint || user.Entrypoint.length === 0) {
+    if (!user.Cmd || user.Cmd.length === 0) user.Cmd = img.Cmd;
+    if (user.Entrypoint === undefined || user.Entrypoint === null) user.Entrypoint = img.Entrypoint;
+  }
+  if (img.Healthcheck) {
+    const ih = img.Healthcheck as NonNullable<ImageRunConfig["Healthcheck"]>;
+    if (!user.Healthcheck) user.Healthcheck = { ...ih };
+    else {
+      const uh = user.Healthcheck;
+      if (!uh.Test || uh.Test.length === 0) uh.Test = ih.Test ?? [];
+      if (!uh.Interval) uh.Interval = ih.Interval ?? 0;
+      if (!uh.Timeout) uh.Timeout = ih.Timeout ?? 0;
+      if (!uh.StartPeriod) uh.StartPeriod = ih.StartPeriod ?? 0;
+      if (!uh.Retries) uh.Retries = ih.Retries ?? 0;
+    }
+  }
+  if (!user.WorkingDir) user.WorkingDir = img.WorkingDir;
+  if (!user.Volumes || Object.keys(user.Volumes).length === 0) user.Volumes = img.Volumes;
+  else for (const [k, v] of Object.entries(img.Volumes ?? {})) user.Volumes[k] = v;
+  if (!user.StopSignal) {
+    if (img.StopSignal) user.StopSignal = img.StopSignal;
+    else delete user.StopSignal;
+  }
+}
+
+/** The bytes of a PathStat header value. */
+export function encodePathStat(st: PathStat): string {
+  return Buffer.from(JSON.stringify({ name: st.name, size: st.size, mode: st.mode, mtime: st.mtime, linkTarget: st.linkTarget })).toString("base64");
+}
