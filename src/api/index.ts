@@ -2,9 +2,12 @@
 import type http from "node:http";
 import type { Engine } from "../engine/index.js";
 import type { Logger } from "../util/log.js";
+import { archiveRoutes } from "./routes/archive.js";
 import { containerRoutes } from "./routes/containers.js";
 import { execRoutes } from "./routes/exec.js";
 import { imageRoutes } from "./routes/images.js";
+import { networkRoutes } from "./routes/networks.js";
+import { volumeRoutes } from "./routes/volumes.js";
 import { statsRoutes } from "./routes/stats.js";
 import { systemRoutes } from "./routes/system.js";
 import { type TlsOptions, Router, createApiServer } from "./server.js";
@@ -16,8 +19,11 @@ export function makeApiServer(engine: Engine, log: Logger, tls?: TlsOptions): ht
   const r = new Router();
   systemRoutes(r, engine);
   containerRoutes(r, engine);
+  archiveRoutes(r, engine);
   execRoutes(r, engine);
   imageRoutes(r, engine);
+  networkRoutes(r, engine);
+  volumeRoutes(r, engine);
   statsRoutes(r, engine);
   return createApiServer(r, log, tls);
 }

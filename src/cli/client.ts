@@ -284,8 +284,8 @@ export class Client {
   }
 }
 
-/** Decode a JSON-lines (or concatenated JSON) stream. */
-export async function* jsonLines<T>(stream: AsyncIterable<Buffer | string>): AsyncGenerator<T> {
+/** The non-empty lines of a stream (JSON-lines bodies). */
+export async function* textLines(stream: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
   let buf = "";
   for await (const chunk of stream) {
     buf += typeof chunk === "string" ? chunk : chunk.toString("utf8");
@@ -293,11 +293,16 @@ export async function* jsonLines<T>(stream: AsyncIterable<Buffer | string>): Asy
     while ((nl = buf.indexOf("\n")) >= 0) {
       const line = buf.slice(0, nl).trim();
       buf = buf.slice(nl + 1);
-      if (line !== "") yield JSON.parse(line) as T;
+      if (line !== "") yield line;
     }
   }
   const rest = buf.trim();
-  if (rest !== "") yield JSON.parse(rest) as T;
+  if (rest !== "") yield rest;
+}
+
+/** Decode a JSON-lines stream. */
+export async function* jsonLines<T>(stream: AsyncIterable<Buffer | string>): AsyncGenerator<T> {
+  for await (const line of textLines(stream)) yield JSON.parse(line) as T;
 }
 
 // --- multiplexed streams (stdcopy) ------------------------------------------------

@@ -331,8 +331,17 @@ export function renderFormatted(items: object[], format: string, headers: Record
     for (const fn of ["json", "join", "split", "upper", "lower", "title", "pad", "truncate"]) headerFuncs[fn] = (v: unknown) => v;
     out += `${tmpl.execute(headers, { headerMode: true, funcs: headerFuncs })}\n`;
   }
-  for (const item of items) out += `${tmpl.execute(item)}\n`;
+  // `{{json .}}` of a formatter context goes through Go's json.Marshal, which escapes <, > and &.
+  const funcs: TemplateFuncs = {
+    json: (v: unknown) => (v !== null && typeof v === "object" && items.includes(v) ? goJsonHtmlEscape(JSON.stringify(v)) : v === undefined ? "null" : JSON.stringify(v)),
+  };
+  for (const item of items) out += `${tmpl.execute(item, { funcs })}\n`;
   return spec.kind === "table" ? tabwrite(out) : out;
+}
+
+/** Go's json.Marshal HTML escaping: <, >, &, U+2028 and U+2029 as \u escapes. */
+export function goJsonHtmlEscape(json: string): string {
+  return json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** JSON the way Go's json.MarshalIndent(v, "", "    ") lays it out (docker inspect). */

@@ -68,30 +68,31 @@ export function locateCommand(program: Command, args: string[]): { cmd: Command 
   return { cmd, path, start: i + 1 };
 }
 
-/** Docker-style wording of commander's parse errors. */
+/** Docker-style wording of commander's parse errors (docker 28's layout). */
 function usageError(err: CommanderError, cmd: Command | undefined, path: string[]): StatusError {
   const name = `berth${path.length > 0 ? ` ${path.join(" ")}` : ""}`;
   const msg = commanderMessage.replace(/^error: /, "").trim() || err.message;
-  const hint = `See '${name} --help'.`;
+  const usage = cmd ? `\n\nUsage:  ${name} ${cmd.usage()}` : "";
+  const flagError = (text: string): StatusError => new StatusError(125, `${text}${usage}\n\nRun '${name} --help' for more information`);
   let m: RegExpMatchArray | null;
-  if ((m = msg.match(/^unknown option '([^']+)'/))) return new StatusError(125, `unknown flag: ${m[1]}\n${hint}`);
+  if ((m = msg.match(/^unknown option '([^']+)'/))) {
+    const flag = m[1] ?? "";
+    return flagError(flag.startsWith("--") ? `unknown flag: ${flag}` : `unknown shorthand flag: '${flag.slice(1, 2)}' in ${flag}`);
+  }
   if ((m = msg.match(/^option '([^']+)' argument missing/))) {
     const flag = (m[1] ?? "").split(/[ ,]+/).find((s) => s.startsWith("--")) ?? m[1];
-    return new StatusError(125, `flag needs an argument: ${flag}\n${hint}`);
+    return flagError(`flag needs an argument: ${flag}`);
   }
-  if ((m = msg.match(/^unknown command '([^']+)'/))) return new StatusError(1, `berth: '${m[1]}' is not a berth command.\nSee 'berth --help'`);
+  if ((m = msg.match(/^unknown command '([^']+)'/))) return new StatusError(1, `berth: unknown command: berth ${m[1]}\n\nRun 'berth --help' for more information`);
   if (/^missing required argument/.test(msg) || /^too many arguments/.test(msg)) {
-    const required = cmd ? cmd.registeredArguments.filter((a) => a.required).length : 0;
-    const variadic = cmd ? cmd.registeredArguments.some((a) => a.variadic) : false;
-    const optional = cmd ? cmd.registeredArguments.filter((a) => !a.required).length : 0;
-    let what: string;
-    if (variadic && cmd?.registeredArguments.length === 1) what = `requires at least ${required} argument${required === 1 ? "" : "s"}.`;
-    else if (optional === 0 && !variadic) what = `requires exactly ${required} argument${required === 1 ? "" : "s"}.`;
-    else what = `requires at least ${required} argument${required === 1 ? "" : "s"}.`;
-    const usage = cmd ? `\n\nUsage:  ${name} ${cmd.usage()}\n\n${cmd.description()}` : "";
-    return new StatusError(1, `"${name}" ${what}\n${hint}${usage}`);
+    const args = cmd ? cmd.registeredArguments : [];
+    const required = args.filter((a) => a.required).length;
+    const exact = !args.some((a) => a.variadic || !a.required);
+    const plural = required === 1 ? "" : "s";
+    const what = exact ? `requires exactly ${required} argument${plural}` : `requires at least ${required} argument${plural}`;
+    return new StatusError(1, `berth: '${name}' ${what}${usage}\n\nSee '${name} --help' for more information`);
   }
-  return new StatusError(125, `${msg}\n${hint}`);
+  return flagError(msg);
 }
 
 async function flushAndExit(code: number): Promise<never> {

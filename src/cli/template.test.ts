@@ -81,7 +81,7 @@ describe("Go template subset", () => {
   });
 
   it("header mode renders header names", () => {
-    const t = parseTemplate("{{.ID}}\t{{.Label \"x\"}}\t{{.Unknown}}");
-    assert.equal(t.execute({ ID: "CONTAINER ID", Label: "LABEL" }, { headerMode: true }), "CONTAINER ID\tLABEL\t");
+    const t = parseTemplate("{{.ID}}\t{{.Label \"com.example.some-label\"}}\t{{.Unknown}}");
+    assert.equal(t.execute({ ID: "CONTAINER ID", Label: "LABEL" }, { headerMode: true }), "CONTAINER ID\tsome label\t");
   });
 });

@@ -419,7 +419,8 @@ export class Template {
           if (header) next = obj[`${name}Header`] ?? name.toUpperCase();
           else next = (next as TemplateFunc).call(obj, ...(last && args ? args : []));
         } else if (last && args && args.length > 0) {
-          if (header) return next;
+          // docker's SubHeaderContext.Label: the last dotted part of the key, - and _ as spaces.
+          if (header) return name === "Label" ? String(args[0] ?? "").split(".").at(-1)?.replace(/[-_]/g, " ") ?? "" : next;
           throw new TemplateError(`template: can't give argument to non-function .${path.join(".")}`);
         }
         v = next;

@@ -662,8 +662,3 @@ function mergeConfig(user: ImageRunConfig, img: ContainerConfig): void {
     else delete user.StopSignal;
   }
 }
-
-/** The bytes of a PathStat header value. */
-export function encodePathStat(st: PathStat): string {
-  return Buffer.from(JSON.stringify({ name: st.name, size: st.size, mode: st.mode, mtime: st.mtime, linkTarget: st.linkTarget })).toString("base64");
-}

@@ -143,7 +143,10 @@ export class ContainerService {
         await this.removeUnlocked(rec, true).catch((e: unknown) => this.o.log.warn(`finishing removal of ${rec.Id}: ${messageOf(e)}`));
         continue;
       }
-      if (!rec.State.Running) continue;
+      if (!rec.State.Running) {
+        await this.reconcileStopped(rec);
+        continue;
+      }
       const stateDir = this.rt(rec).stateDir(rec.Id);
       if (await this.rt(rec).isAlive(stateDir)) {
         this.o.log.info(`container ${rec.Id.slice(0, 12)} still running (pid ${rec.State.Pid}), reattaching`);
@@ -167,6 +170,26 @@ export class ContainerService {
 
   shutdown(): void {
     this.shuttingDown = true;
+  }
+
+  /**
+   * A record that says "not running" after a crash: the daemon may have died
+   * between starting the process and recording it (adopt the live process), or
+   * between its exit and the cleanup (finish the cleanup).
+   */
+  private async reconcileStopped(rec: ContainerRecord): Promise<void> {
+    const rt = this.rt(rec);
+    const stateDir = rt.stateDir(rec.Id);
+    if (await rt.isAlive(stateDir)) {
+      const pid = Number((await fs.readFile(path.join(stateDir, "pid"), "utf8").catch(() => "0")).trim()) || 0;
+      this.o.log.warn(`container ${rec.Id.slice(0, 12)} was started just before a crash; adopting it (pid ${pid})`);
+      rec.State = { ...rec.State, Status: "running", Running: true, Paused: false, Restarting: false, Pid: pid, StartedAt: rec.State.StartedAt === ZERO_TIME ? new Date().toISOString() : rec.State.StartedAt };
+      await this.save(rec);
+      this.watch(rec);
+      return;
+    }
+    await rt.cleanup(rec.Id).catch((e: unknown) => this.o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
+    await this.o.images.layers.unmount(rec.Id).catch((e: unknown) => this.o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
   }
 
   // --- lookup ---------------------------------------------------------------
@@ -311,6 +334,7 @@ export class ContainerService {
       ResolvConfPath: path.join(dir, "resolv.conf"),
       Config: config,
       HostConfig: hostConfig,
+      ...(body.NetworkingConfig ? { NetworkingConfig: body.NetworkingConfig } : {}),
     };
     // Reserve the name before any await so concurrent creates cannot both take it.
     this.names.set(fullName, id);

@@ -270,6 +270,7 @@ export class ExecService {
       markStarted,
     };
     this.execs.set(ex.id, ex);
+    void this.sweep(rec).catch(() => undefined);
     this.o.containers.emit(rec, `exec_create: ${[ex.entrypoint, ...ex.args].join(" ")}`, { execID: ex.id });
     return { Id: ex.id };
   }
@@ -411,6 +412,21 @@ export class ExecService {
     for (let i = 0; i < 400 && monitorPid > 0 && processAlive(monitorPid); i++) await new Promise((r) => setTimeout(r, 5));
     await fs.rm(stateDir, { recursive: true, force: true }).catch((e: unknown) => this.o.log.warn(`removing exec state ${stateDir}: ${messageOf(e)}`));
     if (ex.stateDir === stateDir) delete ex.stateDir;
+  }
+
+  /**
+   * Remove state dirs of execs berthd lost track of (they ran across a daemon
+   * restart) once their monitors are gone.
+   */
+  private async sweep(rec: ContainerRecord): Promise<void> {
+    const { runtime } = this.o.containers.execTarget(rec.Id);
+    const root = path.dirname(runtime.execStateDir(rec.Id, "x"));
+    const known = new Set([...this.execs.values()].filter((x) => x.containerId === rec.Id).map((x) => path.basename(runtime.execStateDir(rec.Id, x.id))));
+    for (const name of await fs.readdir(root).catch(() => [] as string[])) {
+      if (known.has(name)) continue;
+      const dir = path.join(root, name);
+      if (!(await runtime.isAlive(dir).catch(() => true))) await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
   }
 
   // --- inspect, resize ----------------------------------------------------------------

@@ -11,18 +11,29 @@ import { Runtime } from "../runtime/index.js";
 import { atomicWriteFile, mkdirp } from "../util/fsutil.js";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../util/log.js";
+import { ArchiveService } from "./archive.js";
 import { ContainerService } from "./containers.js";
 import { Events } from "./events.js";
 import { ExecService } from "./exec.js";
 import { ImageService } from "./images.js";
+import { NetworkService } from "./networks.js";
+import { VolumeService } from "./volumes.js";
+import { systemCheck } from "./check.js";
 
 export { ContainerService, ImageService, Events, ExecService };
+export { NetworkService, NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from "./networks.js";
+export type { NetworkCreateBody, EndpointConfigIn } from "./networks.js";
+export { EndpointSettingsSchema } from "./types.js";
 export { ExecCreateSchema, ExecStartSchema, parseDetachKeys } from "./exec.js";
 export type { EngineEvent } from "./events.js";
 export type { WaitCondition, AttachOptions } from "./containers.js";
 export { ContainerCreateSchema } from "./types.js";
 export { StatsService } from "./stats.js";
 export { parseTimeFilter } from "./containers.js";
+export { VolumeService, VolumeCreateSchema } from "./volumes.js";
+export type { VolumeInfo } from "./volumes.js";
+export { ArchiveService } from "./archive.js";
+export type { PathStat } from "./archive.js";
 
 export const VERSION = "0.1.0";
 export const API_VERSION = "1.47";
@@ -35,12 +46,17 @@ export interface EngineOptions {
   runtime: string;
   log: Logger;
   debug: boolean;
+  /** --bip: the default bridge's address, e.g. "172.18.0.1/16". */
+  bridgeIp?: string;
 }
 
 export class Engine {
   readonly images: ImageService;
   readonly containers: ContainerService;
   readonly exec: ExecService;
+  readonly networks: NetworkService;
+  readonly volumes: VolumeService;
+  readonly archive: ArchiveService;
   readonly events = new Events();
   readonly store: ImageStore;
   readonly runtimes = new Map<string, Runtime>();
@@ -57,6 +73,20 @@ export class Engine {
         stateRoot: path.join(opts.execRoot, "c"),
       }));
     }
+    this.volumes = new VolumeService({
+      root: path.join(opts.dataRoot, "volumes"),
+      events: this.events,
+      log: opts.log,
+      containers: { all: () => this.containers.all(), find: (idOrName) => this.containers.find(idOrName) },
+    });
+    this.networks = new NetworkService({
+      dataRoot: opts.dataRoot,
+      execRoot: opts.execRoot,
+      events: this.events,
+      log: opts.log,
+      containers: { all: () => this.containers.all(), find: (idOrName) => this.containers.find(idOrName) },
+      ...(opts.bridgeIp ? { bridgeIp: opts.bridgeIp } : {}),
+    });
     this.containers = new ContainerService({
       root: path.join(opts.dataRoot, "containers"),
       images: this.store,
@@ -64,9 +94,12 @@ export class Engine {
       events: this.events,
       log: opts.log,
       defaultRuntime: path.basename(opts.runtime),
+      storage: this.volumes,
+      networking: this.networks,
     });
     this.images = new ImageService(this.store, this.containers, this.events);
     this.exec = new ExecService({ containers: this.containers, events: this.events, log: opts.log });
+    this.archive = new ArchiveService({ containers: this.containers, store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.execRoot, "archive") });
     this.containers.execIds = (id) => this.exec.idsOf(id);
   }
 
@@ -84,7 +117,17 @@ export class Engine {
       this.runtimeVersions.set(name, version);
       await rt.init();
     }
+    await this.volumes.init();
+    await this.networks.init();
     await this.containers.init();
+    await this.networks.reconcile();
+    await this.volumes.settle();
+    await this.archive.init();
+  }
+
+  /** The engine's fsck (`berth system check`). */
+  check(verifyBlobs = true): ReturnType<typeof systemCheck> {
+    return systemCheck({ store: this.store, containers: this.containers, runtimes: this.runtimes, dataRoot: this.opts.dataRoot, verifyBlobs });
   }
 
   shutdown(): void {
@@ -129,7 +172,7 @@ export class Engine {
       Images: this.store.index.list().length,
       Driver: "overlay2",
       DriverStatus: [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"], ["userxattr", "false"]],
-      Plugins: { Volume: ["local"], Network: ["host", "null"], Authorization: null, Log: ["json-file", "local", "none"] },
+      Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["json-file", "local", "none"] },
       MemoryLimit: true,
       SwapLimit: true,
       CpuCfsPeriod: true,

@@ -19,8 +19,44 @@ export const RestartPolicySchema = z.looseObject({
   MaximumRetryCount: nullable(z.number().int().nonnegative()),
 });
 
+/** A HostConfig.Mounts entry (`--mount`); checked with Docker's wording by engine/volumes.ts. */
+export const MountSchema = z.looseObject({
+  Type: nullable(z.string()),
+  Source: nullable(z.string()),
+  Target: nullable(z.string()),
+  ReadOnly: nullable(z.boolean()),
+  Consistency: nullable(z.string()),
+  BindOptions: nullable(
+    z.looseObject({
+      Propagation: nullable(z.string()),
+      NonRecursive: nullable(z.boolean()),
+      CreateMountpoint: nullable(z.boolean()),
+      ReadOnlyNonRecursive: nullable(z.boolean()),
+      ReadOnlyForceRecursive: nullable(z.boolean()),
+    }),
+  ),
+  VolumeOptions: nullable(
+    z.looseObject({
+      NoCopy: nullable(z.boolean()),
+      Labels: nullable(z.record(z.string(), z.string())),
+      Subpath: nullable(z.string()),
+      DriverConfig: nullable(z.looseObject({ Name: nullable(z.string()), Options: nullable(z.record(z.string(), z.string())) })),
+    }),
+  ),
+  TmpfsOptions: nullable(
+    z.looseObject({
+      SizeBytes: nullable(z.number().int()),
+      Mode: nullable(z.number().int()),
+      Options: nullable(z.array(z.array(z.string()))),
+    }),
+  ),
+});
+
 export const HostConfigSchema = z.looseObject({
   Binds: nullable(strArr),
+  Mounts: nullable(z.array(MountSchema)),
+  VolumesFrom: nullable(strArr),
+  VolumeDriver: nullable(z.string()),
   AutoRemove: nullable(z.boolean()),
   NetworkMode: nullable(z.string()),
   RestartPolicy: nullable(RestartPolicySchema),
@@ -30,6 +66,12 @@ export const HostConfigSchema = z.looseObject({
   CapAdd: nullable(strArr),
   CapDrop: nullable(strArr),
   ExtraHosts: nullable(strArr),
+  PortBindings: nullable(z.record(z.string(), z.array(z.looseObject({ HostIp: nullable(z.string()), HostPort: nullable(z.string()) })).nullable())),
+  PublishAllPorts: nullable(z.boolean()),
+  Links: nullable(strArr),
+  Dns: nullable(strArr),
+  DnsSearch: nullable(strArr),
+  DnsOptions: nullable(strArr),
   ShmSize: nullable(z.number().int().nonnegative()),
   Init: nullable(z.boolean()),
   GroupAdd: nullable(strArr),
@@ -53,6 +95,15 @@ export const HostConfigSchema = z.looseObject({
   DeviceCgroupRules: nullable(strArr),
   Runtime: nullable(z.string()),
   ConsoleSize: nullable(z.array(z.number().int().nonnegative()).length(2)),
+});
+
+/** NetworkingConfig.EndpointsConfig.<network> (and the body of network connect); engine/networks.ts checks it. */
+export const EndpointSettingsSchema = z.looseObject({
+  IPAMConfig: nullable(z.looseObject({ IPv4Address: nullable(z.string()), IPv6Address: nullable(z.string()), LinkLocalIPs: nullable(strArr) })),
+  Links: nullable(strArr),
+  Aliases: nullable(strArr),
+  MacAddress: nullable(z.string()),
+  DriverOpts: nullable(z.record(z.string(), z.string())),
 });
 
 export const ContainerCreateSchema = z.looseObject({
@@ -82,7 +133,7 @@ export const ContainerCreateSchema = z.looseObject({
   StopTimeout: nullable(z.number().int()),
   Shell: nullable(strArr),
   HostConfig: nullable(HostConfigSchema),
-  NetworkingConfig: nullable(z.looseObject({})),
+  NetworkingConfig: nullable(z.looseObject({ EndpointsConfig: nullable(z.record(z.string(), EndpointSettingsSchema.nullable())) })),
 });
 
 export type ContainerCreateBody = z.infer<typeof ContainerCreateSchema>;
@@ -151,6 +202,10 @@ export interface ContainerRecord {
   ResolvConfPath: string;
   Config: ContainerConfig;
   HostConfig: HostConfig;
+  /** Volumes, binds and tmpfs mounts resolved at create (engine/volumes.ts; Docker's MountPoints). */
+  MountPoints?: import("../volume/index.js").MountPoint[];
+  /** The create request's NetworkingConfig (endpoints to join; engine/networks.ts). */
+  NetworkingConfig?: ContainerCreateBody["NetworkingConfig"];
   /** Monitor pid while running (for recovery). */
   MonitorPid?: number;
   /** Set by `docker stop`/`kill` so restart policies don't fight the user. */

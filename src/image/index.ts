@@ -34,6 +34,8 @@ export {
 } from "./archive-tar.js";
 export type { ResolvedPath, TreeTarOptions, FsChange, ChangesOptions, CopyInOptions } from "./archive-tar.js";
 export type { SnapshotInfo } from "./layers.js";
+export { checkImageStore } from "./check.js";
+export type { CheckProblem } from "./check.js";
 
 export class ImageStore {
   readonly content: ContentStore;

@@ -94,8 +94,7 @@ export async function collectGarbage(storage: RegistryStorage, opts: GcOptions =
   const uploads: string[] = [];
   for (const u of await storage.listUploads()) {
     if (now - u.updatedAt.getTime() < ttl) continue;
-    uploads.push(u.id);
-    if (!opts.dryRun) await storage.deleteUpload(u.id);
+    if (opts.dryRun || (await storage.deleteUpload(u.id, { idleBefore: new Date(now - ttl) }))) uploads.push(u.id);
   }
   return { deleted, kept, reclaimedBytes, uploads };
 }

@@ -5,7 +5,7 @@
  */
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, promises as fs } from "node:fs";
 import net from "node:net";
@@ -121,8 +121,8 @@ describe("our client against docker/distribution", { skip: DOCKER_REGISTRY ? fal
     assert.equal((await c.getManifest("interop/app", img.manifestDigest)).digest, img.manifestDigest);
     assert.deepEqual(await readStream(await c.getBlob("interop/app", img.layerDigest, { size: img.layer.length })), img.layer);
     assert.ok((await readStream(await c.getBlob("interop/app", sha256(big)))).equals(big));
-    assert.deepEqual(await c.listTags("interop/app"), ["a", "v1", "v2", "v3"]);
-    assert.deepEqual(await c.listTags("interop/app", { n: 2 }), ["a", "v1"]);
+    // distribution 2.8 neither sorts the tags list nor paginates it (n is ignored).
+    assert.deepEqual((await c.listTags("interop/app")).sort(), ["a", "v1", "v2", "v3"]);
 
     assert.equal(await c.mountBlob("interop/other", img.layerDigest, "interop/app"), true);
     assert.equal(await c.mountBlob("interop/other", sha256("absent"), "interop/app"), false);
@@ -146,10 +146,21 @@ describe("skopeo against our server", { skip: SKOPEO ? false : "skopeo is not in
   let img: TestImage;
   let archive = "";
 
-  const skopeo = (args: string[]) => {
-    const r = spawnSync(SKOPEO as string, ["--insecure-policy", ...args], { encoding: "utf8", timeout: 60_000 });
-    return { code: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-  };
+  // Asynchronous: the registry under test runs in this process.
+  const skopeo = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+      const ch = spawn(SKOPEO as string, ["--insecure-policy", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      ch.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
+      ch.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+      const t = setTimeout(() => ch.kill("SIGKILL"), 60_000);
+      ch.on("error", reject);
+      ch.on("close", (code) => {
+        clearTimeout(t);
+        resolve({ code: code ?? 1, stdout, stderr });
+      });
+    });
 
   before(async () => {
     const htpasswd = path.join(tmp, "skopeo-htpasswd");
@@ -165,9 +176,9 @@ describe("skopeo against our server", { skip: SKOPEO ? false : "skopeo is not in
 
   test("skopeo copies a docker-archive to our registry, inspects it, and pulls it back", { timeout: 120_000 }, async () => {
     const dest = `docker://${reg.addr}/x:y`;
-    const cp = skopeo(["copy", "--dest-tls-verify=false", "--dest-creds", "sk:opeo", `docker-archive:${archive}`, dest]);
+    const cp = await skopeo(["copy", "--dest-tls-verify=false", "--dest-creds", "sk:opeo", `docker-archive:${archive}`, dest]);
     assert.equal(cp.code, 0, cp.stderr);
-    const insp = skopeo(["inspect", "--tls-verify=false", "--creds", "sk:opeo", dest]);
+    const insp = await skopeo(["inspect", "--tls-verify=false", "--creds", "sk:opeo", dest]);
     assert.equal(insp.code, 0, insp.stderr);
     const info = JSON.parse(insp.stdout) as { Digest: string; Layers: string[]; Architecture: string; Os: string };
     assert.equal(info.Os, "linux");
@@ -179,21 +190,21 @@ describe("skopeo against our server", { skip: SKOPEO ? false : "skopeo is not in
     const man = JSON.parse(m.bytes.toString()) as { config: { digest: string } };
     assert.equal(man.config.digest, img.configDigest);
 
-    const tags = skopeo(["list-tags", "--tls-verify=false", "--creds", "sk:opeo", `docker://${reg.addr}/x`]);
+    const tags = await skopeo(["list-tags", "--tls-verify=false", "--creds", "sk:opeo", `docker://${reg.addr}/x`]);
     assert.equal(tags.code, 0, tags.stderr);
     assert.deepEqual((JSON.parse(tags.stdout) as { Tags: string[] }).Tags, ["y"]);
 
     // Copy within the registry (cross-repo mount) and pull into an OCI layout.
-    const cp2 = skopeo(["copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--src-creds", "sk:opeo", "--dest-creds", "sk:opeo", dest, `docker://${reg.addr}/copied/x:z`]);
+    const cp2 = await skopeo(["copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--src-creds", "sk:opeo", "--dest-creds", "sk:opeo", dest, `docker://${reg.addr}/copied/x:z`]);
     assert.equal(cp2.code, 0, cp2.stderr);
     assert.equal((await c.getManifest("copied/x", "z")).digest, info.Digest);
     const oci = path.join(tmp, "oci-out");
-    const pull = skopeo(["copy", "--src-tls-verify=false", "--src-creds", "sk:opeo", dest, `oci:${oci}:y`]);
+    const pull = await skopeo(["copy", "--src-tls-verify=false", "--src-creds", "sk:opeo", dest, `oci:${oci}:y`]);
     assert.equal(pull.code, 0, pull.stderr);
     const layout = JSON.parse(await fs.readFile(path.join(oci, "index.json"), "utf8")) as { manifests: unknown[] };
     assert.equal(layout.manifests.length, 1);
 
-    const noCreds = skopeo(["inspect", "--tls-verify=false", "--no-creds", dest]);
+    const noCreds = await skopeo(["inspect", "--tls-verify=false", "--no-creds", dest]);
     assert.notEqual(noCreds.code, 0);
     assert.match(noCreds.stderr, /unauthorized|authentication required/i);
   });

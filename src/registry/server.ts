@@ -169,7 +169,7 @@ class RegistryApp {
       return;
     }
     const err = e instanceof RegistryError ? e : undefined;
-    if (!err) this.opts.log?.error(`registry: ${req.method} ${req.url}: ${messageOf(e)}`);
+    if (!err && !req.destroyed) this.opts.log?.error(`registry: ${req.method} ${req.url}: ${messageOf(e)}`);
     const status = err?.status ?? 500;
     const body = err ? err.body() : { errors: [{ code: "UNKNOWN", message: "unknown error", detail: messageOf(e) }] };
     if (err?.code === "UNAUTHORIZED") res.setHeader("WWW-Authenticate", `Basic realm="${this.opts.realm ?? "Registry Realm"}"`);
@@ -661,7 +661,7 @@ class RegistryApp {
     const now = Date.now();
     for (const u of await this.storage.listUploads()) {
       if (now - u.updatedAt.getTime() < ttlMs) continue;
-      if (await this.storage.deleteUpload(u.id)) n++;
+      if (await this.storage.deleteUpload(u.id, { idleBefore: new Date(now - ttlMs) })) n++;
     }
     return n;
   }

@@ -70,7 +70,8 @@ export interface RegistryStorage {
   appendUpload(id: string, src: Readable, opts?: { offset?: number; maxBytes?: number }): Promise<UploadInfo>;
   /** Verify the digest and make the blob visible; the session ends either way. */
   commitUpload(id: string, expected: Digest): Promise<{ digest: Digest; size: number }>;
-  deleteUpload(id: string): Promise<boolean>;
+  /** With `idleBefore`, only when no bytes arrived since then (checked under the session's lock). */
+  deleteUpload(id: string, opts?: { idleBefore?: Date }): Promise<boolean>;
   listUploads(): Promise<UploadInfo[]>;
 
   /** Per-repository links. */
@@ -344,9 +345,15 @@ export class FsRegistryStorage implements RegistryStorage {
     return true;
   }
 
-  async deleteUpload(id: string): Promise<boolean> {
+  async deleteUpload(id: string, opts: { idleBefore?: Date } = {}): Promise<boolean> {
     if (!UUID_RE.test(id)) return false;
-    return this.uploadLock.run(id, () => this.removeUploadUnlocked(id));
+    return this.uploadLock.run(id, async () => {
+      if (opts.idleBefore !== undefined) {
+        const info = await this.uploadInfoUnlocked(id).catch(() => undefined);
+        if (info && info.updatedAt.getTime() >= opts.idleBefore.getTime()) return false;
+      }
+      return this.removeUploadUnlocked(id);
+    });
   }
 
   async listUploads(): Promise<UploadInfo[]> {

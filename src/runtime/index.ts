@@ -247,6 +247,7 @@ export class Runtime {
   async cleanup(id: string): Promise<void> {
     if (await exists(path.join(this.opts.runtimeRoot, id))) await this.runtimeDelete(id);
     await fs.rm(this.stateDir(id), { recursive: true, force: true });
+    await removeCgroups(id);
   }
 
   /** Runtime ids the OCI runtime still knows (for leak checks and restart recovery). */
@@ -254,5 +255,18 @@ export class Runtime {
     const { stdout } = await run(this.opts.runtime, ["--root", this.opts.runtimeRoot, "list", "--format", "json"]);
     const parsed = JSON.parse(stdout.trim() || "[]") as { id: string; status: string; pid: number }[] | null;
     return parsed ?? [];
+  }
+}
+
+/**
+ * Remove the container's (empty) cgroup directories if the runtime left any:
+ * `/sys/fs/cgroup/<controller>/berth/<id>` on v1, `/sys/fs/cgroup/berth/<id>` on v2.
+ * rmdir only succeeds for cgroups without processes, so this never harms a live one.
+ */
+export async function removeCgroups(id: string): Promise<void> {
+  if (!/^[0-9a-f]{64}$/.test(id)) return;
+  const roots = ["/sys/fs/cgroup", ...(await fs.readdir("/sys/fs/cgroup").catch(() => [] as string[])).map((c) => `/sys/fs/cgroup/${c}`)];
+  for (const r of roots) {
+    await fs.rmdir(path.join(r, "berth", id)).catch(() => undefined);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import { Daemon, leftovers } from "./harness.js";
 
@@ -127,10 +127,12 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     assert.equal(exit.code, 5);
   });
 
-  it("makes a host device available with --device", async () => {
+  it("makes a host device available with --device, and every one with --privileged", async () => {
     const r = await d.docker(["run", "--rm", "--device", "/dev/loop-control:/dev/xlc", "busybox", "sh", "-c", "ls -l /dev/xlc; exec 3<>/dev/xlc && echo opened"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^crw.* 10,\s+237 .*\/dev\/xlc\nopened\n$/);
+    const priv = await d.docker(["run", "--rm", "--privileged", "busybox", "sh", "-c", "exec 3<>/dev/loop-control && echo opened"]);
+    assert.equal(priv.stdout, "opened\n", priv.stderr);
     const missing = await d.docker(["run", "--rm", "--device", "/dev/nope", "busybox", "true"]);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /error gathering device information while adding custom device "\/dev\/nope": no such file or directory/);
@@ -170,6 +172,18 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     const topStopped = await d.docker(["top", "st"]);
     assert.match(topStopped.stderr, /is not running/);
     await d.docker(["rm", "st"]);
+  });
+
+  it("reports an OOM kill that happened while berthd was down", async () => {
+    const r = await d.docker(["run", "-d", "--name", "oomdown", "-m", "10m", "busybox", "sh", "-c", "sleep 1; tail /dev/zero"]);
+    assert.equal(r.code, 0, r.stderr);
+    await d.kill9();
+    const exitFile = `${d.execRoot}/c/${r.stdout.trim()}/exit`;
+    for (let i = 0; i < 100 && !existsSync(exitFile); i++) await new Promise((res) => setTimeout(res, 100));
+    await d.start();
+    const ins = await d.docker(["inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}} {{.State.Status}}", "oomdown"]);
+    assert.equal(ins.stdout.trim(), "true 137 exited");
+    await d.docker(["rm", "oomdown"]);
   });
 
   it("leaves nothing behind", async () => {

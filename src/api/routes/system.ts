@@ -1,6 +1,6 @@
 import type { Engine } from "../../engine/index.js";
 import { parseTimeFilter } from "../../engine/index.js";
-import { type Router, API_VERSION, qFilters, requireRes, startJsonStream } from "../server.js";
+import { type Router, API_VERSION, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
 
 export function systemRoutes(r: Router, engine: Engine): void {
   const ping = async (ctx: import("../server.js").Ctx) => {
@@ -21,6 +21,8 @@ export function systemRoutes(r: Router, engine: Engine): void {
   r.get("/_ping", ping);
   r.head("/_ping", ping);
   r.get("/version", async (ctx) => ctx.json(200, engine.version()));
+  // Berth's own extension (not in Docker's API): the engine's consistency check.
+  r.get("/berth/system/check", async (ctx) => ctx.json(200, await engine.check(qBool(ctx.query, "blobs", true))));
   r.get("/info", async (ctx) => ctx.json(200, engine.info()));
 
   r.get("/events", async (ctx) => {

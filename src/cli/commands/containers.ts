@@ -493,6 +493,7 @@ export function psContext(c: ContainerSummary, trunc: boolean, now = Date.now())
     Mounts: mounts.join(","),
     Names: shownNames.join(","),
     Networks: networks.join(","),
+    Platform: null,
     Ports: formatPorts(c.Ports),
     RunningFor: ago(c.Created, now),
     Size: size,

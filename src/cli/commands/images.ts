@@ -73,11 +73,11 @@ export function imageRows(img: ImageSummary, trunc: boolean, showDigests: boolea
     Digest: digest,
     ID: trunc ? shortId(img.Id) : img.Id,
     Repository: repo,
-    SharedSize: img.SharedSize === undefined || img.SharedSize < 0 ? "N/A" : humanSize(img.SharedSize),
+    SharedSize: img.SharedSize === undefined || img.SharedSize < 0 ? "N/A" : humanSize(img.SharedSize, 4),
     Size: humanSize(img.Size),
     Tag: tag,
-    UniqueSize: img.SharedSize === undefined || img.SharedSize < 0 ? "N/A" : humanSize(img.Size - img.SharedSize),
-    VirtualSize: humanSize(img.VirtualSize ?? img.Size),
+    UniqueSize: img.SharedSize === undefined || img.SharedSize < 0 ? "N/A" : humanSize(img.Size - img.SharedSize, 4),
+    VirtualSize: humanSize(img.VirtualSize ?? img.Size, 4),
   });
   const tags = (img.RepoTags ?? []).filter((t) => t !== "<none>:<none>");
   const digests = (img.RepoDigests ?? []).filter((d) => d !== "<none>@<none>");
@@ -161,8 +161,10 @@ export function registerTag(parent: Command): void {
     .argument("<source>")
     .argument("<target>")
     .action(async (source: string, target: string) => {
-      const err = referenceError(target);
-      if (err) throw new Error(err);
+      for (const ref of [source, target]) {
+        const err = ref === source && /^(sha256:)?[0-9a-f]{12,64}$/.test(ref) ? undefined : referenceError(ref);
+        if (err) throw new Error(`Error parsing reference: "${ref}" is not a valid repository/tag: ${err}`);
+      }
       if (target.includes("@")) throw new Error("refusing to create a tag with a digest reference");
       const { repo, tag } = splitRepoTag(target);
       await getClient().post(`/images/${imagePath(source)}/tag`, { repo, tag: tag || "latest" });

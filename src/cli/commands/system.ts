@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
-import { CLIENT_API_VERSION, DaemonError, jsonLines } from "../client.js";
+import { CLIENT_API_VERSION, DaemonError, textLines } from "../client.js";
 import { StatusError, collect, errln, filtersJson, getClient, out, outln } from "../context.js";
 import { bytesSize, formatRfc3339NanoLocal, getTimestamp, indentJson, parseTemplate, tabwrite } from "../format.js";
 import { TemplateError, printValue } from "../template.js";
@@ -272,9 +272,10 @@ interface EventMessage {
 }
 
 /** docker's one-line event form: `<time> <type> <action> <id> (k=v, ...)`. */
-export function formatEvent(e: EventMessage): string {
+export function formatEvent(e: EventMessage, timeNano?: bigint): string {
   let s = "";
-  if (e.timeNano) s += `${formatRfc3339NanoLocal(BigInt(Math.round(e.timeNano)))} `;
+  if (timeNano) s += `${formatRfc3339NanoLocal(timeNano)} `;
+  else if (e.timeNano) s += `${formatRfc3339NanoLocal(BigInt(Math.round(e.timeNano)))} `;
   else if (e.time) s += `${formatRfc3339NanoLocal(BigInt(e.time) * 1_000_000_000n)} `;
   s += `${e.Type ?? ""} ${e.Action ?? ""} ${e.Actor?.ID ?? ""}`;
   const attrs = e.Actor?.Attributes ?? {};
@@ -317,8 +318,11 @@ export function registerEvents(program: Command, name = "events"): void {
         res.destroy();
         process.exit(0);
       });
-      for await (const e of jsonLines<EventMessage>(res)) {
-        outln(tmpl ? tmpl.execute(eventContext(e)) : formatEvent(e));
+      for await (const line of textLines(res)) {
+        const e = JSON.parse(line) as EventMessage;
+        // timeNano exceeds 2^53: keep the digits the daemon sent.
+        const nano = line.match(/"timeNano"\s*:\s*(\d+)/);
+        outln(tmpl ? tmpl.execute(eventContext(e)) : formatEvent(e, nano ? BigInt(nano[1] as string) : undefined));
       }
     });
 }

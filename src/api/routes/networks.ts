@@ -1,0 +1,46 @@
+import type { Engine } from "../../engine/index.js";
+import { NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from "../../engine/index.js";
+import { invalid } from "../../util/errors.js";
+import { type Ctx, type Router, qFilters } from "../server.js";
+
+type Schema<T> = { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } };
+
+async function parse<T>(ctx: Ctx, schema: Schema<T>, what: string): Promise<T> {
+  const raw = await ctx.body();
+  if (raw === undefined || raw === null) throw invalid(`${what}: body is required`);
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw invalid(`invalid ${what}: ${issue ? `${issue.path.map(String).join(".") || "body"}: ${issue.message}` : "malformed"}`);
+  }
+  return parsed.data;
+}
+
+export function networkRoutes(r: Router, engine: Engine): void {
+  const ns = engine.networks;
+
+  r.get("/networks", async (ctx) => ctx.json(200, ns.list(qFilters(ctx.query))));
+
+  r.post("/networks/create", async (ctx) => ctx.json(201, await ns.create(await parse(ctx, NetworkCreateSchema, "network config"))));
+
+  r.post("/networks/prune", async (ctx) => ctx.json(200, await ns.prune(qFilters(ctx.query))));
+
+  r.get("/networks/{id}", async (ctx) => ctx.json(200, ns.inspect(ctx.params["id"] ?? "")));
+
+  r.delete("/networks/{id}", async (ctx) => {
+    await ns.remove(ctx.params["id"] ?? "");
+    ctx.status(204);
+  });
+
+  r.post("/networks/{id}/connect", async (ctx) => {
+    const body = await parse(ctx, NetworkConnectSchema, "network connect request");
+    await ns.connect(ctx.params["id"] ?? "", body.Container, body.EndpointConfig ?? {});
+    ctx.status(200);
+  });
+
+  r.post("/networks/{id}/disconnect", async (ctx) => {
+    const body = await parse(ctx, NetworkDisconnectSchema, "network disconnect request");
+    await ns.disconnect(ctx.params["id"] ?? "", body.Container, body.Force ?? false);
+    ctx.status(200);
+  });
+}

@@ -1,0 +1,42 @@
+/**
+ * The network subsystem: Linux bridges, veth pairs in per-container network
+ * namespaces (iproute2), IPv4 address math and host-wide leases, published
+ * ports (reservations + kernel NAT through iptables-restore), and the embedded
+ * DNS (aardvark-dns). engine/networks.ts composes these into Docker's networks.
+ */
+export {
+  type Cidr,
+  broadcastOf,
+  cidrString,
+  contains,
+  defaultGateway,
+  defaultPools,
+  firstFree,
+  formatIPv4,
+  isValidMac,
+  macFromIp,
+  overlaps,
+  parseCidr,
+  parseIPv4,
+  pickSubnet,
+} from "./ipnet.js";
+export { DEFAULT_LEASE_ROOT, HostLeases } from "./leases.js";
+export {
+  type HostLink,
+  type VethSpec,
+  addInterfaces,
+  configureBridge,
+  createBridge,
+  createSandbox,
+  deleteBridge,
+  deleteLinks,
+  destroySandbox,
+  hostLinks,
+  hostRoutes,
+  removeNetns,
+  setSysctl,
+} from "./links.js";
+export { type ChainNames, type FwBridge, type FwModel, type FwPort, DEFAULT_EXEC_ROOT, Firewall, chainNames, ownerComment } from "./iptables.js";
+export { type PortBinding, type PortMapping, type PortRequest, type Proto, PortReservations, parsePortKey, portRequests } from "./ports.js";
+export { type DnsEntry, type DnsNetwork, Aardvark, findAardvark, strayAardvarks } from "./dns.js";
+export { type DnsOverrides, bridgeResolvConf, embeddedResolvConf, parseResolvConf } from "./etc.js";

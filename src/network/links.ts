@@ -1,0 +1,166 @@
+/**
+ * Links and network namespaces, driven by Debian's iproute2 in batch mode so a
+ * container's whole set-up costs two process spawns:
+ *
+ *   unshare --net=<exec-root>/netns/<id> ip -batch -     (inside the new netns:
+ *       lo up, veth created with its peer sent to the host, address, route)
+ *   ip -batch -                                          (host: peer onto the bridge, up)
+ *
+ * The namespace is a bind mount under the daemon's exec-root (like dockerd's
+ * /var/run/docker/netns), so it outlives berthd and dies with an unmount.
+ */
+import { promises as fs } from "node:fs";
+import { run } from "../util/exec.js";
+import { errnoCode, messageOf } from "../util/errors.js";
+
+/** One interface of a container: `ifname` inside, `hostIf` on the bridge. */
+export interface VethSpec {
+  ifname: string;
+  hostIf: string;
+  bridge: string;
+  mac: string;
+  /** Address with prefix length, e.g. "172.18.0.2/16". */
+  cidr: string;
+  mtu: number;
+  /** Default route through this gateway (at most one interface has it). */
+  defaultVia?: string;
+}
+
+export const IP = "ip";
+
+const hostNetns = (): string => `/proc/${process.pid}/ns/net`;
+
+function q(s: string): string {
+  return /^[\w.:/@+-]+$/.test(s) ? s : `"${s.replace(/["\\]/g, "\\$&")}"`;
+}
+
+/** Lines run inside the container's namespace to create and configure its interfaces. */
+export function insideBatch(veths: VethSpec[], withLoopback: boolean): string {
+  const lines: string[] = [];
+  if (withLoopback) lines.push("link set lo up");
+  for (const v of veths) {
+    lines.push(`link add ${q(v.ifname)} address ${v.mac} mtu ${v.mtu} type veth peer name ${q(v.hostIf)} mtu ${v.mtu} netns ${hostNetns()}`);
+    lines.push(`addr add ${v.cidr} brd + dev ${q(v.ifname)}`);
+    lines.push(`link set ${q(v.ifname)} up`);
+  }
+  for (const v of veths) if (v.defaultVia) lines.push(`route add default via ${v.defaultVia} dev ${q(v.ifname)}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** Lines run on the host to put the peers on their bridges. */
+export function hostBatch(veths: VethSpec[]): string {
+  return veths.map((v) => `link set ${q(v.hostIf)} master ${q(v.bridge)} up\n`).join("");
+}
+
+/** Create a network namespace bound at `nsPath` with these interfaces (loopback up). */
+export async function createSandbox(nsPath: string, veths: VethSpec[]): Promise<void> {
+  await fs.writeFile(nsPath, "", { mode: 0o444 });
+  await run("unshare", [`--net=${nsPath}`, IP, "-batch", "-"], { input: insideBatch(veths, true) });
+  if (veths.length > 0) await run(IP, ["-batch", "-"], { input: hostBatch(veths) });
+}
+
+/** Add interfaces to an existing namespace (network connect on a running container). */
+export async function addInterfaces(nsPath: string, veths: VethSpec[]): Promise<void> {
+  if (veths.length === 0) return;
+  await run("nsenter", [`--net=${nsPath}`, IP, "-batch", "-"], { input: insideBatch(veths, false) });
+  await run(IP, ["-batch", "-"], { input: hostBatch(veths) });
+}
+
+/** Delete host-side veths (their peers go with them); missing ones are fine. */
+export async function deleteLinks(names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await run(IP, ["-force", "-batch", "-"], { input: names.map((n) => `link del ${q(n)}\n`).join("") }).catch((e: unknown) => {
+    if (!/Cannot find device|does not exist/.test(messageOf(e))) throw e;
+  });
+}
+
+/** Unmount and remove a namespace file; fine when it is already gone. */
+export async function removeNetns(nsPath: string): Promise<void> {
+  try {
+    await fs.access(nsPath);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return;
+  }
+  await run("umount", [nsPath]).catch((e: unknown) => {
+    if (!/not mounted|no mount point|not found/i.test(messageOf(e))) throw e;
+  });
+  await fs.rm(nsPath, { force: true });
+}
+
+/** Tear a sandbox down: veths and the namespace, in parallel (two spawns). */
+export async function destroySandbox(nsPath: string | undefined, hostIfs: string[]): Promise<void> {
+  const results = await Promise.allSettled([deleteLinks(hostIfs), nsPath ? removeNetns(nsPath) : Promise.resolve()]);
+  for (const r of results) if (r.status === "rejected") throw r.reason;
+}
+
+export interface HostLink {
+  ifname: string;
+  kind: string;
+  alias: string;
+  up: boolean;
+  /** IPv4 addresses as "a.b.c.d/n". */
+  addrs: string[];
+}
+
+interface IpJsonLink {
+  ifname?: string;
+  flags?: string[];
+  ifalias?: string;
+  linkinfo?: { info_kind?: string };
+  addr_info?: { family?: string; local?: string; prefixlen?: number }[];
+}
+
+/** Every link of the host with its kind, alias and IPv4 addresses (one `ip -j -d addr`). */
+export async function hostLinks(): Promise<HostLink[]> {
+  const { stdout } = await run(IP, ["-j", "-d", "addr", "show"]);
+  const arr = JSON.parse(stdout || "[]") as IpJsonLink[];
+  return arr.map((l) => ({
+    ifname: l.ifname ?? "",
+    kind: l.linkinfo?.info_kind ?? "",
+    alias: l.ifalias ?? "",
+    up: (l.flags ?? []).includes("UP"),
+    addrs: (l.addr_info ?? []).filter((a) => a.family === "inet" && a.local).map((a) => `${a.local}/${a.prefixlen ?? 32}`),
+  }));
+}
+
+/** IPv4 destinations routed on the host (all tables), e.g. "10.0.0.0/8"; "default" is skipped. */
+export async function hostRoutes(): Promise<string[]> {
+  const { stdout } = await run(IP, ["-j", "-4", "route", "show", "table", "all"]);
+  const arr = JSON.parse(stdout || "[]") as { dst?: string; type?: string }[];
+  return arr
+    .filter((r) => r.dst && r.dst !== "default" && (r.type === undefined || r.type === "unicast"))
+    .map((r) => (r.dst?.includes("/") ? r.dst : `${r.dst}/32`));
+}
+
+/** Create a bridge with its gateway address and bring it up. */
+export async function createBridge(name: string, gatewayCidr: string, mtu: number, alias?: string): Promise<void> {
+  const lines = [`link add name ${q(name)} mtu ${mtu} type bridge`];
+  if (alias) lines.push(`link set dev ${q(name)} alias ${q(alias)}`);
+  lines.push(`addr add ${gatewayCidr} brd + dev ${q(name)}`, `link set dev ${q(name)} up`);
+  await run(IP, ["-batch", "-"], { input: `${lines.join("\n")}\n` });
+}
+
+/** Give an existing bridge an address and bring it up (adopting a bridge left by a previous run). */
+export async function configureBridge(name: string, gatewayCidr: string | undefined): Promise<void> {
+  const lines: string[] = [];
+  if (gatewayCidr) lines.push(`addr add ${gatewayCidr} brd + dev ${q(name)}`);
+  lines.push(`link set dev ${q(name)} up`);
+  await run(IP, ["-batch", "-"], { input: `${lines.join("\n")}\n` });
+}
+
+export async function deleteBridge(name: string): Promise<void> {
+  await deleteLinks([name]);
+}
+
+/** Write a sysctl under /proc/sys (e.g. "net/ipv4/ip_forward"); returns false when it could not. */
+export async function setSysctl(key: string, value: string): Promise<boolean> {
+  const file = `/proc/sys/${key}`;
+  try {
+    const cur = (await fs.readFile(file, "utf8")).trim();
+    if (cur === value) return true;
+    await fs.writeFile(file, value);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Crash consistency: berthd is killed with SIGKILL at random moments during
+ * imports, runs, removals and tag changes; every time it starts again, the
+ * system check finds nothing wrong and nothing that existed before is lost.
+ * BERTH_LONG=1 runs more rounds (the bounded count keeps the normal suite fast).
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { Daemon, busyboxTarFile } from "./harness.js";
+
+const ROUNDS = process.env["BERTH_LONG"] ? 40 : 8;
+
+function check(sock: string): Promise<{ problems: { area: string; id: string; problem: string }[] }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ socketPath: sock, path: "/berth/system/check" }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve(JSON.parse(Buffer.concat(chunks).toString()) as { problems: { area: string; id: string; problem: string }[] }));
+      })
+      .on("error", reject);
+  });
+}
+
+describe("crash consistency of berthd", () => {
+  const d = new Daemon();
+  before(async () => {
+    await d.start();
+    await d.loadBusybox();
+    await d.docker(["create", "--name", "keeper", "busybox", "true"]);
+  });
+  after(async () => {
+    await d.destroy();
+  });
+
+  it(`survives ${ROUNDS} SIGKILLs at random moments of import, run, rm and rmi`, async () => {
+    const tar = await busyboxTarFile();
+    const ops: ((i: number) => Promise<unknown>)[] = [
+      (i) => d.docker(["import", tar, `crash:${i}`]),
+      () => d.docker(["run", "--rm", "busybox", "sh", "-c", "echo x > /f; cat /f"]),
+      (i) => d.docker(["run", "-d", "--name", `bg${i}`, "busybox", "sleep", "30"]),
+      async (i) => {
+        await d.docker(["create", "--name", `tmp${i}`, "busybox", "true"]);
+        return d.docker(["rm", `tmp${i}`]);
+      },
+      async (i) => {
+        await d.docker(["tag", "busybox", `t${i}:x`]);
+        return d.docker(["rmi", `t${i}:x`]);
+      },
+    ];
+    let survived = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      const op = ops[i % ops.length] as (i: number) => Promise<unknown>;
+      const pending = op(i).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 250)));
+      await d.kill9();
+      await pending;
+      await d.start();
+      const res = await check(d.sock);
+      assert.deepEqual(res.problems, [], `round ${i}: ${JSON.stringify(res.problems)}`);
+      const images = await d.docker(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+      assert.match(images.stdout, /^busybox:latest$/m, `round ${i}: busybox survived`);
+      const ps = await d.docker(["ps", "-a", "--format", "{{.Names}}"]);
+      assert.match(ps.stdout, /^keeper$/m, `round ${i}: keeper survived`);
+      survived++;
+    }
+    assert.equal(survived, ROUNDS);
+    // Everything still works afterwards.
+    const r = await d.docker(["run", "--rm", "busybox", "echo", "alive"]);
+    assert.equal(r.stdout, "alive\n");
+    await d.docker(["rm", "-f", ...Array.from({ length: ROUNDS }, (_v, i) => `bg${i}`)]);
+  });
+});
