@@ -102,6 +102,13 @@ async function flushAndExit(code: number): Promise<never> {
 }
 
 export async function main(argv: string[]): Promise<never> {
+  // A closed stdout/stderr (`berth logs x | head -1`) ends the CLI quietly, as SIGPIPE ends docker.
+  for (const s of [process.stdout, process.stderr]) {
+    s.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(141);
+      throw e;
+    });
+  }
   const program = buildProgram();
   const userArgs = argv.slice(2);
   const { cmd, path, start } = locateCommand(program, userArgs);

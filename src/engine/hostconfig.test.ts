@@ -32,6 +32,8 @@ const V1: HostFacts = {
   cpuShares: true,
   cpuset: true,
   blkioWeight: false,
+  blkioWeightDevice: false,
+  blkioThrottle: true,
   ncpu: 2,
   rlimits: { nofile: { soft: 20000, hard: 20000 }, core: { soft: 0, hard: -1 }, nproc: { soft: 1000, hard: 1000 } },
   sysResource: false,
@@ -143,7 +145,7 @@ describe("HostConfig → OCI resources", () => {
     assert.deepEqual(ulimitsToRlimits([{ Name: "nofile", Soft: 100, Hard: 200 }], V1, base), [{ type: "RLIMIT_NOFILE", soft: 100, hard: 200 }]);
     assert.deepEqual(ulimitsToRlimits([{ Name: "core", Soft: -1, Hard: -1 }], V1, base), [
       base[0],
-      { type: "RLIMIT_CORE", soft: Number.MAX_SAFE_INTEGER, hard: Number.MAX_SAFE_INTEGER },
+      { type: "RLIMIT_CORE", soft: -1, hard: -1 },
     ]);
   });
 
@@ -218,6 +220,20 @@ describe("host devices and the init binary", () => {
     const x = await specExtras(rec({ Init: true }), V1);
     assert.deepEqual(x.argsPrefix, [INIT_PATH, "--"]);
     assert.deepEqual(x.bindFiles, { [INIT_PATH]: init });
+  });
+
+  it("maps per-device blkio throttles to the device's major and minor", async () => {
+    const x = await specExtras(rec({ BlkioDeviceReadBps: [{ Path: "/dev/null", Rate: 1048576 }], BlkioDeviceWriteIOps: [{ Path: "/dev/zero", Rate: 100 }] }), V1);
+    assert.deepEqual(x.resources?.["blockIO"], {
+      throttleReadBpsDevice: [{ major: 1, minor: 3, rate: 1048576 }],
+      throttleWriteIOPSDevice: [{ major: 1, minor: 5, rate: 100 }],
+    });
+    await assert.rejects(specExtras(rec({ BlkioDeviceReadBps: [{ Path: "/dev/nope", Rate: 1 }] }), V1), { message: "stat /dev/nope: no such file or directory" });
+    const hc: HostConfig = { BlkioDeviceReadBps: [{ Path: "/dev/null", Rate: 1 }] };
+    assert.deepEqual(adaptHostConfig(hc, { ...V1, blkioThrottle: false }), [
+      "Your kernel does not support BPS Block I/O read limit or the cgroup is not mounted. Block I/O BPS read limit discarded.",
+    ]);
+    assert.deepEqual(hc.BlkioDeviceReadBps, []);
   });
 
   it("asks nothing of the runtime for an empty HostConfig", async () => {

@@ -162,6 +162,14 @@ function cpusetAvailable(provided: string, available: string, what: "cpus" | "me
   return [...want].every((v) => avail.has(v));
 }
 
+/** HostConfig throttle lists → OCI linux.resources.blockIO fields. */
+const THROTTLE = {
+  BlkioDeviceReadBps: "throttleReadBpsDevice",
+  BlkioDeviceWriteBps: "throttleWriteBpsDevice",
+  BlkioDeviceReadIOps: "throttleReadIOPSDevice",
+  BlkioDeviceWriteIOps: "throttleWriteIOPSDevice",
+} as const;
+
 const ULIMIT_NAMES = new Set(["as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"]);
 
 /** Docker's mount flags (moby/sys/mount): name → the flag group it sets or clears. */
@@ -321,6 +329,22 @@ export function adaptHostConfig(hc: HostConfig, facts: HostFacts = hostFacts()):
   }
   const weight = hc.BlkioWeight ?? 0;
   if (weight > 0 && (weight < 10 || weight > 1000)) throw invalid("Range of blkio weight is from 10 to 1000");
+  if ((hc.BlkioWeightDevice ?? []).length > 0 && !facts.blkioWeightDevice) {
+    warnings.push("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.");
+    hc.BlkioWeightDevice = [];
+  }
+  const throttles: [keyof typeof THROTTLE, string][] = [
+    ["BlkioDeviceReadBps", "BPS Block I/O read limit or the cgroup is not mounted. Block I/O BPS read limit discarded."],
+    ["BlkioDeviceWriteBps", "BPS Block I/O write limit or the cgroup is not mounted. Block I/O BPS write limit discarded."],
+    ["BlkioDeviceReadIOps", "IOPS Block read limit or the cgroup is not mounted. Block I/O IOPS read limit discarded."],
+    ["BlkioDeviceWriteIOps", "IOPS Block write limit or the cgroup is not mounted. Block I/O IOPS write limit discarded."],
+  ];
+  for (const [k, w] of throttles) {
+    if ((hc[k] ?? []).length > 0 && !facts.blkioThrottle) {
+      warnings.push(`Your kernel does not support ${w}`);
+      hc[k] = [];
+    }
+  }
 
   // ulimits, tmpfs, devices
   ulimitsToRlimits(hc.Ulimits ?? [], facts);
@@ -389,8 +413,8 @@ export function ulimitsToRlimits(ulimits: { Name: string; Soft: number; Hard: nu
         `invalid ulimit ${name}=${unl(u.Soft) ? "unlimited" : u.Soft}:${unl(u.Hard) ? "unlimited" : u.Hard}: the hard limit may not exceed the daemon's hard limit ${host.hard} (raising it requires CAP_SYS_RESOURCE)`,
       );
     }
-    // RLIM_INFINITY (2^64-1) cannot be written as a JSON number exactly; the largest safe integer is as good as unlimited.
-    const val = (v: number) => (unl(v) ? Number.MAX_SAFE_INTEGER : v);
+    // -1 is RLIM_INFINITY; the runtime driver writes it as 2^64-1 (see ociJson in runtime/index.ts).
+    const val = (v: number) => (unl(v) ? -1 : v);
     const type = `RLIMIT_${name.toUpperCase()}`;
     out.set(type, { type, soft: val(u.Soft), hard: val(u.Hard) });
   }
@@ -523,6 +547,31 @@ export async function hostDevices(dir = "/dev"): Promise<OciDevice[]> {
   return out;
 }
 
+/** Major and minor of a (block) device, for the blkio weight and throttle lists. */
+async function majorMinor(p: string): Promise<{ major: number; minor: number }> {
+  let st;
+  try {
+    st = await fs.stat(p, { bigint: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw invalid(`stat ${p}: ${code === "ENOENT" ? "no such file or directory" : code === "EACCES" ? "permission denied" : (e as Error).message}`);
+  }
+  const rdev = st.rdev;
+  return { major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)), minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)) };
+}
+
+/** The per-device blkio settings (weights, throttles) as OCI blockIO fields. */
+export async function blockIODevices(hc: HostConfig): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const wd = hc.BlkioWeightDevice ?? [];
+  if (wd.length > 0) out["weightDevice"] = await Promise.all(wd.map(async (w) => ({ ...(await majorMinor(w.Path)), weight: w.Weight })));
+  for (const [k, oci] of Object.entries(THROTTLE) as [keyof typeof THROTTLE, string][]) {
+    const list = hc[k] ?? [];
+    if (list.length > 0) out[oci] = await Promise.all(list.map(async (t) => ({ ...(await majorMinor(t.Path)), rate: t.Rate })));
+  }
+  return out;
+}
+
 // --- everything together ---------------------------------------------------------------------
 
 /** Compute the runtime settings a container's HostConfig asks for. Throws EngineError("invalid") on bad values. */
@@ -531,6 +580,8 @@ export async function specExtras(rec: ContainerRecord, facts: HostFacts = hostFa
   adaptHostConfig(hc, facts); // the host may have changed since create
   const out: SpecExtras = {};
   const resources = resourcesFor(hc, facts);
+  const blkioDevs = await blockIODevices(hc);
+  if (Object.keys(blkioDevs).length > 0) resources["blockIO"] = { ...((resources["blockIO"] as object | undefined) ?? {}), ...blkioDevs };
 
   const devices: OciDevice[] = [];
   const rules: DeviceRule[] = [];

@@ -180,7 +180,7 @@ export class NetworkService implements ContainerNetworking {
   private readonly networks = new Map<string, NetworkRecord>();
   private readonly state = new Map<string, ContainerNet>();
   private readonly lock = new KeyedMutex();
-  private readonly ports = new PortReservations();
+  private readonly reservations = new PortReservations();
   private readonly leases: HostLeases;
   readonly firewall: Firewall;
   readonly dns: Aardvark;
@@ -239,7 +239,7 @@ export class NetworkService implements ContainerNetworking {
     }
     for (const c of this.state.values()) {
       if (!c.ports || c.ports.length === 0) continue;
-      const fails = await this.ports.adopt(c.ports);
+      const fails = await this.reservations.adopt(c.ports);
       for (const f of fails) this.o.log.warn(`container ${c.id.slice(0, 12)}: could not re-reserve ${f}`);
     }
     try {
@@ -591,7 +591,7 @@ export class NetworkService implements ContainerNetworking {
       const reqs = portRequests(rec.Config.ExposedPorts, rec.HostConfig.PortBindings ?? undefined, rec.HostConfig.PublishAllPorts === true);
       if (gwEp && reqs.length > 0) {
         try {
-          mappings = await this.ports.reserve(reqs, gwEp.ip);
+          mappings = await this.reservations.reserve(reqs, gwEp.ip);
         } catch (e) {
           throw new EngineError(isEngineError(e) ? e.kind : "internal", `failed to set up container networking: driver failed programming external connectivity on endpoint ${rec.Name.slice(1)} (${gwEp.endpointId}): ${messageOf(e)}`);
         }
@@ -708,7 +708,7 @@ export class NetworkService implements ContainerNetworking {
       const n = this.networks.get(e.networkId);
       return n !== undefined && this.isUser(n);
     });
-    if (c.ports) this.ports.release(c.ports);
+    if (c.ports) this.reservations.release(c.ports);
     if (c.netns || eps.length > 0) await destroySandbox(c.netns, eps.map((e) => e.hostIf));
     for (const e of eps) await this.leases.release(e.bridge, e.ip, c.id).catch(() => undefined);
     const connected = c.connected ?? [];
@@ -1132,7 +1132,7 @@ export class NetworkService implements ContainerNetworking {
         await this.leases.release(ep.bridge, ep.ip, rec.Id).catch(() => undefined);
         c.endpoints = (c.endpoints ?? []).filter((e) => e !== ep);
         if (c.ports && c.ports.length > 0 && !(c.endpoints ?? []).some((e) => !this.networks.get(e.networkId)?.Internal)) {
-          this.ports.release(c.ports);
+          this.reservations.release(c.ports);
           c.ports = [];
           await this.applyFirewall().catch((e: unknown) => this.o.log.warn(`iptables: ${messageOf(e)}`));
         }

@@ -93,6 +93,11 @@ export const HostConfigSchema = z.looseObject({
   Tmpfs: nullable(z.record(z.string(), z.string())),
   Devices: nullable(z.array(z.looseObject({ PathOnHost: z.string(), PathInContainer: nullable(z.string()), CgroupPermissions: nullable(z.string()) }))),
   DeviceCgroupRules: nullable(strArr),
+  BlkioWeightDevice: nullable(z.array(z.looseObject({ Path: z.string(), Weight: z.number().int().nonnegative() }))),
+  BlkioDeviceReadBps: nullable(z.array(z.looseObject({ Path: z.string(), Rate: z.number().int().nonnegative() }))),
+  BlkioDeviceWriteBps: nullable(z.array(z.looseObject({ Path: z.string(), Rate: z.number().int().nonnegative() }))),
+  BlkioDeviceReadIOps: nullable(z.array(z.looseObject({ Path: z.string(), Rate: z.number().int().nonnegative() }))),
+  BlkioDeviceWriteIOps: nullable(z.array(z.looseObject({ Path: z.string(), Rate: z.number().int().nonnegative() }))),
   Runtime: nullable(z.string()),
   ConsoleSize: nullable(z.array(z.number().int().nonnegative()).length(2)),
 });

@@ -473,6 +473,15 @@ export class VolumeService implements ContainerStorage {
         }
       }
     }
+    // The container's /etc files are mounted before these: where a mount covers /etc, mount them again on top
+    // (Docker sorts all mounts parents-first, so they stay visible).
+    const etc: [string, string][] = [["/etc/resolv.conf", rec.ResolvConfPath], ["/etc/hostname", rec.HostnamePath], ["/etc/hosts", rec.HostsPath]];
+    for (const [dest, src] of etc) {
+      if (points.some((m) => m.Destination === dest)) continue;
+      const cover = points.filter((m) => dest.startsWith(m.Destination === "/" ? "/" : `${m.Destination}/`));
+      if (cover.length === 0 || cover.some((m) => !m.RW)) continue;
+      out.push({ destination: dest, type: "bind", source: src, options: ["rbind", "rprivate"] });
+    }
     return out;
   }
 

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { sha256 } from "../util/digest.js";
-import { MT, RegistryClient, RegistryHttpError, isInsecureRegistry, registryEndpointHost, selectPlatform, startRegistry, type Descriptor, type RegistryHandle } from "./index.js";
+import { MT, RegistryClient, RegistryHttpError, isInsecureRegistry, parseRegistryAuth, registryEndpointHost, selectPlatform, startRegistry, type Descriptor, type RegistryHandle } from "./index.js";
 import { makeTestImage } from "./testimage.js";
 
 async function readStream(s: Readable): Promise<Buffer> {
@@ -226,6 +226,21 @@ describe("registry client", () => {
     } finally {
       await srv.close();
     }
+  });
+
+  test("X-Registry-Auth headers decode to credentials", () => {
+    const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+    assert.deepEqual(parseRegistryAuth(enc({ username: "u", password: "p", serveraddress: "localhost:5000" })), { username: "u", password: "p", serveraddress: "localhost:5000" });
+    assert.deepEqual(parseRegistryAuth(enc({ identitytoken: "tok" })), { identitytoken: "tok" });
+    assert.deepEqual(parseRegistryAuth(enc({ auth: Buffer.from("a:b:c").toString("base64") })), { username: "a", password: "b:c" });
+    assert.equal(parseRegistryAuth(enc({})), undefined);
+    assert.equal(parseRegistryAuth(""), undefined);
+    assert.equal(parseRegistryAuth("!!!"), undefined);
+  });
+
+  test("registry errors carry the spec's code and Docker's wording", async () => {
+    const c = new RegistryClient({ host: reg.addr });
+    await assert.rejects(c.getManifest("nothing/here", "latest"), (e: unknown) => e instanceof RegistryHttpError && e.kind === "notFound" && e.registryMessage === "manifest unknown: manifest unknown");
   });
 
   test("HTTPS unless loopback or listed as insecure", () => {

@@ -62,6 +62,47 @@ export class RegistryHttpError extends EngineError {
   get code(): string | undefined {
     return this.errors[0]?.code;
   }
+
+  /**
+   * The registry's own words as Docker prints them ("manifest unknown: manifest unknown",
+   * "denied: requested access to the resource is denied"), or "unexpected status N".
+   */
+  get registryMessage(): string {
+    const first = this.errors[0];
+    if (!first) return `unexpected status ${this.status}`;
+    const code = first.code.toLowerCase().replace(/_/g, " ");
+    return first.message ? `${code}: ${first.message}` : code;
+  }
+}
+
+/**
+ * Decode Docker's X-Registry-Auth header (base64url JSON: username, password,
+ * serveraddress, identitytoken, registrytoken). Undefined when absent or empty.
+ */
+export function parseRegistryAuth(header: string | undefined): (RegistryCredentials & { serveraddress?: string }) | undefined {
+  if (!header || header.trim() === "") return undefined;
+  let v: Record<string, unknown>;
+  try {
+    v = JSON.parse(Buffer.from(header.trim().replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("utf8")) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null) return undefined;
+  const out: RegistryCredentials & { serveraddress?: string } = {};
+  for (const k of ["username", "password", "identitytoken", "registrytoken", "serveraddress"] as const) {
+    const x = v[k];
+    if (typeof x === "string" && x !== "") out[k] = x;
+  }
+  // Older clients send "auth": base64("user:pass").
+  if (out.username === undefined && typeof v.auth === "string" && v.auth !== "") {
+    const text = Buffer.from(v.auth, "base64").toString("utf8");
+    const i = text.indexOf(":");
+    if (i > 0) {
+      out.username = text.slice(0, i);
+      out.password = text.slice(i + 1);
+    }
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 interface Resp {

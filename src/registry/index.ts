@@ -11,6 +11,7 @@ export {
   RegistryClient,
   RegistryHttpError,
   isInsecureRegistry,
+  parseRegistryAuth,
   registryEndpointHost,
   type RegistryClientOptions,
   type RegistryCredentials,

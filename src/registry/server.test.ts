@@ -104,6 +104,26 @@ describe("registry server", () => {
     assert.deepEqual(errorCodes(gone), ["BLOB_UPLOAD_UNKNOWN"]);
   });
 
+  test("a Docker-style push (one chunked PATCH without Content-Range, then an empty PUT) works", async () => {
+    const data = randomBytes(100_000);
+    const d = sha256(data);
+    const start = await raw(reg.url, "POST", "/v2/dockerish/blobs/uploads/", { headers: { "Content-Length": 0 } });
+    const loc = start.headers.location as string;
+    const patched = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request(new URL(loc, reg.url), { method: "PATCH", agent: false, headers: { "Content-Type": "application/octet-stream" } }, resolve);
+      req.on("error", reject);
+      for (let i = 0; i < data.length; i += 30_000) req.write(data.subarray(i, i + 30_000));
+      req.end();
+    });
+    patched.resume();
+    assert.equal(patched.statusCode, 202);
+    assert.equal(patched.headers.range, `0-${data.length - 1}`);
+    const put = await raw(reg.url, "PUT", `${patched.headers.location}?digest=${d}`, { headers: { "Content-Length": 0 } });
+    assert.equal(put.status, 201);
+    assert.equal(put.headers["docker-content-digest"], d);
+    assert.deepEqual((await raw(reg.url, "GET", `/v2/dockerish/blobs/${d}`)).body, data);
+  });
+
   test("an upload cut mid-PATCH resumes from the offset GET reports", async () => {
     const data = randomBytes(64 * 1024);
     const d = sha256(data);

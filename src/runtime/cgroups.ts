@@ -55,6 +55,9 @@ export interface CgroupHostInfo {
   cpuShares: boolean;
   cpuset: boolean;
   blkioWeight: boolean;
+  blkioWeightDevice: boolean;
+  /** blkio.throttle.* (v1) / io.max (v2). */
+  blkioThrottle: boolean;
 }
 
 function readTrim(file: string): string | undefined {
@@ -85,6 +88,8 @@ export function cgroupHostInfo(root = CGROUP_ROOT): CgroupHostInfo {
       cpuShares: on("cpu"),
       cpuset: on("cpuset"),
       blkioWeight: on("io"),
+      blkioWeightDevice: on("io"),
+      blkioThrottle: on("io"),
     };
   }
   return {
@@ -100,6 +105,8 @@ export function cgroupHostInfo(root = CGROUP_ROOT): CgroupHostInfo {
     cpuShares: has("cpu", "cpu.shares"),
     cpuset: has("cpuset", "cpuset.cpus"),
     blkioWeight: has("blkio", "blkio.weight") || has("blkio", "blkio.bfq.weight"),
+    blkioWeightDevice: has("blkio", "blkio.weight_device") || has("blkio", "blkio.bfq.weight_device"),
+    blkioThrottle: has("blkio", "blkio.throttle.read_bps_device"),
   };
 }
 

@@ -88,6 +88,14 @@ export function parseSignal(s: string): number {
   throw new EngineError("invalid", `Invalid signal: ${s}`);
 }
 
+/**
+ * JSON for the OCI runtime. An rlimit of -1 stands for RLIM_INFINITY (2^64-1), which
+ * a JS number cannot carry exactly; it is written out as the exact integer.
+ */
+export function ociJson(v: OciSpec | OciProcess): string {
+  return JSON.stringify(v).replace(/"(soft|hard)":-1(?=[,}])/g, `"$1":18446744073709551615`);
+}
+
 export class Runtime {
   constructor(readonly opts: RuntimeOptions) {}
 
@@ -116,7 +124,7 @@ export class Runtime {
     const dir = this.stateDir(id);
     await fs.rm(dir, { recursive: true, force: true });
     await mkdirp(dir, 0o700);
-    await atomicWriteFile(path.join(dir, "config.json"), JSON.stringify(spec), 0o600);
+    await atomicWriteFile(path.join(dir, "config.json"), ociJson(spec), 0o600);
     // Runtime state of an earlier run with the same id (a crash) would make create fail.
     if (await exists(path.join(this.opts.runtimeRoot, id))) await this.runtimeDelete(id);
     const netNew = spec.linux.namespaces.some((n) => n.type === "network" && !n.path);
@@ -141,7 +149,7 @@ export class Runtime {
     const dir = this.execStateDir(id, execId);
     await mkdirp(dir, 0o700);
     const file = path.join(dir, "process.json");
-    await atomicWriteFile(file, JSON.stringify(proc), 0o600);
+    await atomicWriteFile(file, ociJson(proc), 0o600);
     const res = await spawnMonitor({
       id,
       runtime: this.opts.runtime,

@@ -60,9 +60,9 @@ describe("crash consistency of berthd", () => {
       const res = await check(d.sock);
       assert.deepEqual(res.problems, [], `round ${i}: ${JSON.stringify(res.problems)}`);
       const images = await d.docker(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-      assert.match(images.stdout, /^busybox:latest$/m, `round ${i}: busybox survived`);
+      assert.match(images.stdout, /^busybox:latest$/m, `round ${i}: busybox survived (${images.stderr})`);
       const ps = await d.docker(["ps", "-a", "--format", "{{.Names}}"]);
-      assert.match(ps.stdout, /^keeper$/m, `round ${i}: keeper survived`);
+      assert.match(ps.stdout, /^keeper$/m, `round ${i}: keeper survived (${ps.stderr})`);
       survived++;
     }
     assert.equal(survived, ROUNDS);

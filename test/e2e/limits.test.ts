@@ -87,14 +87,15 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     assert.equal(ps.code, 0, ps.stderr);
   });
 
-  it("maps --cpus 0.5 to a 50000us quota per 100000us period, --cpu-shares and --cpuset-cpus", async () => {
-    const r = await d.docker(["run", "-d", "--name", "cpu", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "busybox", "sleep", "30"]);
+  it("maps --cpus 0.5 to a 50000us quota per 100000us period, --cpu-shares, --cpuset-cpus and --device-read-bps", async () => {
+    const r = await d.docker(["run", "-d", "--name", "cpu", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "--device-read-bps", "/dev/loop0:1mb", "busybox", "sleep", "30"]);
     assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.trim();
     assert.equal(cg("cpu", id, "cpu.cfs_quota_us"), "50000");
     assert.equal(cg("cpu", id, "cpu.cfs_period_us"), "100000");
     assert.equal(cg("cpu", id, "cpu.shares"), "512");
     assert.equal(cg("cpuset", id, "cpuset.cpus"), "0");
+    assert.equal(cg("blkio", id, "blkio.throttle.read_bps_device"), "7:0 1048576");
     const ins = await d.docker(["inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}}", "cpu"]);
     assert.equal(ins.stdout.trim(), "500000000 512 0");
     const bad = await d.docker(["run", "--rm", "--cpuset-cpus", "7", "busybox", "true"]);

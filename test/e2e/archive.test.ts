@@ -1,0 +1,262 @@
+/**
+ * Container filesystem operations with the real docker CLI against berthd:
+ * `docker cp` both ways (files, directories, stopped and running containers,
+ * errors), hostile archives and hostile symlinks that must never reach the host,
+ * `docker export`, `docker diff` and `docker commit`.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, promises as fs } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { pack as tarPack, type Header } from "tar-stream";
+import { Daemon, leftovers } from "./harness.js";
+
+async function buildTar(entries: (Partial<Header> & { name: string; body?: string })[]): Promise<Buffer> {
+  const p = tarPack();
+  const chunks: Buffer[] = [];
+  const done = (async () => {
+    for await (const c of p as unknown as AsyncIterable<Buffer>) chunks.push(c);
+  })();
+  for (const e of entries) {
+    const { body, ...h } = e;
+    await new Promise<void>((resolve, reject) => p.entry(h as Header, body ?? "", (err) => (err ? reject(err) : resolve())));
+  }
+  p.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+function head(sock: string, urlPath: string): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: sock, path: urlPath, method: "HEAD" }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("docker cp, export, diff and commit against berthd", () => {
+  const d = new Daemon();
+  const local = mkdtempSync("/tmp/berth-cp-");
+  const ok = async (args: string[], input?: Buffer | string) => {
+    const r = await d.docker(args, input === undefined ? {} : { input });
+    assert.equal(r.code, 0, `docker ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  before(async () => {
+    await d.start();
+    await d.loadBusybox();
+  });
+  after(async () => {
+    await d.destroy();
+    await fs.rm(local, { recursive: true, force: true });
+  });
+
+  it("copies a file into a container and back, keeping content and mode", async () => {
+    await ok(["run", "-d", "--name", "f1", "busybox", "sleep", "300"]);
+    const src = path.join(local, "in.txt");
+    await fs.writeFile(src, "hello from the host\n");
+    await fs.chmod(src, 0o751);
+    await ok(["cp", src, "f1:/tmp/"]);
+    await ok(["cp", src, "f1:/renamed.txt"]);
+    assert.equal(await ok(["exec", "f1", "sh", "-c", "cat /tmp/in.txt /renamed.txt; stat -c %a /tmp/in.txt"]), "hello from the host\nhello from the host\n751\n");
+    const back = path.join(local, "back.txt");
+    await ok(["cp", "f1:/renamed.txt", back]);
+    assert.equal(await fs.readFile(back, "utf8"), "hello from the host\n");
+    assert.equal((await fs.stat(back)).mode & 0o777, 0o751);
+  });
+
+  it("copies directories both ways, with dir/. copying the contents", async () => {
+    const src = path.join(local, "tree");
+    await fs.mkdir(path.join(src, "sub"), { recursive: true });
+    await fs.writeFile(path.join(src, "a"), "A");
+    await fs.writeFile(path.join(src, "sub", "b"), "B");
+    await ok(["cp", src, "f1:/newtree"]);
+    await ok(["cp", src, "f1:/tmp"]);
+    await ok(["cp", `${src}/.`, "f1:/root"]);
+    assert.equal(await ok(["exec", "f1", "sh", "-c", "cat /newtree/a /newtree/sub/b /tmp/tree/sub/b /root/a /root/sub/b"]), "ABBAB");
+    const out = path.join(local, "out");
+    await fs.mkdir(out);
+    await ok(["cp", "f1:/newtree", out]);
+    await ok(["cp", "f1:/newtree/.", path.join(out, "contents")]);
+    assert.equal(await fs.readFile(path.join(out, "newtree", "sub", "b"), "utf8"), "B");
+    assert.equal(await fs.readFile(path.join(out, "contents", "a"), "utf8"), "A");
+    assert.equal(existsSync(path.join(out, "contents", "newtree")), false);
+  });
+
+  it("copies with -a as the container's user", async () => {
+    await ok(["run", "-d", "--name", "u1", "-u", "1000:1000", "busybox", "sleep", "300"]);
+    await ok(["cp", "-a", path.join(local, "tree"), "u1:/tmp/"]);
+    assert.equal(await ok(["exec", "u1", "stat", "-c", "%u:%g", "/tmp/tree", "/tmp/tree/sub/b"]), "1000:1000\n1000:1000\n");
+    await ok(["rm", "-f", "u1"]);
+  });
+
+  it("copies in and out of a stopped container", async () => {
+    await ok(["run", "--name", "s1", "busybox", "sh", "-c", "echo stopped-data > /data.txt"]);
+    const out = path.join(local, "stopped.txt");
+    await ok(["cp", "s1:/data.txt", out]);
+    assert.equal(await fs.readFile(out, "utf8"), "stopped-data\n");
+    await ok(["cp", path.join(local, "in.txt"), "s1:/etc/"]);
+    const tar = await ok(["cp", "s1:/etc/in.txt", "-"]);
+    assert.ok(tar.includes("hello from the host"));
+    assert.deepEqual((await leftovers(d)).mounts.filter((m) => m.includes("/archive/")), []);
+  });
+
+  it("shows the container's own /etc/hosts, as bind-mounted", async () => {
+    const tar = await ok(["cp", "f1:/etc/hosts", "-"]);
+    assert.match(tar, /127\.0\.0\.1\tlocalhost/);
+  });
+
+  it("answers Docker's errors for missing paths", async () => {
+    const r = await d.docker(["cp", "f1:/no/such/file", path.join(local, "x")]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), "Error response from daemon: Could not find the file /no/such/file in container f1");
+    // The CLI extracts into the parent of a destination that does not exist.
+    const r2 = await d.docker(["cp", path.join(local, "in.txt"), "f1:/no/such/file"]);
+    assert.equal(r2.code, 1);
+    assert.equal(r2.stderr.trim(), "Error response from daemon: Could not find the file /no/such in container f1");
+    const h = await head(d.sock, "/v1.47/containers/f1/archive?path=/nope");
+    assert.equal(h.status, 404);
+    const r3 = await d.docker(["cp", "nosuch:/etc/passwd", "-"]);
+    assert.match(r3.stderr, /No such container: nosuch/);
+  });
+
+  it("reports Docker's path stat (Go file mode bits, resolved link target)", async () => {
+    await ok(["exec", "f1", "ln", "-s", "/../../bin/busybox", "/bb"]);
+    const dir = await head(d.sock, "/v1.47/containers/f1/archive?path=/tmp");
+    assert.equal(dir.status, 200);
+    const st = JSON.parse(Buffer.from(String(dir.headers["x-docker-container-path-stat"]), "base64").toString()) as Record<string, unknown>;
+    assert.equal(st["name"], "tmp");
+    assert.equal(st["mode"], 2 ** 31 + 2 ** 20 + 0o777); // ModeDir | ModeSticky | 0777
+    assert.match(String(st["mtime"]), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/);
+    const link = await head(d.sock, "/v1.47/containers/f1/archive?path=/bb");
+    const ls = JSON.parse(Buffer.from(String(link.headers["x-docker-container-path-stat"]), "base64").toString()) as Record<string, unknown>;
+    assert.equal(ls["mode"], 2 ** 27 + 0o777);
+    assert.equal(ls["linkTarget"], "/bin/busybox");
+  });
+
+  it("refuses hostile archives and writes nothing outside the container", async () => {
+    const hostDir = mkdtempSync("/tmp/berth-hostile-");
+    try {
+      await ok(["exec", "f1", "mkdir", "/drop"]);
+      const cases = [
+        [{ name: `../../../../../../../../../..${hostDir}/dotdot`, body: "pwn" }],
+        [{ name: `${hostDir}/absolute`, body: "pwn" }],
+        [
+          { name: "lnk", type: "symlink" as const, linkname: hostDir },
+          { name: "lnk/through", body: "pwn" },
+        ],
+      ];
+      for (const entries of cases) {
+        const r = await d.docker(["cp", "-", "f1:/drop"], { input: await buildTar(entries) });
+        assert.notEqual(r.code, 0, `accepted ${entries.map((e) => e.name).join(", ")}`);
+        assert.match(r.stderr, /Error response from daemon: /);
+      }
+      assert.deepEqual(await fs.readdir(hostDir), []);
+      // A container symlink to /etc is the container's /etc, never the host's.
+      await ok(["exec", "f1", "ln", "-s", "/etc", "/evil"]);
+      const marker = `berth-${randomBytes(4).toString("hex")}`;
+      await fs.writeFile(path.join(local, marker), "x");
+      await ok(["cp", path.join(local, marker), "f1:/evil/"]);
+      assert.equal(existsSync(`/etc/${marker}`), false);
+      assert.equal(await ok(["exec", "f1", "cat", `/etc/${marker}`]), "x");
+    } finally {
+      await fs.rm(hostDir, { recursive: true, force: true });
+    }
+  });
+
+  it("reads through container symlinks to / and /.. inside the container only", async () => {
+    await ok(["exec", "f1", "sh", "-c", "echo container-passwd-marker >> /etc/passwd; ln -s /../../../../etc /l; ln -s / /r"]);
+    for (const p of ["/l/passwd", "/r/../../etc/passwd", "/r/r/etc/passwd"]) {
+      const tar = await ok(["cp", `f1:${p}`, "-"]);
+      assert.ok(tar.includes("container-passwd-marker"), `${p} did not give the container's /etc/passwd`);
+    }
+    const out = path.join(local, "passwd-out");
+    await ok(["cp", "-L", "f1:/l/passwd", out]);
+    assert.match(await fs.readFile(out, "utf8"), /container-passwd-marker/);
+  });
+
+  it("never follows a symlink a running container swaps in meanwhile", async () => {
+    const hostDir = mkdtempSync("/tmp/berth-race-");
+    const secret = `HOST-SECRET-${randomBytes(6).toString("hex")}`;
+    await fs.writeFile(path.join(hostDir, "secret"), secret);
+    const sink = path.join(hostDir, "sink");
+    await fs.mkdir(sink);
+    try {
+      // /x/d flips between a real directory and a symlink to a host path as fast as the container can.
+      const loop = `mkdir -p /x; while :; do rm -rf /x/d; mkdir /x/d; echo container > /x/d/secret; rm -rf /x/d; ln -s ${hostDir} /x/d; rm -f /x/d; ln -s ${sink} /x/d; done`;
+      await ok(["run", "-d", "--name", "race", "busybox", "sh", "-c", loop]);
+      for (let i = 0; i < 15; i++) {
+        const r = await d.docker(["cp", "race:/x", "-"]);
+        assert.ok(!r.stdout.includes(secret), "host file leaked through a swapped symlink");
+        const r2 = await d.docker(["cp", "race:/x/d/secret", "-"]);
+        assert.ok(!r2.stdout.includes(secret), "host file leaked through a swapped symlink");
+        await d.docker(["cp", "-", "race:/x"], { input: await buildTar([{ name: "d/pwned", body: "pwn" }]) });
+        await d.docker(["cp", "-", "race:/x/d"], { input: await buildTar([{ name: "pwned", body: "pwn" }]) });
+      }
+      assert.deepEqual(await fs.readdir(sink), []);
+      assert.deepEqual((await fs.readdir(hostDir)).sort(), ["secret", "sink"]);
+      assert.equal(await ok(["inspect", "-f", "{{.State.Status}}", "race"]), "running\n");
+    } finally {
+      await d.docker(["rm", "-f", "race"]);
+      await fs.rm(hostDir, { recursive: true, force: true });
+    }
+  });
+
+  it("exports the whole filesystem as a flat tar", async () => {
+    const tar = await d.docker(["export", "f1"]);
+    assert.equal(tar.code, 0, tar.stderr);
+    const r = await d.docker(["export", "-o", path.join(local, "f1.tar"), "f1"]);
+    assert.equal(r.code, 0, r.stderr);
+    const { execFileSync } = await import("node:child_process");
+    const names = execFileSync("tar", ["tf", path.join(local, "f1.tar")]).toString().split("\n");
+    assert.ok(names.includes("bin/busybox"));
+    assert.ok(names.includes("renamed.txt"));
+    assert.ok(!names.some((n) => n.startsWith("/") || n.startsWith("./") || n.includes(".wh.")));
+  });
+
+  it("shows added, changed and deleted files in docker diff", async () => {
+    await ok(["run", "--name", "df", "busybox", "sh", "-c", "touch /added; echo more >> /etc/group; rm /bin/ls; mkdir -p /newdir/sub"]);
+    const out = await ok(["diff", "df"]);
+    assert.deepEqual(out.trim().split("\n"), ["A /added", "C /bin", "D /bin/ls", "C /etc", "C /etc/group", "A /newdir", "A /newdir/sub"]);
+    await ok(["create", "--name", "fresh", "busybox", "true"]);
+    assert.equal(await ok(["diff", "fresh"]), "");
+  });
+
+  it("commits a container into an image that runs, keeps CMD, and takes -c changes", async () => {
+    await ok(["run", "--name", "cm", "busybox", "sh", "-c", "echo committed > /newfile; rm /bin/ls"]);
+    const id = (await ok(["commit", "-m", "msg", "-a", "me", "cm", "cmimg:v1"])).trim();
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(await ok(["run", "--rm", "cmimg:v1", "cat", "/newfile"]), "committed\n");
+    assert.equal((await d.docker(["run", "--rm", "cmimg:v1", "ls", "/bin/ls"])).code !== 0, true);
+    // The original CMD is kept: running the image with no command repeats it.
+    assert.equal(await ok(["image", "inspect", "-f", "{{json .Config.Cmd}} {{.Comment}} {{.Author}} {{len .RootFS.Layers}}", "cmimg:v1"]), '["sh","-c","echo committed > /newfile; rm /bin/ls"] msg me 2\n');
+    await ok(["commit", "-c", 'CMD ["echo","x"]', "cm", "cmimg:cmd"]);
+    assert.equal(await ok(["run", "--rm", "cmimg:cmd"]), "x\n");
+    // A container of the committed image diffs against both layers.
+    await ok(["run", "--name", "cm2", "cmimg:v1", "rm", "/newfile"]);
+    assert.equal(await ok(["diff", "cm2"]), "D /newfile\n");
+  });
+
+  it("pauses a running container while committing it", async () => {
+    await ok(["exec", "f1", "touch", "/live"]);
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await ok(["commit", "f1", "live:1"]);
+    const ev = await ok(["events", "--since", String(since), "--until", "0s", "--filter", "container=f1", "--format", "{{.Action}}"]);
+    assert.deepEqual(ev.trim().split("\n").filter((a) => ["pause", "unpause", "commit"].includes(a)), ["pause", "unpause", "commit"]);
+    assert.equal(await ok(["inspect", "-f", "{{.State.Status}}", "f1"]), "running\n");
+    assert.equal(await ok(["run", "--rm", "live:1", "ls", "/live"]), "/live\n");
+  });
+
+  it("leaves no mounts behind", async () => {
+    await ok(["rm", "-f", "f1"]);
+    const left = await leftovers(d);
+    assert.deepEqual(left.mounts, []);
+    assert.deepEqual(await fs.readdir(path.join(d.execRoot, "archive")), []);
+  });
+});
