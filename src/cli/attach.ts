@@ -6,7 +6,7 @@
  */
 import { spawnSync } from "node:child_process";
 import type { Socket } from "node:net";
-import type { Client } from "./client.js";
+import type { Client, Hijacked } from "./client.js";
 import { copyOutput } from "./client.js";
 
 export interface AttachStreams {
@@ -49,9 +49,22 @@ export function checkTty(streams: AttachStreams): void {
  * the daemon close the connection, before the start request has returned.
  */
 export async function attachContainer(client: Client, id: string, s: AttachStreams): Promise<Attachment> {
-  const { socket, contentType } = await client.hijack("POST", `/containers/${encodeURIComponent(id)}/attach`, {
+  const hijacked = await client.hijack("POST", `/containers/${encodeURIComponent(id)}/attach`, {
     query: { stream: true, stdin: s.stdin || undefined, stdout: s.stdout || undefined, stderr: s.stderr || undefined },
   });
+  return pumpHijacked(hijacked, s);
+}
+
+/** POST /exec/{id}/start with the hijack: the exec process starts and streams at once. */
+export async function startExecAttached(client: Client, execId: string, s: AttachStreams, consoleSize: [number, number] | undefined): Promise<Attachment> {
+  const hijacked = await client.hijack("POST", `/exec/${encodeURIComponent(execId)}/start`, {
+    body: { Detach: false, Tty: s.tty, ...(consoleSize ? { ConsoleSize: consoleSize } : {}) },
+  });
+  return pumpHijacked(hijacked, s);
+}
+
+/** Connect the local stdin/stdout/stderr to a hijacked connection. */
+export function pumpHijacked({ socket, contentType }: Hijacked, s: AttachStreams): Attachment {
   socket.setNoDelay(true);
   // The daemon names the framing; without a content type, the container's Tty setting decides.
   const mux = contentType.includes("multiplexed") ? true : contentType.includes("raw-stream") ? false : !s.tty;

@@ -252,6 +252,12 @@ export class Client {
   async hijack(method: string, path: string, opts: RequestOptions = {}): Promise<Hijacked> {
     const fullPath = await this.pathFor(path, opts);
     const headers: Record<string, string> = { Connection: "Upgrade", Upgrade: "tcp", "Content-Type": "text/plain", ...(opts.headers ?? {}) };
+    // A JSON body (exec start) goes with a Content-Length: the daemon reads it off the upgraded socket.
+    const payload = opts.body !== undefined ? Buffer.from(JSON.stringify(opts.body)) : undefined;
+    if (payload) {
+      headers["Content-Type"] = "application/json";
+      headers["Content-Length"] = String(payload.length);
+    }
     const reqOpts = this.requestOptions(method, fullPath, headers);
     // A hijacked socket must never go back to a keep-alive pool.
     reqOpts.agent = false;
@@ -275,7 +281,7 @@ export class Client {
         res.resume();
       });
       req.on("error", (e) => reject(this.connectionError(e)));
-      req.end();
+      req.end(payload);
     });
   }
 

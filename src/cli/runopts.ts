@@ -172,6 +172,22 @@ export function parsePublish(spec: string): { port: string; binding: { HostIp: s
   return { port: `${containerPort}/${proto}`, binding: { HostIp: ip, HostPort: hostPort } };
 }
 
+/** `--env-file` contents, then `-e` values (docker's order). */
+export function buildEnv(env: string[] | undefined, envFiles: string[] | undefined, ctx: BuildContext = defaultContext): string[] {
+  const out: string[] = [];
+  for (const file of envFiles ?? []) {
+    let text: string;
+    try {
+      text = ctx.readFile(file);
+    } catch (e) {
+      throw flagError(`open ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message}`);
+    }
+    out.push(...parseKeyValueFile(text, file, ctx.lookupEnv));
+  }
+  for (const e of env ?? []) out.push(resolveEnv(e, ctx.lookupEnv));
+  return out;
+}
+
 /** Build the create request from parsed flags, the image and the command. */
 export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ctx: BuildContext = defaultContext): CreateRequest {
   if (f.rm && f.restart && f.restart !== "no") throw flagError("Conflicting options: --restart and --rm");
@@ -192,17 +208,7 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     attachStderr = !f.detach;
   }
 
-  const env: string[] = [];
-  for (const file of f.envFile ?? []) {
-    let text: string;
-    try {
-      text = ctx.readFile(file);
-    } catch (e) {
-      throw flagError(`open ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (e as Error).message}`);
-    }
-    env.push(...parseKeyValueFile(text, file, ctx.lookupEnv));
-  }
-  for (const e of f.env ?? []) env.push(resolveEnv(e, ctx.lookupEnv));
+  const env = buildEnv(f.env, f.envFile, ctx);
 
   const labelList: string[] = [];
   for (const file of f.labelFile ?? []) labelList.push(...parseKeyValueFile(ctx.readFile(file), file));

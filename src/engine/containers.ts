@@ -506,6 +506,7 @@ export class ContainerService {
     if (!this.records.has(rec.Id) || !rec.State.Running) return;
     const oom = st.oomKilled ?? (await this.oomKilled(rec.Id));
     rec.State = { ...rec.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, OOMKilled: oom };
+    if (rec.State.Health) rec.State.Health = { ...rec.State.Health, Status: "unhealthy" };
     delete rec.MonitorPid;
     await this.rt(rec).cleanup(rec.Id).catch((e: unknown) => this.o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
     await this.o.networking?.tearDown(rec).catch((e: unknown) => this.o.log.warn(`network teardown ${rec.Id}: ${messageOf(e)}`));
@@ -751,6 +752,17 @@ export class ContainerService {
     return async () => {
       await rt.resume(rec.Id).catch((e: unknown) => this.o.log.warn(`thawing ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
     };
+  }
+
+  /** Record a health state (HealthMonitor); persisted and announced when the status changed. */
+  async setHealth(id: string, health: NonNullable<ContainerState["Health"]>, changed = true): Promise<void> {
+    const rec = this.records.get(id);
+    if (!rec || !rec.State.Running) return;
+    rec.State = { ...rec.State, Health: health };
+    if (changed) {
+      await this.save(rec);
+      this.o.events.emit("container", `health_status: ${health.Status}`, rec.Id, this.eventAttrs(rec));
+    }
   }
 
   /** Emit a container event (for the other container backends). */

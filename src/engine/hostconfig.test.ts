@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { ociJson } from "../runtime/index.js";
 import type { ContainerRecord, HostConfig } from "./types.js";
 import {
   type HostFacts,
@@ -147,6 +148,14 @@ describe("HostConfig → OCI resources", () => {
       base[0],
       { type: "RLIMIT_CORE", soft: -1, hard: -1 },
     ]);
+  });
+
+  it("writes an unlimited rlimit as RLIM_INFINITY in the runtime's JSON", () => {
+    const rl = ulimitsToRlimits([{ Name: "core", Soft: -1, Hard: -1 }], V1, []);
+    const json = ociJson({ user: { uid: 0, gid: 0 }, args: ["sh"], env: [], cwd: "/", rlimits: rl });
+    assert.match(json, /"rlimits":\[\{"type":"RLIMIT_CORE","soft":18446744073709551615,"hard":18446744073709551615\}\]/);
+    // read back by JSON.parse (exec does), the value is 2^64: still written exactly
+    assert.equal(ociJson(JSON.parse(json) as Parameters<typeof ociJson>[0]), json);
   });
 
   it("mounts tmpfs with Docker's default options, later options overriding earlier ones", () => {

@@ -15,6 +15,7 @@ import { ArchiveService } from "./archive.js";
 import { ContainerService } from "./containers.js";
 import { Events } from "./events.js";
 import { ExecService } from "./exec.js";
+import { HealthMonitor } from "./health.js";
 import { ImageService } from "./images.js";
 import { NetworkService } from "./networks.js";
 import { VolumeService } from "./volumes.js";
@@ -54,6 +55,7 @@ export class Engine {
   readonly images: ImageService;
   readonly containers: ContainerService;
   readonly exec: ExecService;
+  readonly health: HealthMonitor;
   readonly networks: NetworkService;
   readonly volumes: VolumeService;
   readonly archive: ArchiveService;
@@ -101,6 +103,7 @@ export class Engine {
     this.exec = new ExecService({ containers: this.containers, events: this.events, log: opts.log });
     this.archive = new ArchiveService({ containers: this.containers, store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.execRoot, "archive") });
     this.containers.execIds = (id) => this.exec.idsOf(id);
+    this.health = new HealthMonitor(this.containers, this.exec, this.events, opts.log);
   }
 
   async init(): Promise<void> {
@@ -120,6 +123,7 @@ export class Engine {
     await this.volumes.init();
     await this.networks.init();
     await this.containers.init();
+    for (const c of this.containers.all()) if (c.State.Running) this.health.watch(c);
     await this.networks.reconcile();
     await this.volumes.settle();
     await this.archive.init();
@@ -133,6 +137,7 @@ export class Engine {
   shutdown(): void {
     this.containers.shutdown();
     this.exec.shutdown();
+    this.health.shutdown();
   }
 
   version(): Record<string, unknown> {

@@ -19,6 +19,7 @@ export type { ImageConfig, ImageRunConfig, ImageRecord, Reference };
 export { parseReference, formatReference, withDefaultTag, hostArchitecture, chainIds };
 export { busyboxRootfsTar } from "./busybox.js";
 export { packDirectory } from "./tar.js";
+export { extractLayer, type ExtractOptions } from "./tar.js";
 export {
   ScopedRoot,
   ScopeError,

@@ -90,10 +90,11 @@ export function parseSignal(s: string): number {
 
 /**
  * JSON for the OCI runtime. An rlimit of -1 stands for RLIM_INFINITY (2^64-1), which
- * a JS number cannot carry exactly; it is written out as the exact integer.
+ * a JS number cannot carry exactly (a config.json read back with JSON.parse holds
+ * 2^64 instead); both are written out as the exact integer.
  */
 export function ociJson(v: OciSpec | OciProcess): string {
-  return JSON.stringify(v).replace(/"(soft|hard)":-1(?=[,}])/g, `"$1":18446744073709551615`);
+  return JSON.stringify(v).replace(/"(soft|hard)":(-1|18446744073709552000)(?=[,}])/g, `"$1":18446744073709551615`);
 }
 
 export class Runtime {

@@ -103,10 +103,15 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     assert.equal((await d.docker(["rm", "-f", "cpu"])).code, 0);
   });
 
-  it("sets --ulimit nofile=100:200 and refuses a hard limit above the daemon's", async () => {
+  it("sets --ulimit nofile=100:200 and core=-1 (unlimited, for exec too) and refuses a hard limit above the daemon's", async () => {
     const r = await d.docker(["run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "100\n200\n");
+    const core = await d.docker(["run", "-d", "--name", "core", "--ulimit", "core=-1", "busybox", "sleep", "30"]);
+    assert.equal(core.code, 0, core.stderr);
+    const ex = await d.docker(["exec", "core", "sh", "-c", "ulimit -c; ulimit -Hc"]);
+    assert.equal(ex.stdout, "unlimited\nunlimited\n", ex.stderr);
+    await d.docker(["rm", "-f", "core"]);
     const big = await d.docker(["run", "--rm", "--ulimit", "nofile=1024:1048576", "busybox", "true"]);
     assert.notEqual(big.code, 0);
     assert.match(big.stderr, /hard limit may not exceed the daemon's hard limit/);

@@ -5,11 +5,11 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { type Attachment, type AttachStreams, attachContainer, checkTty, forwardSignals, monitorTtySize } from "../attach.js";
+import { type Attachment, type AttachStreams, attachContainer, checkTty, forwardSignals, monitorTtySize, startExecAttached } from "../attach.js";
 import { type Client, DaemonError, copyOutput, readBody } from "../client.js";
 import { MultiError, StatusError, collect, confirm, errln, filtersJson, forEachArg, getClient, out, outln, parseIntStrict } from "../context.js";
 import { ago, ellipsis, familiarReference, formatGoTime, getTimestamp, goQuote, humanSize, renderFormatted, shortId } from "../format.js";
-import { type RunFlags, buildCreateRequest } from "../runopts.js";
+import { type BuildContext, type CreateRequest, type RunFlags, buildCreateRequest, buildEnv } from "../runopts.js";
 import { pullImage } from "./images.js";
 import { inspectOutput } from "./system.js";
 
@@ -60,18 +60,23 @@ function runFailure(e: unknown, command = "run"): StatusError {
   return new StatusError(code, `berth: ${msg}\n\nRun 'berth ${command} --help' for more information`);
 }
 
-/** POST /containers/create, pulling the image first when the daemon does not have it. */
-async function createContainer(client: Client, image: string, flags: RunFlags, cmd: string[]): Promise<string> {
+/** How run/create read local files and the environment. */
+function localContext(flags: RunFlags): BuildContext {
   const consoleSize: [number, number] | undefined = flags.tty && process.stdout.isTTY ? [process.stdout.rows, process.stdout.columns] : undefined;
-  const req = buildCreateRequest(image, cmd, flags, { lookupEnv: (n) => process.env[n], readFile: (p) => readFileSync(p, "utf8"), consoleSize });
+  return { lookupEnv: (n) => process.env[n], readFile: (p) => readFileSync(p, "utf8"), consoleSize };
+}
+
+/** POST /containers/create, pulling the image first when the daemon does not have it. */
+async function createContainer(client: Client, req: CreateRequest, quiet: boolean): Promise<string> {
+  const image = String(req.body.Image);
   const create = () => client.post<{ Id: string; Warnings?: string[] | null }>("/containers/create", { name: req.name }, req.body);
   let res: { Id: string; Warnings?: string[] | null };
   try {
     res = await create();
   } catch (e) {
     if (!(e instanceof DaemonError) || e.status !== 404 || !/image/i.test(e.daemonMessage)) throw e;
-    if (!flags.quiet) errln(`Unable to find image '${familiarReference(image)}' locally`);
-    await pullImage(client, image, process.stderr, flags.quiet === true);
+    if (!quiet) errln(`Unable to find image '${familiarReference(image)}' locally`);
+    await pullImage(client, image, process.stderr, quiet);
     res = await create();
   }
   for (const w of res.Warnings ?? []) errln(`WARNING: ${w}`);
@@ -196,16 +201,18 @@ export function registerRun(parent: Command): void {
     .option("--no-sig-proxy", "Do not proxy received signals to the process")
     .action(async (image: string, command: string[], flags: RunFlags) => {
       const client = getClient();
-      const streams: AttachStreams = {
-        stdin: !flags.detach && (flags.attach ? flags.attach.some((a) => a.toLowerCase() === "stdin") : !!flags.interactive),
-        stdout: !flags.detach && (flags.attach ? flags.attach.some((a) => a.toLowerCase() === "stdout") : true),
-        stderr: !flags.detach && (flags.attach ? flags.attach.some((a) => a.toLowerCase() === "stderr") : true),
-        tty: !!flags.tty,
-      };
+      let req: CreateRequest;
+      try {
+        req = buildCreateRequest(image, command, flags, localContext(flags));
+      } catch (e) {
+        throw runFailure(e instanceof StatusError ? new Error(e.message) : e);
+      }
+      const b = req.body;
+      const streams: AttachStreams = { stdin: b.AttachStdin === true, stdout: b.AttachStdout === true, stderr: b.AttachStderr === true, tty: b.Tty === true };
       if (streams.stdin) checkTty(streams);
       let id: string;
       try {
-        id = await createContainer(client, image, flags, command);
+        id = await createContainer(client, req, !!flags.quiet);
       } catch (e) {
         throw runFailure(e);
       }
@@ -239,7 +246,7 @@ export function registerRun(parent: Command): void {
 export function registerCreate(parent: Command): void {
   const c = parent.command("create").description("Create a new container").usage("[OPTIONS] IMAGE [COMMAND] [ARG...]");
   addContainerOptions(c).action(async (image: string, command: string[], flags: RunFlags) => {
-    const id = await createContainer(getClient(), image, flags, command);
+    const id = await createContainer(getClient(), buildCreateRequest(image, command, flags, localContext(flags)), !!flags.quiet);
     outln(id);
   });
 }
@@ -401,6 +408,78 @@ export function registerWait(parent: Command): void {
         },
         false,
       );
+    });
+}
+
+// --- exec ----------------------------------------------------------------------------------
+
+interface ExecFlags {
+  detach?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  env?: string[];
+  envFile?: string[];
+  user?: string;
+  workdir?: string;
+  privileged?: boolean;
+  detachKeys?: string;
+}
+
+export function registerExec(parent: Command): void {
+  parent
+    .command("exec")
+    .description("Execute a command in a running container")
+    .usage("[OPTIONS] CONTAINER COMMAND [ARG...]")
+    .option("-d, --detach", "Detached mode: run command in the background")
+    .option("--detach-keys <string>", "Override the key sequence for detaching a container")
+    .option("-e, --env <list>", "Set environment variables", collect)
+    .option("--env-file <list>", "Read in a file of environment variables", collect)
+    .option("-i, --interactive", "Keep STDIN open even if not attached")
+    .option("--privileged", "Give extended privileges to the command")
+    .option("-t, --tty", "Allocate a pseudo-TTY")
+    .option("-u, --user <string>", "Username or UID (format: <name|uid>[:<group|gid>])")
+    .option("-w, --workdir <string>", "Working directory inside the container")
+    .argument("<container>")
+    .argument("<command...>")
+    .passThroughOptions()
+    .action(async (container: string, command: string[], flags: ExecFlags) => {
+      const client = getClient();
+      // Inspect first, so that "no such container" wins over other errors (docker's order).
+      await inspectContainer(client, container);
+      const streams: AttachStreams = { stdin: !!flags.interactive && !flags.detach, stdout: !flags.detach, stderr: !flags.detach, tty: !!flags.tty };
+      if (!flags.detach) checkTty(streams);
+      const env = buildEnv(flags.env, flags.envFile, localContext({}));
+      const consoleSize: [number, number] | undefined = flags.tty && process.stdout.isTTY ? [process.stdout.rows, process.stdout.columns] : undefined;
+      const created = await client.post<{ Id: string }>(`/containers/${enc(container)}/exec`, undefined, {
+        User: flags.user ?? "",
+        Privileged: !!flags.privileged,
+        Tty: !!flags.tty,
+        ConsoleSize: consoleSize ?? null,
+        AttachStdin: streams.stdin,
+        AttachStdout: streams.stdout,
+        AttachStderr: streams.stderr,
+        ...(flags.detachKeys ? { DetachKeys: flags.detachKeys } : {}),
+        Env: env,
+        WorkingDir: flags.workdir ?? "",
+        Cmd: command,
+      });
+      if (flags.detach) {
+        await client.post(`/exec/${enc(created.Id)}/start`, undefined, { Detach: true, Tty: !!flags.tty, ...(consoleSize ? { ConsoleSize: consoleSize } : {}) });
+        return;
+      }
+      const attachment = await startExecAttached(client, created.Id, streams, consoleSize);
+      const stopResize = streams.tty ? monitorTtySize(client, created.Id, "exec") : () => undefined;
+      try {
+        await attachment.done;
+      } catch (e) {
+        errln(`Error: ${e instanceof Error ? e.message : String(e)}`);
+      } finally {
+        stopResize();
+        attachment.close();
+      }
+      const info = await client.get<{ ExitCode: number | null; Running: boolean }>(`/exec/${enc(created.Id)}/json`);
+      const status = info.ExitCode ?? 0;
+      if (status !== 0) throw new StatusError(status);
     });
 }
 
@@ -614,6 +693,7 @@ export function registerContainerCommands(program: Command): void {
     registerRename(p);
     registerWait(p);
     registerLogs(p);
+    registerExec(p);
   }
   registerPs(program);
   registerPs(group, "ls").alias("ps").alias("list");

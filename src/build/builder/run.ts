@@ -1,0 +1,265 @@
+/**
+ * RUN: the command runs in a throw-away container on a writable snapshot of
+ * the current image, through the same runtime as `docker run` (berth-monitor
+ * → runc), with Docker's defaults. Its output is streamed as it happens; its
+ * filesystem changes (the snapshot's upper directory) become the new layer.
+ *
+ * Like Docker's init layer, the mount points the runtime needs (/etc/hosts,
+ * /etc/hostname, /etc/resolv.conf, /proc, /sys, /dev) are provided by a small
+ * layer below the snapshot when the image lacks them, so they never end up in
+ * the committed layer.
+ *
+ * Network: loopback only (a new network namespace) unless `host`.
+ */
+import fss, { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
+import { Readable } from "node:stream";
+import type { Digest } from "../../util/digest.js";
+import { EngineError, messageOf } from "../../util/errors.js";
+import { mkdirp } from "../../util/fsutil.js";
+import { type ImageStore, packDirectory } from "../../image/index.js";
+import { type OciMount, type Runtime, buildSpec, resolveUser } from "../../runtime/index.js";
+import { mkdirAllInRoot } from "./fsops.js";
+
+export interface RunStepInput {
+  /** Chain id of the image's top layer (null: no layers). */
+  parent: Digest | null;
+  args: string[];
+  env: string[];
+  workdir: string;
+  user: string;
+  /** "host" or isolated (loopback only). */
+  network: "host" | "isolated";
+  shmSize?: number;
+  /** Files mounted read-only at /dev/pipes (RUN heredocs with a #! line). */
+  pipes?: { name: string; data: string }[];
+  stdout: (chunk: Buffer) => void;
+  stderr: (chunk: Buffer) => void;
+  /** Called with the container's short id before it starts (" ---> Running in …"). */
+  onCreate?: (id: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface RunStepResult {
+  exitCode: number;
+  /** The new layer; null when the command changed nothing. Only set on success. */
+  layer: { diffId: Digest; chainId: Digest } | null;
+}
+
+const STUB_FILES = ["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+const STUB_DIRS = ["proc", "sys", "dev"];
+
+export class RunExecutor {
+  /** parent chain → the chain to run on (an init layer on top, or the parent itself). */
+  private readonly initChains = new Map<string, Digest | null>();
+
+  constructor(
+    private readonly store: ImageStore,
+    private readonly runtime: Runtime,
+    private readonly tmpRoot: string,
+  ) {}
+
+  /** Snapshot keys and runtime ids of build containers start with this. */
+  static readonly PREFIX = "build-";
+
+  async run(input: RunStepInput): Promise<RunStepResult> {
+    const id = randomBytes(32).toString("hex");
+    const key = `${RunExecutor.PREFIX}${id}`;
+    const layers = this.store.layers;
+    const work = path.join(this.tmpRoot, `run-${id.slice(0, 16)}`);
+    let created = false;
+    try {
+      const base = await this.baseFor(key, input.parent);
+      await layers.prepare(key, base);
+      const rootfs = await layers.mount(key);
+      const user = await resolveUser(rootfs, input.user);
+      const cwd = input.workdir || "/";
+      // Docker creates a missing working directory (owned by root) before the process starts.
+      mkdirAllInRoot(rootfs, cwd);
+
+      await mkdirp(work, 0o700);
+      const hostname = id.slice(0, 12);
+      const hostMode = input.network === "host";
+      await fs.writeFile(path.join(work, "hostname"), `${hostMode ? os.hostname() : hostname}\n`);
+      await fs.writeFile(path.join(work, "hosts"), hostMode ? readHost("/etc/hosts", "127.0.0.1\tlocalhost\n") : HOSTS);
+      await fs.writeFile(path.join(work, "resolv.conf"), readHost("/etc/resolv.conf", ""));
+      const extraMounts: OciMount[] = [];
+      if (input.pipes && input.pipes.length > 0) {
+        const pipes = path.join(work, "pipes");
+        await mkdirp(pipes, 0o755);
+        for (const p of input.pipes) await fs.writeFile(path.join(pipes, p.name), p.data, { mode: 0o755 });
+        extraMounts.push({ destination: "/dev/pipes", type: "bind", source: pipes, options: ["rbind", "ro", "rprivate"] });
+      }
+      const env = [...input.env];
+      if (!env.some((e) => e.startsWith("HOSTNAME="))) env.unshift(`HOSTNAME=${hostMode ? os.hostname() : hostname}`);
+      if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home}`);
+      const { home: _home, ...ociUser } = user;
+      const spec = buildSpec({
+        rootfs,
+        hostname: hostMode ? os.hostname() : hostname,
+        args: input.args,
+        env,
+        cwd,
+        user: ociUser,
+        terminal: false,
+        etcFiles: { hostname: path.join(work, "hostname"), hosts: path.join(work, "hosts"), resolvConf: path.join(work, "resolv.conf") },
+        cgroupsPath: `/berth/${key}`,
+        ...(input.shmSize ? { shmSize: input.shmSize } : {}),
+        ...(hostMode ? { hostNamespaces: ["network"] } : {}),
+        extraMounts,
+      });
+
+      input.signal?.throwIfAborted();
+      try {
+        await this.runtime.create(key, spec, { tty: false, stdin: false });
+      } catch (e) {
+        throw new EngineError("invalid", `failed to create task for container: ${messageOf(e)}`);
+      }
+      created = true;
+      input.onCreate?.(id.slice(0, 12));
+      const stateDir = this.runtime.stateDir(key);
+      const sock = await this.runtime.attach(stateDir, { stdin: false, stdout: true, stderr: true, stdinOnce: false });
+      const drained = demux(sock, input.stdout, input.stderr);
+      const onAbort = (): void => {
+        void this.runtime.kill(key, stateDir, 9).catch(() => undefined);
+      };
+      input.signal?.addEventListener("abort", onAbort, { once: true });
+      let exitCode: number;
+      try {
+        try {
+          await this.runtime.start(stateDir);
+        } catch (e) {
+          throw new EngineError("invalid", `failed to start the container: ${messageOf(e)}`);
+        }
+        exitCode = (await this.runtime.wait(stateDir)).exitCode;
+        // The monitor closes the attach socket once the output is drained.
+        await Promise.race([drained, new Promise((r) => setTimeout(r, 5000).unref())]);
+      } finally {
+        input.signal?.removeEventListener("abort", onAbort);
+        sock.destroy();
+      }
+      input.signal?.throwIfAborted();
+      await this.runtime.cleanup(key).catch(() => undefined);
+      created = false;
+      await layers.unmount(key);
+      if (exitCode !== 0) return { exitCode, layer: null };
+
+      const upper = path.join(layers.snapshotDir(key), "upper");
+      if (fss.readdirSync(upper).length === 0) return { exitCode, layer: null };
+      const info = await this.store.gcLock.withShared(() => layers.register(packDirectory(upper, { ociWhiteouts: true }), input.parent));
+      return { exitCode, layer: { diffId: info.diffId, chainId: info.chainId } };
+    } finally {
+      if (created) await this.runtime.cleanup(key).catch(() => undefined);
+      await layers.removeSnapshot(key).catch(() => undefined);
+      await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The chain a RUN snapshot sits on: the parent, or an init layer above it
+   * holding the mount points the image lacks. The init layer's bytes depend
+   * only on what is missing, so it is registered once per parent.
+   */
+  private async baseFor(key: string, parent: Digest | null): Promise<Digest | null> {
+    const memo = parent ?? "";
+    if (this.initChains.has(memo)) {
+      const c = this.initChains.get(memo) ?? null;
+      if (c === parent || c === null || (await this.store.layers.has(c))) return c;
+    }
+    const layers = this.store.layers;
+    await layers.prepare(key, parent);
+    let missingDirs: string[];
+    let missingFiles: string[];
+    let etcMissing: boolean;
+    try {
+      const root = await layers.mount(key);
+      const isDir = (p: string): boolean => fss.lstatSync(path.join(root, p), { throwIfNoEntry: false })?.isDirectory() ?? false;
+      etcMissing = !isDir("etc");
+      missingDirs = STUB_DIRS.filter((d) => !isDir(d));
+      missingFiles = STUB_FILES.filter((f) => fss.lstatSync(path.join(root, f), { throwIfNoEntry: false }) === undefined);
+      if (etcMissing && fss.lstatSync(path.join(root, "etc"), { throwIfNoEntry: false }) !== undefined) {
+        // /etc is a symlink or a file: leave it to the runtime.
+        missingFiles = [];
+        etcMissing = false;
+      }
+    } finally {
+      await layers.unmount(key);
+    }
+    if (missingDirs.length === 0 && missingFiles.length === 0) {
+      this.initChains.set(memo, parent);
+      return parent;
+    }
+    const entries: Buffer[] = [];
+    for (const d of [...(etcMissing ? ["etc"] : []), ...missingDirs]) entries.push(ustarHeader(`${d}/`, "5", 0o755));
+    for (const f of missingFiles) entries.push(ustarHeader(f, "0", 0o644));
+    entries.push(Buffer.alloc(1024));
+    const info = await this.store.gcLock.withShared(() => layers.register(Readable.from([Buffer.concat(entries)]), parent));
+    this.initChains.set(memo, info.chainId);
+    return info.chainId;
+  }
+}
+
+const HOSTS = [
+  "127.0.0.1\tlocalhost",
+  "::1\tlocalhost ip6-localhost ip6-loopback",
+  "fe00::0\tip6-localnet",
+  "ff00::0\tip6-mcastprefix",
+  "ff02::1\tip6-allnodes",
+  "ff02::2\tip6-allrouters",
+  "",
+].join("\n");
+
+function readHost(file: string, fallback: string): string {
+  try {
+    return fss.readFileSync(file, "utf8");
+  } catch {
+    return fallback;
+  }
+}
+
+/** Split Docker's multiplexed attach stream (8-byte headers) into stdout and stderr chunks. */
+function demux(sock: Socket, stdout: (b: Buffer) => void, stderr: (b: Buffer) => void): Promise<void> {
+  let buf: Buffer = Buffer.alloc(0);
+  return new Promise((resolve) => {
+    sock.on("data", (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      while (buf.length >= 8) {
+        const size = buf.readUInt32BE(4);
+        if (buf.length < 8 + size) break;
+        const stream = buf[0];
+        const payload = buf.subarray(8, 8 + size);
+        buf = buf.subarray(8 + size);
+        if (payload.length === 0) continue;
+        if (stream === 2) stderr(payload);
+        else stdout(payload);
+      }
+    });
+    sock.on("end", () => resolve());
+    sock.on("close", () => resolve());
+    sock.on("error", () => resolve());
+  });
+}
+
+/** A ustar header for an empty file ("0") or a directory ("5"), owned by root, mtime 0 (deterministic bytes). */
+function ustarHeader(name: string, type: "0" | "5", mode: number): Buffer {
+  const b = Buffer.alloc(512);
+  const octal = (off: number, len: number, v: number): void => {
+    b.write(v.toString(8).padStart(len - 1, "0"), off, len - 1, "ascii");
+  };
+  b.write(name, 0, 100, "utf8");
+  octal(100, 8, mode);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, 0);
+  octal(136, 12, 0);
+  b.write("        ", 148, 8, "ascii");
+  b.write(type, 156, 1, "ascii");
+  b.write("ustar\u000000", 257, 8, "ascii");
+  let sum = 0;
+  for (const x of b) sum += x;
+  b.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8, "ascii");
+  return b;
+}
