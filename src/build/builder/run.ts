@@ -62,7 +62,7 @@ export class RunExecutor {
     private readonly tmpRoot: string,
   ) {}
 
-  /** Snapshot keys and runtime ids of build containers start with this. */
+  /** Snapshot keys of build containers are this prefix and the container's runtime id. */
   static readonly PREFIX = "build-";
 
   async run(input: RunStepInput): Promise<RunStepResult> {
@@ -106,7 +106,7 @@ export class RunExecutor {
         user: ociUser,
         terminal: false,
         etcFiles: { hostname: path.join(work, "hostname"), hosts: path.join(work, "hosts"), resolvConf: path.join(work, "resolv.conf") },
-        cgroupsPath: `/berth/${key}`,
+        cgroupsPath: `/berth/${id}`,
         ...(input.shmSize ? { shmSize: input.shmSize } : {}),
         ...(hostMode ? { hostNamespaces: ["network"] } : {}),
         extraMounts,
@@ -114,17 +114,17 @@ export class RunExecutor {
 
       input.signal?.throwIfAborted();
       try {
-        await this.runtime.create(key, spec, { tty: false, stdin: false });
+        await this.runtime.create(id, spec, { tty: false, stdin: false });
       } catch (e) {
         throw new EngineError("invalid", `failed to create task for container: ${messageOf(e)}`);
       }
       created = true;
       input.onCreate?.(id.slice(0, 12));
-      const stateDir = this.runtime.stateDir(key);
+      const stateDir = this.runtime.stateDir(id);
       const sock = await this.runtime.attach(stateDir, { stdin: false, stdout: true, stderr: true, stdinOnce: false });
       const drained = demux(sock, input.stdout, input.stderr);
       const onAbort = (): void => {
-        void this.runtime.kill(key, stateDir, 9).catch(() => undefined);
+        void this.runtime.kill(id, stateDir, 9).catch(() => undefined);
       };
       input.signal?.addEventListener("abort", onAbort, { once: true });
       let exitCode: number;
@@ -142,7 +142,7 @@ export class RunExecutor {
         sock.destroy();
       }
       input.signal?.throwIfAborted();
-      await this.runtime.cleanup(key).catch(() => undefined);
+      await this.runtime.cleanup(id).catch(() => undefined);
       created = false;
       await layers.unmount(key);
       if (exitCode !== 0) return { exitCode, layer: null };
@@ -152,7 +152,7 @@ export class RunExecutor {
       const info = await this.store.gcLock.withShared(() => layers.register(packDirectory(upper, { ociWhiteouts: true }), input.parent));
       return { exitCode, layer: { diffId: info.diffId, chainId: info.chainId } };
     } finally {
-      if (created) await this.runtime.cleanup(key).catch(() => undefined);
+      if (created) await this.runtime.cleanup(id).catch(() => undefined);
       await layers.removeSnapshot(key).catch(() => undefined);
       await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
     }
