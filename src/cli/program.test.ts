@@ -47,6 +47,16 @@ describe("command tree", () => {
     assert.deepEqual((await parse(["image", "make-busybox", "-o", "/tmp/x.tar"])).path, ["image", "make-busybox"]);
   });
 
+  it("parses exec with the command's own flags", async () => {
+    const { path, captured } = await parse(["exec", "-it", "-e", "A=1", "web", "sh", "-c", "ls -l"]);
+    assert.deepEqual(path, ["exec"]);
+    const [container, command, opts] = captured as [string, string[], Record<string, unknown>];
+    assert.equal(container, "web");
+    assert.deepEqual(command, ["sh", "-c", "ls -l"]);
+    assert.deepEqual(opts["env"], ["A=1"]);
+    assert.equal(opts["tty"], true);
+  });
+
   it("collects repeatable options", async () => {
     const { captured } = await parse(["ps", "--filter", "status=exited", "-f", "name=web", "-q"]);
     const [opts] = captured as [Record<string, unknown>];

@@ -112,7 +112,7 @@ describe("buildCreateRequest", () => {
   it("rejects bad flags with status 125", () => {
     const bad = (f: Parameters<typeof buildCreateRequest>[2], re: RegExp) =>
       assert.throws(() => buildCreateRequest("busybox", [], f, ctx), (e: unknown) => e instanceof StatusError && e.status === 125 && re.test(e.message));
-    bad({ rm: true, restart: "always" }, /Conflicting options: --restart and --rm/);
+    bad({ rm: true, restart: "always" }, /conflicting options: cannot specify both --restart and --rm/);
     bad({ memory: "lots" }, /invalid argument "lots" for "--memory" flag/);
     bad({ cpus: "x" }, /--cpus/);
     bad({ stopTimeout: "soon" }, /--stop-timeout/);

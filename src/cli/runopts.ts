@@ -190,7 +190,7 @@ export function buildEnv(env: string[] | undefined, envFiles: string[] | undefin
 
 /** Build the create request from parsed flags, the image and the command. */
 export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ctx: BuildContext = defaultContext): CreateRequest {
-  if (f.rm && f.restart && f.restart !== "no") throw flagError("Conflicting options: --restart and --rm");
+  if (f.rm && f.restart && f.restart !== "no") throw flagError("conflicting options: cannot specify both --restart and --rm");
 
   const attach = f.attach ?? [];
   for (const a of attach) if (!["stdin", "stdout", "stderr"].includes(a.toLowerCase())) throw flagError(`invalid argument "${a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`);

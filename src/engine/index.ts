@@ -226,7 +226,7 @@ export class Engine {
       Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
       LiveRestoreEnabled: true,
       Isolation: "",
-      InitBinary: "",
+      InitBinary: "docker-init",
       ContainerdCommit: { ID: "" },
       RuncCommit: { ID: this.runtimeVersions.get(rt) ?? "" },
       InitCommit: { ID: "" },

@@ -467,7 +467,7 @@ export class VolumeService implements ContainerStorage {
         case "tmpfs": {
           const data = convertTmpfsOptions(mp.Spec.TmpfsOptions, mp.Spec.ReadOnly ?? false);
           const options = mergeTmpfsOptions(["noexec", "nosuid", "nodev", DEFAULT_PROPAGATION, ...(data ? data.split(",") : [])]);
-          await mkdirInRoot(rootfs, mp.Destination);
+          // The runtime creates a tmpfs target itself: a pre-existing directory would lend the tmpfs its mode.
           out.push({ destination: mp.Destination, type: "tmpfs", source: "tmpfs", options });
           break;
         }

@@ -15,6 +15,8 @@ export interface ImageRecord {
   /** Set when the image came from a registry manifest (digest of that manifest). */
   manifest?: Digest;
   lastTagTime?: string;
+  /** The image this one was built on (legacy builder steps); intermediate images are parents of others. */
+  parent?: Digest;
 }
 
 interface IndexFile {
@@ -117,6 +119,7 @@ export class ImageIndex {
         repoDigests: [...new Set([...(cur?.repoDigests ?? []), ...(extra.repoDigests ?? [])])],
         ...(extra.manifest ?? cur?.manifest ? { manifest: (extra.manifest ?? cur?.manifest) as Digest } : {}),
         ...(cur?.lastTagTime ? { lastTagTime: cur.lastTagTime } : {}),
+        ...(extra.parent ?? cur?.parent ? { parent: (extra.parent ?? cur?.parent) as Digest } : {}),
       };
     });
   }

@@ -44,6 +44,8 @@ export class ImageStore {
   readonly index: ImageIndex;
   /** Writers hold a lease; garbage collection runs exclusively, so it never sees half-added content. */
   readonly gcLock = new SharedLock();
+  /** Holders of layers outside images and snapshots (the build cache); every gc keeps what they return. */
+  private readonly gcRootProviders: (() => Iterable<Digest>)[] = [];
 
   constructor(root: string) {
     this.content = new ContentStore(path.join(root, "content"));
@@ -132,8 +134,14 @@ export class ImageStore {
     return this.gcLock.withExclusive(() => this.gcUnlocked(extraRoots));
   }
 
+  /** Register a provider of chain ids that garbage collection must keep (with their parents). */
+  addGcRoots(provider: () => Iterable<Digest>): void {
+    this.gcRootProviders.push(provider);
+  }
+
   private async gcUnlocked(extraRoots: Iterable<Digest>): Promise<{ layers: number; blobs: number; reclaimed: number }> {
     const keepLayers = new Set<Digest>(extraRoots);
+    for (const p of this.gcRootProviders) for (const r of p()) keepLayers.add(r);
     const keepBlobs = new Set<Digest>();
     for (const img of this.index.list()) {
       keepBlobs.add(img.id);

@@ -282,7 +282,7 @@ test("flatten-mode whiteouts never delete through symlinks", { skip }, async () 
   assert.equal(fss.readFileSync(path.join(outside, "victim"), "utf8"), "original");
 });
 
-test("gzip input gives the same diffId as plain input; zstd is refused clearly", { skip }, async () => {
+test("gzip input gives the same diffId as plain input; corrupt zstd is refused clearly", { skip }, async () => {
   const tar = await buildTar([
     { name: "a/", type: "directory" },
     { name: "a/big", body: Buffer.alloc(300_000, 7) },
@@ -302,7 +302,17 @@ test("gzip input gives the same diffId as plain input; zstd is refused clearly",
   assert.equal(p.size, padded.length);
 
   const zstd = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(100)]);
-  await expectInvalid(extractBuf(zstd, await tmpDir()), /^zstd layers are not supported yet$/);
+  await expectInvalid(extractBuf(zstd, await tmpDir()), /^invalid zstd layer/);
+});
+
+test("zstd layers are decompressed while extracted; the diffId is the uncompressed tar's", { skip }, async () => {
+  // `tar --format=ustar -cf - a` (a/f = "hello zstd\n") compressed with `zstd -19`.
+  const zst = Buffer.from("KLUv/WQAJyUDACLEDRGw6z/JE5LywyItkbTCGgYdpgfnuZhsLaQ0r9y83SQF88dYU30zz8F/5AkRu9tFFN7rxyj6YAIQIDAvbbEY8QOfwKoFgt0eYkDpkCgF4J1haIDD/3yiPfhDkCCmAOaTcwNnD9wE", "base64");
+  const dir = await tmpDir();
+  const r = await extractBuf(zst, dir);
+  assert.equal(r.diffId, "sha256:2662e7e948f2c6a402f0129ff28170f1f3c6a1dd6d3eedecd5560231db3ee9a2");
+  assert.equal(r.size, 10240);
+  assert.equal(fss.readFileSync(path.join(dir, "a/f"), "utf8"), "hello zstd\n");
 });
 
 test("empty input is an empty layer", { skip }, async () => {

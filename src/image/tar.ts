@@ -34,6 +34,7 @@ import { createHash } from "node:crypto";
 import { execFile } from "node:child_process";
 import { Readable, pipeline } from "node:stream";
 import { createGunzip, type Gunzip } from "node:zlib";
+import { Decompress as ZstdDecompress } from "fzstd";
 import { extract as tarExtract, type Header as TarHeader, type Extract as TarExtract } from "tar-stream";
 import { EngineError, errnoCode, internal, invalid, isEngineError, messageOf } from "../util/errors.js";
 import type { Digest } from "../util/digest.js";
@@ -55,6 +56,8 @@ export interface ExtractOptions {
    * extraction with that error.
    */
   onEntry?: (rel: string, type: string | null) => boolean | void;
+  /** Called with every decoded (uncompressed) tar chunk, in order, before it is parsed (tar-split recording). */
+  onData?: (chunk: Buffer) => void;
   signal?: AbortSignal;
 }
 
@@ -77,7 +80,7 @@ const EXEC_TIMEOUT_MS = 60_000;
 const sourceErrors = new WeakSet<object>();
 
 /**
- * Extract a layer tar (plain or gzip, detected by magic bytes; zstd and other
+ * Extract a layer tar (plain, gzip or zstd, detected by magic bytes; other
  * compressions are refused with EngineError "invalid") into targetDir, which
  * must exist (empty, or partially filled when flattening several layers).
  *
@@ -131,8 +134,7 @@ export async function extractLayer(
     const head = await peekHead(it, 6);
     const magic = Buffer.concat(head);
     const compression = detectCompression(magic);
-    if (compression === "zstd") throw invalid("zstd layers are not supported yet");
-    if (compression !== "gzip" && compression !== "none") throw invalid(`${compression} compressed layers are not supported`);
+    if (compression !== "gzip" && compression !== "zstd" && compression !== "none") throw invalid(`${compression} compressed layers are not supported`);
 
     async function* raw(): AsyncGenerator<Buffer> {
       yield* head;
@@ -156,9 +158,12 @@ export async function extractLayer(
       decoded = pipeline(Readable.from(raw(), { objectMode: false }), gunzip, () => {
         /* errors surface through iteration of gunzip */
       }) as Gunzip as AsyncIterable<Buffer>;
+    } else if (compression === "zstd") {
+      decoded = zstdDecode(raw());
     } else {
       decoded = raw();
     }
+    const onData = opts.onData;
 
     // Pump decoded bytes into the tar parser, hashing on the way.
     const pump = (async () => {
@@ -166,6 +171,7 @@ export async function extractLayer(
         for await (const chunk of decoded) {
           hash.update(chunk);
           size += chunk.length;
+          onData?.(chunk);
           if (!ex.write(chunk)) {
             // streamx emits "close" synchronously when `destroyed` becomes true,
             // so checking first means drained() cannot miss it.
@@ -201,6 +207,32 @@ export async function extractLayer(
   }
 
   return { diffId: `sha256:${hash.digest("hex")}` as Digest, size, entries };
+}
+
+/** Streaming zstd decompression (fzstd: pure JS, so no native build is needed). */
+async function* zstdDecode(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let out: Buffer[] = [];
+  const dec = new ZstdDecompress((data) => {
+    if (data.length > 0) out.push(Buffer.from(data));
+  });
+  for await (const chunk of src) {
+    try {
+      dec.push(chunk);
+    } catch (e) {
+      throw invalid(`invalid zstd layer: ${messageOf(e)}`);
+    }
+    if (out.length > 0) {
+      const ready = out;
+      out = [];
+      yield* ready;
+    }
+  }
+  try {
+    dec.push(new Uint8Array(0), true);
+  } catch (e) {
+    throw invalid(`invalid zstd layer: ${messageOf(e)}`);
+  }
+  yield* out;
 }
 
 function noop(): void {

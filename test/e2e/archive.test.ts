@@ -10,8 +10,9 @@ import { existsSync, mkdtempSync, promises as fs } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import { spawn } from "node:child_process";
 import { pack as tarPack, type Header } from "tar-stream";
-import { Daemon, leftovers } from "./harness.js";
+import { DOCKER, Daemon, leftovers } from "./harness.js";
 
 async function buildTar(entries: (Partial<Header> & { name: string; body?: string })[]): Promise<Buffer> {
   const p = tarPack();
@@ -205,6 +206,34 @@ describe("docker cp, export, diff and commit against berthd", () => {
     } finally {
       await d.docker(["rm", "-f", "race"]);
       await fs.rm(hostDir, { recursive: true, force: true });
+    }
+  });
+
+  it("freezes a running container while extracting into it, so a symlink it swaps in is never written through", async () => {
+    const sink = mkdtempSync("/tmp/berth-sink-");
+    try {
+      // Whenever a real directory /x/d appears, the container replaces it with a symlink to a host path.
+      const loop = `mkdir /x; while :; do if [ -d /x/d ] && [ ! -L /x/d ]; then mv /x/d /x/d.old && ln -s ${sink} /x/d; fi; done`;
+      await ok(["run", "-d", "--name", "swapper", "busybox", "sh", "-c", loop]);
+      // The archive arrives in two parts: the directory d, then (after the container had
+      // plenty of time to swap it) a file inside it.
+      const tar = await buildTar([
+        { name: "d", type: "directory", mode: 0o755 },
+        { name: "d/pwned", body: "pwn" },
+      ]);
+      const child = spawn(DOCKER, ["cp", "-", "swapper:/x"], { env: d.env, stdio: ["pipe", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+      const exited = new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
+      child.stdin.write(tar.subarray(0, 512));
+      await new Promise((r) => setTimeout(r, 800));
+      child.stdin.end(tar.subarray(512));
+      assert.equal(await exited, 0, stderr);
+      assert.deepEqual(await fs.readdir(sink), []);
+      assert.match(await ok(["exec", "swapper", "sh", "-c", "cat /x/d.old/pwned || cat /x/d/pwned"]), /^pwn/);
+    } finally {
+      await d.docker(["rm", "-f", "swapper"]);
+      await fs.rm(sink, { recursive: true, force: true });
     }
   });
 

@@ -20,7 +20,7 @@ import { Readable } from "node:stream";
 import type { Digest } from "../../util/digest.js";
 import { EngineError, messageOf } from "../../util/errors.js";
 import { mkdirp } from "../../util/fsutil.js";
-import { type ImageStore, packDirectory } from "../../image/index.js";
+import type { ImageStore } from "../../image/index.js";
 import { type OciMount, type Runtime, buildSpec, resolveUser } from "../../runtime/index.js";
 import { mkdirAllInRoot } from "./fsops.js";
 
@@ -40,13 +40,16 @@ export interface RunStepInput {
   stderr: (chunk: Buffer) => void;
   /** Called with the container's short id before it starts (" ---> Running in …"). */
   onCreate?: (id: string) => void;
+  /**
+   * On success: commit the changes (the snapshot's upper directory, null when
+   * nothing changed) while the snapshot still exists.
+   */
+  commit: (upper: string | null) => Promise<void>;
   signal?: AbortSignal;
 }
 
 export interface RunStepResult {
   exitCode: number;
-  /** The new layer; null when the command changed nothing. Only set on success. */
-  layer: { diffId: Digest; chainId: Digest } | null;
 }
 
 const STUB_FILES = ["etc/hosts", "etc/hostname", "etc/resolv.conf"];
@@ -145,12 +148,10 @@ export class RunExecutor {
       await this.runtime.cleanup(id).catch(() => undefined);
       created = false;
       await layers.unmount(key);
-      if (exitCode !== 0) return { exitCode, layer: null };
-
+      if (exitCode !== 0) return { exitCode };
       const upper = path.join(layers.snapshotDir(key), "upper");
-      if (fss.readdirSync(upper).length === 0) return { exitCode, layer: null };
-      const info = await this.store.gcLock.withShared(() => layers.register(packDirectory(upper, { ociWhiteouts: true }), input.parent));
-      return { exitCode, layer: { diffId: info.diffId, chainId: info.chainId } };
+      await input.commit(fss.readdirSync(upper).length === 0 ? null : upper);
+      return { exitCode };
     } finally {
       if (created) await this.runtime.cleanup(id).catch(() => undefined);
       await layers.removeSnapshot(key).catch(() => undefined);
