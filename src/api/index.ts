@@ -3,6 +3,7 @@ import type http from "node:http";
 import type { Engine } from "../engine/index.js";
 import type { Logger } from "../util/log.js";
 import { archiveRoutes } from "./routes/archive.js";
+import { buildRoutes } from "./routes/build.js";
 import { containerRoutes } from "./routes/containers.js";
 import { execRoutes } from "./routes/exec.js";
 import { imageRoutes } from "./routes/images.js";
@@ -25,5 +26,6 @@ export function makeApiServer(engine: Engine, log: Logger, tls?: TlsOptions): ht
   networkRoutes(r, engine);
   volumeRoutes(r, engine);
   statsRoutes(r, engine);
+  buildRoutes(r, engine);
   return createApiServer(r, log, tls);
 }

@@ -221,6 +221,36 @@ describe("tarTree: archives of container paths", () => {
     }
   });
 
+  it("keeps reading the directory it opened when a symlink to the outside is swapped in mid-archive", async () => {
+    const r = await dir();
+    const outside = await dir();
+    await fs.mkdir(path.join(r, "z"));
+    await fs.writeFile(path.join(r, "z/a"), Buffer.alloc(4 * 1024 * 1024, 1));
+    await fs.writeFile(path.join(r, "z/b"), "inside");
+    await fs.writeFile(path.join(outside, "b"), "OUTSIDE");
+    const root = ScopedRoot.open(r);
+    try {
+      const stream = tarTree(root.fd, "", { name: (rel) => rel });
+      const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const chunks: Buffer[] = [];
+      const first = await it.next();
+      chunks.push(first.value as Buffer);
+      // The archiver is inside z/a now: replace z with a symlink out of the root.
+      await fs.rename(path.join(r, "z"), path.join(r, "z.old"));
+      await fs.symlink(outside, path.join(r, "z"));
+      for (;;) {
+        const next = await it.next();
+        if (next.done) break;
+        chunks.push(next.value);
+      }
+      const entries = await readTar(Readable.from([Buffer.concat(chunks)]));
+      assert.equal(entries.find((e) => e.name === "z/b")?.body, "inside");
+      assert.ok(!entries.some((e) => e.body.includes("OUTSIDE")));
+    } finally {
+      root.close();
+    }
+  });
+
   it("archives a symlink as itself and a whole root with relative names", async () => {
     const r = await makeRoot();
     const root = ScopedRoot.open(r);

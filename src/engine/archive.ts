@@ -167,7 +167,7 @@ export class ArchiveService {
   async extract(idOrName: string, p: string, body: Readable, opts: ExtractOptions): Promise<void> {
     await this.withRoot(idOrName, async (root, rec, rootfs) => {
       // Nothing in the container moves while we resolve and write.
-      const thaw = async () => undefined; void rec;
+      const thaw = await this.o.containers.freeze(rec);
       try {
         const binds = bindFiles(root, rec);
         const r = this.resolve(root, goClean(`/${p}`), true, idOrName);

@@ -641,7 +641,16 @@ export class ContainerService {
     }
     await this.lock.run(rec.Id, async () => {
       if (rec.State.Running) await this.connectAttach(rec, client, opts);
-      else if (rec.State.Status === "created" || rec.HostConfig.RestartPolicy?.Name !== "no") this.liveOf(rec.Id).pendingAttach.push({ client, opts });
+      else if (rec.State.Status !== "removing" && !rec.State.Dead) {
+        // Held until the next start (docker start -a attaches first); dropped if the client goes away.
+        const l = this.liveOf(rec.Id);
+        const entry = { client, opts };
+        l.pendingAttach.push(entry);
+        client.once("close", () => {
+          const i = l.pendingAttach.indexOf(entry);
+          if (i >= 0) l.pendingAttach.splice(i, 1);
+        });
+      }
       else client.end();
     });
   }
@@ -982,7 +991,10 @@ export class ContainerService {
         NetworkSettings: { Networks: (this.o.networking?.settings(r)["Networks"] as Record<string, unknown> | undefined) ?? {} },
         Mounts: this.o.storage?.inspectMounts(r) ?? [],
       };
-      if (opts.size) entry["SizeRw"] = await this.o.images.layers.snapshotSize(r.Id);
+      if (opts.size) {
+        entry["SizeRw"] = await this.o.images.layers.snapshotSize(r.Id);
+        entry["SizeRootFs"] = (entry["SizeRw"] as number) + (await this.o.images.size(r.Image as Digest).catch(() => 0));
+      }
       out.push(entry);
     }
     return out;

@@ -34,6 +34,8 @@ export class Events {
       time: Number(nowNs / 1_000_000_000n),
       timeNano: Number(nowNs),
     };
+    // timeNano exceeds 2^53: keep the exact digits for serialization.
+    Object.defineProperty(ev, "timeNanoExact", { value: nowNs.toString(), enumerable: false });
     if (type === "container" || type === "image") {
       ev.status = action;
       ev.id = id;
@@ -56,4 +58,11 @@ export class Events {
   get listeners(): number {
     return this.bus.listenerCount("event");
   }
+}
+
+/** JSON of an event with timeNano's exact digits (a JS number would round them). */
+export function eventJson(e: EngineEvent): string {
+  const exact = (e as EngineEvent & { timeNanoExact?: string }).timeNanoExact;
+  const json = JSON.stringify(e);
+  return exact ? json.replace(/"timeNano":\d+(\.\d+)?(e\+\d+)?/, `"timeNano":${exact}`) : json;
 }

@@ -25,8 +25,11 @@ export class ImageService {
     const out: Record<string, unknown>[] = [];
     const f = opts.filters;
     const refFilters = f["reference"] ?? [];
+    // Build steps record their parent: untagged images with children (intermediate images) show only with -a.
+    const parents = new Set(this.store.index.list().map((i) => i.parent).filter((p) => p !== undefined));
     for (const img of this.store.index.list()) {
       const tags = this.store.index.tagsOf(img.id);
+      if (tags.length === 0 && img.repoDigests.length === 0 && parents.has(img.id) && (!opts.all || f["dangling"]?.[0] === "true")) continue;
       if (f["dangling"]?.[0] === "true" && tags.length > 0) continue;
       if (f["dangling"]?.[0] === "false" && tags.length === 0) continue;
       if (refFilters.length > 0 && !tags.some((t) => refFilters.some((p) => globRef(p, t)))) continue;
@@ -35,7 +38,7 @@ export class ImageService {
       const size = await this.store.size(img.id);
       out.push({
         Id: img.id,
-        ParentId: "",
+        ParentId: img.parent ?? "",
         RepoTags: tags,
         RepoDigests: img.repoDigests,
         Created: Math.floor(Date.parse(cfg.created ?? img.added) / 1000),
@@ -60,7 +63,7 @@ export class ImageService {
       Id: id,
       RepoTags: this.store.index.tagsOf(id),
       RepoDigests: img?.repoDigests ?? [],
-      Parent: "",
+      Parent: img?.parent ?? "",
       Comment: cfg.comment ?? "",
       Created: cfg.created ?? img?.added ?? "",
       DockerVersion: cfg.docker_version ?? "",
@@ -180,26 +183,53 @@ export class ImageService {
       if (users.length > 0) return out; // forced: untagged, kept for its containers
     }
     if (!this.store.index.get(id)) throw notFound(`No such image: ${name}`);
+    const parent = this.store.index.get(id)?.parent;
     await this.store.index.delete(id);
     out.push({ Deleted: id });
     this.events.emit("image", "delete", id, {});
+    if (!opts.noprune && parent) await this.pruneParents(parent, out);
     await this.store.gc();
     return out;
   }
 
+  /** Like Docker, removing an image also removes its untagged, unused parents (build steps) that have no other children. */
+  private async pruneParents(first: Digest, out: DeleteResponseItem[]): Promise<void> {
+    const seen = new Set<Digest>();
+    for (let p: Digest | undefined = first; p !== undefined && !seen.has(p); ) {
+      seen.add(p);
+      const rec = this.store.index.get(p);
+      if (!rec || this.store.index.tagsOf(p).length > 0 || rec.repoDigests.length > 0) return;
+      if (this.containers.usingImage(p).length > 0) return;
+      if (this.store.index.list().some((i) => i.parent === p)) return;
+      await this.store.index.delete(p);
+      out.push({ Deleted: p });
+      this.events.emit("image", "delete", p, {});
+      p = rec.parent;
+    }
+  }
+
   async prune(opts: { all: boolean; filters: Record<string, string[]> }): Promise<{ ImagesDeleted: DeleteResponseItem[]; SpaceReclaimed: number }> {
     const deleted: DeleteResponseItem[] = [];
-    for (const img of this.store.index.list()) {
-      const tags = this.store.index.tagsOf(img.id);
-      if (tags.length > 0 && !opts.all) continue;
-      if (this.containers.usingImage(img.id).length > 0) continue;
-      for (const t of tags) {
-        await this.store.index.untag(t);
-        deleted.push({ Untagged: t });
+    // Dangling images only: an untagged image with children (a build step under a tagged image) is not dangling;
+    // once its dangling children are gone it is, so the pass repeats (bounded by the number of images).
+    const passes = this.store.index.list().length + 1;
+    for (let pass = 0, more = true; more && pass < passes; pass++) {
+      more = false;
+      const parents = new Set(this.store.index.list().map((i) => i.parent).filter((p) => p !== undefined));
+      for (const img of this.store.index.list()) {
+        const tags = this.store.index.tagsOf(img.id);
+        if (tags.length > 0 && !opts.all) continue;
+        if (!opts.all && parents.has(img.id)) continue;
+        if (this.containers.usingImage(img.id).length > 0) continue;
+        more = true;
+        for (const t of tags) {
+          await this.store.index.untag(t);
+          deleted.push({ Untagged: t });
+        }
+        await this.store.index.delete(img.id);
+        deleted.push({ Deleted: img.id });
+        this.events.emit("image", "delete", img.id, {});
       }
-      await this.store.index.delete(img.id);
-      deleted.push({ Deleted: img.id });
-      this.events.emit("image", "delete", img.id, {});
     }
     const gc = await this.store.gc();
     return { ImagesDeleted: deleted, SpaceReclaimed: gc.reclaimed };

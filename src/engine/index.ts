@@ -12,6 +12,7 @@ import { atomicWriteFile, mkdirp } from "../util/fsutil.js";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../util/log.js";
 import { ArchiveService } from "./archive.js";
+import { BuildService } from "./build.js";
 import { ContainerService } from "./containers.js";
 import { Events } from "./events.js";
 import { ExecService } from "./exec.js";
@@ -27,6 +28,7 @@ export type { NetworkCreateBody, EndpointConfigIn } from "./networks.js";
 export { EndpointSettingsSchema } from "./types.js";
 export { ExecCreateSchema, ExecStartSchema, parseDetachKeys } from "./exec.js";
 export type { EngineEvent } from "./events.js";
+export { eventJson } from "./events.js";
 export type { WaitCondition, AttachOptions } from "./containers.js";
 export { ContainerCreateSchema } from "./types.js";
 export { StatsService } from "./stats.js";
@@ -34,6 +36,7 @@ export { parseTimeFilter } from "./containers.js";
 export { VolumeService, VolumeCreateSchema } from "./volumes.js";
 export type { VolumeInfo } from "./volumes.js";
 export { ArchiveService } from "./archive.js";
+export { BuildService, BuildStepError, buildRequestFromQuery } from "./build.js";
 export type { PathStat } from "./archive.js";
 
 export const VERSION = "0.1.0";
@@ -59,6 +62,7 @@ export class Engine {
   readonly networks: NetworkService;
   readonly volumes: VolumeService;
   readonly archive: ArchiveService;
+  readonly build: BuildService;
   readonly events = new Events();
   readonly store: ImageStore;
   readonly runtimes = new Map<string, Runtime>();
@@ -104,6 +108,13 @@ export class Engine {
     this.archive = new ArchiveService({ containers: this.containers, store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.execRoot, "archive") });
     this.containers.execIds = (id) => this.exec.idsOf(id);
     this.health = new HealthMonitor(this.containers, this.exec, this.events, opts.log);
+    this.build = new BuildService({
+      store: this.store,
+      runtime: this.runtimes.get(path.basename(opts.runtime)) as Runtime,
+      dataRoot: opts.dataRoot,
+      log: opts.log,
+      events: this.events,
+    });
   }
 
   async init(): Promise<void> {
@@ -127,6 +138,7 @@ export class Engine {
     await this.networks.reconcile();
     await this.volumes.settle();
     await this.archive.init();
+    await this.build.init();
   }
 
   /** The engine's fsck (`berth system check`). */

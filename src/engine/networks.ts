@@ -43,7 +43,6 @@ import {
   defaultGateway,
   deleteBridge,
   deleteLinks,
-  destroySandbox,
   embeddedResolvConf,
   findAardvark,
   firstFree,
@@ -61,6 +60,7 @@ import {
   removeNetns,
   setSysctl,
   strayAardvarks,
+  waitLinksGone,
 } from "../network/index.js";
 import type { Events } from "./events.js";
 import type { ContainerNetworking, NetworkAttachment } from "./plugs.js";
@@ -191,6 +191,8 @@ export class NetworkService implements ContainerNetworking {
   private hostNet!: NetworkRecord;
   private noneNet!: NetworkRecord;
   private firewallOk = true;
+  /** Endpoints being reaped in the background: veths dying with their namespace, then their leases. */
+  private readonly reaping = new Set<Promise<void>>();
 
   constructor(private readonly o: NetworkServiceOptions) {
     this.netDir = path.join(o.dataRoot, "network", "networks");
@@ -423,8 +425,15 @@ export class NetworkService implements ContainerNetworking {
     return path.join(this.ctrDir, `${id}.json`);
   }
 
-  private async saveState(c: ContainerNet): Promise<void> {
-    await writeJson(this.ctrFile(c.id), c);
+  /** Durable (fsync) when it records something made on the host; a quick rename otherwise. */
+  private async saveState(c: ContainerNet, durable = true): Promise<void> {
+    if (durable) {
+      await writeJson(this.ctrFile(c.id), c);
+      return;
+    }
+    const tmp = `${this.ctrFile(c.id)}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(c));
+    await fs.rename(tmp, this.ctrFile(c.id));
   }
 
   // --- lookups ----------------------------------------------------------------
@@ -466,13 +475,8 @@ export class NetworkService implements ContainerNetworking {
       const target = l.split(":")[0] ?? "";
       if (!this.o.containers.find(target.replace(/^\//, ""))) throw invalid(`could not get container for ${target}: No such container: ${target}`);
     }
+    // Nothing to write yet: until a connect/disconnect, the attachments follow from the record itself.
     this.state.set(rec.Id, c);
-    try {
-      await this.saveState(c);
-    } catch (e) {
-      this.state.delete(rec.Id);
-      throw e;
-    }
   }
 
   /** The networks a new container joins, from NetworkMode and NetworkingConfig.EndpointsConfig. */
@@ -533,7 +537,12 @@ export class NetworkService implements ContainerNetworking {
   // --- ContainerNetworking: start ---------------------------------------------
 
   setUp(rec: ContainerRecord): Promise<NetworkAttachment> {
-    return this.lock.run(rec.Id, () => this.setUpUnlocked(rec));
+    return this.lock.run(rec.Id, async () => {
+      const t0 = performance.now();
+      const r = await this.setUpUnlocked(rec);
+      this.o.log.debug(`network set-up of ${rec.Id.slice(0, 12)}: ${(performance.now() - t0).toFixed(1)} ms`);
+      return r;
+    });
   }
 
   private async setUpUnlocked(rec: ContainerRecord): Promise<NetworkAttachment> {
@@ -601,7 +610,6 @@ export class NetworkService implements ContainerNetworking {
       c.endpoints = endpoints;
       c.ports = mappings;
       c.connected = endpoints.map((e) => e.networkId);
-      await this.saveState(c);
       const veths: VethSpec[] = endpoints.map((e) => ({
         ifname: e.ifname,
         hostIf: e.hostIf,
@@ -611,14 +619,18 @@ export class NetworkService implements ContainerNetworking {
         mtu: this.networks.get(e.networkId)?.mtu ?? DEFAULT_MTU,
         ...(e === gwEp ? { defaultVia: e.gateway } : {}),
       }));
-      await createSandbox(nsPath, veths);
-      if (mappings.length > 0) await this.applyFirewall();
+      // In parallel: the record, the namespace, NAT rules, names. A crash in between leaves a
+      // namespace or lease that start-up collects (no record names them).
+      const tasks: Promise<unknown>[] = [this.saveState(c), createSandbox(nsPath, veths)];
+      if (mappings.length > 0) tasks.push(this.applyFirewall());
+      if (nets.some(({ n }) => this.isUser(n))) tasks.push(this.updateDns().catch((e: unknown) => this.o.log.warn(`embedded DNS: ${messageOf(e)}`)));
+      const failed = (await Promise.allSettled(tasks)).find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
     } catch (e) {
       await this.teardownState(c, false).catch((e2: unknown) => this.o.log.warn(`undoing network set-up of ${rec.Id.slice(0, 12)}: ${messageOf(e2)}`));
       for (const ep of endpoints) if (!c.endpoints?.includes(ep)) await this.leases.release(ep.bridge, ep.ip, rec.Id).catch(() => undefined);
       throw e;
     }
-    if (nets.some(({ n }) => this.isUser(n))) await this.updateDns().catch((e: unknown) => this.o.log.warn(`embedded DNS: ${messageOf(e)}`));
     for (const { n } of nets) this.o.events.emit("network", "connect", n.Id, { container: rec.Id, name: n.Name, type: n.Driver });
     return {
       joinNamespaces: { network: nsPath },
@@ -696,7 +708,10 @@ export class NetworkService implements ContainerNetworking {
   tearDown(rec: ContainerRecord): Promise<void> {
     return this.lock.run(rec.Id, async () => {
       const c = this.state.get(rec.Id);
-      if (c) await this.teardownState(c);
+      if (!c || !(c.netns || c.endpoints || c.connected)) return;
+      const t0 = performance.now();
+      await this.teardownState(c);
+      this.o.log.debug(`network teardown of ${rec.Id.slice(0, 12)}: ${(performance.now() - t0).toFixed(1)} ms`);
     });
   }
 
@@ -709,8 +724,10 @@ export class NetworkService implements ContainerNetworking {
       return n !== undefined && this.isUser(n);
     });
     if (c.ports) this.reservations.release(c.ports);
-    if (c.netns || eps.length > 0) await destroySandbox(c.netns, eps.map((e) => e.hostIf));
-    for (const e of eps) await this.leases.release(e.bridge, e.ip, c.id).catch(() => undefined);
+    // Unmounting the namespace destroys it and its veths (the container's processes are gone); the
+    // kernel finishes that asynchronously, so the addresses are released once the veths are gone.
+    if (c.netns) await removeNetns(c.netns);
+    if (eps.length > 0) this.reap(c.id, eps, !c.netns);
     const connected = c.connected ?? [];
     delete c.netns;
     delete c.sandboxId;
@@ -718,7 +735,7 @@ export class NetworkService implements ContainerNetworking {
     delete c.ports;
     delete c.connected;
     delete c.plainEndpoint;
-    if (this.state.has(c.id)) await this.saveState(c);
+    if (this.state.has(c.id)) await this.saveState(c, false);
     if (hadPorts) await this.applyFirewall().catch((e: unknown) => this.o.log.warn(`iptables: ${messageOf(e)}`));
     if (userNet) await this.updateDns().catch((e: unknown) => this.o.log.warn(`embedded DNS: ${messageOf(e)}`));
     if (announce) {
@@ -727,6 +744,22 @@ export class NetworkService implements ContainerNetworking {
         if (n) this.o.events.emit("network", "disconnect", n.Id, { container: c.id, name: n.Name, type: n.Driver });
       }
     }
+  }
+
+  private reap(containerId: string, eps: Endpoint[], deleteNow: boolean): void {
+    const p = (async () => {
+      const names = eps.map((e) => e.hostIf);
+      const left = deleteNow ? names : await waitLinksGone(names, 1000);
+      if (left.length > 0) await deleteLinks(left).catch((e: unknown) => this.o.log.warn(`removing ${left.join(", ")}: ${messageOf(e)}`));
+      for (const e of eps) await this.leases.release(e.bridge, e.ip, containerId).catch(() => undefined);
+    })();
+    this.reaping.add(p);
+    void p.finally(() => this.reaping.delete(p));
+  }
+
+  /** Wait for background endpoint reaping (tests, network removal). */
+  async settle(): Promise<void> {
+    while (this.reaping.size > 0) await Promise.allSettled([...this.reaping]);
   }
 
   async onRemove(rec: ContainerRecord): Promise<void> {
@@ -1045,9 +1078,13 @@ export class NetworkService implements ContainerNetworking {
         active.push(`name:${JSON.stringify(rec?.Name.slice(1) ?? "")} id:${JSON.stringify(c.id.slice(0, 12))}`);
       }
       if (active.length > 0) throw new EngineError("forbidden", `error while removing network: network ${n.Name} has active endpoints (${active.join(", ")})`);
+      await this.settle();
       this.networks.delete(n.Id);
       await fs.rm(path.join(this.netDir, `${n.Id}.json`), { force: true });
-      if (n.bridge) await deleteBridge(n.bridge);
+      if (n.bridge) {
+        await deleteBridge(n.bridge);
+        await this.leases.dropBridge(n.bridge).catch(() => undefined);
+      }
       await this.applyFirewall().catch((e: unknown) => this.o.log.warn(`iptables: ${messageOf(e)}`));
       await this.updateDns().catch(() => undefined);
       this.o.events.emit("network", "destroy", n.Id, { name: n.Name, type: n.Driver });

@@ -137,12 +137,12 @@ export class StatsService {
     const rec = this.o.containers.get(idOrName);
     if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
     if (rec.State.Restarting) throw conflict(`Container ${rec.Id} is restarting, wait until the container is running`);
-    const args = psArgs || "-ef";
+    const args = psArgs.trim() || "-ef";
     validatePsArgs(args);
     const runtime = this.o.runtimes.get(rec.HostConfig.Runtime ?? "") ?? [...this.o.runtimes.values()][0];
     if (!runtime) throw new EngineError("internal", "no OCI runtime configured");
     const pids = await runtime.pids(rec.Id);
-    const argv = args.split(" ");
+    const argv = args.split(/\s+/).filter(Boolean);
     let out: string;
     try {
       out = (await run("ps", [...argv, `-q${pids.join(",")}`])).stdout;
@@ -152,7 +152,8 @@ export class StatsService {
         out = (await run("ps", argv)).stdout;
       } catch (e) {
         const line = messageOf(e).replace(/^ps [^:]*: /, "").split("\n")[0];
-        throw new EngineError("internal", `ps: ${line}`);
+        // The arguments are the user's: a ps that refuses them is a bad request (dockerd answers 500).
+        throw invalid(`Error running ps: ${line}`);
       }
     }
     return parsePsOutput(out, pids);
@@ -172,7 +173,7 @@ export function parsePsOutput(output: string, pids: number[]): { Titles: string[
   const fields = (l: string) => l.split(/[ \t\r\n\v\f]+/).filter(Boolean);
   const titles = fields(lines[0] ?? "");
   const pidIndex = titles.indexOf("PID");
-  if (pidIndex < 0) throw new EngineError("internal", "Couldn't find PID field in ps output");
+  if (pidIndex < 0) throw invalid("Couldn't find PID field in ps output");
   const processes: string[][] = [];
   const add = (f: string[]) => {
     const p = f.slice(0, titles.length - 1);

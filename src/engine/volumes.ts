@@ -15,7 +15,7 @@ import { existsSync, promises as fs } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { z } from "zod";
-import { EngineError, conflict, invalid, messageOf, notFound } from "../util/errors.js";
+import { EngineError, conflict, errnoCode, invalid, messageOf, notFound } from "../util/errors.js";
 import { mkdirp } from "../util/fsutil.js";
 import { KeyedMutex } from "../util/lock.js";
 import type { Logger } from "../util/log.js";
@@ -424,10 +424,21 @@ export class VolumeService implements ContainerStorage {
     if (points.length === 0) return [];
     this.starting.delete(rec.Id);
     await this.settle(); // a tmpfs volume left by containers that ended starts afresh
-    await this.lock.run("mounts", async () => {
-      this.starting.set(rec.Id, Date.now());
-      for (const mp of points) if (mp.Type === "volume") await this.driver.mount(mp.Name);
-    });
+    try {
+      await this.lock.run("mounts", async () => {
+        this.starting.set(rec.Id, Date.now());
+        for (const mp of points) if (mp.Type === "volume") await this.driver.mount(mp.Name);
+      });
+      return await this.ociMounts(rec, points, rootfs);
+    } catch (e) {
+      // The start fails: what was mounted for it alone is released now.
+      this.starting.delete(rec.Id);
+      await this.settle().catch((err: unknown) => this.o.log.warn(`releasing volume mounts: ${messageOf(err)}`));
+      throw e;
+    }
+  }
+
+  private async ociMounts(rec: ContainerRecord, points: MountPoint[], rootfs: string): Promise<OciMount[]> {
     const out: OciMount[] = [];
     for (const mp of points) {
       switch (mp.Type) {
@@ -561,7 +572,8 @@ async function subpathIn(data: string, sub: string): Promise<string> {
   try {
     await fs.lstat(p);
   } catch (e) {
-    throw invalid(`cannot access path ${p}: ${messageOf(e)}`);
+    const why = errnoCode(e) === "ENOENT" ? "no such file or directory" : errnoCode(e) === "ENOTDIR" ? "not a directory" : messageOf(e);
+    throw invalid(`cannot access path ${p}: lstat ${p}: ${why}`);
   }
   return p;
 }

@@ -3,20 +3,23 @@
  * snapshots and the image index behind one small class. Other folders import
  * from here only.
  */
+import { createHash } from "node:crypto";
 import path from "node:path";
-import type { Readable } from "node:stream";
-import { type Digest } from "../util/digest.js";
-import { notFound } from "../util/errors.js";
+import { PassThrough, type Readable } from "node:stream";
+import { constants as zc, createGunzip, createGzip } from "node:zlib";
+import { type Digest, sha256 } from "../util/digest.js";
+import { EngineError, invalid, notFound } from "../util/errors.js";
 import { SharedLock } from "../util/lock.js";
 
 import { type ImageConfig, type ImageRunConfig, hostArchitecture } from "./config.js";
 import { ContentStore } from "./content.js";
 import { ImageIndex, type ImageRecord } from "./images.js";
-import { LayerStore, chainIds } from "./layers.js";
-import { type Reference, formatReference, parseReference, withDefaultTag } from "./reference.js";
+import { LayerBlobIndex, type LayerBlob } from "./layerblobs.js";
+import { LayerStore, type LayerInfo, chainIdOf, chainIds } from "./layers.js";
+import { type Reference, formatReference, parseReference, registryOf, withDefaultTag } from "./reference.js";
 
-export type { ImageConfig, ImageRunConfig, ImageRecord, Reference };
-export { parseReference, formatReference, withDefaultTag, hostArchitecture, chainIds };
+export type { ImageConfig, ImageRunConfig, ImageRecord, Reference, LayerBlob, LayerInfo };
+export { parseReference, formatReference, withDefaultTag, registryOf, hostArchitecture, chainIds, chainIdOf };
 export { busyboxRootfsTar } from "./busybox.js";
 export { packDirectory } from "./tar.js";
 export { extractLayer, type ExtractOptions } from "./tar.js";
@@ -42,6 +45,8 @@ export class ImageStore {
   readonly content: ContentStore;
   readonly layers: LayerStore;
   readonly index: ImageIndex;
+  /** diffId ↔ compressed blob (pulled or pushed as). */
+  readonly blobs: LayerBlobIndex;
   /** Writers hold a lease; garbage collection runs exclusively, so it never sees half-added content. */
   readonly gcLock = new SharedLock();
   /** Holders of layers outside images and snapshots (the build cache); every gc keeps what they return. */
@@ -51,12 +56,14 @@ export class ImageStore {
     this.content = new ContentStore(path.join(root, "content"));
     this.layers = new LayerStore(root);
     this.index = new ImageIndex(root);
+    this.blobs = new LayerBlobIndex(root);
   }
 
   async init(): Promise<void> {
     await this.content.init();
     await this.layers.init();
     await this.index.init();
+    await this.blobs.init();
   }
 
   resolve(input: string): Digest | undefined {
@@ -113,6 +120,128 @@ export class ImageStore {
     return this.addImage(config);
   }
 
+  /**
+   * Store an image config exactly as given (pull, load: the id is the sha256 of
+   * these bytes); its layers must be registered already. `expected` is checked.
+   */
+  async addRawImage(configBytes: Buffer, extra: Partial<Omit<ImageRecord, "id">> = {}, expected?: Digest): Promise<Digest> {
+    const digest = sha256(configBytes);
+    if (expected !== undefined && digest !== expected) throw invalid(`image config verification failed: expected ${expected}, got ${digest}`);
+    let cfg: ImageConfig;
+    try {
+      cfg = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
+    } catch {
+      throw invalid("invalid image config: not JSON");
+    }
+    if (!Array.isArray(cfg.rootfs?.diff_ids)) throw invalid("invalid image config: no rootfs.diff_ids");
+    const top = chainIds(cfg.rootfs.diff_ids).at(-1) ?? null;
+    if (top !== null && !(await this.layers.has(top))) throw notFound(`layer ${top} not found`);
+    await this.content.put(configBytes);
+    await this.index.add(digest, extra);
+    return digest;
+  }
+
+  /**
+   * Unpack a layer blob on top of `parent` and keep the blob in the content
+   * store (pull). With `stream` the blob is written and unpacked at once (the
+   * download is decompressed as it arrives); without, it is read from the
+   * content store. The unpacked layer must be `expectedDiffId`. Callers hold a
+   * `gcLock` lease for the whole pull (this does not take one: leases do not nest).
+   */
+  async registerCompressedLayer(
+    desc: { digest: Digest; mediaType: string; size: number },
+    stream: Readable | undefined,
+    parent: Digest | null,
+    expectedDiffId: Digest,
+    opts: { signal?: AbortSignal; source?: string } = {},
+  ): Promise<LayerInfo> {
+    const want = chainIdOf(parent, expectedDiffId);
+    const had = await this.layers.has(want);
+    let info: LayerInfo;
+    if (stream) {
+      const toContent = new PassThrough({ highWaterMark: 1 << 20 });
+      const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
+      stream.on("error", (e) => {
+        toContent.destroy(e);
+        toLayer.destroy(e);
+      });
+      stream.pipe(toContent);
+      stream.pipe(toLayer);
+      // Either side failing stops the other (a stalled pipe would otherwise wait forever).
+      const abortAll = (e: unknown): void => {
+        const err = e instanceof Error ? e : new Error(String(e));
+        toContent.destroy(err);
+        toLayer.destroy(err);
+        stream.destroy();
+      };
+      const [w, r] = await Promise.allSettled([
+        this.content.write(toContent, desc.digest, opts.signal).catch((e: unknown) => {
+          abortAll(e);
+          throw e;
+        }),
+        this.layers.register(toLayer, parent, opts.signal).catch((e: unknown) => {
+          abortAll(e);
+          throw e;
+        }),
+      ]);
+      if (w.status === "rejected" || r.status === "rejected") {
+        stream.destroy();
+        if (r.status === "fulfilled" && !had && r.value.chainId === want) await this.layers.remove(want).catch(() => undefined);
+        throw w.status === "rejected" ? w.reason : (r as PromiseRejectedResult).reason;
+      }
+      info = r.value;
+    } else {
+      info = await this.layers.register(this.content.reader(desc.digest), parent, opts.signal);
+    }
+    if (info.diffId !== expectedDiffId) {
+      // The stray layer is left to gc (it may be shared with another image).
+      throw invalid(`layers from manifest don't match image configuration: layer ${desc.digest} unpacks to ${info.diffId}, the config says ${expectedDiffId}`);
+    }
+    await this.blobs.add({ digest: desc.digest, mediaType: desc.mediaType, size: desc.size, diffId: info.diffId, ...(opts.source ? { sources: [opts.source] } : {}) });
+    return info;
+  }
+
+  /** The layer's uncompressed tar (its sha256 is verified against the diffId by whoever reads it to the end). */
+  async layerTar(chainId: Digest): Promise<Readable> {
+    const info = await this.layers.get(chainId);
+    const tar = await this.layers.layerTar(chainId);
+    if (tar) return tar;
+    // Unpacked before tar-splits were kept: decompress a blob it was pulled as.
+    for (const b of this.blobs.forDiffId(info.diffId)) {
+      if (await this.content.has(b.digest)) {
+        const src = this.content.reader(b.digest);
+        if (b.mediaType.endsWith("gzip")) return src.pipe(createGunzip());
+        if (!b.mediaType.includes("zstd")) return src;
+      }
+    }
+    throw new EngineError("notImplemented", `layer ${info.diffId} was unpacked without a record of its tar and cannot be exported`);
+  }
+
+  /**
+   * A compressed blob for a layer (push): one it was pulled or pushed as when
+   * that blob is still here (gzip preferred), else its tar gzip'ed once into the
+   * content store and remembered. Callers hold a `gcLock` lease.
+   */
+  async layerBlob(chainId: Digest, opts: { signal?: AbortSignal; accept?: (b: LayerBlob) => boolean } = {}): Promise<LayerBlob> {
+    const info = await this.layers.get(chainId);
+    const known = this.blobs.forDiffId(info.diffId).filter((b) => opts.accept?.(b) ?? true);
+    known.sort((a, b) => Number(b.mediaType.endsWith("gzip")) - Number(a.mediaType.endsWith("gzip")));
+    for (const b of known) if (await this.content.has(b.digest)) return b;
+    const tar = await this.layerTar(chainId);
+    const hash = createHash("sha256");
+    tar.on("data", (c: Buffer) => hash.update(c));
+    const gz = createGzip({ level: zc.Z_DEFAULT_COMPRESSION, chunkSize: 256 * 1024 });
+    tar.on("error", (e) => gz.destroy(e));
+    const written = await this.content.write(tar.pipe(gz), undefined, opts.signal);
+    const got = `sha256:${hash.digest("hex")}`;
+    if (got !== info.diffId) {
+      throw new EngineError("internal", `layer ${info.diffId} cannot be reproduced exactly (its tar now hashes to ${got}): it cannot be pushed`);
+    }
+    const blob: LayerBlob = { digest: written.digest, mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", size: written.size, diffId: info.diffId };
+    await this.blobs.add(blob);
+    return blob;
+  }
+
   async tag(id: Digest, ref: string | Reference): Promise<void> {
     const r = withDefaultTag(typeof ref === "string" ? parseReference(ref) : ref);
     await this.index.tag(id, r);
@@ -145,7 +274,12 @@ export class ImageStore {
     const keepBlobs = new Set<Digest>();
     for (const img of this.index.list()) {
       keepBlobs.add(img.id);
-      if (img.manifest) keepBlobs.add(img.manifest);
+      if (img.manifest) {
+        keepBlobs.add(img.manifest);
+        // The manifest's layer blobs stay while the image does (push reuses them verbatim).
+        const m = await this.content.read(img.manifest).then((b) => JSON.parse(b.toString("utf8")) as { layers?: { digest?: string }[] }).catch(() => undefined);
+        for (const l of m?.layers ?? []) if (typeof l.digest === "string" && /^sha256:[a-f0-9]{64}$/.test(l.digest)) keepBlobs.add(l.digest as Digest);
+      }
       const cfg = await this.config(img.id).catch(() => undefined);
       if (cfg) for (const c of chainIds(cfg.rootfs.diff_ids)) keepLayers.add(c);
     }
@@ -157,12 +291,25 @@ export class ImageStore {
     let layers = 0;
     let blobs = 0;
     let reclaimed = 0;
+    const keptDiffIds = new Set<Digest>();
     for (const l of await this.layers.list()) {
-      if (keepLayers.has(l.chainId)) continue;
+      if (keepLayers.has(l.chainId)) {
+        keptDiffIds.add(l.diffId);
+        continue;
+      }
       await this.layers.remove(l.chainId);
       layers++;
       reclaimed += l.size;
     }
+    // Compressed blobs of kept layers stay (push reuses them); the others go.
+    const keepMapped = new Set<Digest>();
+    for (const b of this.blobs.list()) {
+      if (keptDiffIds.has(b.diffId)) {
+        keepBlobs.add(b.digest);
+        keepMapped.add(b.digest);
+      }
+    }
+    await this.blobs.retain(keepMapped);
     for (const b of await this.content.list()) {
       if (keepBlobs.has(b)) continue;
       // Layer blobs (compressed) are kept while their layer is; they are named by annotations in manifests,

@@ -7,6 +7,9 @@ import { EngineError, errnoCode, notFound } from "../util/errors.js";
 import { exists, mkdirp, readJson, writeJson } from "../util/fsutil.js";
 import { run } from "../util/exec.js";
 import { extractLayer } from "./tar.js";
+import { TarSplitRecorder, replayTarSplit } from "./tarsplit.js";
+
+const TAR_SPLIT = "tar-split.gz";
 
 export interface LayerInfo {
   chainId: Digest;
@@ -89,7 +92,8 @@ export class LayerStore {
     const tmp = path.join(this.layersDir, `tmp-${randomBytes(8).toString("hex")}`);
     await mkdirp(path.join(tmp, "diff"));
     try {
-      const res = await extractLayer(tar, path.join(tmp, "diff"), signal ? { signal } : {});
+      const split = new TarSplitRecorder();
+      const res = await extractLayer(tar, path.join(tmp, "diff"), { ...(signal ? { signal } : {}), onData: (c) => split.push(c) });
       const chainId = chainIdOf(parent, res.diffId);
       const info: LayerInfo = { chainId, diffId: res.diffId, parent, size: res.size };
       const final = path.join(this.layersDir, hexOf(chainId));
@@ -97,6 +101,7 @@ export class LayerStore {
         await fs.rm(tmp, { recursive: true, force: true });
         return this.get(chainId);
       }
+      await fs.writeFile(path.join(tmp, TAR_SPLIT), split.finish());
       await writeJson(path.join(tmp, "layer.json"), info);
       await fs.rm(final, { recursive: true, force: true }); // a dir without layer.json is an unfinished leftover
       await fs.rename(tmp, final);
@@ -105,6 +110,22 @@ export class LayerStore {
       await fs.rm(tmp, { recursive: true, force: true });
       throw e;
     }
+  }
+
+  /**
+   * The layer's original (uncompressed) tar, replayed from its tar-split; undefined
+   * for layers unpacked before tar-splits were recorded. Its sha256 is the diffId
+   * unless the layer tar wrote a path twice: callers verify.
+   */
+  async layerTar(chainId: Digest): Promise<Readable | undefined> {
+    let split: Buffer;
+    try {
+      split = await fs.readFile(path.join(this.layersDir, hexOf(chainId), TAR_SPLIT));
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT") return undefined;
+      throw e;
+    }
+    return replayTarSplit(this.diffDir(chainId), split);
   }
 
   async list(): Promise<LayerInfo[]> {

@@ -21,6 +21,7 @@ export {
   pickSubnet,
 } from "./ipnet.js";
 export { DEFAULT_LEASE_ROOT, HostLeases } from "./leases.js";
+export { IpServer, ipServer } from "./ipserver.js";
 export {
   type HostLink,
   type VethSpec,
@@ -33,7 +34,9 @@ export {
   destroySandbox,
   hostLinks,
   hostRoutes,
+  linkExists,
   removeNetns,
+  waitLinksGone,
   setSysctl,
 } from "./links.js";
 export { type ChainNames, type FwBridge, type FwModel, type FwPort, DEFAULT_EXEC_ROOT, Firewall, chainNames, ownerComment } from "./iptables.js";

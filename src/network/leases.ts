@@ -58,6 +58,11 @@ export class HostLeases {
     if (o && o.execRoot === this.owner && o.container === container) await fs.rm(file, { force: true });
   }
 
+  /** Forget a bridge that was deleted (its lease directory). */
+  async dropBridge(bridge: string): Promise<void> {
+    await fs.rm(this.dir(bridge), { recursive: true, force: true });
+  }
+
   /**
    * Drop leases of daemons whose exec-root is gone, and this daemon's leases
    * that `keep` does not name (left by a crash). `keep` holds "bridge/ip".

@@ -1,17 +1,21 @@
 /**
  * Links and network namespaces, driven by Debian's iproute2 in batch mode so a
- * container's whole set-up costs two process spawns:
+ * container's set-up costs one process spawn and its teardown none:
  *
  *   unshare --net=<exec-root>/netns/<id> ip -batch -     (inside the new netns:
  *       lo up, veth created with its peer sent to the host, address, route)
- *   ip -batch -                                          (host: peer onto the bridge, up)
+ *   the long-lived host `ip -batch` (ipserver.ts)         (peer onto the bridge, up)
  *
  * The namespace is a bind mount under the daemon's exec-root (like dockerd's
- * /var/run/docker/netns), so it outlives berthd and dies with an unmount.
+ * /var/run/docker/netns), so it outlives berthd and dies with an unmount; the
+ * veths in it die with it.
  */
+import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
+import path from "node:path";
 import { run } from "../util/exec.js";
 import { errnoCode, messageOf } from "../util/errors.js";
+import { ipServer } from "./ipserver.js";
 
 /** One interface of a container: `ifname` inside, `hostIf` on the bridge. */
 export interface VethSpec {
@@ -48,43 +52,95 @@ export function insideBatch(veths: VethSpec[], withLoopback: boolean): string {
 }
 
 /** Lines run on the host to put the peers on their bridges. */
-export function hostBatch(veths: VethSpec[]): string {
-  return veths.map((v) => `link set ${q(v.hostIf)} master ${q(v.bridge)} up\n`).join("");
+export function hostBatch(veths: VethSpec[]): string[] {
+  return veths.map((v) => `link set ${q(v.hostIf)} master ${q(v.bridge)} up`);
 }
 
 /** Create a network namespace bound at `nsPath` with these interfaces (loopback up). */
 export async function createSandbox(nsPath: string, veths: VethSpec[]): Promise<void> {
   await fs.writeFile(nsPath, "", { mode: 0o444 });
   await run("unshare", [`--net=${nsPath}`, IP, "-batch", "-"], { input: insideBatch(veths, true) });
-  if (veths.length > 0) await run(IP, ["-batch", "-"], { input: hostBatch(veths) });
+  await ipServer().batch(hostBatch(veths));
 }
 
 /** Add interfaces to an existing namespace (network connect on a running container). */
 export async function addInterfaces(nsPath: string, veths: VethSpec[]): Promise<void> {
   if (veths.length === 0) return;
   await run("nsenter", [`--net=${nsPath}`, IP, "-batch", "-"], { input: insideBatch(veths, false) });
-  await run(IP, ["-batch", "-"], { input: hostBatch(veths) });
+  await ipServer().batch(hostBatch(veths));
 }
 
 /** Delete host-side veths (their peers go with them); missing ones are fine. */
 export async function deleteLinks(names: string[]): Promise<void> {
   if (names.length === 0) return;
-  await run(IP, ["-force", "-batch", "-"], { input: names.map((n) => `link del ${q(n)}\n`).join("") }).catch((e: unknown) => {
+  await ipServer().batch(names.map((n) => `link del ${q(n)}`)).catch((e: unknown) => {
     if (!/Cannot find device|does not exist/.test(messageOf(e))) throw e;
   });
 }
 
-/** Unmount and remove a namespace file; fine when it is already gone. */
+const NETNS_RUN_DIR = "/run/netns";
+
+/** Whether a path is a mount point of its own (an nsfs bind mount differs in device from its directory). */
+async function isMountPoint(p: string): Promise<boolean> {
+  try {
+    const [a, b] = await Promise.all([fs.stat(p), fs.stat(path.dirname(p))]);
+    return a.dev !== b.dev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Unmount and remove a namespace file; fine when it is already gone. The
+ * unmount goes through the host ip server (`ip netns del` of a transient
+ * /run/netns symlink to the file: iproute2 unmounts the symlink's target),
+ * with `umount` as the fallback.
+ */
 export async function removeNetns(nsPath: string): Promise<void> {
   try {
     await fs.access(nsPath);
   } catch (e) {
     if (errnoCode(e) === "ENOENT") return;
   }
-  await run("umount", [nsPath]).catch((e: unknown) => {
-    if (!/not mounted|no mount point|not found/i.test(messageOf(e))) throw e;
-  });
+  if (await isMountPoint(nsPath)) {
+    const name = `berth-rm-${randomBytes(6).toString("hex")}`;
+    const link = path.join(NETNS_RUN_DIR, name);
+    try {
+      await fs.mkdir(NETNS_RUN_DIR, { recursive: true, mode: 0o755 });
+      await fs.symlink(nsPath, link);
+      await ipServer().batch([`netns del ${name}`]);
+    } catch {
+      // fall back below
+    } finally {
+      await fs.rm(link, { force: true });
+    }
+    if (await isMountPoint(nsPath)) {
+      await run("umount", [nsPath]).catch((e: unknown) => {
+        if (!/not mounted|no mount point|not found/i.test(messageOf(e))) throw e;
+      });
+    }
+  }
   await fs.rm(nsPath, { force: true });
+}
+
+/** Whether a host link exists (no process spawned: /sys/class/net). */
+export async function linkExists(name: string): Promise<boolean> {
+  return fs.access(`/sys/class/net/${name}`).then(() => true, () => false);
+}
+
+/**
+ * Wait until these links are gone (a veth dies with its namespace once the last
+ * process and mount let go of it); returns those still present after `timeoutMs`.
+ */
+export async function waitLinksGone(names: string[], timeoutMs: number): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  let left = names;
+  for (;;) {
+    const present = await Promise.all(left.map(linkExists));
+    left = left.filter((_, i) => present[i]);
+    if (left.length === 0 || Date.now() >= deadline) return left;
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** Tear a sandbox down: veths and the namespace, in parallel (two spawns). */
@@ -137,7 +193,7 @@ export async function createBridge(name: string, gatewayCidr: string, mtu: numbe
   const lines = [`link add name ${q(name)} mtu ${mtu} type bridge`];
   if (alias) lines.push(`link set dev ${q(name)} alias ${q(alias)}`);
   lines.push(`addr add ${gatewayCidr} brd + dev ${q(name)}`, `link set dev ${q(name)} up`);
-  await run(IP, ["-batch", "-"], { input: `${lines.join("\n")}\n` });
+  await ipServer().batch(lines);
 }
 
 /** Give an existing bridge an address and bring it up (adopting a bridge left by a previous run). */
@@ -145,7 +201,7 @@ export async function configureBridge(name: string, gatewayCidr: string | undefi
   const lines: string[] = [];
   if (gatewayCidr) lines.push(`addr add ${gatewayCidr} brd + dev ${q(name)}`);
   lines.push(`link set dev ${q(name)} up`);
-  await run(IP, ["-batch", "-"], { input: `${lines.join("\n")}\n` });
+  await ipServer().batch(lines);
 }
 
 export async function deleteBridge(name: string): Promise<void> {

@@ -175,7 +175,11 @@ export class LocalDriver {
       try {
         await run("mount", args);
       } catch (e) {
-        throw new EngineError("internal", `error while mounting volume '${data}': failed to mount local volume: ${messageOf(e).replace(/^mount [^:]*: /, "").replace(/password=[^,\s]*/g, "password=********")}`);
+        // util-linux says "mount -t … : mount: <target>: <reason>.\n dmesg(1) …": keep the reason.
+        const text = messageOf(e).split("\n")[0] ?? "";
+        const reason = text.slice(text.lastIndexOf(`${data}: `) >= 0 ? text.lastIndexOf(`${data}: `) + data.length + 2 : 0).replace(/\.$/, "");
+        const opts = o["o"] ? `, data: ${o["o"].replace(/password=[^,\s]*/g, "password=********")}` : "";
+        throw invalid(`error while mounting volume '${data}': failed to mount local volume: mount ${o["device"] ?? ""}:${data}${opts}: ${reason}`);
       }
     });
   }

@@ -109,6 +109,26 @@ describe("docker CLI against berthd: container lifecycle", () => {
     await d.docker(["rm", "outlive", "ender"]);
   });
 
+  it("attaches with start -a on every run of a container, not only the first", async () => {
+    await d.docker(["create", "--name", "again", "busybox", "sh", "-c", "echo started; exit 6"]);
+    for (let i = 0; i < 2; i++) {
+      const r = await d.docker(["start", "-a", "again"]);
+      assert.equal(r.stdout, "started\n");
+      assert.equal(r.code, 6);
+    }
+    await d.docker(["rm", "again"]);
+  });
+
+  it("reports container events with filters and a time window (docker events)", async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await d.docker(["run", "--rm", "--name", "evented", "busybox", "true"]);
+    const until = Math.floor(Date.now() / 1000) + 1;
+    const ev = await d.docker(["events", "--since", String(since), "--until", String(until), "--filter", "container=evented", "--format", "{{.Action}}"]);
+    assert.equal(ev.code, 0, ev.stderr);
+    assert.deepEqual(ev.stdout.trim().split("\n"), ["create", "attach", "start", "die", "destroy"].filter((a) => ev.stdout.includes(a)));
+    assert.match(ev.stdout, /^create$[\s\S]*^start$[\s\S]*^die$[\s\S]*^destroy$/m);
+  });
+
   it("leaves nothing behind after 50 create/start/rm cycles", async () => {
     for (let i = 0; i < 50; i++) {
       const c = await d.docker(["run", "-d", "busybox", "true"]);

@@ -244,7 +244,12 @@ describe("docker CLI against berthd: networking", () => {
     assert.equal(await ok(["ps", "-aq"]), "");
     assert.equal(await ok(["network", "ls", "-q", "--filter", "type=custom"]), "");
 
-    const links = await hostLinkNames();
+    // Veths die with their namespace (asynchronously in the kernel): allow a moment.
+    let links = await hostLinkNames();
+    for (let i = 0; i < 50 && [...vethNames].some((v) => links.includes(v)); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      links = await hostLinkNames();
+    }
     assert.ok(vethNames.size >= 3, `endpoints seen: ${[...vethNames].join(",")}`);
     for (const v of vethNames) assert.ok(!links.includes(v), `veth ${v} left`);
     for (const b of bridges) assert.ok(!links.includes(b), `bridge ${b} left`);

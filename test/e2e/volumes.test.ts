@@ -204,6 +204,18 @@ describe("docker CLI against berthd: volumes and mounts", () => {
     assert.deepEqual((await fs.readdir(dev)).sort(), ["c", "n"], "removing the volume never deletes the device's files");
   });
 
+  it("fails a start whose volume device cannot be mounted, and a failed --rm start still takes its anonymous volume", async () => {
+    await ok(["volume", "create", "-o", "type=none", "-o", "o=bind", "-o", "device=/nonexistent-device", "baddev"]);
+    const r = await d.docker(["run", "--rm", "-v", "baddev:/x", "busybox", "true"]);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /error while mounting volume '.*\/volumes\/baddev\/_data': failed to mount local volume: mount \/nonexistent-device:/);
+    await ok(["volume", "rm", "baddev"]);
+    const nocmd = await d.docker(["run", "--rm", "-v", "/data", "busybox", "/nonexistent-cmd"]);
+    assert.equal(nocmd.code, 127);
+    assert.deepEqual(await volumes(), []);
+    assert.deepEqual((await leftovers(d)).mounts, []);
+  });
+
   it("keeps volume references across a daemon crash", async () => {
     const id = (await ok(["create", "-v", "survivor:/s", "busybox", "true"])).trim();
     await d.kill9();

@@ -1,5 +1,5 @@
 import type { Engine } from "../../engine/index.js";
-import { parseTimeFilter } from "../../engine/index.js";
+import { eventJson, parseTimeFilter } from "../../engine/index.js";
 import { type Router, API_VERSION, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
 
 export function systemRoutes(r: Router, engine: Engine): void {
@@ -61,7 +61,7 @@ export function systemRoutes(r: Router, engine: Engine): void {
     startJsonStream(res);
     const write = (e: import("../../engine/index.js").EngineEvent) => {
       if (until !== undefined && e.time > until) return;
-      if (match(e)) res.write(`${JSON.stringify(e)}\n`);
+      if (match(e)) res.write(`${eventJson(e)}\n`);
     };
     if (since !== undefined) for (const e of engine.events.since(Math.floor(since * 1e9))) write(e);
     const nowS = Date.now() / 1000;

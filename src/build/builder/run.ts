@@ -116,13 +116,13 @@ export class RunExecutor {
       });
 
       input.signal?.throwIfAborted();
+      input.onCreate?.(id.slice(0, 12));
       try {
         await this.runtime.create(id, spec, { tty: false, stdin: false });
       } catch (e) {
         throw new EngineError("invalid", `failed to create task for container: ${messageOf(e)}`);
       }
       created = true;
-      input.onCreate?.(id.slice(0, 12));
       const stateDir = this.runtime.stateDir(id);
       const sock = await this.runtime.attach(stateDir, { stdin: false, stdout: true, stderr: true, stdinOnce: false });
       const drained = demux(sock, input.stdout, input.stderr);

@@ -1,6 +1,6 @@
 /**
  * Container commands: run, create, start, stop, kill, restart, rm, ps, logs,
- * wait, rename, container prune, container inspect.
+ * wait, rename, exec, container prune, container inspect.
  */
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
@@ -108,6 +108,7 @@ async function runAttached(
   try {
     waitResult = (await requestWait(client, id, opts.autoRemove ? "removed" : "next-exit")).result;
   } catch (e) {
+    attachment.close();
     attachment.socket.destroy();
     throw e;
   }

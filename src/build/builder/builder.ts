@@ -1,0 +1,1086 @@
+/**
+ * The image builder (Docker's legacy builder protocol): runs a Dockerfile
+ * against a build context, step by step, printing Docker's progress lines.
+ *
+ * Every step's result is an image record (untagged, its parent recorded), so
+ * " ---> <id>" names an image. Metadata steps (ENV, LABEL, CMD, …) make no
+ * layer (history `empty_layer: true`); RUN, COPY/ADD and WORKDIR commit the
+ * changes of a snapshot as a layer when there are any.
+ *
+ * The cache: a step is reused when its parent image and its container config
+ * (the instruction after substitution, the environment, the build args in
+ * use, and for COPY/ADD the content hash of the sources) match an earlier
+ * step's; after the first miss in a stage, the rest of the stage runs.
+ *
+ * Stages: only the stages the target (the last stage, or `--target`) needs are
+ * built — through FROM <stage> and COPY --from=<stage>.
+ */
+import fss, { promises as fs } from "node:fs";
+import path from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import type { Readable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
+import type { Digest } from "../../util/digest.js";
+import { EngineError, internal, invalid, isEngineError, messageOf, notFound } from "../../util/errors.js";
+import { mkdirp } from "../../util/fsutil.js";
+import type { Logger } from "../../util/log.js";
+import {
+  type ImageConfig,
+  type ImageRunConfig,
+  type ImageStore,
+  chainIds,
+  formatReference,
+  hostArchitecture,
+  packDirectory,
+  parseReference,
+  withDefaultTag,
+} from "../../image/index.js";
+import { DEFAULT_PATH_ENV, type Runtime, parseSignal, readInRoot } from "../../runtime/index.js";
+import {
+  type AddCommand,
+  type ArgCommand,
+  type Command,
+  type CommandLine,
+  type CopyCommand,
+  type Dockerfile,
+  DockerfileError,
+  IgnoreMatcher,
+  type RunCommand,
+  type Stage,
+  chompHeredocContent,
+  envFromList,
+  expandCommand,
+  expandExposePorts,
+  expandHeredocContent,
+  labelCommand,
+  makeExpander,
+  parseCommandLine,
+  parseHeredoc,
+  parseInstructions,
+  ShellLex,
+} from "../dockerfile/index.js";
+import { BuildArgs } from "./buildargs.js";
+import { BuildCache, type CacheEntry, cacheKey } from "./cache.js";
+import { BuildContext } from "./context.js";
+import { extractArchive, isArchiveFile } from "./archive.js";
+import { copyEntry, globInRoot, hasWildcards, mkdirAllInRoot, type Owner, resolveInRoot, sourceHash } from "./fsops.js";
+import { goHealthcheck, goQuoteSlice, goSlice } from "./gofmt.js";
+import { RunExecutor } from "./run.js";
+
+export interface BuildRequest {
+  /** Path of the Dockerfile inside the context ("Dockerfile" when empty). */
+  dockerfile: string;
+  tags: string[];
+  /** `--build-arg`; null: named without a value and unset in the client's environment. */
+  buildArgs: Record<string, string | null>;
+  noCache: boolean;
+  pull: boolean;
+  /** Remove intermediate containers after a successful step (default). */
+  rm: boolean;
+  /** Remove them even after a failure. */
+  forceRm: boolean;
+  target: string;
+  labels: Record<string, string>;
+  /** "", "default", "bridge", "none": loopback only; "host": the host's network. */
+  networkMode: string;
+  shmSize?: number;
+  platform?: string;
+}
+
+/** Docker's build message stream: stdout/stderr text (one message per write) and aux values. */
+export interface BuildOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  aux(value: unknown): void;
+}
+
+export interface BuildResult {
+  imageId: Digest;
+  tags: string[];
+}
+
+/** A failed step with an exit code (RUN), reported as errorDetail {code, message}. */
+export class BuildStepError extends EngineError {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super("invalid", message);
+    this.name = "BuildStepError";
+  }
+}
+
+export interface BuilderOptions {
+  store: ImageStore;
+  runtime: Runtime;
+  /** The builder's directory under the data-root (cache.json, temporary files). */
+  root: string;
+  log: Logger;
+  /** Fetch an image that is not in the store (FROM, COPY --from); without it such references fail. */
+  pull?: (ref: string, out: BuildOutput, signal?: AbortSignal) => Promise<Digest>;
+}
+
+const DEFAULT_SHELL = ["/bin/sh", "-c"];
+const SCRATCH = "scratch";
+
+function short(id: Digest | null): string {
+  return id === null ? "" : id.slice(7, 19);
+}
+
+function clone<T>(v: T): T {
+  return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
+}
+
+/** The image config without empty fields (what Docker serializes with omitempty). */
+function tidy(rc: ImageRunConfig): ImageRunConfig {
+  const out: ImageRunConfig = {};
+  if (rc.User) out.User = rc.User;
+  if (rc.ExposedPorts && Object.keys(rc.ExposedPorts).length > 0) out.ExposedPorts = rc.ExposedPorts;
+  if (rc.Env && rc.Env.length > 0) out.Env = rc.Env;
+  if (rc.Entrypoint) out.Entrypoint = rc.Entrypoint;
+  if (rc.Cmd) out.Cmd = rc.Cmd;
+  if (rc.Healthcheck) out.Healthcheck = rc.Healthcheck;
+  if (rc.ArgsEscaped) out.ArgsEscaped = true;
+  if (rc.Volumes && Object.keys(rc.Volumes).length > 0) out.Volumes = rc.Volumes;
+  if (rc.WorkingDir) out.WorkingDir = rc.WorkingDir;
+  if (rc.OnBuild && rc.OnBuild.length > 0) out.OnBuild = rc.OnBuild;
+  if (rc.Labels && Object.keys(rc.Labels).length > 0) out.Labels = rc.Labels;
+  if (rc.StopSignal) out.StopSignal = rc.StopSignal;
+  if (rc.Shell && rc.Shell.length > 0) out.Shell = rc.Shell;
+  return out;
+}
+
+interface StageState {
+  name: string;
+  /** The current image (null: FROM scratch, nothing committed yet). */
+  imageId: Digest | null;
+  /** Its config (layers, history, platform). */
+  base: ImageConfig;
+  runConfig: ImageRunConfig;
+  args: BuildArgs;
+  cmdSet: boolean;
+  maintainer?: string;
+  /** A cache miss happened in this stage: later steps are not looked up. */
+  busted: boolean;
+}
+
+interface StageResult {
+  imageId: Digest | null;
+  config: ImageConfig;
+}
+
+interface SourceInfo {
+  /** Host path of the (resolved) source. */
+  host: string;
+  /** The path as named (for the destination's base name). */
+  rel: string;
+  hash: string;
+  isDir: boolean;
+  /** COPY --parents: the directories to keep above the source. */
+  parentDirs?: string;
+}
+
+function scratchConfig(): ImageConfig {
+  return { architecture: hostArchitecture(), os: "linux", rootfs: { type: "layers", diff_ids: [] }, history: [] };
+}
+
+function platformArgs(): Record<string, string> {
+  const arch = hostArchitecture();
+  return {
+    BUILDPLATFORM: `linux/${arch}`,
+    BUILDOS: "linux",
+    BUILDARCH: arch,
+    BUILDVARIANT: "",
+    TARGETPLATFORM: `linux/${arch}`,
+    TARGETOS: "linux",
+    TARGETARCH: arch,
+    TARGETVARIANT: "",
+  };
+}
+
+export class Builder {
+  readonly cache: BuildCache;
+  private readonly tmp: string;
+  /** Runs RUN steps (used by the build jobs). */
+  readonly runner: RunExecutor;
+
+  constructor(readonly o: BuilderOptions) {
+    this.cache = new BuildCache(path.join(o.root, "cache.json"));
+    this.tmp = path.join(o.root, "tmp");
+    this.runner = new RunExecutor(o.store, o.runtime, this.tmp);
+  }
+
+  async init(): Promise<void> {
+    await mkdirp(this.o.root, 0o700);
+    await fs.rm(this.tmp, { recursive: true, force: true });
+    await mkdirp(this.tmp, 0o700);
+    await this.cache.init();
+    // Build containers and snapshots of a build interrupted by a crash.
+    for (const s of await this.o.store.layers.snapshots()) {
+      if (!s.key.startsWith(RunExecutor.PREFIX)) continue;
+      const id = s.key.slice(RunExecutor.PREFIX.length);
+      if (/^[0-9a-f]{64}$/.test(id)) await this.o.runtime.cleanup(id).catch(() => undefined);
+      await this.o.store.layers.removeSnapshot(s.key).catch((e: unknown) => this.o.log.warn(`removing build snapshot ${s.key}: ${messageOf(e)}`));
+    }
+    this.o.store.addGcRoots(() => this.cache.roots());
+  }
+
+  /** Chain ids the build cache holds. */
+  gcRoots(): Digest[] {
+    return this.cache.roots();
+  }
+
+  /**
+   * Build an image from a context tar. Errors before the first output (a bad
+   * tag, the Dockerfile, parse errors) are thrown before `out` is written to.
+   */
+  async build(context: Readable, req: BuildRequest, out: BuildOutput, signal?: AbortSignal): Promise<BuildResult> {
+    const tags = sanitizeTags(req.tags);
+    const ctx = await BuildContext.fromTar(context, this.tmp, signal);
+    try {
+      const { name, text } = ctx.readDockerfile(req.dockerfile);
+      const df = parseInstructions(text, name);
+      await ctx.applyDockerignore();
+      const job = new Job(this, ctx, df, req, out, signal);
+      const imageId = await job.run();
+      out.stdout(`Successfully built ${short(imageId)}\n`);
+      for (const t of tags) {
+        await this.o.store.tag(imageId, t);
+        out.stdout(`Successfully tagged ${t}\n`);
+      }
+      return { imageId, tags };
+    } finally {
+      await this.cache.flush().catch(() => undefined);
+      await ctx.dispose();
+    }
+  }
+
+  /**
+   * `docker builder prune`: without `all`, drop the entries whose image is gone
+   * (dangling cache); with it, every entry. Layers no image uses are then
+   * garbage-collected.
+   */
+  async prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
+    const doomed: string[] = [];
+    for (const [k, e] of this.cache.entries()) {
+      if (opts.all || !this.o.store.index.get(e.image)) doomed.push(k);
+    }
+    await this.cache.delete(doomed);
+    const gc = await this.o.store.gc(this.cache.roots());
+    return { CachesDeleted: doomed, SpaceReclaimed: gc.reclaimed };
+  }
+
+  /** A step result from the cache, its image re-created when it was removed meanwhile. */
+  async lookup(key: string): Promise<{ id: Digest; config: ImageConfig } | undefined> {
+    const e: CacheEntry | undefined = this.cache.get(key);
+    if (!e) return undefined;
+    const store = this.o.store;
+    if (store.index.get(e.image)) {
+      this.cache.touch(key);
+      return { id: e.image, config: await store.config(e.image).catch(() => e.config) };
+    }
+    try {
+      const id = await store.gcLock.withShared(async () => {
+        if (e.top !== null && !(await store.layers.has(e.top))) return undefined;
+        return store.addImage(e.config);
+      });
+      if (id === e.image) {
+        this.cache.touch(key);
+        return { id, config: e.config };
+      }
+    } catch {
+      // fall through: a miss
+    }
+    await this.cache.delete([key]);
+    return undefined;
+  }
+}
+
+function sanitizeTags(tags: string[]): string[] {
+  const out: string[] = [];
+  for (const t of tags) {
+    if (t === "") continue;
+    let ref;
+    try {
+      ref = parseReference(t);
+    } catch (e) {
+      throw invalid(`invalid reference format: ${messageOf(e)}`);
+    }
+    if (ref.digest) throw invalid("build tag cannot contain a digest");
+    const s = formatReference(withDefaultTag(ref));
+    if (!out.includes(s)) out.push(s);
+  }
+  return out;
+}
+
+/** One build: the state of its stages and its step counter. */
+class Job {
+  private readonly store: ImageStore;
+  private readonly rootArgs: BuildArgs;
+  private readonly results = new Map<number, StageResult>();
+  private readonly stageIndex = new Map<string, number>();
+  private step = 0;
+  private total = 0;
+  private readonly escape: string;
+
+  constructor(
+    private readonly b: Builder,
+    private readonly ctx: BuildContext,
+    private readonly df: Dockerfile,
+    private readonly req: BuildRequest,
+    private readonly out: BuildOutput,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.store = b.o.store;
+    this.rootArgs = new BuildArgs(req.buildArgs);
+    for (const [k, v] of Object.entries(platformArgs())) this.rootArgs.predefine(k, v);
+    this.escape = df.escapeToken;
+  }
+
+  async run(): Promise<Digest> {
+    const df = this.df;
+    const stages = df.stages;
+    let targetIx = stages.length - 1;
+    if (this.req.target !== "") {
+      const t = this.req.target.toLowerCase();
+      targetIx = stages.findIndex((s) => s.name === t);
+      if (targetIx < 0) throw invalid(`target stage "${this.req.target}" could not be found`);
+    }
+    stages.forEach((s, i) => {
+      if (s.name !== "" && !this.stageIndex.has(s.name)) this.stageIndex.set(s.name, i);
+    });
+    const target = stages[targetIx] as Stage;
+    for (const k of Object.keys(this.req.labels).sort()) target.commands.push(labelCommand(k, this.req.labels[k] as string, target.loc));
+    const needed = this.neededStages(targetIx);
+
+    this.total = df.metaArgs.length + [...needed].reduce((n, i) => n + 1 + (stages[i] as Stage).commands.length, 0);
+    for (const w of df.warnings) this.out.stderr(`[WARNING]: ${w}\n`);
+    if (df.warnings.length > 0) this.out.stderr("[WARNING]: Empty continuation lines will become errors in a future release.\n");
+
+    for (const meta of df.metaArgs) {
+      this.printStep(meta.code);
+      const env = envFromList([...this.rootArgs.allAllowed()].map(([k, v]) => `${k}=${v}`));
+      const c = expandCommand(meta, makeExpander(env, this.escape));
+      for (const a of c.args) {
+        this.rootArgs.addArg(a.key, a.value);
+        this.rootArgs.addMetaArg(a.key, a.value);
+      }
+    }
+
+    let last: StageResult | undefined;
+    for (let i = 0; i <= targetIx; i++) {
+      if (!needed.has(i)) continue;
+      const stage = stages[i] as Stage;
+      if (stage.name !== "" && this.stageIndex.get(stage.name) !== i) {
+        throw new DockerfileError(`${stage.name} stage name already used`, stage.loc);
+      }
+      last = await this.runStage(i, stage);
+      this.results.set(i, last);
+    }
+    const unused = this.rootArgs.unused();
+    if (unused.length > 0) this.out.stdout(`[Warning] One or more build-args ${goSlice(unused)} were not consumed\n`);
+    if (!last || last.imageId === null) throw invalid("No image was generated. Is your Dockerfile empty?");
+    return last.imageId;
+  }
+
+  /** The stages the target depends on (FROM <stage>, COPY --from=<stage>), transitively. */
+  private neededStages(targetIx: number): Set<number> {
+    const stages = this.df.stages;
+    const meta = new BuildArgs(this.req.buildArgs);
+    for (const [k, v] of Object.entries(platformArgs())) meta.predefine(k, v);
+    for (const m of this.df.metaArgs) for (const a of m.args) meta.addMetaArg(a.key, a.value);
+    const expand = (s: string): string => {
+      try {
+        return new ShellLex(this.escape).processWord(s, envFromList([...meta.allMeta()].map(([k, v]) => `${k}=${v}`)));
+      } catch {
+        return s;
+      }
+    };
+    const ref = (name: string, before: number): number | undefined => {
+      const n = expand(name).toLowerCase();
+      const byName = this.stageIndex.get(n);
+      if (byName !== undefined && byName < before) return byName;
+      if (/^\d+$/.test(n) && Number(n) < before) return Number(n);
+      return undefined;
+    };
+    const needed = new Set<number>();
+    const visit = (i: number): void => {
+      if (needed.has(i)) return;
+      needed.add(i);
+      const s = stages[i] as Stage;
+      const base = ref(s.baseName, i);
+      if (base !== undefined) visit(base);
+      for (const c of s.commands) {
+        if (c.kind === "copy" && c.from !== "") {
+          const d = ref(c.from, i);
+          if (d !== undefined) visit(d);
+        }
+      }
+    };
+    visit(targetIx);
+    return needed;
+  }
+
+  private printStep(code: string): void {
+    this.step++;
+    this.out.stdout(`Step ${this.step}/${this.total} : ${code}\n`);
+  }
+
+  private checkAborted(): void {
+    if (this.signal?.aborted) {
+      this.out.stdout("Build cancelled\n");
+      throw invalid("Build cancelled");
+    }
+  }
+
+  // --- stages -------------------------------------------------------------------
+
+  private async runStage(index: number, stage: Stage): Promise<StageResult> {
+    this.printStep(stage.code);
+    const args = this.rootArgs.clone();
+    args.resetAllowed();
+    const st = await this.initializeStage(stage, args);
+    this.out.stdout(` ---> ${short(st.imageId)}\n`);
+    if (st.runConfig.OnBuild && st.runConfig.OnBuild.length > 0) {
+      const triggers = st.runConfig.OnBuild;
+      st.runConfig.OnBuild = null;
+      this.out.stdout(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? "s" : ""}\n`);
+      for (const t of triggers) {
+        let cmd: Command;
+        try {
+          cmd = parseCommandLine(t, "ONBUILD");
+        } catch (e) {
+          throw invalid(`failed to parse ONBUILD trigger ${JSON.stringify(t)}: ${messageOf(e)}`);
+        }
+        await this.dispatch(st, cmd, index);
+      }
+    }
+    for (const cmd of stage.commands) {
+      this.checkAborted();
+      this.printStep(cmd.code);
+      await this.dispatch(st, cmd, index);
+      this.out.stdout(` ---> ${short(st.imageId)}\n`);
+    }
+    if (st.imageId !== null) this.out.aux({ ID: st.imageId });
+    this.rootArgs.mergeReferenced(st.args);
+    return { imageId: st.imageId, config: st.base };
+  }
+
+  private async initializeStage(stage: Stage, args: BuildArgs): Promise<StageState> {
+    const metaEnv = envFromList([...this.rootArgs.allMeta()].map(([k, v]) => `${k}=${v}`));
+    const lex = new ShellLex(this.escape);
+    const word = (w: string): string => {
+      try {
+        return lex.processWord(w, metaEnv);
+      } catch (e) {
+        throw new DockerfileError(messageOf(e), stage.loc);
+      }
+    };
+    if (stage.platform !== "") {
+      const p = word(stage.platform);
+      if (!/^[a-z0-9_-]+(\/[a-z0-9_-]+){0,2}$/i.test(p)) throw new DockerfileError(`failed to parse platform ${p}: expected os[/arch[/variant]]`, stage.loc);
+    }
+    const name = word(stage.baseName);
+    if (name === "") throw new DockerfileError(`base name (${stage.baseName}) should not be blank`, stage.loc);
+    let imageId: Digest | null = null;
+    let base: ImageConfig;
+    const stageIx = this.stageIndex.get(name.toLowerCase());
+    const prior = stageIx !== undefined ? this.results.get(stageIx) : undefined;
+    if (prior) {
+      imageId = prior.imageId;
+      base = prior.config;
+    } else if (name === SCRATCH) {
+      base = scratchConfig();
+    } else {
+      imageId = await this.resolveImage(name);
+      base = await this.store.config(imageId);
+    }
+    const runConfig: ImageRunConfig = clone(base.config ?? {});
+    const env = runConfig.Env ?? [];
+    if (!env.some((e) => e.startsWith("PATH="))) runConfig.Env = [...env, DEFAULT_PATH_ENV];
+    return { name: stage.name, imageId, base, runConfig, args, cmdSet: false, busted: false };
+  }
+
+  private async resolveImage(name: string): Promise<Digest> {
+    let id: Digest | undefined;
+    try {
+      id = this.store.resolve(name);
+    } catch (e) {
+      throw invalid(messageOf(e));
+    }
+    if (id !== undefined && !this.req.pull) return id;
+    if (this.b.o.pull) {
+      try {
+        return await this.b.o.pull(name, this.out, this.signal);
+      } catch (e) {
+        if (id !== undefined) return id;
+        throw e;
+      }
+    }
+    if (id !== undefined) return id;
+    throw notFound(`pull access denied for ${name}: the image is not in berthd's store and builds do not pull (load, import or pull it first)`);
+  }
+
+  // --- dispatch -------------------------------------------------------------------------
+
+  private shell(rc: ImageRunConfig): string[] {
+    return rc.Shell && rc.Shell.length > 0 ? [...rc.Shell] : [...DEFAULT_SHELL];
+  }
+
+  private envFor(st: StageState): string[] {
+    const env = st.runConfig.Env ?? [];
+    return [...env, ...st.args.filterAllowed(env)];
+  }
+
+  private async dispatch(st: StageState, raw: Command, stageIx: number): Promise<void> {
+    const env = envFromList(this.envFor(st));
+    const cmd = expandCommand(raw, makeExpander(env, this.escape));
+    const rc = st.runConfig;
+    switch (cmd.kind) {
+      case "env": {
+        const parts: string[] = [];
+        const list = [...(rc.Env ?? [])];
+        for (const e of cmd.env) {
+          const v = `${e.key}=${e.value}`;
+          parts.push(v);
+          const i = list.findIndex((x) => (x.includes("=") ? x.slice(0, x.indexOf("=")) : x) === e.key);
+          if (i >= 0) list[i] = v;
+          else list.push(v);
+        }
+        rc.Env = list;
+        return this.commitMeta(st, `ENV ${parts.join(" ")}`);
+      }
+      case "maintainer":
+        st.maintainer = cmd.maintainer;
+        return this.commitMeta(st, `MAINTAINER ${cmd.maintainer}`);
+      case "label": {
+        rc.Labels = { ...(rc.Labels ?? {}) };
+        for (const l of cmd.labels) rc.Labels[l.key] = l.value;
+        return this.commitMeta(st, `LABEL ${cmd.labels.map((l) => `${l.key}=${l.value}`).join(" ")}`);
+      }
+      case "add":
+      case "copy":
+        return this.copy(st, cmd, stageIx);
+      case "onbuild":
+        rc.OnBuild = [...(rc.OnBuild ?? []), cmd.expression];
+        return this.commitMeta(st, `ONBUILD ${cmd.expression}`);
+      case "workdir":
+        return this.workdir(st, cmd.path);
+      case "run":
+        return this.runCmd(st, cmd);
+      case "cmd": {
+        const line = this.resolveCmdLine(cmd.cmd, rc);
+        rc.Cmd = line;
+        delete rc.ArgsEscaped;
+        await this.commitMeta(st, `CMD ${goQuoteSlice(line)}`);
+        if ((cmd.cmd.cmdLine ?? []).length !== 0) st.cmdSet = true;
+        return;
+      }
+      case "entrypoint": {
+        rc.Entrypoint = this.resolveCmdLine(cmd.cmd, rc);
+        delete rc.ArgsEscaped;
+        if (!st.cmdSet) rc.Cmd = null;
+        return this.commitMeta(st, `ENTRYPOINT ${goQuoteSlice(rc.Entrypoint)}`);
+      }
+      case "healthcheck": {
+        const old = rc.Healthcheck?.Test;
+        if (old && old.length > 0 && old[0] !== "NONE") this.out.stdout(`Note: overriding previous HEALTHCHECK: ${goSlice(old)}\n`);
+        rc.Healthcheck = cmd.health;
+        return this.commitMeta(st, `HEALTHCHECK ${goHealthcheck(cmd.health)}`);
+      }
+      case "expose": {
+        const ports = expandExposePorts(cmd, env, this.escape);
+        rc.ExposedPorts = { ...(rc.ExposedPorts ?? {}) };
+        for (const p of ports) for (const k of parsePortSpec(p, cmd.loc)) rc.ExposedPorts[k] = {};
+        return this.commitMeta(st, `EXPOSE ${ports.join(" ")}`);
+      }
+      case "user":
+        rc.User = cmd.user;
+        return this.commitMeta(st, `USER ${cmd.user}`);
+      case "volume":
+        rc.Volumes = { ...(rc.Volumes ?? {}) };
+        for (const v of cmd.volumes) {
+          if (v === "") throw new DockerfileError("VOLUME specified can not be an empty string", cmd.loc);
+          rc.Volumes[v] = {};
+        }
+        return this.commitMeta(st, `VOLUME ${goSlice(cmd.volumes)}`);
+      case "stopsignal":
+        try {
+          parseSignal(cmd.signal);
+        } catch (e) {
+          throw new DockerfileError(messageOf(e), cmd.loc);
+        }
+        rc.StopSignal = cmd.signal;
+        return this.commitMeta(st, `STOPSIGNAL ${cmd.signal}`);
+      case "arg":
+        return this.arg(st, cmd);
+      case "shell":
+        rc.Shell = cmd.shell;
+        return this.commitMeta(st, `SHELL ${goSlice(cmd.shell)}`);
+    }
+  }
+
+  private arg(st: StageState, c: ArgCommand): Promise<void> {
+    const parts: string[] = [];
+    for (const a of c.args) {
+      parts.push(a.value !== undefined ? `${a.key}=${a.value}` : a.key);
+      st.args.addArg(a.key, a.value);
+    }
+    return this.commitMeta(st, `ARG ${parts.join(" ")}`);
+  }
+
+  private resolveCmdLine(c: CommandLine, rc: ImageRunConfig): string[] | null {
+    if (c.cmdLine === null) return null;
+    return c.prependShell ? [...this.shell(rc), ...c.cmdLine] : [...c.cmdLine];
+  }
+
+  // --- commits and the cache -------------------------------------------------------------
+
+  /** Look a step up in the cache; on a hit the state moves to the cached image. */
+  private async probe(st: StageState, containerConfig: ImageRunConfig): Promise<{ hit: boolean; key: string }> {
+    const key = cacheKey(st.imageId, { v: 1, ...containerConfig });
+    if (this.req.noCache || st.busted) return { hit: false, key };
+    const found = await this.b.lookup(key);
+    if (!found) {
+      st.busted = true;
+      return { hit: false, key };
+    }
+    this.out.stdout(" ---> Using cache\n");
+    st.imageId = found.id;
+    st.base = found.config;
+    return { hit: true, key };
+  }
+
+  private withComment(st: StageState, comment: string, single = false): ImageRunConfig {
+    const cc = clone(st.runConfig);
+    cc.Cmd = single ? [...this.shell(st.runConfig), `#(nop) ${comment}`] : [...this.shell(st.runConfig), "#(nop) ", comment];
+    return cc;
+  }
+
+  private fakeContainer(): () => void {
+    const id = randomBytes(6).toString("hex");
+    this.out.stdout(` ---> Running in ${id}\n`);
+    return () => {
+      if (this.req.rm || this.req.forceRm) this.out.stdout(` ---> Removed intermediate container ${id}\n`);
+    };
+  }
+
+  /** A metadata-only step: no layer. */
+  private async commitMeta(st: StageState, comment: string): Promise<void> {
+    const cc = this.withComment(st, comment);
+    const { hit, key } = await this.probe(st, cc);
+    if (hit) return;
+    const done = this.fakeContainer();
+    await this.commit(st, cc, key, null);
+    done();
+  }
+
+  /**
+   * Record the step's image: the changes (a snapshot's upper dir, or none) become
+   * a layer, the image record and the cache entry are written, all under one
+   * store lease so garbage collection cannot take the new layer in between.
+   */
+  private async commit(st: StageState, cc: ImageRunConfig, key: string, upper: string | null): Promise<void> {
+    const store = this.store;
+    const now = new Date().toISOString();
+    const base = st.base;
+    const parentTop = chainIds(base.rootfs.diff_ids).at(-1) ?? null;
+    await store.gcLock.withShared(async () => {
+      let diffId: Digest | undefined;
+      let top = parentTop;
+      if (upper !== null) {
+        const info = await store.layers.register(packDirectory(upper, { ociWhiteouts: true }), parentTop, this.signal);
+        diffId = info.diffId;
+        top = info.chainId;
+      }
+      const config: ImageConfig = {
+        architecture: base.architecture,
+        ...(base.variant ? { variant: base.variant } : {}),
+        os: base.os,
+        created: now,
+        ...(st.maintainer ? { author: st.maintainer } : {}),
+        config: tidy(clone(st.runConfig)),
+        rootfs: { type: "layers", diff_ids: [...base.rootfs.diff_ids, ...(diffId ? [diffId] : [])] },
+        history: [
+          ...(base.history ?? []),
+          {
+            created: now,
+            created_by: (cc.Cmd ?? []).join(" "),
+            ...(st.maintainer ? { author: st.maintainer } : {}),
+            ...(diffId ? {} : { empty_layer: true }),
+          },
+        ],
+      };
+      const id = await store.addImage(config, st.imageId ? { parent: st.imageId } : {});
+      await this.b.cache.put(key, { image: id, config, top, created: now, lastUsed: now });
+      st.imageId = id;
+      st.base = config;
+    });
+  }
+
+  /** Run fn on a mounted writable snapshot of the current image and commit what it changed. */
+  private async withSnapshot(st: StageState, cc: ImageRunConfig, key: string, fn: (root: string) => Promise<void>): Promise<void> {
+    const layers = this.store.layers;
+    const snap = `${RunExecutor.PREFIX}${randomBytes(32).toString("hex")}`;
+    const parentTop = chainIds(st.base.rootfs.diff_ids).at(-1) ?? null;
+    try {
+      await layers.prepare(snap, parentTop);
+      const root = await layers.mount(snap);
+      await fn(root);
+      await layers.unmount(snap);
+      const upper = path.join(layers.snapshotDir(snap), "upper");
+      await this.commit(st, cc, key, fss.readdirSync(upper).length === 0 ? null : upper);
+    } finally {
+      await layers.removeSnapshot(snap).catch(() => undefined);
+    }
+  }
+
+  // --- WORKDIR ----------------------------------------------------------------------
+
+  private async workdir(st: StageState, p: string): Promise<void> {
+    const rc = st.runConfig;
+    if (p === "") throw invalid("cannot normalize nothing");
+    rc.WorkingDir = p.startsWith("/") ? path.posix.normalize(p).replace(/(.)\/$/, "$1") : path.posix.join("/", rc.WorkingDir ?? "", p).replace(/(.)\/$/, "$1");
+    const cc = this.withComment(st, `WORKDIR ${rc.WorkingDir}`, true);
+    const { hit, key } = await this.probe(st, cc);
+    if (hit) return;
+    const done = this.fakeContainer();
+    const dir = rc.WorkingDir;
+    await this.withSnapshot(st, cc, key, async (root) => {
+      mkdirAllInRoot(root, dir);
+    });
+    done();
+  }
+
+  // --- RUN ------------------------------------------------------------------------
+
+  private async runCmd(st: StageState, c: RunCommand): Promise<void> {
+    for (const f of c.flagsUsed) {
+      if (f !== "network") throw invalid(`the --${f} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled`);
+    }
+    let network = networkOf(this.req.networkMode);
+    if (c.flagsUsed.includes("network")) {
+      if (!["default", "none", "host"].includes(c.network)) throw new DockerfileError(`unsupported network mode ${JSON.stringify(c.network)}: expected default, none or host`, c.loc);
+      network = c.network === "host" ? "host" : "isolated";
+    }
+    const rc = st.runConfig;
+    const { args, pipes } = heredocArgs(c);
+    const cmdFromArgs = c.cmd.prependShell ? [...this.shell(rc), ...args] : args;
+    const buildArgs = st.args.filterAllowed(rc.Env ?? []);
+    let saveCmd = cmdFromArgs;
+    if (buildArgs.length > 0) {
+      const kept = buildArgs.filter((e) => st.args.isReferencedOrNotBuiltin(e.slice(0, e.indexOf("=")))).sort();
+      saveCmd = [`|${kept.length}`, ...kept, ...cmdFromArgs];
+    }
+    const cc = clone(rc);
+    cc.Cmd = saveCmd;
+    delete cc.ArgsEscaped;
+    if (saveCmd.length > 0) cc.Entrypoint = null;
+    const { hit, key } = await this.probe(st, cc);
+    if (hit) return;
+
+    const stdout = new StringDecoder("utf8");
+    const stderr = new StringDecoder("utf8");
+    let containerId = "";
+    const res = await this.b.runner.run({
+      parent: chainIds(st.base.rootfs.diff_ids).at(-1) ?? null,
+      args: cmdFromArgs,
+      env: [...(rc.Env ?? []), ...buildArgs],
+      workdir: rc.WorkingDir ?? "",
+      user: rc.User ?? "",
+      network,
+      ...(this.req.shmSize ? { shmSize: this.req.shmSize } : {}),
+      ...(pipes ? { pipes } : {}),
+      stdout: (b) => {
+        const s = stdout.write(b);
+        if (s !== "") this.out.stdout(s);
+      },
+      stderr: (b) => {
+        const s = stderr.write(b);
+        if (s !== "") this.out.stderr(s);
+      },
+      onCreate: (id) => {
+        containerId = id;
+        this.out.stdout(` ---> Running in ${id}\n`);
+      },
+      commit: (upper) => this.commit(st, cc, key, upper),
+      ...(this.signal ? { signal: this.signal } : {}),
+    });
+    const restOut = stdout.end();
+    if (restOut) this.out.stdout(restOut);
+    const restErr = stderr.end();
+    if (restErr) this.out.stderr(restErr);
+    if (res.exitCode !== 0) {
+      if (this.req.forceRm) this.out.stdout(` ---> Removed intermediate container ${containerId}\n`);
+      throw new BuildStepError(`The command '${cmdFromArgs.join(" ")}' returned a non-zero code: ${res.exitCode}`, res.exitCode);
+    }
+    if (this.req.rm || this.req.forceRm) this.out.stdout(` ---> Removed intermediate container ${containerId}\n`);
+  }
+
+  // --- COPY / ADD --------------------------------------------------------------------
+
+  private async copy(st: StageState, c: AddCommand | CopyCommand, stageIx: number): Promise<void> {
+    const name = c.kind === "add" ? "ADD" : "COPY";
+    if (c.kind === "add" && c.checksum !== "") throw invalid(`${name} failed: checksum requires HTTP(S) or Git sources`);
+    let chmod: number | undefined;
+    if (c.chmod !== "") {
+      if (!/^[0-7]{1,5}$/.test(c.chmod) || parseInt(c.chmod, 8) > 0o7777) {
+        throw new DockerfileError(`invalid chmod parameter: '${c.chmod}'. it should be octal string and between 0 and 07777`, c.loc);
+      }
+      chmod = parseInt(c.chmod, 8);
+    }
+    const work = path.join(this.b.o.root, "tmp", `copy-${randomBytes(8).toString("hex")}`);
+    let release: (() => Promise<void>) | undefined;
+    try {
+      let srcRoot = this.ctx.root;
+      let fromImage = false;
+      if (c.kind === "copy" && c.from !== "") {
+        const m = await this.mountFrom(c.from, stageIx);
+        srcRoot = m.root;
+        release = m.release;
+        fromImage = true;
+      }
+      const exclude = c.exclude.length > 0 ? new IgnoreMatcher(c.exclude) : undefined;
+      const skip = exclude ? (rel: string) => exclude.excluded(rel) : undefined;
+      const infos = await this.sourceInfos(st, c, name, srcRoot, fromImage, work, skip);
+      if (infos.length > 1 && !c.sd.dest.endsWith("/")) {
+        throw invalid(`When using ${name} with more than one source file, the destination must be a directory and end with a /`);
+      }
+      const srcHash = infos.length === 1 ? (infos[0] as SourceInfo).hash : `multi:${createHash("sha256").update(infos.map((i) => i.hash).join(",")).digest("hex")}`;
+      const flags = `${c.chown ? `--chown=${c.chown} ` : ""}${c.chmod ? `--chmod=${c.chmod} ` : ""}${c.kind === "copy" && c.parents ? "--parents " : ""}`;
+      const cc = this.withComment(st, `${name} ${flags}${srcHash} in ${c.sd.dest} `, true);
+      const { hit, key } = await this.probe(st, cc);
+      if (hit) return;
+
+      const dest = normalizeDest(st.runConfig.WorkingDir ?? "", c.sd.dest);
+      await this.withSnapshot(st, cc, key, async (root) => {
+        let owner: Owner | undefined = fromImage ? undefined : { uid: 0, gid: 0 };
+        if (c.chown !== "") owner = await parseChown(root, c.chown);
+        for (const info of infos) {
+          const d = info.parentDirs ? `${dest.replace(/\/+$/, "")}/${info.parentDirs}/` : dest;
+          await copyInfo(root, d, info, { owner, mode: chmod, skip, decompress: c.kind === "add" && (c.unpack ?? true) });
+        }
+      });
+    } catch (e) {
+      if (e instanceof DockerfileError || e instanceof BuildStepError) throw e;
+      if (isEngineError(e)) throw new EngineError(e.kind, `${name} failed: ${e.message}`);
+      throw internal(`${name} failed: ${messageOf(e)}`, e);
+    } finally {
+      await release?.().catch(() => undefined);
+      await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private async sourceInfos(
+    st: StageState,
+    c: AddCommand | CopyCommand,
+    name: string,
+    srcRoot: string,
+    fromImage: boolean,
+    work: string,
+    skip: ((rel: string) => boolean) | undefined,
+  ): Promise<SourceInfo[]> {
+    const infos: SourceInfo[] = [];
+    const parents = c.kind === "copy" && c.parents;
+    const one = async (rel: string, parentDirs?: string): Promise<SourceInfo> => {
+      const { host } = resolveInRoot(srcRoot, rel);
+      const stt = fss.lstatSync(host, { throwIfNoEntry: false });
+      if (stt === undefined) {
+        if (fromImage) throw notFound(`stat ${rel}: file does not exist`);
+        throw notFound(`file not found in build context or excluded by .dockerignore: stat ${rel}: file does not exist`);
+      }
+      const hash = await sourceHash(host, { withOwner: fromImage, ...(skip ? { skip } : {}) });
+      return { host, rel, hash, isDir: stt.isDirectory(), ...(parentDirs !== undefined && parentDirs !== "" ? { parentDirs } : {}) };
+    };
+    for (const orig of c.sd.sources) {
+      if (/^https?:\/\//i.test(orig)) {
+        if (c.kind === "copy") throw invalid("source can't be a URL for COPY");
+        throw new EngineError("notImplemented", `downloading ${orig} is not supported: berthd's builder does not fetch remote sources (download it into the context, or use RUN)`);
+      }
+      let p = orig.replace(/^\/+/, "").replace(/^\.\//, "");
+      let pivot = "";
+      if (parents) {
+        const i = p.indexOf("/./");
+        if (i >= 0) {
+          pivot = p.slice(0, i);
+          p = p.slice(i + 3);
+        }
+      }
+      const full = pivot === "" ? p : `${pivot}/${p}`;
+      const parentOf = (rel: string): string | undefined => {
+        if (!parents) return undefined;
+        const inner = pivot === "" ? rel : rel.slice(pivot.length + 1);
+        const d = path.posix.dirname(inner);
+        return d === "." ? "" : d;
+      };
+      if (hasWildcards(full)) {
+        for (const m of globInRoot(srcRoot, full)) {
+          if (skip?.(m)) continue;
+          infos.push(await one(m, parentOf(m)));
+        }
+        continue;
+      }
+      infos.push(await one(full === "" ? "." : full, parentOf(full)));
+    }
+    if (c.sd.contents.length > 0) {
+      await mkdirp(work, 0o700);
+      const env = envFromList(this.envFor(st));
+      for (const [i, content] of c.sd.contents.entries()) {
+        const data = content.expand ? expandHeredocContent(content.data, env) : content.data;
+        const base = path.posix.basename(content.path) || "heredoc";
+        const dir = path.join(work, String(i));
+        await mkdirp(dir, 0o700);
+        const file = path.join(dir, base);
+        await fs.writeFile(file, data, { mode: 0o644 });
+        await fs.chmod(file, 0o644);
+        infos.push({ host: file, rel: base, hash: `file:${createHash("sha256").update(`${base}\0${data}`).digest("hex")}`, isDir: false });
+      }
+    }
+    if (infos.length === 0) throw invalid("no source files were specified");
+    return infos;
+  }
+
+  /** COPY --from: a stage of this build (by name or index) or an image, mounted read-only for the copy. */
+  private async mountFrom(from: string, stageIx: number): Promise<{ root: string; release: () => Promise<void> }> {
+    let imageId: Digest | null;
+    const lower = from.toLowerCase();
+    const byName = this.stageIndex.get(lower);
+    if (byName !== undefined && byName < stageIx) {
+      const r = this.results.get(byName);
+      if (!r) throw invalid(`invalid from flag value ${from}: stage ${from} was not built`);
+      imageId = r.imageId;
+    } else if (/^\d+$/.test(from)) {
+      const ix = Number(from);
+      if (ix === stageIx) throw invalid(`invalid from flag value ${from}: refers to current build stage`);
+      if (ix > stageIx || !this.results.has(ix)) throw invalid(`invalid from flag value ${from}: index out of bounds`);
+      imageId = (this.results.get(ix) as StageResult).imageId;
+    } else {
+      try {
+        imageId = await this.resolveImage(from);
+      } catch (e) {
+        throw invalid(`invalid from flag value ${from}: ${messageOf(e)}`);
+      }
+    }
+    const layers = this.store.layers;
+    const snap = `${RunExecutor.PREFIX}${randomBytes(32).toString("hex")}`;
+    const top = imageId === null ? null : await this.store.topLayer(imageId);
+    await layers.prepare(snap, top);
+    try {
+      const root = await layers.mount(snap);
+      return { root, release: () => layers.removeSnapshot(snap) };
+    } catch (e) {
+      await layers.removeSnapshot(snap).catch(() => undefined);
+      throw e;
+    }
+  }
+}
+
+function networkOf(mode: string): "host" | "isolated" {
+  if (mode === "host") return "host";
+  if (["", "default", "bridge", "none"].includes(mode)) return "isolated";
+  throw invalid(`network mode ${JSON.stringify(mode)} is not supported for builds: use default, none or host`);
+}
+
+/** RUN heredocs, as BuildKit runs them: `RUN <<EOF` runs the document with the shell (or as a script with its #! line). */
+function heredocArgs(c: RunCommand): { args: string[]; pipes?: { name: string; data: string }[] } {
+  const args = c.cmd.cmdLine ?? [];
+  const files = c.cmd.files;
+  if (files.length === 0) return { args };
+  if (args.length !== 1 || !c.cmd.prependShell) throw invalid(`parsing produced an invalid run command: ${goSlice(args)}`);
+  const first = files[0] as (typeof files)[number];
+  if (parseHeredoc(args[0] as string)) {
+    const data = first.chomp ? chompHeredocContent(first.data) : first.data;
+    if (data.startsWith("#!")) {
+      const name = path.posix.basename(first.name) || "script";
+      return { args: [`/dev/pipes/${name}`], pipes: [{ name, data }] };
+    }
+    return { args: [data] };
+  }
+  let full = args[0] as string;
+  for (const f of files) full += `\n${f.data}${f.name}`;
+  return { args: [full] };
+}
+
+/** Docker's normalizeDest: relative destinations are relative to WORKDIR; a trailing slash is kept. */
+function normalizeDest(workdir: string, requested: string): string {
+  if (requested.startsWith("/")) return requested;
+  const slash = requested.endsWith("/") || requested === "." || requested === "./";
+  let d = path.posix.join("/", workdir, requested);
+  if (slash && !d.endsWith("/")) d += "/";
+  return d;
+}
+
+/** `--chown=user[:group]`: names looked up in the image's /etc/passwd and /etc/group; a lone user is also the group. */
+async function parseChown(root: string, chown: string): Promise<Owner> {
+  const parts = chown.split(":");
+  if (parts.length > 2) throw invalid(`invalid chown string format: ${chown}`);
+  const user = parts[0] as string;
+  const group = parts.length === 1 ? user : (parts[1] as string);
+  const lookup = async (file: string, name: string, what: string, idField: number): Promise<number> => {
+    if (/^\d+$/.test(name)) return Number(name);
+    const text = (await readInRoot(root, file)) ?? "";
+    for (const line of text.split("\n")) {
+      const f = line.split(":");
+      if (f[0] === name && f[idField] !== undefined && /^\d+$/.test(f[idField] as string)) return Number(f[idField]);
+    }
+    throw invalid(`unable to convert uid/gid chown string to host mapping: can't find ${what === "user" ? "uid" : "gid"} for ${what} ${name}: no such ${what}: ${name}`);
+  };
+  return { uid: await lookup("/etc/passwd", user, "user", 2), gid: await lookup("/etc/group", group, "group", 2) };
+}
+
+/** Copy one source into the image root, with Docker's rules for files, directories and local archives (ADD). */
+async function copyInfo(
+  root: string,
+  dest: string,
+  info: SourceInfo,
+  o: { owner: Owner | undefined; mode: number | undefined; skip: ((rel: string) => boolean) | undefined; decompress: boolean },
+): Promise<void> {
+  const copyOpts = { ...(o.owner ? { owner: o.owner } : {}), ...(o.mode !== undefined ? { mode: o.mode } : {}), ...(o.skip ? { skip: o.skip } : {}) };
+  const endsWithSlash = dest.endsWith("/");
+  const resolved = resolveInRoot(root, dest);
+  const destStat = fss.statSync(resolved.host, { throwIfNoEntry: false });
+  if (info.isDir) {
+    const parent = path.posix.dirname(resolved.rel);
+    mkdirAllInRoot(root, parent, o.owner);
+    const again = resolveInRoot(root, resolved.rel);
+    await copyEntry(info.host, again.host, copyOpts);
+    return;
+  }
+  if (o.decompress && (await isArchiveFile(info.host))) {
+    const dir = mkdirAllInRoot(root, resolved.rel, o.owner);
+    await extractArchive(fss.createReadStream(info.host), dir);
+    return;
+  }
+  let targetParent: string;
+  let targetName: string;
+  if ((destStat?.isDirectory() ?? false) || endsWithSlash) {
+    targetParent = resolved.rel;
+    targetName = path.posix.basename(info.rel);
+  } else {
+    targetParent = path.posix.dirname(resolved.rel);
+    targetName = path.posix.basename(resolved.rel);
+  }
+  if (targetName === "" || targetName === "." || targetName === "/") throw invalid(`cannot copy to ${dest}`);
+  const parentHost = mkdirAllInRoot(root, targetParent, o.owner);
+  await copyEntry(info.host, path.join(parentHost, targetName), copyOpts);
+}
+
+/** EXPOSE port specs: 80, 80/udp, 8000-8002/tcp, [ip:[hostport:]]port[/proto]. */
+function parsePortSpec(raw: string, loc: Stage["loc"]): string[] {
+  const parts = raw.split(":");
+  const containerPort = parts[parts.length - 1] as string;
+  const slash = containerPort.indexOf("/");
+  const port = slash < 0 ? containerPort : containerPort.slice(0, slash);
+  const proto = (slash < 0 ? "tcp" : containerPort.slice(slash + 1) || "tcp").toLowerCase();
+  if (port === "") throw new DockerfileError(`no port specified: ${raw}<empty>`, loc);
+  if (!["tcp", "udp", "sctp"].includes(proto)) throw new DockerfileError(`invalid proto: ${proto}`, loc);
+  const m = /^(\d+)(?:-(\d+))?$/.exec(port);
+  if (!m) throw new DockerfileError(`invalid containerPort: ${port}`, loc);
+  const start = Number(m[1]);
+  const end = m[2] !== undefined ? Number(m[2]) : start;
+  if (start < 0 || end > 65535 || end < start) throw new DockerfileError(`invalid containerPort: ${port}`, loc);
+  const out: string[] = [];
+  for (let p = start; p <= end; p++) out.push(`${p}/${proto}`);
+  return out;
+}
+

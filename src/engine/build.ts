@@ -1,0 +1,97 @@
+/**
+ * Build backend: `POST /build` (the legacy builder protocol the docker CLI
+ * uses without buildx) and `POST /build/prune`, over the builder in src/build.
+ * The API route parses the query into a BuildRequest; this service runs the
+ * build and emits Docker's events (image tag, builder prune).
+ */
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { invalid } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import type { ImageStore } from "../image/index.js";
+import type { Runtime } from "../runtime/index.js";
+import { Builder, type BuildOutput, type BuildRequest, type BuildResult } from "../build/index.js";
+import type { Events } from "./events.js";
+
+export type { BuildOutput, BuildRequest, BuildResult };
+export { BuildStepError } from "../build/index.js";
+
+function qBool(q: URLSearchParams, name: string): boolean {
+  const v = q.get(name);
+  return v !== null && v !== "" && !["0", "false", "False", "FALSE"].includes(v);
+}
+
+function jsonParam<T>(q: URLSearchParams, name: string, what: string): T | undefined {
+  const raw = q.get(name);
+  if (raw === null || raw === "") return undefined;
+  try {
+    return JSON.parse(raw) as T;
+  } catch (e) {
+    throw invalid(`error reading ${what}: ${(e as Error).message}`);
+  }
+}
+
+/** Docker's build query parameters (dockerfile, t, buildargs, nocache, pull, rm, forcerm, target, labels, networkmode, shmsize, platform). */
+export function buildRequestFromQuery(q: URLSearchParams): BuildRequest & { quiet: boolean } {
+  const version = q.get("version");
+  if (version === "2") throw invalid("BuildKit builds (version=2) are not supported by berthd; use the legacy builder (DOCKER_BUILDKIT=0)");
+  if (version !== null && version !== "" && version !== "1") throw invalid(`invalid version ${JSON.stringify(version)}`);
+  if (q.get("remote")) throw invalid("remote build contexts are not supported by berthd: send the context in the request body");
+  const buildArgs = jsonParam<Record<string, string | null>>(q, "buildargs", "build args") ?? {};
+  if (typeof buildArgs !== "object" || Array.isArray(buildArgs) || Object.values(buildArgs).some((v) => v !== null && typeof v !== "string")) {
+    throw invalid("error reading build args: expected a JSON object of strings");
+  }
+  const labels = jsonParam<Record<string, string>>(q, "labels", "labels") ?? {};
+  if (typeof labels !== "object" || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== "string")) {
+    throw invalid("error reading labels: expected a JSON object of strings");
+  }
+  const forceRm = qBool(q, "forcerm");
+  const rmRaw = q.get("rm");
+  const rm = forceRm || rmRaw === null || rmRaw === "" ? true : qBool(q, "rm");
+  let shmSize: number | undefined;
+  const shm = q.get("shmsize");
+  if (shm !== null && shm !== "") {
+    if (!/^\d+$/.test(shm)) throw invalid(`invalid shmsize: ${shm}`);
+    shmSize = Number(shm) || undefined;
+  }
+  const platform = q.get("platform") ?? "";
+  return {
+    dockerfile: q.get("dockerfile") ?? "",
+    tags: q.getAll("t"),
+    buildArgs,
+    noCache: qBool(q, "nocache"),
+    pull: qBool(q, "pull"),
+    rm,
+    forceRm,
+    target: q.get("target") ?? "",
+    labels,
+    networkMode: q.get("networkmode") ?? "",
+    ...(shmSize ? { shmSize } : {}),
+    ...(platform ? { platform } : {}),
+    quiet: qBool(q, "q"),
+  };
+}
+
+export class BuildService {
+  readonly builder: Builder;
+
+  constructor(private readonly o: { store: ImageStore; runtime: Runtime; dataRoot: string; log: Logger; events: Events }) {
+    this.builder = new Builder({ store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log });
+  }
+
+  init(): Promise<void> {
+    return this.builder.init();
+  }
+
+  async build(context: Readable, req: BuildRequest, out: BuildOutput, signal?: AbortSignal): Promise<BuildResult> {
+    const res = await this.builder.build(context, req, out, signal);
+    for (const t of res.tags) this.o.events.emit("image", "tag", res.imageId, { name: t });
+    return res;
+  }
+
+  async prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
+    const r = await this.builder.prune(opts);
+    this.o.events.emit("builder", "prune", "", { reclaimed: String(r.SpaceReclaimed) });
+    return r;
+  }
+}

@@ -1,0 +1,664 @@
+/**
+ * Pull, push and login (dockerd's distribution code): registry manifests and
+ * blobs through the registry client, layers unpacked into the image store as
+ * they download, Docker's JSON progress messages, Docker's error texts.
+ *
+ * Pull: up to 3 layer downloads at once; the first layer whose parent is
+ * unpacked is decompressed while it downloads, the others are kept in the
+ * content store and unpacked in order as soon as their parent is. Compressed
+ * blobs stay in the content store (mapped to their diffId), so a push of the
+ * same image sends the exact blobs (and, when all of them are still here, the
+ * exact manifest it was pulled as): the digests stay the same.
+ *
+ * Push: layers made here (import, commit, build) are gzip'ed once from their
+ * tar-split replay and remembered. Only the manifest of the platform we have
+ * is pushed (an image pulled from a multi-arch index is pushed as that single
+ * manifest: the other platforms' blobs were never downloaded).
+ */
+import type { Readable } from "node:stream";
+import { Transform } from "node:stream";
+import { type Digest, isDigest, sha256 } from "../util/digest.js";
+import { EngineError, errnoCode, invalid, messageOf, notFound } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import {
+  type ImageConfig,
+  type ImageStore,
+  type LayerBlob,
+  type Reference,
+  chainIds,
+  formatReference,
+  parseReference,
+  registryOf,
+  withDefaultTag,
+} from "../image/index.js";
+import {
+  type Descriptor,
+  type ImageIndex as OciIndex,
+  type ImageManifest,
+  type PlatformSpec,
+  MT,
+  RegistryClient,
+  RegistryHttpError,
+  detectMediaType,
+  hostPlatform,
+  isImageManifestType,
+  isIndexType,
+  isInsecureRegistry,
+  parseRegistryAuth,
+  registryEndpointHost,
+  selectPlatform,
+} from "../registry/index.js";
+import type { Events } from "./events.js";
+import { type ProgressSink, progress, shortId, status, throttled } from "./progress.js";
+
+const CONCURRENT_DOWNLOADS = 3;
+const CONCURRENT_UPLOADS = 5;
+/** How long the first contact with a registry may take (no internet: fail fast). */
+const PING_TIMEOUT_MS = 15_000;
+
+export interface DistributionOptions {
+  store: ImageStore;
+  events: Events;
+  log: Logger;
+  /** dockerd's --insecure-registry: hosts or CIDRs reachable over plain HTTP. */
+  insecureRegistries?: string[];
+}
+
+export interface PullRequest {
+  fromImage: string;
+  tag?: string;
+  platform?: string;
+  /** The X-Registry-Auth header as sent. */
+  auth?: string;
+  signal?: AbortSignal;
+}
+
+export interface PushRequest {
+  name: string;
+  tag?: string;
+  auth?: string;
+  signal?: AbortSignal;
+}
+
+const GO_METHOD: Record<string, string> = { GET: "Get", HEAD: "Head", POST: "Post", PUT: "Put", PATCH: "Patch" };
+
+/** Go's net/http error text for a failed request, as dockerd reports it. */
+export function describeNetError(e: unknown, method: string, url: string): string | undefined {
+  const code = errnoCode(e);
+  const u = new URL(url);
+  const prefix = `${GO_METHOD[method] ?? method} "${url}": `;
+  const addr = (e as { address?: string; port?: number }).address;
+  const port = (e as { port?: number }).port;
+  const target = addr !== undefined ? `${addr.includes(":") ? `[${addr}]` : addr}:${port ?? u.port}` : u.host;
+  switch (code) {
+    case "ECONNREFUSED":
+      return `${prefix}dial tcp ${target}: connect: connection refused`;
+    case "ENOTFOUND":
+      return `${prefix}dial tcp: lookup ${u.hostname}: no such host`;
+    case "EAI_AGAIN":
+      return `${prefix}dial tcp: lookup ${u.hostname}: Temporary failure in name resolution`;
+    case "ETIMEDOUT":
+      return `${prefix}dial tcp ${target}: i/o timeout`;
+    case "EHOSTUNREACH":
+      return `${prefix}dial tcp ${target}: connect: no route to host`;
+    case "ENETUNREACH":
+      return `${prefix}dial tcp ${target}: connect: network is unreachable`;
+    case "ECONNRESET":
+      return `${prefix}read tcp ${target}: read: connection reset by peer`;
+    default:
+      if (e instanceof EngineError && /timed out$/.test(e.message)) return `${prefix}net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)`;
+      return undefined;
+  }
+}
+
+function parsePlatform(s: string | undefined): PlatformSpec {
+  if (!s) return hostPlatform();
+  const parts = s.toLowerCase().split("/");
+  if (parts.length < 2 || parts.some((p) => p === "")) throw invalid(`"${s}": unknown operating system or architecture: invalid argument`);
+  return { os: parts[0] as string, architecture: parts[1] as string, ...(parts[2] ? { variant: parts[2] } : {}) };
+}
+
+function fmtPlatform(p: PlatformSpec): string {
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
+}
+
+/** A fixed-size pool of slots, handed out in request order. */
+class Slots {
+  private free: number;
+  private readonly queue: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  tryTake(): boolean {
+    if (this.free > 0) {
+      this.free--;
+      return true;
+    }
+    return false;
+  }
+  take(): Promise<void> {
+    if (this.tryTake()) return Promise.resolve();
+    return new Promise((r) => this.queue.push(r));
+  }
+  release(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+/** Counts bytes passing through. */
+function counter(onBytes: (total: number) => void): Transform {
+  let n = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
+      onBytes(n);
+      cb(null, chunk);
+    },
+  });
+}
+
+function pipeCounted(src: Readable, onBytes: (total: number) => void): Readable {
+  const c = counter(onBytes);
+  src.on("error", (e) => c.destroy(e));
+  return src.pipe(c);
+}
+
+interface Target {
+  manifest: ImageManifest;
+  manifestBytes: Buffer;
+  manifestDigest: Digest;
+  mediaType: string;
+  /** What "Digest:" shows and RepoDigests records: the index's digest for a multi-arch pull. */
+  topDigest: Digest;
+}
+
+export class DistributionService {
+  constructor(private readonly o: DistributionOptions) {}
+
+  private get insecure(): string[] {
+    return this.o.insecureRegistries ?? [];
+  }
+
+  private client(host: string, auth: string | undefined, signal?: AbortSignal, timeoutMs?: number): RegistryClient {
+    const creds = parseRegistryAuth(auth);
+    const { serveraddress: _s, ...credentials } = creds ?? {};
+    return new RegistryClient({
+      host,
+      ...(creds ? { credentials } : {}),
+      insecureRegistries: this.insecure,
+      userAgent: "docker/28.0.0 go/go1.23 (berth)",
+      ...(signal ? { signal } : {}),
+      ...(timeoutMs ? { timeoutMs } : {}),
+    });
+  }
+
+  private pingUrl(host: string): string {
+    const ep = registryEndpointHost(host);
+    return `${isInsecureRegistry(ep, this.insecure) ? "http" : "https"}://${ep}/v2/`;
+  }
+
+  /**
+   * First contact (GET /v2/) with a short deadline: an unreachable registry
+   * (docker.io without internet) fails fast with Go's error text. Auth
+   * challenges are left to the real requests.
+   */
+  private async reach(host: string, auth: string | undefined, signal?: AbortSignal): Promise<void> {
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const timer = setTimeout(() => ac.abort(new EngineError("unavailable", "GET /v2/: timed out")), PING_TIMEOUT_MS);
+    try {
+      await this.client(host, auth, ac.signal, PING_TIMEOUT_MS).ping();
+    } catch (e) {
+      if (e instanceof RegistryHttpError) return; // it answered
+      const reason = ac.signal.aborted && !signal?.aborted ? ac.signal.reason : e;
+      const text = describeNetError(reason, "GET", this.pingUrl(host)) ?? describeNetError(e, "GET", this.pingUrl(host));
+      throw new EngineError("internal", text ?? `${GO_METHOD.GET} "${this.pingUrl(host)}": ${messageOf(e)}`);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Docker's wording for registry errors met before or while pulling. */
+  private pullError(e: unknown, ref: Reference, client: RegistryClient, repoPath: string, creds: boolean): unknown {
+    if (e instanceof RegistryHttpError) {
+      const code = e.code;
+      if (code === "MANIFEST_UNKNOWN" || (e.status === 404 && code === undefined)) {
+        return new EngineError("notFound", `manifest for ${formatReference(withDefaultTag(ref))} not found: ${code ? e.registryMessage : "manifest unknown: manifest unknown"}`);
+      }
+      if (code === "NAME_UNKNOWN") return new EngineError("notFound", `repository ${ref.repo} not found: ${e.registryMessage}`);
+      if (code === "DENIED" || e.status === 403) {
+        return new EngineError("notFound", `pull access denied for ${ref.repo}, repository does not exist or may require 'docker login': ${e.registryMessage}`);
+      }
+      if (e.status === 401) {
+        if (!creds) return new EngineError("unauthorized", `Head "${this.pingUrl(client.host).replace(/\/v2\/$/, "")}/v2/${repoPath}/manifests/${ref.digest ?? ref.tag ?? "latest"}": no basic auth credentials`);
+        return new EngineError("unauthorized", e.registryMessage === `unexpected status 401` ? "unauthorized: authentication required" : e.registryMessage);
+      }
+      return e;
+    }
+    const net = describeNetError(e, "GET", this.pingUrl(client.host));
+    if (net) return new EngineError("internal", net);
+    return e;
+  }
+
+  // ---------------------------------------------------------------- pull
+
+  async pull(req: PullRequest, out: ProgressSink): Promise<void> {
+    let ref = parseReference(req.fromImage);
+    const tagParam = req.tag ?? "";
+    if (tagParam !== "") {
+      if (isDigest(tagParam)) ref = { repo: ref.repo, digest: tagParam };
+      else ref = { repo: ref.repo, tag: tagParam };
+    }
+    const platform = parsePlatform(req.platform);
+    const { host, path: repoPath } = registryOf(ref);
+    await this.reach(host, req.auth, req.signal);
+    const client = this.client(host, req.auth, req.signal);
+    const creds = parseRegistryAuth(req.auth) !== undefined;
+
+    if (ref.tag === undefined && ref.digest === undefined) {
+      // docker pull --all-tags
+      let tags: string[];
+      try {
+        tags = await client.listTags(repoPath);
+      } catch (e) {
+        throw this.pullError(e, ref, client, repoPath, creds);
+      }
+      if (tags.length === 0) throw notFound(`repository ${ref.repo} not found: no tags`);
+      let any = false;
+      for (const t of tags) {
+        any = (await this.store.gcLock.withShared(() => this.pullOne({ repo: ref.repo, tag: t }, client, repoPath, platform, out, req.signal, creds))) || any;
+      }
+      out(status(undefined, `Status: ${any ? "Downloaded newer image" : "Image is up to date"} for ${ref.repo}`));
+      return;
+    }
+    const changed = await this.store.gcLock.withShared(() => this.pullOne(ref, client, repoPath, platform, out, req.signal, creds));
+    out(status(undefined, `Status: ${changed ? "Downloaded newer image" : "Image is up to date"} for ${formatReference(ref)}`));
+  }
+
+  private get store(): ImageStore {
+    return this.o.store;
+  }
+
+  private async resolveTarget(client: RegistryClient, repoPath: string, ref: Reference, platform: PlatformSpec): Promise<Target> {
+    const wanted = ref.digest ?? ref.tag ?? "latest";
+    const top = await client.getManifest(repoPath, wanted);
+    let fetched = top;
+    let mt = top.mediaType || detectMediaType(JSON.parse(top.bytes.toString("utf8"))) || "";
+    if (isIndexType(mt)) {
+      const idx = JSON.parse(top.bytes.toString("utf8")) as OciIndex;
+      const pick = selectPlatform(idx, platform);
+      if (!pick) throw notFound(`no matching manifest for ${fmtPlatform(platform)} in the manifest list entries`);
+      if (!isDigest(pick.digest)) throw invalid(`invalid digest ${pick.digest} in the manifest list`);
+      fetched = await client.getManifest(repoPath, pick.digest);
+      mt = fetched.mediaType || pick.mediaType;
+    }
+    if (mt === MT.dockerSchema1 || mt === MT.dockerSchema1Signed) {
+      throw invalid(`[DEPRECATION NOTICE] Docker Image Format v1 and Docker Image manifest version 2, schema 1 support has been removed. Suggest the author of ${formatReference(ref)} to upgrade the image to the OCI Format or Docker Image manifest v2, schema 2.`);
+    }
+    const manifest = JSON.parse(fetched.bytes.toString("utf8")) as ImageManifest;
+    if (!isImageManifestType(mt) && !(manifest.config && Array.isArray(manifest.layers))) throw invalid(`unsupported manifest media type ${mt}`);
+    if (!manifest.config || !isDigest(manifest.config.digest) || !Array.isArray(manifest.layers)) throw invalid("invalid manifest: no config or layers");
+    for (const l of manifest.layers) if (!isDigest(l.digest)) throw invalid(`invalid layer digest ${l.digest}`);
+    return { manifest, manifestBytes: fetched.bytes, manifestDigest: fetched.digest, mediaType: mt, topDigest: top.digest };
+  }
+
+  /** Pull one tag or digest. True when the tag now points at a different (or new) image. Runs under a gc lease. */
+  private async pullOne(ref: Reference, client: RegistryClient, repoPath: string, platform: PlatformSpec, out: ProgressSink, signal: AbortSignal | undefined, creds: boolean): Promise<boolean> {
+    let target: Target;
+    try {
+      target = await this.resolveTarget(client, repoPath, ref, platform);
+    } catch (e) {
+      throw this.pullError(e, ref, client, repoPath, creds);
+    }
+    const { manifest } = target;
+    const configDigest = manifest.config.digest as Digest;
+    const source = `${client.host}/${repoPath}`;
+    out(status(ref.digest ?? ref.tag ?? "latest", `Pulling from ${repoPath}`));
+
+    let id: Digest = configDigest;
+    const present = this.store.index.get(configDigest) !== undefined && (await this.store.topLayer(configDigest).then((t) => (t === null ? true : this.store.layers.has(t))).catch(() => false));
+    if (!present) {
+      const cfgStream = await client.getBlob(repoPath, configDigest, { size: manifest.config.size });
+      const parts: Buffer[] = [];
+      for await (const c of cfgStream) parts.push(c as Buffer);
+      const configBytes = Buffer.concat(parts);
+      const cfg = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
+      const diffIds = cfg.rootfs?.diff_ids ?? [];
+      if (diffIds.length !== manifest.layers.length) throw invalid("layers from manifest don't match image configuration");
+      await this.pullLayers(client, repoPath, manifest.layers, diffIds, out, signal, source);
+      await this.store.content.put(target.manifestBytes);
+      const repoDigest = `${ref.repo}@${target.topDigest}`;
+      id = await this.store.addRawImage(configBytes, { repoDigests: [repoDigest], manifest: target.manifestDigest }, configDigest);
+    } else {
+      await this.store.content.put(target.manifestBytes);
+      await this.store.index.add(id, { repoDigests: [`${ref.repo}@${target.topDigest}`], ...(this.store.index.get(id)?.manifest ? {} : { manifest: target.manifestDigest }) });
+    }
+    let changed = !present;
+    if (ref.tag !== undefined) {
+      const key = formatReference(withDefaultTag({ repo: ref.repo, tag: ref.tag }));
+      const before = this.store.index.allTags()[key];
+      if (before !== id) {
+        await this.store.tag(id, { repo: ref.repo, tag: ref.tag });
+        changed = true;
+      }
+    }
+    out(status(undefined, `Digest: ${target.topDigest}`));
+    const name = formatReference(ref);
+    this.o.events.emit("image", "pull", name, { name });
+    return changed;
+  }
+
+  private async pullLayers(client: RegistryClient, repoPath: string, layers: Descriptor[], diffIds: Digest[], out: ProgressSink, signal: AbortSignal | undefined, source: string): Promise<void> {
+    const chains = chainIds(diffIds);
+    const n = layers.length;
+    // registered[i] settles when layer i is unpacked (or was there already).
+    const done: boolean[] = new Array<boolean>(n).fill(false);
+    const waiters: { resolve: () => void; promise: Promise<void> }[] = [];
+    for (let i = 0; i < n; i++) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      waiters.push({ resolve, promise });
+    }
+    const markDone = (i: number): void => {
+      done[i] = true;
+      waiters[i]?.resolve();
+    };
+    const missing: number[] = [];
+    const seen = new Set<string>();
+    for (let i = 0; i < n; i++) {
+      const chain = chains[i] as Digest;
+      const desc = layers[i] as Descriptor;
+      if (await this.store.layers.has(chain)) {
+        if (!seen.has(desc.digest)) out(status(shortId(desc.digest), "Already exists"));
+        seen.add(desc.digest);
+        markDone(i);
+      } else missing.push(i);
+    }
+    for (const i of missing) {
+      const d = (layers[i] as Descriptor).digest;
+      if (!seen.has(d)) out(status(shortId(d), "Pulling fs layer"));
+      seen.add(d);
+    }
+    const slots = new Slots(CONCURRENT_DOWNLOADS);
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let failed: unknown;
+
+    const one = async (i: number): Promise<void> => {
+      const desc = layers[i] as Descriptor;
+      const digest = desc.digest as Digest;
+      const id = shortId(digest);
+      const diffId = diffIds[i] as Digest;
+      const parent = i > 0 ? (chains[i - 1] as Digest) : null;
+      const parentReady = (): Promise<void> => (i > 0 ? (waiters[i - 1] as { promise: Promise<void> }).promise : Promise.resolve());
+      const blobDesc = { digest, mediaType: desc.mediaType, size: desc.size };
+      if (!slots.tryTake()) {
+        out(status(id, "Waiting"));
+        await slots.take();
+      }
+      let slotHeld = true;
+      const releaseSlot = (): void => {
+        if (slotHeld) slots.release();
+        slotHeld = false;
+      };
+      try {
+        if (failed !== undefined) return;
+        if (await this.store.layers.has(chains[i] as Digest)) {
+          out(status(id, "Already exists"));
+          releaseSlot();
+          await parentReady();
+          markDone(i);
+          return;
+        }
+        const extractProgress = throttled(100, (b) => out(progress(id, "Extracting", b, desc.size)));
+        if (await this.store.content.has(digest)) {
+          out(status(id, "Download complete"));
+          releaseSlot();
+          await parentReady();
+          if (failed !== undefined) return;
+          extractProgress.flush(0);
+          await this.store.registerCompressedLayer(blobDesc, undefined, parent, diffId, { signal: ac.signal, source });
+        } else {
+          const dl = throttled(100, (b) => out(progress(id, "Downloading", b, desc.size)));
+          const body = await client.getBlob(repoPath, digest, { size: desc.size });
+          const counted = pipeCounted(body, (b) => dl.update(b));
+          counted.on("end", () => {
+            dl.flush(desc.size);
+            out(status(id, "Verifying Checksum"));
+            out(status(id, "Download complete"));
+          });
+          if (i === 0 || done[i - 1]) {
+            // The parent is unpacked: decompress while downloading.
+            await this.store.registerCompressedLayer(blobDesc, counted, parent, diffId, { signal: ac.signal, source }).catch((e: unknown) => {
+              throw this.layerError(e, digest);
+            });
+            releaseSlot();
+            extractProgress.flush(desc.size);
+          } else {
+            await this.store.content.write(counted, digest, ac.signal).catch((e: unknown) => {
+              throw this.layerError(e, digest);
+            });
+            releaseSlot();
+            await parentReady();
+            if (failed !== undefined) return;
+            extractProgress.flush(0);
+            await this.store.registerCompressedLayer(blobDesc, undefined, parent, diffId, { signal: ac.signal, source });
+            extractProgress.flush(desc.size);
+          }
+        }
+        out(status(id, "Pull complete"));
+        markDone(i);
+      } catch (e) {
+        if (failed === undefined) {
+          failed = e;
+          ac.abort(e);
+        }
+        // Unblock the layers waiting on this one; they see `failed` and stop.
+        markDone(i);
+      } finally {
+        releaseSlot();
+      }
+    };
+    try {
+      await Promise.all(missing.map((i) => one(i)));
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+    if (failed !== undefined) throw failed;
+  }
+
+  private layerError(e: unknown, digest: Digest): unknown {
+    const m = messageOf(e);
+    if (/digest mismatch|larger than|expected \d+|got \d+ bytes/.test(m)) return invalid(`filesystem layer verification failed for digest ${digest}`);
+    return e;
+  }
+
+  // ---------------------------------------------------------------- push
+
+  async push(req: PushRequest, out: ProgressSink): Promise<void> {
+    const base = parseReference(req.name);
+    const repo = base.repo;
+    const tagParam = req.tag ?? base.tag ?? "";
+    let tags: string[];
+    if (tagParam !== "") {
+      const key = formatReference({ repo, tag: tagParam });
+      if (this.store.index.allTags()[key] === undefined) throw notFound(`An image does not exist locally with the tag: ${key}`);
+      tags = [tagParam];
+    } else {
+      tags = Object.keys(this.store.index.allTags())
+        .filter((k) => k.slice(0, k.lastIndexOf(":")) === repo)
+        .map((k) => k.slice(k.lastIndexOf(":") + 1))
+        .sort();
+      if (tags.length === 0) throw notFound(`An image does not exist locally with the tag: ${repo}`);
+    }
+    const { host, path: repoPath } = registryOf({ repo });
+    await this.reach(host, req.auth, req.signal);
+    const client = this.client(host, req.auth, req.signal);
+    out(status(undefined, `The push refers to repository [${host}/${repoPath}]`));
+    await this.store.gcLock.withShared(async () => {
+      for (const tag of tags) await this.pushTag(client, host, repo, repoPath, tag, out, req.signal);
+    });
+  }
+
+  private async pushTag(client: RegistryClient, host: string, repo: string, repoPath: string, tag: string, out: ProgressSink, signal: AbortSignal | undefined): Promise<void> {
+    const id = this.store.index.allTags()[formatReference({ repo, tag })];
+    if (id === undefined) throw notFound(`An image does not exist locally with the tag: ${repo}:${tag}`);
+    const configBytes = await this.store.content.read(id);
+    const cfg = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
+    const diffIds = cfg.rootfs.diff_ids;
+    const chains = chainIds(diffIds);
+    const rec = this.store.index.get(id);
+
+    // The manifest this image was pulled (or pushed) as, when all its blobs are still here: pushed as is.
+    let verbatim: { bytes: Buffer; mediaType: string; layers: Descriptor[] } | undefined;
+    if (rec?.manifest && (await this.store.content.has(rec.manifest))) {
+      const bytes = await this.store.content.read(rec.manifest);
+      const m = JSON.parse(bytes.toString("utf8")) as ImageManifest;
+      const mt = m.mediaType ?? detectMediaType(m) ?? "";
+      if (isImageManifestType(mt) && m.config?.digest === id && m.layers?.length === diffIds.length) {
+        let all = true;
+        for (const [i, l] of m.layers.entries()) {
+          const b = this.store.blobs.get(l.digest as Digest);
+          if (!b || b.diffId !== diffIds[i] || !(await this.store.content.has(l.digest as Digest))) all = false;
+        }
+        if (all) verbatim = { bytes, mediaType: mt, layers: m.layers };
+      }
+    }
+
+    const seen = new Set<string>();
+    const order = [...diffIds.keys()].reverse();
+    for (const i of order) {
+      const did = shortId(diffIds[i] as string);
+      if (!seen.has(did)) out(status(did, "Preparing"));
+      seen.add(did);
+    }
+    const slots = new Slots(CONCURRENT_UPLOADS);
+    const descs: Descriptor[] = new Array<Descriptor>(diffIds.length);
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const pushedDiff = new Map<string, Promise<void>>();
+    const one = async (i: number): Promise<void> => {
+      const did = shortId(diffIds[i] as string);
+      let blob: LayerBlob;
+      if (verbatim) {
+        const l = verbatim.layers[i] as Descriptor;
+        blob = this.store.blobs.get(l.digest as Digest) as LayerBlob;
+      } else {
+        blob = await this.store.layerBlob(chains[i] as Digest, { signal: ac.signal, accept: (b) => !b.mediaType.includes("zstd") });
+      }
+      descs[i] = { mediaType: blob.mediaType, size: blob.size, digest: blob.digest };
+      const key = blob.digest;
+      const prior = pushedDiff.get(key);
+      if (prior) return prior; // the same layer twice in one image
+      const work = (async () => {
+        if (!slots.tryTake()) {
+          out(status(did, "Waiting"));
+          await slots.take();
+        }
+        try {
+          const mountFrom = (blob.sources ?? [])
+            .filter((s) => s.startsWith(`${host}/`) && s !== `${host}/${repoPath}`)
+            .map((s) => s.slice(host.length + 1));
+          let what: "exists" | "mounted" | "pushed" | undefined;
+          let mountedFrom = "";
+          if (await client.blobExists(repoPath, blob.digest, [RegistryClient.pushScope(repoPath)])) what = "exists";
+          for (const from of mountFrom) {
+            if (what) break;
+            if (await client.mountBlob(repoPath, blob.digest, from).catch(() => false)) {
+              what = "mounted";
+              mountedFrom = from;
+            }
+          }
+          if (!what) {
+            const bar = throttled(100, (b) => out(progress(did, "Pushing", b, blob.size)));
+            bar.flush(0);
+            const body = pipeCounted(this.store.content.reader(blob.digest), (b) => bar.update(b));
+            await client.pushBlob(repoPath, blob.digest, blob.size, body);
+            bar.flush(blob.size);
+            what = "pushed";
+          }
+          out(status(did, what === "exists" ? "Layer already exists" : what === "mounted" ? `Mounted from ${mountedFrom}` : "Pushed"));
+          await this.store.blobs.addSource(blob.digest, `${host}/${repoPath}`);
+        } finally {
+          slots.release();
+        }
+      })();
+      pushedDiff.set(key, work);
+      return work;
+    };
+    try {
+      const results = await Promise.allSettled([...diffIds.keys()].map((i) => one(i)));
+      const bad = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (bad) {
+        ac.abort(bad.reason);
+        throw bad.reason;
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+
+    const configMt = verbatim?.mediaType === MT.ociManifest ? MT.ociConfig : MT.dockerConfig;
+    await client.ensureBlob(repoPath, { digest: id, size: configBytes.length }, () => configBytes);
+
+    let bytes: Buffer;
+    let mediaType: string;
+    if (verbatim) {
+      bytes = verbatim.bytes;
+      mediaType = verbatim.mediaType;
+    } else {
+      const oci = descs.some((d) => !d.mediaType.startsWith("application/vnd.docker."));
+      mediaType = oci ? MT.ociManifest : MT.dockerManifest;
+      const m = {
+        schemaVersion: 2,
+        mediaType,
+        config: { mediaType: oci ? MT.ociConfig : configMt, size: configBytes.length, digest: id },
+        layers: descs.map((d) => ({ mediaType: d.mediaType, size: d.size, digest: d.digest })),
+      };
+      // dockerd marshals manifests with three-space indentation.
+      bytes = Buffer.from(JSON.stringify(m, null, 3));
+    }
+    const digest = await client.putManifest(repoPath, tag, bytes, mediaType);
+    if (digest !== sha256(bytes)) throw new EngineError("internal", "manifest digest mismatch");
+    await this.store.content.put(bytes);
+    await this.store.index.add(id, { repoDigests: [`${repo}@${digest}`], manifest: digest });
+    out(status(undefined, `${tag}: digest: ${digest} size: ${bytes.length}`));
+    out({ progressDetail: {}, aux: { Tag: tag, Digest: digest, Size: bytes.length } });
+    const name = formatReference({ repo, tag });
+    this.o.events.emit("image", "push", name, { name });
+  }
+
+  // ---------------------------------------------------------------- login
+
+  /** POST /auth: check the credentials against the registry's /v2/. */
+  async login(body: { username?: string; password?: string; serveraddress?: string; identitytoken?: string }): Promise<{ Status: string; IdentityToken: string }> {
+    const host = registryHostOf(body.serveraddress ?? "");
+    const auth = Buffer.from(JSON.stringify({ username: body.username ?? "", password: body.password ?? "", ...(body.identitytoken ? { identitytoken: body.identitytoken } : {}) })).toString("base64");
+    await this.reach(host, auth);
+    try {
+      await this.client(host, auth, undefined, PING_TIMEOUT_MS).ping();
+    } catch (e) {
+      if (e instanceof RegistryHttpError && (e.status === 401 || e.status === 403)) {
+        throw new EngineError("unauthorized", `login attempt to ${this.pingUrl(host)} failed with status: ${e.status} ${e.status === 401 ? "Unauthorized" : "Forbidden"}`);
+      }
+      const net = describeNetError(e, "GET", this.pingUrl(host));
+      throw net ? new EngineError("internal", net) : e;
+    }
+    return { Status: "Login Succeeded", IdentityToken: "" };
+  }
+}
+
+/** "https://index.docker.io/v1/", "http://127.0.0.1:5000", "127.0.0.1:5000" → registry host. */
+export function registryHostOf(serveraddress: string): string {
+  let s = serveraddress.trim();
+  if (s === "") return "docker.io";
+  s = s.replace(/^[a-z]+:\/\//i, "");
+  s = s.split("/")[0] ?? s;
+  if (s === "index.docker.io" || s === "registry-1.docker.io" || s === "docker.io") return "docker.io";
+  return s;
+}

@@ -1,0 +1,106 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import fss, { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { pack as tarPack, type Header } from "tar-stream";
+import { extractLayer } from "./tar.js";
+import { TarSplitRecorder, replayTarSplit } from "./tarsplit.js";
+
+const skip = process.getuid?.() === 0 ? false : "needs root";
+let tmp = "";
+before(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-tarsplit-"));
+});
+after(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+async function tarOf(entries: (Partial<Header> & { name: string; body?: Buffer | string })[]): Promise<Buffer> {
+  const p = tarPack();
+  const chunks: Buffer[] = [];
+  const done = (async () => {
+    for await (const c of p as unknown as AsyncIterable<Buffer>) chunks.push(c);
+  })();
+  for (const { body, ...h } of entries) {
+    await new Promise<void>((resolve, reject) => {
+      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
+      if (body !== undefined) p.entry({ mtime: new Date(1_600_000_000_000), ...h }, body, cb);
+      else p.entry({ mtime: new Date(1_600_000_000_000), ...h }, cb);
+    });
+  }
+  p.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+let n = 0;
+/** Unpack `tar` recording its split (in odd-sized chunks), then replay it. */
+async function roundTrip(tar: Buffer): Promise<Buffer> {
+  const dir = path.join(tmp, `l${n++}`);
+  await fs.mkdir(dir);
+  const rec = new TarSplitRecorder();
+  const parts: Buffer[] = [];
+  for (let i = 0; i < tar.length; i += 777) parts.push(tar.subarray(i, i + 777));
+  const res = await extractLayer(Readable.from(parts), dir, { onData: (c) => rec.push(c) });
+  assert.equal(res.diffId, `sha256:${createHash("sha256").update(tar).digest("hex")}`);
+  const split = rec.finish();
+  assert.ok(split.length < tar.length / 2 || tar.length < 8192, `split ${split.length} bytes for a ${tar.length}-byte tar`);
+  const out: Buffer[] = [];
+  for await (const c of replayTarSplit(dir, split)) out.push(c as Buffer);
+  return Buffer.concat(out);
+}
+
+test("a replayed tar-split gives back the exact layer tar (long names, links, whiteouts, padding)", { skip }, async () => {
+  const long = `${"d".repeat(120)}/${"f".repeat(130)}`;
+  const tar = await tarOf([
+    { name: "etc", type: "directory", mode: 0o755 },
+    { name: "etc/passwd", body: "root:x:0:0::/root:/bin/sh\n" },
+    { name: "etc/empty", body: "" },
+    { name: "etc/exact", body: Buffer.alloc(1024, 1) },
+    { name: "bin/big", body: Buffer.alloc(300_001, 7) },
+    { name: "bin/sh", type: "symlink", linkname: "/bin/busybox" },
+    { name: "bin/ln", type: "link", linkname: "bin/big" },
+    { name: "etc/.wh.gone", body: "" },
+    { name: "etc/.wh..wh..opq", body: "" },
+    { name: long, body: "deep\n" },
+    { name: "./dot/file", body: "dot\n" },
+  ]);
+  const padded = Buffer.concat([tar, Buffer.alloc(10240 - (tar.length % 10240))]);
+  assert.ok((await roundTrip(tar)).equals(tar));
+  assert.ok((await roundTrip(padded)).equals(padded));
+});
+
+test("GNU tar's own archives (long-name records, ustar prefixes) replay exactly", { skip }, async () => {
+  const src = path.join(tmp, "src");
+  const deep = path.join(src, "a".repeat(90), "b".repeat(90));
+  await fs.mkdir(deep, { recursive: true });
+  await fs.writeFile(path.join(deep, "c".repeat(100)), "long\n");
+  await fs.writeFile(path.join(src, "x"), Buffer.alloc(5000, 3));
+  for (const format of ["gnu", "posix", "ustar"]) {
+    let tar: Buffer;
+    try {
+      tar = execFileSync("tar", ["--format", format, "-C", src, "-cf", "-", "."], { maxBuffer: 1 << 26, stdio: ["ignore", "pipe", "ignore"] });
+    } catch {
+      if (format === "ustar") continue; // names too long for plain ustar
+      throw new Error(`tar --format ${format} failed`);
+    }
+    assert.ok((await roundTrip(tar)).equals(tar), `format ${format}`);
+  }
+});
+
+test("a replay notices layer content that changed", { skip }, async () => {
+  const tar = await tarOf([{ name: "f", body: "original\n" }]);
+  const dir = path.join(tmp, "changed");
+  await fs.mkdir(dir);
+  const rec = new TarSplitRecorder();
+  await extractLayer(Readable.from([tar]), dir, { onData: (c) => rec.push(c) });
+  fss.rmSync(path.join(dir, "f"));
+  fss.symlinkSync("/etc/passwd", path.join(dir, "f"));
+  await assert.rejects(async () => {
+    for await (const c of replayTarSplit(dir, rec.finish())) void c;
+  }, /not what the layer tar had/);
+});
