@@ -18,7 +18,7 @@ const ALLOWED = {
   engine: ["util", "image", "registry", "runtime", "network", "volume", "build"],
   api: ["util", "engine"],
   daemon: ["util", "engine", "api"],
-  cli: ["util", "image"],
+  cli: ["util", "image", "registry"],
 };
 
 function* files(dir) {

@@ -8,6 +8,7 @@ import { ConnectionError, DaemonError } from "./client.js";
 import { registerContainerCommands } from "./commands/containers.js";
 import { registerImageCommands } from "./commands/images.js";
 import { cliVersion, registerSystemCommands } from "./commands/system.js";
+import { registerRegistry } from "./commands/registry.js";
 import { MultiError, StatusError, setHost } from "./context.js";
 import { normalizeBoolArgs } from "./runopts.js";
 import { StreamError } from "./progress.js";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerContainerCommands(program);
   registerImageCommands(program);
   registerSystemCommands(program);
+  registerRegistry(program);
   return program;
 }
 

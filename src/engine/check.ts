@@ -33,7 +33,8 @@ export async function systemCheck(o: {
   for (const key of snapshots) if (!ids.has(key)) problems.push({ area: "layers", id: key, problem: "snapshot without a container" });
 
   // Mounts under the data-root belong to running containers only.
-  const running = new Set(recs.filter((r) => r.State.Running).map((r) => r.Id));
+  // A container in the middle of an operation (start, stop, rm) is in flux, not inconsistent.
+  const running = new Set(recs.filter((r) => r.State.Running || o.containers.busy(r.Id)).map((r) => r.Id));
   const mountinfo = await fs.readFile("/proc/self/mountinfo", "utf8");
   let mounts = 0;
   for (const line of mountinfo.split("\n")) {

@@ -215,6 +215,11 @@ export class ContainerService {
     return undefined;
   }
 
+  /** True while a lifecycle operation (start, stop, rm…) on the container is in progress. */
+  busy(id: string): boolean {
+    return this.lock.busy(id) || this.restartTimers.has(id);
+  }
+
   all(): ContainerRecord[] {
     return [...this.records.values()];
   }

@@ -566,7 +566,7 @@ export class NetworkService implements ContainerNetworking {
   private async markPlain(c: ContainerNet, n: NetworkRecord): Promise<void> {
     c.plainEndpoint = newHexId();
     c.connected = [n.Id];
-    await this.saveState(c);
+    await this.saveState(c, false);
     this.o.events.emit("network", "connect", n.Id, { container: c.id, name: n.Name, type: n.Driver });
   }
 

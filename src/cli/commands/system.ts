@@ -3,6 +3,7 @@
  * output side of `container inspect` / `image inspect`).
  */
 import type { Command } from "commander";
+import { registerSystemCheck } from "./registry.js";
 import { readFileSync } from "node:fs";
 import { CLIENT_API_VERSION, DaemonError, textLines } from "../client.js";
 import { StatusError, collect, errln, filtersJson, getClient, out, outln } from "../context.js";
@@ -336,4 +337,5 @@ export function registerSystemCommands(program: Command): void {
   const group = program.command("system").description("Manage Berth");
   registerInfo(group);
   registerEvents(group);
+  registerSystemCheck(group);
 }
