@@ -5,6 +5,7 @@ import type { Logger } from "../util/log.js";
 import { archiveRoutes } from "./routes/archive.js";
 import { buildRoutes } from "./routes/build.js";
 import { containerRoutes } from "./routes/containers.js";
+import { distributionRoutes } from "./routes/distribution.js";
 import { execRoutes } from "./routes/exec.js";
 import { imageRoutes } from "./routes/images.js";
 import { networkRoutes } from "./routes/networks.js";
@@ -27,5 +28,6 @@ export function makeApiServer(engine: Engine, log: Logger, tls?: TlsOptions): ht
   volumeRoutes(r, engine);
   statsRoutes(r, engine);
   buildRoutes(r, engine);
+  distributionRoutes(r, engine);
   return createApiServer(r, log, tls);
 }

@@ -14,6 +14,9 @@ import type { Logger } from "../util/log.js";
 import { ArchiveService } from "./archive.js";
 import { BuildService } from "./build.js";
 import { ContainerService } from "./containers.js";
+import { ImageArchiveService } from "./archive-images.js";
+import { DistributionService } from "./distribution.js";
+import { type DfType, diskUsage } from "./diskusage.js";
 import { Events } from "./events.js";
 import { ExecService } from "./exec.js";
 import { HealthMonitor } from "./health.js";
@@ -38,6 +41,9 @@ export type { VolumeInfo } from "./volumes.js";
 export { ArchiveService } from "./archive.js";
 export { BuildService, BuildStepError, buildRequestFromQuery } from "./build.js";
 export type { PathStat } from "./archive.js";
+export { DistributionService, ImageArchiveService };
+export type { DfType };
+export type { ProgressSink, ProgressMessage } from "./progress.js";
 
 export const VERSION = "0.1.0";
 export const API_VERSION = "1.47";
@@ -52,6 +58,8 @@ export interface EngineOptions {
   debug: boolean;
   /** --bip: the default bridge's address, e.g. "172.18.0.1/16". */
   bridgeIp?: string;
+  /** --insecure-registry: registries reachable over plain HTTP (loopback always is). */
+  insecureRegistries?: string[];
 }
 
 export class Engine {
@@ -63,6 +71,8 @@ export class Engine {
   readonly volumes: VolumeService;
   readonly archive: ArchiveService;
   readonly build: BuildService;
+  readonly distribution: DistributionService;
+  readonly imageArchive: ImageArchiveService;
   readonly events = new Events();
   readonly store: ImageStore;
   readonly runtimes = new Map<string, Runtime>();
@@ -108,6 +118,8 @@ export class Engine {
     this.archive = new ArchiveService({ containers: this.containers, store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.execRoot, "archive") });
     this.containers.execIds = (id) => this.exec.idsOf(id);
     this.health = new HealthMonitor(this.containers, this.exec, this.events, opts.log);
+    this.distribution = new DistributionService({ store: this.store, events: this.events, log: opts.log, insecureRegistries: opts.insecureRegistries ?? [] });
+    this.imageArchive = new ImageArchiveService({ store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.dataRoot, "tmp", "image-load") });
     this.build = new BuildService({
       store: this.store,
       runtime: this.runtimes.get(path.basename(opts.runtime)) as Runtime,
@@ -139,6 +151,12 @@ export class Engine {
     await this.volumes.settle();
     await this.archive.init();
     await this.build.init();
+    await this.imageArchive.init();
+  }
+
+  /** GET /system/df. */
+  diskUsage(types: DfType[] = []): Promise<Record<string, unknown>> {
+    return diskUsage({ store: this.store, containers: this.containers, volumes: this.volumes }, types);
   }
 
   /** The engine's fsck (`berth system check`). */

@@ -465,7 +465,15 @@ export class NetworkService implements ContainerNetworking {
   // --- ContainerNetworking: create --------------------------------------------
 
   async onCreate(rec: ContainerRecord): Promise<void> {
-    const c: ContainerNet = { id: rec.Id, attachments: this.attachmentsFor(rec) };
+    let attachments: Attachment[];
+    try {
+      attachments = this.attachmentsFor(rec);
+    } catch (e) {
+      // Docker answers 400 here: a 404 from create makes the CLI try to pull the image.
+      if (isEngineError(e, "notFound")) throw invalid(e.message);
+      throw e;
+    }
+    const c: ContainerNet = { id: rec.Id, attachments };
     const mode = modeOf(rec);
     if (mode.kind === "container") {
       if (!this.o.containers.find(mode.target)) throw notFound(`No such container: ${mode.target}`);

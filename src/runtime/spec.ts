@@ -161,7 +161,9 @@ export function buildSpec(input: SpecInput): OciSpec {
     ["/etc/hosts", input.etcFiles.hosts],
   ];
   for (const [dest, src] of etc) if (src) mounts.push({ destination: dest, type: "bind", source: src, options: ["rbind", "rprivate"] });
-  mounts.push(...(input.extraMounts ?? []));
+  // Parents before children (Docker sorts mounts by depth), so `--tmpfs /a -v x:/a/b` nests as asked.
+  const depth = (m: OciMount) => m.destination.split("/").filter(Boolean).length;
+  mounts.push(...[...(input.extraMounts ?? [])].map((m, i) => ({ m, i })).sort((a, b) => depth(a.m) - depth(b.m) || a.i - b.i).map((x) => x.m));
 
   const nsTypes = ["pid", "network", "ipc", "uts", "mount", "cgroup"];
   const namespaces = nsTypes.filter((t) => !(input.hostNamespaces ?? []).includes(t)).map((type) => {

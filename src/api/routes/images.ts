@@ -1,6 +1,7 @@
 import type { Engine } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { messageOf } from "../../util/errors.js";
+import { pullImage } from "./distribution.js";
 import { type Router, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
 
 export function imageRoutes(r: Router, engine: Engine): void {
@@ -39,9 +40,7 @@ export function imageRoutes(r: Router, engine: Engine): void {
       }
       return;
     }
-    if (fromImage !== null) {
-      throw invalid(`pull access denied for ${fromImage}: no registry is configured for this reference (berthd has no default registry; use a registry address such as localhost:5000/${fromImage})`);
-    }
+    if (fromImage !== null) return pullImage(ctx, engine);
     throw invalid("either fromSrc or fromImage must be given");
   });
 

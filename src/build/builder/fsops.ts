@@ -43,7 +43,7 @@ export function resolveInRoot(root: string, p: string): { host: string; rel: str
       continue;
     }
     const host = path.join(root, ...cur, part);
-    const st = fss.lstatSync(host, { throwIfNoEntry: false });
+    const st = lstatOrUndefined(host);
     if (st?.isSymbolicLink()) {
       if (++links > MAX_LINKS) throw invalid(`too many levels of symbolic links resolving ${p}`);
       const target = fss.readlinkSync(host);
@@ -55,6 +55,16 @@ export function resolveInRoot(root: string, p: string): { host: string; rel: str
   }
   const rel = cur.join("/");
   return { host: rel === "" ? root : path.join(root, rel), rel: `/${rel}` };
+}
+
+/** lstat, undefined when the path (or a parent, ENOTDIR) does not exist. */
+function lstatOrUndefined(p: string): fss.Stats | undefined {
+  try {
+    return fss.lstatSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
+    throw e;
+  }
 }
 
 export interface Owner {

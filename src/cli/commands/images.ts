@@ -292,6 +292,21 @@ export function registerMakeBusybox(parent: Command): void {
       const client = getClient();
       // Reach the daemon before building the tar, so a missing daemon fails fast.
       await client.apiVersion();
+      // The tar is deterministic: when the image already holds exactly this layer, keep it (same id).
+      const { createHash } = await import("node:crypto");
+      const h = createHash("sha256");
+      for await (const c of await busyboxRootfsTar()) h.update(c as Buffer);
+      const diffId = `sha256:${h.digest("hex")}`;
+      const ref = `${repo}:${tag || "latest"}`;
+      const existing = await client
+        .get<{ Id: string; RootFS?: { Layers?: string[] } }>(`/images/${imagePath(ref)}/json`)
+        .catch(() => undefined);
+      const layers = existing?.RootFS?.Layers ?? [];
+      if (existing && layers.length === 1 && layers[0] === diffId) {
+        outln(existing.Id);
+        outln(`${ref} is up to date`);
+        return;
+      }
       const tar = await busyboxRootfsTar();
       const id = await importTar(client, tar, { fromSrc: "-", repo, tag: tag || "latest", message: "berth image make-busybox" }, process.stdout);
       if (id === "") throw new Error("the daemon did not return an image id");
