@@ -29,6 +29,8 @@ interface Flags {
   tlscacert?: string;
   tlscert?: string;
   tlskey?: string;
+  insecureRegistry?: string[];
+  bip?: string;
 }
 
 const program = new Command("berthd")
@@ -46,6 +48,8 @@ const program = new Command("berthd")
   .option("--tlscacert <file>", "trust client certificates signed by this CA")
   .option("--tlscert <file>", "the server's TLS certificate")
   .option("--tlskey <file>", "the server's TLS key")
+  .option("--bip <cidr>", "the default bridge's address and prefix, e.g. 172.18.0.1/16 (when berth0 does not exist yet)")
+  .addOption(new Option("--insecure-registry <host>", "registry reachable over plain HTTP (host:port or CIDR), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
   .version("0.1.0", "-v, --version");
 
 program.parse();
@@ -70,7 +74,7 @@ async function main(): Promise<void> {
   const pidfile = flags.pidfile ?? path.join(execRoot, "berthd.pid");
   await atomicWriteFile(pidfile, `${process.pid}\n`);
 
-  const engine = new Engine({ dataRoot, execRoot, runtime: flags.defaultRuntime, log, debug: flags.debug });
+  const engine = new Engine({ dataRoot, execRoot, runtime: flags.defaultRuntime, log, debug: flags.debug, insecureRegistries: flags.insecureRegistry ?? [], ...(flags.bip ? { bridgeIp: flags.bip } : {}) });
   await engine.init();
 
   const servers: http.Server[] = [];

@@ -132,7 +132,8 @@ function overlapsKey(proto: string, ip: string, port: number, taken: Set<string>
 /** Host port reservations of one daemon. */
 export class PortReservations {
   private readonly held = new Map<string, Holder>();
-  private next = 0;
+  /** Where the next ephemeral search starts, per protocol (Docker's allocator is per protocol). */
+  private readonly next = new Map<string, number>();
 
   /**
    * Allocate and reserve host ports for `reqs` (all or nothing). `owner` names
@@ -172,13 +173,14 @@ export class PortReservations {
     }
     const [lo, hi] = ephemeralRange();
     const span = hi - lo + 1;
-    if (this.next < lo || this.next > hi) this.next = lo;
+    let start = this.next.get(r.proto) ?? lo;
+    if (start < lo || start > hi) start = lo;
     for (let i = 0; i < span; i++) {
-      const p = lo + ((this.next - lo + i) % span);
+      const p = lo + ((start - lo + i) % span);
       if (overlapsKey(r.proto, r.hostIp, p, taken)) continue;
       try {
         await this.hold(r.proto, r.hostIp, p);
-        this.next = p + 1;
+        this.next.set(r.proto, p + 1);
         return { proto: r.proto, containerPort: r.containerPort, hostIp: r.hostIp, hostPort: p };
       } catch {
         // taken by a host process: try the next one
