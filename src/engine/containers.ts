@@ -779,6 +779,13 @@ export class ContainerService {
     }
   }
 
+  /** A frozen container cannot act on a signal: thaw it after signalling (as Docker does for stop/kill). */
+  private async thawForSignal(rec: ContainerRecord): Promise<void> {
+    if (!rec.State.Paused) return;
+    await this.rt(rec).resume(rec.Id).catch(() => undefined);
+    rec.State = { ...rec.State, Paused: false, Status: "running" };
+  }
+
   /** Emit a container event (for the other container backends). */
   emit(rec: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
     this.o.events.emit("container", action, rec.Id, { ...this.eventAttrs(rec), ...extra });
@@ -802,6 +809,7 @@ export class ContainerService {
     if (!rec.State.Running) throw conflict(`cannot kill container: ${idOrName}: container ${rec.Id} is not running`);
     if (sig === 9 || sig === 15) rec.ManuallyStopped = true;
     await this.rt(rec).kill(rec.Id, this.rt(rec).stateDir(rec.Id), sig);
+    if (sig === 9) await this.thawForSignal(rec);
     this.o.events.emit("container", "kill", rec.Id, { ...this.eventAttrs(rec), signal: String(sig) });
   }
 
@@ -825,6 +833,7 @@ export class ContainerService {
         : Promise.resolve(true);
     if (t !== 0) {
       await this.rt(rec).kill(rec.Id, stateDir, sig).catch(() => undefined);
+      await this.thawForSignal(rec);
       this.o.events.emit("container", "kill", rec.Id, { ...this.eventAttrs(rec), signal: String(sig) });
     }
     if (t < 0 ? !(await exited?.then(() => true)) : !(await settled(t * 1000))) {
@@ -883,6 +892,7 @@ export class ContainerService {
       rec.ManuallyStopped = true;
       const exited = this.liveOf(rec.Id).exited;
       await this.rt(rec).kill(rec.Id, this.rt(rec).stateDir(rec.Id), 9).catch(() => undefined);
+      await this.thawForSignal(rec);
       if (exited) await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
     }
     await this.lock.run(rec.Id, async () => {

@@ -75,6 +75,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Aardvark {
   private chain: Promise<void> = Promise.resolve();
+  /** Gateways aardvark-dns failed to bind once (something else holds port 53 there): not waited for again. */
+  private readonly unbindable = new Set<string>();
   private written = new Map<string, string>();
 
   constructor(
@@ -165,7 +167,8 @@ export class Aardvark {
   }
 
   /** Until every gateway socket is bound by a fresh socket (inode not in `old`), at most ~1 s. */
-  private async waitBound(gateways: string[], old: Set<string>): Promise<void> {
+  private async waitBound(all: string[], old: Set<string>): Promise<void> {
+    const gateways = all.filter((g) => !this.unbindable.has(g));
     for (let i = 0; i < 200; i++) {
       const now = await udpSockets();
       if (gateways.every((g) => {
@@ -174,6 +177,9 @@ export class Aardvark {
       })) return;
       await sleep(5);
     }
+    const now = await udpSockets();
+    const missing = gateways.filter((g) => now.get(g) === undefined);
+    for (const g of missing) this.unbindable.add(g);
     this.warn(`aardvark-dns did not bind ${gateways.join(", ")} in time`);
   }
 

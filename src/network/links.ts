@@ -44,6 +44,8 @@ export function insideBatch(veths: VethSpec[], withLoopback: boolean): string {
   if (withLoopback) lines.push("link set lo up");
   for (const v of veths) {
     lines.push(`link add ${q(v.ifname)} address ${v.mac} mtu ${v.mtu} type veth peer name ${q(v.hostIf)} mtu ${v.mtu} netns ${hostNetns()}`);
+    // IPv4-only networks: no IPv6 link-local address on the interface (Docker disables IPv6 there).
+    lines.push(`link set ${q(v.ifname)} addrgenmode none`);
     lines.push(`addr add ${v.cidr} brd + dev ${q(v.ifname)}`);
     lines.push(`link set ${q(v.ifname)} up`);
   }

@@ -267,9 +267,9 @@ export function componentMatcher(pattern: string): RegExp {
           closed = true;
           break;
         }
-        if (d === "\\" && j + 1 < cps.length) cls += escapeRe(cps[++j] as string);
+        if (d === "\\" && j + 1 < cps.length) cls += escapeClass(cps[++j] as string);
         else if (d === "-") cls += "-";
-        else cls += escapeRe(d);
+        else cls += escapeClass(d);
       }
       if (!closed) throw invalid(`syntax error in pattern ${JSON.stringify(pattern)}`);
       re += `[${cls}]`;
@@ -279,8 +279,13 @@ export function componentMatcher(pattern: string): RegExp {
   return new RegExp(`${re}$`, "u");
 }
 
+/** Escape a character for use outside a class (only syntax characters: other escapes are invalid with the u flag). */
 function escapeRe(c: string): string {
-  return /[\\^$.*+?()[\]{}|/-]/.test(c) ? `\\${c}` : c;
+  return /[\\^$.*+?()[\]{}|/]/.test(c) ? `\\${c}` : c;
+}
+
+function escapeClass(c: string): string {
+  return /[\\\]\[^-]/.test(c) ? `\\${c}` : c;
 }
 
 export function hasWildcards(p: string): boolean {

@@ -95,7 +95,7 @@ class Pattern {
       } else if (ch === "\\") {
         const n = cps[i + 1];
         if (n !== undefined) {
-          re += /[A-Za-z0-9]/.test(n) ? n : `\\${n}`;
+          re += /[\\^$.*+?()[\]{}|/]/.test(n) ? `\\${n}` : n;
           i++;
           type = "regexp";
         } else re += "\\\\";
