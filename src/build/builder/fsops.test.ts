@@ -110,6 +110,9 @@ describe("wildcards", () => {
     assert.equal(componentMatcher("*.txt").test("a.txt"), true);
     assert.equal(componentMatcher("[!a]*").test("abc"), false);
     assert.equal(componentMatcher("[a-c]?").test("bz"), true);
+    assert.equal(componentMatcher("my-file.*").test("my-file.tar.gz"), true);
+    assert.equal(componentMatcher("[-x]y").test("-y"), true);
+    assert.equal(componentMatcher("a\\-b").test("a-b"), true);
     const root = tree("glob");
     fss.mkdirSync(path.join(root, "dir"));
     fss.writeFileSync(path.join(root, "a.txt"), "");

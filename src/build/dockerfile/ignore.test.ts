@@ -59,6 +59,8 @@ describe(".dockerignore matching (Docker's patternmatcher rules)", () => {
     assert.equal(m("a.txt", "abtxt"), false);
     assert.equal(m("\\*.txt", "*.txt"), true);
     assert.equal(m("\\*.txt", "x.txt"), false);
+    assert.equal(m("my-dir/\\-x", "my-dir/-x"), true);
+    assert.equal(m("*-tmp", "build-tmp"), true);
   });
 
   it("reports whether exceptions exist (excluded directories must then be walked)", () => {
