@@ -500,9 +500,17 @@ export class DistributionService {
     await this.reach(host, req.auth, req.signal);
     const client = this.client(host, req.auth, req.signal);
     out(status(undefined, `The push refers to repository [${host}/${repoPath}]`));
-    await this.store.gcLock.withShared(async () => {
-      for (const tag of tags) await this.pushTag(client, host, repo, repoPath, tag, out, req.signal);
-    });
+    const creds = parseRegistryAuth(req.auth) !== undefined;
+    try {
+      await this.store.gcLock.withShared(async () => {
+        for (const tag of tags) await this.pushTag(client, host, repo, repoPath, tag, out, req.signal);
+      });
+    } catch (e) {
+      if (e instanceof RegistryHttpError && e.status === 401) throw new EngineError("unauthorized", creds ? e.registryMessage : "no basic auth credentials");
+      if (e instanceof RegistryHttpError && (e.status === 403 || e.code === "DENIED")) throw new EngineError("forbidden", `denied: ${e.errors[0]?.message ?? "requested access to the resource is denied"}`);
+      const net = describeNetError(e, "GET", this.pingUrl(host));
+      throw net ? new EngineError("internal", net) : e;
+    }
   }
 
   private async pushTag(client: RegistryClient, host: string, repo: string, repoPath: string, tag: string, out: ProgressSink, signal: AbortSignal | undefined): Promise<void> {

@@ -246,7 +246,7 @@ export class NetworkService implements ContainerNetworking {
     }
     try {
       const { collected } = await this.firewall.init(this.fwModel());
-      if (collected > 0) this.o.log.info(`removed iptables chains of ${collected} vanished daemon(s)`);
+      if (collected > 0) this.o.log.info(`removed ${collected} iptables chain(s) of vanished daemons`);
     } catch (e) {
       this.firewallOk = false;
       this.o.log.error(`iptables set-up failed (published ports and isolation are off): ${messageOf(e)}`);
@@ -262,8 +262,19 @@ export class NetworkService implements ContainerNetworking {
     await this.updateDns().catch((e: unknown) => this.o.log.warn(`embedded DNS: ${messageOf(e)}`));
   }
 
-  /** After the containers backend reconciled: forget containers that no longer exist, undo endpoints of stopped ones. */
+  /**
+   * After the containers backend reconciled: forget containers that no longer exist, undo endpoints
+   * of stopped ones, and know every container's attachments (for prune and inspect).
+   */
   async reconcile(): Promise<void> {
+    for (const rec of this.o.containers.all()) {
+      if (this.state.has(rec.Id)) continue;
+      try {
+        this.state.set(rec.Id, { id: rec.Id, attachments: this.attachmentsFor(rec) });
+      } catch (e) {
+        this.o.log.warn(`container ${rec.Id.slice(0, 12)}: ${messageOf(e)}`);
+      }
+    }
     for (const c of [...this.state.values()]) {
       const rec = this.o.containers.find(c.id);
       if (!rec) {
@@ -1200,14 +1211,6 @@ export class NetworkService implements ContainerNetworking {
     }
   }
 
-  /** For tests and `berth system`: the names of what this daemon made on the host. */
-  hostObjects(): { bridges: string[]; netns: string[]; chains: string[] } {
-    return {
-      bridges: this.userNetworks().map((n) => n.bridge as string),
-      netns: [...this.state.values()].map((c) => c.netns).filter((x): x is string => !!x),
-      chains: Object.values(this.firewall.names),
-    };
-  }
 }
 
 const nullable = <T extends z.ZodTypeAny>(t: T) => t.nullable().optional();

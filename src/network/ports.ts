@@ -135,10 +135,7 @@ export class PortReservations {
   /** Where the next ephemeral search starts, per protocol (Docker's allocator is per protocol). */
   private readonly next = new Map<string, number>();
 
-  /**
-   * Allocate and reserve host ports for `reqs` (all or nothing). `owner` names
-   * the endpoint in Docker's error message.
-   */
+  /** Allocate and reserve host ports for `reqs` (all or nothing); `containerIp` is for Docker's error message. */
   async reserve(reqs: PortRequest[], containerIp: string): Promise<PortMapping[]> {
     const done: PortMapping[] = [];
     try {

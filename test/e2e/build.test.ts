@@ -84,7 +84,36 @@ describe("docker build (legacy builder) against berthd", () => {
     const imgs = await d.docker(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert.deepEqual(imgs.stdout.trim().split("\n").sort(), ["<none>:<none>", "busybox:latest", "multi:1"]);
     const all = await d.docker(["images", "-a", "-q"]);
-    assert.equal(all.stdout.trim().split("\n").length, 1 + 4 + 2, all.stdout);
+    assert.equal(all.stdout.trim().split("\n").length, 1 + 3 + 2, all.stdout);
+  });
+
+  it("builds FROM scratch with COPY --from=<image>, --target for an earlier stage, several tags; metadata steps add no layer", async () => {
+    const dir = await context({
+      Dockerfile: [
+        "FROM scratch AS tiny",
+        "COPY --from=busybox /bin/busybox /bin/busybox",
+        "ENV IN=scratch",
+        'ENTRYPOINT ["/bin/busybox"]',
+        'CMD ["echo", "scratch ok"]',
+        "",
+        "FROM busybox AS later",
+        "COPY --from=0 /bin/busybox /copy-of-busybox",
+        "",
+      ].join("\n"),
+    });
+    const r = await build(["--target", "tiny", "-t", "tiny:a", "-t", "tiny:b", dir]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(steps(r.stdout).length, 5);
+    assert.match(r.stdout, /^Successfully tagged tiny:a\nSuccessfully tagged tiny:b$/m);
+    const out = await d.docker(["run", "--rm", "tiny:b"]);
+    assert.equal(out.stdout, "scratch ok\n", out.stderr);
+    const ins = await d.docker(["image", "inspect", "-f", "{{len .RootFS.Layers}} {{.Config.Env}}", "tiny:a"]);
+    assert.equal(ins.stdout.trim(), "1 [PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin IN=scratch]");
+    const hist = await d.docker(["history", "--format", "{{.Size}}|{{.CreatedBy}}", "tiny:a"]);
+    assert.match(hist.stdout, /^0B\|\/bin\/sh -c #\(nop\)  ENV IN=scratch$/m);
+    const all = await build([dir]);
+    assert.equal(all.code, 0, all.stdout + all.stderr);
+    assert.match(all.stdout, /^Step 6\/7 : FROM busybox AS later$/m);
   });
 
   it("runs RUN heredocs (shell and #! scripts) and writes COPY heredocs with variables expanded", async () => {
@@ -133,11 +162,11 @@ describe("docker build (legacy builder) against berthd", () => {
         "ENV APP_DIR=/opt/${NAME} UNSET_DEFAULT=${NOPE:-fallback} SET_ALT=${VERSION:+v$VERSION} EMPTY_DASH=${EMPTY-dash} EMPTY_COLON=${EMPTY:-colon}",
         'ENV QUOTED="two words" ESCAPED=\\$VERSION',
         "WORKDIR $APP_DIR",
-        'RUN echo "run sees NAME=$NAME VERSION=$VERSION" > /run.txt',
+        'RUN echo "run sees NAME=$NAME VERSION=$VERSION proxy=$HTTP_PROXY" > /run.txt',
         "",
       ].join("\n"),
     });
-    const r = await build(["--build-arg", "NAME=custom", "--build-arg", "UNUSED=1", "-t", "args", dir]);
+    const r = await build(["--build-arg", "NAME=custom", "--build-arg", "UNUSED=1", "--build-arg", "HTTP_PROXY=http://proxy:3128", "-t", "args", dir]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /\[Warning\] One or more build-args \[UNUSED\] were not consumed/);
     const env = await d.docker(["image", "inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}{{.Config.WorkingDir}}", "args"]);
@@ -157,10 +186,11 @@ describe("docker build (legacy builder) against berthd", () => {
       ].join("\n"),
     );
     const out = await d.docker(["run", "--rm", "args", "cat", "/run.txt"]);
-    assert.equal(out.stdout, "run sees NAME=custom VERSION=1.0\n");
-    // Build args in use are recorded with the RUN step, as Docker does.
+    assert.equal(out.stdout, "run sees NAME=custom VERSION=1.0 proxy=http://proxy:3128\n");
+    // Build args in use are recorded with the RUN step, as Docker does; the predefined proxy args are not.
     const hist = await d.docker(["history", "--no-trunc", "--format", "{{.CreatedBy}}", "args"]);
     assert.match(hist.stdout, /^\|2 NAME=custom VERSION=1\.0 \/bin\/sh -c echo/m);
+    assert.doesNotMatch(hist.stdout, /proxy:3128/);
   });
 
   it("applies .dockerignore (**, ! exceptions, leading /) to what COPY sees", async () => {

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { Daemon, busyboxTarFile, leftovers } from "./harness.js";
 
 describe("docker CLI against berthd: foundation", () => {
@@ -143,6 +144,24 @@ describe("docker CLI against berthd: foundation", () => {
     const r = await d.docker(["start", "-a", "survivor"]);
     assert.equal(r.code, 0, r.stderr);
     await d.docker(["rm", "survivor"]);
+  });
+
+  it("runs containers with crun when asked (--runtime crun), or says clearly why it cannot", async () => {
+    const v2only = existsSync("/sys/fs/cgroup/cgroup.controllers");
+    const info = await d.docker(["info", "--format", "{{json .Runtimes}}"]);
+    if (!info.stdout.includes("crun")) return; // crun not installed: nothing to test
+    const r = await d.docker(["run", "--rm", "--runtime", "crun", "busybox", "echo", "from-crun"]);
+    if (v2only) {
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "from-crun\n");
+    } else {
+      // Debian's crun 1.8 refuses hybrid cgroup hosts; the error must say so, and nothing may be left.
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /cgroups in hybrid mode not supported/);
+      assert.equal((await d.docker(["ps", "-aq"])).stdout.trim(), "");
+    }
+    const bad = await d.docker(["run", "--rm", "--runtime", "nosuch", "busybox", "true"]);
+    assert.match(bad.stderr, /unknown or invalid runtime name: nosuch/);
   });
 
   it("leaves no mounts, runtime state or monitors after containers are removed", async () => {

@@ -285,7 +285,7 @@ function escapeRe(c: string): string {
 }
 
 function escapeClass(c: string): string {
-  return /[\\\]\[^-]/.test(c) ? `\\${c}` : c;
+  return /[\\\][^-]/.test(c) ? `\\${c}` : c;
 }
 
 export function hasWildcards(p: string): boolean {
