@@ -161,6 +161,7 @@ function counter(onBytes: (total: number) => void): Transform {
 
 function pipeCounted(src: Readable, onBytes: (total: number) => void): Readable {
   const c = counter(onBytes);
+  c.on("error", () => undefined); // reported by whoever consumes it
   src.on("error", (e) => c.destroy(e));
   return src.pipe(c);
 }
@@ -234,8 +235,8 @@ export class DistributionService {
         return new EngineError("notFound", `pull access denied for ${ref.repo}, repository does not exist or may require 'docker login': ${e.registryMessage}`);
       }
       if (e.status === 401) {
-        if (!creds) return new EngineError("unauthorized", `Head "${this.pingUrl(client.host).replace(/\/v2\/$/, "")}/v2/${repoPath}/manifests/${ref.digest ?? ref.tag ?? "latest"}": no basic auth credentials`);
-        return new EngineError("unauthorized", e.registryMessage === `unexpected status 401` ? "unauthorized: authentication required" : e.registryMessage);
+        if (!creds) return new EngineError("internal", `Head "${this.pingUrl(client.host).replace(/\/v2\/$/, "")}/v2/${repoPath}/manifests/${ref.digest ?? ref.tag ?? "latest"}": no basic auth credentials`);
+        return new EngineError("internal", e.registryMessage === `unexpected status 401` ? "unauthorized: authentication required" : e.registryMessage);
       }
       return e;
     }
@@ -506,7 +507,7 @@ export class DistributionService {
         for (const tag of tags) await this.pushTag(client, host, repo, repoPath, tag, out, req.signal);
       });
     } catch (e) {
-      if (e instanceof RegistryHttpError && e.status === 401) throw new EngineError("unauthorized", creds ? e.registryMessage : "no basic auth credentials");
+      if (e instanceof RegistryHttpError && e.status === 401) throw new EngineError("internal", creds ? e.registryMessage : "no basic auth credentials");
       if (e instanceof RegistryHttpError && (e.status === 403 || e.code === "DENIED")) throw new EngineError("forbidden", `denied: ${e.errors[0]?.message ?? "requested access to the resource is denied"}`);
       const net = describeNetError(e, "GET", this.pingUrl(host));
       throw net ? new EngineError("internal", net) : e;

@@ -28,7 +28,6 @@ import { systemCheck } from "./check.js";
 export { ContainerService, ImageService, Events, ExecService };
 export { NetworkService, NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from "./networks.js";
 export type { NetworkCreateBody, EndpointConfigIn } from "./networks.js";
-export { EndpointSettingsSchema } from "./types.js";
 export { ExecCreateSchema, ExecStartSchema, parseDetachKeys } from "./exec.js";
 export type { EngineEvent } from "./events.js";
 export { eventJson } from "./events.js";

@@ -161,6 +161,9 @@ export class ImageStore {
     if (stream) {
       const toContent = new PassThrough({ highWaterMark: 1 << 20 });
       const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
+      // Failures surface through the two promises below; a side that finished early must not make them uncaught.
+      toContent.on("error", () => undefined);
+      toLayer.on("error", () => undefined);
       stream.on("error", (e) => {
         toContent.destroy(e);
         toLayer.destroy(e);

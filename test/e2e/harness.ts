@@ -176,3 +176,15 @@ export async function leftovers(d: Daemon): Promise<{ mounts: string[]; runtime:
   }
   return { mounts, runtime: list, monitors };
 }
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Poll fn every 100 ms until it returns true or ms pass; resolves to whether it did. */
+export async function until(fn: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn()) return true;
+    await sleep(100);
+  }
+  return false;
+}

@@ -1,16 +1,8 @@
 /** HEALTHCHECK from flags: starting → healthy, failing probes → unhealthy, shown in inspect and ps. */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon } from "./harness.js";
+import { Daemon, until } from "./harness.js";
 
-async function until(fn: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
 
 describe("docker CLI against berthd: health checks", () => {
   const d = new Daemon();

@@ -4,18 +4,9 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon, leftovers } from "./harness.js";
+import { Daemon, sleep, until, leftovers } from "./harness.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(fn: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return true;
-    await sleep(100);
-  }
-  return false;
-}
 
 describe("docker CLI against berthd: container lifecycle", () => {
   const d = new Daemon();

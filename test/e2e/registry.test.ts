@@ -177,6 +177,7 @@ describe("docker push / pull / login / save / load / df / prune against berthd",
     fake = await startFakeRegistry();
   });
   after(async () => {
+    if (process.env["BERTH_TEST_LOG"]) console.log((await d.log()).split("\n").slice(-80).join("\n"));
     await d.destroy();
     await reg?.close();
     await authReg?.close();
@@ -250,8 +251,8 @@ describe("docker push / pull / login / save / load / df / prune against berthd",
     const id = await idOf(ref);
     assert.equal((await ok(["image", "inspect", "-f", "{{len .RootFS.Layers}}", ref])).trim(), "3");
     const push = await timed("push 60MB", () => ok(["push", ref]));
-    assert.equal((push.match(/: Pushed$/gm) ?? []).length, 2, push); // busybox's layer is there already
-    assert.match(push, /Layer already exists/);
+    // busybox's layer may be in the registry already (another repository): pushed or mounted.
+    assert.equal((push.match(/: (Pushed|Mounted from \S+|Layer already exists)$/gm) ?? []).length, 3, push);
     // Pushing to another repository of the same registry mounts the blobs.
     await ok(["tag", "big:2", `${reg.addr}/other:2`]);
     assert.match(await ok(["push", `${reg.addr}/other:2`]), /Mounted from big/);
