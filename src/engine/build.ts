@@ -6,9 +6,10 @@
  */
 import path from "node:path";
 import type { Readable } from "node:stream";
+import type { Digest } from "../util/digest.js";
 import { invalid } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import type { ImageStore } from "../image/index.js";
+import { type ImageStore, parseReference, registryOf } from "../image/index.js";
 import type { Runtime } from "../runtime/index.js";
 import { Builder, type BuildOutput, type BuildRequest, type BuildResult } from "../build/index.js";
 import type { Events } from "./events.js";
@@ -72,11 +73,48 @@ export function buildRequestFromQuery(q: URLSearchParams): BuildRequest & { quie
   };
 }
 
+/**
+ * The X-Registry-Auth value (base64url JSON of one auth config) for the registry of
+ * `ref`, picked from an X-Registry-Config header (base64url JSON map: server → config).
+ */
+export function registryAuthFor(ref: string, registryConfig: string | undefined): string | undefined {
+  if (!registryConfig) return undefined;
+  let map: Record<string, unknown>;
+  try {
+    map = JSON.parse(Buffer.from(registryConfig, "base64url").toString("utf8")) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (typeof map !== "object" || map === null) return undefined;
+  let host: string;
+  try {
+    host = registryOf(parseReference(ref)).host;
+  } catch {
+    return undefined;
+  }
+  const keys = host === "docker.io" ? ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io"] : [host, `https://${host}`, `http://${host}`, `https://${host}/v1/`];
+  for (const k of keys) {
+    const v = map[k];
+    if (v && typeof v === "object") return Buffer.from(JSON.stringify(v)).toString("base64url");
+  }
+  return undefined;
+}
+
 export class BuildService {
   readonly builder: Builder;
 
-  constructor(private readonly o: { store: ImageStore; runtime: Runtime; dataRoot: string; log: Logger; events: Events }) {
-    this.builder = new Builder({ store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log });
+  constructor(
+    private readonly o: {
+      store: ImageStore;
+      runtime: Runtime;
+      dataRoot: string;
+      log: Logger;
+      events: Events;
+      /** Fetch a missing base image (FROM, COPY --from); progress goes to out.message. */
+      pull?: (ref: string, out: BuildOutput, opts: { signal?: AbortSignal; registryConfig?: string }) => Promise<Digest>;
+    },
+  ) {
+    this.builder = new Builder({ store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log, ...(o.pull ? { pull: o.pull } : {}) });
   }
 
   init(): Promise<void> {

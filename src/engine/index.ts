@@ -12,7 +12,7 @@ import { atomicWriteFile, mkdirp } from "../util/fsutil.js";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../util/log.js";
 import { ArchiveService } from "./archive.js";
-import { BuildService } from "./build.js";
+import { BuildService, registryAuthFor } from "./build.js";
 import { ContainerService } from "./containers.js";
 import { ImageArchiveService } from "./archive-images.js";
 import { DistributionService } from "./distribution.js";
@@ -125,6 +125,12 @@ export class Engine {
       dataRoot: opts.dataRoot,
       log: opts.log,
       events: this.events,
+      // FROM / COPY --from of an image not in the store: pulled like dockerd's builder does.
+      pull: async (ref, out, o) => {
+        const auth = registryAuthFor(ref, o.registryConfig);
+        await this.distribution.pull({ fromImage: ref, ...(o.signal ? { signal: o.signal } : {}), ...(auth ? { auth } : {}) }, (m) => out.message?.(m));
+        return this.store.mustResolve(ref);
+      },
     });
   }
 

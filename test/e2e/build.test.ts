@@ -10,6 +10,8 @@ import { mkdtempSync, promises as fs } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { DOCKER, Daemon, type RunResult, leftovers, run } from "./harness.js";
+import bcrypt from "bcryptjs";
+import { startRegistry } from "../../src/registry/index.js";
 
 describe("docker build (legacy builder) against berthd", () => {
   const d = new Daemon();
@@ -110,7 +112,7 @@ describe("docker build (legacy builder) against berthd", () => {
     const ins = await d.docker(["image", "inspect", "-f", "{{len .RootFS.Layers}} {{.Config.Env}}", "tiny:a"]);
     assert.equal(ins.stdout.trim(), "1 [PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin IN=scratch]");
     const hist = await d.docker(["history", "--format", "{{.Size}}|{{.CreatedBy}}", "tiny:a"]);
-    assert.match(hist.stdout, /^0B\|\/bin\/sh -c #\(nop\)  ENV IN=scratch$/m);
+    assert.match(hist.stdout, /^0B\|\/bin\/sh -c #\(nop\) {2}ENV IN=scratch$/m);
     const all = await build([dir]);
     assert.equal(all.code, 0, all.stdout + all.stderr);
     assert.match(all.stdout, /^Step 6\/7 : FROM busybox AS later$/m);
@@ -343,6 +345,28 @@ describe("docker build (legacy builder) against berthd", () => {
     // The tagged images built earlier survive.
     const img = await d.docker(["run", "--rm", "multi:1"]);
     assert.equal(img.code, 0, img.stderr);
+  });
+
+  it("pulls a base image that is not in the store, with the client's registry credentials (FROM a loopback registry)", async () => {
+    const htpasswd = path.join(work, "htpasswd");
+    await fs.writeFile(htpasswd, `builder:${bcrypt.hashSync("s3cret", 4).replace(/^\$2b\$/, "$2y$")}\n`);
+    const reg = await startRegistry({ addr: "127.0.0.1:0", root: path.join(work, "registry"), htpasswd });
+    try {
+      const ref = `${reg.addr}/base:1`;
+      const login = await d.docker(["login", "-u", "builder", "--password-stdin", reg.addr], { input: "s3cret\n" });
+      assert.equal(login.code, 0, login.stderr);
+      assert.equal((await d.docker(["tag", "busybox", ref])).code, 0);
+      const push = await d.docker(["push", ref]);
+      assert.equal(push.code, 0, push.stderr);
+      assert.equal((await d.docker(["rmi", ref])).code, 0);
+      const dir = await context({ Dockerfile: `FROM ${ref}\nRUN echo on the pulled base\n` });
+      const r = await build([dir]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, new RegExp(`^Status: (Downloaded newer image|Image is up to date) for ${ref.replace(/[.]/g, "\\.")}$`, "m"));
+      assert.match(r.stdout, /^on the pulled base$/m);
+    } finally {
+      await reg.close();
+    }
   });
 
   it("measures a 4-step build cold (--no-cache) and fully cached", async (t) => {

@@ -17,6 +17,8 @@ export function buildRoutes(r: Router, engine: Engine): void {
     let req;
     try {
       req = buildRequestFromQuery(ctx.query);
+      const rc = ctx.req.headers["x-registry-config"];
+      if (typeof rc === "string" && rc !== "") req.registryConfig = rc;
     } catch (e) {
       body.resume();
       throw e;
@@ -46,6 +48,7 @@ export function buildRoutes(r: Router, engine: Engine): void {
           stdout: (text) => write(`${JSON.stringify({ stream: text })}\n`),
           stderr: (text) => write(`${JSON.stringify({ stream: `\u001b[91m${text}\u001b[0m` })}\n`),
           aux: (value) => write(`${JSON.stringify({ aux: value })}\n`),
+          message: (m) => write(`${JSON.stringify(m)}\n`),
         },
         ac.signal,
       );

@@ -85,6 +85,8 @@ export interface BuildRequest {
   networkMode: string;
   shmSize?: number;
   platform?: string;
+  /** The client's X-Registry-Config header (credentials per registry), handed to pulls of base images. */
+  registryConfig?: string;
 }
 
 /** Docker's build message stream: stdout/stderr text (one message per write) and aux values. */
@@ -92,6 +94,8 @@ export interface BuildOutput {
   stdout(text: string): void;
   stderr(text: string): void;
   aux(value: unknown): void;
+  /** Any other JSON message (pull progress of a base image). */
+  message?(m: Record<string, unknown>): void;
 }
 
 export interface BuildResult {
@@ -117,7 +121,7 @@ export interface BuilderOptions {
   root: string;
   log: Logger;
   /** Fetch an image that is not in the store (FROM, COPY --from); without it such references fail. */
-  pull?: (ref: string, out: BuildOutput, signal?: AbortSignal) => Promise<Digest>;
+  pull?: (ref: string, out: BuildOutput, opts: { signal?: AbortSignal; registryConfig?: string }) => Promise<Digest>;
 }
 
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
@@ -139,7 +143,17 @@ function tidy(rc: ImageRunConfig): ImageRunConfig {
   if (rc.Env && rc.Env.length > 0) out.Env = rc.Env;
   if (rc.Entrypoint) out.Entrypoint = rc.Entrypoint;
   if (rc.Cmd) out.Cmd = rc.Cmd;
-  if (rc.Healthcheck) out.Healthcheck = rc.Healthcheck;
+  if (rc.Healthcheck) {
+    const h = rc.Healthcheck;
+    out.Healthcheck = {
+      ...(h.Test ? { Test: h.Test } : {}),
+      ...(h.Interval ? { Interval: h.Interval } : {}),
+      ...(h.Timeout ? { Timeout: h.Timeout } : {}),
+      ...(h.StartPeriod ? { StartPeriod: h.StartPeriod } : {}),
+      ...(h.StartInterval ? { StartInterval: h.StartInterval } : {}),
+      ...(h.Retries ? { Retries: h.Retries } : {}),
+    };
+  }
   if (rc.ArgsEscaped) out.ArgsEscaped = true;
   if (rc.Volumes && Object.keys(rc.Volumes).length > 0) out.Volumes = rc.Volumes;
   if (rc.WorkingDir) out.WorkingDir = rc.WorkingDir;
@@ -347,7 +361,9 @@ class Job {
       if (targetIx < 0) throw invalid(`target stage "${this.req.target}" could not be found`);
     }
     stages.forEach((s, i) => {
-      if (s.name !== "" && !this.stageIndex.has(s.name)) this.stageIndex.set(s.name, i);
+      if (s.name === "") return;
+      if (this.stageIndex.has(s.name)) throw new DockerfileError(`${s.name} stage name already used`, s.loc);
+      this.stageIndex.set(s.name, i);
     });
     const target = stages[targetIx] as Stage;
     for (const k of Object.keys(this.req.labels).sort()) target.commands.push(labelCommand(k, this.req.labels[k] as string, target.loc));
@@ -370,11 +386,7 @@ class Job {
     let last: StageResult | undefined;
     for (let i = 0; i <= targetIx; i++) {
       if (!needed.has(i)) continue;
-      const stage = stages[i] as Stage;
-      if (stage.name !== "" && this.stageIndex.get(stage.name) !== i) {
-        throw new DockerfileError(`${stage.name} stage name already used`, stage.loc);
-      }
-      last = await this.runStage(i, stage);
+      last = await this.runStage(i, stages[i] as Stage);
       this.results.set(i, last);
     }
     const unused = this.rootArgs.unused();
@@ -511,7 +523,10 @@ class Job {
     if (id !== undefined && !this.req.pull) return id;
     if (this.b.o.pull) {
       try {
-        return await this.b.o.pull(name, this.out, this.signal);
+        return await this.b.o.pull(name, this.out, {
+          ...(this.signal ? { signal: this.signal } : {}),
+          ...(this.req.registryConfig ? { registryConfig: this.req.registryConfig } : {}),
+        });
       } catch (e) {
         if (id !== undefined) return id;
         throw e;
