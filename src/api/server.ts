@@ -248,6 +248,9 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
     void dispatch(req, res, req.socket, null);
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Hold the bytes that follow the headers (exec start's body, early stdin) until a
+    // handler reads them: a flowing socket without a 'data' listener would drop them.
+    socket.pause();
     socket.on("error", () => socket.destroy());
     void dispatch(req, null, socket, head);
   });

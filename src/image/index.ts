@@ -156,25 +156,27 @@ export class ImageStore {
     opts: { signal?: AbortSignal; source?: string } = {},
   ): Promise<LayerInfo> {
     const want = chainIdOf(parent, expectedDiffId);
-    const had = await this.layers.has(want);
     let info: LayerInfo;
     if (stream) {
+      // Wire the tee before any await: a small blob may end (or fail) while we wait.
       const toContent = new PassThrough({ highWaterMark: 1 << 20 });
       const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
       // Failures surface through the two promises below; a side that finished early must not make them uncaught.
       toContent.on("error", () => undefined);
       toLayer.on("error", () => undefined);
-      stream.on("error", (e) => {
-        toContent.destroy(e);
-        toLayer.destroy(e);
-      });
-      stream.pipe(toContent);
-      stream.pipe(toLayer);
-      // Either side failing stops the other (a stalled pipe would otherwise wait forever).
-      const abortAll = (e: unknown): void => {
+      const onError = (e: unknown): void => {
         const err = e instanceof Error ? e : new Error(String(e));
         toContent.destroy(err);
         toLayer.destroy(err);
+      };
+      if (stream.errored) onError(stream.errored);
+      stream.on("error", onError);
+      stream.pipe(toContent);
+      stream.pipe(toLayer);
+      const had = await this.layers.has(want);
+      // Either side failing stops the other (a stalled pipe would otherwise wait forever).
+      const abortAll = (e: unknown): void => {
+        onError(e);
         stream.destroy();
       };
       const [w, r] = await Promise.allSettled([

@@ -299,6 +299,41 @@ describe("docker build (legacy builder) against berthd", () => {
     assert.equal(ins.stdout.trim(), '{nobody}|/home/app|{"extra":"yes","org.example.kind":"test"}|{"8080/tcp":{}}|SIGINT'.replace("{nobody}", "nobody"));
   });
 
+  it("gives RUN loopback only by default and the host's network with --network host", async () => {
+    const dir = await context({ Dockerfile: "FROM busybox\nRUN echo \"links: $(ls /sys/class/net | tr '\\n' ' ')\"\n" });
+    const iso = await build(["--no-cache", dir]);
+    assert.equal(iso.code, 0, iso.stdout + iso.stderr);
+    assert.match(iso.stdout, /^links: lo $/m);
+    const before = await fs.readdir("/sys/class/net");
+    const host = await build(["--no-cache", "--network", "host", dir]);
+    assert.equal(host.code, 0, host.stdout + host.stderr);
+    const links = /^links: (.*)$/m.exec(host.stdout)?.[1]?.trim().split(" ") ?? [];
+    // The host's interfaces that were there throughout (other tests create and remove veths and bridges).
+    const after = await fs.readdir("/sys/class/net");
+    const stable = before.filter((n) => after.includes(n) && !n.startsWith("veth"));
+    assert.ok(links.includes("lo"), host.stdout);
+    for (const n of stable) assert.ok(links.includes(n), `${n} missing from ${host.stdout}`);
+  });
+
+  it("streams RUN output as it happens", async () => {
+    const tar = Buffer.concat([tarEntry("Dockerfile", "FROM busybox\nRUN echo early; sleep 1.5; echo late\n"), Buffer.alloc(1024)]);
+    const seen: Record<string, number> = {};
+    const t0 = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request({ socketPath: d.sock, path: "/v1.47/build?nocache=1", method: "POST", headers: { "Content-Type": "application/x-tar" } }, (res) => {
+        res.on("data", (c: Buffer) => {
+          for (const w of ["early", "late"]) if (seen[w] === undefined && c.toString().includes(`"${w}\\n"`)) seen[w] = Date.now() - t0;
+        });
+        res.on("end", resolve);
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(tar);
+    });
+    assert.ok(seen["early"] !== undefined && seen["late"] !== undefined, JSON.stringify(seen));
+    assert.ok((seen["late"] as number) - (seen["early"] as number) >= 1000, JSON.stringify(seen));
+  });
+
   it("keeps a hostile context inside: symlinks out of the context and ../ paths read nothing outside", async () => {
     const outside = path.join(work, "outside-secret");
     await fs.writeFile(outside, "HOST SECRET\n");

@@ -49,6 +49,18 @@ export function buildRoutes(r: Router, engine: Engine): void {
           stderr: (text) => write(`${JSON.stringify({ stream: `\u001b[91m${text}\u001b[0m` })}\n`),
           aux: (value) => write(`${JSON.stringify({ aux: value })}\n`),
           message: (m) => write(`${JSON.stringify(m)}\n`),
+          backpressure: () => {
+            if (!started || !res.writableNeedDrain) return undefined;
+            return new Promise<void>((resolve) => {
+              const done = (): void => {
+                res.off("drain", done);
+                res.off("close", done);
+                resolve();
+              };
+              res.on("drain", done);
+              res.on("close", done);
+            });
+          },
         },
         ac.signal,
       );

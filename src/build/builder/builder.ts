@@ -96,6 +96,8 @@ export interface BuildOutput {
   aux(value: unknown): void;
   /** Any other JSON message (pull progress of a base image). */
   message?(m: Record<string, unknown>): void;
+  /** A promise while the client is not keeping up (RUN output then pauses), else undefined. */
+  backpressure?(): Promise<void> | undefined;
 }
 
 export interface BuildResult {
@@ -814,6 +816,7 @@ class Job {
         const s = stderr.write(b);
         if (s !== "") this.out.stderr(s);
       },
+      backpressure: () => this.out.backpressure?.(),
       onCreate: (id) => {
         containerId = id;
         this.out.stdout(` ---> Running in ${id}\n`);

@@ -38,6 +38,8 @@ export interface RunStepInput {
   pipes?: { name: string; data: string }[];
   stdout: (chunk: Buffer) => void;
   stderr: (chunk: Buffer) => void;
+  /** A promise while the consumer of the output is full: reading from the container pauses until it settles. */
+  backpressure?: () => Promise<void> | undefined;
   /** Called with the container's short id before it starts (" ---> Running in …"). */
   onCreate?: (id: string) => void;
   /**
@@ -125,7 +127,7 @@ export class RunExecutor {
       created = true;
       const stateDir = this.runtime.stateDir(id);
       const sock = await this.runtime.attach(stateDir, { stdin: false, stdout: true, stderr: true, stdinOnce: false });
-      const drained = demux(sock, input.stdout, input.stderr);
+      const drained = demux(sock, input.stdout, input.stderr, input.backpressure);
       const onAbort = (): void => {
         void this.runtime.kill(id, stateDir, 9).catch(() => undefined);
       };
@@ -222,10 +224,15 @@ function readHost(file: string, fallback: string): string {
 }
 
 /** Split Docker's multiplexed attach stream (8-byte headers) into stdout and stderr chunks. */
-function demux(sock: Socket, stdout: (b: Buffer) => void, stderr: (b: Buffer) => void): Promise<void> {
+function demux(sock: Socket, stdout: (b: Buffer) => void, stderr: (b: Buffer) => void, backpressure?: () => Promise<void> | undefined): Promise<void> {
   let buf: Buffer = Buffer.alloc(0);
   return new Promise((resolve) => {
     sock.on("data", (chunk: Buffer) => {
+      const wait = backpressure?.();
+      if (wait) {
+        sock.pause();
+        void wait.finally(() => sock.resume());
+      }
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       while (buf.length >= 8) {
         const size = buf.readUInt32BE(4);

@@ -1,0 +1,146 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { type Digest, sha256 } from "../util/digest.js";
+import { makeLogger } from "../util/log.js";
+import { ImageStore } from "../image/index.js";
+import { MT, RegistryClient, type RegistryHandle, startRegistry } from "../registry/index.js";
+import { DistributionService, describeNetError, registryHostOf } from "./distribution.js";
+import { Events } from "./events.js";
+import type { ProgressMessage } from "./progress.js";
+
+const skip = process.getuid?.() === 0 ? false : "needs root (layers keep owners)";
+const log = makeLogger("error");
+let tmp = "";
+let reg: RegistryHandle;
+
+before(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-dist-"));
+  reg = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "reg"), log });
+});
+after(async () => {
+  await reg?.close();
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+let n = 0;
+async function store(): Promise<{ store: ImageStore; dist: DistributionService }> {
+  const s = new ImageStore(path.join(tmp, `store${n++}`));
+  await s.init();
+  return { store: s, dist: new DistributionService({ store: s, events: new Events(), log }) };
+}
+
+/** `tar --format=ustar -cf - a` (a/f = "hello zstd\n") compressed with `zstd -19`. */
+const ZSTD_TAR = Buffer.from("KLUv/WQAJyUDACLEDRGw6z/JE5LywyItkbTCGgYdpgfnuZhsLaQ0r9y83SQF88dYU30zz8F/5AkRu9tFFN7rxyj6YAIQIDAvbbEY8QOfwKoFgt0eYkDpkCgF4J1haIDD/3yiPfhDkCCmAOaTcwNnD9wE", "base64");
+const ZSTD_DIFF = "sha256:2662e7e948f2c6a402f0129ff28170f1f3c6a1dd6d3eedecd5560231db3ee9a2" as Digest;
+
+function tarOf(name: string, body: string): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0);
+  h.write("0000644\0", 100);
+  h.write("0000000\0", 108);
+  h.write("0000000\0", 116);
+  h.write(`${Buffer.byteLength(body).toString(8).padStart(11, "0")}\0`, 124);
+  h.write("14000000000\0", 136);
+  h.write("0", 156);
+  h.write("ustar\u000000", 257);
+  h.fill(" ", 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
+  const data = Buffer.alloc(Math.ceil(Buffer.byteLength(body) / 512) * 512);
+  data.write(body);
+  return Buffer.concat([h, data, Buffer.alloc(1024)]);
+}
+
+test("push → pull into another store gives the same id; pushing the pulled image again sends the same manifest", { skip }, async () => {
+  const a = await store();
+  const id = await a.store.importRootfs(Readable.from([tarOf("hello.txt", "hello\n")]));
+  await a.store.tag(id, `${reg.addr}/unit:1`);
+  const pushed: ProgressMessage[] = [];
+  await a.dist.push({ name: `${reg.addr}/unit`, tag: "1" }, (m) => pushed.push(m));
+  const aux = pushed.find((m) => m["aux"])?.["aux"] as { Digest: string; Size: number; Tag: string };
+  assert.equal(aux.Tag, "1");
+  assert.ok(pushed.some((m) => m["status"] === "Pushed"));
+
+  const b = await store();
+  const pulled: ProgressMessage[] = [];
+  await b.dist.pull({ fromImage: `${reg.addr}/unit`, tag: "1" }, (m) => pulled.push(m));
+  assert.equal(b.store.resolve(`${reg.addr}/unit:1`), id);
+  assert.deepEqual(b.store.index.get(id)?.repoDigests, [`${reg.addr}/unit@${aux.Digest}`]);
+  assert.deepEqual(
+    pulled.map((m) => m["status"]).filter((s) => typeof s === "string" && !s.startsWith("Downloading") && !s.startsWith("Extracting")),
+    ["Pulling from unit", "Pulling fs layer", "Verifying Checksum", "Download complete", "Pull complete", `Digest: ${aux.Digest}`, `Status: Downloaded newer image for ${reg.addr}/unit:1`],
+  );
+
+  // The pulled image pushed to another repository: blob mounted, manifest byte-identical.
+  await b.store.tag(id, `${reg.addr}/copy:1`);
+  const again: ProgressMessage[] = [];
+  await b.dist.push({ name: `${reg.addr}/copy`, tag: "1" }, (m) => again.push(m));
+  assert.ok(again.some((m) => m["status"] === "Mounted from unit"), JSON.stringify(again));
+  assert.equal((again.find((m) => m["aux"])?.["aux"] as { Digest: string }).Digest, aux.Digest);
+});
+
+test("a zstd layer (OCI manifest) is pulled, unpacked and pushed back with the same digests", { skip }, async () => {
+  const client = new RegistryClient({ host: reg.addr });
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [ZSTD_DIFF] } }));
+  const layerDigest = sha256(ZSTD_TAR);
+  await client.pushBlob("zst", layerDigest, ZSTD_TAR.length, ZSTD_TAR);
+  await client.pushBlob("zst", sha256(config), config.length, config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: sha256(config), size: config.length },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+zstd", digest: layerDigest, size: ZSTD_TAR.length }],
+    }),
+  );
+  const mDigest = await client.putManifest("zst", "latest", manifest, MT.ociManifest);
+  const s = await store();
+  await s.dist.pull({ fromImage: `${reg.addr}/zst`, tag: "latest" }, () => undefined);
+  const id = s.store.resolve(`${reg.addr}/zst`);
+  assert.equal(id, sha256(config));
+  const top = await s.store.topLayer(id as Digest);
+  assert.equal(await fs.readFile(path.join(s.store.layers.diffDir(top as Digest), "a/f"), "utf8"), "hello zstd\n");
+  await s.store.tag(id as Digest, `${reg.addr}/zst2:1`);
+  const out: ProgressMessage[] = [];
+  await s.dist.push({ name: `${reg.addr}/zst2`, tag: "1" }, (m) => out.push(m));
+  assert.equal((out.find((m) => m["aux"])?.["aux"] as { Digest: string }).Digest, mDigest);
+});
+
+test("gc keeps the compressed blobs of kept images and drops those of removed ones", { skip }, async () => {
+  const s = await store();
+  await s.dist.pull({ fromImage: `${reg.addr}/unit`, tag: "1" }, () => undefined);
+  const id = s.store.resolve(`${reg.addr}/unit:1`) as Digest;
+  const before = await s.store.content.list();
+  assert.equal(before.length, 3); // config, manifest, layer
+  await s.store.gc();
+  assert.deepEqual((await s.store.content.list()).sort(), before.sort());
+  await s.store.index.untag(`${reg.addr}/unit:1`);
+  await s.store.index.delete(id);
+  const r = await s.store.gc();
+  assert.equal(r.layers, 1);
+  assert.deepEqual(await s.store.content.list(), []);
+  assert.deepEqual(s.store.blobs.list(), []);
+});
+
+test("a missing tag is Docker's 404 text", { skip }, async () => {
+  const s = await store();
+  await assert.rejects(s.dist.pull({ fromImage: `${reg.addr}/unit`, tag: "nope" }, () => undefined), {
+    message: `manifest for ${reg.addr}/unit:nope not found: manifest unknown: manifest unknown`,
+  });
+});
+
+test("network errors read like Go's net/http; server addresses name registries", () => {
+  const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED", address: "127.0.0.1", port: 1 });
+  assert.equal(describeNetError(refused, "GET", "http://127.0.0.1:1/v2/"), `Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused`);
+  const dns = Object.assign(new Error("getaddrinfo ENOTFOUND registry-1.docker.io"), { code: "ENOTFOUND" });
+  assert.equal(describeNetError(dns, "GET", "https://registry-1.docker.io/v2/"), `Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host`);
+  assert.equal(registryHostOf("https://index.docker.io/v1/"), "docker.io");
+  assert.equal(registryHostOf("http://127.0.0.1:5000"), "127.0.0.1:5000");
+  assert.equal(registryHostOf("localhost:5000"), "localhost:5000");
+  assert.equal(registryHostOf(""), "docker.io");
+});
