@@ -30,7 +30,9 @@ export async function systemCheck(o: {
       if (rt && !(await rt.isAlive(rt.stateDir(r.Id)))) problems.push({ area: "containers", id: r.Id, problem: "recorded as running but its monitor is gone" });
     }
   }
-  for (const key of snapshots) if (!ids.has(key)) problems.push({ area: "layers", id: key, problem: "snapshot without a container" });
+  // Build steps own their snapshots (build-*) while they run; leftovers are removed when the daemon starts.
+  const building = (key: string) => key.startsWith("build-");
+  for (const key of snapshots) if (!ids.has(key) && !building(key)) problems.push({ area: "layers", id: key, problem: "snapshot without a container" });
 
   // Mounts under the data-root belong to running containers only.
   // A container in the middle of an operation (start, stop, rm) is in flux, not inconsistent.
@@ -42,7 +44,7 @@ export async function systemCheck(o: {
     if (!mp || !mp.startsWith(o.store.layers.snapshotsDir + path.sep)) continue;
     mounts++;
     const key = path.relative(o.store.layers.snapshotsDir, mp).split(path.sep)[0] ?? "";
-    if (!running.has(key)) problems.push({ area: "mounts", id: mp, problem: "mounted but the container is not running" });
+    if (!running.has(key) && !building(key)) problems.push({ area: "mounts", id: mp, problem: "mounted but the container is not running" });
   }
 
   // The OCI runtime knows only running containers of ours.
@@ -51,7 +53,7 @@ export async function systemCheck(o: {
     const list = await rt.list().catch(() => []);
     for (const s of list) {
       runtimeStates++;
-      if (!running.has(s.id)) problems.push({ area: "runtime", id: s.id, problem: `${name} has state (${s.status}) for a container that is not running` });
+      if (!running.has(s.id) && !building(s.id)) problems.push({ area: "runtime", id: s.id, problem: `${name} has state (${s.status}) for a container that is not running` });
     }
   }
 

@@ -138,18 +138,20 @@ export class Engine {
     await mkdirp(this.opts.dataRoot, 0o711);
     this.id = await readOrMakeEngineId(this.opts.dataRoot);
     await this.store.init();
-    for (const [name, rt] of [...this.runtimes]) {
-      const version = await rt.version().catch(() => undefined);
-      if (version === undefined) {
-        if (name === path.basename(this.opts.runtime)) throw new Error(`OCI runtime ${this.opts.runtime} not found: install Debian's runc (or crun)`);
-        this.runtimes.delete(name);
-        continue;
-      }
-      this.runtimeVersions.set(name, version);
-      await rt.init();
-    }
-    await this.volumes.init();
-    await this.networks.init();
+    // Independent start-up work runs side by side: runtime probes, volumes, networks.
+    const probeRuntimes = Promise.all(
+      [...this.runtimes].map(async ([name, rt]) => {
+        const version = await rt.version().catch(() => undefined);
+        if (version === undefined) {
+          if (name === path.basename(this.opts.runtime)) throw new Error(`OCI runtime ${this.opts.runtime} not found: install Debian's runc (or crun)`);
+          this.runtimes.delete(name);
+          return;
+        }
+        this.runtimeVersions.set(name, version);
+        await rt.init();
+      }),
+    );
+    await Promise.all([probeRuntimes, this.volumes.init(), this.networks.init()]);
     await this.containers.init();
     for (const c of this.containers.all()) if (c.State.Running) this.health.watch(c);
     await this.networks.reconcile();
