@@ -163,6 +163,10 @@ function pipeCounted(src: Readable, onBytes: (total: number) => void): Readable 
   const c = counter(onBytes);
   c.on("error", () => undefined); // reported by whoever consumes it
   src.on("error", (e) => c.destroy(e));
+  // A consumer that gives up (abort, failure) closes the source too: no download left dangling.
+  c.on("close", () => {
+    if (!src.destroyed) src.destroy();
+  });
   return src.pipe(c);
 }
 
@@ -488,7 +492,7 @@ export class DistributionService {
     let tags: string[];
     if (tagParam !== "") {
       const key = formatReference({ repo, tag: tagParam });
-      if (this.store.index.allTags()[key] === undefined) throw notFound(`An image does not exist locally with the tag: ${key}`);
+      if (this.store.index.allTags()[key] === undefined) throw notFound(`An image does not exist locally with the tag: ${repo}`);
       tags = [tagParam];
     } else {
       tags = Object.keys(this.store.index.allTags())
@@ -516,7 +520,7 @@ export class DistributionService {
 
   private async pushTag(client: RegistryClient, host: string, repo: string, repoPath: string, tag: string, out: ProgressSink, signal: AbortSignal | undefined): Promise<void> {
     const id = this.store.index.allTags()[formatReference({ repo, tag })];
-    if (id === undefined) throw notFound(`An image does not exist locally with the tag: ${repo}:${tag}`);
+    if (id === undefined) throw notFound(`An image does not exist locally with the tag: ${repo}`);
     const configBytes = await this.store.content.read(id);
     const cfg = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
     const diffIds = cfg.rootfs.diff_ids;

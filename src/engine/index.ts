@@ -243,8 +243,11 @@ export class Engine {
       RegistryConfig: {
         AllowNondistributableArtifactsCIDRs: null,
         AllowNondistributableArtifactsHostnames: null,
-        InsecureRegistryCIDRs: ["::1/128", "127.0.0.0/8"],
-        IndexConfigs: { "docker.io": { Name: "docker.io", Mirrors: [], Secure: true, Official: true } },
+        InsecureRegistryCIDRs: ["::1/128", "127.0.0.0/8", ...(this.opts.insecureRegistries ?? []).filter((r) => r.includes("/"))],
+        IndexConfigs: {
+          "docker.io": { Name: "docker.io", Mirrors: [], Secure: true, Official: true },
+          ...Object.fromEntries((this.opts.insecureRegistries ?? []).filter((r) => !r.includes("/")).map((r) => [r, { Name: r, Mirrors: [], Secure: false, Official: false }])),
+        },
         Mirrors: null,
       },
       NCPU: os.cpus().length,

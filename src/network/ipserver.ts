@@ -2,9 +2,11 @@
  * A long-lived `ip -o -force -batch -` in the host's network namespace, so
  * host-side link work (a veth onto its bridge, deletions, namespace removal)
  * costs no process spawn. iproute2 flushes each command's output in batch mode;
- * a request is its lines followed by `link show dev lo`, and the answer is
- * complete when lo's line comes back. Failures are reported by ip on stderr as
- * "Command failed -:<line>", which tells which request they belong to.
+ * a request is its lines followed by `link show dev lo` (whose line marks the
+ * end of stdout) and a command that always fails (whose "Command failed -:<n>"
+ * marks the end of stderr: the two pipes are not ordered against each other).
+ * Failures are reported by ip on stderr as "Command failed -:<line>", which
+ * tells which request they belong to.
  * Requests are serialized; a dead or stuck server is replaced.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
@@ -13,6 +15,7 @@ import { EngineError } from "../util/errors.js";
 
 const MARKER = "link show dev lo";
 const MARKER_RE = /^\d+:\s+lo[:@]/m;
+const ERR_MARKER = "link show dev berth-end-of-batch0";
 const TIMEOUT_MS = 10_000;
 
 interface Pending {
@@ -22,6 +25,8 @@ interface Pending {
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
   done: boolean;
+  /** The line of the always-failing command that ends this request's stderr. */
+  errMarker: number;
 }
 
 export class IpServer {
@@ -47,16 +52,21 @@ export class IpServer {
     this.line = 0;
     this.out = "";
     this.err = "";
+    const check = (): void => {
+      const p = this.pending;
+      if (p && !p.done && MARKER_RE.test(this.out) && this.err.includes(`Command failed -:${p.errMarker}\n`)) {
+        p.done = true;
+        this.finish(p);
+      }
+    };
     child.stdout.on("data", (b: Buffer) => {
       this.out += b.toString();
-      const p = this.pending;
-      if (p && !p.done && MARKER_RE.test(this.out)) {
-        // stderr written before the marker is already in its pipe: let it be read first.
-        p.done = true;
-        setImmediate(() => this.finish(p));
-      }
+      check();
     });
-    child.stderr.on("data", (b: Buffer) => (this.err += b.toString()));
+    child.stderr.on("data", (b: Buffer) => {
+      this.err += b.toString();
+      check();
+    });
     child.stdin.on("error", () => undefined);
     child.on("error", (e) => this.fail(e));
     child.on("exit", (code, signal) => {
@@ -83,7 +93,7 @@ export class IpServer {
     const child = this.child;
     return new Promise<void>((resolve, reject) => {
       const first = this.line + 1;
-      this.line += lines.length + 1;
+      this.line += lines.length + 2;
       this.out = "";
       this.err = "";
       const timer = setTimeout(() => {
@@ -91,9 +101,9 @@ export class IpServer {
         child.kill("SIGKILL");
         if (this.child === child) this.child = undefined;
       }, TIMEOUT_MS);
-      this.pending = { first, last: first + lines.length - 1, resolve, reject, timer, done: false };
+      this.pending = { first, last: first + lines.length - 1, resolve, reject, timer, done: false, errMarker: first + lines.length + 1 };
       this.busy(child);
-      child.stdin.write(`${lines.join("\n")}\n${MARKER}\n`);
+      child.stdin.write(`${lines.join("\n")}\n${MARKER}\n${ERR_MARKER}\n`);
     });
   }
 
@@ -104,7 +114,10 @@ export class IpServer {
     if (this.child) this.idle(this.child);
     const failed = [...this.err.matchAll(/Command failed -:(\d+)/g)].map((m) => Number(m[1])).filter((n) => n >= p.first && n <= p.last);
     if (failed.length > 0) {
-      const msg = this.err.split("\n").filter((l) => l.trim() !== "" && !/^Command failed/.test(l)).join("; ");
+      const msg = this.err
+        .split("\n")
+        .filter((l) => l.trim() !== "" && !/^Command failed/.test(l) && !l.includes("berth-end-of-batch0"))
+        .join("; ");
       p.reject(new EngineError("internal", `ip: ${msg || `line ${failed[0]} failed`}`));
     } else p.resolve();
   }

@@ -266,20 +266,25 @@ describe("docker push / pull / login / save / load / df / prune against berthd",
     assert.match(check, /\/r1: OK\n\/r2: OK/);
   });
 
-  it("docker save | docker load, and save -o / load -i into a second daemon", async () => {
+  it("docker save | docker load, and save -o / load -i into a second daemon (started with --insecure-registry)", async () => {
     const id = await idOf("busybox");
-    const piped = await timed("save|load busybox", () => run("sh", ["-c", `${"docker"} save busybox | docker load`], { env: d.env }));
+    const piped = await timed("save|load busybox", () => run("sh", ["-c", "docker save busybox | docker load"], { env: d.env }));
     assert.equal(piped.code, 0, piped.stderr);
     assert.match(piped.stdout, /^Loaded image: busybox:latest$/m);
 
     const file = path.join(tmp, "imgs.tar");
     const bigRef = `${reg.addr}/big:2`;
+    const bigPiped = await timed("save|load 60MB", () => run("sh", ["-c", `docker save ${bigRef} | docker load`], { env: d.env, timeoutMs: 120_000 }));
+    assert.equal(bigPiped.code, 0, bigPiped.stderr);
     await timed("save -o 60MB", () => ok(["save", "-o", file, "busybox", bigRef]));
     const list = (await run("tar", ["tf", file])).stdout;
     for (const f of ["manifest.json", "index.json", "oci-layout", "repositories"]) assert.match(list, new RegExp(`^${f}$`, "m"));
     const d2 = new Daemon();
     try {
-      await d2.start();
+      await d2.start(["--insecure-registry", "registry.example:5000", "--insecure-registry", "10.99.0.0/16"]);
+      const info = await d2.docker(["info", "--format", "{{json .RegistryConfig}}"]);
+      assert.match(info.stdout, /"registry\.example:5000"/);
+      assert.match(info.stdout, /"10\.99\.0\.0\/16"/);
       const load = await timed("load -i 60MB", () => d2.docker(["load", "-i", file], { timeoutMs: 120_000 }));
       assert.equal(load.code, 0, load.stderr);
       assert.match(load.stdout, /Loaded image: busybox:latest/);
@@ -313,10 +318,14 @@ describe("docker push / pull / login / save / load / df / prune against berthd",
     assert.notEqual(denied.code, 0);
   });
 
-  it("pull errors: a missing tag, an unreachable registry (fast), a blob with the wrong digest", async () => {
+  it("pull/push errors: a missing tag, no such local image, an unreachable registry (fast), a blob with the wrong digest", async () => {
     const missing = await d.docker(["pull", `${reg.addr}/bb:nope`]);
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr.trim(), `Error response from daemon: manifest for ${reg.addr}/bb:nope not found: manifest unknown: manifest unknown`);
+
+    const noImage = await d.docker(["push", `${reg.addr}/never-tagged`]);
+    assert.equal(noImage.code, 1);
+    assert.match(noImage.stderr, new RegExp(`Error response from daemon: An image does not exist locally with the tag: ${reg.addr.replace(/\./g, "\\.")}/never-tagged$`, "m"));
 
     const port = await freePort();
     const t0 = Date.now();

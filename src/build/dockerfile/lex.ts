@@ -1,35 +1,66 @@
 /**
- * Word processing of Dockerfile arguments, as Docker does it: quote removal,
- * escapes, and variable substitution with `$VAR`, `${VAR}`, `${VAR:-default}`,
- * `${VAR-default}`, `${VAR:+alt}`, `${VAR+alt}`, `${VAR:?msg}`, `${VAR?msg}`,
- * `${VAR#pat}`, `${VAR##pat}`, `${VAR%pat}`, `${VAR%%pat}` and
- * `${VAR/pat/repl}`, `${VAR//pat/repl}`. Word splitting (for EXPOSE and the
- * heredoc scanner) happens after substitution, taking quotes into account.
+ * Dockerfile word processing: environment replacement, quote removal and
+ * word splitting, as documented for the Dockerfile ("Environment replacement").
  *
- * Pure: no I/O. A faithful port of BuildKit's shell lexer, so every instruction
- * sees the same words Docker's builder sees.
+ * Semantics
+ * - `$NAME` and `${NAME}` substitute a variable; an unset one becomes "".
+ *   `$` followed by a digit or one of the shell's special parameters
+ *   (`$1`, `$@`, …) is a positional/special parameter, which never has a value
+ *   here. A `$` followed by anything else is an ordinary character.
+ * - Braced references may carry a modifier:
+ *     ${V:-w} w if V is unset or empty       ${V-w} w if V is unset
+ *     ${V:+w} w if V is set and non-empty    ${V+w} w if V is set
+ *     ${V:?m} fail with m if unset or empty  ${V?m} fail with m if unset
+ *     ${V#p} ${V##p}  remove the shortest / longest prefix matching glob p
+ *     ${V%p} ${V%%p}  remove the shortest / longest suffix matching glob p
+ *     ${V/p/r} ${V//p/r}  replace the first / every longest match of p by r
+ *   The words w, m, p and r are themselves processed (variables, quotes,
+ *   escapes) and end at the first unescaped `}` (p of `/` also at `/`).
+ *   Only the chosen alternative is evaluated. Anything else after the name
+ *   (`${V:x}`, `${V=w}`, `${}`, `${.}`) is a "bad substitution".
+ * - Glob patterns: `*` any run, `?` one character, `[...]` a set (`!` or `^`
+ *   negates, `a-z` ranges). Quoted or escaped characters are literal, as are
+ *   characters of variable values that came from a quoted context. Set
+ *   brackets are not recognised in `/` replacement patterns, where `[` and `]`
+ *   are literal (only `*` and `?` are wildcards there).
+ * - Single quotes: everything literal up to the next `'`.
+ *   Double quotes: `$` references are expanded; the escape character escapes
+ *   only `"`, `$` and itself, and is otherwise kept.
+ *   Unquoted: the escape character makes the next character literal; at the
+ *   very end of the word it is dropped.
+ *   The escape character is `\` unless the Dockerfile's `# escape=` directive
+ *   chose another (the backtick).
+ * - Word splitting (processWords): unquoted whitespace — typed in the word or
+ *   produced by an unquoted substitution — separates words; quoted or escaped
+ *   whitespace does not. A quoted empty string still makes a (empty) word.
+ *
+ * Options: `rawQuotes` / `rawEscapes` keep the quote / escape characters in the
+ * output (while still honouring their meaning); `skipProcessQuotes` makes
+ * quotes ordinary characters and, as in a shell here-document, lets the escape
+ * character escape only `$` and itself; `skipUnsetEnv` leaves any reference to
+ * an unset variable exactly as written, modifiers included.
+ *
+ * Implementation: a recursive-descent reader turns the word into a small tree
+ * (text runs and variable references, whose modifier words are sub-trees);
+ * an evaluator then walks the tree against an environment, producing pieces of
+ * text flagged as "guarded" (quoted/escaped: never split, never a wildcard).
  */
 
 export interface EnvGetter {
   get(name: string): string | undefined;
 }
 
-export class LexError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "LexError";
-  }
-}
+export class LexError extends Error {}
 
-/** Environment from `KEY=value` strings (last one wins). */
+/** An environment from `KEY=value` strings (the last one wins; a bare `KEY` is set to ""). */
 export function envFromList(list: readonly string[]): EnvGetter {
-  const m = new Map<string, string>();
-  for (const e of list) {
-    const i = e.indexOf("=");
-    if (i < 0) m.set(e, "");
-    else m.set(e.slice(0, i), e.slice(i + 1));
+  const vars = new Map<string, string>();
+  for (const entry of list) {
+    const eq = entry.indexOf("=");
+    if (eq < 0) vars.set(entry, "");
+    else vars.set(entry.slice(0, eq), entry.slice(eq + 1));
   }
-  return { get: (k) => m.get(k) };
+  return { get: (name) => vars.get(name) };
 }
 
 export const emptyEnv: EnvGetter = { get: () => undefined };
@@ -39,418 +70,473 @@ export interface LexOptions {
   rawQuotes?: boolean;
   /** Keep escape characters in the result (they are still interpreted). */
   rawEscapes?: boolean;
-  /** Treat quotes as ordinary characters. */
+  /** Quotes are ordinary characters (here-document contents). */
   skipProcessQuotes?: boolean;
-  /** Leave references to unset variables as they are written. */
+  /** Leave references to unset variables as they were written. */
   skipUnsetEnv?: boolean;
 }
 
 export interface ProcessResult {
   result: string;
   words: string[];
-  /** Variables that were referenced and set. */
+  /** Variables referenced that had a value. */
   matched: Set<string>;
-  /** Variables that were referenced but unset. */
+  /** Variables referenced that were unset. */
   unmatched: Set<string>;
 }
 
-const EOF = -1;
+// --- syntax tree ---------------------------------------------------------------------
 
-function isSpace(ch: number): boolean {
-  // Go's unicode.IsSpace: '\t', '\n', '\v', '\f', '\r', ' ', U+0085, U+00A0 and the Z category.
-  if (ch === 0x20 || (ch >= 0x09 && ch <= 0x0d) || ch === 0x85 || ch === 0xa0) return true;
-  if (ch < 0x100) return false;
-  return /\p{White_Space}/u.test(String.fromCodePoint(ch));
+/** Literal output; `guarded` text came from quotes or escapes. */
+interface TextNode {
+  kind: "text";
+  text: string;
+  guarded: boolean;
 }
 
-function isLetter(ch: number): boolean {
-  if (ch < 0) return false;
-  if ((ch >= 0x41 && ch <= 0x5a) || (ch >= 0x61 && ch <= 0x7a)) return true;
-  if (ch < 0x80) return false;
-  return /\p{L}/u.test(String.fromCodePoint(ch));
+type Modifier = "" | ":-" | "-" | ":+" | "+" | ":?" | "?" | "#" | "##" | "%" | "%%" | "/" | "//";
+
+interface RefNode {
+  kind: "ref";
+  name: string;
+  /** Positional or special parameter ($1, $@, …): never set. */
+  special: boolean;
+  modifier: Modifier;
+  /** The modifier's word (default, alternative, message, pattern). */
+  arg: WordTree;
+  /** The replacement of `/` and `//`. */
+  replacement: WordTree;
+  /** The reference exactly as written. */
+  source: string;
+  /** Inside double quotes: its value is guarded. */
+  quoted: boolean;
 }
 
-function isDigit(ch: number): boolean {
-  if (ch >= 0x30 && ch <= 0x39) return true;
-  if (ch < 0x80) return false;
-  return /\p{Nd}/u.test(String.fromCodePoint(ch));
-}
+type WordTree = (TextNode | RefNode)[];
 
-function isSpecialParam(ch: number): boolean {
-  return ch >= 0 && "@*#?-$!0".includes(String.fromCodePoint(ch));
-}
+/** A syntax problem or a `${V:?}` failure; becomes a LexError naming the word. */
+class Fault extends Error {}
 
-class Words {
-  buf = "";
-  words: string[] = [];
-  inWord = false;
+const SPECIAL_PARAMS = new Set(["@", "*", "#", "?", "!", "$", "-"]);
+const isDigit = (c: string): boolean => c >= "0" && c <= "9";
+const isNameStart = (c: string): boolean => (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c === "_";
+const isNameChar = (c: string): boolean => isNameStart(c) || isDigit(c);
 
-  addChar(ch: number): void {
-    if (isSpace(ch) && this.inWord) {
-      if (this.buf.length !== 0) {
-        this.words.push(this.buf);
-        this.buf = "";
-        this.inWord = false;
-      }
-    } else if (!isSpace(ch)) {
-      this.addRawChar(ch);
-    }
-  }
+type Context = "bare" | "double" | "heredoc";
 
-  addRawChar(ch: number): void {
-    this.buf += String.fromCodePoint(ch);
-    this.inWord = true;
-  }
+class Reader {
+  private readonly chars: string[];
+  private at = 0;
 
-  addString(s: string): void {
-    for (const c of s) this.addChar(c.codePointAt(0) as number);
-  }
-
-  addRawString(s: string): void {
-    this.buf += s;
-    this.inWord = true;
-  }
-
-  get(): string[] {
-    if (this.buf.length > 0) {
-      this.words.push(this.buf);
-      this.buf = "";
-      this.inWord = false;
-    }
-    return this.words;
-  }
-}
-
-class Scanner {
-  private readonly cps: number[];
-  private pos = 0;
-  constructor(s: string) {
-    this.cps = Array.from(s, (c) => c.codePointAt(0) as number);
-  }
-  peek(): number {
-    return this.pos < this.cps.length ? (this.cps[this.pos] as number) : EOF;
-  }
-  next(): number {
-    return this.pos < this.cps.length ? (this.cps[this.pos++] as number) : EOF;
-  }
-}
-
-const chr = (c: number): string => (c === EOF ? "" : String.fromCodePoint(c));
-
-/**
- * The lexer. `escapeToken` is `\` or `` ` `` (the Dockerfile's escape directive).
- */
-export class ShellLex {
   constructor(
-    readonly escapeToken: string = "\\",
-    readonly opts: LexOptions = {},
+    source: string,
+    private readonly esc: string,
+    private readonly opts: LexOptions,
+  ) {
+    this.chars = Array.from(source);
+  }
+
+  /** The whole input as one word. */
+  readAll(): WordTree {
+    const tree = this.readWord([], false);
+    if (this.at < this.chars.length) throw new Fault(`unexpected ${this.peek() ?? "end"}`);
+    return tree;
+  }
+
+  private peek(ahead = 0): string | undefined {
+    return this.chars[this.at + ahead];
+  }
+
+  private slice(from: number): string {
+    return this.chars.slice(from, this.at).join("");
+  }
+
+  /** Read until EOF or one of `stops` (left unconsumed). */
+  private readWord(stops: readonly string[], inDouble: boolean): WordTree {
+    const out: WordTree = [];
+    const quotes = !this.opts.skipProcessQuotes;
+    const ctx: Context = inDouble ? "double" : quotes ? "bare" : "heredoc";
+    const text = (t: string, guarded: boolean): void => {
+      const last = out[out.length - 1];
+      if (last?.kind === "text" && last.guarded === guarded && t !== "") last.text += t;
+      else out.push({ kind: "text", text: t, guarded });
+    };
+    for (;;) {
+      const c = this.peek();
+      if (c === undefined || stops.includes(c)) return out;
+      if (c === this.esc) {
+        this.readEscape(ctx, text);
+      } else if (c === "'" && quotes && !inDouble) {
+        this.at++;
+        const start = this.at;
+        while (this.peek() !== undefined && this.peek() !== "'") this.at++;
+        if (this.peek() === undefined) throw new Fault("unexpected end of statement while looking for matching single-quote");
+        const body = this.slice(start);
+        this.at++;
+        text(this.opts.rawQuotes ? `'${body}'` : body, true);
+      } else if (c === '"' && quotes) {
+        this.at++;
+        const open = this.opts.rawQuotes ? '"' : "";
+        out.push({ kind: "text", text: open, guarded: true });
+        out.push(...this.readWord(['"'], true));
+        if (this.peek() !== '"') throw new Fault("unexpected end of statement while looking for matching double-quote");
+        this.at++;
+        if (open) text(open, true);
+      } else if (c === "$") {
+        const ref = this.readDollar(inDouble);
+        if (ref) out.push(ref);
+        else text("$", inDouble);
+      } else {
+        this.at++;
+        text(c, inDouble);
+      }
+    }
+  }
+
+  /** The escape character at the cursor, in the given quoting context. */
+  private readEscape(ctx: Context, text: (t: string, guarded: boolean) => void): void {
+    const next = this.peek(1);
+    const kept = this.opts.rawEscapes ? this.esc : "";
+    if (next === undefined) {
+      this.at++;
+      if (kept) text(kept, true);
+      return;
+    }
+    const escapes = ctx === "bare" || next === "$" || next === this.esc || (ctx === "double" && next === '"');
+    if (!escapes) {
+      this.at++;
+      text(this.esc, ctx !== "heredoc");
+      return;
+    }
+    this.at += 2;
+    text(kept + next, true);
+  }
+
+  /** A reference at the `$` under the cursor, or undefined (cursor past a literal `$`). */
+  private readDollar(quoted: boolean): RefNode | undefined {
+    const start = this.at;
+    this.at++;
+    const c = this.peek();
+    const ref = (name: string, special: boolean): RefNode => ({ kind: "ref", name, special, modifier: "", arg: [], replacement: [], source: this.slice(start), quoted });
+    if (c === undefined) return undefined;
+    if (c === "{") {
+      this.at++;
+      return this.readBraced(start, quoted);
+    }
+    if (isNameStart(c)) {
+      while (this.peek() !== undefined && isNameChar(this.peek() as string)) this.at++;
+      return ref(this.slice(start + 1), false);
+    }
+    if (isDigit(c) || SPECIAL_PARAMS.has(c)) {
+      this.at++;
+      return ref(c, true);
+    }
+    return undefined;
+  }
+
+  /** `${…}` after its opening brace. */
+  private readBraced(start: number, quoted: boolean): RefNode {
+    const nameStart = this.at;
+    const first = this.peek();
+    if (first === undefined) throw new Fault("missing '}'");
+    let special = true;
+    if (isNameStart(first)) {
+      special = false;
+      while (this.peek() !== undefined && isNameChar(this.peek() as string)) this.at++;
+    } else if (isDigit(first)) {
+      while (this.peek() !== undefined && isDigit(this.peek() as string)) this.at++;
+    } else if (SPECIAL_PARAMS.has(first)) {
+      this.at++;
+    } else {
+      throw new Fault("bad substitution");
+    }
+    const name = this.slice(nameStart);
+    const modifier = this.readModifier();
+    let arg: WordTree = [];
+    let replacement: WordTree = [];
+    if (modifier === "/" || modifier === "//") {
+      arg = this.readWord(["/", "}"], quoted);
+      if (this.peek() === "/") {
+        this.at++;
+        replacement = this.readWord(["}"], quoted);
+      }
+    } else if (modifier !== "") {
+      arg = this.readWord(["}"], quoted);
+    }
+    if (this.peek() !== "}") throw new Fault("missing '}'");
+    this.at++;
+    return { kind: "ref", name, special, modifier, arg, replacement, source: this.slice(start), quoted };
+  }
+
+  private readModifier(): Modifier {
+    const c = this.peek();
+    if (c === undefined) throw new Fault("missing '}'");
+    if (c === "}") return "";
+    this.at++;
+    switch (c) {
+      case ":": {
+        const d = this.peek();
+        if (d === undefined) throw new Fault("missing '}'");
+        if (d !== "-" && d !== "+" && d !== "?") throw new Fault(`unsupported modifier (:${d}) in substitution`);
+        this.at++;
+        return `:${d}`;
+      }
+      case "-":
+      case "+":
+      case "?":
+        return c;
+      case "#":
+      case "%":
+      case "/":
+        if (this.peek() === c) {
+          this.at++;
+          return `${c}${c}` as Modifier;
+        }
+        return c;
+      default:
+        throw new Fault(`unsupported modifier (${c}) in substitution`);
+    }
+  }
+}
+
+// --- glob patterns ---------------------------------------------------------------------
+
+/** Output of evaluation: text and whether it is protected from splitting and globbing. */
+interface Piece {
+  text: string;
+  guarded: boolean;
+}
+
+const joinPieces = (pieces: readonly Piece[]): string => pieces.map((p) => p.text).join("");
+const lit = (c: string): string => `\\u{${(c.codePointAt(0) as number).toString(16)}}`;
+
+/** A `[...]` set starting at `i` (the `[`), as a regexp class and the index after `]`; undefined if not closed. */
+function bracketSet(chars: readonly string[], i: number): { re: string; end: number } | undefined {
+  let j = i + 1;
+  let negate = false;
+  if (chars[j] === "!" || chars[j] === "^") {
+    negate = true;
+    j++;
+  }
+  const items: string[] = [];
+  let firstItem = true;
+  for (;;) {
+    const c = chars[j];
+    if (c === undefined) return undefined;
+    if (c === "]" && !firstItem) break;
+    firstItem = false;
+    const hi = chars[j + 2];
+    if (chars[j + 1] === "-" && hi !== undefined && hi !== "]") {
+      if ((c.codePointAt(0) as number) <= (hi.codePointAt(0) as number)) items.push(`${lit(c)}-${lit(hi)}`);
+      j += 3;
+    } else {
+      items.push(lit(c));
+      j++;
+    }
+  }
+  const body = items.join("");
+  const re = body === "" ? (negate ? "[^]" : "(?!)") : `[${negate ? "^" : ""}${body}]`;
+  return { re, end: j + 1 };
+}
+
+/** A whole-string matcher for a glob made of pieces (guarded pieces are literal). */
+function globMatcher(pieces: readonly Piece[], sets: boolean): RegExp {
+  let re = "";
+  for (const p of pieces) {
+    const chars = Array.from(p.text);
+    for (let i = 0; i < chars.length; ) {
+      const c = chars[i] as string;
+      if (p.guarded) {
+        re += lit(c);
+        i++;
+      } else if (c === "*") {
+        re += ".*";
+        i++;
+      } else if (c === "?") {
+        re += ".";
+        i++;
+      } else if (c === "[" && sets) {
+        const set = bracketSet(chars, i);
+        if (set) {
+          re += set.re;
+          i = set.end;
+        } else {
+          re += lit(c);
+          i++;
+        }
+      } else {
+        re += lit(c);
+        i++;
+      }
+    }
+  }
+  return new RegExp(`^(?:${re})$`, "su");
+}
+
+function trim(value: string, modifier: "#" | "##" | "%" | "%%", pattern: RegExp): string {
+  const chars = Array.from(value);
+  const n = chars.length;
+  const matches = (from: number, to: number): boolean => pattern.test(chars.slice(from, to).join(""));
+  const cut = (from: number, to: number): string => chars.slice(from, to).join("");
+  switch (modifier) {
+    case "#":
+      for (let k = 0; k <= n; k++) if (matches(0, k)) return cut(k, n);
+      break;
+    case "##":
+      for (let k = n; k >= 0; k--) if (matches(0, k)) return cut(k, n);
+      break;
+    case "%":
+      for (let k = n; k >= 0; k--) if (matches(k, n)) return cut(0, k);
+      break;
+    case "%%":
+      for (let k = 0; k <= n; k++) if (matches(k, n)) return cut(0, k);
+      break;
+  }
+  return value;
+}
+
+/** Replace the leftmost-longest non-empty match (or every one, left to right). */
+function replace(value: string, pattern: RegExp, replacement: string, all: boolean): string {
+  const chars = Array.from(value);
+  let out = "";
+  let i = 0;
+  let done = false;
+  while (i < chars.length) {
+    let end = -1;
+    if (!done) {
+      for (let k = chars.length; k > i; k--) {
+        if (pattern.test(chars.slice(i, k).join(""))) {
+          end = k;
+          break;
+        }
+      }
+    }
+    if (end < 0) {
+      out += chars[i] as string;
+      i++;
+      continue;
+    }
+    out += replacement;
+    i = end;
+    if (!all) done = true;
+  }
+  return out;
+}
+
+// --- evaluation ------------------------------------------------------------------------
+
+class Evaluator {
+  readonly matched = new Set<string>();
+  readonly unmatched = new Set<string>();
+
+  constructor(
+    private readonly env: EnvGetter,
+    private readonly keepUnset: boolean,
   ) {}
 
-  /** Substitute variables and remove quotes; the result is one word (spaces kept). */
+  word(tree: WordTree): Piece[] {
+    const out: Piece[] = [];
+    for (const node of tree) {
+      if (node.kind === "text") out.push({ text: node.text, guarded: node.guarded });
+      else out.push(...this.ref(node));
+    }
+    return out;
+  }
+
+  private ref(r: RefNode): Piece[] {
+    let value: string | undefined;
+    if (!r.special) {
+      value = this.env.get(r.name);
+      (value === undefined ? this.unmatched : this.matched).add(r.name);
+    }
+    if (value === undefined && this.keepUnset) return [{ text: r.source, guarded: true }];
+    const own = (text: string): Piece[] => [{ text, guarded: r.quoted }];
+    const nonEmpty = value !== undefined && value !== "";
+    switch (r.modifier) {
+      case "":
+        return own(value ?? "");
+      case ":-":
+        return nonEmpty ? own(value as string) : this.word(r.arg);
+      case "-":
+        return value !== undefined ? own(value) : this.word(r.arg);
+      case ":+":
+        return nonEmpty ? this.word(r.arg) : [];
+      case "+":
+        return value !== undefined ? this.word(r.arg) : [];
+      case ":?":
+      case "?": {
+        const ok = r.modifier === "?" ? value !== undefined : nonEmpty;
+        if (ok) return own(value as string);
+        const message = joinPieces(this.word(r.arg));
+        throw new Fault(`${r.name}: ${message || (r.modifier === "?" ? "parameter not set" : "parameter null or not set")}`);
+      }
+      case "#":
+      case "##":
+      case "%":
+      case "%%":
+        return own(trim(value ?? "", r.modifier, globMatcher(this.word(r.arg), true)));
+      case "/":
+      case "//": {
+        const pattern = this.word(r.arg);
+        const replacement = joinPieces(this.word(r.replacement));
+        if (joinPieces(pattern) === "") return own(value ?? "");
+        return own(replace(value ?? "", globMatcher(pattern, false), replacement, r.modifier === "//"));
+      }
+    }
+  }
+}
+
+/** Split pieces into words at unguarded whitespace. */
+function splitWords(pieces: readonly Piece[]): string[] {
+  const words: string[] = [];
+  let current: string | undefined;
+  for (const p of pieces) {
+    if (p.guarded) {
+      current = (current ?? "") + p.text;
+      continue;
+    }
+    for (const c of p.text) {
+      if (/\s/u.test(c)) {
+        if (current !== undefined) words.push(current);
+        current = undefined;
+      } else {
+        current = (current ?? "") + c;
+      }
+    }
+  }
+  if (current !== undefined) words.push(current);
+  return words;
+}
+
+export class ShellLex {
+  private readonly opts: LexOptions;
+
+  constructor(
+    private readonly escapeToken = "\\",
+    opts: LexOptions = {},
+  ) {
+    this.opts = { ...opts };
+  }
+
+  /** Substitute variables and remove quotes, giving one string. */
   processWord(word: string, env: EnvGetter): string {
     return this.process(word, env).result;
   }
 
-  /** Substitute variables, then split into words honouring quotes (EXPOSE, heredoc detection). */
+  /** Substitute variables, then split into words at unquoted whitespace. */
   processWords(word: string, env: EnvGetter): string[] {
     return this.process(word, env).words;
   }
 
   process(word: string, env: EnvGetter): ProcessResult {
-    const w = new ShellWord(this, env, word);
     try {
-      const [result, words] = w.processStopOn(EOF, this.opts.rawEscapes ?? false);
-      return { result, words, matched: w.matched, unmatched: w.unmatched };
+      const tree = new Reader(word, this.escapeToken, this.opts).readAll();
+      const ev = new Evaluator(env, this.opts.skipUnsetEnv === true);
+      const pieces = ev.word(tree);
+      return { result: joinPieces(pieces), words: splitWords(pieces), matched: ev.matched, unmatched: ev.unmatched };
     } catch (e) {
-      if (e instanceof LexError) throw new LexError(`failed to process ${JSON.stringify(word)}: ${e.message}`);
+      if (e instanceof Fault) throw new LexError(`failed to process "${word}": ${e.message}`);
       throw e;
     }
   }
-}
-
-class ShellWord {
-  readonly matched = new Set<string>();
-  readonly unmatched = new Set<string>();
-  private readonly sc: Scanner;
-  private rawEscapes: boolean;
-  private readonly esc: number;
-
-  constructor(
-    private readonly lex: ShellLex,
-    private readonly env: EnvGetter,
-    source: string,
-  ) {
-    this.sc = new Scanner(source);
-    this.rawEscapes = lex.opts.rawEscapes ?? false;
-    this.esc = lex.escapeToken.codePointAt(0) as number;
-  }
-
-  processStopOn(stopChar: number, rawEscapes: boolean): [string, string[]] {
-    let result = "";
-    const words = new Words();
-    const saved = this.rawEscapes;
-    this.rawEscapes = rawEscapes;
-    try {
-      while (this.sc.peek() !== EOF) {
-        const ch = this.sc.peek();
-        if (stopChar !== EOF && ch === stopChar) {
-          this.sc.next();
-          return [result, words.get()];
-        }
-        const special =
-          ch === 0x24 /* $ */ ? () => this.processDollar()
-          : ch === 0x3c /* < */ ? () => this.processPossibleHeredoc()
-          : !this.lex.opts.skipProcessQuotes && ch === 0x27 /* ' */ ? () => this.processSingleQuote()
-          : !this.lex.opts.skipProcessQuotes && ch === 0x22 /* " */ ? () => this.processDoubleQuote()
-          : undefined;
-        if (special) {
-          const tmp = special();
-          result += tmp;
-          if (ch === 0x24) words.addString(tmp);
-          else words.addRawString(tmp);
-          continue;
-        }
-        let c = this.sc.next();
-        if (c === this.esc) {
-          if (this.rawEscapes) {
-            words.addRawChar(c);
-            result += chr(c);
-          }
-          // The escape token escapes the next character, except at the end.
-          c = this.sc.next();
-          if (c === EOF) break;
-          words.addRawChar(c);
-        } else {
-          words.addChar(c);
-        }
-        result += chr(c);
-      }
-      if (stopChar !== EOF) throw new LexError(`unexpected end of statement while looking for matching ${chr(stopChar)}`);
-      return [result, words.get()];
-    } finally {
-      this.rawEscapes = saved;
-    }
-  }
-
-  private processSingleQuote(): string {
-    // Everything between single quotes is literal; a single quote cannot be escaped.
-    let result = "";
-    let ch = this.sc.next();
-    if (this.lex.opts.rawQuotes) result += chr(ch);
-    for (;;) {
-      ch = this.sc.next();
-      if (ch === EOF) throw new LexError("unexpected end of statement while looking for matching single-quote");
-      if (ch === 0x27) {
-        if (this.lex.opts.rawQuotes) result += chr(ch);
-        return result;
-      }
-      result += chr(ch);
-    }
-  }
-
-  private processDoubleQuote(): string {
-    // Literal except $ (substitution) and the escape token, which escapes only " $ and itself.
-    let result = "";
-    let ch = this.sc.next();
-    if (this.lex.opts.rawQuotes) result += chr(ch);
-    for (;;) {
-      const p = this.sc.peek();
-      if (p === EOF) throw new LexError("unexpected end of statement while looking for matching double-quote");
-      if (p === 0x22) {
-        ch = this.sc.next();
-        if (this.lex.opts.rawQuotes) result += chr(ch);
-        return result;
-      }
-      if (p === 0x24) {
-        result += this.processDollar();
-        continue;
-      }
-      ch = this.sc.next();
-      if (ch === this.esc) {
-        if (this.rawEscapes) result += chr(ch);
-        const n = this.sc.peek();
-        if (n === EOF) continue;
-        if (n === 0x22 || n === 0x24 || n === this.esc) ch = this.sc.next();
-      }
-      result += chr(ch);
-    }
-  }
-
-  private processDollar(): string {
-    this.sc.next();
-    if (this.sc.peek() !== 0x7b /* { */) {
-      const name = this.processName();
-      if (name === "") return "$";
-      const value = this.getEnv(name);
-      if (value === undefined && this.lex.opts.skipUnsetEnv) return `$${name}`;
-      return value ?? "";
-    }
-    this.sc.next();
-    const p = this.sc.peek();
-    if (p === EOF) throw new LexError("syntax error: missing '}'");
-    if (p === 0x7b || p === 0x7d || p === 0x3a) throw new LexError("syntax error: bad substitution");
-    const name = this.processName();
-    let ch = this.sc.next();
-    let chs = chr(ch);
-    let nullIsUnset = false;
-    if (ch === 0x7d /* } */) {
-      const value = this.getEnv(name);
-      if (value === undefined && this.lex.opts.skipUnsetEnv) return `\${${name}}`;
-      return value ?? "";
-    }
-    if (ch === 0x3a /* : */) {
-      nullIsUnset = true;
-      ch = this.sc.next();
-      chs += chr(ch);
-    }
-    if (nullIsUnset || ch === 0x2b || ch === 0x2d || ch === 0x3f || ch === 0x23 || ch === 0x25) {
-      // + - ? # %
-      const rawEscapes = ch === 0x23 || ch === 0x25;
-      if (nullIsUnset && rawEscapes) throw new LexError(`unsupported modifier (${chs}) in substitution`);
-      let word: string;
-      try {
-        [word] = this.processStopOn(0x7d, rawEscapes);
-      } catch (e) {
-        if (this.sc.peek() === EOF) throw new LexError("syntax error: missing '}'");
-        throw e;
-      }
-      const value = this.getEnv(name);
-      if (this.lex.opts.skipUnsetEnv && value === undefined) return `\${${name}${chs}${word}}`;
-      const set = value !== undefined;
-      const empty = (value ?? "") === "";
-      switch (ch) {
-        case 0x2d: // -
-          return !set || (nullIsUnset && empty) ? word : (value as string);
-        case 0x2b: // +
-          return !set || (nullIsUnset && empty) ? "" : word;
-        case 0x3f: // ?
-          if (!set) throw new LexError(`${name}: ${word !== "" ? word : "is not allowed to be unset"}`);
-          if (nullIsUnset && empty) throw new LexError(`${name}: ${word !== "" ? word : "is not allowed to be empty"}`);
-          return value as string;
-        case 0x23:
-        case 0x25: {
-          // # and % trim a prefix/suffix; doubled, the longest match.
-          let greedy = false;
-          let pat = word;
-          if (pat.length > 0 && pat.codePointAt(0) === ch) {
-            greedy = true;
-            pat = pat.slice(1);
-          }
-          return ch === 0x25 ? trimSuffix(pat, value ?? "", greedy) : trimPrefix(pat, value ?? "", greedy);
-        }
-        default:
-          throw new LexError(`unsupported modifier (${chs}) in substitution`);
-      }
-    }
-    if (ch === 0x2f /* / */) {
-      const replaceAll = this.sc.peek() === 0x2f;
-      if (replaceAll) this.sc.next();
-      let pattern: string;
-      let replacement: string;
-      try {
-        [pattern] = this.processStopOn(0x2f, true);
-      } catch (e) {
-        if (this.sc.peek() === EOF) throw new LexError("syntax error: missing '/' in ${}");
-        throw e;
-      }
-      try {
-        [replacement] = this.processStopOn(0x7d, true);
-      } catch (e) {
-        if (this.sc.peek() === EOF) throw new LexError("syntax error: missing '}'");
-        throw e;
-      }
-      const value = this.getEnv(name);
-      if (this.lex.opts.skipUnsetEnv && value === undefined) return `\${${name}/${pattern}/${replacement}}`;
-      const re = shellPatternToRegex(pattern, true, false, replaceAll);
-      const v = value ?? "";
-      return replaceAll ? v.replace(re, () => replacement) : v.replace(re, () => replacement);
-    }
-    if (ch === EOF) throw new LexError("syntax error: missing '}'");
-    throw new LexError(`unsupported modifier (${chs}) in substitution`);
-  }
-
-  private processName(): string {
-    let name = "";
-    while (this.sc.peek() !== EOF) {
-      const ch = this.sc.peek();
-      if (name.length === 0 && isDigit(ch)) {
-        while (this.sc.peek() !== EOF && isDigit(this.sc.peek())) name += chr(this.sc.next());
-        return name;
-      }
-      if (name.length === 0 && isSpecialParam(ch)) return chr(this.sc.next());
-      if (!isLetter(ch) && !isDigit(ch) && ch !== 0x5f) break;
-      name += chr(this.sc.next());
-    }
-    return name;
-  }
-
-  private processPossibleHeredoc(): string {
-    this.sc.next();
-    if (this.sc.peek() !== 0x3c) return "<";
-    this.sc.next();
-    let space = "";
-    for (let n = this.sc.peek(); n === 0x09 || n === 0x0d || n === 0x20; n = this.sc.peek()) {
-      space += chr(n);
-      this.sc.next();
-    }
-    return `<<${space}`;
-  }
-
-  private getEnv(name: string): string | undefined {
-    const v = this.env.get(name);
-    if (v !== undefined) this.matched.add(name);
-    else this.unmatched.add(name);
-    return v;
-  }
-}
-
-/** A shell wildcard pattern (`*`, `?`, `\` escapes; no brackets) as a regular expression. */
-function shellPatternToRegex(pattern: string, greedy: boolean, anchored: boolean, global = false): RegExp {
-  let out = anchored ? "^" : "";
-  const star = greedy ? "[^\\n]*" : "[^\\n]*?";
-  const cps = Array.from(pattern);
-  for (let i = 0; i < cps.length; i++) {
-    const tok = cps[i] as string;
-    if (tok === "*") out += star;
-    else if (tok === "?") out += "[^\\n]";
-    else if (tok === "\\") {
-      const n = cps[i + 1];
-      if (n === "}" || n === "/") continue; // escaped only for the ${} syntax
-      if (n !== "*" && n !== "?" && n !== "\\") throw new LexError(`invalid pattern (${pattern}) in substitution: invalid escape '\\${n ?? ""}'`);
-      out += `\\${n}`;
-      i++;
-    } else if ("[]{}.+()|^$".includes(tok)) out += `\\${tok}`;
-    else out += tok;
-  }
-  return new RegExp(out, global ? "gu" : "u");
-}
-
-function trimPrefix(pattern: string, value: string, greedy: boolean): string {
-  const m = shellPatternToRegex(pattern, greedy, true).exec(value);
-  return m ? value.slice(m[0].length) : value;
-}
-
-/** Reverse a pattern without reversing its escapes (a\*c → c\*a). */
-function reversePattern(pattern: string): string {
-  const p = Array.from(pattern);
-  const out: string[] = new Array<string>(p.length);
-  const last = p.length - 1;
-  for (let i = 0; i <= last; ) {
-    const tok = p[i] as string;
-    const o = last - i;
-    if (tok === "\\" && i !== last) {
-      out[o - 1] = tok;
-      out[o] = p[i + 1] as string;
-      i += 2;
-    } else {
-      out[o] = tok;
-      i++;
-    }
-  }
-  return out.join("");
-}
-
-function trimSuffix(pattern: string, value: string, greedy: boolean): string {
-  const rev = (s: string): string => Array.from(s).reverse().join("");
-  return rev(trimPrefix(reversePattern(pattern), rev(value), greedy));
 }
