@@ -78,6 +78,15 @@ export abstract class Engine {
     return execOk(this.dockerCli, ["-H", this.host, ...args], { timeoutMs, env: this.cliEnv });
   }
 
+  /**
+   * Run a `sh -c` script in which "$DOCKER" is the docker CLI bound to this
+   * engine (`$DOCKER save x | $DOCKER load`); throws unless it exits 0.
+   */
+  shell(script: string, timeoutMs: number): Promise<ExecResult> {
+    const docker = `${this.dockerCli} -H ${this.host}`;
+    return execOk("sh", ["-c", script], { timeoutMs, env: { ...this.cliEnv, DOCKER: docker } });
+  }
+
   abstract start(timeoutMs: number): Promise<void>;
   /** Hook for engine-specific graceful shutdown of helpers, before leftovers are SIGKILLed. */
   protected async afterDaemonStopped(): Promise<void> {}

@@ -10,7 +10,7 @@ import { promises as fs, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { CASES, IMAGE, type BenchCase, type CaseCtx, type SnapshotCase, type TimedCase, type Unit } from "./cases.js";
+import { CASES, IMAGE, stopCaseServices, type BenchCase, type CaseCtx, type SnapshotCase, type TimedCase, type Unit } from "./cases.js";
 import { Berthd, Dockerd, ENGINE_NAMES, removeShimSockets, type Engine, type EngineName } from "./engines.js";
 import {
   Apt,
@@ -229,6 +229,8 @@ class Run {
     return {
       engine: e,
       docker: (args, timeoutMs) => e.docker(args, this.deadline.cap(timeoutMs ?? defaultTimeoutMs, 5000)),
+      engines: this.usable(),
+      workDir: this.dir,
       log: (m) => log(`${e.name}: ${m}`),
     };
   }
@@ -253,6 +255,8 @@ class Run {
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !dropped.has(k))),
       DOCKER_CONFIG: path.join(this.dir, "cli-config"),
       DOCKER_CLI_HINTS: "false",
+      // `docker build` uses the legacy builder on both engines (dockerd 20.10 too).
+      DOCKER_BUILDKIT: "0",
     };
     await fs.mkdir(path.join(this.dir, "cli-config"), { recursive: true });
 
@@ -394,8 +398,12 @@ class Run {
       for (const e of order) {
         const s = state.get(e.name);
         if (!s || s.error !== undefined) continue;
-        const t0 = nowMs();
+        let t0 = nowMs();
         try {
+          if (c.beforeEach) {
+            await c.beforeEach(this.ctx(e, c.opTimeoutMs)); // not timed
+            t0 = nowMs();
+          }
           await c.op(this.ctx(e, c.opTimeoutMs));
         } catch (err) {
           s.error = `${i < warmup ? "warm-up" : "run"} ${i < warmup ? i + 1 : i - warmup + 1}: ${errMsg(err)}`;
@@ -471,6 +479,7 @@ class Run {
 
   private async doCleanup(): Promise<void> {
     log("cleaning up");
+    await stopCaseServices(log).catch((err: unknown) => log(`case services: ${errMsg(err)}`));
     const outDir = path.join(REPO_ROOT, "bench", "out");
     for (const e of [...this.engines].reverse()) {
       try {
@@ -508,6 +517,7 @@ class Run {
 function fmtValue(v: number, unit: Unit): string {
   if (unit === "count") return String(Math.round(v));
   if (unit === "MiB") return `${v.toFixed(1)} MiB`;
+  if (unit === "MB/s") return `${v.toFixed(1)} MB/s`;
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ms`;
 }
 
@@ -547,7 +557,7 @@ function buildReport(run: Run): Report {
   const text = [
     textTable(header, rowsOut),
     "",
-    "berth/dockerd < 1 means berth is faster / smaller (lower is better).",
+    "berth/dockerd < 1 means berth is faster / smaller (lower is better), except for MB/s rows (higher is better).",
     ...(failText.length ? ["", "failures:", ...failText] : []),
     ...(engineDetails.length ? ["", "engine errors (full):", ...engineDetails] : []),
     ...(notes.length ? ["", ...notes] : []),
@@ -560,7 +570,7 @@ function buildReport(run: Run): Report {
     "",
     markdownTable(header, rowsOut),
     "",
-    "berth/dockerd < 1 means berth is faster / smaller (lower is better).",
+    "berth/dockerd < 1 means berth is faster / smaller (lower is better), except for MB/s rows (higher is better).",
     ...(failText.length ? ["", "Failures:", "", ...failText.map((f) => `- ${f}`)] : []),
     ...(engineDetails.length
       ? ["", "<details><summary>engine errors</summary>", "", "```", ...engineDetails, "```", "", "</details>"]

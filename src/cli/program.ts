@@ -7,6 +7,7 @@ import { Command, CommanderError } from "commander";
 import { ConnectionError, DaemonError } from "./client.js";
 import { registerContainerCommands } from "./commands/containers.js";
 import { registerImageCommands } from "./commands/images.js";
+import { registerDistributionCommands } from "./commands/distribution.js";
 import { cliVersion, registerSystemCommands } from "./commands/system.js";
 import { registerRegistry } from "./commands/registry.js";
 import { MultiError, StatusError, setHost } from "./context.js";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
     });
   registerContainerCommands(program);
   registerImageCommands(program);
+  registerDistributionCommands(program, program.commands.find((c) => c.name() === "image"));
   registerSystemCommands(program);
   registerRegistry(program);
   return program;

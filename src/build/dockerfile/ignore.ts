@@ -8,6 +8,8 @@
  */
 
 /** filepath.Clean for slash-separated paths. */
+import { invalid } from "../../util/errors.js";
+
 export function cleanPath(p: string): string {
   if (p === "") return ".";
   const rooted = p.startsWith("/");
@@ -111,7 +113,7 @@ class Pattern {
       try {
         this.re = new RegExp(`${re}$`, "u");
       } catch {
-        throw new Error(`syntax error in pattern ${JSON.stringify(this.cleaned)}`);
+        throw invalid(`syntax error in pattern ${JSON.stringify(this.cleaned)}`);
       }
     }
   }
@@ -143,7 +145,7 @@ export class IgnoreMatcher {
       p = p.trim();
       if (p === "") continue;
       p = cleanPath(p);
-      if (p.startsWith("!") && p.length === 1) throw new Error('illegal exclusion pattern: "!"');
+      if (p.startsWith("!") && p.length === 1) throw invalid('illegal exclusion pattern: "!"');
       this.patterns.push(new Pattern(p));
     }
     this.hasExclusions = this.patterns.some((p) => p.exclusion);

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { createReadStream, createWriteStream } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { registryAuthHeader } from "../auth.js";
 import type { Client } from "../client.js";
 import { MultiError, collect, confirm, filtersJson, getClient, out, outln } from "../context.js";
 import { ago, familiarReference, formatGoTime, humanSize, referenceError, renderFormatted, shortId, splitRepoTag } from "../format.js";
@@ -30,7 +31,10 @@ export async function pullImage(client: Client, image: string, outStream: TtyStr
     fromImage = rt.repo;
     tag = rt.tag || "latest";
   }
-  const stream = await client.jsonStream<JSONMessage>("POST", "/images/create", { query: { fromImage, tag } });
+  const stream = await client.jsonStream<JSONMessage>("POST", "/images/create", {
+    query: { fromImage, tag },
+    headers: { "X-Registry-Auth": registryAuthHeader(fromImage) },
+  });
   const sink = quiet ? { write: () => true, isTTY: false } : { write: (s: string) => outStream.write(s), isTTY: outStream.isTTY === true, columns: outStream.columns };
   await displayJsonStream(stream, sink);
 }
