@@ -8,6 +8,9 @@ import { ConnectionError, DaemonError } from "./client.js";
 import { registerContainerCommands } from "./commands/containers.js";
 import { registerImageCommands } from "./commands/images.js";
 import { registerDistributionCommands } from "./commands/distribution.js";
+import { registerBuild } from "./commands/build.js";
+import { registerNetworkVolumeCommands } from "./commands/netvol.js";
+import { registerCp } from "./commands/cp.js";
 import { cliVersion, registerSystemCommands } from "./commands/system.js";
 import { registerRegistry } from "./commands/registry.js";
 import { MultiError, StatusError, setHost } from "./context.js";
@@ -40,13 +43,20 @@ export function buildProgram(): Command {
     });
   registerContainerCommands(program);
   registerImageCommands(program);
-  registerDistributionCommands(program, program.commands.find((c) => c.name() === "image"));
+  const imageGroup = program.commands.find((c) => c.name() === "image");
+  registerDistributionCommands(program, imageGroup);
+  registerBuild(program);
+  registerNetworkVolumeCommands(program);
+  registerCp(program);
+  const containerGroup = program.commands.find((c) => c.name() === "container");
+  if (containerGroup) registerCp(containerGroup);
+  if (imageGroup) registerBuild(imageGroup);
   registerSystemCommands(program);
   registerRegistry(program);
   return program;
 }
 
-const GROUPS = new Set(["container", "image", "system"]);
+const GROUPS = new Set(["container", "image", "system", "network", "volume"]);
 const GLOBAL_VALUE_FLAGS = new Set(["-H", "--host", "-l", "--log-level"]);
 
 /** Find the command the arguments address and where its own arguments start. */

@@ -185,6 +185,31 @@ export class Runtime {
    * file when the monitor is already gone (e.g. it ended while berthd was down).
    */
   async wait(stateDir: string): Promise<ExitStatus> {
+    // Two ways to learn the exit: the monitor's answer on ctl.sock, and its exit file (or its
+    // death). The second guards against a wait that lands while the monitor shuts down.
+    const poll = { stopped: false };
+    try {
+      return await Promise.race([this.waitMonitor(stateDir), this.pollExit(stateDir, poll)]);
+    } finally {
+      poll.stopped = true;
+    }
+  }
+
+  private async pollExit(stateDir: string, ctl: { stopped: boolean }): Promise<ExitStatus> {
+    for (let i = 0; ; i++) {
+      await new Promise((r) => setTimeout(r, i < 10 ? 200 : 1000).unref());
+      if (ctl.stopped) return new Promise<ExitStatus>(() => undefined); // the monitor answered
+      const st = await readExitFile(stateDir).catch(() => undefined);
+      if (st) return st;
+      if (!(await isMonitorAlive(stateDir).catch(() => true))) {
+        const again = await readExitFile(stateDir).catch(() => undefined);
+        if (again) return again;
+        throw new EngineError("internal", `container monitor in ${stateDir} is gone and left no exit status`);
+      }
+    }
+  }
+
+  private async waitMonitor(stateDir: string): Promise<ExitStatus> {
     let c: MonitorControl;
     try {
       c = await MonitorControl.connect(stateDir);

@@ -24,7 +24,7 @@ export function registerPush(parent: Command): void {
     .argument("<name>")
     .action(async (name: string, flags: { allTags?: boolean; quiet?: boolean; platform?: string }) => {
       const err = referenceError(name);
-      if (err) throw new Error(`invalid reference format: ${err}`);
+      if (err) throw new Error(err);
       if (name.includes("@")) throw new Error("invalid reference format: push by digest is not supported");
       let { repo, tag } = splitRepoTag(name);
       if (flags.allTags && tag) throw new Error("tag can't be used with --all-tags/-a");
