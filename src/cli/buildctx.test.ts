@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -78,5 +78,73 @@ describe("StepTimer", () => {
     t = 1500;
     st.write("Step 2/2 : RUN x\n");
     assert.ok(out.includes("\x1b[2A\r\x1b[2KStep 1/2 : FROM busybox (1.5s)"));
+  });
+});
+
+describe("cp helpers", () => {
+  it("splits container:path arguments", async () => {
+    const { splitCpArg } = await import("./commands/cp.js");
+    assert.deepEqual(splitCpArg("c1:/etc"), { container: "c1", path: "/etc" });
+    assert.equal(splitCpArg("./a:b"), undefined);
+    assert.equal(splitCpArg("/abs:x"), undefined);
+    assert.equal(splitCpArg("plain"), undefined);
+  });
+  it("keeps tar entries inside the destination", async () => {
+    const { safeTarget } = await import("./commands/cp.js");
+    assert.equal(safeTarget("/d", "etc/passwd"), "/d/etc/passwd");
+    assert.equal(safeTarget("/d", "../x"), undefined);
+    assert.equal(safeTarget("/d", "a/../../x"), undefined);
+    assert.equal(safeTarget("/d", "/abs/x"), "/d/abs/x");
+    assert.equal(safeTarget("/d", "etc/passwd", { rename: { from: "etc", to: "e2" } }), "/d/e2/passwd");
+    assert.equal(safeTarget("/d", "etc/passwd", { strip: true }), "/d/passwd");
+  });
+});
+
+describe("cp extraction", () => {
+  const tarOf = async (entries: { name: string; type: "file" | "symlink" | "directory"; linkname?: string; data?: string }[]) => {
+    const { pack } = await import("tar-stream");
+    const { Readable } = await import("node:stream");
+    const p = pack();
+    for (const e of entries) p.entry({ name: e.name, type: e.type, ...(e.linkname ? { linkname: e.linkname } : {}) }, e.data ?? "");
+    p.finalize();
+    return Readable.from(p as AsyncIterable<Buffer>);
+  };
+  it("extracts, and refuses entries escaping the destination", async () => {
+    const { extractSafely } = await import("./commands/cp.js");
+    const { existsSync, readFileSync, readlinkSync } = await import("node:fs");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "berth-cp-"));
+    const outside = mkdtempSync(path.join(os.tmpdir(), "berth-cp-out-"));
+    try {
+      await extractSafely(await tarOf([{ name: "a", type: "directory" }, { name: "a/f", type: "file", data: "hi" }, { name: "a/l", type: "symlink", linkname: outside }]), dir, { rename: { from: "a", to: "b" } });
+      assert.equal(readFileSync(path.join(dir, "b", "f"), "utf8"), "hi");
+      assert.equal(readlinkSync(path.join(dir, "b", "l")), outside);
+      await assert.rejects(extractSafely(await tarOf([{ name: "b/l/pwn", type: "file", data: "x" }]), dir, {}));
+      assert.ok(!existsSync(path.join(outside, "pwn")));
+      await assert.rejects(extractSafely(await tarOf([{ name: "../evil", type: "file", data: "x" }]), dir, {}));
+      // a file never writes through an existing symlink
+      await extractSafely(await tarOf([{ name: "b/l", type: "file", data: "replaced" }]), dir, {});
+      assert.equal(readFileSync(path.join(dir, "b", "l"), "utf8"), "replaced");
+      assert.equal(readdirCount(outside), 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+});
+
+function readdirCount(d: string): number {
+  return readdirSync(d).length;
+}
+
+describe("network/volume formatting", () => {
+  it("formats network contexts as docker does", async () => {
+    const { goTimeString, networkContext } = await import("./commands/netvol.js");
+    assert.equal(goTimeString("2026-11-23T14:28:25.683000Z").replace(/ [+-]\d{4} \S+$/, ""), goTimeString("2026-11-23T14:28:25.683Z").replace(/ [+-]\d{4} \S+$/, ""));
+    assert.match(goTimeString("2026-11-23T14:28:25.680Z"), /:25\.68 /);
+    assert.equal(goTimeString(undefined), "");
+    const c = networkContext({ Id: "0123456789abcdef0123", Name: "n", Driver: "bridge", Scope: "local", Labels: { a: "b" } }, true);
+    assert.equal(c["ID"], "0123456789ab");
+    assert.equal(c["Labels"], "a=b");
+    assert.deepEqual(Object.keys(c), [...Object.keys(c)].sort());
   });
 });

@@ -133,7 +133,6 @@ export class Aardvark {
     const gateways = nets.filter((n) => n.entries.length > 0).map((n) => procHex(n.gateway, this.port));
     if (pid !== undefined) {
       const before = await udpSockets();
-      const old = new Set(gateways.map((g) => before.get(g)).filter((x): x is string => !!x));
       try {
         process.kill(pid, "SIGHUP");
       } catch (e) {
@@ -143,7 +142,9 @@ export class Aardvark {
         await this.waitGone(pid);
         return;
       }
-      await this.waitBound(gateways, old);
+      // aardvark-dns re-reads its config on SIGHUP and keeps the sockets it has: wait only for
+      // gateways it was not serving yet (a new network), not for a rebind that never comes.
+      await this.waitBound(gateways.filter((g) => before.get(g) === undefined), new Set());
       return;
     }
     if (wanted.size === 0) return;

@@ -8,6 +8,7 @@ import { pack } from "tar-stream";
 import { type AuthConfig, convertToHostname, readConfig } from "../auth.js";
 import { jsonLines, readBody } from "../client.js";
 import { StatusError, collect, getClient, outln } from "../context.js";
+import { referenceError, splitRepoTag } from "../format.js";
 import { listContext, packContext, parseKeyValues, readDockerignore } from "../buildctx.js";
 import type { JSONMessage } from "../progress.js";
 import { ProgressDisplay, StreamError } from "../progress.js";
@@ -123,7 +124,16 @@ export function registerBuild(parent: Command): void {
     .argument("<context>")
     .action(async (ctxArg: string, flags: BuildFlags) => {
       for (const t of flags.tag ?? []) {
-        if (t !== t.toLowerCase() && !t.includes(":")) throw new StatusError(125, `invalid argument "${t}" for "-t, --tag" flag: invalid reference format: repository name must be lowercase`);
+        const usage = `\n\nUsage:  berth build [OPTIONS] PATH | URL | -\n\nRun 'berth build --help' for more information`;
+        const { repo } = splitRepoTag(t);
+        if (repo !== repo.toLowerCase()) {
+          const first = repo.split("/")[0] ?? "";
+          const hasDomain = repo.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+          const remote = hasDomain ? repo.slice(first.length + 1) : repo.includes("/") ? repo : `library/${repo}`;
+          throw new StatusError(125, `invalid argument "${t}" for "-t, --tag" flag: invalid reference format: repository name (${remote}) must be lowercase${usage}`);
+        }
+        const err = referenceError(t);
+        if (err) throw new StatusError(125, `invalid argument "${t}" for "-t, --tag" flag: ${err}${usage}`);
       }
       const client = getClient();
       await client.apiVersion();

@@ -72,11 +72,13 @@ function assertInside(root: string, p: string): void {
 }
 
 /** Extract a tar stream under `root` (which exists), never outside it. */
-async function extractSafely(src: Readable, root: string, opts: { rename?: { from: string; to: string }; strip?: boolean }): Promise<number> {
+export async function extractSafely(src: Readable, root: string, opts: { rename?: { from: string; to: string }; strip?: boolean }): Promise<number> {
   const ex = extract();
   let bytes = 0;
   const dirTimes: { p: string; mtime: Date }[] = [];
   ex.on("entry", (header, stream, next) => {
+    // The entry stream is destroyed with the archive's error; that error is reported once, by the pipeline.
+    stream.on("error", () => undefined);
     const done = (e?: unknown) => {
       if (e) ex.destroy(e instanceof Error ? e : new Error(String(e)));
       else next();
@@ -87,6 +89,10 @@ async function extractSafely(src: Readable, root: string, opts: { rename?: { fro
         stream.resume();
         if (opts.strip && header.name.split("/").filter((s) => s !== "" && s !== ".").length <= 1) return void stream.on("end", () => done());
         throw new Error(`refusing to extract ${JSON.stringify(header.name)}: it escapes ${root}`);
+      }
+      if (target === root) {
+        stream.resume();
+        return void stream.on("end", () => done());
       }
       assertInside(root, target);
       const mode = (header.mode ?? 0o644) & 0o7777;
@@ -165,11 +171,11 @@ async function copyFromContainer(container: string, srcPath: string, dest: strin
     root = destAbs;
     if (contentsOnly && srcIsDir) opts = { strip: true };
   } else if (destStat) {
-    if (srcIsDir) throw new Error(`cannot copy directory to an existing file: ${dest}`);
+    if (srcIsDir) throw new Error("cannot copy directory");
     root = path.dirname(destAbs);
     opts = { rename: { from: srcName, to: path.basename(destAbs) } };
   } else {
-    if (dest.endsWith("/") && !srcIsDir) throw new Error(`destination directory ${destAbs} does not exist`);
+    if (dest.endsWith("/") && !srcIsDir) throw new Error("no such directory");
     root = path.dirname(destAbs);
     if (!existsSync(root)) throw new Error(`lstat ${root}: no such file or directory`);
     opts = { rename: { from: srcName, to: path.basename(destAbs) } };
@@ -202,8 +208,8 @@ async function copyToContainer(src: string, container: string, destPath: string,
     putPath = destPath;
     name = path.basename(srcAbs);
   } else {
-    if (destStat === undefined && destPath.endsWith("/") && !st.isDirectory()) throw new Error(`destination directory ${destPath} does not exist`);
-    if (destStat && st.isDirectory()) throw new Error(`cannot copy directory to an existing file: ${destPath}`);
+    if (destStat === undefined && destPath.endsWith("/") && !st.isDirectory()) throw new Error("no such directory");
+    if (destStat && st.isDirectory()) throw new Error("cannot copy directory");
     putPath = path.posix.dirname(destPath.replace(/\/+$/, "") || "/");
     name = path.posix.basename(destPath.replace(/\/+$/, ""));
   }

@@ -26,7 +26,8 @@ export function registerPush(parent: Command): void {
       const err = referenceError(name);
       if (err) throw new Error(err);
       if (name.includes("@")) throw new Error("invalid reference format: push by digest is not supported");
-      let { repo, tag } = splitRepoTag(name);
+      const { repo } = splitRepoTag(name);
+      let { tag } = splitRepoTag(name);
       if (flags.allTags && tag) throw new Error("tag can't be used with --all-tags/-a");
       if (!flags.allTags && !tag) {
         tag = "latest";
@@ -118,6 +119,9 @@ export function registerLogin(program: Command): void {
         if (!username) throw new Error("Must provide --username with --password-stdin");
         password = (await readAllStdin()).replace(/\r?\n$/, "");
       }
+      // An empty password (or user) means "ask", as docker does.
+      if (password === "") password = undefined;
+      if (username === "") username = undefined;
       const server = loginServer(serverArg);
       if (username === undefined || password === undefined) {
         if (!process.stdin.isTTY) throw new Error("Error: Cannot perform an interactive login from a non TTY device");
@@ -146,12 +150,9 @@ export function registerLogin(program: Command): void {
       const server = loginServer(serverArg);
       const file = configPath();
       const { cfg, removed } = removeAuth(readConfig(file), server);
-      if (!removed) {
-        outln(`Not logged in to ${server}`);
-        return;
-      }
+      // docker 28 says this whether or not there were credentials to remove.
       outln(`Removing login credentials for ${server}`);
-      writeConfig(cfg, file);
+      if (removed) writeConfig(cfg, file);
     });
 }
 

@@ -271,7 +271,7 @@ export function registerPull(parent: Command): void {
     .option("--platform <string>", "Set platform if server is multi-platform capable")
     .argument("<name>")
     .action(async (name: string, flags: { quiet?: boolean }) => {
-      if (!name.includes("@") && !splitRepoTag(name).tag) process.stdout.write("Using default tag: latest\n");
+      if (!flags.quiet && !name.includes("@") && !splitRepoTag(name).tag) process.stdout.write("Using default tag: latest\n");
       await pullImage(getClient(), name, process.stdout, !!flags.quiet);
       outln(name.includes("@") || splitRepoTag(name).tag ? name : `${name}:latest`);
     });

@@ -23,19 +23,29 @@ const labelsString = (l: Record<string, string> | null | undefined): string =>
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
 
-const NETWORK_HEADERS: Record<string, string> = { ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", IPv6: "IPV6", Internal: "INTERNAL", Labels: "LABELS", CreatedAt: "CREATED AT" };
+const NETWORK_HEADERS: Record<string, string> = { ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", IPv4: "IPV4", IPv6: "IPV6", Internal: "INTERNAL", Labels: "LABELS", CreatedAt: "CREATED AT" };
 
-export function networkContext(n: NetworkSummary, trunc: boolean): Record<string, unknown> {
-  const created = n.Created ? Date.parse(n.Created) : NaN;
+/** Go's time.Time.String() of an RFC 3339 timestamp (local zone, fraction kept). */
+export function goTimeString(rfc3339: string | undefined): string {
+  const ms = rfc3339 ? Date.parse(rfc3339) : NaN;
+  if (Number.isNaN(ms)) return "";
+  const base = formatGoTime(Math.floor(ms / 1000));
+  const frac = (rfc3339?.match(/T\d\d:\d\d:\d\d\.(\d+)/)?.[1] ?? "").replace(/0+$/, "");
+  return frac === "" ? base : base.replace(/^(\S+ \S+)/, `$1.${frac}`);
+}
+
+/** Docker's network formatter context (fields in Go's JSON key order: sorted). */
+export function networkContext(n: NetworkSummary & { EnableIPv4?: boolean }, trunc: boolean): Record<string, unknown> {
   return {
-    ID: trunc ? shortId(n.Id) : n.Id,
-    Name: n.Name,
+    CreatedAt: goTimeString(n.Created),
     Driver: n.Driver,
-    Scope: n.Scope,
+    ID: trunc ? shortId(n.Id) : n.Id,
+    IPv4: String(n.EnableIPv4 !== false),
     IPv6: String(!!n.EnableIPv6),
     Internal: String(!!n.Internal),
     Labels: labelsString(n.Labels),
-    CreatedAt: Number.isNaN(created) ? "" : formatGoTime(Math.floor(created / 1000)),
+    Name: n.Name,
+    Scope: n.Scope,
   };
 }
 
@@ -196,19 +206,20 @@ interface Volume {
   UsageData?: { Size: number; RefCount: number } | null;
 }
 
-const VOLUME_HEADERS: Record<string, string> = { Name: "VOLUME NAME", Driver: "DRIVER", Scope: "SCOPE", Mountpoint: "MOUNTPOINT", Labels: "LABELS", Links: "LINKS", Size: "SIZE", Availability: "AVAILABILITY", Group: "GROUP" };
+const VOLUME_HEADERS: Record<string, string> = { Name: "VOLUME NAME", Driver: "DRIVER", Scope: "SCOPE", Mountpoint: "MOUNTPOINT", Labels: "LABELS", Links: "LINKS", Size: "SIZE", Availability: "AVAILABILITY", Group: "GROUP", Status: "STATUS" };
 
 export function volumeContext(v: Volume): Record<string, unknown> {
   return {
-    Name: v.Name,
+    Availability: "N/A",
     Driver: v.Driver,
-    Scope: v.Scope ?? "local",
-    Mountpoint: v.Mountpoint ?? "",
+    Group: "N/A",
     Labels: labelsString(v.Labels),
     Links: v.UsageData && v.UsageData.RefCount >= 0 ? String(v.UsageData.RefCount) : "N/A",
+    Mountpoint: v.Mountpoint ?? "",
+    Name: v.Name,
+    Scope: v.Scope ?? "local",
     Size: v.UsageData && v.UsageData.Size >= 0 ? humanSize(v.UsageData.Size) : "N/A",
-    Availability: "N/A",
-    Group: "N/A",
+    Status: "N/A",
   };
 }
 
