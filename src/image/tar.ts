@@ -58,6 +58,12 @@ export interface ExtractOptions {
   onEntry?: (rel: string, type: string | null) => boolean | void;
   /** Called with every decoded (uncompressed) tar chunk, in order, before it is parsed (tar-split recording). */
   onData?: (chunk: Buffer) => void;
+  /**
+   * Accept a stream that stops right after its last entry's data, without the
+   * padding and end blocks (the docker CLI sends such a build context when the
+   * Dockerfile lives outside the context). Never for image layers.
+   */
+  padFinalEntry?: boolean;
   signal?: AbortSignal;
 }
 
@@ -180,6 +186,7 @@ export async function extractLayer(
           }
           if (ex.destroying || ex.destroyed) return;
         }
+        if (opts.padFinalEntry && size % 512 !== 0 && !(ex.destroying || ex.destroyed)) ex.write(Buffer.alloc(512 - (size % 512)));
         (ex as unknown as { end(): void }).end();
       } catch (e) {
         fail(e);

@@ -213,6 +213,15 @@ describe("docker build (legacy builder) against berthd", () => {
     assert.deepEqual(out.stdout.trim().split("\n").sort(), ["/ctx/.dockerignore", "/ctx/app.txt", "/ctx/docs/keep.md", "/ctx/sub/secret.env"]);
   });
 
+  it("builds with a Dockerfile outside the context (-f), which the CLI appends to the context tar", async () => {
+    const ctx = await context({ "data.txt": "outside-df\n" });
+    const dfDir = await context({ Dockerfile: "FROM busybox\nCOPY data.txt /data.txt\nCMD [\"cat\", \"/data.txt\"]\n" });
+    const r = await build(["-q", "-t", "outside:df", "-f", path.join(dfDir, "Dockerfile"), ctx]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = await d.docker(["run", "--rm", "outside:df"]);
+    assert.equal(out.stdout, "outside-df\n");
+  });
+
   it("reports a failing RUN with its exit code, and parse errors with file, line and column", async () => {
     const dir = await context({ Dockerfile: "FROM busybox\nRUN echo partial output\nRUN exit 3\nRUN echo never\n" });
     const r = await build([dir]);

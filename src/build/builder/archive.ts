@@ -73,7 +73,7 @@ function decompressWith(tool: string, input: Readable): { out: Readable; done: P
 export async function extractArchive(input: Readable, dest: string, opts: { signal?: AbortSignal | undefined; context?: boolean } = {}): Promise<void> {
   const [head, stream] = await peek(input, 6);
   const c = detect(head);
-  const xopts = { overlayWhiteouts: false, preserveOwners: true, ...(opts.signal ? { signal: opts.signal } : {}) };
+  const xopts = { overlayWhiteouts: false, preserveOwners: true, ...(opts.context ? { padFinalEntry: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
   if (c === "none" || c === "gzip") {
     await extractLayer(stream, dest, xopts);
     return;
