@@ -128,6 +128,7 @@ export class ImageIndex {
   async tag(id: Digest, ref: Reference): Promise<Digest | undefined> {
     if (ref.tag === undefined) throw invalid("a tag is required");
     const key = formatReference({ repo: ref.repo, tag: ref.tag });
+    if (this.data.tags[key] === id && this.data.images[id]) return id; // unchanged: no rewrite (rebuilds re-tag)
     return this.mutate((d) => {
       if (!d.images[id]) throw notFound(`No such image: ${id}`);
       const old = d.tags[key];

@@ -266,7 +266,8 @@ export class Builder {
       }
       return { imageId, tags };
     } finally {
-      await this.cache.flush().catch(() => undefined);
+      // Only last-used times are pending here (advisory, for prune order): write them off the request path.
+      void this.cache.flush().catch(() => undefined);
       await ctx.dispose();
     }
   }
