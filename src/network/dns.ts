@@ -138,10 +138,8 @@ export class Aardvark {
       } catch (e) {
         if (errnoCode(e) !== "ESRCH") throw e;
       }
-      if (wanted.size === 0) {
-        await this.waitGone(pid);
-        return;
-      }
+      // With no networks left it may stay up, idle: nothing waits on it (a later network reuses it).
+      if (wanted.size === 0) return;
       // aardvark-dns re-reads its config on SIGHUP and keeps the sockets it has: wait only for
       // gateways it was not serving yet (a new network), not for a rebind that never comes.
       await this.waitBound(gateways.filter((g) => before.get(g) === undefined), new Set());
