@@ -1,7 +1,7 @@
 import path from "node:path";
 import { type Digest, isDigest } from "../util/digest.js";
 import { conflict, invalid, notFound } from "../util/errors.js";
-import { readJson, writeJson } from "../util/fsutil.js";
+import { JsonDocument } from "../util/jsondoc.js";
 import type { ImageConfig } from "./config.js";
 import { type Reference, formatReference, parseReference, withDefaultTag } from "./reference.js";
 
@@ -32,30 +32,22 @@ interface IndexFile {
  * old or the new index. Config blobs live in the content store.
  */
 export class ImageIndex {
-  private readonly file: string;
-  private data: IndexFile = { version: 1, images: {}, tags: {} };
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly doc: JsonDocument<IndexFile>;
 
   constructor(root: string) {
-    this.file = path.join(root, "images.json");
+    this.doc = new JsonDocument<IndexFile>(path.join(root, "images.json"), { version: 1, images: {}, tags: {} });
   }
 
   async init(): Promise<void> {
-    const d = await readJson<IndexFile>(this.file);
-    if (d) this.data = d;
+    await this.doc.load();
   }
 
-  /** Serialize read-modify-write cycles. */
-  private async mutate<T>(fn: (d: IndexFile) => T): Promise<T> {
-    const next = this.chain.then(async () => {
-      const copy = structuredClone(this.data);
-      const res = fn(copy);
-      await writeJson(this.file, copy);
-      this.data = copy;
-      return res;
-    });
-    this.chain = next.catch(() => undefined);
-    return next;
+  private mutate<R>(fn: (d: IndexFile) => R): Promise<R> {
+    return this.doc.mutate(fn);
+  }
+
+  private get data(): IndexFile {
+    return this.doc.data;
   }
 
   list(): ImageRecord[] {

@@ -1,6 +1,6 @@
 import path from "node:path";
 import type { Digest } from "../util/digest.js";
-import { readJson, writeJson } from "../util/fsutil.js";
+import { JsonDocument } from "../util/jsondoc.js";
 
 /** A compressed (or plain) layer blob in the content store and the layer it unpacks to. */
 export interface LayerBlob {
@@ -23,29 +23,22 @@ interface BlobFile {
  * the blobs of kept layers. One small JSON file, rewritten atomically.
  */
 export class LayerBlobIndex {
-  private readonly file: string;
-  private data: BlobFile = { version: 1, blobs: {} };
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly doc: JsonDocument<BlobFile>;
 
   constructor(root: string) {
-    this.file = path.join(root, "layer-blobs.json");
+    this.doc = new JsonDocument<BlobFile>(path.join(root, "layer-blobs.json"), { version: 1, blobs: {} });
   }
 
   async init(): Promise<void> {
-    const d = await readJson<BlobFile>(this.file);
-    if (d && typeof d.blobs === "object") this.data = d;
+    await this.doc.load((d) => typeof d.blobs === "object");
   }
 
-  private async mutate<T>(fn: (d: BlobFile) => T): Promise<T> {
-    const next = this.chain.then(async () => {
-      const copy = structuredClone(this.data);
-      const res = fn(copy);
-      await writeJson(this.file, copy);
-      this.data = copy;
-      return res;
-    });
-    this.chain = next.catch(() => undefined);
-    return next;
+  private mutate<R>(fn: (d: BlobFile) => R): Promise<R> {
+    return this.doc.mutate(fn);
+  }
+
+  private get data(): BlobFile {
+    return this.doc.data;
   }
 
   get(digest: Digest): LayerBlob | undefined {
