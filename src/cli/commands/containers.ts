@@ -294,10 +294,11 @@ export function registerStart(parent: Command): void {
     });
 }
 
-export function registerStop(parent: Command): void {
+/** `stop` and `restart` take the same flags and differ only in the endpoint. */
+function registerStopLike(parent: Command, verb: "stop" | "restart", description: string): void {
   parent
-    .command("stop")
-    .description("Stop one or more running containers")
+    .command(verb)
+    .description(description)
     .usage("[OPTIONS] CONTAINER [CONTAINER...]")
     .option("-s, --signal <string>", "Signal to send to the container")
     .option("-t, --timeout <int>", "Seconds to wait before killing the container")
@@ -306,26 +307,17 @@ export function registerStop(parent: Command): void {
       const t = flags.timeout !== undefined ? parseIntStrict(flags.timeout, "--timeout") : undefined;
       const client = getClient();
       await forEachArg(containers, async (c) => {
-        await client.post(`/containers/${enc(c)}/stop`, { t, signal: flags.signal });
+        await client.post(`/containers/${enc(c)}/${verb}`, { t, signal: flags.signal });
       });
     });
 }
 
+export function registerStop(parent: Command): void {
+  registerStopLike(parent, "stop", "Stop one or more running containers");
+}
+
 export function registerRestart(parent: Command): void {
-  parent
-    .command("restart")
-    .description("Restart one or more containers")
-    .usage("[OPTIONS] CONTAINER [CONTAINER...]")
-    .option("-s, --signal <string>", "Signal to send to the container")
-    .option("-t, --timeout <int>", "Seconds to wait before killing the container")
-    .argument("<container...>")
-    .action(async (containers: string[], flags: { signal?: string; timeout?: string }) => {
-      const t = flags.timeout !== undefined ? parseIntStrict(flags.timeout, "--timeout") : undefined;
-      const client = getClient();
-      await forEachArg(containers, async (c) => {
-        await client.post(`/containers/${enc(c)}/restart`, { t, signal: flags.signal });
-      });
-    });
+  registerStopLike(parent, "restart", "Restart one or more containers");
 }
 
 export function registerKill(parent: Command): void {
