@@ -277,6 +277,7 @@ export class Dockerd extends Engine {
       `--bridge=${this.bridge}`,
       "--iptables=false", // leave the host's FORWARD policy and nat table alone
       "--ip-forward=false", // ... and its net.ipv4.ip_forward
+      ...(process.env.DOCKERD_ARGS ?? "").split(/\s+/).filter(Boolean),
     ];
     // dockerd 20.10 uses /run/containerd/containerd.sock when it exists (a system
     // containerd); only then do we run a private containerd ourselves.

@@ -56,6 +56,7 @@ environment:
   BENCH_BRIDGE=bbench0 BENCH_BRIDGE_CIDR=10.213.0.1/24   dockerd's private bridge
   BENCH_PRIVATE_CONTAINERD=1   run dockerd against a containerd started by the bench
   BERTHD_ARGS="..."    extra arguments for berthd
+  DOCKERD_ARGS="..."   extra arguments for dockerd (e.g. both "--userns-remap default")
   BERTHD_ENTRY=FILE    run this script instead of dist/src/daemon/main.js (for testing the bench)`;
 
 interface Options {

@@ -28,6 +28,7 @@ export interface RunFlags {
   logOpt?: string[];
   logDriver?: string;
   privileged?: boolean;
+  userns?: string;
   readOnly?: boolean;
   capAdd?: string[];
   capDrop?: string[];
@@ -264,7 +265,7 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     ReadonlyRootfs: !!f.readOnly,
     SecurityOpt: f.securityOpt ?? null,
     UTSMode: "",
-    UsernsMode: "",
+    UsernsMode: f.userns ?? "",
     ShmSize: f.shmSize !== undefined ? sizeFlag(f.shmSize, "--shm-size") : 0,
     Isolation: "",
     CpuShares: f.cpuShares !== undefined ? intFlag(f.cpuShares, "--cpu-shares") : 0,

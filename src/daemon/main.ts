@@ -11,6 +11,7 @@ import type http from "node:http";
 import { type TlsOptions, makeApiServer } from "../api/index.js";
 import { Engine } from "../engine/index.js";
 import { errnoCode, messageOf } from "../util/errors.js";
+import { type IdMap, resolveRemap } from "../util/idmap.js";
 import { atomicWriteFile, mkdirp } from "../util/fsutil.js";
 import { isLogLevel, makeLogger } from "../util/log.js";
 import { run } from "../util/exec.js";
@@ -31,6 +32,7 @@ interface Flags {
   tlskey?: string;
   insecureRegistry?: string[];
   bip?: string;
+  usernsRemap?: string;
 }
 
 const program = new Command("berthd")
@@ -48,12 +50,25 @@ const program = new Command("berthd")
   .option("--tlscacert <file>", "trust client certificates signed by this CA")
   .option("--tlscert <file>", "the server's TLS certificate")
   .option("--tlskey <file>", "the server's TLS key")
+  .option("--userns-remap <user>", 'run containers in a user namespace mapped to this user\'s subordinate ids ("default" creates and uses the user dockremap; user[:group] or uid[:gid])')
   .option("--bip <cidr>", "the default bridge's address and prefix, e.g. 172.18.0.1/16 (when berth0 does not exist yet)")
   .addOption(new Option("--insecure-registry <host>", "registry reachable over plain HTTP (host:port or CIDR), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
   .version("0.1.0", "-v, --version");
 
 program.parse();
 const flags = program.opts<Flags>();
+
+/** dockerd's check: every directory above the data root must let the remapped root through, or no container starts. */
+async function checkTraversable(dir: string, who: { uid: number; gid: number }): Promise<void> {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const st = await fs.stat(d);
+    const bit = st.uid === who.uid ? 0o100 : st.gid === who.gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) {
+      throw new Error(`a directory in your data-root path (${d}) restricts access to the remapped root uid/gid; please fix by allowing 'o+x' permissions on existing directories`);
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
 
 async function main(): Promise<void> {
   if (!isLogLevel(flags.logLevel)) throw new Error(`unable to parse logging level: ${flags.logLevel}`);
@@ -74,7 +89,30 @@ async function main(): Promise<void> {
   const pidfile = flags.pidfile ?? path.join(execRoot, "berthd.pid");
   await atomicWriteFile(pidfile, `${process.pid}\n`);
 
-  const engine = new Engine({ dataRoot, execRoot, runtime: flags.defaultRuntime, log, debug: flags.debug, insecureRegistries: flags.insecureRegistry ?? [], ...(flags.bip ? { bridgeIp: flags.bip } : {}) });
+  // --userns-remap: state of remapped containers lives apart, in <data-root>/<uid>.<gid> (as under dockerd),
+  // its layers unpacked with the mapped ids; the remapped root may traverse it (0710, its group).
+  let storeRoot = dataRoot;
+  let idMap: IdMap | undefined;
+  if (flags.usernsRemap !== undefined) {
+    idMap = await resolveRemap(flags.usernsRemap);
+    await checkTraversable(dataRoot, idMap.root);
+    storeRoot = path.join(dataRoot, idMap.dirName);
+    await mkdirp(storeRoot, 0o710);
+    await fs.chown(storeRoot, 0, idMap.root.gid);
+    await fs.chmod(storeRoot, 0o710);
+    log.info(`user namespaces: container root is host uid ${idMap.root.uid}, gid ${idMap.root.gid}; data in ${storeRoot}`);
+  }
+
+  const engine = new Engine({
+    dataRoot: storeRoot,
+    execRoot,
+    runtime: flags.defaultRuntime,
+    log,
+    debug: flags.debug,
+    insecureRegistries: flags.insecureRegistry ?? [],
+    ...(flags.bip ? { bridgeIp: flags.bip } : {}),
+    ...(idMap ? { idMap } : {}),
+  });
   await engine.init();
 
   const servers: http.Server[] = [];

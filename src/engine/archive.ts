@@ -141,9 +141,11 @@ export class ArchiveService {
           if (k === key) files.set("", host);
           else if (key === "" || k.startsWith(`${key}/`)) files.set(key === "" ? k : k.slice(key.length + 1), host);
         }
+        const idMap = this.o.store.idMap;
         const tar = tarTree(r.dirFd, r.name, {
           includeTop: true,
           files,
+          ...(idMap ? { idMap } : {}),
           name: (rel) => (top === "/" ? (rel === "" ? "" : `/${rel}`) : rel === "" ? top : `${top}/${rel}`),
         });
         this.o.containers.emit(rec, "archive-path");
@@ -196,8 +198,12 @@ export class ArchiveService {
             if (owner) written.push(crel);
             return true;
           };
-          await extractCopy(body, path.join(rootfs, ...r.parts), { onEntry });
-          if (owner) root.lchownAll(written, owner.uid, owner.gid);
+          const idMap = this.o.store.idMap;
+          await extractCopy(body, path.join(rootfs, ...r.parts), { onEntry, ...(idMap ? { idMap } : {}) });
+          if (owner) {
+            const host = idMap ? idMap.toHost(owner) : owner;
+            root.lchownAll(written, host.uid, host.gid);
+          }
         } finally {
           r.close();
         }
@@ -216,7 +222,8 @@ export class ArchiveService {
     if (found.State.Dead) throw conflict(`You cannot export container ${found.Id} which is Dead`);
     if (found.State.Status === "removing") throw conflict(`You cannot export container ${found.Id} which is being removed`);
     await this.withRoot(idOrName, async (root, rec) => {
-      const tar = tarTree(root.fd, "", { name: (rel) => rel });
+      const idMap = this.o.store.idMap;
+      const tar = tarTree(root.fd, "", { name: (rel) => rel, ...(idMap ? { idMap } : {}) });
       try {
         await consume(tar);
       } finally {
@@ -324,7 +331,8 @@ export class ArchiveService {
       return await store.gcLock.withShared(async () => {
         const diffIds = [...parentCfg.rootfs.diff_ids];
         if (!empty) {
-          const tar = tarTree(upperRoot.fd, "", { name: (rel) => rel, ociWhiteouts: true, opaque, skip: (rel) => skip.has(rel) });
+          const idMap = store.idMap;
+          const tar = tarTree(upperRoot.fd, "", { name: (rel) => rel, ociWhiteouts: true, opaque, skip: (rel) => skip.has(rel), ...(idMap ? { idMap } : {}) });
           try {
             diffIds.push((await store.layers.register(tar, snap.parent)).diffId);
           } finally {

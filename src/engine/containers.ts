@@ -238,6 +238,7 @@ export class ContainerService {
     if (!imageId) throw notFound(`No such image: ${imageName.includes(":") || imageName.includes("@") ? imageName : `${imageName}:latest`}`);
     const hc: HostConfig = body.HostConfig ?? {};
     validateHostConfig(hc);
+    if (this.o.images.idMap) validateRemapped(hc);
     const warnings = adaptHostConfig(hc);
     if (hc.Runtime && !this.o.runtimes.has(hc.Runtime)) throw invalid(`unknown or invalid runtime name: ${hc.Runtime}`);
 
@@ -345,6 +346,8 @@ export class ContainerService {
     this.names.set(fullName, id);
     try {
       await mkdirp(dir, 0o710);
+      // The container's root (a remapped id) reaches the bind-mounted /etc files through the group.
+      if (this.o.images.idMap) await fs.chown(dir, 0, this.o.images.idMap.root.gid);
       await this.o.images.gcLock.withShared(async () => {
         await this.o.images.layers.prepare(id, await this.o.images.topLayer(imageId));
       });
@@ -383,6 +386,9 @@ export class ContainerService {
     ];
     await atomicWriteFile(rec.HostsPath, `${hosts.join("\n")}\n`);
     await atomicWriteFile(rec.ResolvConfPath, net.resolvConf ?? containerResolvConf());
+    // Owned by the container's root, as under dockerd, so it may edit them.
+    const idMap = this.o.images.idMap;
+    if (idMap) for (const f of [rec.HostnamePath, rec.HostsPath, rec.ResolvConfPath]) await fs.chown(f, idMap.root.uid, idMap.root.gid);
   }
 
   // --- start / exit ---------------------------------------------------------
@@ -403,7 +409,8 @@ export class ContainerService {
     const runtime = this.rt(rec);
     try {
       const rootfs = await images.layers.mount(rec.Id);
-      const net: NetworkAttachment = (await this.o.networking?.setUp(rec)) ?? {};
+      const idMap = rec.HostConfig.UsernsMode === "host" ? undefined : images.idMap;
+      const net: NetworkAttachment = (await this.o.networking?.setUp(rec, { runtimeNetns: idMap !== undefined })) ?? {};
       await this.writeEtcFiles(rec, net);
       const volumeMounts = (await this.o.storage?.mounts(rec, rootfs)) ?? [];
       const c = rec.Config;
@@ -415,7 +422,7 @@ export class ContainerService {
       const { home: _home, ...ociUser } = user;
       const caps = applyCaps(rec.HostConfig);
       const cs = rec.HostConfig.ConsoleSize;
-      const extras = await specExtras(rec);
+      const extras = await specExtras(rec, undefined, { userns: idMap !== undefined });
       const security = await securityOptions(rec.HostConfig, caps);
       const bindMounts = Object.entries(extras.bindFiles ?? {}).map(([dest, src]) => ({ destination: dest, type: "bind", source: src, options: ["rbind", "ro", "rprivate"] }));
       const spec = buildSpec({
@@ -438,6 +445,7 @@ export class ContainerService {
         extraMounts: [...bindMounts, ...volumeMounts, ...(extras.extraMounts ?? [])],
         ...(net.joinNamespaces ? { joinNamespaces: net.joinNamespaces } : {}),
         ...(net.hostNamespaces ? { hostNamespaces: net.hostNamespaces } : {}),
+        ...(idMap ? { userNamespace: idMap.oci() } : {}),
         ...(extras.resources ? { resources: extras.resources } : {}),
         ...(extras.rlimits ? { rlimits: extras.rlimits } : {}),
         ...(extras.devices ? { devices: extras.devices } : {}),
@@ -451,6 +459,7 @@ export class ContainerService {
         ...(logCfg["max-file"] ? { logMaxFiles: Number(logCfg["max-file"]) } : {}),
       };
       const created = await runtime.create(rec.Id, spec, io);
+      await net.afterCreate?.(created.pid);
       const stateDir = runtime.stateDir(rec.Id);
       // Attach clients that arrived before start get every byte of output.
       const l = this.liveOf(rec.Id);
@@ -1131,6 +1140,15 @@ function validateHostConfig(hc: HostConfig): void {
   if (ms !== undefined) parseSize(ms);
   const mf = hc.LogConfig?.Config?.["max-file"];
   if (mf !== undefined && !/^[1-9]\d*$/.test(mf)) throw invalid(`invalid value for max-file: ${mf}`);
+  if (hc.UsernsMode && hc.UsernsMode !== "host") throw invalid(`invalid UsernsMode: ${hc.UsernsMode}`);
+}
+
+/** With `--userns-remap`, what a private user namespace cannot do (dockerd's rules and messages). */
+function validateRemapped(hc: HostConfig): void {
+  if (hc.UsernsMode === "host") return;
+  if (hc.Privileged) throw invalid("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode");
+  if (hc.NetworkMode === "host") throw invalid("cannot share the host's network namespace when user namespaces are enabled");
+  if ((hc as { PidMode?: unknown }).PidMode === "host") throw invalid("cannot share the host PID namespace when user namespaces are enabled");
 }
 
 /** Docker's size strings: 10m, 1g, 512k, 100 (bytes). */

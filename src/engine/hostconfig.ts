@@ -478,6 +478,8 @@ const S_IFIFO = 0o010000;
 interface FoundDevice {
   device: OciDevice;
   rule: DeviceRule;
+  /** The node on the host (device.path is where it appears in the container). */
+  hostPath: string;
 }
 
 async function deviceAt(p: string, perms: string): Promise<FoundDevice | "notDevice"> {
@@ -491,6 +493,7 @@ async function deviceAt(p: string, perms: string): Promise<FoundDevice | "notDev
   return {
     device: { path: p, type, major, minor, fileMode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) },
     rule: { allow: true, type, major, minor, access: perms },
+    hostPath: p,
   };
 }
 
@@ -575,7 +578,7 @@ export async function blockIODevices(hc: HostConfig): Promise<Record<string, unk
 // --- everything together ---------------------------------------------------------------------
 
 /** Compute the runtime settings a container's HostConfig asks for. Throws EngineError("invalid") on bad values. */
-export async function specExtras(rec: ContainerRecord, facts: HostFacts = hostFacts()): Promise<SpecExtras> {
+export async function specExtras(rec: ContainerRecord, facts: HostFacts = hostFacts(), opts: { userns?: boolean } = {}): Promise<SpecExtras> {
   const hc = structuredClone(rec.HostConfig);
   adaptHostConfig(hc, facts); // the host may have changed since create
   const out: SpecExtras = {};
@@ -585,6 +588,7 @@ export async function specExtras(rec: ContainerRecord, facts: HostFacts = hostFa
 
   const devices: OciDevice[] = [];
   const rules: DeviceRule[] = [];
+  const renamed: OciMount[] = [];
   if (hc.Privileged) {
     // Every host device, all of them allowed; --device adds only renamed ones (Docker's rule).
     devices.push(...(await hostDevices()));
@@ -597,7 +601,10 @@ export async function specExtras(rec: ContainerRecord, facts: HostFacts = hostFa
   } else {
     for (const d of hc.Devices ?? []) {
       for (const f of await devicesFromPath(d.PathOnHost, d.PathInContainer || d.PathOnHost, devicePermissions(d.CgroupPermissions))) {
-        devices.push(f.device);
+        // In a user namespace runc bind-mounts device nodes instead of creating them, from the
+        // container path: a renamed device becomes an explicit bind mount of the host node.
+        if (opts.userns && f.hostPath !== f.device.path) renamed.push({ destination: f.device.path, type: "bind", source: f.hostPath, options: ["bind", "rprivate"] });
+        else devices.push(f.device);
         rules.push(f.rule);
       }
     }
@@ -609,8 +616,8 @@ export async function specExtras(rec: ContainerRecord, facts: HostFacts = hostFa
   if (Object.keys(resources).length > 0) out.resources = resources;
 
   if ((hc.Ulimits ?? []).length > 0) out.rlimits = ulimitsToRlimits(hc.Ulimits ?? [], facts);
-  const tmpfs = tmpfsMounts(hc.Tmpfs ?? {});
-  if (tmpfs.length > 0) out.extraMounts = tmpfs;
+  const mounts = [...tmpfsMounts(hc.Tmpfs ?? {}), ...renamed];
+  if (mounts.length > 0) out.extraMounts = mounts;
 
   if (hc.Init) {
     out.bindFiles = { [INIT_PATH]: await findInitBinary() };

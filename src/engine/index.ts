@@ -10,6 +10,7 @@ import { ImageStore } from "../image/index.js";
 import { Runtime } from "../runtime/index.js";
 import { atomicWriteFile, mkdirp } from "../util/fsutil.js";
 import { randomUUID } from "node:crypto";
+import type { IdMap } from "../util/idmap.js";
 import type { Logger } from "../util/log.js";
 import { ArchiveService } from "./archive.js";
 import { BuildService, registryAuthFor } from "./build.js";
@@ -59,6 +60,8 @@ export interface EngineOptions {
   bridgeIp?: string;
   /** --insecure-registry: registries reachable over plain HTTP (loopback always is). */
   insecureRegistries?: string[];
+  /** --userns-remap: containers run in a user namespace with these ids; dataRoot is already the mapping's own. */
+  idMap?: IdMap;
 }
 
 export class Engine {
@@ -79,7 +82,7 @@ export class Engine {
   private readonly runtimeVersions = new Map<string, string>();
 
   constructor(readonly opts: EngineOptions) {
-    this.store = new ImageStore(path.join(opts.dataRoot, "image"));
+    this.store = new ImageStore(path.join(opts.dataRoot, "image"), opts.idMap);
     // Every known runtime is offered; the default one must exist (checked in init).
     for (const name of new Set([path.basename(opts.runtime), "runc", "crun"])) {
       this.runtimes.set(name, new Runtime({
@@ -93,6 +96,7 @@ export class Engine {
       events: this.events,
       log: opts.log,
       containers: { all: () => this.containers.all(), find: (idOrName) => this.containers.find(idOrName) },
+      ...(opts.idMap ? { rootOwner: opts.idMap.root } : {}),
     });
     this.networks = new NetworkService({
       dataRoot: opts.dataRoot,
@@ -270,7 +274,7 @@ export class Engine {
       ContainerdCommit: { ID: "" },
       RuncCommit: { ID: this.runtimeVersions.get(rt) ?? "" },
       InitCommit: { ID: "" },
-      SecurityOptions: ["name=seccomp,profile=builtin", "name=cgroupns"],
+      SecurityOptions: ["name=seccomp,profile=builtin", ...(this.opts.idMap ? ["name=userns"] : []), "name=cgroupns"],
       CDISpecDirs: [],
       Warnings: [],
     };

@@ -34,6 +34,7 @@ import {
   PortReservations,
   type VethSpec,
   addInterfaces,
+  adoptSandbox,
   bridgeResolvConf,
   cidrString,
   configureBridge,
@@ -63,7 +64,7 @@ import {
   waitLinksGone,
 } from "../network/index.js";
 import type { Events } from "./events.js";
-import type { ContainerNetworking, NetworkAttachment } from "./plugs.js";
+import type { ContainerNetworking, NetworkAttachment, NetworkSetUpOptions } from "./plugs.js";
 import { type ContainerRecord, EndpointSettingsSchema } from "./types.js";
 
 export const DEFAULT_BRIDGE = "berth0";
@@ -555,16 +556,16 @@ export class NetworkService implements ContainerNetworking {
 
   // --- ContainerNetworking: start ---------------------------------------------
 
-  setUp(rec: ContainerRecord): Promise<NetworkAttachment> {
+  setUp(rec: ContainerRecord, opts: NetworkSetUpOptions = {}): Promise<NetworkAttachment> {
     return this.lock.run(rec.Id, async () => {
       const t0 = performance.now();
-      const r = await this.setUpUnlocked(rec);
+      const r = await this.setUpUnlocked(rec, opts);
       this.o.log.debug(`network set-up of ${rec.Id.slice(0, 12)}: ${(performance.now() - t0).toFixed(1)} ms`);
       return r;
     });
   }
 
-  private async setUpUnlocked(rec: ContainerRecord): Promise<NetworkAttachment> {
+  private async setUpUnlocked(rec: ContainerRecord, opts: NetworkSetUpOptions): Promise<NetworkAttachment> {
     const c = this.stateOf(rec);
     if (c.netns || c.endpoints) await this.teardownState(c); // a previous run not cleaned up
     const mode = modeOf(rec);
@@ -579,7 +580,7 @@ export class NetworkService implements ContainerNetworking {
       await this.markPlain(c, first);
       return {};
     }
-    return this.setUpBridges(rec, c);
+    return this.setUpBridges(rec, c, opts.runtimeNetns === true);
   }
 
   private async markPlain(c: ContainerNet, n: NetworkRecord): Promise<void> {
@@ -599,12 +600,18 @@ export class NetworkService implements ContainerNetworking {
     const hostsEntries = (tc?.endpoints ?? []).map((e) => `${e.ip}\t${t.Config.Hostname}`);
     const base = { hostsEntries, ...(resolvConf !== undefined ? { resolvConf } : {}) };
     if (modeOf(t).kind === "host") return { ...base, hostNamespaces: ["network"], hostMode: true };
-    if (tc?.netns) return { ...base, joinNamespaces: { network: tc.netns } };
-    return { ...base, joinNamespaces: { network: `/proc/${t.State.Pid}/ns/net` } };
+    // A user-namespaced target's network namespace belongs to its user namespace: join both.
+    const userns = await ownUserNamespace(t.State.Pid);
+    const join: Record<string, string> = { network: tc?.netns ?? `/proc/${t.State.Pid}/ns/net`, ...(userns ? { user: userns } : {}) };
+    return { ...base, joinNamespaces: join };
   }
 
   /** Addresses for each bridge attachment, a namespace with a veth per network, published ports. */
-  private async setUpBridges(rec: ContainerRecord, c: ContainerNet): Promise<NetworkAttachment> {
+  /**
+   * With runtimeNetns (user-namespaced containers) the runtime creates the namespace
+   * and the attachment's afterCreate configures it, between create and start.
+   */
+  private async setUpBridges(rec: ContainerRecord, c: ContainerNet, runtimeNetns: boolean): Promise<NetworkAttachment> {
     const nets = c.attachments.map((a) => {
       const n = this.networks.get(a.networkId);
       if (!n) throw notFound(`network ${a.networkId} not found`);
@@ -613,6 +620,7 @@ export class NetworkService implements ContainerNetworking {
     const endpoints: Endpoint[] = [];
     const nsPath = path.join(this.netnsDir, rec.Id.slice(0, 12));
     let mappings: PortMapping[] = [];
+    let afterCreate: ((pid: number) => Promise<void>) | undefined;
     try {
       for (const [i, { a, n }] of nets.entries()) endpoints.push(await this.allocateEndpoint(rec.Id, a, n, `eth${i}`));
       const gwEp = endpoints.find((e) => !this.networks.get(e.networkId)?.Internal);
@@ -640,7 +648,9 @@ export class NetworkService implements ContainerNetworking {
       }));
       // In parallel: the record, the namespace, NAT rules, names. A crash in between leaves a
       // namespace or lease that start-up collects (no record names them).
-      const tasks: Promise<unknown>[] = [this.saveState(c), createSandbox(nsPath, veths)];
+      const tasks: Promise<unknown>[] = [this.saveState(c)];
+      if (runtimeNetns) afterCreate = (pid) => this.lock.run(rec.Id, () => adoptSandbox(nsPath, pid, veths));
+      else tasks.push(createSandbox(nsPath, veths));
       if (mappings.length > 0) tasks.push(this.applyFirewall());
       if (nets.some(({ n }) => this.isUser(n))) tasks.push(this.updateDns().catch((e: unknown) => this.o.log.warn(`embedded DNS: ${messageOf(e)}`)));
       const failed = (await Promise.allSettled(tasks)).find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -652,7 +662,7 @@ export class NetworkService implements ContainerNetworking {
     }
     for (const { n } of nets) this.o.events.emit("network", "connect", n.Id, { container: rec.Id, name: n.Name, type: n.Driver });
     return {
-      joinNamespaces: { network: nsPath },
+      ...(afterCreate ? { afterCreate } : { joinNamespaces: { network: nsPath } }),
       hostsEntries: this.hostsFor(rec, endpoints),
       resolvConf: this.resolvFor(rec, nets.map(({ n }) => n), endpoints),
     };
@@ -1262,6 +1272,14 @@ function parseUntil(v: string): number {
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw invalid(`invalid filter 'until=${v}'`);
   return t;
+}
+
+/** The user namespace of a process when it is not the daemon's own, else undefined. */
+async function ownUserNamespace(pid: number): Promise<string | undefined> {
+  if (!pid) return undefined;
+  const p = `/proc/${pid}/ns/user`;
+  const [theirs, ours] = await Promise.all([fs.readlink(p).catch(() => undefined), fs.readlink("/proc/self/ns/user").catch(() => undefined)]);
+  return theirs !== undefined && theirs !== ours ? p : undefined;
 }
 
 function readHostResolv(): string {

@@ -17,13 +17,23 @@ export interface NetworkAttachment {
   resolvConf?: string;
   /** Use the host's /etc/hostname and /etc/hosts semantics (host network). */
   hostMode?: boolean;
+  /**
+   * Set when the runtime is to create the network namespace (setUp's runtimeNetns):
+   * configure it for the created, not yet started, process `pid`.
+   */
+  afterCreate?: (pid: number) => Promise<void>;
+}
+
+export interface NetworkSetUpOptions {
+  /** The container gets a user namespace: the runtime must create its network namespace (owned by that user namespace). */
+  runtimeNetns?: boolean;
 }
 
 export interface ContainerNetworking {
   /** At create: validate the requested networks (404 for unknown ones), record endpoints. */
   onCreate(rec: ContainerRecord): Promise<void>;
   /** Before the runtime creates the container: namespaces, addresses, published ports. */
-  setUp(rec: ContainerRecord): Promise<NetworkAttachment>;
+  setUp(rec: ContainerRecord, opts?: NetworkSetUpOptions): Promise<NetworkAttachment>;
   /** After the container's process ended (or a failed start): release what setUp made. Idempotent. */
   tearDown(rec: ContainerRecord): Promise<void>;
   /** When the container is removed. */

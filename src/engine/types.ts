@@ -99,6 +99,7 @@ export const HostConfigSchema = z.looseObject({
   BlkioDeviceReadIOps: nullable(z.array(z.looseObject({ Path: z.string(), Rate: z.number().int().nonnegative() }))),
   BlkioDeviceWriteIOps: nullable(z.array(z.looseObject({ Path: z.string(), Rate: z.number().int().nonnegative() }))),
   Runtime: nullable(z.string()),
+  UsernsMode: nullable(z.string()),
   ConsoleSize: nullable(z.array(z.number().int().nonnegative()).length(2)),
 });
 

@@ -79,6 +79,8 @@ export interface VolumeServiceOptions {
   events: Events;
   log: Logger;
   containers: ContainerLookup;
+  /** Host ids of containers' root under `--userns-remap`: owner of new volume data and mount points. */
+  rootOwner?: { uid: number; gid: number };
 }
 
 /** A create still writing its record keeps its volumes referenced this long at most. */
@@ -138,7 +140,7 @@ export class VolumeService implements ContainerStorage {
   private pruning = false;
 
   constructor(private readonly o: VolumeServiceOptions) {
-    this.driver = new LocalDriver(o.root, o.log);
+    this.driver = new LocalDriver(o.root, o.log, o.rootOwner);
     // A container's process ended: release the mounts of volumes nobody running uses any more.
     o.events.subscribe((e) => {
       if (e.Type !== "container") return;
@@ -451,7 +453,7 @@ export class VolumeService implements ContainerStorage {
           }
           const sub = mp.Spec.VolumeOptions?.Subpath ?? "";
           const source = sub !== "" ? await subpathIn(data, sub) : data;
-          await ensureTarget(rootfs, mp.Destination, source);
+          await ensureTarget(rootfs, mp.Destination, source, this.o.rootOwner);
           out.push(bindMount(mp, source));
           this.o.events.emit("volume", "mount", mp.Name, {
             container: rec.Id,
@@ -471,7 +473,7 @@ export class VolumeService implements ContainerStorage {
               throw new EngineError("internal", `error while creating mount source path '${mp.Source}': ${messageOf(e)}`);
             }
           }
-          await ensureTarget(rootfs, mp.Destination, mp.Source);
+          await ensureTarget(rootfs, mp.Destination, mp.Source, this.o.rootOwner);
           out.push(bindMount(mp, mp.Source));
           break;
         }
@@ -560,10 +562,10 @@ function bindMount(mp: MountPoint, source: string): OciMount {
 }
 
 /** Create the mount target inside the root: a directory, or an empty file for a file source. */
-async function ensureTarget(rootfs: string, dest: string, source: string): Promise<void> {
+async function ensureTarget(rootfs: string, dest: string, source: string, owner: { uid: number; gid: number } | undefined): Promise<void> {
   const st = await fs.stat(source).catch(() => undefined);
-  if (st && !st.isDirectory()) await createFileInRoot(rootfs, dest);
-  else await mkdirInRoot(rootfs, dest);
+  if (st && !st.isDirectory()) await createFileInRoot(rootfs, dest, 0o755, owner);
+  else await mkdirInRoot(rootfs, dest, 0o755, owner);
 }
 
 /** A volume's subpath (--mount volume-subpath=), resolved inside the volume; it must exist. */

@@ -20,6 +20,7 @@ import fss, { constants as fsc, type BigIntStats } from "node:fs";
 import { execFile } from "node:child_process";
 import { Readable } from "node:stream";
 import { errnoCode, internal } from "../util/errors.js";
+import type { IdMap } from "../util/idmap.js";
 import { type TarEntryHeader, encodeTarHeader, extractLayer, tarEnd, tarPadding } from "./tar.js";
 
 const O_DIR_NOFOLLOW = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
@@ -378,6 +379,8 @@ export interface TreeTarOptions {
   skip?: (rel: string) => boolean;
   /** Walk-relative path → host file shown in its place (bind-mounted files), also when the tree lacks it. */
   files?: ReadonlyMap<string, string>;
+  /** User-namespace remapping: host owners are written as the container ids they stand for. */
+  idMap?: IdMap;
 }
 
 /**
@@ -436,8 +439,8 @@ class TreeWriter {
     return {
       name: this.o.name(rel),
       mode: Number(st.mode & 0o7777n),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
+      uid: this.o.idMap ? this.o.idMap.containerUid(Number(st.uid)) : Number(st.uid),
+      gid: this.o.idMap ? this.o.idMap.containerGid(Number(st.gid)) : Number(st.gid),
       mtime: Number(st.mtimeNs / 1_000_000_000n) - (st.mtimeNs < 0n && st.mtimeNs % 1_000_000_000n !== 0n ? 1 : 0),
     };
   }
@@ -776,6 +779,8 @@ function sameFsTime(a: bigint, b: bigint): boolean {
 export interface CopyInOptions {
   /** See ExtractOptions.onEntry: vet (or skip, by returning false) each entry before it is written. */
   onEntry?: (rel: string, type: string | null) => boolean | void;
+  /** User-namespace remapping: the archive's ids are container ids. */
+  idMap?: IdMap;
   signal?: AbortSignal;
 }
 
@@ -790,6 +795,7 @@ export async function extractCopy(input: NodeJS.ReadableStream | Readable, dir: 
     overlayWhiteouts: false,
     whiteouts: false,
     preserveOwners: true,
+    ...(opts.idMap ? { idMap: opts.idMap } : {}),
     ...(opts.onEntry ? { onEntry: opts.onEntry } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });

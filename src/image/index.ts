@@ -9,6 +9,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { constants as zc, createGunzip, createGzip } from "node:zlib";
 import { type Digest, sha256 } from "../util/digest.js";
 import { EngineError, invalid, notFound } from "../util/errors.js";
+import type { IdMap } from "../util/idmap.js";
 import { SharedLock } from "../util/lock.js";
 
 import { type ImageConfig, type ImageRunConfig, hostArchitecture } from "./config.js";
@@ -52,11 +53,16 @@ export class ImageStore {
   /** Holders of layers outside images and snapshots (the build cache); every gc keeps what they return. */
   private readonly gcRootProviders: (() => Iterable<Digest>)[] = [];
 
-  constructor(root: string) {
+  constructor(root: string, idMap?: IdMap) {
     this.content = new ContentStore(path.join(root, "content"));
-    this.layers = new LayerStore(root);
+    this.layers = new LayerStore(root, idMap);
     this.index = new ImageIndex(root);
     this.blobs = new LayerBlobIndex(root);
+  }
+
+  /** User-namespace remapping of this store (`--userns-remap`), if any. */
+  get idMap(): IdMap | undefined {
+    return this.layers.idMap;
   }
 
   async init(): Promise<void> {

@@ -6,6 +6,7 @@ import { type Digest, hexOf, sha256 } from "../util/digest.js";
 import { EngineError, errnoCode, notFound } from "../util/errors.js";
 import { exists, mkdirp, readJson, writeJson } from "../util/fsutil.js";
 import { run } from "../util/exec.js";
+import type { IdMap } from "../util/idmap.js";
 import { extractLayer } from "./tar.js";
 import { TarSplitRecorder, replayTarSplit } from "./tarsplit.js";
 
@@ -52,7 +53,14 @@ export class LayerStore {
   readonly snapshotsDir: string;
   private readonly emptyDir: string;
 
-  constructor(root: string) {
+  /**
+   * @param idMap user-namespace remapping (`--userns-remap`): layers are unpacked with
+   * host ids, and snapshot roots belong to the container root's host ids.
+   */
+  constructor(
+    root: string,
+    readonly idMap?: IdMap,
+  ) {
     this.layersDir = path.join(root, "layers");
     this.snapshotsDir = path.join(root, "snapshots");
     this.emptyDir = path.join(root, "empty");
@@ -93,7 +101,7 @@ export class LayerStore {
     await mkdirp(path.join(tmp, "diff"));
     try {
       const split = new TarSplitRecorder();
-      const res = await extractLayer(tar, path.join(tmp, "diff"), { ...(signal ? { signal } : {}), onData: (c) => split.push(c) });
+      const res = await extractLayer(tar, path.join(tmp, "diff"), { ...(signal ? { signal } : {}), ...(this.idMap ? { idMap: this.idMap } : {}), onData: (c) => split.push(c) });
       const chainId = chainIdOf(parent, res.diffId);
       const info: LayerInfo = { chainId, diffId: res.diffId, parent, size: res.size };
       const final = path.join(this.layersDir, hexOf(chainId));
@@ -174,6 +182,8 @@ export class LayerStore {
     const dir = this.snapshotDir(key);
     if (parent !== null && !(await this.has(parent))) throw notFound(`layer ${parent} not found`);
     await mkdirp(path.join(dir, "upper"));
+    // The overlay's root takes the upper dir's owner: the container's root must own it.
+    if (this.idMap) await fs.chown(path.join(dir, "upper"), this.idMap.root.uid, this.idMap.root.gid);
     await mkdirp(path.join(dir, "work"));
     await mkdirp(path.join(dir, "merged"));
     const info: SnapshotInfo = { key, parent, created: new Date().toISOString() };

@@ -610,3 +610,38 @@ test("encodeTarHeader uses PAX only when needed", () => {
   const split = encodeTarHeader({ name: `${"p".repeat(120)}/${"n".repeat(90)}`, type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0 });
   assert.equal(split.length, 512, "ustar prefix split");
 });
+
+test("with an id map, extraction writes host ids and packing writes the container ids back", { skip }, async () => {
+  const { IdMap } = await import("../util/idmap.js");
+  const map = new IdMap([{ containerId: 0, hostId: 200000, size: 65536 }], [{ containerId: 0, hostId: 300000, size: 65536 }]);
+  const buf = await buildTar([
+    { name: "d/", type: "directory", mode: 0o755, uid: 0, gid: 0 },
+    { name: "d/f", body: "x", mode: 0o640, uid: 1000, gid: 50 },
+    { name: "implied/g", body: "y", mode: 0o644, uid: 0, gid: 0 },
+  ]);
+  const dir = await tmpDir();
+  const res = await extractBuf(buf, dir, { idMap: map });
+  assert.equal(res.diffId, `sha256:${sha256hex(buf)}`, "the diffId is the archive's, not the shifted tree's");
+  const own = (p: string): string => {
+    const st = fss.lstatSync(path.join(dir, p));
+    return `${st.uid}:${st.gid}`;
+  };
+  assert.equal(own("d"), "200000:300000");
+  assert.equal(own("d/f"), "201000:300050");
+  assert.equal(own("implied"), "200000:300000", "a directory the archive implies belongs to the container root");
+  // A file the kernel would show as unmapped inside (host root) is packed as the overflow id.
+  await fs.writeFile(path.join(dir, "hostroot"), "z");
+  const hdrs = await listTar(await collect(packDirectory(dir, { idMap: map })));
+  const byName = new Map(hdrs.map((h) => [h.name.replace(/\/$/, ""), `${h.uid}:${h.gid}`]));
+  assert.equal(byName.get("d"), "0:0");
+  assert.equal(byName.get("d/f"), "1000:50");
+  assert.equal(byName.get("implied/g"), "0:0");
+  assert.equal(byName.get("hostroot"), "65534:65534");
+});
+
+test("with an id map, an archive id outside the mapping is refused", { skip }, async () => {
+  const { IdMap } = await import("../util/idmap.js");
+  const map = new IdMap([{ containerId: 0, hostId: 200000, size: 1000 }], [{ containerId: 0, hostId: 200000, size: 1000 }]);
+  const buf = await buildTar([{ name: "f", body: "x", uid: 5000, gid: 0 }]);
+  await expectInvalid(extractBuf(buf, await tmpDir(), { idMap: map }), /Container ID 5000 cannot be mapped to a host ID/);
+});

@@ -38,12 +38,19 @@ import { Decompress as ZstdDecompress } from "fzstd";
 import { extract as tarExtract, type Header as TarHeader, type Extract as TarExtract } from "tar-stream";
 import { EngineError, errnoCode, internal, invalid, isEngineError, messageOf } from "../util/errors.js";
 import type { Digest } from "../util/digest.js";
+import type { IdMap } from "../util/idmap.js";
 
 export interface ExtractOptions {
   /** Apply OCI whiteouts as overlayfs whiteouts (`.wh.x` → char device 0:0 named x; `.wh..wh..opq` → xattr trusted.overlay.opaque=y on the dir). Default true. When false, whiteouts delete the named paths (flattening). */
   overlayWhiteouts?: boolean;
   /** Keep uid/gid from the archive (lchown). Default true. */
   preserveOwners?: boolean;
+  /**
+   * User-namespace remapping: the archive's (container) ids are written as host ids,
+   * and directories the archive implies get the container root's host ids. An id
+   * outside the mapping fails the extraction.
+   */
+  idMap?: IdMap;
   /**
    * Interpret whiteouts at all. Default true. When false (docker cp: Docker's
    * Untar does not), `.wh.*` names are ordinary files and a 0:0 char device is
@@ -110,7 +117,7 @@ export async function extractLayer(
   if (!rootStat.isDirectory()) throw invalid(`extraction target ${targetDir} is not a directory`);
   const root = await fs.realpath(targetDir);
 
-  const extractor = new Extractor(root, opts.overlayWhiteouts ?? true, opts.preserveOwners ?? true, opts.whiteouts ?? true, opts.onEntry);
+  const extractor = new Extractor(root, opts.overlayWhiteouts ?? true, opts.preserveOwners ?? true, opts.whiteouts ?? true, opts.onEntry, opts.idMap);
   const hash = createHash("sha256");
   let size = 0;
   let entries = 0;
@@ -365,7 +372,18 @@ class Extractor {
     private readonly owners: boolean,
     private readonly whiteouts = true,
     private readonly onEntry?: (rel: string, type: string | null) => boolean | void,
+    private readonly idMap?: IdMap,
   ) {}
+
+  /** A directory the archive implies but does not list: 0755, owned by the (container) root. */
+  private implicitDir(abs: string): void {
+    fss.mkdirSync(abs, 0o755);
+    fss.chmodSync(abs, 0o755);
+    if (this.idMap && this.owners) {
+      const r = this.idMap.root;
+      fss.lchownSync(abs, r.uid, r.gid);
+    }
+  }
 
   private abs(rel: string): string {
     return rel === "" ? this.root : path.join(this.root, rel);
@@ -398,6 +416,10 @@ class Extractor {
     if (!Number.isSafeInteger(meta.gid) || meta.gid < 0 || meta.gid > 0xfffffffe)
       throw invalid(`invalid tar entry "${rawName}": bad gid`);
     if (Number.isNaN(meta.mtime.getTime())) meta.mtime = new Date(0);
+    if (this.idMap && this.owners) {
+      meta.uid = this.idMap.hostUid(meta.uid);
+      meta.gid = this.idMap.hostGid(meta.gid);
+    }
 
     const type = h.type as string | null;
     if (this.onEntry?.(rel, type) === false) return;
@@ -458,8 +480,7 @@ class Extractor {
       const st = fss.lstatSync(abs, { throwIfNoEntry: false });
       if (st === undefined) {
         if (!create) return false;
-        fss.mkdirSync(abs, 0o755);
-        fss.chmodSync(abs, 0o755);
+        this.implicitDir(abs);
         this.dirs.add(cur);
         if (!this.overlay) this.unpacked.add(cur);
         continue;
@@ -614,8 +635,7 @@ class Extractor {
     const st = fss.lstatSync(abs, { throwIfNoEntry: false });
     if (st === undefined) {
       if (!create) return false;
-      fss.mkdirSync(abs, 0o755);
-      fss.chmodSync(abs, 0o755);
+      this.implicitDir(abs);
       if (!this.overlay) this.unpacked.add(dir);
     } else if (st.isSymbolicLink()) {
       throw invalid(`path ${dir} escapes through symlink ${dir}`);
@@ -890,14 +910,14 @@ export function encodeTarHeader(h: TarEntryHeader): Buffer {
  * (a stopped/paused container's upper dir): a file that shrinks while being
  * read fails the stream. xattrs are not recorded.
  */
-export function packDirectory(root: string, opts: { ociWhiteouts?: boolean } = {}): Readable {
-  return Readable.from(packEntries(root, opts.ociWhiteouts ?? false), { objectMode: false, highWaterMark: 256 * 1024 });
+export function packDirectory(root: string, opts: { ociWhiteouts?: boolean; idMap?: IdMap } = {}): Readable {
+  return Readable.from(packEntries(root, opts.ociWhiteouts ?? false, opts.idMap), { objectMode: false, highWaterMark: 256 * 1024 });
 }
 
 const READ_CHUNK = 256 * 1024;
 const SMALL_FILE = 64 * 1024;
 
-async function* packEntries(rootIn: string, ociWhiteouts: boolean): AsyncGenerator<Buffer> {
+async function* packEntries(rootIn: string, ociWhiteouts: boolean, idMap: IdMap | undefined): AsyncGenerator<Buffer> {
   const root = path.resolve(rootIn);
   const st = await fs.stat(root);
   if (!st.isDirectory()) throw invalid(`${rootIn} is not a directory`);
@@ -919,8 +939,8 @@ async function* packEntries(rootIn: string, ociWhiteouts: boolean): AsyncGenerat
       const base = {
         name: rel,
         mode: Number(s.mode & 0o7777n),
-        uid: Number(s.uid),
-        gid: Number(s.gid),
+        uid: idMap ? idMap.containerUid(Number(s.uid)) : Number(s.uid),
+        gid: idMap ? idMap.containerGid(Number(s.gid)) : Number(s.gid),
         mtime: Number(s.mtimeNs / 1_000_000_000n) - (s.mtimeNs < 0n && s.mtimeNs % 1_000_000_000n !== 0n ? 1 : 0),
       };
       if (s.isDirectory()) {

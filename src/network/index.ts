@@ -26,6 +26,7 @@ export {
   type HostLink,
   type VethSpec,
   addInterfaces,
+  adoptSandbox,
   configureBridge,
   createBridge,
   createSandbox,

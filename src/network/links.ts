@@ -65,6 +65,19 @@ export async function createSandbox(nsPath: string, veths: VethSpec[]): Promise<
   await ipServer().batch(hostBatch(veths));
 }
 
+/**
+ * Bind the network namespace the runtime created for process `pid` at `nsPath` and
+ * give it these interfaces (loopback up). For user-namespaced containers: their
+ * network namespace must belong to their user namespace (or sysfs cannot be
+ * mounted), so runc creates it and it is configured between create and start.
+ */
+export async function adoptSandbox(nsPath: string, pid: number, veths: VethSpec[]): Promise<void> {
+  await fs.writeFile(nsPath, "", { mode: 0o444 });
+  await run("mount", ["--bind", `/proc/${pid}/ns/net`, nsPath]);
+  await run("nsenter", [`--net=${nsPath}`, IP, "-batch", "-"], { input: insideBatch(veths, true) });
+  await ipServer().batch(hostBatch(veths));
+}
+
 /** Add interfaces to an existing namespace (network connect on a running container). */
 export async function addInterfaces(nsPath: string, veths: VethSpec[]): Promise<void> {
   if (veths.length === 0) return;

@@ -45,8 +45,8 @@ export interface OciSpec {
   annotations?: Record<string, string>;
   linux: {
     namespaces: { type: string; path?: string }[];
-    uidMappings?: { containerID: number; hostID: number; size: number }[];
-    gidMappings?: { containerID: number; hostID: number; size: number }[];
+    uidMappings?: IdMapping[];
+    gidMappings?: IdMapping[];
     devices?: { path: string; type: string; major: number; minor: number; fileMode?: number; uid?: number; gid?: number }[];
     cgroupsPath?: string;
     resources?: Record<string, unknown>;
@@ -140,7 +140,18 @@ export interface SpecInput {
   seccomp?: unknown;
   /** Namespace types not created at all (shared with the host), e.g. ["network"]. */
   hostNamespaces?: string[];
+  /**
+   * Run in a user namespace with these id mappings (`--userns-remap`); created, or
+   * joined when joinNamespaces has a "user" path (sharing another container's network).
+   */
+  userNamespace?: { uidMappings: IdMapping[]; gidMappings: IdMapping[] };
   annotations?: Record<string, string>;
+}
+
+export interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
 }
 
 export function buildSpec(input: SpecInput): OciSpec {
@@ -151,7 +162,8 @@ export function buildSpec(input: SpecInput): OciSpec {
     { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
     { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", input.privileged ? "rw" : "ro"] },
-    { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", input.privileged ? "rw" : "ro"] },
+    // In a user namespace a read-only remount of the cgroup mount fails (dockerd clears the flag too).
+    { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", input.privileged || input.userNamespace ? "rw" : "ro"] },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${shm}`] },
   ];
@@ -170,6 +182,10 @@ export function buildSpec(input: SpecInput): OciSpec {
     const p = input.joinNamespaces?.[type];
     return p ? { type, path: p } : { type };
   });
+  if (input.userNamespace) {
+    const p = input.joinNamespaces?.user;
+    namespaces.push(p ? { type: "user", path: p } : { type: "user" });
+  }
 
   const spec: OciSpec = {
     ociVersion: "1.0.2-dev",
@@ -191,6 +207,7 @@ export function buildSpec(input: SpecInput): OciSpec {
     ...(input.annotations ? { annotations: input.annotations } : {}),
     linux: {
       namespaces,
+      ...(input.userNamespace ? { uidMappings: input.userNamespace.uidMappings, gidMappings: input.userNamespace.gidMappings } : {}),
       cgroupsPath: input.cgroupsPath,
       ...(input.devices && input.devices.length > 0 ? { devices: input.devices } : {}),
       ...(input.seccomp ? { seccomp: input.seccomp } : {}),

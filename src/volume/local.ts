@@ -71,6 +71,8 @@ export class LocalDriver {
   constructor(
     readonly root: string,
     private readonly log?: Logger,
+    /** Owner of new volumes' _data (the container root's host ids under `--userns-remap`). */
+    private readonly dataOwner?: { uid: number; gid: number },
   ) {}
 
   dir(name: string): string {
@@ -153,6 +155,7 @@ export class LocalDriver {
         if ((await mountsAtOrUnder(dir)).length > 0) fail(conflict(`volume already exists under ${dir}`));
       }
       await mkdirp(this.dataPath(name), 0o755);
+      if (this.dataOwner) await fs.chown(this.dataPath(name), this.dataOwner.uid, this.dataOwner.gid);
       const rec: VolumeRecord = { Name: name, Driver: DEFAULT_DRIVER, CreatedAt: rfc3339(new Date()), Labels: labels, Options: options };
       await writeJson(path.join(dir, META), rec);
       this.vols.set(name, rec);

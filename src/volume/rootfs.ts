@@ -14,7 +14,13 @@ function components(p: string): string[] {
   return p.split("/").filter((x) => x !== "" && x !== ".");
 }
 
-async function walk(root: string, p: string, create: boolean, mode: number): Promise<string> {
+/** Host ids of the container's root, given to what is created (`--userns-remap`); host root when absent. */
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+async function walk(root: string, p: string, create: boolean, mode: number, owner?: Owner): Promise<string> {
   const parts = components(p);
   let cur: string[] = [];
   let links = 0;
@@ -39,6 +45,7 @@ async function walk(root: string, p: string, create: boolean, mode: number): Pro
       if (code === "ENOTDIR") throw invalid(`cannot create ${p} in the container: ${path.join("/", ...cur)} is not a directory`);
       try {
         await fs.mkdir(candidate, mode);
+        if (owner) await fs.lchown(candidate, owner.uid, owner.gid);
       } catch (e2) {
         if (errnoCode(e2) !== "EEXIST") throw e2;
       }
@@ -64,15 +71,15 @@ export function resolveInRoot(root: string, p: string): Promise<string> {
 }
 
 /** mkdir -p of p inside root without ever leaving it; returns the host path of the directory. */
-export function mkdirInRoot(root: string, p: string, mode = 0o755): Promise<string> {
-  return walk(root, p, true, mode);
+export function mkdirInRoot(root: string, p: string, mode = 0o755, owner?: Owner): Promise<string> {
+  return walk(root, p, true, mode, owner);
 }
 
 /**
  * Make sure p exists inside root as a mount point for a file (an empty file is
  * created when nothing is there); returns its host path.
  */
-export async function createFileInRoot(root: string, p: string, mode = 0o755): Promise<string> {
+export async function createFileInRoot(root: string, p: string, mode = 0o755, owner?: Owner): Promise<string> {
   const resolved = await resolveInRoot(root, p);
   try {
     await fs.lstat(resolved);
@@ -80,10 +87,11 @@ export async function createFileInRoot(root: string, p: string, mode = 0o755): P
   } catch (e) {
     if (errnoCode(e) !== "ENOENT") throw e;
   }
-  const parent = await mkdirInRoot(root, path.relative(root, path.dirname(resolved)), mode);
+  const parent = await mkdirInRoot(root, path.relative(root, path.dirname(resolved)), mode, owner);
   const file = path.join(parent, path.basename(resolved));
   try {
     const fh = await fs.open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
+    if (owner) await fh.chown(owner.uid, owner.gid);
     await fh.close();
   } catch (e) {
     if (errnoCode(e) !== "EEXIST") throw e;

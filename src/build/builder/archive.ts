@@ -10,6 +10,7 @@ import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { extractLayer } from "../../image/index.js";
 import { internal } from "../../util/errors.js";
+import type { IdMap } from "../../util/idmap.js";
 
 type Compression = "none" | "gzip" | "bzip2" | "xz" | "zstd";
 
@@ -70,10 +71,16 @@ function decompressWith(tool: string, input: Readable): { out: Readable; done: P
  * Unpack a (possibly compressed) tar into dest, merging with what is there.
  * Owners are kept; whiteout entries delete the named paths.
  */
-export async function extractArchive(input: Readable, dest: string, opts: { signal?: AbortSignal | undefined; context?: boolean } = {}): Promise<void> {
+export async function extractArchive(input: Readable, dest: string, opts: { signal?: AbortSignal | undefined; context?: boolean; idMap?: IdMap } = {}): Promise<void> {
   const [head, stream] = await peek(input, 6);
   const c = detect(head);
-  const xopts = { overlayWhiteouts: false, preserveOwners: true, ...(opts.context ? { padFinalEntry: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
+  const xopts = {
+    overlayWhiteouts: false,
+    preserveOwners: true,
+    ...(opts.context ? { padFinalEntry: true } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.idMap ? { idMap: opts.idMap } : {}),
+  };
   if (c === "none" || c === "gzip") {
     await extractLayer(stream, dest, xopts);
     return;

@@ -23,6 +23,7 @@ import { StringDecoder } from "node:string_decoder";
 import type { Digest } from "../../util/digest.js";
 import { EngineError, internal, invalid, isEngineError, messageOf, notFound } from "../../util/errors.js";
 import { mkdirp } from "../../util/fsutil.js";
+import type { IdMap } from "../../util/idmap.js";
 import type { Logger } from "../../util/log.js";
 import {
   type ImageConfig,
@@ -230,6 +231,8 @@ export class Builder {
     await mkdirp(this.o.root, 0o700);
     await fs.rm(this.tmp, { recursive: true, force: true });
     await mkdirp(this.tmp, 0o700);
+    // A user-namespaced RUN step's root must reach its /etc files below tmp (their directory is 0710 to its group).
+    if (this.o.store.idMap) for (const d of [this.o.root, this.tmp]) await fs.chmod(d, 0o711);
     await this.cache.init();
     // Build containers and snapshots of a build interrupted by a crash.
     for (const s of await this.o.store.layers.snapshots()) {
@@ -707,7 +710,8 @@ class Job {
       let diffId: Digest | undefined;
       let top = parentTop;
       if (upper !== null) {
-        const info = await store.layers.register(packDirectory(upper, { ociWhiteouts: true }), parentTop, this.signal);
+        const idMap = store.idMap;
+        const info = await store.layers.register(packDirectory(upper, { ociWhiteouts: true, ...(idMap ? { idMap } : {}) }), parentTop, this.signal);
         diffId = info.diffId;
         top = info.chainId;
       }
@@ -765,7 +769,7 @@ class Job {
     const done = this.fakeContainer();
     const dir = rc.WorkingDir;
     await this.withSnapshot(st, cc, key, async (root) => {
-      mkdirAllInRoot(root, dir);
+      mkdirAllInRoot(root, dir, hostOwner(this.store.idMap, ROOT));
     });
     done();
   }
@@ -873,11 +877,13 @@ class Job {
 
       const dest = normalizeDest(st.runConfig.WorkingDir ?? "", c.sd.dest);
       await this.withSnapshot(st, cc, key, async (root) => {
-        let owner: Owner | undefined = fromImage ? undefined : { uid: 0, gid: 0 };
+        let owner: Owner | undefined = fromImage ? undefined : ROOT;
         if (c.chown !== "") owner = await parseChown(root, c.chown);
+        const idMap = this.store.idMap;
+        const o = { owner: owner && hostOwner(idMap, owner), dirOwner: hostOwner(idMap, owner ?? ROOT), idMap, mode: chmod, skip, decompress: c.kind === "add" && (c.unpack ?? true) };
         for (const info of infos) {
           const d = info.parentDirs ? `${dest.replace(/\/+$/, "")}/${info.parentDirs}/` : dest;
-          await copyInfo(root, d, info, { owner, mode: chmod, skip, decompress: c.kind === "add" && (c.unpack ?? true) });
+          await copyInfo(root, d, info, o);
         }
       });
     } catch (e) {
@@ -1052,7 +1058,16 @@ async function copyInfo(
   root: string,
   dest: string,
   info: SourceInfo,
-  o: { owner: Owner | undefined; mode: number | undefined; skip: ((rel: string) => boolean) | undefined; decompress: boolean },
+  o: {
+    /** New owner of what is copied (host ids); undefined keeps the source's. */
+    owner: Owner | undefined;
+    /** Owner of directories created on the way (host ids). */
+    dirOwner: Owner;
+    idMap: IdMap | undefined;
+    mode: number | undefined;
+    skip: ((rel: string) => boolean) | undefined;
+    decompress: boolean;
+  },
 ): Promise<void> {
   const copyOpts = { ...(o.owner ? { owner: o.owner } : {}), ...(o.mode !== undefined ? { mode: o.mode } : {}), ...(o.skip ? { skip: o.skip } : {}) };
   const endsWithSlash = dest.endsWith("/");
@@ -1060,14 +1075,14 @@ async function copyInfo(
   const destStat = fss.statSync(resolved.host, { throwIfNoEntry: false });
   if (info.isDir) {
     const parent = path.posix.dirname(resolved.rel);
-    mkdirAllInRoot(root, parent, o.owner);
+    mkdirAllInRoot(root, parent, o.dirOwner);
     const again = resolveInRoot(root, resolved.rel);
     await copyEntry(info.host, again.host, copyOpts);
     return;
   }
   if (o.decompress && (await isArchiveFile(info.host))) {
-    const dir = mkdirAllInRoot(root, resolved.rel, o.owner);
-    await extractArchive(fss.createReadStream(info.host), dir);
+    const dir = mkdirAllInRoot(root, resolved.rel, o.dirOwner);
+    await extractArchive(fss.createReadStream(info.host), dir, o.idMap ? { idMap: o.idMap } : {});
     return;
   }
   let targetParent: string;
@@ -1080,8 +1095,15 @@ async function copyInfo(
     targetName = path.posix.basename(resolved.rel);
   }
   if (targetName === "" || targetName === "." || targetName === "/") throw invalid(`cannot copy to ${dest}`);
-  const parentHost = mkdirAllInRoot(root, targetParent, o.owner);
+  const parentHost = mkdirAllInRoot(root, targetParent, o.dirOwner);
   await copyEntry(info.host, path.join(parentHost, targetName), copyOpts);
+}
+
+const ROOT: Owner = { uid: 0, gid: 0 };
+
+/** A container-side owner as the host ids that stand for it (`--userns-remap`). */
+function hostOwner(idMap: IdMap | undefined, o: Owner): Owner {
+  return idMap ? idMap.toHost(o) : o;
 }
 
 /** EXPOSE port specs: 80, 80/udp, 8000-8002/tcp, [ip:[hostport:]]port[/proto]. */

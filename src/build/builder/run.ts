@@ -18,7 +18,7 @@ import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import type { Digest } from "../../util/digest.js";
-import { EngineError, messageOf } from "../../util/errors.js";
+import { EngineError, invalid, messageOf } from "../../util/errors.js";
 import { mkdirp } from "../../util/fsutil.js";
 import type { ImageStore } from "../../image/index.js";
 import { type OciMount, type Runtime, buildSpec, resolveUser } from "../../runtime/index.js";
@@ -82,12 +82,19 @@ export class RunExecutor {
       const rootfs = await layers.mount(key);
       const user = await resolveUser(rootfs, input.user);
       const cwd = input.workdir || "/";
+      const idMap = this.store.idMap;
       // Docker creates a missing working directory (owned by root) before the process starts.
-      mkdirAllInRoot(rootfs, cwd);
+      mkdirAllInRoot(rootfs, cwd, idMap?.root);
 
       await mkdirp(work, 0o700);
+      // A user-namespaced root reaches the /etc files through the group.
+      if (idMap) {
+        await fs.chown(work, 0, idMap.root.gid);
+        await fs.chmod(work, 0o710);
+      }
       const hostname = id.slice(0, 12);
       const hostMode = input.network === "host";
+      if (hostMode && idMap) throw invalid("cannot share the host's network namespace when user namespaces are enabled");
       await fs.writeFile(path.join(work, "hostname"), `${hostMode ? os.hostname() : hostname}\n`);
       await fs.writeFile(path.join(work, "hosts"), hostMode ? readHost("/etc/hosts", "127.0.0.1\tlocalhost\n") : HOSTS);
       await fs.writeFile(path.join(work, "resolv.conf"), readHost("/etc/resolv.conf", ""));
@@ -114,6 +121,7 @@ export class RunExecutor {
         cgroupsPath: `/berth/${id}`,
         ...(input.shmSize ? { shmSize: input.shmSize } : {}),
         ...(hostMode ? { hostNamespaces: ["network"] } : {}),
+        ...(idMap ? { userNamespace: idMap.oci() } : {}),
         extraMounts,
       });
 

@@ -168,6 +168,7 @@ function addContainerOptions(c: Command): Command {
     .option("--log-driver <string>", "Logging driver for the container")
     .option("--log-opt <list>", "Log driver options", collect)
     .option("--privileged", "Give extended privileges to this container")
+    .option("--userns <mode>", "User namespace to use (host: none, when the daemon remaps)")
     .option("--read-only", "Mount the container's root filesystem as read only")
     .option("--cap-add <list>", "Add Linux capabilities", collect)
     .option("--cap-drop <list>", "Drop Linux capabilities", collect)
