@@ -11,6 +11,7 @@ import { registerDistributionCommands } from "./commands/distribution.js";
 import { registerBuild } from "./commands/build.js";
 import { registerNetworkVolumeCommands } from "./commands/netvol.js";
 import { registerCp } from "./commands/cp.js";
+import { registerUpdate } from "./commands/update.js";
 import { cliVersion, registerSystemCommands } from "./commands/system.js";
 import { registerRegistry } from "./commands/registry.js";
 import { MultiError, StatusError, setHost } from "./context.js";
@@ -50,6 +51,8 @@ export function buildProgram(): Command {
   registerCp(program);
   const containerGroup = program.commands.find((c) => c.name() === "container");
   if (containerGroup) registerCp(containerGroup);
+  registerUpdate(program);
+  if (containerGroup) registerUpdate(containerGroup);
   if (imageGroup) registerBuild(imageGroup);
   registerSystemCommands(program);
   registerRegistry(program);

@@ -777,6 +777,18 @@ export class ContainerService {
     };
   }
 
+  /**
+   * Run fn on a container's record under its lifecycle lock (serialized with start, stop,
+   * exit handling and rm), with its runtime and a way to persist the record (docker update).
+   */
+  async locked<T>(idOrName: string, fn: (rec: ContainerRecord, ctl: { runtime: Runtime; save: () => Promise<void> }) => Promise<T>): Promise<T> {
+    const rec = this.get(idOrName);
+    return this.lock.run(rec.Id, async () => {
+      if (!this.records.has(rec.Id)) throw notFound(`No such container: ${idOrName}`);
+      return fn(rec, { runtime: this.rt(rec), save: () => this.save(rec) });
+    });
+  }
+
   /** Record a health state (HealthMonitor); persisted and announced when the status changed. */
   async setHealth(id: string, health: NonNullable<ContainerState["Health"]>, changed = true): Promise<void> {
     const rec = this.records.get(id);

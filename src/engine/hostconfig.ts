@@ -242,13 +242,16 @@ function devicePermissions(p: string | null | undefined): string {
 /**
  * Docker's create-time checks and adjustments of HostConfig's resources (in place):
  * throws EngineError("invalid") with Docker's messages, returns Docker's warnings.
+ * With `update` (docker update: hc holds only the values to change) a swap limit
+ * may come without a memory limit, a pids limit of 0 (unlimited) is kept, and no
+ * create-time defaults are filled in (Docker's verifyPlatformContainerResources).
  */
-export function adaptHostConfig(hc: HostConfig, facts: HostFacts = hostFacts()): string[] {
+export function adaptHostConfig(hc: HostConfig, facts: HostFacts = hostFacts(), update = false): string[] {
   const warnings: string[] = [];
   const memory = hc.Memory ?? 0;
   let swap = hc.MemorySwap ?? 0;
   if (hc.MemorySwappiness === -1) hc.MemorySwappiness = null;
-  if (hc.PidsLimit !== undefined && hc.PidsLimit !== null && hc.PidsLimit <= 0) hc.PidsLimit = null;
+  if (!update && hc.PidsLimit !== undefined && hc.PidsLimit !== null && hc.PidsLimit <= 0) hc.PidsLimit = null;
 
   // memory
   if (memory !== 0 && memory < MIN_MEMORY) throw invalid("Minimum memory limit allowed is 6MB");
@@ -257,7 +260,7 @@ export function adaptHostConfig(hc: HostConfig, facts: HostFacts = hostFacts()):
     swap = hc.MemorySwap = -1;
   }
   if (memory > 0 && swap > 0 && swap < memory) throw invalid("Minimum memoryswap limit should be larger than memory limit, see usage");
-  if (memory === 0 && swap > 0) throw invalid("You should always set the Memory limit when using Memoryswap limit, see usage");
+  if (memory === 0 && swap > 0 && !update) throw invalid("You should always set the Memory limit when using Memoryswap limit, see usage");
   const swappiness = hc.MemorySwappiness;
   if (swappiness !== undefined && swappiness !== null) {
     if (!facts.swappiness) {
@@ -359,7 +362,7 @@ export function adaptHostConfig(hc: HostConfig, facts: HostFacts = hostFacts()):
   }
 
   // Docker's defaults, visible in inspect
-  if (memory > 0 && (hc.MemorySwap ?? 0) === 0) hc.MemorySwap = memory * 2;
+  if (!update && memory > 0 && (hc.MemorySwap ?? 0) === 0) hc.MemorySwap = memory * 2;
   return warnings;
 }
 

@@ -25,6 +25,7 @@ import { ImageService } from "./images.js";
 import { NetworkService } from "./networks.js";
 import { VolumeService } from "./volumes.js";
 import { systemCheck } from "./check.js";
+import { UpdateService } from "./update.js";
 
 export { ContainerService, ImageService, Events, ExecService };
 export { NetworkService, NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from "./networks.js";
@@ -34,6 +35,8 @@ export type { EngineEvent } from "./events.js";
 export { eventJson } from "./events.js";
 export type { WaitCondition, AttachOptions } from "./containers.js";
 export { ContainerCreateSchema } from "./types.js";
+export { UpdateConfigSchema, UpdateService } from "./update.js";
+export type { UpdateConfig } from "./update.js";
 export { StatsService } from "./stats.js";
 export { parseTimeFilter } from "./containers.js";
 export { VolumeService, VolumeCreateSchema } from "./volumes.js";
@@ -67,6 +70,8 @@ export interface EngineOptions {
 export class Engine {
   readonly images: ImageService;
   readonly containers: ContainerService;
+  /** docker update (resources and restart policy of a container). */
+  readonly containerUpdate: UpdateService;
   readonly exec: ExecService;
   readonly health: HealthMonitor;
   readonly networks: NetworkService;
@@ -116,6 +121,7 @@ export class Engine {
       storage: this.volumes,
       networking: this.networks,
     });
+    this.containerUpdate = new UpdateService({ containers: this.containers });
     this.images = new ImageService(this.store, this.containers, this.events);
     this.exec = new ExecService({ containers: this.containers, events: this.events, log: opts.log });
     this.archive = new ArchiveService({ containers: this.containers, store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.execRoot, "archive") });

@@ -248,6 +248,26 @@ export class Runtime {
     await run(this.opts.runtime, ["--root", this.opts.runtimeRoot, "resume", id]);
   }
 
+  /**
+   * Change a running (or paused) container's cgroup limits in place (`runc update`):
+   * resources are OCI linux.resources fields; the ones left out stay as they are.
+   */
+  async update(id: string, resources: Record<string, unknown>): Promise<void> {
+    const file = path.join(this.stateDir(id), "update.json");
+    await atomicWriteFile(file, JSON.stringify(resources), 0o600);
+    const args = ["--root", this.opts.runtimeRoot, "update", "--resources", file, id];
+    try {
+      await run(this.opts.runtime, args);
+    } catch (e) {
+      // The runtime's own words, without the command line in front of them.
+      const prefix = `${this.opts.runtime} ${args.join(" ")}: `;
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new EngineError("internal", runtimeErrorText(msg.startsWith(prefix) ? msg.slice(prefix.length) : msg), { cause: e });
+    } finally {
+      await fs.rm(file, { force: true });
+    }
+  }
+
   /** Pids of every process in the container (host pid namespace). */
   async pids(id: string): Promise<number[]> {
     const { stdout } = await run(this.opts.runtime, ["--root", this.opts.runtimeRoot, "ps", "--format", "json", id]);
@@ -290,6 +310,22 @@ export class Runtime {
     const parsed = JSON.parse(stdout.trim() || "[]") as { id: string; status: string; pid: number }[] | null;
     return parsed ?? [];
   }
+}
+
+/**
+ * The errors in an OCI runtime's log-style stderr (`time=… level=error msg="…"`, as
+ * runc writes them), one per line; the text as it is when it has none.
+ */
+export function runtimeErrorText(stderr: string): string {
+  const msgs = [...stderr.matchAll(/level=(?:error|fatal) msg="((?:[^"\\]|\\.)*)"/g)].map((m) => {
+    const quoted = m[1] ?? "";
+    try {
+      return JSON.parse(`"${quoted}"`) as string;
+    } catch {
+      return quoted;
+    }
+  });
+  return msgs.length > 0 ? msgs.join("\n") : stderr.trim();
 }
 
 /**

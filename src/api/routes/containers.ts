@@ -1,5 +1,5 @@
 import type { Engine, WaitCondition } from "../../engine/index.js";
-import { ContainerCreateSchema, parseDetachKeys } from "../../engine/index.js";
+import { ContainerCreateSchema, UpdateConfigSchema, parseDetachKeys } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Router, qBool, qFilters, qInt, requireRes, startStream, versionAtLeast } from "../server.js";
 
@@ -71,6 +71,17 @@ export function containerRoutes(r: Router, engine: Engine): void {
     if (!name) throw invalid("name is required");
     await cs.rename(ctx.params["id"] ?? "", name);
     ctx.status(204);
+  });
+
+  r.post("/containers/{id}/update", async (ctx) => {
+    const parsed = UpdateConfigSchema.safeParse((await ctx.body()) ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw invalid(`invalid update config: ${issue ? `${issue.path.join(".") || "body"}: ${issue.message}` : "malformed"}`);
+    }
+    // The pids limit came with API 1.40; older clients' values are ignored (dockerd's rule).
+    const body = versionAtLeast(ctx.version, "1.40") ? parsed.data : { ...parsed.data, PidsLimit: null };
+    ctx.json(200, await engine.containerUpdate.update(ctx.params["id"] ?? "", body));
   });
 
   r.post("/containers/{id}/wait", async (ctx) => {
