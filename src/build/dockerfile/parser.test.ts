@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { parseDockerfile } from "./parser.js";
+import { chompHeredocContent, extractBuilderFlags, parseDockerfile, parseHeredoc, parseWords } from "./parser.js";
 import {
   type Command,
   type Dockerfile,
@@ -332,6 +332,134 @@ describe("Dockerfile parser: heredocs", () => {
     assert.equal(o.expression, "RUN <<EOF\necho hi\nEOF");
     const t = parseCommandLine(o.expression, "Dockerfile") as Extract<Command, { kind: "run" }>;
     assert.equal(t.cmd.files[0]?.data, "echo hi\n");
+  });
+});
+
+describe("Dockerfile parser: syntax details", () => {
+  const node = (text: string, i = 0) => {
+    const n = parseDockerfile(text).nodes[i];
+    assert.ok(n, `no node ${i}`);
+    return n;
+  };
+
+  it("keeps comments across blank lines, drops them at a bare # and after each instruction", () => {
+    const r = parseDockerfile("# a\n\n# b\nFROM x\n# c\n#\n# d\nRUN y\nRUN z\n");
+    assert.deepEqual(
+      r.nodes.map((n) => n.comments),
+      [["a", "b"], ["d"], []],
+    );
+  });
+
+  it("continues lines when the escape is followed by blanks, not when it is escaped", () => {
+    assert.equal(node("FROM x\nRUN a \\  \t\n b\n", 1).original, "RUN a  b");
+    assert.equal(node("FROM x\nRUN a\\\\  \nRUN b\n", 1).original, "RUN a\\\\  ");
+    // a lone escape line joins the lines around it
+    assert.deepEqual(
+      [node("FROM x\nRUN a \\\n\\\n  b\n", 1).original, node("FROM x\nRUN a \\\n\\\n  b\n", 1).endLine],
+      ["RUN a   b", 4],
+    );
+  });
+
+  it("ends a continuation at the end of the file", () => {
+    const r = parseDockerfile("FROM x\nRUN a \\\n");
+    assert.deepEqual([r.nodes[1]?.original, r.nodes[1]?.endLine], ["RUN a ", 2]);
+  });
+
+  it("counts lines the same with CRLF endings, and keeps CRLF in heredoc bodies", () => {
+    const r = parseDockerfile("FROM x\r\nRUN a \\\r\n  b\r\nRUN <<EOF\r\nline\r\nEOF\r\nCMD c\r\n");
+    assert.deepEqual(
+      r.nodes.map((n) => [n.original, n.startLine, n.endLine]),
+      [
+        ["FROM x", 1, 1],
+        ["RUN a   b", 2, 3],
+        ["RUN <<EOF", 4, 6],
+        ["CMD c", 7, 7],
+      ],
+    );
+    assert.equal(r.nodes[2]?.heredocs[0]?.content, "line\r\n");
+  });
+
+  it("reads directives with leading blanks, ends them at the first other line", () => {
+    const r = parseDockerfile("  # Escape = `\n# check=skip=all\n# syntax = a b\n# other=1\n# escape=\\\nFROM x\n");
+    assert.equal(r.escapeToken, "`");
+    assert.equal(r.syntax, "a b");
+    assert.deepEqual(r.nodes[0]?.comments, ["other=1", "escape=\\"]);
+  });
+
+  it("takes a directive value of only blanks as that blank (an invalid escape), like Docker", () => {
+    assert.throws(() => parseDockerfile("# escape= \nFROM x\n"), /Dockerfile:1:1: invalid escape token ' ' does not match/);
+    assert.equal(parseDockerfile("# escape=\nFROM x\n").nodes[0]?.comments.length, 1);
+  });
+
+  it("splits the keyword at ASCII blanks only and trims Unicode blanks around the line", () => {
+    assert.deepEqual([node("RUN\u00a0x\n").cmd, node("RUN\u00a0x\n").args], ["RUN\u00a0x", []]);
+    assert.deepEqual([node("\u00a0FROM a\u0085\n").cmd, node("\u00a0FROM a\u0085\n").args, node("\u00a0FROM a\u0085\n").column], ["FROM", ["a"], 2]);
+  });
+
+  it("reads builder flags: quotes and escapes resolved, -- ends them", () => {
+    assert.deepEqual(extractBuilderFlags(`--a="x y" --b='p\\'q' --c=z\\ w src dst`, "\\"), ["src dst", ["--a=x y", "--b=p'q", "--c=z w"]]);
+    assert.deepEqual(extractBuilderFlags("--a=1 -- --not-a-flag dst", "\\"), [" --not-a-flag dst", ["--a=1"]]);
+    assert.deepEqual(extractBuilderFlags("--a=1 --", "\\"), ["", ["--a=1"]]);
+    assert.deepEqual(extractBuilderFlags("-a --b", "\\"), ["-a --b", []]);
+    assert.deepEqual(extractBuilderFlags("--a=`  b", "`"), ["b", ["--a= "]]);
+    const n = node("FROM x\nCOPY --chown=1 -- --dash /d\n", 1);
+    assert.deepEqual([n.flags, n.args], [["--chown=1"], ["--dash", "/d"]]);
+  });
+
+  it("splits ARG/ENV/LABEL words keeping quotes and escapes", () => {
+    assert.deepEqual(parseWords(`a="b c" d='e \\' f g\\ h "i \\" j" 'k`, "\\"), [`a="b c"`, `d='e \\'`, "f", `g\\ h`, `"i \\" j"`, "'k"]);
+    assert.deepEqual(parseWords("a\u00a0b\tc ", "\\"), ["a", "b", "c"]);
+    assert.deepEqual(parseWords("a`  b\\", "`"), ["a` ", "b\\"]);
+    assert.deepEqual(node("FROM x\nENV A=1 \\\n  B='2 3'\n", 1).args, ["A", "1", "=", "B", "'2 3'", "="]);
+    assert.deepEqual(node("FROM x\nLABEL name  the   value\n", 1).args, ["name", "the   value", ""]);
+  });
+
+  it("shapes HEALTHCHECK, EXPOSE, VOLUME and ONBUILD arguments", () => {
+    const hc = node('FROM x\nHEALTHCHECK --retries=2 CMD  ["a", "b"]\n', 1);
+    assert.deepEqual([hc.flags, hc.args, hc.json], [["--retries=2"], ["CMD", "a", "b"], true]);
+    assert.deepEqual(node("FROM x\nHEALTHCHECK CMD  curl -f x\n", 1).args, ["CMD", "curl -f x"]);
+    assert.deepEqual(node("FROM x\nEXPOSE 80\t\t443  53/udp\n", 1).args, ["80", "443", "53/udp"]);
+    assert.deepEqual([node("FROM x\nVOLUME []\n", 1).args, node("FROM x\nVOLUME []\n", 1).json], [[], true]);
+    const ob = node("FROM x\nONBUILD  COPY --from=a b c\n", 1);
+    assert.deepEqual([ob.args, ob.sub?.cmd, ob.sub?.flags, ob.sub?.args], [["COPY", "b", "c"], "COPY", ["--from=a"], ["b", "c"]]);
+  });
+
+  it("parses heredoc markers", () => {
+    assert.deepEqual(parseHeredoc("<<EOF"), { name: "EOF", fileDescriptor: 0, chomp: false, expand: true });
+    assert.deepEqual(parseHeredoc("3<<-'END'"), { name: "END", fileDescriptor: 3, chomp: true, expand: false });
+    assert.deepEqual(parseHeredoc('<<E"O"F'), { name: "EOF", fileDescriptor: 0, chomp: false, expand: false });
+    assert.deepEqual(parseHeredoc('<<\\"EOF'), { name: '"EOF', fileDescriptor: 0, chomp: false, expand: true });
+    for (const w of ["EOF", "cat<<EOF", "<<", "<<<EOF", "<<a<b", "<<'a' b"]) assert.equal(parseHeredoc(w), undefined, w);
+  });
+
+  it("treats a marker that is not valid shell syntax as an ordinary word", () => {
+    assert.equal(parseHeredoc("<<${"), undefined);
+    const df = parseInstructions("FROM x\nCOPY a <<${\n");
+    const c = only(df) as Extract<Command, { kind: "copy" }>;
+    assert.deepEqual(c.sd, { dest: "<<${", sources: ["a"], contents: [] });
+    assert.throws(() => expandCommand(c, makeExpander(envFromList([]))), DockerfileError);
+  });
+
+  it("reads heredocs named on a continuation line, in order, after the whole instruction", () => {
+    const r = parseDockerfile("FROM x\nRUN cat \\\n  <<A <<-B\na\nA\n\tb\n\tB\nRUN next\n");
+    const n = r.nodes[1];
+    assert.deepEqual(
+      n?.heredocs.map((h) => [h.name, h.content, h.chomp]),
+      [
+        ["A", "a\n", false],
+        ["B", "\tb\n", true],
+      ],
+    );
+    assert.deepEqual([n?.startLine, n?.endLine, r.nodes[2]?.startLine], [2, 7, 8]);
+  });
+
+  it("does not take comments or continuations inside heredoc bodies", () => {
+    const n = node("FROM x\nRUN <<EOF\n# not a comment \\\n\nEOF\n", 1);
+    assert.equal(n.heredocs[0]?.content, "# not a comment \\\n\n");
+  });
+
+  it("strips leading tabs of every line of a chomped heredoc", () => {
+    assert.equal(chompHeredocContent("\t\ta\n b\n\tc\r\n\t"), "a\n b\nc\r\n");
   });
 });
 
