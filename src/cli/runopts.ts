@@ -29,6 +29,9 @@ export interface RunFlags {
   logDriver?: string;
   privileged?: boolean;
   userns?: string;
+  pid?: string;
+  ipc?: string;
+  uts?: string;
   readOnly?: boolean;
   capAdd?: string[];
   capDrop?: string[];
@@ -255,16 +258,16 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     DnsSearch: [],
     ExtraHosts: (f.addHost ?? []).map(normalizeExtraHost),
     GroupAdd: f.groupAdd ?? null,
-    IpcMode: "",
+    IpcMode: f.ipc ?? "",
     Cgroup: "",
     Links: null,
     OomScoreAdj: 0,
-    PidMode: "",
+    PidMode: f.pid ?? "",
     Privileged: !!f.privileged,
     PublishAllPorts: false,
     ReadonlyRootfs: !!f.readOnly,
     SecurityOpt: f.securityOpt ?? null,
-    UTSMode: "",
+    UTSMode: f.uts ?? "",
     UsernsMode: f.userns ?? "",
     ShmSize: f.shmSize !== undefined ? sizeFlag(f.shmSize, "--shm-size") : 0,
     Isolation: "",

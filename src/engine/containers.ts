@@ -5,12 +5,15 @@
  * written atomically, one per container, so a crash loses nothing committed.
  */
 import { promises as fs, readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
 import { EngineError, conflict, invalid, isEngineError, messageOf, notFound } from "../util/errors.js";
 import { atomicWriteFile, mkdirp, readJson, writeJson } from "../util/fsutil.js";
+import { run } from "../util/exec.js";
 import { KeyedMutex } from "../util/lock.js";
+import { isMountPoint } from "../volume/index.js";
 import type { Logger } from "../util/log.js";
 import type { ImageStore } from "../image/index.js";
 import {
@@ -29,6 +32,7 @@ import type { Events } from "./events.js";
 import { DEFAULT_DETACH_KEYS, pipeStdin } from "./exec.js";
 import { readLogs } from "./logs.js";
 import { adaptHostConfig, specExtras } from "./hostconfig.js";
+import { namespacePlan, validateNamespaceModes } from "./nsmodes.js";
 import type { ContainerNetworking, ContainerStorage, NetworkAttachment } from "./plugs.js";
 import { NAME_RE, newId, randomName } from "./names.js";
 import {
@@ -190,6 +194,30 @@ export class ContainerService {
     }
     await rt.cleanup(rec.Id).catch((e: unknown) => this.o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
     await this.o.images.layers.unmount(rec.Id).catch((e: unknown) => this.o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
+    await this.releaseShm(rec);
+  }
+
+  // --- shareable /dev/shm ----------------------------------------------------
+
+  /** Where a shareable container's /dev/shm lives on the host (a tmpfs others can bind, like dockerd's mounts/shm). */
+  private shmPath(rec: ContainerRecord): string {
+    return path.join(this.dir(rec.Id), "shm");
+  }
+
+  private async prepareShm(rec: ContainerRecord): Promise<string> {
+    const p = this.shmPath(rec);
+    if (await isMountPoint(p)) return p;
+    await mkdirp(p, 0o700);
+    const size = rec.HostConfig.ShmSize ?? 64 * 1024 * 1024;
+    const idMap = rec.HostConfig.UsernsMode === "host" ? undefined : this.o.images.idMap;
+    const owner = idMap ? `,uid=${idMap.root.uid},gid=${idMap.root.gid}` : "";
+    await run("mount", ["-t", "tmpfs", "-o", `nosuid,nodev,noexec,mode=1777,size=${size}${owner}`, "shm", p]);
+    return p;
+  }
+
+  private async releaseShm(rec: ContainerRecord): Promise<void> {
+    const p = this.shmPath(rec);
+    if (await isMountPoint(p)) await run("umount", ["-l", p]).catch((e: unknown) => this.o.log.warn(`unmount ${p}: ${messageOf(e)}`));
   }
 
   // --- lookup ---------------------------------------------------------------
@@ -238,6 +266,7 @@ export class ContainerService {
     if (!imageId) throw notFound(`No such image: ${imageName.includes(":") || imageName.includes("@") ? imageName : `${imageName}:latest`}`);
     const hc: HostConfig = body.HostConfig ?? {};
     validateHostConfig(hc);
+    validateNamespaceModes(hc, !!body.Hostname);
     if (this.o.images.idMap) validateRemapped(hc);
     const warnings = adaptHostConfig(hc);
     if (hc.Runtime && !this.o.runtimes.has(hc.Runtime)) throw invalid(`unknown or invalid runtime name: ${hc.Runtime}`);
@@ -273,7 +302,7 @@ export class ContainerService {
     const env = mergeEnv(imgCfg.Env ?? [], body.Env ?? []);
     if (!env.some((e) => e.startsWith("PATH="))) env.unshift(DEFAULT_PATH_ENV);
     const config: ContainerConfig = {
-      Hostname: body.Hostname || id.slice(0, 12),
+      Hostname: body.Hostname || (hc.UTSMode === "host" ? os.hostname() : id.slice(0, 12)),
       Domainname: body.Domainname ?? "",
       User: body.User || imgCfg.User || "",
       AttachStdin: body.AttachStdin ?? false,
@@ -303,6 +332,7 @@ export class ContainerService {
     const hostConfig: HostConfig = {
       ...hc,
       NetworkMode: hc.NetworkMode || "default",
+      IpcMode: hc.IpcMode || "private", // dockerd's default-ipc-mode
       RestartPolicy: { Name: hc.RestartPolicy?.Name || "no", MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 },
       LogConfig: { Type: hc.LogConfig?.Type || "json-file", Config: hc.LogConfig?.Config ?? {} },
       AutoRemove: hc.AutoRemove ?? false,
@@ -372,7 +402,12 @@ export class ContainerService {
     const extra = (rec.HostConfig.ExtraHosts ?? []).map((h) => {
       const i = h.indexOf(":");
       if (i <= 0) throw invalid(`invalid extra host: ${h}`);
-      return `${h.slice(i + 1)}\t${h.slice(0, i)}`;
+      let ip = h.slice(i + 1);
+      if (ip === HOST_GATEWAY) {
+        ip = this.o.networking?.hostGatewayIp() ?? "";
+        if (ip === "") throw invalid(`unable to derive the IP value for host-gateway`);
+      }
+      return `${ip}\t${h.slice(0, i)}`;
     });
     const hosts = [
       "127.0.0.1\tlocalhost",
@@ -423,6 +458,10 @@ export class ContainerService {
       const caps = applyCaps(rec.HostConfig);
       const cs = rec.HostConfig.ConsoleSize;
       const extras = await specExtras(rec, undefined, { userns: idMap !== undefined });
+      const ns = await namespacePlan(rec, { find: (x) => this.find(x), shmPath: (r) => this.shmPath(r) });
+      if (rec.HostConfig.IpcMode === "shareable") ns.shm = { bind: await this.prepareShm(rec) };
+      const hostNs = [...(net.hostNamespaces ?? []), ...ns.hostNamespaces];
+      const joinNs = { ...(net.joinNamespaces ?? {}), ...ns.joinNamespaces };
       const security = await securityOptions(rec.HostConfig, caps);
       const bindMounts = Object.entries(extras.bindFiles ?? {}).map(([dest, src]) => ({ destination: dest, type: "bind", source: src, options: ["rbind", "ro", "rprivate"] }));
       const spec = buildSpec({
@@ -443,8 +482,9 @@ export class ContainerService {
         ...(security.seccomp ? { seccomp: security.seccomp } : {}),
         shmSize: rec.HostConfig.ShmSize ?? 64 * 1024 * 1024,
         extraMounts: [...bindMounts, ...volumeMounts, ...(extras.extraMounts ?? [])],
-        ...(net.joinNamespaces ? { joinNamespaces: net.joinNamespaces } : {}),
-        ...(net.hostNamespaces ? { hostNamespaces: net.hostNamespaces } : {}),
+        ...(Object.keys(joinNs).length > 0 ? { joinNamespaces: joinNs } : {}),
+        ...(hostNs.length > 0 ? { hostNamespaces: hostNs } : {}),
+        ...(ns.shm ? { shm: ns.shm } : {}),
         ...(idMap ? { userNamespace: idMap.oci() } : {}),
         ...(extras.resources ? { resources: extras.resources } : {}),
         ...(extras.rlimits ? { rlimits: extras.rlimits } : {}),
@@ -491,6 +531,7 @@ export class ContainerService {
       await runtime.cleanup(rec.Id).catch(() => undefined);
       await this.o.networking?.tearDown(rec).catch(() => undefined);
       await images.layers.unmount(rec.Id).catch(() => undefined);
+      await this.releaseShm(rec);
       await this.save(rec).catch(() => undefined);
       const l = this.liveOf(rec.Id);
       for (const p of l.pendingAttach.splice(0)) p.client.end();
@@ -525,6 +566,7 @@ export class ContainerService {
     await this.rt(rec).cleanup(rec.Id).catch((e: unknown) => this.o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
     await this.o.networking?.tearDown(rec).catch((e: unknown) => this.o.log.warn(`network teardown ${rec.Id}: ${messageOf(e)}`));
     await this.o.images.layers.unmount(rec.Id).catch((e: unknown) => this.o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
+    await this.releaseShm(rec);
     await this.save(rec);
     if (oom) this.o.events.emit("container", "oom", rec.Id, this.eventAttrs(rec));
     this.o.events.emit("container", "die", rec.Id, { ...this.eventAttrs(rec), exitCode: String(st.exitCode) });
@@ -1137,6 +1179,9 @@ function hostCaps(): string[] {
   }
 }
 
+/** The magic --add-host address dockerd replaces with the host's address on the default bridge. */
+const HOST_GATEWAY = "host-gateway";
+
 function validateHostConfig(hc: HostConfig): void {
   parseSecurityOpts(hc.SecurityOpt ?? []);
   const rp = hc.RestartPolicy;
@@ -1160,7 +1205,7 @@ function validateRemapped(hc: HostConfig): void {
   if (hc.UsernsMode === "host") return;
   if (hc.Privileged) throw invalid("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode");
   if (hc.NetworkMode === "host") throw invalid("cannot share the host's network namespace when user namespaces are enabled");
-  if ((hc as { PidMode?: unknown }).PidMode === "host") throw invalid("cannot share the host PID namespace when user namespaces are enabled");
+  if (hc.PidMode === "host") throw invalid("cannot share the host PID namespace when user namespaces are enabled");
 }
 
 /** Docker's size strings: 10m, 1g, 512k, 100 (bytes). */

@@ -64,6 +64,7 @@ import {
   waitLinksGone,
 } from "../network/index.js";
 import type { Events } from "./events.js";
+import { ownUserNamespace } from "./nsmodes.js";
 import type { ContainerNetworking, NetworkAttachment, NetworkSetUpOptions } from "./plugs.js";
 import { type ContainerRecord, EndpointSettingsSchema } from "./types.js";
 
@@ -802,6 +803,12 @@ export class NetworkService implements ContainerNetworking {
 
   // --- ContainerNetworking: views ---------------------------------------------
 
+  /** The address `host-gateway` stands for in --add-host: the default bridge's gateway (dockerd's default). */
+  hostGatewayIp(): string | undefined {
+    for (const n of this.networks.values()) if (n.Name === "bridge") return n.IPAM.Config[0]?.Gateway || undefined;
+    return undefined;
+  }
+
   settings(rec: ContainerRecord): Record<string, unknown> {
     const c = this.state.get(rec.Id);
     const running = rec.State.Running;
@@ -1272,14 +1279,6 @@ function parseUntil(v: string): number {
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw invalid(`invalid filter 'until=${v}'`);
   return t;
-}
-
-/** The user namespace of a process when it is not the daemon's own, else undefined. */
-async function ownUserNamespace(pid: number): Promise<string | undefined> {
-  if (!pid) return undefined;
-  const p = `/proc/${pid}/ns/user`;
-  const [theirs, ours] = await Promise.all([fs.readlink(p).catch(() => undefined), fs.readlink("/proc/self/ns/user").catch(() => undefined)]);
-  return theirs !== undefined && theirs !== ours ? p : undefined;
 }
 
 function readHostResolv(): string {

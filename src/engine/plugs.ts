@@ -38,6 +38,8 @@ export interface ContainerNetworking {
   tearDown(rec: ContainerRecord): Promise<void>;
   /** When the container is removed. */
   onRemove(rec: ContainerRecord): Promise<void>;
+  /** The address `host-gateway` in --add-host resolves to (the default bridge's gateway). */
+  hostGatewayIp(): string | undefined;
   /** Docker's NetworkSettings for inspect (Networks, Ports, IPAddress …). */
   settings(rec: ContainerRecord): Record<string, unknown>;
   /** Docker's `Ports` array for `docker ps`. */

@@ -100,6 +100,9 @@ export const HostConfigSchema = z.looseObject({
   BlkioDeviceWriteIOps: nullable(z.array(z.looseObject({ Path: z.string(), Rate: z.number().int().nonnegative() }))),
   Runtime: nullable(z.string()),
   UsernsMode: nullable(z.string()),
+  PidMode: nullable(z.string()),
+  IpcMode: nullable(z.string()),
+  UTSMode: nullable(z.string()),
   ConsoleSize: nullable(z.array(z.number().int().nonnegative()).length(2)),
 });
 

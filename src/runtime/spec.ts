@@ -130,6 +130,11 @@ export interface SpecInput {
   privileged?: boolean;
   noNewPrivileges?: boolean;
   shmSize?: number;
+  /**
+   * /dev/shm: a private tmpfs of shmSize (default), a bind mount of another /dev/shm
+   * (the host's for --ipc host, a donor container's for --ipc container:x), or none.
+   */
+  shm?: { bind: string } | "none";
   extraMounts?: OciMount[];
   resources?: Record<string, unknown>;
   rlimits?: OciRlimit[];
@@ -165,8 +170,9 @@ export function buildSpec(input: SpecInput): OciSpec {
     // In a user namespace a read-only remount of the cgroup mount fails (dockerd clears the flag too).
     { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", input.privileged || input.userNamespace ? "rw" : "ro"] },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${shm}`] },
   ];
+  if (input.shm === undefined) mounts.push({ destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${shm}`] });
+  else if (input.shm !== "none") mounts.push({ destination: "/dev/shm", type: "bind", source: input.shm.bind, options: ["rbind", "rprivate"] });
   const etc: [string, string | undefined][] = [
     ["/etc/resolv.conf", input.etcFiles.resolvConf],
     ["/etc/hostname", input.etcFiles.hostname],
@@ -202,7 +208,8 @@ export function buildSpec(input: SpecInput): OciSpec {
       oomScoreAdj: 0,
     },
     root: { path: input.rootfs, readonly: input.readonlyRootfs ?? false },
-    hostname: input.hostname,
+    // The host's UTS namespace keeps the host's name: runc may not set one there.
+    ...((input.hostNamespaces ?? []).includes("uts") ? {} : { hostname: input.hostname }),
     mounts,
     ...(input.annotations ? { annotations: input.annotations } : {}),
     linux: {

@@ -191,6 +191,14 @@ describe("docker CLI against berthd: networking", () => {
     for (const a of ["create nta", "connect nta", "connect ntb", "disconnect ntb"]) assert.match(ev, new RegExp(`^${a}$`, "m"));
   });
 
+  it("resolves --add-host NAME:host-gateway to the default bridge's gateway, as dockerd does", async () => {
+    const gw = (await d.docker(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge"])).stdout.trim();
+    assert.match(gw, /^\d+\.\d+\.\d+\.\d+$/);
+    const r = await d.docker(["run", "--rm", "--add-host", "host.docker.internal:host-gateway", "busybox", "grep", "host.docker.internal", "/etc/hosts"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim().split(/\s+/).join(" "), `${gw} host.docker.internal`);
+  });
+
   it("gives --network none only a loopback interface", async () => {
     const r = await d.docker(["run", "--rm", "--network", "none", "busybox", "sh", "-c", "ip -o link | cut -d: -f2 | tr -d ' '; ip -o link show lo | grep -c UP"]);
     assert.equal(r.code, 0, r.stderr);

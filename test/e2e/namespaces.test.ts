@@ -1,0 +1,105 @@
+/**
+ * --pid, --ipc and --uts with the real docker CLI: private by default, shared with
+ * the host, or joined from another running container, with dockerd's checks.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import { Daemon, leftovers } from "./harness.js";
+
+describe("docker CLI against berthd: PID, IPC and UTS namespace modes", () => {
+  const d = new Daemon();
+  const shmFile = `/dev/shm/berth-ns-test-${process.pid}`;
+
+  before(async () => {
+    await d.start();
+    await d.loadBusybox();
+  });
+
+  after(async () => {
+    await d.docker(["rm", "-f", "pidsrc", "donor", "private"]);
+    await fs.rm(shmFile, { force: true });
+    await d.stop();
+    const left = await leftovers(d);
+    await fs.rm(d.dir, { recursive: true, force: true });
+    assert.deepEqual(left, { mounts: [], runtime: [], monitors: [] });
+  });
+
+  const nsOf = async (args: string[], ns: string): Promise<string> => {
+    const r = await d.docker(["run", "--rm", ...args, "busybox", "readlink", `/proc/self/ns/${ns}`]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+
+  it("keeps PID, IPC and UTS private by default, and shares them with the host when asked", async () => {
+    for (const ns of ["pid", "ipc", "uts"]) {
+      const host = await fs.readlink(`/proc/self/ns/${ns}`);
+      assert.notEqual(await nsOf([], ns), host, `${ns} is private by default`);
+      assert.equal(await nsOf([`--${ns}`, "host"], ns), host, `--${ns} host shares the host's`);
+    }
+    const ps = await d.docker(["run", "--rm", "--pid", "host", "busybox", "sh", "-c", `ls /proc | grep -c '^[0-9]'`]);
+    assert.ok(Number(ps.stdout.trim()) > 5, "the host's processes are visible");
+    const uts = await d.docker(["run", "--rm", "--uts", "host", "busybox", "hostname"]);
+    assert.equal(uts.stdout.trim(), os.hostname());
+    await fs.writeFile(shmFile, "from the host");
+    const shm = await d.docker(["run", "--rm", "--ipc", "host", "busybox", "cat", shmFile]);
+    assert.equal(shm.stdout, "from the host", shm.stderr);
+    const modes = await d.docker(["create", "--pid", "host", "--ipc", "host", "--uts", "host", "busybox", "true"]);
+    const insp = await d.docker(["inspect", "-f", "{{.HostConfig.PidMode}}|{{.HostConfig.IpcMode}}|{{.HostConfig.UTSMode}}", modes.stdout.trim()]);
+    assert.equal(insp.stdout.trim(), "host|host|host");
+    await d.docker(["rm", modes.stdout.trim()]);
+    const def = await d.docker(["create", "busybox", "true"]);
+    assert.equal((await d.docker(["inspect", "-f", "{{.HostConfig.IpcMode}}", def.stdout.trim()])).stdout.trim(), "private");
+    await d.docker(["rm", def.stdout.trim()]);
+  });
+
+  it("joins a running container's PID namespace with --pid container:<name>", async () => {
+    assert.equal((await d.docker(["run", "-d", "--name", "pidsrc", "busybox", "sleep", "300"])).code, 0);
+    const r = await d.docker(["run", "--rm", "--pid", "container:pidsrc", "busybox", "ps", "-o", "pid,args"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\s*1\s+sleep 300$/m, "pidsrc's process is PID 1 there");
+  });
+
+  it("shares IPC and /dev/shm with a shareable donor; a private one or none is refused or bare", async () => {
+    assert.equal((await d.docker(["run", "-d", "--name", "donor", "--ipc", "shareable", "busybox", "sh", "-c", "echo shared > /dev/shm/x; sleep 300"])).code, 0);
+    const donorIpc = (await d.docker(["exec", "donor", "readlink", "/proc/self/ns/ipc"])).stdout.trim();
+    const r = await d.docker(["run", "--rm", "--ipc", "container:donor", "busybox", "sh", "-c", "readlink /proc/self/ns/ipc; cat /dev/shm/x"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), [donorIpc, "shared"]);
+
+    assert.equal((await d.docker(["run", "-d", "--name", "private", "busybox", "sleep", "300"])).code, 0);
+    const refused = await d.docker(["run", "--rm", "--ipc", "container:private", "busybox", "true"]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /non-shareable IPC \(hint: use IpcMode:shareable for the donor container\)/);
+
+    const none = await d.docker(["run", "--rm", "--ipc", "none", "busybox", "sh", "-c", "grep -c ' /dev/shm ' /proc/mounts || true"]);
+    assert.equal(none.stdout.trim(), "0", "no /dev/shm with --ipc none");
+  });
+
+  it("answers bad modes and a stopped or missing target with dockerd's errors", async () => {
+    const post = async (hc: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> => {
+      const { request } = await import("node:http");
+      return new Promise((resolve, reject) => {
+        const req = request({ socketPath: d.sock, method: "POST", path: "/containers/create", headers: { "Content-Type": "application/json" } }, (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => (body += c.toString()));
+          res.on("end", () => resolve(`${res.statusCode} ${body.trim()}`));
+        });
+        req.on("error", reject);
+        req.end(JSON.stringify({ Image: "busybox", Cmd: ["true"], ...extra, HostConfig: hc }));
+      });
+    };
+    assert.equal(await post({ PidMode: "bogus" }), '400 {"message":"invalid PID mode: bogus"}');
+    assert.equal(await post({ IpcMode: "bogus" }), '400 {"message":"invalid IPC mode: bogus"}');
+    assert.equal(await post({ UTSMode: "bogus" }), '400 {"message":"invalid UTS mode: bogus"}');
+    assert.equal(await post({ UTSMode: "host" }, { Hostname: "x" }), '400 {"message":"conflicting options: hostname and the UTS mode"}');
+    const missing = await d.docker(["run", "--rm", "--pid", "container:no-such-one", "busybox", "true"]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /No such container: no-such-one/);
+    await d.docker(["stop", "-t", "0", "pidsrc"]);
+    const stopped = await d.docker(["run", "--rm", "--pid", "container:pidsrc", "busybox", "true"]);
+    assert.notEqual(stopped.code, 0);
+    assert.match(stopped.stderr, /cannot join PID of a non running container: pidsrc/);
+  });
+});
