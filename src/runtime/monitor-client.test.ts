@@ -598,4 +598,46 @@ void describe("berth-monitor", { skip }, () => {
       await cleanup(c);
     }
   });
+  /** A runtime that logs like runc does with --log (a line in the file it names), then runs runc. */
+  async function noisyRuntime(extra: string): Promise<string> {
+    const f = path.join(base, `noisy-${++seq}.sh`);
+    await fs.writeFile(
+      f,
+      `#!/bin/sh\nlog=\nprev=\nfor a in "$@"; do [ "$prev" = --log ] && log=$a; prev=$a; done\n` +
+        `[ -n "$log" ] && echo 'time="2026-01-01T00:00:00Z" level=warning msg="noise from the runtime"' >> "$log"\n${extra}\nexec ${RUNC} "$@"\n`,
+      { mode: 0o755 },
+    );
+    return f;
+  }
+
+  void test("the runtime's own log lines stay out of the container's output and log; its errors still reach the caller", async () => {
+    const c = await makeContainer(["sh", "-c", "echo only-this; echo and-this >&2"], undefined, { runtime: await noisyRuntime("") });
+    let ctl: MonitorControl | undefined;
+    try {
+      await spawnMonitor(c.opts);
+      const att = await attachMonitor(c.stateDir, { stdin: false, stdout: true, stderr: true, stdinOnce: false });
+      const outP = readAll(att);
+      ctl = await MonitorControl.connect(c.stateDir);
+      await ctl.start();
+      assert.equal((await ctl.wait()).exitCode, 0);
+      assert.deepEqual(coalesce(demux(await outP)), [
+        [1, "only-this\n"],
+        [2, "and-this\n"],
+      ]);
+      const log = await readLog(c.opts.logPath as string);
+      assert.deepEqual(log.map((e) => e.log), ["only-this\n", "and-this\n"]);
+      assert.match(await fs.readFile(path.join(c.stateDir, "runtime.log"), "utf8"), /noise from the runtime/);
+    } finally {
+      ctl?.close();
+      await cleanup(c);
+    }
+    const bad = await makeContainer(["true"], undefined, {
+      runtime: await noisyRuntime(`echo 'time="2026-01-01T00:00:00Z" level=error msg="boom from the runtime log"' >> "$log"; exit 1`),
+    });
+    try {
+      await assert.rejects(spawnMonitor(bad.opts), /boom from the runtime log/);
+    } finally {
+      await cleanup(bad);
+    }
+  });
 });

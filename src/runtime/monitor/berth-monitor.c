@@ -79,7 +79,7 @@ static long long opt_log_max_size;
 static long opt_log_max_files = 1;
 static bool opt_tty, opt_stdin, opt_loopback;
 
-static char *p_ctl, *p_attach, *p_console, *p_pid, *p_exit, *p_exit_tmp, *p_monpid, *p_monpid_tmp, *p_monlog;
+static char *p_ctl, *p_attach, *p_console, *p_pid, *p_exit, *p_exit_tmp, *p_monpid, *p_monpid_tmp, *p_monlog, *p_rtlog;
 
 static int sync_fd = -1, sig_fd = -1, devnull = -1, reserve_fd = -1;
 static int state_dirfd = -1; /* O_PATH handle on the state dir, for over-long socket paths */
@@ -1234,6 +1234,11 @@ static int runtime_launch(char *err, size_t errlen)
     argv[a++] = opt_runtime;
     argv[a++] = "--root";
     argv[a++] = opt_root;
+    /* The runtime's own log lines go to a file of ours, not into the container's stderr (and its log). */
+    argv[a++] = "--log";
+    argv[a++] = p_rtlog;
+    argv[a++] = "--log-format";
+    argv[a++] = "text";
     if (exec_mode) {
         argv[a++] = "exec";
         argv[a++] = "--process";
@@ -1264,6 +1269,7 @@ static int runtime_launch(char *err, size_t errlen)
     struct buf cap = {0};
     int st;
     unlink(p_pid);
+    unlink(p_rtlog);
     if (!exec_mode)
         created = true; /* from here on a failure needs `runtime delete` */
     if (opt_tty)
@@ -1271,6 +1277,11 @@ static int runtime_launch(char *err, size_t errlen)
     else
         st = run_sync((char *const *)argv, c_in, c_out, c_err, &cap);
     close_container_ends();
+    int lfd = open(p_rtlog, O_RDONLY | O_CLOEXEC);
+    if (lfd >= 0) {
+        read_available(lfd, &cap);
+        close(lfd);
+    }
     if (!status_ok(st)) {
         /* without a tty the runtime's stderr is the container's stderr pipe */
         if (!opt_tty && err_fd >= 0)
@@ -1839,6 +1850,7 @@ static void parse_args(int argc, char **argv)
     p_monpid = xasprintf("%s/monitor.pid", opt_state);
     p_monpid_tmp = xasprintf("%s/monitor.pid.tmp", opt_state);
     p_monlog = xasprintf("%s/monitor.log", opt_state);
+    p_rtlog = xasprintf("%s/runtime.log", opt_state);
 }
 
 static void close_other_fds(void)
