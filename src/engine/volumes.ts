@@ -469,6 +469,8 @@ export class VolumeService implements ContainerStorage {
             if (mp.SkipMountpointCreation) throw invalid(`invalid mount config for type "bind": bind source path does not exist: ${mp.Source}`);
             try {
               await mkdirp(mp.Source, 0o755);
+              // dockerd gives a bind source it creates to the containers' root (--userns-remap).
+              if (this.o.rootOwner) await fs.chown(mp.Source, this.o.rootOwner.uid, this.o.rootOwner.gid);
             } catch (e) {
               throw new EngineError("internal", `error while creating mount source path '${mp.Source}': ${messageOf(e)}`);
             }

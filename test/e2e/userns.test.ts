@@ -234,6 +234,12 @@ describe("berthd --userns-remap", () => {
     const vs = await fs.stat(path.join(data, "a"));
     assert.equal(`${vs.uid}:${vs.gid}`, `${uidStart}:${gidStart}`);
     assert.equal((await d.docker(["volume", "rm", "uvol"])).code, 0);
+    // A bind source that does not exist yet is created for the container's root, as dockerd does.
+    const src = path.join(d.dir, "new-bind-source");
+    const bind = await d.docker(["run", "--rm", "-v", `${src}:/b`, "busybox", "touch", "/b/x"]);
+    assert.equal(bind.code, 0, bind.stderr);
+    const bs = await fs.stat(path.join(src, "x"));
+    assert.equal(`${bs.uid}:${bs.gid}`, `${uidStart}:${gidStart}`);
 
     const ctx = path.join(d.dir, "ctx");
     await fs.mkdir(ctx);
