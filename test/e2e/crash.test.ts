@@ -3,9 +3,11 @@
  * imports, runs, removals and tag changes; every time it starts again, the
  * system check finds nothing wrong and nothing that existed before is lost.
  * BERTH_LONG=1 runs more rounds (the bounded count keeps the normal suite fast).
+ * The same runs again with --userns-remap (id-shifted layers, runtime-made netns).
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { promises as fs } from "node:fs";
 import http from "node:http";
 import { Daemon, busyboxTarFile } from "./harness.js";
 
@@ -23,10 +25,16 @@ function check(sock: string): Promise<{ problems: { area: string; id: string; pr
   });
 }
 
-describe("crash consistency of berthd", () => {
+const MODES = [
+  { title: "", args: [] as string[], rounds: ROUNDS },
+  { title: " with --userns-remap", args: ["--userns-remap", "default"], rounds: Math.ceil(ROUNDS / 2) },
+];
+
+for (const { title, args, rounds: ROUNDS } of MODES) describe(`crash consistency of berthd${title}`, () => {
   const d = new Daemon();
   before(async () => {
-    await d.start();
+    await fs.chmod(d.dir, 0o711); // the remapped root must reach the data root
+    await d.start(args);
     await d.loadBusybox();
     await d.docker(["create", "--name", "keeper", "busybox", "true"]);
   });
@@ -56,7 +64,7 @@ describe("crash consistency of berthd", () => {
       await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 250)));
       await d.kill9();
       await pending;
-      await d.start();
+      await d.start(args);
       const res = await check(d.sock);
       assert.deepEqual(res.problems, [], `round ${i}: ${JSON.stringify(res.problems)}`);
       const images = await d.docker(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
