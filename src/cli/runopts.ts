@@ -29,6 +29,8 @@ export interface RunFlags {
   logDriver?: string;
   privileged?: boolean;
   userns?: string;
+  sysctl?: string[];
+  oomScoreAdj?: string;
   pid?: string;
   ipc?: string;
   uts?: string;
@@ -261,7 +263,8 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     IpcMode: f.ipc ?? "",
     Cgroup: "",
     Links: null,
-    OomScoreAdj: 0,
+    OomScoreAdj: f.oomScoreAdj !== undefined ? intFlag(f.oomScoreAdj, "--oom-score-adj") : 0,
+    ...(f.sysctl ? { Sysctls: Object.fromEntries(f.sysctl.map(sysctlPair)) } : {}),
     PidMode: f.pid ?? "",
     Privileged: !!f.privileged,
     PublishAllPorts: false,
@@ -327,6 +330,12 @@ function parseCpus(v: string): number {
   const n = Number(v);
   if (v.trim() === "" || !Number.isFinite(n) || n < 0) throw flagError(`invalid argument "${v}" for "--cpus" flag: failed to parse ${v} as a rational number`);
   return Math.round(n * 1e9);
+}
+
+function sysctlPair(kv: string): [string, string] {
+  const i = kv.indexOf("=");
+  if (i <= 0) throw flagError(`invalid argument "${kv}" for "--sysctl" flag: sysctl '${kv}' is not allowed`);
+  return [kv.slice(0, i), kv.slice(i + 1)];
 }
 
 function normalizeExtraHost(h: string): string {

@@ -489,6 +489,8 @@ export class ContainerService {
         ...(extras.resources ? { resources: extras.resources } : {}),
         ...(extras.rlimits ? { rlimits: extras.rlimits } : {}),
         ...(extras.devices ? { devices: extras.devices } : {}),
+        ...(rec.HostConfig.Sysctls ? { sysctl: rec.HostConfig.Sysctls } : {}),
+        ...(rec.HostConfig.OomScoreAdj ? { oomScoreAdj: rec.HostConfig.OomScoreAdj } : {}),
       });
       const logCfg = rec.HostConfig.LogConfig?.Config ?? {};
       const io = {
@@ -1198,7 +1200,16 @@ function validateHostConfig(hc: HostConfig): void {
   const mf = hc.LogConfig?.Config?.["max-file"];
   if (mf !== undefined && !/^[1-9]\d*$/.test(mf)) throw invalid(`invalid value for max-file: ${mf}`);
   if (hc.UsernsMode && hc.UsernsMode !== "host") throw invalid(`invalid UsernsMode: ${hc.UsernsMode}`);
+  const oom = hc.OomScoreAdj ?? 0;
+  if (oom < -1000 || oom > 1000) throw invalid(`Invalid value ${oom}, range for oom score adj is [-1000, 1000]`);
+  for (const k of Object.keys(hc.Sysctls ?? {})) {
+    if (!NAMESPACED_SYSCTLS.has(k) && !k.startsWith("fs.mqueue.") && !k.startsWith("net.")) throw invalid(`sysctl '${k}' is not allowed`);
+    if (k.startsWith("net.") && hc.NetworkMode === "host") throw invalid(`sysctl '${k}' is not allowed in the host's network namespace (--network host)`);
+  }
 }
+
+/** Kernel parameters that belong to a container's own IPC namespace (besides fs.mqueue.* and net.*), as Docker allows them. */
+const NAMESPACED_SYSCTLS = new Set(["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]);
 
 /** With `--userns-remap`, what a private user namespace cannot do (dockerd's rules and messages). */
 function validateRemapped(hc: HostConfig): void {

@@ -103,6 +103,8 @@ export const HostConfigSchema = z.looseObject({
   PidMode: nullable(z.string()),
   IpcMode: nullable(z.string()),
   UTSMode: nullable(z.string()),
+  Sysctls: nullable(z.record(z.string(), z.string())),
+  OomScoreAdj: nullable(z.number().int()),
   ConsoleSize: nullable(z.array(z.number().int().nonnegative()).length(2)),
 });
 

@@ -145,6 +145,10 @@ export interface SpecInput {
   seccomp?: unknown;
   /** Namespace types not created at all (shared with the host), e.g. ["network"]. */
   hostNamespaces?: string[];
+  /** Namespaced kernel parameters to set in the container (`--sysctl`). */
+  sysctl?: Record<string, string>;
+  /** The process's oom_score_adj (`--oom-score-adj`), default 0. */
+  oomScoreAdj?: number;
   /**
    * Run in a user namespace with these id mappings (`--userns-remap`); created, or
    * joined when joinNamespaces has a "user" path (sharing another container's network).
@@ -205,7 +209,7 @@ export function buildSpec(input: SpecInput): OciSpec {
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits: input.rlimits ?? [hostNofile()],
       noNewPrivileges: input.noNewPrivileges ?? false,
-      oomScoreAdj: 0,
+      oomScoreAdj: input.oomScoreAdj ?? 0,
     },
     root: { path: input.rootfs, readonly: input.readonlyRootfs ?? false },
     // The host's UTS namespace keeps the host's name: runc may not set one there.
@@ -218,6 +222,7 @@ export function buildSpec(input: SpecInput): OciSpec {
       cgroupsPath: input.cgroupsPath,
       ...(input.devices && input.devices.length > 0 ? { devices: input.devices } : {}),
       ...(input.seccomp ? { seccomp: input.seccomp } : {}),
+      ...(input.sysctl && Object.keys(input.sysctl).length > 0 ? { sysctl: input.sysctl } : {}),
       resources: { devices: [{ allow: false, access: "rwm" }], ...(input.resources ?? {}) },
       ...(input.privileged ? {} : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS }),
       rootfsPropagation: "private",

@@ -77,6 +77,22 @@ describe("docker CLI against berthd: PID, IPC and UTS namespace modes", () => {
     assert.equal(none.stdout.trim(), "0", "no /dev/shm with --ipc none");
   });
 
+  it("sets namespaced kernel parameters (--sysctl) and the OOM score (--oom-score-adj) inside the container only", async () => {
+    const hostPort = (await fs.readFile("/proc/sys/net/ipv4/ip_unprivileged_port_start", "utf8")).trim();
+    const r = await d.docker([
+      "run", "--rm", "--sysctl", "net.ipv4.ip_unprivileged_port_start=80", "--sysctl", "kernel.shmmax=1000000", "--oom-score-adj", "500",
+      "busybox", "sh", "-c", "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmax /proc/self/oom_score_adj",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), ["80", "1000000", "500"]);
+    assert.equal((await fs.readFile("/proc/sys/net/ipv4/ip_unprivileged_port_start", "utf8")).trim(), hostPort, "the host's value is untouched");
+    const viaBerth = await d.berth(["run", "--rm", "--sysctl", "net.core.somaxconn=1024", "--oom-score-adj", "-0", "busybox", "cat", "/proc/sys/net/core/somaxconn"]);
+    assert.equal(viaBerth.stdout.trim(), "1024", viaBerth.stderr);
+    const c = await d.docker(["create", "--sysctl", "net.core.somaxconn=1024", "busybox", "true"]);
+    assert.equal((await d.docker(["inspect", "-f", "{{json .HostConfig.Sysctls}}", c.stdout.trim()])).stdout.trim(), '{"net.core.somaxconn":"1024"}');
+    await d.docker(["rm", c.stdout.trim()]);
+  });
+
   it("answers bad modes and a stopped or missing target with dockerd's errors", async () => {
     const post = async (hc: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> => {
       const { request } = await import("node:http");
@@ -94,6 +110,8 @@ describe("docker CLI against berthd: PID, IPC and UTS namespace modes", () => {
     assert.equal(await post({ IpcMode: "bogus" }), '400 {"message":"invalid IPC mode: bogus"}');
     assert.equal(await post({ UTSMode: "bogus" }), '400 {"message":"invalid UTS mode: bogus"}');
     assert.equal(await post({ UTSMode: "host" }, { Hostname: "x" }), '400 {"message":"conflicting options: hostname and the UTS mode"}');
+    assert.equal(await post({ Sysctls: { "kernel.panic": "1" } }), `400 {"message":"sysctl 'kernel.panic' is not allowed"}`);
+    assert.equal(await post({ OomScoreAdj: 1001 }), '400 {"message":"Invalid value 1001, range for oom score adj is [-1000, 1000]"}');
     const missing = await d.docker(["run", "--rm", "--pid", "container:no-such-one", "busybox", "true"]);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /No such container: no-such-one/);

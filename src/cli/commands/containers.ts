@@ -164,6 +164,8 @@ function addContainerOptions(c: Command): Command {
     .option("-h, --hostname <string>", "Container host name")
     .option("--domainname <string>", "Container NIS domain name")
     .option("--add-host <list>", "Add a custom host-to-IP mapping (host:ip)", collect)
+    .option("--sysctl <map>", "Sysctl options (name=value)", collect)
+    .option("--oom-score-adj <int>", "Tune host's OOM preferences (-1000 to 1000)")
     .option("--restart <string>", "Restart policy to apply when a container exits", "no")
     .option("--log-driver <string>", "Logging driver for the container")
     .option("--log-opt <list>", "Log driver options", collect)
