@@ -29,6 +29,7 @@ export interface RunFlags {
   logDriver?: string;
   privileged?: boolean;
   userns?: string;
+  cgroupParent?: string;
   sysctl?: string[];
   oomScoreAdj?: string;
   pid?: string;
@@ -277,7 +278,7 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     CpuShares: f.cpuShares !== undefined ? intFlag(f.cpuShares, "--cpu-shares") : 0,
     Memory: f.memory !== undefined ? sizeFlag(f.memory, "--memory") : 0,
     NanoCpus: f.cpus !== undefined ? parseCpus(f.cpus) : 0,
-    CgroupParent: "",
+    CgroupParent: f.cgroupParent ?? "",
     BlkioWeight: 0,
     CpuPeriod: 0,
     CpuQuota: 0,

@@ -33,6 +33,7 @@ import { DEFAULT_DETACH_KEYS, pipeStdin } from "./exec.js";
 import { readLogs } from "./logs.js";
 import { adaptHostConfig, specExtras } from "./hostconfig.js";
 import { namespacePlan, validateNamespaceModes } from "./nsmodes.js";
+import { cgroupsPathOf } from "./stats.js";
 import type { ContainerNetworking, ContainerStorage, NetworkAttachment } from "./plugs.js";
 import { NAME_RE, newId, randomName } from "./names.js";
 import {
@@ -475,7 +476,7 @@ export class ContainerService {
         terminal: c.Tty,
         ...(c.Tty && cs && cs[0] && cs[1] ? { consoleSize: { height: cs[0], width: cs[1] } } : {}),
         etcFiles: { hostname: rec.HostnamePath, hosts: rec.HostsPath, resolvConf: rec.ResolvConfPath },
-        cgroupsPath: `/berth/${rec.Id}`,
+        cgroupsPath: cgroupsPathOf(rec),
         capabilities: caps,
         privileged: rec.HostConfig.Privileged ?? false,
         noNewPrivileges: security.noNewPrivileges,
@@ -561,7 +562,7 @@ export class ContainerService {
 
   private async onExit(rec: ContainerRecord, st: ExitStatus): Promise<void> {
     if (!this.records.has(rec.Id) || !rec.State.Running) return;
-    const oom = st.oomKilled ?? (await this.oomKilled(rec.Id));
+    const oom = st.oomKilled ?? (await this.oomKilled(rec));
     rec.State = { ...rec.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, OOMKilled: oom };
     if (rec.State.Health) rec.State.Health = { ...rec.State.Health, Status: "unhealthy" };
     delete rec.MonitorPid;
@@ -645,10 +646,10 @@ export class ContainerService {
     return true;
   }
 
-  private async oomKilled(id: string): Promise<boolean> {
+  private async oomKilled(rec: ContainerRecord): Promise<boolean> {
     // cgroup v1 memory controller: oom_kill counter (the cgroup is gone once the runtime deleted it).
     try {
-      const t = readFileSync(`/sys/fs/cgroup/memory/berth/${id}/memory.oom_control`, "utf8");
+      const t = readFileSync(`/sys/fs/cgroup/memory${cgroupsPathOf(rec)}/memory.oom_control`, "utf8");
       return /oom_kill [1-9]/.test(t);
     } catch {
       return false;

@@ -4,6 +4,7 @@
  * host's /proc/stat and the container's network namespace; a stream sends one
  * sample a second, each carrying the previous one's CPU figures (precpu_stats).
  */
+import path from "node:path";
 import { conflict, invalid, messageOf, EngineError } from "../util/errors.js";
 import { run } from "../util/exec.js";
 import {
@@ -24,9 +25,14 @@ export interface StatsOptions {
   oneShot: boolean;
 }
 
-/** The cgroup runc puts a container in (containers.ts builds the spec with the same path). */
-export function cgroupsPathOf(id: string): string {
-  return `/berth/${id}`;
+/**
+ * The cgroup runc puts a container in (containers.ts builds the spec with it):
+ * /berth/<id>, or <--cgroup-parent>/<id> (always absolute, as dockerd's cgroupfs driver).
+ */
+export function cgroupsPathOf(rec: Pick<ContainerRecord, "Id" | "HostConfig">): string {
+  const parent = rec.HostConfig.CgroupParent;
+  const base = parent ? path.posix.normalize(`/${parent}`).replace(/\/+$/, "") : "/berth";
+  return `${base}/${rec.Id}`;
 }
 
 /** Docker's zero StatsJSON: what a stopped container reports. */
@@ -76,7 +82,7 @@ export class StatsService {
   async sample(rec: ContainerRecord): Promise<StatsJSON> {
     if (!rec.State.Running) return emptyStats(rec);
     const read = new Date().toISOString();
-    const [cg, sys, net] = await Promise.all([cgroupStats(cgroupsPathOf(rec.Id)), systemCpuUsage(), networkStats(rec.State.Pid)]);
+    const [cg, sys, net] = await Promise.all([cgroupStats(cgroupsPathOf(rec)), systemCpuUsage(), networkStats(rec.State.Pid)]);
     const s: StatsJSON = {
       read,
       preread: ZERO_TIME,

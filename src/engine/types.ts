@@ -105,6 +105,7 @@ export const HostConfigSchema = z.looseObject({
   UTSMode: nullable(z.string()),
   Sysctls: nullable(z.record(z.string(), z.string())),
   OomScoreAdj: nullable(z.number().int()),
+  CgroupParent: nullable(z.string()),
   ConsoleSize: nullable(z.array(z.number().int().nonnegative()).length(2)),
 });
 

@@ -8,7 +8,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Socket } from "node:net";
 import { EngineError, errnoCode } from "../util/errors.js";
-import { atomicWriteFile, exists, mkdirp } from "../util/fsutil.js";
+import { atomicWriteFile, exists, mkdirp, readJson } from "../util/fsutil.js";
 import { run } from "../util/exec.js";
 import {
   type ExitStatus,
@@ -300,8 +300,10 @@ export class Runtime {
    */
   async cleanup(id: string): Promise<void> {
     if (await exists(path.join(this.opts.runtimeRoot, id))) await this.runtimeDelete(id);
+    // The bundle's spec knows the cgroup (a --cgroup-parent may have placed it elsewhere).
+    const spec = await readJson<{ linux?: { cgroupsPath?: string } }>(path.join(this.stateDir(id), "config.json")).catch(() => undefined);
     await fs.rm(this.stateDir(id), { recursive: true, force: true });
-    await removeCgroups(id);
+    await removeCgroups(id, spec?.linux?.cgroupsPath);
   }
 
   /** Runtime ids the OCI runtime still knows (for leak checks and restart recovery). */
@@ -333,10 +335,10 @@ export function runtimeErrorText(stderr: string): string {
  * `/sys/fs/cgroup/<controller>/berth/<id>` on v1, `/sys/fs/cgroup/berth/<id>` on v2.
  * rmdir only succeeds for cgroups without processes, so this never harms a live one.
  */
-export async function removeCgroups(id: string): Promise<void> {
-  if (!/^[0-9a-f]{64}$/.test(id)) return;
+export async function removeCgroups(id: string, cgroupsPath = `/berth/${id}`): Promise<void> {
+  if (!/^[0-9a-f]{64}$/.test(id) || path.posix.basename(cgroupsPath) !== id) return;
   const roots = ["/sys/fs/cgroup", ...(await fs.readdir("/sys/fs/cgroup").catch(() => [] as string[])).map((c) => `/sys/fs/cgroup/${c}`)];
   for (const r of roots) {
-    await fs.rmdir(path.join(r, "berth", id)).catch(() => undefined);
+    await fs.rmdir(path.join(r, cgroupsPath)).catch(() => undefined);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmdirSync } from "node:fs";
 import http from "node:http";
 import { Daemon, leftovers } from "./harness.js";
 
@@ -72,6 +72,34 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal((await d.docker(["inspect", "-f", "{{.State.OOMKilled}}", "nooom"])).stdout.trim(), "false");
     await d.docker(["rm", "oom", "nooom"]);
+  });
+
+  it("places the container under --cgroup-parent: limits, stats and OOM detection work there, and its cgroup goes with it", async () => {
+    const parent = `berth-test-parent-${process.pid}`;
+    const memDir = (id: string): string => `/sys/fs/cgroup/memory/${parent}/${id}`;
+    try {
+      const r = await d.docker(["run", "-d", "--name", "cgp", "--cgroup-parent", parent, "-m", "32m", "busybox", "sleep", "30"]);
+      assert.equal(r.code, 0, r.stderr);
+      const id = r.stdout.trim();
+      assert.equal(readFileSync(`${memDir(id)}/memory.limit_in_bytes`, "utf8").trim(), String(32 * 1024 * 1024));
+      assert.equal((await d.docker(["inspect", "-f", "{{.HostConfig.CgroupParent}}", "cgp"])).stdout.trim(), parent);
+      const st = await d.docker(["stats", "--no-stream", "--format", "{{.MemUsage}}", "cgp"]);
+      assert.match(st.stdout, /\/ 32MiB/, st.stderr);
+      assert.equal((await d.docker(["rm", "-f", "cgp"])).code, 0);
+      assert.equal(existsSync(memDir(id)), false, "the container's cgroup is removed with it");
+      const oom = await d.docker(["run", "--name", "cgpoom", "--cgroup-parent", parent, "-m", "10m", "busybox", "sh", "-c", "x=a; while true; do x=$x$x; done"], { timeoutMs: 30_000 });
+      assert.equal(oom.code, 137, oom.stderr);
+      assert.equal((await d.docker(["inspect", "-f", "{{.State.OOMKilled}}", "cgpoom"])).stdout.trim(), "true");
+      await d.docker(["rm", "cgpoom"]);
+    } finally {
+      for (const c of readdirSync("/sys/fs/cgroup")) {
+        try {
+          rmdirSync(`/sys/fs/cgroup/${c}/${parent}`);
+        } catch {
+          // not there for this controller
+        }
+      }
+    }
   });
 
   it("stops a fork loop at --pids-limit without harming the daemon", async () => {

@@ -165,6 +165,7 @@ function addContainerOptions(c: Command): Command {
     .option("--domainname <string>", "Container NIS domain name")
     .option("--add-host <list>", "Add a custom host-to-IP mapping (host:ip)", collect)
     .option("--sysctl <map>", "Sysctl options (name=value)", collect)
+    .option("--cgroup-parent <string>", "Optional parent cgroup for the container")
     .option("--oom-score-adj <int>", "Tune host's OOM preferences (-1000 to 1000)")
     .option("--restart <string>", "Restart policy to apply when a container exits", "no")
     .option("--log-driver <string>", "Logging driver for the container")
