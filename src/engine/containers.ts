@@ -461,7 +461,10 @@ export class ContainerService {
       const extras = await specExtras(rec, undefined, { userns: idMap !== undefined });
       const ns = await namespacePlan(rec, { find: (x) => this.find(x), shmPath: (r) => this.shmPath(r) });
       if (rec.HostConfig.IpcMode === "shareable") ns.shm = { bind: await this.prepareShm(rec) };
-      const hostNs = [...(net.hostNamespaces ?? []), ...ns.hostNamespaces];
+      const hostNs = [...(net.hostNamespaces ?? []), ...ns.hostNamespaces, ...(rec.HostConfig.CgroupnsMode === "host" ? ["cgroup"] : [])];
+      const unconfinedPaths = parseSecurityOpts(rec.HostConfig.SecurityOpt ?? []).systemPathsUnconfined;
+      const masked = unconfinedPaths ? [] : rec.HostConfig.MaskedPaths;
+      const readonly = unconfinedPaths ? [] : rec.HostConfig.ReadonlyPaths;
       const joinNs = { ...(net.joinNamespaces ?? {}), ...ns.joinNamespaces };
       const security = await securityOptions(rec.HostConfig, caps);
       const bindMounts = Object.entries(extras.bindFiles ?? {}).map(([dest, src]) => ({ destination: dest, type: "bind", source: src, options: ["rbind", "ro", "rprivate"] }));
@@ -491,6 +494,8 @@ export class ContainerService {
         ...(extras.rlimits ? { rlimits: extras.rlimits } : {}),
         ...(extras.devices ? { devices: extras.devices } : {}),
         ...(rec.HostConfig.Sysctls ? { sysctl: rec.HostConfig.Sysctls } : {}),
+        ...(masked ? { maskedPaths: masked } : {}),
+        ...(readonly ? { readonlyPaths: readonly } : {}),
         ...(rec.HostConfig.OomScoreAdj ? { oomScoreAdj: rec.HostConfig.OomScoreAdj } : {}),
       });
       const logCfg = rec.HostConfig.LogConfig?.Config ?? {};
@@ -1139,10 +1144,11 @@ const ALL_CAPS = [
   "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ];
 
-/** `--security-opt`: seccomp=unconfined|<file>, no-new-privileges[=true|false]; apparmor/label are accepted and ignored (no LSM here). */
-export function parseSecurityOpts(opts: readonly string[]): { seccomp?: string; noNewPrivileges: boolean } {
+/** `--security-opt`: seccomp=unconfined|<file>, no-new-privileges[=true|false], systempaths=unconfined (no masked or read-only /proc paths); apparmor/label are accepted and ignored (no LSM here). */
+export function parseSecurityOpts(opts: readonly string[]): { seccomp?: string; noNewPrivileges: boolean; systemPathsUnconfined: boolean } {
   let seccomp: string | undefined;
   let noNewPrivileges = false;
+  let systemPathsUnconfined = false;
   for (const o of opts) {
     const m = o.match(/^([a-z-]+)(?:[=:](.*))?$/);
     const key = m?.[1];
@@ -1151,10 +1157,13 @@ export function parseSecurityOpts(opts: readonly string[]): { seccomp?: string; 
     else if (key === "no-new-privileges") {
       if (val !== undefined && val !== "true" && val !== "false") throw invalid(`invalid --security-opt 2: "${o}"`);
       noNewPrivileges = val !== "false";
-    } else if (key === "apparmor" || key === "label" || key === "systempaths") continue;
+    } else if (key === "systempaths") {
+      if (val !== "unconfined") throw invalid(`invalid --security-opt 2: "${o}"`);
+      systemPathsUnconfined = true;
+    } else if (key === "apparmor" || key === "label") continue;
     else throw invalid(`invalid --security-opt 1: "${o}"`);
   }
-  return { ...(seccomp !== undefined ? { seccomp } : {}), noNewPrivileges };
+  return { ...(seccomp !== undefined ? { seccomp } : {}), noNewPrivileges, systemPathsUnconfined };
 }
 
 async function securityOptions(hc: HostConfig, caps: string[]): Promise<{ seccomp?: OciSeccomp; noNewPrivileges: boolean }> {
@@ -1201,6 +1210,7 @@ function validateHostConfig(hc: HostConfig): void {
   const mf = hc.LogConfig?.Config?.["max-file"];
   if (mf !== undefined && !/^[1-9]\d*$/.test(mf)) throw invalid(`invalid value for max-file: ${mf}`);
   if (hc.UsernsMode && hc.UsernsMode !== "host") throw invalid(`invalid UsernsMode: ${hc.UsernsMode}`);
+  if (hc.CgroupnsMode && hc.CgroupnsMode !== "host" && hc.CgroupnsMode !== "private") throw invalid(`invalid cgroup namespace mode: ${hc.CgroupnsMode}`);
   const oom = hc.OomScoreAdj ?? 0;
   if (oom < -1000 || oom > 1000) throw invalid(`Invalid value ${oom}, range for oom score adj is [-1000, 1000]`);
   for (const k of Object.keys(hc.Sysctls ?? {})) {

@@ -106,6 +106,9 @@ export const HostConfigSchema = z.looseObject({
   Sysctls: nullable(z.record(z.string(), z.string())),
   OomScoreAdj: nullable(z.number().int()),
   CgroupParent: nullable(z.string()),
+  CgroupnsMode: nullable(z.string()),
+  MaskedPaths: nullable(strArr),
+  ReadonlyPaths: nullable(strArr),
   ConsoleSize: nullable(z.array(z.number().int().nonnegative()).length(2)),
 });
 

@@ -145,6 +145,9 @@ export interface SpecInput {
   seccomp?: unknown;
   /** Namespace types not created at all (shared with the host), e.g. ["network"]. */
   hostNamespaces?: string[];
+  /** Paths masked / made read-only instead of Docker's defaults (`--security-opt systempaths=unconfined` gives []). */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
   /** Namespaced kernel parameters to set in the container (`--sysctl`). */
   sysctl?: Record<string, string>;
   /** The process's oom_score_adj (`--oom-score-adj`), default 0. */
@@ -224,7 +227,7 @@ export function buildSpec(input: SpecInput): OciSpec {
       ...(input.seccomp ? { seccomp: input.seccomp } : {}),
       ...(input.sysctl && Object.keys(input.sysctl).length > 0 ? { sysctl: input.sysctl } : {}),
       resources: { devices: [{ allow: false, access: "rwm" }], ...(input.resources ?? {}) },
-      ...(input.privileged ? {} : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS }),
+      ...(input.privileged ? {} : { maskedPaths: input.maskedPaths ?? MASKED_PATHS, readonlyPaths: input.readonlyPaths ?? READONLY_PATHS }),
       rootfsPropagation: "private",
     },
   };

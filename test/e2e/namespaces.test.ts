@@ -54,6 +54,19 @@ describe("docker CLI against berthd: PID, IPC and UTS namespace modes", () => {
     await d.docker(["rm", def.stdout.trim()]);
   });
 
+  it("shares the host's cgroup namespace with --cgroupns host; systempaths=unconfined drops the masked and read-only /proc paths", async () => {
+    const host = await fs.readlink("/proc/self/ns/cgroup");
+    assert.notEqual(await nsOf([], "cgroup"), host);
+    assert.equal(await nsOf(["--cgroupns", "host"], "cgroup"), host);
+    const count = async (args: string[]): Promise<string> => {
+      const r = await d.docker(["run", "--rm", ...args, "busybox", "sh", "-c", "grep -cE ' /proc/(keys|sys) ' /proc/mounts || true"]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    assert.equal(await count([]), "2", "/proc/keys masked and /proc/sys read-only by default");
+    assert.equal(await count(["--security-opt", "systempaths=unconfined"]), "0");
+  });
+
   it("joins a running container's PID namespace with --pid container:<name>", async () => {
     assert.equal((await d.docker(["run", "-d", "--name", "pidsrc", "busybox", "sleep", "300"])).code, 0);
     const r = await d.docker(["run", "--rm", "--pid", "container:pidsrc", "busybox", "ps", "-o", "pid,args"]);
