@@ -3,20 +3,27 @@
  * archive, extract), `docker export`, `docker diff` and `docker commit`, with
  * Docker's semantics and error messages.
  *
+ * docker cp sees the container as the container does, volumes and bind mounts
+ * included (Docker's openContainerFS); tmpfs mounts are not shown (cp sees what
+ * is under them), as in Docker. For a container without volumes or binds the
+ * operations (cpcore.ts) run here on its root filesystem; for one with them, in a
+ * helper process with a private mount namespace where they are mounted
+ * (cpview.ts) — nothing is ever mounted in the daemon's namespace for it.
+ * `docker export` is the root filesystem alone, without volumes, as Docker's.
+ *
  * Paths are container paths: symlinks are followed as the container sees them
  * (absolute targets from its root) and never lead out of its root, whatever the
- * image or a running container put there (image/archive-tar.ts: every lookup goes
- * one directory descriptor at a time). A running container is frozen while
- * something is extracted into it, so it cannot swap a directory for a symlink
- * halfway through. The container's /etc/hosts, /etc/hostname and /etc/resolv.conf
- * are the files bind-mounted from its directory, as Docker's cp shows them.
+ * image, a volume or a running container put there (image/archive-tar.ts: every
+ * lookup goes one directory descriptor at a time). A running container is frozen
+ * while something is extracted into it, so it cannot swap a directory for a
+ * symlink halfway through.
  */
 import fss, { type BigIntStats, constants as fsc, promises as fs } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { type Digest, hexOf } from "../util/digest.js";
-import { conflict, internal, invalid, isEngineError, messageOf, notFound } from "../util/errors.js";
+import { conflict, invalid, messageOf } from "../util/errors.js";
 import { run } from "../util/exec.js";
 import type { Logger } from "../util/log.js";
 import {
@@ -25,10 +32,7 @@ import {
   type ImageRunConfig,
   type ImageStore,
   type Reference,
-  type ResolvedPath,
-  ScopeError,
   ScopedRoot,
-  extractCopy,
   formatReference,
   goFileMode,
   isWhiteoutStat,
@@ -40,22 +44,15 @@ import {
   tarTree,
   withDefaultTag,
 } from "../image/index.js";
-import { resolveUser } from "../runtime/index.js";
 import type { ContainerService } from "./containers.js";
+import { type EtcFile, type ExtractSpec, type PathStat, archivePath, extractInto, statPath } from "./cpcore.js";
+import { type ContainerView, type ViewRequest, runInView } from "./cpview.js";
 import type { Events } from "./events.js";
 import { parseChanges } from "./images.js";
 import type { ContainerConfig, ContainerRecord } from "./types.js";
 
-/** Docker's ContainerPathStat (the X-Docker-Container-Path-Stat header, base64 JSON). */
-export interface PathStat {
-  name: string;
-  size: number;
-  /** Go's os.FileMode bits. */
-  mode: number;
-  /** RFC 3339 with nanoseconds, local time zone (Go's time.Time JSON). */
-  mtime: string;
-  linkTarget: string;
-}
+export type { PathStat } from "./cpcore.js";
+export { goBase, goClean, goTime, preserveTrailingDotOrSeparator } from "./cpcore.js";
 
 export interface ExtractOptions {
   /** Fail instead of replacing a directory with a non-directory or the reverse (the CLI always asks for it). */
@@ -110,13 +107,17 @@ export class ArchiveService {
 
   /** HEAD /containers/{id}/archive: stat of a path (a final symlink is reported, not followed). */
   async stat(idOrName: string, p: string): Promise<PathStat> {
-    return this.withRoot(idOrName, (root, rec) => {
-      const binds = bindFiles(root, rec);
-      const r = this.resolve(root, p, followsFinal(p), idOrName);
+    return this.withCpFs(idOrName, async (c) => {
+      if (c.view.mounts.length > 0) {
+        const v = runInView(this.viewRequest(c, "stat", p, idOrName));
+        const [st] = await Promise.all([v.stat, v.done]);
+        return st;
+      }
+      const root = ScopedRoot.open(c.rootfs);
       try {
-        return pathStat(root, r, binds, goBase(p), goClean(`/${p}`), p, idOrName);
+        return statPath(root, c.etc, p, idOrName);
       } finally {
-        r.close();
+        root.close();
       }
     });
   }
@@ -128,34 +129,32 @@ export class ArchiveService {
    * locked until consume returns.
    */
   async archive(idOrName: string, p: string, consume: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
-    const absPath = preserveTrailingDotOrSeparator(goClean(`/${p}`), p);
-    await this.withRoot(idOrName, async (root, rec) => {
-      const binds = bindFiles(root, rec);
-      const r = this.resolve(root, absPath, followsFinal(absPath), idOrName);
-      try {
-        const top = goBase(absPath);
-        const stat = pathStat(root, r, binds, top, absPath, p, idOrName);
-        const key = r.parts.join("/");
-        const files = new Map<string, string>();
-        for (const [k, host] of binds) {
-          if (k === key) files.set("", host);
-          else if (key === "" || k.startsWith(`${key}/`)) files.set(key === "" ? k : k.slice(key.length + 1), host);
-        }
-        const idMap = this.o.store.idMap;
-        const tar = tarTree(r.dirFd, r.name, {
-          includeTop: true,
-          files,
-          ...(idMap ? { idMap } : {}),
-          name: (rel) => (top === "/" ? (rel === "" ? "" : `/${rel}`) : rel === "" ? top : `${top}/${rel}`),
-        });
-        this.o.containers.emit(rec, "archive-path");
+    await this.withCpFs(idOrName, async (c) => {
+      if (c.view.mounts.length > 0) {
+        const v = runInView(this.viewRequest(c, "archive", p, idOrName));
         try {
-          await consume(stat, tar);
+          const stat = await v.stat;
+          this.o.containers.emit(c.rec, "archive-path");
+          await consume(stat, v.tar);
         } finally {
-          tar.destroy();
+          // Whatever the consumer did not read is not wanted any more.
+          v.kill();
+          v.tar.destroy();
+          await v.done.catch(() => undefined);
+        }
+        return;
+      }
+      const root = ScopedRoot.open(c.rootfs);
+      try {
+        const a = archivePath(root, c.etc, p, idOrName, this.o.store.idMap);
+        try {
+          this.o.containers.emit(c.rec, "archive-path");
+          await consume(a.stat, a.tar);
+        } finally {
+          a.close();
         }
       } finally {
-        r.close();
+        root.close();
       }
     });
   }
@@ -163,49 +162,38 @@ export class ArchiveService {
   /**
    * PUT /containers/{id}/archive: extract a tar into a directory of the container.
    * The destination (all symlinks followed inside the container) must exist and be
-   * a directory. Nothing is ever written outside the container's root: entries
-   * with absolute names or "..", and writes through symlinks, are refused.
+   * a directory, in a writable place (not a read-only volume, not a read-only root
+   * filesystem). Nothing is ever written outside the container's root or a mount's
+   * source: entries with absolute names or "..", and writes through symlinks, are refused.
    */
   async extract(idOrName: string, p: string, body: Readable, opts: ExtractOptions): Promise<void> {
-    await this.withRoot(idOrName, async (root, rec, rootfs) => {
+    await this.withCpFs(idOrName, async (c) => {
+      const { rec } = c;
       // Nothing in the container moves while we resolve and write.
       const thaw = await this.o.containers.freeze(rec);
       try {
-        const binds = bindFiles(root, rec);
-        const r = this.resolve(root, goClean(`/${p}`), true, idOrName);
-        try {
-          const key = r.parts.join("/");
-          if (!binds.has(key) && r.stat === undefined) throw fileNotFound(p, idOrName);
-          if (binds.has(key) || !r.stat?.isDirectory()) throw invalid("extraction point is not a directory");
-          if (rec.HostConfig.ReadonlyRootfs) throw invalid("container rootfs is marked read-only");
-          const dest = `/${key}`;
-          let owner: { uid: number; gid: number } | undefined;
-          if (opts.copyUIDGID && rec.Config.User) {
-            const u = await resolveUser(rootfs, rec.Config.User);
-            owner = { uid: u.uid, gid: u.gid };
+        const spec: ExtractSpec = {
+          noOverwriteDirNonDir: opts.noOverwriteDirNonDir,
+          readonlyRootfs: rec.HostConfig.ReadonlyRootfs ?? false,
+          mountPoints: (rec.MountPoints ?? []).map((m) => ({ destination: m.Destination, rw: m.RW })),
+          ...(opts.copyUIDGID && rec.Config.User ? { user: rec.Config.User } : {}),
+        };
+        if (c.view.mounts.length > 0) {
+          const v = runInView({ ...this.viewRequest(c, "extract", p, idOrName), extract: spec }, body);
+          try {
+            await v.done;
+          } catch (e) {
+            body.destroy();
+            throw e;
           }
-          const written: string[] = [];
-          const onEntry = (rel: string, type: string | null): boolean => {
-            // Docker leaves the destination directory's own metadata alone.
-            if (rel === "") return false;
-            const crel = key === "" ? rel : `${key}/${rel}`;
-            if (binds.has(crel)) throw internal(`unlinkat /${crel}: device or resource busy`);
-            if (opts.noOverwriteDirNonDir) {
-              const existing = root.lstatNoFollow(crel);
-              if (existing?.isDirectory() && type !== "directory") throw internal(`cannot overwrite directory "/${crel}" with non-directory "${dest}"`);
-              if (existing && !existing.isDirectory() && type === "directory") throw internal(`cannot overwrite non-directory "/${crel}" with directory "${dest}"`);
-            }
-            if (owner) written.push(crel);
-            return true;
-          };
+        } else {
           const idMap = this.o.store.idMap;
-          await extractCopy(body, path.join(rootfs, ...r.parts), { onEntry, ...(idMap ? { idMap } : {}) });
-          if (owner) {
-            const host = idMap ? idMap.toHost(owner) : owner;
-            root.lchownAll(written, host.uid, host.gid);
+          const root = ScopedRoot.open(c.rootfs);
+          try {
+            await extractInto(root, c.rootfs, c.etc, p, idOrName, body, { ...spec, ...(idMap ? { idMap } : {}) });
+          } finally {
+            root.close();
           }
-        } finally {
-          r.close();
         }
       } finally {
         await thaw();
@@ -382,125 +370,49 @@ export class ArchiveService {
     });
   }
 
-  private resolve(root: ScopedRoot, p: string, followFinal: boolean, idOrName: string): ResolvedPath {
-    try {
-      return root.resolve(p, followFinal);
-    } catch (e) {
-      throw fsError(e, p, idOrName);
-    }
+  /** Run fn with the container's filesystem as docker cp sees it: root filesystem, volumes and binds to mount, /etc files. */
+  private withCpFs<T>(idOrName: string, fn: (c: CpFs) => Promise<T>): Promise<T> {
+    return this.o.containers.withContainerFs(idOrName, (rootfs, rec, view) => fn({ rootfs, rec, view, etc: etcFiles(rec) }));
   }
+
+  private viewRequest(c: CpFs, op: ViewRequest["op"], p: string, idOrName: string): ViewRequest {
+    const idMap = this.o.store.idMap;
+    return {
+      op,
+      rootfs: c.rootfs,
+      stageDir: this.o.tmpRoot,
+      mounts: c.view.mounts,
+      ...(c.view.owner ? { owner: c.view.owner } : {}),
+      etc: [...c.etc],
+      path: p,
+      idOrName,
+      ...(idMap ? { idMap: { uids: [...idMap.uids], gids: [...idMap.gids] } } : {}),
+    };
+  }
+}
+
+interface CpFs {
+  rootfs: string;
+  rec: ContainerRecord;
+  view: ContainerView;
+  etc: EtcFile[];
 }
 
 // --- docker cp details -------------------------------------------------------------
 
-function fileNotFound(p: string, idOrName: string): Error {
-  return notFound(`Could not find the file ${p} in container ${idOrName}`);
-}
-
-function fsError(e: unknown, p: string, idOrName: string): unknown {
-  if (e instanceof ScopeError) {
-    if (e.code === "ENOENT") return fileNotFound(p, idOrName);
-    return internal(`lstat ${p}: ${e.code === "ENOTDIR" ? "not a directory" : "too many levels of symbolic links"}`);
-  }
-  if (isEngineError(e)) return e;
-  return internal(`${p}: ${messageOf(e)}`, e);
-}
-
 /**
- * The files bind-mounted over the container's /etc/resolv.conf, /etc/hostname and
- * /etc/hosts, by their resolved location in the root (relative, "etc/hosts").
+ * The container's /etc/resolv.conf, /etc/hostname and /etc/hosts: the files in its
+ * directory, bind-mounted over the root's — unless a mount point of the container
+ * is there (Docker's TrySetNetworkMount: then the mount is what the container sees).
  */
-function bindFiles(root: ScopedRoot, rec: ContainerRecord): Map<string, string> {
-  const out = new Map<string, string>();
-  const files: [string, string][] = [
+function etcFiles(rec: ContainerRecord): EtcFile[] {
+  const files: EtcFile[] = [
     ["/etc/resolv.conf", rec.ResolvConfPath],
     ["/etc/hostname", rec.HostnamePath],
     ["/etc/hosts", rec.HostsPath],
   ];
-  for (const [dest, src] of files) {
-    if (!src || !fss.existsSync(src)) continue;
-    let r: ResolvedPath;
-    try {
-      r = root.resolve(dest, true);
-    } catch {
-      continue;
-    }
-    try {
-      if (r.stat === undefined || r.stat.isFile()) out.set(r.parts.join("/"), src);
-    } finally {
-      r.close();
-    }
-  }
-  return out;
-}
-
-/** Docker's path stat of a resolved path; a missing one is Docker's 404, a trailing "/" on a non-directory ENOTDIR. */
-function pathStat(root: ScopedRoot, r: ResolvedPath, binds: Map<string, string>, name: string, evalPath: string, p: string, idOrName: string): PathStat {
-  const host = binds.get(r.parts.join("/"));
-  const st = host !== undefined ? fss.statSync(host, { bigint: true }) : r.stat;
-  if (st === undefined) throw fileNotFound(p, idOrName);
-  if (followsFinal(p) && !st.isDirectory()) throw internal(`lstat ${p}: not a directory`);
-  return {
-    name,
-    size: Number(st.size),
-    mode: goFileMode(st),
-    mtime: goTime(st.mtimeNs),
-    linkTarget: host === undefined && st.isSymbolicLink() ? root.evalSymlinks(evalPath) : "",
-  };
-}
-
-/** A trailing "/" or a final "." makes the kernel follow (and require) a final directory. */
-function followsFinal(p: string): boolean {
-  const b = goBase(p);
-  return p.endsWith("/") || b === "." || b === "..";
-}
-
-/** Go's filepath.Base. */
-export function goBase(p: string): string {
-  if (p === "") return ".";
-  const s = p.replace(/\/+$/, "");
-  if (s === "") return "/";
-  return s.slice(s.lastIndexOf("/") + 1);
-}
-
-/** Go's filepath.Clean for an absolute path. */
-export function goClean(p: string): string {
-  const out: string[] = [];
-  for (const c of p.split("/")) {
-    if (c === "" || c === ".") continue;
-    if (c === "..") out.pop();
-    else out.push(c);
-  }
-  return `/${out.join("/")}`;
-}
-
-/** Docker's archive.PreserveTrailingDotOrSeparator. */
-export function preserveTrailingDotOrSeparator(cleaned: string, original: string): string {
-  let out = cleaned;
-  if (goBase(out) !== "." && goBase(original) === ".") {
-    if (!out.endsWith("/")) out += "/";
-    out += ".";
-  }
-  if (!out.endsWith("/") && original.endsWith("/")) out += "/";
-  return out;
-}
-
-/** Go's time.Time JSON: RFC 3339 with trimmed nanoseconds, in the daemon's local zone. */
-export function goTime(ns: bigint): string {
-  const s = 1_000_000_000n;
-  let sec = ns / s;
-  let frac = ns % s;
-  if (frac < 0n) {
-    frac += s;
-    sec -= 1n;
-  }
-  const ms = Number(sec) * 1000;
-  const offMin = -new Date(ms).getTimezoneOffset();
-  const d = new Date(ms + offMin * 60_000);
-  const pad = (n: number, w = 2): string => String(n).padStart(w, "0");
-  const fracStr = frac === 0n ? "" : `.${frac.toString().padStart(9, "0").replace(/0+$/, "")}`;
-  const zone = offMin === 0 ? "Z" : `${offMin > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offMin) / 60))}:${pad(Math.abs(offMin) % 60)}`;
-  return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${fracStr}${zone}`;
+  const mounted = new Set((rec.MountPoints ?? []).filter((m) => m.Type !== "tmpfs").map((m) => m.Destination));
+  return files.filter(([dest, src]) => src !== "" && !mounted.has(dest));
 }
 
 // --- docker commit details -----------------------------------------------------------

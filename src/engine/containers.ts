@@ -28,6 +28,7 @@ import {
   profileFromDockerJson,
   resolveUser,
 } from "../runtime/index.js";
+import type { ContainerView } from "./cpview.js";
 import type { Events } from "./events.js";
 import { DEFAULT_DETACH_KEYS, pipeStdin } from "./exec.js";
 import { readLogs } from "./logs.js";
@@ -773,6 +774,23 @@ export class ContainerService {
         return await fn(rootfs, rec);
       } finally {
         if (!wasRunning && !rec.State.Running) await this.o.images.layers.unmount(rec.Id).catch(() => undefined);
+      }
+    });
+  }
+
+  /**
+   * Run fn with the container's filesystem as `docker cp` sees it (Docker's openContainerFS):
+   * the root filesystem (mounted as withRootfs does) and the volumes and bind mounts to show
+   * in it, prepared by the storage backend and released after fn. Serialized with start/stop/rm.
+   */
+  async withContainerFs<T>(idOrName: string, fn: (rootfs: string, rec: ContainerRecord, view: ContainerView) => Promise<T>): Promise<T> {
+    return this.withRootfs(idOrName, async (rootfs, rec) => {
+      const storage = this.o.storage;
+      const view: ContainerView = storage ? await storage.viewMounts(rec, rootfs) : { mounts: [], release: async () => undefined };
+      try {
+        return await fn(rootfs, rec, view);
+      } finally {
+        await view.release();
       }
     });
   }

@@ -4,6 +4,7 @@
  * engine/networks.ts and engine/volumes.ts implement them.
  */
 import type { OciMount } from "../runtime/index.js";
+import type { ContainerView } from "./cpview.js";
 import type { ContainerRecord } from "./types.js";
 
 export interface NetworkAttachment {
@@ -55,4 +56,6 @@ export interface ContainerStorage {
   onRemove(rec: ContainerRecord, removeVolumes: boolean): Promise<void>;
   /** Docker's `Mounts` array for inspect and ps. */
   inspectMounts(rec: ContainerRecord): unknown[];
+  /** The volumes and binds `docker cp` shows in the root filesystem (mounted by cpview's helper); release after use. */
+  viewMounts(rec: ContainerRecord, rootfs: string): Promise<ContainerView>;
 }

@@ -21,6 +21,7 @@ import { KeyedMutex } from "../util/lock.js";
 import type { Logger } from "../util/log.js";
 import type { OciMount } from "../runtime/index.js";
 import {
+  type ViewMount,
   ANONYMOUS_LABEL,
   DEFAULT_DRIVER,
   DEFAULT_PROPAGATION,
@@ -42,6 +43,7 @@ import {
   volumeNameError,
   within,
 } from "../volume/index.js";
+import type { ContainerView } from "./cpview.js";
 import type { Events } from "./events.js";
 import { mergeTmpfsOptions } from "./hostconfig.js";
 import type { ContainerStorage } from "./plugs.js";
@@ -135,6 +137,8 @@ export class VolumeService implements ContainerStorage {
   private readonly creating = new Map<string, { rec: ContainerRecord; at: number }>();
   /** Containers whose mounts are prepared but which do not run yet. */
   private readonly starting = new Map<string, number>();
+  /** Containers whose filesystem `docker cp` is looking at (views open, by count): their volumes stay mounted. */
+  private readonly viewing = new Map<string, number>();
   /** "refs": reference changes (create/rm); "mounts": mounting and unmounting; volume names: copy-up. */
   private readonly lock = new KeyedMutex();
   private pruning = false;
@@ -194,7 +198,7 @@ export class VolumeService implements ContainerStorage {
         known.add(r.Id);
         const since = this.starting.get(r.Id);
         if (since !== undefined && (r.State.Running || now - since > START_GRACE_MS)) this.starting.delete(r.Id);
-        if (!r.State.Running && !this.starting.has(r.Id)) continue;
+        if (!r.State.Running && !this.starting.has(r.Id) && !this.viewing.has(r.Id)) continue;
         for (const m of r.MountPoints ?? []) if (m.Type === "volume") active.add(m.Name);
       }
       for (const id of this.starting.keys()) if (!known.has(id)) this.starting.delete(id);
@@ -446,13 +450,7 @@ export class VolumeService implements ContainerStorage {
       switch (mp.Type) {
         case "volume": {
           if (!this.driver.get(mp.Name)) throw notFound(`error while mounting volume '${mp.Source}': get ${mp.Name}: no such volume`);
-          const data = this.driver.dataPath(mp.Name);
-          if (mp.CopyData) {
-            await this.copyUp(mp.Name, rootfs, mp.Destination, data);
-            mp.CopyData = false; // saved with the record: the copy happens on first use only
-          }
-          const sub = mp.Spec.VolumeOptions?.Subpath ?? "";
-          const source = sub !== "" ? await subpathIn(data, sub) : data;
+          const source = await this.volumeSource(mp, rootfs);
           await ensureTarget(rootfs, mp.Destination, source, this.o.rootOwner);
           out.push(bindMount(mp, source));
           this.o.events.emit("volume", "mount", mp.Name, {
@@ -465,16 +463,7 @@ export class VolumeService implements ContainerStorage {
           break;
         }
         case "bind": {
-          if (!existsSync(mp.Source)) {
-            if (mp.SkipMountpointCreation) throw invalid(`invalid mount config for type "bind": bind source path does not exist: ${mp.Source}`);
-            try {
-              await mkdirp(mp.Source, 0o755);
-              // dockerd gives a bind source it creates to the containers' root (--userns-remap).
-              if (this.o.rootOwner) await fs.chown(mp.Source, this.o.rootOwner.uid, this.o.rootOwner.gid);
-            } catch (e) {
-              throw new EngineError("internal", `error while creating mount source path '${mp.Source}': ${messageOf(e)}`);
-            }
-          }
+          await ensureBindSource(mp, this.o.rootOwner);
           await ensureTarget(rootfs, mp.Destination, mp.Source, this.o.rootOwner);
           out.push(bindMount(mp, mp.Source));
           break;
@@ -498,6 +487,78 @@ export class VolumeService implements ContainerStorage {
       out.push({ destination: dest, type: "bind", source: src, options: ["rbind", "rprivate"] });
     }
     return out;
+  }
+
+  /** The host path a volume mount point shows (its data, or a subpath of it), populated on first use. */
+  private async volumeSource(mp: MountPoint, rootfs: string): Promise<string> {
+    const data = this.driver.dataPath(mp.Name);
+    if (mp.CopyData) {
+      await this.copyUp(mp.Name, rootfs, mp.Destination, data);
+      mp.CopyData = false; // saved with the record: the copy happens on first use only
+    }
+    const sub = mp.Spec.VolumeOptions?.Subpath ?? "";
+    return sub !== "" ? subpathIn(data, sub) : data;
+  }
+
+  /**
+   * The container's volumes and bind mounts as `docker cp` sees them (Docker's setupMounts
+   * for openContainerFS): parents before children; tmpfs mounts are left out, as Docker
+   * leaves them out (cp sees what is under them). Volumes that need mounting (tmpfs, bind
+   * devices) are mounted and kept until release; a volume never used yet gets the image's
+   * content first (Docker copies it at create, Berth at first use); a missing `-v` bind
+   * source is created. Volume mount/unmount events as Docker's. rootfs must be mounted.
+   */
+  async viewMounts(rec: ContainerRecord, rootfs: string): Promise<ContainerView> {
+    const points = (rec.MountPoints ?? []).filter((m) => m.Type !== "tmpfs").sort(byDepth((m: MountPoint) => m.Destination));
+    if (points.length === 0) return { mounts: [], release: async () => undefined };
+    this.viewing.set(rec.Id, (this.viewing.get(rec.Id) ?? 0) + 1);
+    const announced: MountPoint[] = [];
+    let released = false;
+    const release = async (): Promise<void> => {
+      if (released) return;
+      released = true;
+      const n = (this.viewing.get(rec.Id) ?? 1) - 1;
+      if (n > 0) this.viewing.set(rec.Id, n);
+      else this.viewing.delete(rec.Id);
+      for (const mp of announced) this.o.events.emit("volume", "unmount", mp.Name, { container: rec.Id, driver: mp.Driver || DEFAULT_DRIVER });
+      await this.settle().catch((err: unknown) => this.o.log.warn(`releasing volume mounts: ${messageOf(err)}`));
+    };
+    try {
+      await this.lock.run("mounts", async () => {
+        for (const mp of points) if (mp.Type === "volume") await this.driver.mount(mp.Name);
+      });
+      const mounts: ViewMount[] = [];
+      for (const mp of points) {
+        let source: string;
+        if (mp.Type === "volume") {
+          if (!this.driver.get(mp.Name)) throw notFound(`error while mounting volume '${mp.Source}': get ${mp.Name}: no such volume`);
+          source = await this.volumeSource(mp, rootfs);
+          this.o.events.emit("volume", "mount", mp.Name, {
+            container: rec.Id,
+            destination: mp.Destination,
+            driver: mp.Driver || DEFAULT_DRIVER,
+            propagation: mp.Propagation,
+            "read/write": String(mp.RW),
+          });
+          announced.push(mp);
+        } else {
+          await ensureBindSource(mp, this.o.rootOwner);
+          source = mp.Source;
+        }
+        const bo = mp.Spec.BindOptions;
+        mounts.push({
+          destination: mp.Destination,
+          source,
+          rw: mp.RW,
+          recursive: !bo?.NonRecursive,
+          ...(bo?.ReadOnlyNonRecursive ? { readOnlyNonRecursive: true } : {}),
+        });
+      }
+      return { mounts, ...(this.o.rootOwner ? { owner: this.o.rootOwner } : {}), release };
+    } catch (e) {
+      await release();
+      throw e;
+    }
   }
 
   /** Docker's populate: a new (empty) volume mounted over image content gets a copy of it. */
@@ -561,6 +622,21 @@ function bindMount(mp: MountPoint, source: string): OciMount {
   if (!mp.RW) options.push("ro");
   options.push(mp.Propagation || DEFAULT_PROPAGATION);
   return { destination: mp.Destination, type: "bind", source, options };
+}
+
+/**
+ * A bind's host path: `-v` creates a missing one (as a directory, given to the containers'
+ * root under --userns-remap, dockerd's rule), `--mount` refuses it (Docker's messages).
+ */
+async function ensureBindSource(mp: MountPoint, owner: { uid: number; gid: number } | undefined): Promise<void> {
+  if (existsSync(mp.Source)) return;
+  if (mp.SkipMountpointCreation) throw invalid(`invalid mount config for type "bind": bind source path does not exist: ${mp.Source}`);
+  try {
+    await mkdirp(mp.Source, 0o755);
+    if (owner) await fs.chown(mp.Source, owner.uid, owner.gid);
+  } catch (e) {
+    throw new EngineError("internal", `error while creating mount source path '${mp.Source}': ${messageOf(e)}`);
+  }
 }
 
 /** Create the mount target inside the root: a directory, or an empty file for a file source. */

@@ -12,7 +12,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { extract as tarExtract, pack as tarPack, type Header } from "tar-stream";
-import { DOCKER, Daemon, leftovers } from "./harness.js";
+import { DOCKER, Daemon, leftovers, until } from "./harness.js";
 
 async function buildTar(entries: (Partial<Header> & { name: string; body?: string })[]): Promise<Buffer> {
   const p = tarPack();
@@ -339,6 +339,234 @@ describe("docker cp, export, diff and commit against berthd", () => {
     await ok(["rm", "-f", "f1"]);
     const left = await leftovers(d);
     assert.deepEqual(left.mounts, []);
+    assert.deepEqual(await fs.readdir(path.join(d.execRoot, "archive")), []);
+  });
+});
+
+describe("docker cp through volumes and bind mounts, as the container sees them", () => {
+  const d = new Daemon();
+  const local = mkdtempSync("/tmp/berth-cpvol-");
+  const hostBind = path.join(local, "bind");
+  const hostMount = path.join(local, "mount");
+  const ok = async (args: string[], input?: Buffer | string) => {
+    const r = await d.docker(args, input === undefined ? {} : { input });
+    assert.equal(r.code, 0, `docker ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const fails = async (args: string[], input?: Buffer | string) => {
+    const r = await d.docker(args, input === undefined ? {} : { input });
+    assert.notEqual(r.code, 0, `docker ${args.join(" ")} succeeded: ${r.stdout}`);
+    return r.stderr.trim();
+  };
+  const cpOut = async (src: string): Promise<TarEntry[]> => {
+    const child = spawn(DOCKER, ["cp", src, "-"], { env: d.env, stdio: ["ignore", "pipe", "pipe"] });
+    const chunks: Buffer[] = [];
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => chunks.push(b));
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? 1)));
+    assert.equal(code, 0, `docker cp ${src} -: ${stderr}`);
+    return parseTar(Buffer.concat(chunks));
+  };
+  const cat = async (src: string): Promise<string> => (await cpOut(src))[0]?.body ?? "";
+  const cpIn = async (dest: string, entries: (Partial<Header> & { name: string; body?: string })[]) => ok(["cp", "-", dest], await buildTar(entries));
+  const upper = async (ctr: string) => path.join(d.dataRoot, "image", "snapshots", (await ok(["inspect", "-f", "{{.Id}}", ctr])).trim(), "upper");
+  const volData = (name: string) => path.join(d.dataRoot, "volumes", name, "_data");
+  /** Mount points under the daemon's directories (overlays of running containers, volume tmpfs…). */
+  const mountsNow = async () => (await leftovers(d)).mounts.sort();
+  /** The mount table comes back to baseline (the CLI may exit before the daemon has released a stopped container's mounts). */
+  const backTo = async (baseline: string[]) => {
+    await until(async () => JSON.stringify(await mountsNow()) === JSON.stringify(baseline), 5000);
+    assert.deepEqual(await mountsNow(), baseline, "mounts left behind");
+  };
+
+  before(async () => {
+    await fs.mkdir(hostBind);
+    await fs.mkdir(hostMount);
+    await fs.writeFile(path.join(hostBind, "from-host"), "host side\n");
+    await d.start();
+    await d.loadBusybox();
+    await ok(["volume", "create", "named"]);
+  });
+  after(async () => {
+    await d.destroy();
+    await fs.rm(local, { recursive: true, force: true });
+  });
+
+  it("reads and writes a named volume, a -v bind and a --mount bind of a running container", async () => {
+    await ok([
+      "run", "-d", "--name", "live", "-v", "named:/data", "-v", `${hostBind}:/hb`, "--mount", `type=bind,source=${hostMount},target=/srv/m`,
+      "busybox", "sh", "-c", "echo from-container > /data/inside; echo m > /srv/m/inside; sleep 300",
+    ]);
+    const baseline = await mountsNow();
+    assert.equal(await cat("live:/data/inside"), "from-container\n");
+    assert.equal(await cat("live:/hb/from-host"), "host side\n");
+    assert.equal(await cat("live:/srv/m/inside"), "m\n");
+    // A directory of the volume, as the container has it.
+    assert.deepEqual((await cpOut("live:/data")).map((e) => e.name), ["data/", "data/inside"]);
+
+    await cpIn("live:/data", [{ name: "copied", body: "into the volume\n" }]);
+    await cpIn("live:/hb", [{ name: "copied", body: "into the bind\n" }]);
+    await cpIn("live:/srv/m/", [{ name: "copied", body: "into the mount\n" }]);
+    // The container sees it, the volume and the host directories hold it, the overlay does not.
+    assert.equal(await ok(["exec", "live", "cat", "/data/copied", "/hb/copied", "/srv/m/copied"]), "into the volume\ninto the bind\ninto the mount\n");
+    assert.equal(await fs.readFile(path.join(volData("named"), "copied"), "utf8"), "into the volume\n");
+    assert.equal(await fs.readFile(path.join(hostBind, "copied"), "utf8"), "into the bind\n");
+    assert.equal(await fs.readFile(path.join(hostMount, "copied"), "utf8"), "into the mount\n");
+    const up = await upper("live");
+    for (const p of ["data/copied", "hb/copied", "srv/m/copied"]) assert.equal(existsSync(path.join(up, p)), false, `${p} went into the overlay`);
+
+    // A tar copied into / reaches into the volume, as it would for the container.
+    await cpIn("live:/", [{ name: "data/via-root", body: "v\n" }]);
+    assert.equal(await fs.readFile(path.join(volData("named"), "via-root"), "utf8"), "v\n");
+
+    // The path stat (HEAD) is the volume's own directory.
+    const h = await head(d.sock, "/v1.47/containers/live/archive?path=/data");
+    assert.equal(h.status, 200);
+    const st = JSON.parse(Buffer.from(String(h.headers["x-docker-container-path-stat"]), "base64").toString()) as Record<string, unknown>;
+    assert.equal(st["name"], "data");
+    assert.equal(Number(st["mode"]) & 0o777, (await fs.stat(volData("named"))).mode & 0o777);
+    await backTo(baseline);
+  });
+
+  it("reads and writes the volumes and binds of a stopped container", async () => {
+    await ok(["stop", "-t", "0", "live"]);
+    const baseline = await mountsNow();
+    assert.equal(await cat("live:/data/copied"), "into the volume\n");
+    assert.equal(await cat("live:/hb/from-host"), "host side\n");
+    await cpIn("live:/data", [{ name: "while-stopped", body: "s\n" }]);
+    await cpIn("live:/srv/m", [{ name: "while-stopped", body: "s\n" }]);
+    assert.equal(await fs.readFile(path.join(volData("named"), "while-stopped"), "utf8"), "s\n");
+    assert.equal(await fs.readFile(path.join(hostMount, "while-stopped"), "utf8"), "s\n");
+    assert.equal(existsSync(path.join(await upper("live"), "data", "while-stopped")), false);
+    await backTo(baseline);
+    await ok(["start", "live"]);
+    assert.equal(await ok(["exec", "live", "cat", "/data/while-stopped", "/srv/m/while-stopped"]), "s\ns\n");
+  });
+
+  it("sees an image VOLUME's anonymous volume, populated from the image, before the first start too", async () => {
+    await ok(["run", "--name", "seeder", "busybox", "sh", "-c", "mkdir /vol && echo seeded > /vol/seed"]);
+    await ok(["commit", "-c", "VOLUME /vol", "seeder", "withvol:1"]);
+    await ok(["create", "--name", "anon", "withvol:1", "sh", "-c", "cat /vol/seed /vol/added; sleep 300"]);
+    const vol = (await ok(["inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "anon"])).trim();
+    assert.match(vol, /^[0-9a-f]{64}$/);
+    assert.equal(await cat("anon:/vol/seed"), "seeded\n");
+    await cpIn("anon:/vol", [{ name: "added", body: "added before start\n" }]);
+    assert.equal(await fs.readFile(path.join(volData(vol), "added"), "utf8"), "added before start\n");
+    await ok(["start", "anon"]);
+    assert.equal(await ok(["exec", "anon", "cat", "/vol/seed", "/vol/added"]), "seeded\nadded before start\n");
+    await cpIn("anon:/vol", [{ name: "added-live", body: "l\n" }]);
+    assert.equal(await ok(["exec", "anon", "cat", "/vol/added-live"]), "l\n");
+  });
+
+  it("refuses to copy into a read-only volume or bind (Docker's message) and still reads them", async () => {
+    await ok(["run", "-d", "--name", "ro", "-v", "named:/ro:ro", "-v", `${hostBind}:/robind:ro`, "-v", "named:/rw", "busybox", "sleep", "300"]);
+    for (const dest of ["ro:/ro", "ro:/ro/", "ro:/robind"]) {
+      const err = await fails(["cp", "-", dest], await buildTar([{ name: "nope", body: "x" }]));
+      assert.equal(err, "Error response from daemon: mounted volume is marked read-only");
+    }
+    assert.equal(existsSync(path.join(volData("named"), "nope")), false);
+    assert.equal(existsSync(path.join(hostBind, "nope")), false);
+    assert.equal(await cat("ro:/ro/copied"), "into the volume\n");
+    assert.equal(await cat("ro:/robind/from-host"), "host side\n");
+    // The same volume mounted read-write elsewhere in the container takes writes.
+    await cpIn("ro:/rw", [{ name: "rw-ok", body: "w" }]);
+    assert.equal(await cat("ro:/ro/rw-ok"), "w");
+
+    // A read-only root filesystem still takes copies into its writable volumes (Docker's checkWritablePath).
+    await ok(["run", "-d", "--name", "rofs", "--read-only", "-v", "named:/w", "busybox", "sleep", "300"]);
+    await cpIn("rofs:/w", [{ name: "into-rofs-volume", body: "w" }]);
+    assert.equal(await fs.readFile(path.join(volData("named"), "into-rofs-volume"), "utf8"), "w");
+    assert.equal(await fails(["cp", "-", "rofs:/tmp"], await buildTar([{ name: "nope", body: "x" }])), "Error response from daemon: container rootfs is marked read-only");
+
+    // A read-only mount inside a writable one stays read-only for a tar that reaches into it.
+    await ok(["run", "-d", "--name", "nested", "-v", "named:/top", "-v", `${hostBind}:/top/inner:ro`, "busybox", "sleep", "300"]);
+    const err = await fails(["cp", "-", "nested:/top"], await buildTar([{ name: "inner/sneaky", body: "x" }]));
+    assert.match(err, /Error response from daemon: .*read-only file system/i);
+    assert.equal(existsSync(path.join(hostBind, "sneaky")), false);
+    assert.equal(await cat("nested:/top/inner/from-host"), "host side\n");
+  });
+
+  it("resolves symlinks inside a volume as the container does, never to the host", async () => {
+    const hostDir = mkdtempSync("/tmp/berth-volesc-");
+    try {
+      const setup = [
+        "ln -s /etc/passwd /data/pw",
+        "ln -s ../../../../../.. /data/up",
+        "ln -s /etc /data/etc-link",
+        `ln -s ../../../../../../..${hostDir} /data/esc`,
+        `mkdir -p ${hostDir}`,
+        "echo container-marker >> /etc/passwd",
+      ].join("; ");
+      await ok(["exec", "live", "sh", "-c", setup]);
+      // Out: the container's files, not the host's.
+      const out = path.join(local, "pw-out");
+      await ok(["cp", "-L", "live:/data/pw", out]);
+      assert.match(await fs.readFile(out, "utf8"), /container-marker/);
+      assert.equal((await cat("live:/data/up/etc/hostname")).trim(), (await ok(["inspect", "-f", "{{.Config.Hostname}}", "live"])).trim());
+      const [link] = await cpOut("live:/data/pw");
+      assert.equal(link?.type, "symlink");
+      assert.equal(link?.linkname, "/etc/passwd");
+      // In: through the volume's symlinks into the container's own directories.
+      const marker = `berth-${randomBytes(4).toString("hex")}`;
+      await cpIn("live:/data/etc-link/", [{ name: marker, body: "m" }]);
+      await cpIn("live:/data/esc", [{ name: marker, body: "m" }]);
+      await cpIn("live:/data/up/tmp", [{ name: marker, body: "m" }]);
+      assert.equal(existsSync(`/etc/${marker}`), false);
+      assert.equal(existsSync(`/tmp/${marker}`), false);
+      assert.deepEqual(await fs.readdir(hostDir), []);
+      assert.equal(await ok(["exec", "live", "cat", `/etc/${marker}`, `${hostDir}/${marker}`, `/tmp/${marker}`]), "mmm");
+      // A hostile archive cannot write through a symlink it brings into a volume.
+      const r = await d.docker(["cp", "-", "live:/data"], {
+        input: await buildTar([
+          { name: "lnk", type: "symlink", linkname: hostDir },
+          { name: "lnk/through", body: "pwn" },
+        ]),
+      });
+      assert.notEqual(r.code, 0);
+      assert.deepEqual(await fs.readdir(hostDir), []);
+    } finally {
+      await fs.rm(hostDir, { recursive: true, force: true });
+    }
+  });
+
+  it("does not show tmpfs mounts, as Docker does not (cp sees what is under them)", async () => {
+    await ok(["run", "-d", "--name", "tm", "--tmpfs", "/t", "--mount", "type=tmpfs,target=/m", "busybox", "sh", "-c", "echo x > /t/f; echo y > /m/f; sleep 300"]);
+    await until(async () => (await d.docker(["exec", "tm", "cat", "/m/f"])).code === 0, 5000);
+    for (const p of ["/t/f", "/m/f"]) {
+      const err = await fails(["cp", `tm:${p}`, "-"]);
+      assert.equal(err, `Error response from daemon: Could not find the file ${p} in container tm`);
+    }
+  });
+
+  it("mounts a tmpfs volume of a stopped container only for the copy", async () => {
+    await ok(["volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", "tv"]);
+    await ok(["create", "--name", "tvc", "-v", "tv:/t", "busybox", "true"]);
+    const baseline = await mountsNow();
+    await cpIn("tvc:/t", [{ name: "f", body: "x" }]);
+    // Unmounted after the copy (Docker's local driver does the same): nobody uses it, it starts empty again.
+    assert.deepEqual((await cpOut("tvc:/t")).map((e) => e.name), ["t/"]);
+    await backTo(baseline);
+  });
+
+  it("exports the root filesystem without the volumes and binds, as Docker does", async () => {
+    const tar = path.join(local, "live.tar");
+    await ok(["export", "-o", tar, "live"]);
+    const { execFileSync } = await import("node:child_process");
+    const names = execFileSync("tar", ["tf", tar]).toString().split("\n");
+    assert.ok(names.includes("bin/busybox"));
+    assert.ok(names.includes("data/"), "the mount point itself is part of the root filesystem");
+    for (const n of ["data/copied", "data/inside", "hb/from-host", "srv/m/inside"]) assert.ok(!names.includes(n), `${n} exported`);
+  });
+
+  it("sends volume mount and unmount events for the copy, and leaves nothing mounted", async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await cat("live:/data/inside");
+    const ev = await ok(["events", "--since", String(since), "--until", "0s", "--filter", "type=volume", "--filter", "volume=named", "--format", "{{.Action}}"]);
+    const actions = ev.trim().split("\n");
+    assert.ok(actions.includes("mount") && actions.includes("unmount"), ev);
+    await ok(["rm", "-f", "live", "anon", "ro", "rofs", "nested", "tm", "tvc", "seeder"]);
+    await backTo([]);
     assert.deepEqual(await fs.readdir(path.join(d.execRoot, "archive")), []);
   });
 });
