@@ -144,6 +144,19 @@ export class ContainerService {
       this.records.set(rec.Id, rec);
       this.names.set(rec.Name, rec.Id);
     }
+    // Containers the runtime holds frozen: a daemon that crashed in the middle of a copy into one
+    // (which freezes it) never thawed it; only those recorded as paused stay frozen.
+    const frozen = new Set<string>();
+    const live = [...this.records.values()].filter((r) => r.State.Running && !r.State.Paused);
+    for (const rt of new Set(live.map((r) => this.rt(r)))) {
+      for (const c of await rt.list().catch(() => [])) if (c.status === "paused") frozen.add(c.id);
+    }
+    for (const rec of this.records.values()) {
+      if (rec.State.Running && !rec.State.Paused && frozen.has(rec.Id)) {
+        this.o.log.warn(`container ${rec.Id.slice(0, 12)} was left frozen by an interrupted operation; thawing it`);
+        await this.rt(rec).resume(rec.Id).catch((e: unknown) => this.o.log.warn(`thawing ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+      }
+    }
     for (const rec of this.records.values()) {
       if (rec.State.Status === "removing") {
         await this.removeUnlocked(rec, true).catch((e: unknown) => this.o.log.warn(`finishing removal of ${rec.Id}: ${messageOf(e)}`));

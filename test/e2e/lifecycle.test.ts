@@ -4,7 +4,8 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon, sleep, until, leftovers } from "./harness.js";
+import path from "node:path";
+import { Daemon, run, sleep, until, leftovers } from "./harness.js";
 
 
 
@@ -98,6 +99,24 @@ describe("docker CLI against berthd: container lifecycle", () => {
     assert.equal(stop.code, 0, stop.stderr);
     assert.equal(await inspect("{{.State.Running}}", "outlive"), "false");
     await d.docker(["rm", "outlive", "ender"]);
+  });
+
+  it("thaws a container a crashed daemon left frozen (not paused by the user), and keeps a paused one paused", async () => {
+    await d.docker(["run", "-d", "--name", "frozen", "busybox", "sleep", "300"]);
+    await d.docker(["run", "-d", "--name", "paused", "busybox", "sleep", "300"]);
+    assert.equal((await d.docker(["pause", "paused"])).code, 0);
+    const id = await inspect("{{.Id}}", "frozen");
+    const runtimeRoot = path.join(d.execRoot, "runtime", "runc");
+    // What a daemon killed in the middle of a copy into the container leaves: frozen by the runtime.
+    assert.equal((await run("runc", ["--root", runtimeRoot, "pause", id])).code, 0);
+    await d.kill9();
+    await d.start();
+    const state = async (name: string): Promise<string> => JSON.parse((await run("runc", ["--root", runtimeRoot, "state", await inspect("{{.Id}}", name)])).stdout).status as string;
+    assert.equal(await state("frozen"), "running");
+    assert.equal(await state("paused"), "paused");
+    assert.equal(await inspect("{{.State.Paused}}", "paused"), "true");
+    assert.equal((await d.docker(["exec", "frozen", "true"])).code, 0);
+    await d.docker(["rm", "-f", "frozen", "paused"]);
   });
 
   it("attaches with start -a on every run of a container, not only the first", async () => {
