@@ -402,6 +402,9 @@ export class ContainerService {
       await this.save(rec); // the record is the commit point
     } catch (e) {
       this.names.delete(fullName);
+      // Anonymous volumes and network state made for this create go with it.
+      await this.o.storage?.onRemove(rec, true).catch(() => undefined);
+      await this.o.networking?.onRemove(rec).catch(() => undefined);
       await this.o.images.layers.removeSnapshot(id).catch(() => undefined);
       await fs.rm(dir, { recursive: true, force: true });
       throw e;

@@ -29,15 +29,15 @@ describe("docker CLI against berthd: volumes and mounts", () => {
     assert.equal(r.code, 0, `docker ${args.join(" ")}: ${r.stderr}`);
     return r.stdout;
   };
-  const api = (method: string, p: string) =>
+  const api = (method: string, p: string, body?: unknown) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request({ socketPath: d.sock, path: `/v1.47${p}`, method }, (res) => {
+      const req = http.request({ socketPath: d.sock, path: `/v1.47${p}`, method, headers: body === undefined ? {} : { "Content-Type": "application/json" } }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
       });
       req.on("error", reject);
-      req.end();
+      req.end(body === undefined ? undefined : JSON.stringify(body));
     });
   const volumes = async () => (await ok(["volume", "ls", "-q"])).split("\n").filter(Boolean);
 
@@ -214,6 +214,14 @@ describe("docker CLI against berthd: volumes and mounts", () => {
     assert.equal(nocmd.code, 127);
     assert.deepEqual(await volumes(), []);
     assert.deepEqual((await leftovers(d)).mounts, []);
+  });
+
+  it("takes the anonymous volumes of a create that fails after making them", async () => {
+    const before = await volumes();
+    // ExtraHosts is checked after the volumes are made (writing /etc/hosts).
+    const r = await api("POST", "/containers/create", { Image: "busybox", Cmd: ["true"], Volumes: { "/anon": {} }, HostConfig: { ExtraHosts: ["no-address"] } });
+    assert.equal(r.status, 400, r.body);
+    assert.deepEqual(await volumes(), before);
   });
 
   it("keeps volume references across a daemon crash", async () => {
