@@ -203,6 +203,16 @@ export class NetworkService implements ContainerNetworking {
     this.leases = new HostLeases(o.leaseRoot ?? DEFAULT_LEASE_ROOT, o.execRoot);
     this.firewall = new Firewall({ execRoot: o.execRoot });
     this.dns = new Aardvark(path.join(o.execRoot, "network", "dns"), findAardvark(), (m) => o.log.warn(m));
+    // A renamed container answers to its new name on user networks at once (dockerd updates its resolver too).
+    o.events.subscribe((e) => {
+      if (e.Type !== "container" || e.Action !== "rename") return;
+      const c = this.state.get(e.Actor.ID);
+      if (!c?.endpoints?.some((ep) => {
+        const n = this.networks.get(ep.networkId);
+        return n !== undefined && this.isUser(n);
+      })) return;
+      void this.updateDns().catch((err: unknown) => o.log.warn(`embedded DNS: ${messageOf(err)}`));
+    });
   }
 
   private get bridgeName(): string {

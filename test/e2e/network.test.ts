@@ -170,6 +170,12 @@ describe("docker CLI against berthd: networking", () => {
     // The default bridge does not reach the user network either.
     const fromBridge = await d.docker(["run", "--rm", "busybox", "sh", "-c", `ping -c1 -W1 ${srvIp} && echo REACHED; true`]);
     assert.doesNotMatch(fromBridge.stdout, /REACHED/);
+
+    // A rename is resolvable at once under the new name, and the old one is gone.
+    await ok(["rename", "srv", "srv2"]);
+    const renamed = await d.docker(["run", "--rm", "--network", "nta", "busybox", "sh", "-c", "ping -c1 -W2 srv2 >/dev/null && echo NEW; nslookup srv >/dev/null 2>&1 && echo OLD; true"]);
+    assert.equal(renamed.stdout.trim(), "NEW", renamed.stderr);
+    await ok(["rename", "srv2", "srv"]);
   });
 
   it("connects a running container to a second network and disconnects it", async () => {
