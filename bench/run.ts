@@ -614,6 +614,8 @@ async function main(): Promise<number> {
   const deadline = new Deadline(opts.budgetMs);
   await cleanStaleRuns(opts.bridge.name);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), TMP_PREFIX));
+  // With --userns-remap (BERTHD_ARGS / DOCKERD_ARGS) the remapped root must pass through to the data roots.
+  await fs.chmod(dir, 0o711);
   await fs.writeFile(path.join(dir, "owner.pid"), `${process.pid}\n`);
   const run = new Run(opts, dir, deadline);
 
