@@ -1,12 +1,14 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
 import { type Digest, sha256 } from "../util/digest.js";
 import { makeLogger } from "../util/log.js";
-import { ImageStore } from "../image/index.js";
+import { ImageStore, chainIds } from "../image/index.js";
 import { MT, RegistryClient, type RegistryHandle, startRegistry } from "../registry/index.js";
 import { DistributionService, describeNetError, registryHostOf } from "./distribution.js";
 import { Events } from "./events.js";
@@ -143,4 +145,67 @@ test("network errors read like Go's net/http; server addresses name registries",
   assert.equal(registryHostOf("http://127.0.0.1:5000"), "127.0.0.1:5000");
   assert.equal(registryHostOf("localhost:5000"), "localhost:5000");
   assert.equal(registryHostOf(""), "docker.io");
+});
+
+/** Push an image whose layers are these tars (gzip'ed); `diffIds` overrides the config's. */
+async function pushLayers(repo: string, tars: Buffer[], diffIds?: Digest[]): Promise<Digest> {
+  const client = new RegistryClient({ host: reg.addr });
+  const blobs = tars.map((t) => gzipSync(t));
+  for (const b of blobs) await client.pushBlob(repo, sha256(b), b.length, b);
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: diffIds ?? tars.map((t) => sha256(t)) } }));
+  await client.pushBlob(repo, sha256(config), config.length, config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.dockerManifest,
+      config: { mediaType: MT.dockerConfig, digest: sha256(config), size: config.length },
+      layers: blobs.map((b) => ({ mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", digest: sha256(b), size: b.length })),
+    }),
+  );
+  await client.putManifest(repo, "latest", manifest, MT.dockerManifest);
+  return sha256(config);
+}
+
+/** Everything in the store's layers dir that is not a committed layer (unpacks in progress, leftovers). */
+async function notLayers(s: ImageStore): Promise<string[]> {
+  return (await fs.readdir(s.layers.layersDir)).filter((n) => !/^[a-f0-9]{64}$/.test(n));
+}
+
+test("a 3-layer pull unpacks the layers as they download and commits them in order, with Docker's per-layer messages", { skip }, async () => {
+  const tars = [tarOf("a.txt", "a\n"), tarOf("big.bin", randomBytes(2_500_000).toString("latin1")), tarOf("c.txt", "c\n")];
+  const id = await pushLayers("three", tars);
+  const s = await store();
+  const msgs: ProgressMessage[] = [];
+  await s.dist.pull({ fromImage: `${reg.addr}/three`, tag: "latest" }, (m) => msgs.push(m));
+  assert.equal(s.store.resolve(`${reg.addr}/three:latest`), id);
+  const top = await s.store.topLayer(id);
+  const chain = await s.store.layers.chain(top);
+  assert.deepEqual(chain.reverse(), chainIds(tars.map((t) => sha256(t))));
+  assert.deepEqual(await notLayers(s.store), []);
+
+  const ids = tars.map((t) => sha256(gzipSync(t)).slice(7, 19));
+  for (const lid of ids) {
+    const seq = msgs.filter((m) => m["id"] === lid).map((m) => String(m["status"]));
+    const firsts = seq.filter((x, i) => seq.indexOf(x) === i);
+    assert.deepEqual(
+      firsts.filter((x) => x !== "Downloading"),
+      ["Pulling fs layer", "Verifying Checksum", "Download complete", "Extracting", "Pull complete"],
+      `${lid}: ${JSON.stringify(seq)}`,
+    );
+  }
+  const completed = msgs.filter((m) => m["status"] === "Pull complete").map((m) => m["id"]);
+  assert.deepEqual(completed, ids, "layers are committed in order");
+});
+
+test("a layer that is not the config's fails the pull: nothing above it is committed, no temp dirs are left", { skip }, async () => {
+  const tars = [tarOf("one.txt", "1\n"), tarOf("two.txt", "2\n"), tarOf("three.txt", "3\n")];
+  const diffIds = tars.map((t) => sha256(t));
+  diffIds[1] = sha256("not this layer");
+  await pushLayers("wrongdiff", tars, diffIds);
+  const s = await store();
+  await assert.rejects(s.dist.pull({ fromImage: `${reg.addr}/wrongdiff`, tag: "latest" }, () => undefined), /layers from manifest don't match image configuration/);
+  assert.deepEqual(await notLayers(s.store), []);
+  const layers = await s.store.layers.list();
+  assert.ok(layers.every((l) => l.parent === null), `only the base layer may be there: ${JSON.stringify(layers)}`);
+  assert.equal(s.store.resolve(`${reg.addr}/wrongdiff:latest`), undefined);
 });

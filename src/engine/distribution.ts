@@ -3,9 +3,10 @@
  * blobs through the registry client, layers unpacked into the image store as
  * they download, Docker's JSON progress messages, Docker's error texts.
  *
- * Pull: up to 3 layer downloads at once; the first layer whose parent is
- * unpacked is decompressed while it downloads, the others are kept in the
- * content store and unpacked in order as soon as their parent is. Compressed
+ * Pull: up to 3 layer downloads at once; each blob is decompressed and
+ * unpacked while it downloads (into a directory of its own, while the content
+ * store keeps and verifies the compressed bytes), and the unpacked layers are
+ * committed in order, each as soon as its parent is. Compressed
  * blobs stay in the content store (mapped to their diffId), so a push of the
  * same image sends the exact blobs (and, when all of them are still here, the
  * exact manifest it was pulled as): the digests stay the same.
@@ -24,6 +25,7 @@ import {
   type ImageConfig,
   type ImageStore,
   type LayerBlob,
+  type PendingLayer,
   type Reference,
   chainIds,
   formatReference,
@@ -411,6 +413,7 @@ export class DistributionService {
         if (slotHeld) slots.release();
         slotHeld = false;
       };
+      let pending: PendingLayer | undefined;
       try {
         if (failed !== undefined) return;
         if (await this.store.layers.has(chains[i] as Digest)) {
@@ -421,41 +424,34 @@ export class DistributionService {
           return;
         }
         const extractProgress = throttled(100, (b) => out(progress(id, "Extracting", b, desc.size)));
+        // Every layer is unpacked as soon as its blob arrives, into a directory of its
+        // own (a layer's content does not depend on its parent's); the layers are then
+        // committed (made visible) in order, each once its parent is.
         if (await this.store.content.has(digest)) {
           out(status(id, "Download complete"));
           releaseSlot();
-          await parentReady();
-          if (failed !== undefined) return;
           extractProgress.flush(0);
-          await this.store.registerCompressedLayer(blobDesc, undefined, parent, diffId, { signal: ac.signal, source });
+          pending = await this.store.unpackCompressedLayer(blobDesc, undefined, diffId, { signal: ac.signal, source });
         } else {
           const dl = throttled(100, (b) => out(progress(id, "Downloading", b, desc.size)));
-          const body = await client.getBlob(repoPath, digest, { size: desc.size });
+          // Verified once, by the content store, before the blob or the layer becomes visible.
+          const body = await client.getBlob(repoPath, digest, { size: desc.size, verify: false });
           const counted = pipeCounted(body, (b) => dl.update(b));
           counted.on("end", () => {
             dl.flush(desc.size);
             out(status(id, "Verifying Checksum"));
             out(status(id, "Download complete"));
           });
-          if (i === 0 || done[i - 1]) {
-            // The parent is unpacked: decompress while downloading.
-            await this.store.registerCompressedLayer(blobDesc, counted, parent, diffId, { signal: ac.signal, source }).catch((e: unknown) => {
-              throw this.layerError(e, digest);
-            });
-            releaseSlot();
-            extractProgress.flush(desc.size);
-          } else {
-            await this.store.content.write(counted, digest, ac.signal).catch((e: unknown) => {
-              throw this.layerError(e, digest);
-            });
-            releaseSlot();
-            await parentReady();
-            if (failed !== undefined) return;
-            extractProgress.flush(0);
-            await this.store.registerCompressedLayer(blobDesc, undefined, parent, diffId, { signal: ac.signal, source });
-            extractProgress.flush(desc.size);
-          }
+          pending = await this.store.unpackCompressedLayer(blobDesc, counted, diffId, { signal: ac.signal, source }).catch((e: unknown) => {
+            throw this.layerError(e, digest);
+          });
+          releaseSlot();
         }
+        await parentReady();
+        if (failed !== undefined) return;
+        await pending.commit(parent);
+        pending = undefined;
+        extractProgress.flush(desc.size);
         out(status(id, "Pull complete"));
         markDone(i);
       } catch (e) {
@@ -467,6 +463,9 @@ export class DistributionService {
         markDone(i);
       } finally {
         releaseSlot();
+        if (pending) await pending.discard().catch(() => undefined);
+        // A layer that stopped because another failed still unblocks the ones above it.
+        if (!done[i] && failed !== undefined) markDone(i);
       }
     };
     try {

@@ -3,6 +3,7 @@ import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Writable, type Readable } from "node:stream";
+import { BULK_CHUNK } from "../util/chunks.js";
 import { type Digest, hexOf, isDigest } from "../util/digest.js";
 import { EngineError, errnoCode, invalid, notFound } from "../util/errors.js";
 import { mkdirp, syncDir } from "../util/fsutil.js";
@@ -66,7 +67,7 @@ export class ContentStore {
   }
 
   reader(d: Digest): Readable {
-    return createReadStream(this.pathOf(d));
+    return createReadStream(this.pathOf(d), { highWaterMark: BULK_CHUNK });
   }
 
   /** Store bytes whose digest is computed here (e.g. an image config we made). */

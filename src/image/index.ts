@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { constants as zc, createGunzip, createGzip } from "node:zlib";
+import { BULK_CHUNK } from "../util/chunks.js";
 import { type Digest, sha256 } from "../util/digest.js";
 import { EngineError, invalid, notFound } from "../util/errors.js";
 import type { IdMap } from "../util/idmap.js";
@@ -16,10 +17,18 @@ import { type ImageConfig, type ImageRunConfig, hostArchitecture } from "./confi
 import { ContentStore } from "./content.js";
 import { ImageIndex, type ImageRecord } from "./images.js";
 import { LayerBlobIndex, type LayerBlob } from "./layerblobs.js";
-import { LayerStore, type LayerInfo, chainIdOf, chainIds } from "./layers.js";
+import { LayerStore, type LayerInfo, type UnpackedLayer, chainIdOf, chainIds } from "./layers.js";
 import { type Reference, formatReference, parseReference, registryOf, withDefaultTag } from "./reference.js";
 
-export type { ImageConfig, ImageRunConfig, ImageRecord, Reference, LayerBlob, LayerInfo };
+export type { ImageConfig, ImageRunConfig, ImageRecord, Reference, LayerBlob, LayerInfo, UnpackedLayer };
+
+/** A pulled layer, unpacked and verified but not visible yet (see ImageStore.unpackCompressedLayer). */
+export interface PendingLayer {
+  readonly diffId: Digest;
+  /** Make it the layer on top of `parent` (which must exist by now) and record its blob. */
+  commit(parent: Digest | null): Promise<LayerInfo>;
+  discard(): Promise<void>;
+}
 export { parseReference, formatReference, withDefaultTag, registryOf, hostArchitecture, chainIds, chainIdOf };
 export { busyboxRootfsTar } from "./busybox.js";
 export { packDirectory } from "./tar.js";
@@ -148,25 +157,27 @@ export class ImageStore {
   }
 
   /**
-   * Unpack a layer blob on top of `parent` and keep the blob in the content
-   * store (pull). With `stream` the blob is written and unpacked at once (the
-   * download is decompressed as it arrives); without, it is read from the
-   * content store. The unpacked layer must be `expectedDiffId`. Callers hold a
-   * `gcLock` lease for the whole pull (this does not take one: leases do not nest).
+   * Unpack a layer blob (pull) without making it visible yet, so that a pull
+   * unpacks all its layers at once and commits them in order as their parents
+   * are. With `stream` the blob is written to the content store and unpacked at
+   * once (decompressed once, as it arrives); without, it is read from the
+   * content store. When this resolves, the blob is in the content store,
+   * verified against its digest, and the layer unpacks to `expectedDiffId`; the
+   * caller must `commit` (which also records blob ↔ diffId) or `discard` it.
+   * Callers hold a `gcLock` lease for the whole pull (this does not take one:
+   * leases do not nest).
    */
-  async registerCompressedLayer(
+  async unpackCompressedLayer(
     desc: { digest: Digest; mediaType: string; size: number },
     stream: Readable | undefined,
-    parent: Digest | null,
     expectedDiffId: Digest,
     opts: { signal?: AbortSignal; source?: string } = {},
-  ): Promise<LayerInfo> {
-    const want = chainIdOf(parent, expectedDiffId);
-    let info: LayerInfo;
+  ): Promise<PendingLayer> {
+    let unpacked: UnpackedLayer;
     if (stream) {
       // Wire the tee before any await: a small blob may end (or fail) while we wait.
-      const toContent = new PassThrough({ highWaterMark: 1 << 20 });
-      const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
+      const toContent = new PassThrough({ highWaterMark: BULK_CHUNK });
+      const toLayer = new PassThrough({ highWaterMark: BULK_CHUNK });
       // Failures surface through the two promises below; a side that finished early must not make them uncaught.
       toContent.on("error", () => undefined);
       toLayer.on("error", () => undefined);
@@ -179,37 +190,44 @@ export class ImageStore {
       stream.on("error", onError);
       stream.pipe(toContent);
       stream.pipe(toLayer);
-      const had = await this.layers.has(want);
       // Either side failing stops the other (a stalled pipe would otherwise wait forever).
       const abortAll = (e: unknown): void => {
         onError(e);
         stream.destroy();
       };
       const [w, r] = await Promise.allSettled([
+        // The content store verifies the digest: the blob is renamed into place only when it matches.
         this.content.write(toContent, desc.digest, opts.signal).catch((e: unknown) => {
           abortAll(e);
           throw e;
         }),
-        this.layers.register(toLayer, parent, opts.signal).catch((e: unknown) => {
+        this.layers.unpack(toLayer, opts.signal).catch((e: unknown) => {
           abortAll(e);
           throw e;
         }),
       ]);
       if (w.status === "rejected" || r.status === "rejected") {
         stream.destroy();
-        if (r.status === "fulfilled" && !had && r.value.chainId === want) await this.layers.remove(want).catch(() => undefined);
+        if (r.status === "fulfilled") await r.value.discard().catch(() => undefined);
         throw w.status === "rejected" ? w.reason : (r as PromiseRejectedResult).reason;
       }
-      info = r.value;
+      unpacked = r.value;
     } else {
-      info = await this.layers.register(this.content.reader(desc.digest), parent, opts.signal);
+      unpacked = await this.layers.unpack(this.content.reader(desc.digest), opts.signal);
     }
-    if (info.diffId !== expectedDiffId) {
-      // The stray layer is left to gc (it may be shared with another image).
-      throw invalid(`layers from manifest don't match image configuration: layer ${desc.digest} unpacks to ${info.diffId}, the config says ${expectedDiffId}`);
+    if (unpacked.diffId !== expectedDiffId) {
+      await unpacked.discard().catch(() => undefined);
+      throw invalid(`layers from manifest don't match image configuration: layer ${desc.digest} unpacks to ${unpacked.diffId}, the config says ${expectedDiffId}`);
     }
-    await this.blobs.add({ digest: desc.digest, mediaType: desc.mediaType, size: desc.size, diffId: info.diffId, ...(opts.source ? { sources: [opts.source] } : {}) });
-    return info;
+    return {
+      diffId: unpacked.diffId,
+      commit: async (parent) => {
+        const info = await unpacked.commit(parent);
+        await this.blobs.add({ digest: desc.digest, mediaType: desc.mediaType, size: desc.size, diffId: info.diffId, ...(opts.source ? { sources: [opts.source] } : {}) });
+        return info;
+      },
+      discard: () => unpacked.discard(),
+    };
   }
 
   /** The layer's uncompressed tar (its sha256 is verified against the diffId by whoever reads it to the end). */

@@ -20,6 +20,17 @@ export interface LayerInfo {
   size: number;
 }
 
+/** A layer extracted into a temp dir but not visible yet (see LayerStore.unpack). */
+export interface UnpackedLayer {
+  readonly diffId: Digest;
+  /** Uncompressed tar size. */
+  readonly size: number;
+  /** Make it the layer on top of `parent` (which must exist by now); returns the existing one if the chain is there already. */
+  commit(parent: Digest | null): Promise<LayerInfo>;
+  /** Delete it. */
+  discard(): Promise<void>;
+}
+
 export interface SnapshotInfo {
   key: string;
   /** Chain id of the top read-only layer, null for an empty base. */
@@ -97,27 +108,78 @@ export class LayerStore {
    */
   async register(tar: Readable, parent: Digest | null, signal?: AbortSignal): Promise<LayerInfo> {
     if (parent !== null && !(await this.has(parent))) throw notFound(`parent layer ${parent} not found`);
+    const unpacked = await this.unpack(tar, signal);
+    return unpacked.commit(parent);
+  }
+
+  /**
+   * Extract a layer tar into a private temp dir (layers/tmp-*, invisible to
+   * readers, deleted at start-up if a crash leaves it), recording its tar-split.
+   * An unpacked layer does not depend on its parent (overlay whiteouts are
+   * stored as they are), so a pull unpacks all its layers at once and commits
+   * them in order. The caller must commit or discard the result.
+   */
+  async unpack(tar: Readable, signal?: AbortSignal): Promise<UnpackedLayer> {
     const tmp = path.join(this.layersDir, `tmp-${randomBytes(8).toString("hex")}`);
-    await mkdirp(path.join(tmp, "diff"));
+    let res: { diffId: Digest; size: number };
     try {
+      await mkdirp(path.join(tmp, "diff"));
       const split = new TarSplitRecorder();
-      const res = await extractLayer(tar, path.join(tmp, "diff"), { ...(signal ? { signal } : {}), ...(this.idMap ? { idMap: this.idMap } : {}), onData: (c) => split.push(c) });
-      const chainId = chainIdOf(parent, res.diffId);
-      const info: LayerInfo = { chainId, diffId: res.diffId, parent, size: res.size };
-      const final = path.join(this.layersDir, hexOf(chainId));
-      if (await this.has(chainId)) {
-        await fs.rm(tmp, { recursive: true, force: true });
-        return this.get(chainId);
-      }
+      res = await extractLayer(tar, path.join(tmp, "diff"), { ...(signal ? { signal } : {}), ...(this.idMap ? { idMap: this.idMap } : {}), onData: (c) => split.push(c) });
       await fs.writeFile(path.join(tmp, TAR_SPLIT), split.finish());
-      await writeJson(path.join(tmp, "layer.json"), info);
-      await fs.rm(final, { recursive: true, force: true }); // a dir without layer.json is an unfinished leftover
-      await fs.rename(tmp, final);
-      return info;
     } catch (e) {
       await fs.rm(tmp, { recursive: true, force: true });
       throw e;
     }
+    let settled = false;
+    const settle = (): void => {
+      if (settled) throw new EngineError("internal", "unpacked layer committed or discarded twice");
+      settled = true;
+    };
+    return {
+      diffId: res.diffId,
+      size: res.size,
+      commit: async (parent) => {
+        settle();
+        try {
+          return await this.commitUnpacked(tmp, res, parent);
+        } catch (e) {
+          await fs.rm(tmp, { recursive: true, force: true });
+          throw e;
+        }
+      },
+      discard: async () => {
+        settle();
+        await fs.rm(tmp, { recursive: true, force: true });
+      },
+    };
+  }
+
+  /** Make an unpacked temp dir the layer `chainIdOf(parent, diffId)`: layer.json, then the rename (the commit point). */
+  private async commitUnpacked(tmp: string, res: { diffId: Digest; size: number }, parent: Digest | null): Promise<LayerInfo> {
+    if (parent !== null && !(await this.has(parent))) throw notFound(`parent layer ${parent} not found`);
+    const chainId = chainIdOf(parent, res.diffId);
+    if (await this.has(chainId)) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      return this.get(chainId);
+    }
+    const info: LayerInfo = { chainId, diffId: res.diffId, parent, size: res.size };
+    const final = path.join(this.layersDir, hexOf(chainId));
+    await writeJson(path.join(tmp, "layer.json"), info);
+    try {
+      await fs.rename(tmp, final);
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
+      // Committed meanwhile by a concurrent unpack of the same layer: keep that one.
+      if (await this.has(chainId)) {
+        await fs.rm(tmp, { recursive: true, force: true });
+        return this.get(chainId);
+      }
+      await fs.rm(final, { recursive: true, force: true }); // a dir without layer.json is an unfinished leftover
+      await fs.rename(tmp, final);
+    }
+    return info;
   }
 
   /**

@@ -36,6 +36,7 @@ import { Readable, pipeline } from "node:stream";
 import { createGunzip, type Gunzip } from "node:zlib";
 import { Decompress as ZstdDecompress } from "fzstd";
 import { extract as tarExtract, type Header as TarHeader, type Extract as TarExtract } from "tar-stream";
+import { BULK_CHUNK, coalesce } from "../util/chunks.js";
 import { EngineError, errnoCode, internal, invalid, isEngineError, messageOf } from "../util/errors.js";
 import type { Digest } from "../util/digest.js";
 import type { IdMap } from "../util/idmap.js";
@@ -164,17 +165,20 @@ export async function extractLayer(
       }
     }
 
+    // Big chunks (~1 MiB) all the way down: each chunk costs a zlib threadpool
+    // round trip, a tar parser step and a write call, whatever its size.
+    const input = coalesce(raw(), BULK_CHUNK);
     let decoded: AsyncIterable<Buffer>;
     if (compression === "gzip") {
-      gunzip = createGunzip({ chunkSize: 128 * 1024 });
+      gunzip = createGunzip({ chunkSize: BULK_CHUNK });
       gunzip.on("error", noop);
-      decoded = pipeline(Readable.from(raw(), { objectMode: false }), gunzip, () => {
+      decoded = pipeline(Readable.from(input, { objectMode: false, highWaterMark: BULK_CHUNK }), gunzip, () => {
         /* errors surface through iteration of gunzip */
       }) as Gunzip as AsyncIterable<Buffer>;
     } else if (compression === "zstd") {
-      decoded = zstdDecode(raw());
+      decoded = zstdDecode(input);
     } else {
-      decoded = raw();
+      decoded = input;
     }
     const onData = opts.onData;
 

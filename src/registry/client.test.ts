@@ -158,6 +158,34 @@ describe("registry client", () => {
     }
   });
 
+  test("getBlob regroups the body into ~1 MiB chunks; verify: false leaves the hash to the caller but still enforces the size", async () => {
+    const data = randomBytes(2_500_000);
+    const d = sha256(data);
+    const srv = await listen((req, res) => {
+      const body = req.url?.includes("forged") ? Buffer.from(data).fill(0x41, 0, 10) : req.url?.includes("long") ? Buffer.concat([data, Buffer.from("x")]) : data;
+      res.writeHead(200, { "Content-Length": body.length });
+      // Many small writes, as a slow network delivers them.
+      for (let off = 0; off < body.length; off += 16_384) res.write(body.subarray(off, off + 16_384));
+      res.end();
+    });
+    try {
+      const c = new RegistryClient({ host: srv.addr });
+      const chunks: Buffer[] = [];
+      for await (const chunk of (await c.getBlob("x", d, { size: data.length })) as AsyncIterable<Buffer>) chunks.push(chunk);
+      assert.ok(Buffer.concat(chunks).equals(data));
+      assert.deepEqual(chunks.map((x) => x.length >= 1 << 20), [true, true, false]);
+      // Without verification a forged body is handed out as is (the content store checks it) ...
+      const forged = await readStream(await c.getBlob("forged", d, { size: data.length, verify: false }));
+      assert.equal(forged.length, data.length);
+      assert.equal(forged.subarray(0, 10).toString(), "A".repeat(10));
+      await assert.rejects(readStream(await c.getBlob("forged", d, { size: data.length })), /digest mismatch/);
+      // ... but never more bytes than the descriptor's size.
+      await assert.rejects(readStream(await c.getBlob("long", d, { size: data.length, verify: false })), /larger than/);
+    } finally {
+      await srv.close();
+    }
+  });
+
   test("getBlob resumes a download cut mid-way with a Range request", async () => {
     const data = randomBytes(200_000);
     const d = sha256(data);
