@@ -449,17 +449,9 @@ export class VolumeService implements ContainerStorage {
     for (const mp of points) {
       switch (mp.Type) {
         case "volume": {
-          if (!this.driver.get(mp.Name)) throw notFound(`error while mounting volume '${mp.Source}': get ${mp.Name}: no such volume`);
-          const source = await this.volumeSource(mp, rootfs);
+          const source = await this.mountedVolume(rec, mp, rootfs);
           await ensureTarget(rootfs, mp.Destination, source, this.o.rootOwner);
           out.push(bindMount(mp, source));
-          this.o.events.emit("volume", "mount", mp.Name, {
-            container: rec.Id,
-            destination: mp.Destination,
-            driver: mp.Driver || DEFAULT_DRIVER,
-            propagation: mp.Propagation,
-            "read/write": String(mp.RW),
-          });
           break;
         }
         case "bind": {
@@ -487,6 +479,20 @@ export class VolumeService implements ContainerStorage {
       out.push({ destination: dest, type: "bind", source: src, options: ["rbind", "rprivate"] });
     }
     return out;
+  }
+
+  /** The host path of a volume mount point (its copy-up done), announced with a volume mount event. */
+  private async mountedVolume(rec: ContainerRecord, mp: MountPoint, rootfs: string): Promise<string> {
+    if (!this.driver.get(mp.Name)) throw notFound(`error while mounting volume '${mp.Source}': get ${mp.Name}: no such volume`);
+    const source = await this.volumeSource(mp, rootfs);
+    this.o.events.emit("volume", "mount", mp.Name, {
+      container: rec.Id,
+      destination: mp.Destination,
+      driver: mp.Driver || DEFAULT_DRIVER,
+      propagation: mp.Propagation,
+      "read/write": String(mp.RW),
+    });
+    return source;
   }
 
   /** The host path a volume mount point shows (its data, or a subpath of it), populated on first use. */
@@ -531,15 +537,7 @@ export class VolumeService implements ContainerStorage {
       for (const mp of points) {
         let source: string;
         if (mp.Type === "volume") {
-          if (!this.driver.get(mp.Name)) throw notFound(`error while mounting volume '${mp.Source}': get ${mp.Name}: no such volume`);
-          source = await this.volumeSource(mp, rootfs);
-          this.o.events.emit("volume", "mount", mp.Name, {
-            container: rec.Id,
-            destination: mp.Destination,
-            driver: mp.Driver || DEFAULT_DRIVER,
-            propagation: mp.Propagation,
-            "read/write": String(mp.RW),
-          });
+          source = await this.mountedVolume(rec, mp, rootfs);
           announced.push(mp);
         } else {
           await ensureBindSource(mp, this.o.rootOwner);
