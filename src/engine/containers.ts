@@ -469,6 +469,7 @@ export class ContainerService {
       const c = rec.Config;
       const user = await resolveUser(rootfs, c.User, rec.HostConfig.GroupAdd ?? []);
       const env = [...c.Env];
+      for (const v of net.env ?? []) if (!env.some((e) => e.startsWith(v.slice(0, v.indexOf("=") + 1)))) env.push(v);
       if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home}`);
       if (!env.some((e) => e.startsWith("HOSTNAME="))) env.unshift(`HOSTNAME=${c.Hostname}`);
       if (c.Tty && !env.some((e) => e.startsWith("TERM="))) env.push("TERM=xterm");

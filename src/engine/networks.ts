@@ -64,6 +64,7 @@ import {
   waitLinksGone,
 } from "../network/index.js";
 import type { Events } from "./events.js";
+import { linkEnv } from "./linkenv.js";
 import { ownUserNamespace } from "./nsmodes.js";
 import type { ContainerNetworking, NetworkAttachment, NetworkSetUpOptions } from "./plugs.js";
 import { type ContainerRecord, EndpointSettingsSchema } from "./types.js";
@@ -672,8 +673,10 @@ export class NetworkService implements ContainerNetworking {
       throw e;
     }
     for (const { n } of nets) this.o.events.emit("network", "connect", n.Id, { container: rec.Id, name: n.Name, type: n.Driver });
+    const env = this.linkEnvFor(rec, endpoints);
     return {
       ...(afterCreate ? { afterCreate } : { joinNamespaces: { network: nsPath } }),
+      ...(env.length > 0 ? { env } : {}),
       hostsEntries: this.hostsFor(rec, endpoints),
       resolvConf: this.resolvFor(rec, nets.map(({ n }) => n), endpoints),
     };
@@ -730,6 +733,20 @@ export class NetworkService implements ContainerNetworking {
       const tName = t.Name.slice(1);
       const a = (alias ?? "").replace(/^.*\//, "");
       out.push(`${shared.ip}\t${[...new Set([a || tName, t.Config.Hostname, tName].filter(Boolean))].join(" ")}`);
+    }
+    return out;
+  }
+
+  /** Legacy links' environment variables: on the default bridge only, as Docker sets them. */
+  private linkEnvFor(rec: ContainerRecord, endpoints: Endpoint[]): string[] {
+    if (modeOf(rec).kind !== "bridge") return [];
+    const out: string[] = [];
+    for (const l of rec.HostConfig.Links ?? []) {
+      const [target = "", alias] = l.split(":");
+      const t = this.o.containers.find(target.replace(/^\//, ""));
+      const ep = t ? this.state.get(t.Id)?.endpoints?.find((te) => endpoints.some((e) => e.networkId === te.networkId)) : undefined;
+      if (!t || !ep) continue;
+      out.push(...linkEnv({ parentName: rec.Name, alias: (alias ?? "").replace(/^.*\//, "") || t.Name.slice(1), ip: ep.ip, exposedPorts: Object.keys(t.Config.ExposedPorts ?? {}), env: t.Config.Env }));
     }
     return out;
   }

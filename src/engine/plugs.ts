@@ -16,6 +16,8 @@ export interface NetworkAttachment {
   hostsEntries?: string[];
   /** Full /etc/resolv.conf content; undefined keeps the default (host's, loopback servers removed). */
   resolvConf?: string;
+  /** Environment variables the network adds (legacy links); the container's own variables win. */
+  env?: string[];
   /** Use the host's /etc/hostname and /etc/hosts semantics (host network). */
   hostMode?: boolean;
   /**

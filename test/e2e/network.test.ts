@@ -205,6 +205,18 @@ describe("docker CLI against berthd: networking", () => {
     assert.equal(r.stdout.trim().split(/\s+/).join(" "), `${gw} host.docker.internal`);
   });
 
+  it("sets legacy link variables for --link on the default bridge (the container's own variables win)", async () => {
+    await ok(["run", "-d", "--name", "linkdb", "--expose", "5432", "-e", "POSTGRES_DB=app", "busybox", "sleep", "60"]);
+    const ip = await ok(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "linkdb"]);
+    const r = await d.docker(["run", "--rm", "--name", "linkweb", "--link", "linkdb:db", "-e", "DB_ENV_POSTGRES_DB=mine", "busybox", "env"]);
+    assert.equal(r.code, 0, r.stderr);
+    const env = r.stdout.split("\n");
+    for (const want of [`DB_PORT=tcp://${ip}:5432`, `DB_PORT_5432_TCP_ADDR=${ip}`, "DB_PORT_5432_TCP_PROTO=tcp", "DB_NAME=/linkweb/db", "DB_ENV_POSTGRES_DB=mine"]) {
+      assert.ok(env.includes(want), `${want} in ${r.stdout}`);
+    }
+    await ok(["rm", "-f", "linkdb"]);
+  });
+
   it("gives --network none only a loopback interface", async () => {
     const r = await d.docker(["run", "--rm", "--network", "none", "busybox", "sh", "-c", "ip -o link | cut -d: -f2 | tr -d ' '; ip -o link show lo | grep -c UP"]);
     assert.equal(r.code, 0, r.stderr);
