@@ -54,6 +54,8 @@ export async function systemCheck(o: {
     for (const s of list) {
       runtimeStates++;
       if (!running.has(s.id) && !building(s.id)) problems.push({ area: "runtime", id: s.id, problem: `${name} has state (${s.status}) for a container that is not running` });
+      const rec = recs.find((r) => r.Id === s.id);
+      if (s.status === "paused" && rec && !rec.State.Paused && !o.containers.busy(rec.Id)) problems.push({ area: "runtime", id: s.id, problem: "frozen, but not paused by the user" });
     }
   }
 

@@ -109,8 +109,11 @@ describe("docker CLI against berthd: container lifecycle", () => {
     const runtimeRoot = path.join(d.execRoot, "runtime", "runc");
     // What a daemon killed in the middle of a copy into the container leaves: frozen by the runtime.
     assert.equal((await run("runc", ["--root", runtimeRoot, "pause", id])).code, 0);
+    const chk = await d.berth(["system", "check"]);
+    assert.match(chk.stdout + chk.stderr, /frozen, but not paused by the user/);
     await d.kill9();
     await d.start();
+    assert.match((await d.berth(["system", "check"])).stdout, /no problems found/);
     const state = async (name: string): Promise<string> => JSON.parse((await run("runc", ["--root", runtimeRoot, "state", await inspect("{{.Id}}", name)])).stdout).status as string;
     assert.equal(await state("frozen"), "running");
     assert.equal(await state("paused"), "paused");
