@@ -37,12 +37,13 @@ for (const { title, args, rounds: ROUNDS } of MODES) describe(`crash consistency
     await d.start(args);
     await d.loadBusybox();
     await d.docker(["create", "--name", "keeper", "busybox", "true"]);
+    await d.docker(["run", "-d", "--name", "runner", "busybox", "sleep", "3600"]);
   });
   after(async () => {
     await d.destroy();
   });
 
-  it(`survives ${ROUNDS} SIGKILLs at random moments of import, run, rm and rmi`, async () => {
+  it(`survives ${ROUNDS} SIGKILLs at random moments of import, run, rm, rmi and cp`, async () => {
     const tar = await busyboxTarFile();
     const ops: ((i: number) => Promise<unknown>)[] = [
       (i) => d.docker(["import", tar, `crash:${i}`]),
@@ -56,6 +57,8 @@ for (const { title, args, rounds: ROUNDS } of MODES) describe(`crash consistency
         await d.docker(["tag", "busybox", `t${i}:x`]);
         return d.docker(["rmi", `t${i}:x`]);
       },
+      // A copy into a running container freezes it meanwhile.
+      (i) => d.docker(["cp", tar, `runner:/copy${i}.tar`]),
     ];
     let survived = 0;
     for (let i = 0; i < ROUNDS; i++) {
@@ -77,6 +80,8 @@ for (const { title, args, rounds: ROUNDS } of MODES) describe(`crash consistency
     // Everything still works afterwards.
     const r = await d.docker(["run", "--rm", "busybox", "echo", "alive"]);
     assert.equal(r.stdout, "alive\n");
-    await d.docker(["rm", "-f", ...Array.from({ length: ROUNDS }, (_v, i) => `bg${i}`)]);
+    const cp = await d.docker(["exec", "runner", "true"]);
+    assert.equal(cp.code, 0, `the copy target is not left frozen: ${cp.stderr}`);
+    await d.docker(["rm", "-f", "runner", ...Array.from({ length: ROUNDS }, (_v, i) => `bg${i}`)]);
   });
 });
