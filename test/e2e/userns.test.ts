@@ -15,6 +15,7 @@ import { promises as fs, statSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
+import { startRegistry } from "../../src/registry/index.js";
 import { Daemon, busyboxTarFile, leftovers, run, until } from "./harness.js";
 
 const PORT = 18096;
@@ -224,6 +225,27 @@ describe("berthd --userns-remap", () => {
     assert.equal(owners.get("data/f"), "1000/50", "the committed layer carries container ids");
     assert.equal(owners.get("in.txt"), "0/0");
     for (const [name, owner] of owners) assert.ok(!owner.startsWith(String(uidStart)), `${name} leaked a host id (${owner})`);
+  });
+
+  it("pushes a remapped daemon's image with container ids; a plain daemon pulls the same image and sees the same owners", async () => {
+    const reg = await startRegistry({ addr: "127.0.0.1:0", root: path.join(d.dir, "registry") });
+    const plain = new Daemon();
+    try {
+      const ref = `${reg.addr}/userns/commit:1`;
+      assert.equal((await d.docker(["tag", "userns-commit", ref])).code, 0);
+      const push = await d.docker(["push", ref]);
+      assert.equal(push.code, 0, push.stderr);
+      await plain.start();
+      const pull = await plain.docker(["pull", ref]);
+      assert.equal(pull.code, 0, pull.stderr);
+      const id = async (x: Daemon): Promise<string> => (await x.docker(["image", "inspect", "-f", "{{.Id}}", ref])).stdout.trim();
+      assert.equal(await id(plain), await id(d));
+      const owners = await plain.docker(["run", "--rm", ref, "stat", "-c", "%u:%g", "/data/f", "/in.txt"]);
+      assert.deepEqual(owners.stdout.trim().split("\n"), ["1000:50", "0:0"], owners.stderr);
+    } finally {
+      await plain.destroy();
+      await new Promise<void>((r) => reg.server.close(() => r()));
+    }
   });
 
   it("volumes belong to the container's root; docker build runs RUN in the user namespace and keeps container ids in its layers", async () => {
