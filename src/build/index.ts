@@ -5,4 +5,5 @@
  * cache). Other folders import from here only.
  */
 export { Builder, BuildStepError, type BuildRequest, type BuildOutput, type BuildResult, type BuilderOptions } from "./builder/builder.js";
+export type { BuildNetwork, BuildNetworkAttachment } from "./builder/run.js";
 export { parseInstructions, parseDockerfile, parseDockerignore, IgnoreMatcher, DockerfileError, type Dockerfile, type Stage, type Command } from "./dockerfile/index.js";

@@ -11,7 +11,9 @@ import { invalid } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { type ImageStore, parseReference, registryOf } from "../image/index.js";
 import type { Runtime } from "../runtime/index.js";
-import { Builder, type BuildOutput, type BuildRequest, type BuildResult } from "../build/index.js";
+import { Builder, type BuildNetwork, type BuildOutput, type BuildRequest, type BuildResult } from "../build/index.js";
+import type { ContainerNetworking } from "./plugs.js";
+import type { ContainerRecord } from "./types.js";
 import type { Events } from "./events.js";
 
 export type { BuildOutput, BuildRequest, BuildResult };
@@ -112,9 +114,12 @@ export class BuildService {
       events: Events;
       /** Fetch a missing base image (FROM, COPY --from); progress goes to out.message. */
       pull?: (ref: string, out: BuildOutput, opts: { signal?: AbortSignal; registryConfig?: string }) => Promise<Digest>;
+      /** Networks for RUN steps (as dockerd's builder, RUN containers sit on the default bridge). */
+      networks?: ContainerNetworking;
     },
   ) {
-    this.builder = new Builder({ store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log, ...(o.pull ? { pull: o.pull } : {}) });
+    const network = o.networks ? buildNetwork(o.networks) : undefined;
+    this.builder = new Builder({ store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log, ...(o.pull ? { pull: o.pull } : {}), ...(network ? { network } : {}) });
   }
 
   init(): Promise<void> {
@@ -132,4 +137,29 @@ export class BuildService {
     this.o.events.emit("builder", "prune", "", { reclaimed: String(r.SpaceReclaimed) });
     return r;
   }
+}
+
+/**
+ * A RUN step's container on a network: the engine's networking sees it as a container
+ * record of its own (no ports, no DNS name), set up and removed around the step. A crash
+ * meanwhile leaves state for a container that does not exist, which start-up removes.
+ */
+function buildNetwork(networks: ContainerNetworking): BuildNetwork {
+  return async (id, mode, userns) => {
+    const rec = {
+      Id: id,
+      Name: `/build-${id.slice(0, 12)}`,
+      Config: { Hostname: id.slice(0, 12), Domainname: "", Env: [], Labels: {} },
+      HostConfig: { NetworkMode: mode },
+      State: { Running: true, Pid: 0 },
+    } as unknown as ContainerRecord;
+    const att = await networks.setUp(rec, { runtimeNetns: userns });
+    return {
+      ...(att.joinNamespaces?.["network"] ? { netns: att.joinNamespaces["network"] } : {}),
+      ...(att.afterCreate ? { afterCreate: att.afterCreate } : {}),
+      ...(att.resolvConf !== undefined ? { resolvConf: att.resolvConf } : {}),
+      ...(att.hostsEntries ? { hostsEntries: att.hostsEntries } : {}),
+      release: () => networks.onRemove(rec),
+    };
+  };
 }

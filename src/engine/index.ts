@@ -131,6 +131,7 @@ export class Engine {
     this.imageArchive = new ImageArchiveService({ store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.dataRoot, "tmp", "image-load") });
     this.build = new BuildService({
       store: this.store,
+      networks: this.networks,
       runtime: this.runtimes.get(path.basename(opts.runtime)) as Runtime,
       dataRoot: opts.dataRoot,
       log: opts.log,

@@ -308,13 +308,31 @@ describe("docker build (legacy builder) against berthd", () => {
     assert.equal(ins.stdout.trim(), '{nobody}|/home/app|{"extra":"yes","org.example.kind":"test"}|{"8080/tcp":{}}|SIGINT'.replace("{nobody}", "nobody"));
   });
 
-  it("gives RUN loopback only by default and the host's network with --network host", async () => {
-    const dir = await context({ Dockerfile: "FROM busybox\nRUN echo \"links: $(ls /sys/class/net | tr '\\n' ' ')\"\n" });
-    const iso = await build(["--no-cache", dir]);
-    assert.equal(iso.code, 0, iso.stdout + iso.stderr);
-    assert.match(iso.stdout, /^links: lo $/m);
+  it("puts RUN on the default bridge like dockerd (a container there answers), a user network by name with --network, loopback only with none, the host's with host", async () => {
+    const web = await d.docker(["run", "-d", "--name", "buildweb", "busybox", "sh", "-c", "echo from-web > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]);
+    assert.equal(web.code, 0, web.stderr);
+    const ip = (await d.docker(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "buildweb"])).stdout.trim();
+    const dir = await context({
+      Dockerfile: "FROM busybox\nARG TARGET\nRUN echo \"links: $(ls /sys/class/net | tr '\\n' ' ')\"; wget -qO- http://$TARGET/index.html || echo unreachable\n",
+    });
+    const bridged = await build(["--no-cache", "--build-arg", `TARGET=${ip}`, dir]);
+    assert.equal(bridged.code, 0, bridged.stdout + bridged.stderr);
+    assert.match(bridged.stdout, /^links: eth0 lo $/m);
+    assert.match(bridged.stdout, /^from-web$/m);
+
+    assert.equal((await d.docker(["network", "create", "buildnet"])).code, 0);
+    assert.equal((await d.docker(["network", "connect", "--alias", "webalias", "buildnet", "buildweb"])).code, 0);
+    const named = await build(["--no-cache", "--network", "buildnet", "--build-arg", "TARGET=webalias", dir]);
+    assert.equal(named.code, 0, named.stdout + named.stderr);
+    assert.match(named.stdout, /^from-web$/m, "names resolve on a user network");
+
+    const none = await build(["--no-cache", "--network", "none", "--build-arg", `TARGET=${ip}`, dir]);
+    assert.equal(none.code, 0, none.stdout + none.stderr);
+    assert.match(none.stdout, /^links: lo $/m);
+    assert.match(none.stdout, /unreachable$/m);
+
     const before = await fs.readdir("/sys/class/net");
-    const host = await build(["--no-cache", "--network", "host", dir]);
+    const host = await build(["--no-cache", "--network", "host", "--build-arg", "TARGET=127.0.0.1:1", dir]);
     assert.equal(host.code, 0, host.stdout + host.stderr);
     const links = /^links: (.*)$/m.exec(host.stdout)?.[1]?.trim().split(" ") ?? [];
     // The host's interfaces that were there throughout (other tests create and remove veths and bridges).
@@ -322,6 +340,8 @@ describe("docker build (legacy builder) against berthd", () => {
     const stable = before.filter((n) => after.includes(n) && !n.startsWith("veth"));
     assert.ok(links.includes("lo"), host.stdout);
     for (const n of stable) assert.ok(links.includes(n), `${n} missing from ${host.stdout}`);
+    await d.docker(["rm", "-f", "buildweb"]);
+    assert.equal((await d.docker(["network", "rm", "buildnet"])).code, 0, "no build container holds the network any more");
   });
 
   it("streams RUN output as it happens", async () => {

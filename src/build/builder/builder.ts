@@ -66,7 +66,7 @@ import { BuildContext } from "./context.js";
 import { extractArchive, isArchiveFile } from "./archive.js";
 import { copyEntry, globInRoot, hasWildcards, mkdirAllInRoot, type Owner, resolveInRoot, sourceHash } from "./fsops.js";
 import { goHealthcheck, goQuoteSlice, goSlice } from "./gofmt.js";
-import { RunExecutor } from "./run.js";
+import { type BuildNetwork, RunExecutor } from "./run.js";
 
 export interface BuildRequest {
   /** Path of the Dockerfile inside the context ("Dockerfile" when empty). */
@@ -82,7 +82,7 @@ export interface BuildRequest {
   forceRm: boolean;
   target: string;
   labels: Record<string, string>;
-  /** "", "default", "bridge", "none": loopback only; "host": the host's network. */
+  /** "", "default", "bridge": the default bridge; a user network's name; "none": loopback only; "host": the host's network. */
   networkMode: string;
   shmSize?: number;
   platform?: string;
@@ -125,6 +125,8 @@ export interface BuilderOptions {
   log: Logger;
   /** Fetch an image that is not in the store (FROM, COPY --from); without it such references fail. */
   pull?: (ref: string, out: BuildOutput, opts: { signal?: AbortSignal; registryConfig?: string }) => Promise<Digest>;
+  /** Puts RUN containers on a network (the default bridge unless --network says otherwise); without it they get loopback only. */
+  network?: BuildNetwork;
 }
 
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
@@ -224,7 +226,7 @@ export class Builder {
   constructor(readonly o: BuilderOptions) {
     this.cache = new BuildCache(path.join(o.root, "cache.json"));
     this.tmp = path.join(o.root, "tmp");
-    this.runner = new RunExecutor(o.store, o.runtime, this.tmp);
+    this.runner = new RunExecutor(o.store, o.runtime, this.tmp, o.network);
   }
 
   async init(): Promise<void> {
@@ -783,7 +785,7 @@ class Job {
     let network = networkOf(this.req.networkMode);
     if (c.flagsUsed.includes("network")) {
       if (!["default", "none", "host"].includes(c.network)) throw new DockerfileError(`unsupported network mode ${JSON.stringify(c.network)}: expected default, none or host`, c.loc);
-      network = c.network === "host" ? "host" : "isolated";
+      network = c.network;
     }
     const rc = st.runConfig;
     const { args, pipes } = heredocArgs(c);
@@ -1000,10 +1002,10 @@ class Job {
   }
 }
 
-function networkOf(mode: string): "host" | "isolated" {
-  if (mode === "host") return "host";
-  if (["", "default", "bridge", "none"].includes(mode)) return "isolated";
-  throw invalid(`network mode ${JSON.stringify(mode)} is not supported for builds: use default, none or host`);
+/** docker build --network: "host", "none", or the network RUN steps attach to ("default": the default bridge). */
+function networkOf(mode: string): string {
+  if (mode.startsWith("container:")) throw invalid(`network mode ${JSON.stringify(mode)} is not supported for builds`);
+  return mode === "" || mode === "bridge" ? "default" : mode;
 }
 
 /** RUN heredocs, as BuildKit runs them: `RUN <<EOF` runs the document with the shell (or as a script with its #! line). */

@@ -9,7 +9,8 @@
  * layer below the snapshot when the image lacks them, so they never end up in
  * the committed layer.
  *
- * Network: loopback only (a new network namespace) unless `host`.
+ * Network: as for `docker run`: the default bridge (or the named network) through
+ * the engine's BuildNetwork, the host's with `host`, loopback only with `none`.
  */
 import fss, { promises as fs } from "node:fs";
 import os from "node:os";
@@ -31,8 +32,8 @@ export interface RunStepInput {
   env: string[];
   workdir: string;
   user: string;
-  /** "host" or isolated (loopback only). */
-  network: "host" | "isolated";
+  /** "host", "none" (loopback only), or a network to attach to ("default", "bridge", a user network). */
+  network: string;
   shmSize?: number;
   /** Files mounted read-only at /dev/pipes (RUN heredocs with a #! line). */
   pipes?: { name: string; data: string }[];
@@ -50,6 +51,20 @@ export interface RunStepInput {
   signal?: AbortSignal;
 }
 
+/** A build container's place on a network, made by the engine (networks are above the builder). */
+export interface BuildNetworkAttachment {
+  /** The network namespace to join; absent when the runtime makes it (afterCreate configures it). */
+  netns?: string;
+  afterCreate?: (pid: number) => Promise<void>;
+  resolvConf?: string;
+  hostsEntries?: string[];
+  /** Undo the attachment (idempotent). */
+  release(): Promise<void>;
+}
+
+/** Attach build container `id` to network `mode`; `userns`: the container gets a user namespace. */
+export type BuildNetwork = (id: string, mode: string, userns: boolean) => Promise<BuildNetworkAttachment>;
+
 export interface RunStepResult {
   exitCode: number;
 }
@@ -65,6 +80,7 @@ export class RunExecutor {
     private readonly store: ImageStore,
     private readonly runtime: Runtime,
     private readonly tmpRoot: string,
+    private readonly network?: BuildNetwork,
   ) {}
 
   /** Snapshot keys of build containers are this prefix and the container's runtime id. */
@@ -76,6 +92,7 @@ export class RunExecutor {
     const layers = this.store.layers;
     const work = path.join(this.tmpRoot, `run-${id.slice(0, 16)}`);
     let created = false;
+    let net: BuildNetworkAttachment | undefined;
     try {
       const base = await this.baseFor(key, input.parent);
       await layers.prepare(key, base);
@@ -95,9 +112,11 @@ export class RunExecutor {
       const hostname = id.slice(0, 12);
       const hostMode = input.network === "host";
       if (hostMode && idMap) throw invalid("cannot share the host's network namespace when user namespaces are enabled");
+      if (!hostMode && input.network !== "none" && this.network) net = await this.network(id, input.network, idMap !== undefined);
       await fs.writeFile(path.join(work, "hostname"), `${hostMode ? os.hostname() : hostname}\n`);
-      await fs.writeFile(path.join(work, "hosts"), hostMode ? readHost("/etc/hosts", "127.0.0.1\tlocalhost\n") : HOSTS);
-      await fs.writeFile(path.join(work, "resolv.conf"), readHost("/etc/resolv.conf", ""));
+      const hostsExtra = (net?.hostsEntries ?? []).map((l) => `${l}\n`).join("");
+      await fs.writeFile(path.join(work, "hosts"), hostMode ? readHost("/etc/hosts", "127.0.0.1\tlocalhost\n") : HOSTS + hostsExtra);
+      await fs.writeFile(path.join(work, "resolv.conf"), net?.resolvConf ?? readHost("/etc/resolv.conf", ""));
       const extraMounts: OciMount[] = [];
       if (input.pipes && input.pipes.length > 0) {
         const pipes = path.join(work, "pipes");
@@ -121,6 +140,7 @@ export class RunExecutor {
         cgroupsPath: `/berth/${id}`,
         ...(input.shmSize ? { shmSize: input.shmSize } : {}),
         ...(hostMode ? { hostNamespaces: ["network"] } : {}),
+        ...(net?.netns ? { joinNamespaces: { network: net.netns } } : {}),
         ...(idMap ? { userNamespace: idMap.oci() } : {}),
         extraMounts,
       });
@@ -128,7 +148,9 @@ export class RunExecutor {
       input.signal?.throwIfAborted();
       input.onCreate?.(id.slice(0, 12));
       try {
-        await this.runtime.create(id, spec, { tty: false, stdin: false });
+        const { pid } = await this.runtime.create(id, spec, { tty: false, stdin: false });
+        created = true;
+        await net?.afterCreate?.(pid);
       } catch (e) {
         throw new EngineError("invalid", `failed to create task for container: ${messageOf(e)}`);
       }
@@ -164,6 +186,7 @@ export class RunExecutor {
       return { exitCode };
     } finally {
       if (created) await this.runtime.cleanup(id).catch(() => undefined);
+      await net?.release().catch(() => undefined);
       await layers.removeSnapshot(key).catch(() => undefined);
       await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
     }
