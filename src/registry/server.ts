@@ -389,8 +389,7 @@ class RegistryApp {
 
   private async commit(res: ServerResponse, name: string, id: string, d: Digest): Promise<void> {
     await this.writeLock.withShared(async () => {
-      await this.storage.commitUpload(id, d);
-      await this.storage.linkBlob(name, d);
+      await this.storage.commitUpload(id, d, { linkTo: name });
     });
     this.empty(res, 201, { Location: `/v2/${name}/blobs/${d}`, "Docker-Content-Digest": d });
   }

@@ -17,9 +17,11 @@
  */
 import { createHash, randomUUID, type Hash } from "node:crypto";
 import { createReadStream, promises as fs } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Writable, type Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { finished } from "node:stream/promises";
+import { BULK_CHUNK } from "../util/chunks.js";
 import { type Digest, hexOf, isDigest } from "../util/digest.js";
 import { errnoCode } from "../util/errors.js";
 import { atomicWriteFile, mkdirp, syncDir } from "../util/fsutil.js";
@@ -68,8 +70,11 @@ export interface RegistryStorage {
    * are kept (the upload's size says how many), so a client can resume.
    */
   appendUpload(id: string, src: Readable, opts?: { offset?: number; maxBytes?: number }): Promise<UploadInfo>;
-  /** Verify the digest and make the blob visible; the session ends either way. */
-  commitUpload(id: string, expected: Digest): Promise<{ digest: Digest; size: number }>;
+  /**
+   * Verify the digest and make the blob visible; the session ends either way.
+   * With `linkTo`, the blob is also linked into that repository (only once verified).
+   */
+  commitUpload(id: string, expected: Digest, opts?: { linkTo?: string }): Promise<{ digest: Digest; size: number }>;
   /** With `idleBefore`, only when no bytes arrived since then (checked under the session's lock). */
   deleteUpload(id: string, opts?: { idleBefore?: Date }): Promise<boolean>;
   listUploads(): Promise<UploadInfo[]>;
@@ -131,6 +136,17 @@ async function rmFile(file: string): Promise<boolean> {
   }
 }
 
+/** Create `file` (it must not exist), write it and fsync it. */
+async function writeSynced(file: string, data: string): Promise<void> {
+  const fh = await fs.open(file, "wx");
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Hash a file from the start. */
 async function hashFile(file: string): Promise<{ digest: Digest; size: number }> {
   const h = createHash("sha256");
@@ -140,6 +156,160 @@ async function hashFile(file: string): Promise<{ digest: Digest; size: number }>
     size += chunk.length;
   }
   return { digest: `sha256:${h.digest("hex")}` as Digest, size };
+}
+
+/** How much of an upload body may wait in memory while the previous write is on its way to disk. */
+export const UPLOAD_BUFFER_BYTES = 4 * BULK_CHUNK;
+
+/** Bytes of an upload after which a write-back starts in the background. */
+export const UPLOAD_SYNC_EVERY = 8 * BULK_CHUNK;
+
+/** Write all of `bufs` at the end of the file (O_APPEND), however the kernel splits it. */
+async function appendAll(fh: FileHandle, bufs: Buffer[], total: number): Promise<void> {
+  let left = total;
+  let rest = bufs;
+  for (;;) {
+    const { bytesWritten } = await fh.writev(rest);
+    left -= bytesWritten;
+    if (left <= 0) return;
+    if (bytesWritten <= 0) throw new Error("short write to upload file");
+    let skip = bytesWritten;
+    const next: Buffer[] = [];
+    for (const b of rest) {
+      if (skip >= b.length) {
+        skip -= b.length;
+        continue;
+      }
+      next.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+    rest = next;
+  }
+}
+
+/**
+ * The sink of an upload body: the socket's chunks queue up while the previous
+ * write is in flight and go to the file in one writev, so reading, hashing and
+ * writing overlap (one write per socket chunk, each awaited before the next chunk
+ * was read, kept the socket idle half the time). The running hash is updated in
+ * order as chunks are handed to the file; `hashedBytes === written` once every
+ * write landed.
+ */
+export class UploadSink extends Writable {
+  /** Bytes in the file. */
+  written = 0;
+  /** Bytes passed to the hash (and to the file). */
+  hashedBytes = 0;
+  private inflight: Promise<void> = Promise.resolve();
+  private syncing: Promise<void> | undefined;
+  private syncedUpTo = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly hash: Hash | undefined,
+    private readonly maxBytes: number | undefined,
+    highWaterMark = UPLOAD_BUFFER_BYTES,
+    private readonly syncEvery = UPLOAD_SYNC_EVERY,
+  ) {
+    super({ highWaterMark });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.writeChunks([chunk], cb);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    this.writeChunks(
+      chunks.map((c) => c.chunk),
+      cb,
+    );
+  }
+
+  private writeChunks(all: Buffer[], cb: (e?: Error | null) => void): void {
+    const bufs: Buffer[] = [];
+    let n = 0;
+    let tooLong: Error | undefined;
+    for (const b of all) {
+      if (this.maxBytes !== undefined && this.hashedBytes + n + b.length > this.maxBytes) {
+        tooLong = regErr("SIZE_INVALID", { max: this.maxBytes }, `chunk is longer than the ${this.maxBytes} bytes announced`);
+        break;
+      }
+      bufs.push(b);
+      n += b.length;
+    }
+    for (const b of bufs) this.hash?.update(b);
+    this.hashedBytes += n;
+    const p = n === 0 ? Promise.resolve() : appendAll(this.fh, bufs, n).then(() => {
+      this.written += n;
+      this.maybeStartSync();
+    });
+    this.inflight = p.catch(() => undefined);
+    p.then(() => cb(tooLong), cb);
+  }
+
+  /**
+   * Start writing back what has landed so far while more arrives (at most one
+   * sync at a time), so the fsync before the response only has the tail left.
+   */
+  private maybeStartSync(): void {
+    if (this.syncing || this.syncEvery <= 0 || this.written - this.syncedUpTo < this.syncEvery) return;
+    this.syncedUpTo = this.written;
+    this.syncing = this.fh.datasync().then(
+      () => {
+        this.syncing = undefined;
+      },
+      () => {
+        // The fsync that counts (before the response) reports any error.
+        this.syncing = undefined;
+      },
+    );
+  }
+
+  /** Settles once no write or background sync is in flight (also after an error or destroy). */
+  async flushed(): Promise<void> {
+    await this.inflight;
+    while (this.syncing) await this.syncing;
+  }
+}
+
+/**
+ * Copy `src` into `sink` with backpressure. If `src` fails (the client went
+ * away), what already arrived is still written before the error is thrown, so a
+ * resumed upload continues after it. A sink error (chunk too long, disk) ends the copy.
+ */
+export async function copyInto(src: Readable, sink: Writable): Promise<void> {
+  let srcErr: unknown;
+  let failed = false;
+  // The sink's error is read from its state by finished() below; until then it must not go unhandled.
+  const ignore = () => undefined;
+  sink.on("error", ignore);
+  try {
+    for await (const chunk of src as AsyncIterable<Buffer>) {
+      // Once destroyed (it failed), 'close' may already have been emitted: do not wait for it.
+      if (!sink.write(chunk) && !sink.destroyed) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            sink.off("drain", done);
+            sink.off("close", done);
+            resolve();
+          };
+          sink.on("drain", done);
+          sink.on("close", done);
+        });
+      }
+      if (sink.destroyed) break;
+    }
+  } catch (e) {
+    srcErr = e;
+    failed = true;
+  }
+  if (!sink.destroyed) sink.end();
+  try {
+    await finished(sink);
+  } finally {
+    sink.off("error", ignore);
+  }
+  if (failed) throw srcErr;
 }
 
 export class FsRegistryStorage implements RegistryStorage {
@@ -229,12 +399,17 @@ export class FsRegistryStorage implements RegistryStorage {
   async createUpload(repo: string): Promise<UploadInfo> {
     const id = randomUUID();
     const dir = this.uploadDir(id);
-    await fs.mkdir(dir, { recursive: true });
-    const startedAt = new Date().toISOString();
-    await fs.writeFile(path.join(dir, "data"), "");
-    await atomicWriteFile(path.join(dir, "info.json"), JSON.stringify({ repo, startedAt }));
-    this.hashes.set(id, { hash: createHash("sha256"), size: 0 });
-    return { id, repo, size: 0, startedAt, updatedAt: new Date() };
+    // Under the session's lock, so a concurrent stale-upload sweep waits for the files.
+    return this.uploadLock.run(id, async () => {
+      await fs.mkdir(dir, { recursive: true });
+      const startedAt = new Date().toISOString();
+      // The directory is new and its id known to no client yet, so info.json needs
+      // no temp+rename: a torn one (crash) reads as no session and is swept as stale.
+      await Promise.all([fs.writeFile(path.join(dir, "data"), "", { flag: "wx" }), writeSynced(path.join(dir, "info.json"), JSON.stringify({ repo, startedAt }))]);
+      await syncDir(dir);
+      this.hashes.set(id, { hash: createHash("sha256"), size: 0 });
+      return { id, repo, size: 0, startedAt, updatedAt: new Date() };
+    });
   }
 
   private async uploadInfoUnlocked(id: string): Promise<UploadInfo | undefined> {
@@ -276,37 +451,30 @@ export class FsRegistryStorage implements RegistryStorage {
       if (state && state.size !== info.size) state = undefined;
       if (!state) this.hashes.delete(id);
       const fh = await fs.open(path.join(this.uploadDir(id), "data"), "a");
-      let written = 0;
-      const max = opts.maxBytes;
+      const sink = new UploadSink(fh, state?.hash, opts.maxBytes);
       try {
-        await pipeline(
-          src,
-          new Writable({
-            write(chunk: Buffer, _enc, cb) {
-              if (max !== undefined && written + chunk.length > max) {
-                cb(regErr("SIZE_INVALID", { max }, `chunk is longer than the ${max} bytes announced`));
-                return;
-              }
-              fh.write(chunk).then(() => {
-                written += chunk.length;
-                if (state) {
-                  state.hash.update(chunk);
-                  state.size += chunk.length;
-                }
-                cb();
-              }, cb);
-            },
-          }),
-        );
+        await copyInto(src, sink);
+        await sink.flushed();
         await fh.sync();
+      } catch (e) {
+        // Bytes that reached the file stay (the size says how many) so the client can resume.
+        await sink.flushed().catch(() => undefined);
+        throw e;
       } finally {
         await fh.close();
+        // The running hash covers every byte handed to the file; if some did not
+        // land, it no longer matches and commit re-hashes the file instead.
+        if (state) {
+          if (sink.hashedBytes === sink.written) state.size += sink.written;
+          else this.hashes.delete(id);
+        }
       }
+      const written = sink.written;
       return { ...info, size: info.size + written, updatedAt: new Date() };
     });
   }
 
-  async commitUpload(id: string, expected: Digest): Promise<{ digest: Digest; size: number }> {
+  async commitUpload(id: string, expected: Digest, opts: { linkTo?: string } = {}): Promise<{ digest: Digest; size: number }> {
     return this.uploadLock.run(id, async () => {
       const info = await this.uploadInfoUnlocked(id);
       if (!info) throw regErr("BLOB_UPLOAD_UNKNOWN");
@@ -321,14 +489,23 @@ export class FsRegistryStorage implements RegistryStorage {
         await this.removeUploadUnlocked(id);
         throw regErr("DIGEST_INVALID", { expected, actual: got.digest });
       }
-      if (!(await this.statBlob(expected))) {
-        const file = this.blobPath(expected);
-        await mkdirp(path.dirname(file));
-        // Identical content from a concurrent push may land first: rename replaces it atomically.
-        await fs.rename(data, file);
-        await syncDir(path.dirname(file));
-      }
-      await this.removeUploadUnlocked(id);
+      // Verified: the blob and its repository link may now appear. The link can be
+      // written alongside (a link whose blob is missing is not served, and any
+      // blob that later appears under this digest has this content).
+      const link = opts.linkTo !== undefined ? this.linkBlob(opts.linkTo, expected) : undefined;
+      const place = async () => {
+        if (!(await this.statBlob(expected))) {
+          const file = this.blobPath(expected);
+          await mkdirp(path.dirname(file));
+          // Identical content from a concurrent push may land first: rename replaces it atomically.
+          await fs.rename(data, file);
+          await syncDir(path.dirname(file));
+        }
+        await this.removeUploadUnlocked(id);
+      };
+      const [placed, linked] = await Promise.allSettled([place(), link]);
+      if (placed.status === "rejected") throw placed.reason;
+      if (linked.status === "rejected") throw linked.reason;
       return got;
     });
   }
