@@ -2,7 +2,8 @@
 # Installs the Debian packages Berth needs (as root). Idempotent and quiet when
 # everything is present already.
 set -euo pipefail
-PKGS=(runc crun busybox-static tini iproute2 iptables aardvark-dns attr gcc libc6-dev tmux openssl curl skopeo docker-registry)
+# passwd (useradd, usermod: --userns-remap default) and util-linux (unshare, nsenter) are in every Debian, listed for clarity.
+PKGS=(runc crun busybox-static tini iproute2 iptables aardvark-dns attr gcc libc6-dev tmux openssl curl skopeo docker-registry passwd util-linux)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
