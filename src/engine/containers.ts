@@ -1102,7 +1102,7 @@ export class ContainerService {
         Names: [r.Name],
         Image: r.Config.Image,
         ImageID: r.Image,
-        Command: [r.Path, ...r.Args].map(quoteArg).join(" "),
+        Command: listCommand(r.Path, r.Args),
         Created: Math.floor(Date.parse(r.Created) / 1000),
         Ports: this.o.networking?.ports(r) ?? [],
         Labels: r.Config.Labels,
@@ -1134,8 +1134,9 @@ export class ContainerService {
 
 // --- helpers ------------------------------------------------------------------
 
-function quoteArg(a: string): string {
-  return a;
+/** dockerd's `Command` in the container list: the path, then the arguments, those with a space in single quotes. */
+export function listCommand(path: string, args: readonly string[]): string {
+  return [path, ...args.map((a) => (a.includes(" ") ? `'${a}'` : a))].join(" ");
 }
 
 function mergeEnv(base: string[], over: string[]): string[] {

@@ -94,6 +94,12 @@ describe("docker CLI against berthd: foundation", () => {
     assert.match(ps2.stdout, /^listed Exited \(0\) /m);
     assert.equal((await d.docker(["rm", "listed"])).code, 0);
     assert.doesNotMatch((await d.docker(["ps", "-a"])).stdout, /listed/);
+    // dockerd's COMMAND: arguments with a space in single quotes.
+    const q = await d.docker(["create", "--name", "quoted", "busybox", "sh", "-c", "echo a b"]);
+    assert.equal(q.code, 0, q.stderr);
+    const cmd = await d.docker(["ps", "-a", "--no-trunc", "--filter", "name=quoted", "--format", "{{.Command}}"]);
+    assert.equal(cmd.stdout.trim(), `"sh -c 'echo a b'"`);
+    await d.docker(["rm", "quoted"]);
   });
 
   it("answers Docker's errors: 404 for unknown containers and images, 409 for name conflicts", async () => {
