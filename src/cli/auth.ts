@@ -92,6 +92,11 @@ export function lookupAuth(cfg: ConfigFile, host: string): AuthConfig | undefine
     }
   }
   if (!entry) return undefined;
+  return authFromEntry(server, entry);
+}
+
+/** A config file's auths entry (base64 "user:password", identity token) as the API's AuthConfig. */
+export function authFromEntry(server: string, entry: NonNullable<ConfigFile["auths"]>[string]): AuthConfig {
   const out: AuthConfig = { serveraddress: server };
   if (entry.auth) {
     const text = Buffer.from(entry.auth, "base64").toString("utf8");

@@ -20,6 +20,7 @@ import {
   type ExitStatus,
   type Runtime,
   DEFAULT_CAPABILITIES,
+  DEFAULT_HOSTS_LINES,
   DEFAULT_PATH_ENV,
   type OciSeccomp,
   buildSpec,
@@ -428,12 +429,7 @@ export class ContainerService {
       return `${ip}\t${h.slice(0, i)}`;
     });
     const hosts = [
-      "127.0.0.1\tlocalhost",
-      "::1\tlocalhost ip6-localhost ip6-loopback",
-      "fe00::0\tip6-localnet",
-      "ff00::0\tip6-mcastprefix",
-      "ff02::1\tip6-allnodes",
-      "ff02::2\tip6-allrouters",
+      ...DEFAULT_HOSTS_LINES,
       ...extra,
       ...(net.hostsEntries ?? []),
     ];
@@ -480,9 +476,7 @@ export class ContainerService {
       const ns = await namespacePlan(rec, { find: (x) => this.find(x), shmPath: (r) => this.shmPath(r) });
       if (rec.HostConfig.IpcMode === "shareable") ns.shm = { bind: await this.prepareShm(rec) };
       const hostNs = [...(net.hostNamespaces ?? []), ...ns.hostNamespaces, ...(rec.HostConfig.CgroupnsMode === "host" ? ["cgroup"] : [])];
-      const unconfinedPaths = parseSecurityOpts(rec.HostConfig.SecurityOpt ?? []).systemPathsUnconfined;
-      const masked = unconfinedPaths ? [] : rec.HostConfig.MaskedPaths;
-      const readonly = unconfinedPaths ? [] : rec.HostConfig.ReadonlyPaths;
+
       const joinNs = { ...(net.joinNamespaces ?? {}), ...ns.joinNamespaces };
       const security = await securityOptions(rec.HostConfig, caps);
       const bindMounts = Object.entries(extras.bindFiles ?? {}).map(([dest, src]) => ({ destination: dest, type: "bind", source: src, options: ["rbind", "ro", "rprivate"] }));
@@ -512,8 +506,7 @@ export class ContainerService {
         ...(extras.rlimits ? { rlimits: extras.rlimits } : {}),
         ...(extras.devices ? { devices: extras.devices } : {}),
         ...(rec.HostConfig.Sysctls ? { sysctl: rec.HostConfig.Sysctls } : {}),
-        ...(masked ? { maskedPaths: masked } : {}),
-        ...(readonly ? { readonlyPaths: readonly } : {}),
+        ...systemPaths(rec.HostConfig, security.systemPathsUnconfined),
         ...(rec.HostConfig.OomScoreAdj ? { oomScoreAdj: rec.HostConfig.OomScoreAdj } : {}),
       });
       const logCfg = rec.HostConfig.LogConfig?.Config ?? {};
@@ -1202,17 +1195,24 @@ export function parseSecurityOpts(opts: readonly string[]): { seccomp?: string; 
   return { ...(seccomp !== undefined ? { seccomp } : {}), noNewPrivileges, systemPathsUnconfined };
 }
 
-async function securityOptions(hc: HostConfig, caps: string[]): Promise<{ seccomp?: OciSeccomp; noNewPrivileges: boolean }> {
+/** Masked and read-only /proc paths other than Docker's defaults: none with systempaths=unconfined, else the HostConfig's. */
+function systemPaths(hc: HostConfig, unconfined: boolean): { maskedPaths?: string[]; readonlyPaths?: string[] } {
+  if (unconfined) return { maskedPaths: [], readonlyPaths: [] };
+  return { ...(hc.MaskedPaths ? { maskedPaths: hc.MaskedPaths } : {}), ...(hc.ReadonlyPaths ? { readonlyPaths: hc.ReadonlyPaths } : {}) };
+}
+
+async function securityOptions(hc: HostConfig, caps: string[]): Promise<{ seccomp?: OciSeccomp; noNewPrivileges: boolean; systemPathsUnconfined: boolean }> {
   const o = parseSecurityOpts(hc.SecurityOpt ?? []);
-  if (hc.Privileged || o.seccomp === "unconfined") return { noNewPrivileges: o.noNewPrivileges };
+  const base = { noNewPrivileges: o.noNewPrivileges, systemPathsUnconfined: o.systemPathsUnconfined };
+  if (hc.Privileged || o.seccomp === "unconfined") return base;
   if (o.seccomp !== undefined && o.seccomp !== "builtin") {
     // The CLI sends the file's content, as docker does; a path is read by the daemon.
     const text = o.seccomp.trimStart().startsWith("{") ? o.seccomp : await fs.readFile(o.seccomp, "utf8").catch(() => {
       throw invalid(`opening seccomp profile (${o.seccomp}) failed`);
     });
-    return { seccomp: profileFromDockerJson(text, caps), noNewPrivileges: o.noNewPrivileges };
+    return { ...base, seccomp: profileFromDockerJson(text, caps) };
   }
-  return { seccomp: defaultSeccompProfile(caps), noNewPrivileges: o.noNewPrivileges };
+  return { ...base, seccomp: defaultSeccompProfile(caps) };
 }
 
 /** Every capability the daemon itself may grant (its bounding set; e.g. no CAP_SYS_RESOURCE on some hosts). ALL_CAPS is in kernel order. */

@@ -723,16 +723,26 @@ export class NetworkService implements ContainerNetworking {
     const h = rec.Config.Hostname;
     const names = rec.Config.Domainname ? `${h}.${rec.Config.Domainname} ${h}` : h;
     const out = endpoints.map((e) => `${e.ip}\t${names}`);
-    for (const l of rec.HostConfig.Links ?? []) {
-      const [target = "", alias] = l.split(":");
-      const t = this.o.containers.find(target.replace(/^\//, ""));
-      if (!t) continue;
-      const tc = this.state.get(t.Id);
-      const shared = tc?.endpoints?.find((te) => endpoints.some((e) => e.networkId === te.networkId)) ?? tc?.endpoints?.[0];
-      if (!shared) continue;
+    for (const { target: t, alias, endpoint } of this.linkTargets(rec, endpoints, true)) {
       const tName = t.Name.slice(1);
-      const a = (alias ?? "").replace(/^.*\//, "");
-      out.push(`${shared.ip}\t${[...new Set([a || tName, t.Config.Hostname, tName].filter(Boolean))].join(" ")}`);
+      out.push(`${endpoint.ip}\t${[...new Set([alias || tName, t.Config.Hostname, tName].filter(Boolean))].join(" ")}`);
+    }
+    return out;
+  }
+
+  /**
+   * The running containers rec's --link entries name ("name[:alias]" or "/name:/rec/alias"),
+   * with the alias ("" when none was given) and the target's endpoint on a network rec shares
+   * (or, with anyNetwork, its first one).
+   */
+  private linkTargets(rec: ContainerRecord, endpoints: Endpoint[], anyNetwork: boolean): { target: ContainerRecord; alias: string; endpoint: Endpoint }[] {
+    const out: { target: ContainerRecord; alias: string; endpoint: Endpoint }[] = [];
+    for (const l of rec.HostConfig.Links ?? []) {
+      const [name = "", alias] = l.split(":");
+      const target = this.o.containers.find(name.replace(/^\//, ""));
+      const eps = target ? this.state.get(target.Id)?.endpoints : undefined;
+      const endpoint = eps?.find((te) => endpoints.some((e) => e.networkId === te.networkId)) ?? (anyNetwork ? eps?.[0] : undefined);
+      if (target && endpoint) out.push({ target, alias: (alias ?? "").replace(/^.*\//, ""), endpoint });
     }
     return out;
   }
@@ -740,15 +750,9 @@ export class NetworkService implements ContainerNetworking {
   /** Legacy links' environment variables: on the default bridge only, as Docker sets them. */
   private linkEnvFor(rec: ContainerRecord, endpoints: Endpoint[]): string[] {
     if (modeOf(rec).kind !== "bridge") return [];
-    const out: string[] = [];
-    for (const l of rec.HostConfig.Links ?? []) {
-      const [target = "", alias] = l.split(":");
-      const t = this.o.containers.find(target.replace(/^\//, ""));
-      const ep = t ? this.state.get(t.Id)?.endpoints?.find((te) => endpoints.some((e) => e.networkId === te.networkId)) : undefined;
-      if (!t || !ep) continue;
-      out.push(...linkEnv({ parentName: rec.Name, alias: (alias ?? "").replace(/^.*\//, "") || t.Name.slice(1), ip: ep.ip, exposedPorts: Object.keys(t.Config.ExposedPorts ?? {}), env: t.Config.Env }));
-    }
-    return out;
+    return this.linkTargets(rec, endpoints, false).flatMap(({ target: t, alias, endpoint }) =>
+      linkEnv({ parentName: rec.Name, alias: alias || t.Name.slice(1), ip: endpoint.ip, exposedPorts: Object.keys(t.Config.ExposedPorts ?? {}), env: t.Config.Env }),
+    );
   }
 
   private resolvFor(rec: ContainerRecord, nets: NetworkRecord[], endpoints: Endpoint[]): string {
@@ -832,8 +836,7 @@ export class NetworkService implements ContainerNetworking {
 
   /** The address `host-gateway` stands for in --add-host: the default bridge's gateway (dockerd's default). */
   hostGatewayIp(): string | undefined {
-    for (const n of this.networks.values()) if (n.Name === "bridge") return n.IPAM.Config[0]?.Gateway || undefined;
-    return undefined;
+    return this.bridgeNet.IPAM.Config[0]?.Gateway || undefined;
   }
 
   settings(rec: ContainerRecord): Record<string, unknown> {

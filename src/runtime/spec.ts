@@ -93,6 +93,16 @@ export const MASKED_PATHS = [
 
 export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
+/** The lines Docker starts every container's /etc/hosts with. */
+export const DEFAULT_HOSTS_LINES: readonly string[] = [
+  "127.0.0.1\tlocalhost",
+  "::1\tlocalhost ip6-localhost ip6-loopback",
+  "fe00::0\tip6-localnet",
+  "ff00::0\tip6-mcastprefix",
+  "ff02::1\tip6-allnodes",
+  "ff02::2\tip6-allrouters",
+];
+
 export const DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** The daemon's own open-files limit: containers inherit it, never more than the hard limit. */

@@ -22,7 +22,7 @@ import type { Digest } from "../../util/digest.js";
 import { EngineError, invalid, messageOf } from "../../util/errors.js";
 import { mkdirp } from "../../util/fsutil.js";
 import type { ImageStore } from "../../image/index.js";
-import { type OciMount, type Runtime, buildSpec, resolveUser } from "../../runtime/index.js";
+import { DEFAULT_HOSTS_LINES, type OciMount, type Runtime, buildSpec, resolveUser } from "../../runtime/index.js";
 import { mkdirAllInRoot } from "./fsops.js";
 
 export interface RunStepInput {
@@ -236,15 +236,7 @@ export class RunExecutor {
   }
 }
 
-const HOSTS = [
-  "127.0.0.1\tlocalhost",
-  "::1\tlocalhost ip6-localhost ip6-loopback",
-  "fe00::0\tip6-localnet",
-  "ff00::0\tip6-mcastprefix",
-  "ff02::1\tip6-allnodes",
-  "ff02::2\tip6-allrouters",
-  "",
-].join("\n");
+const HOSTS = [...DEFAULT_HOSTS_LINES, ""].join("\n");
 
 function readHost(file: string, fallback: string): string {
   try {

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pack } from "tar-stream";
-import { type AuthConfig, convertToHostname, readConfig } from "../auth.js";
+import { type AuthConfig, authFromEntry, convertToHostname, readConfig } from "../auth.js";
 import { jsonLines, readBody } from "../client.js";
 import { StatusError, collect, getClient, outln } from "../context.js";
 import { referenceError, splitRepoTag } from "../format.js";
@@ -34,16 +34,7 @@ function registryConfigHeader(): string {
   const all: Record<string, AuthConfig> = {};
   try {
     for (const [k, v] of Object.entries(readConfig().auths ?? {})) {
-      const a: AuthConfig = { serveraddress: k };
-      if (v.auth) {
-        const t = Buffer.from(v.auth, "base64").toString("utf8");
-        const i = t.indexOf(":");
-        if (i >= 0) {
-          a.username = t.slice(0, i);
-          a.password = t.slice(i + 1);
-        }
-      }
-      if (v.identitytoken) a.identitytoken = v.identitytoken;
+      const a = authFromEntry(k, v);
       all[k] = a;
       all[convertToHostname(k)] ??= a;
     }
