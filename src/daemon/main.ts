@@ -12,7 +12,9 @@ import { type TlsOptions, makeApiServer } from "../api/index.js";
 import { Engine } from "../engine/index.js";
 import { errnoCode, messageOf } from "../util/errors.js";
 import { type IdMap, resolveRemap } from "../util/idmap.js";
-import { atomicWriteFile, mkdirp } from "../util/fsutil.js";
+import { atomicWriteFile, ensureDir, mkdirp } from "../util/fsutil.js";
+import { lockDataRoot } from "./datalock.js";
+import { tightenDataRoot } from "./roots.js";
 import { isLogLevel, makeLogger } from "../util/log.js";
 import { run } from "../util/exec.js";
 
@@ -79,27 +81,34 @@ async function main(): Promise<void> {
   const execRoot = path.resolve(flags.execRoot);
 
   try {
-    await mkdirp(dataRoot, 0o711);
+    await mkdirp(dataRoot, 0o710);
     await fs.access(dataRoot, fs.constants.W_OK);
-    await mkdirp(execRoot, 0o711);
   } catch (e) {
     throw new Error(`data-root ${dataRoot} or exec-root ${execRoot} is unusable: ${messageOf(e)}`);
   }
-  const releaseLock = await takeLock(path.join(dataRoot, "berthd.lock"));
+  // First of all, before anything under the roots is touched: a daemon that loses goes without a trace.
+  const releaseLock = lockDataRoot(dataRoot);
+  try {
+    // 0711: the default API socket (0660, group berth) and the pid file live here; everything below is root's.
+    await ensureDir(execRoot, 0o711);
+  } catch (e) {
+    throw new Error(`data-root ${dataRoot} or exec-root ${execRoot} is unusable: ${messageOf(e)}`);
+  }
   const pidfile = flags.pidfile ?? path.join(execRoot, "berthd.pid");
   await atomicWriteFile(pidfile, `${process.pid}\n`);
 
   // --userns-remap: state of remapped containers lives apart, in <data-root>/<uid>.<gid> (as under dockerd),
-  // its layers unpacked with the mapped ids; the remapped root may traverse it (0710, its group).
+  // its layers unpacked with the mapped ids; the remapped root may traverse it and the data root (0710, its group).
   let storeRoot = dataRoot;
   let idMap: IdMap | undefined;
   if (flags.usernsRemap !== undefined) {
     idMap = await resolveRemap(flags.usernsRemap);
-    await checkTraversable(dataRoot, idMap.root);
     storeRoot = path.join(dataRoot, idMap.dirName);
-    await mkdirp(storeRoot, 0o710);
-    await fs.chown(storeRoot, 0, idMap.root.gid);
-    await fs.chmod(storeRoot, 0o710);
+  }
+  await tightenDataRoot(dataRoot, storeRoot, idMap?.root.gid ?? 0);
+  if (idMap) {
+    await checkTraversable(dataRoot, idMap.root);
+    await ensureDir(storeRoot, 0o710, idMap.root.gid);
     log.info(`user namespaces: container root is host uid ${idMap.root.uid}, gid ${idMap.root.gid}; data in ${storeRoot}`);
   }
 
@@ -166,7 +175,7 @@ async function main(): Promise<void> {
     void (async () => {
       for (const p of sockets) await fs.rm(p, { force: true });
       await fs.rm(pidfile, { force: true });
-      await releaseLock();
+      releaseLock();
       process.exit(0);
     })();
   };
@@ -225,37 +234,6 @@ async function prepareUnixSocket(p: string): Promise<void> {
   });
   if (alive) throw new Error(`socket ${p} is in use by another daemon (is berthd or dockerd already running?)`);
   await fs.rm(p, { force: true });
-}
-
-async function takeLock(file: string): Promise<() => Promise<void>> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await fs.open(file, "wx", 0o600);
-      await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
-      return async () => {
-        await fs.rm(file, { force: true });
-      };
-    } catch (e) {
-      if (errnoCode(e) !== "EEXIST") throw e;
-      const pid = Number((await fs.readFile(file, "utf8").catch(() => "")).trim());
-      if (pid > 0 && pid !== process.pid && processAlive(pid)) {
-        throw new Error(`another berthd (pid ${pid}) is using data-root ${path.dirname(file)}`);
-      }
-      await fs.rm(file, { force: true }); // stale: its owner died
-    }
-  }
-  throw new Error(`cannot take lock ${file}`);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return cmd.includes("berthd") || cmd.includes("daemon/main");
-  } catch {
-    return false;
-  }
 }
 
 function groupId(name: string): number | undefined {

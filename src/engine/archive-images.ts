@@ -15,7 +15,7 @@ import { createGunzip } from "node:zlib";
 import { extract as tarExtract, pack as tarPack, type Header as TarHeaders } from "tar-stream";
 import { type Digest, hexOf, isDigest, sha256 } from "../util/digest.js";
 import { EngineError, invalid, messageOf } from "../util/errors.js";
-import { mkdirp } from "../util/fsutil.js";
+import { ensureDir, mkdirp } from "../util/fsutil.js";
 import type { Logger } from "../util/log.js";
 import { type ImageConfig, type ImageStore, type Reference, chainIds, formatReference, parseReference, withDefaultTag } from "../image/index.js";
 import { MT, hostPlatform, selectPlatform } from "../registry/index.js";
@@ -51,7 +51,8 @@ export class ImageArchiveService {
 
   async init(): Promise<void> {
     await fs.rm(this.o.tmpRoot, { recursive: true, force: true });
-    await mkdirp(this.o.tmpRoot, 0o700);
+    await ensureDir(path.dirname(this.o.tmpRoot), 0o700); // <data-root>/tmp, as dockerd's
+    await ensureDir(this.o.tmpRoot, 0o700);
   }
 
   /** Which images (and which of their tags) `docker save NAME...` exports. Throws before anything is written. */

@@ -25,6 +25,7 @@ import type { Readable } from "node:stream";
 import { type Digest, hexOf } from "../util/digest.js";
 import { conflict, invalid, messageOf } from "../util/errors.js";
 import { run } from "../util/exec.js";
+import { ensureDir } from "../util/fsutil.js";
 import type { Logger } from "../util/log.js";
 import {
   type FsChange,
@@ -94,7 +95,7 @@ export class ArchiveService {
 
   /** Drop mounts and directories a crash left in the scratch directory. */
   async init(): Promise<void> {
-    await fs.mkdir(this.o.tmpRoot, { recursive: true, mode: 0o700 });
+    await ensureDir(this.o.tmpRoot, 0o700);
     for (const name of await fs.readdir(this.o.tmpRoot)) {
       const p = path.join(this.o.tmpRoot, name);
       await run("umount", ["-l", p]).catch(() => undefined);

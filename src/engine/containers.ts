@@ -10,7 +10,7 @@ import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
 import { EngineError, conflict, invalid, isEngineError, messageOf, notFound } from "../util/errors.js";
-import { atomicWriteFile, mkdirp, readJson, writeJson } from "../util/fsutil.js";
+import { atomicWriteFile, ensureDir, mkdirp, readJson, writeJson } from "../util/fsutil.js";
 import { run } from "../util/exec.js";
 import { KeyedMutex } from "../util/lock.js";
 import { isMountPoint } from "../volume/index.js";
@@ -132,7 +132,9 @@ export class ContainerService {
 
   /** Load records and reconcile them with what really runs (after a restart or a crash). */
   async init(): Promise<void> {
-    await mkdirp(this.o.root, 0o710);
+    // dockerd's modes: the remapped root reaches its /etc files through the group, nobody else passes.
+    const gid = this.o.images.idMap?.root.gid ?? 0;
+    await ensureDir(this.o.root, 0o710, gid);
     for (const id of await fs.readdir(this.o.root)) {
       const rec = await readJson<ContainerRecord>(path.join(this.dir(id), "config.v2.json")).catch(() => undefined);
       if (!rec) {
@@ -141,6 +143,9 @@ export class ContainerService {
         await this.o.images.layers.removeSnapshot(id).catch(() => undefined);
         continue;
       }
+      // An older berthd left these wider (0755 directory, 0644 record).
+      await ensureDir(this.dir(id), 0o710, gid);
+      await fs.chmod(path.join(this.dir(id), "config.v2.json"), 0o600);
       if (rec.State.Restarting && !rec.State.Running) rec.State = { ...rec.State, Restarting: false, Status: "exited" };
       this.records.set(rec.Id, rec);
       this.names.set(rec.Name, rec.Id);
@@ -391,9 +396,8 @@ export class ContainerService {
     // Reserve the name before any await so concurrent creates cannot both take it.
     this.names.set(fullName, id);
     try {
-      await mkdirp(dir, 0o710);
       // The container's root (a remapped id) reaches the bind-mounted /etc files through the group.
-      if (this.o.images.idMap) await fs.chown(dir, 0, this.o.images.idMap.root.gid);
+      await ensureDir(dir, 0o710, this.o.images.idMap?.root.gid ?? 0);
       await this.o.images.gcLock.withShared(async () => {
         await this.o.images.layers.prepare(id, await this.o.images.topLayer(imageId));
       });

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { ImageStore } from "../image/index.js";
 import { Runtime } from "../runtime/index.js";
-import { atomicWriteFile, mkdirp } from "../util/fsutil.js";
+import { atomicWriteFile, ensureDir } from "../util/fsutil.js";
 import { randomUUID } from "node:crypto";
 import type { IdMap } from "../util/idmap.js";
 import type { Logger } from "../util/log.js";
@@ -146,8 +146,11 @@ export class Engine {
   }
 
   async init(): Promise<void> {
-    await mkdirp(this.opts.dataRoot, 0o711);
+    // dockerd's 0710: only root, and the remapped root through its group, may pass.
+    await ensureDir(this.opts.dataRoot, 0o710, this.opts.idMap?.root.gid ?? 0);
     this.id = await readOrMakeEngineId(this.opts.dataRoot);
+    // The OCI runtimes' state (runc --root), as dockerd's runtime-runc: root only.
+    await ensureDir(path.join(this.opts.execRoot, "runtime"), 0o700);
     await this.store.init();
     // Independent start-up work runs side by side: runtime probes, volumes, networks.
     const probeRuntimes = Promise.all(

@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { EngineError, conflict, invalid, isEngineError, messageOf, notFound } from "../util/errors.js";
-import { mkdirp, readJson, writeJson } from "../util/fsutil.js";
+import { ensureDir, readJson, writeJson } from "../util/fsutil.js";
 import { KeyedMutex } from "../util/lock.js";
 import type { Logger } from "../util/log.js";
 import {
@@ -223,8 +223,8 @@ export class NetworkService implements ContainerNetworking {
   // --- start-up ---------------------------------------------------------------
 
   async init(): Promise<void> {
-    for (const d of [this.netDir, this.ctrDir]) await mkdirp(d, 0o700);
-    await mkdirp(this.netnsDir, 0o711);
+    // Root only, tightened if an older berthd made them wider: records, netns bind mounts, the DNS server's state.
+    for (const d of [path.dirname(this.netDir), this.netDir, this.ctrDir, this.netnsDir, path.join(this.o.execRoot, "network")]) await ensureDir(d, 0o700);
     for (const f of await fs.readdir(this.netDir)) {
       if (!f.endsWith(".json")) continue;
       const n = await readJson<NetworkRecord>(path.join(this.netDir, f)).catch(() => undefined);

@@ -6,7 +6,7 @@ import { Writable, type Readable } from "node:stream";
 import { BULK_CHUNK } from "../util/chunks.js";
 import { type Digest, hexOf, isDigest } from "../util/digest.js";
 import { EngineError, errnoCode, invalid, notFound } from "../util/errors.js";
-import { mkdirp, syncDir } from "../util/fsutil.js";
+import { ensureDir, syncDir } from "../util/fsutil.js";
 
 export interface ContentInfo {
   digest: Digest;
@@ -22,14 +22,14 @@ export class ContentStore {
   private readonly blobs: string;
   private readonly ingest: string;
 
-  constructor(root: string) {
+  constructor(private readonly root: string) {
     this.blobs = path.join(root, "blobs", "sha256");
     this.ingest = path.join(root, "ingest");
   }
 
   async init(): Promise<void> {
-    await mkdirp(this.blobs);
-    await mkdirp(this.ingest);
+    // Root only (dockerd's image/ is 0700); an older berthd made these 0755.
+    for (const d of [this.root, path.dirname(this.blobs), this.blobs, this.ingest]) await ensureDir(d, 0o700);
     // Ingests left by a crash are garbage: nothing refers to them.
     for (const f of await fs.readdir(this.ingest)) await fs.rm(path.join(this.ingest, f), { force: true, recursive: true });
   }

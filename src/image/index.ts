@@ -12,6 +12,7 @@ import { type Digest, sha256 } from "../util/digest.js";
 import { EngineError, invalid, notFound } from "../util/errors.js";
 import type { IdMap } from "../util/idmap.js";
 import { SharedLock } from "../util/lock.js";
+import { ensureDir } from "../util/fsutil.js";
 
 import { type ImageConfig, type ImageRunConfig, hostArchitecture } from "./config.js";
 import { ContentStore } from "./content.js";
@@ -62,7 +63,10 @@ export class ImageStore {
   /** Holders of layers outside images and snapshots (the build cache); every gc keeps what they return. */
   private readonly gcRootProviders: (() => Iterable<Digest>)[] = [];
 
-  constructor(root: string, idMap?: IdMap) {
+  constructor(
+    private readonly root: string,
+    idMap?: IdMap,
+  ) {
     this.content = new ContentStore(path.join(root, "content"));
     this.layers = new LayerStore(root, idMap);
     this.index = new ImageIndex(root);
@@ -75,6 +79,8 @@ export class ImageStore {
   }
 
   async init(): Promise<void> {
+    // Holds snapshots/ (containers' rootfs): the remapped root passes through, nobody else.
+    await ensureDir(this.root, 0o710, this.layers.rootGid);
     await this.content.init();
     await this.layers.init();
     await this.index.init();

@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { type Digest, hexOf, sha256 } from "../util/digest.js";
 import { EngineError, errnoCode, notFound } from "../util/errors.js";
-import { exists, mkdirp, readJson, writeJson } from "../util/fsutil.js";
+import { ensureDir, exists, mkdirp, readJson, writeJson } from "../util/fsutil.js";
 import { run } from "../util/exec.js";
 import type { IdMap } from "../util/idmap.js";
 import { extractLayer } from "./tar.js";
@@ -78,13 +78,28 @@ export class LayerStore {
   }
 
   async init(): Promise<void> {
-    await mkdirp(this.layersDir);
-    await mkdirp(this.snapshotsDir);
-    await mkdirp(this.emptyDir);
+    // Modes as dockerd's overlay2 (the CVE-2021-41091 fix): layers are only ever overlay lowerdirs,
+    // mounted by root; snapshots/<key>/merged is a container's rootfs, which the remapped root must
+    // reach (group), while a setuid file a container makes in upper/ stays out of others' reach.
+    await ensureDir(this.layersDir, 0o700);
+    await ensureDir(this.emptyDir, 0o700);
+    await ensureDir(this.snapshotsDir, 0o710, this.rootGid);
+    // Tighten snapshots an older berthd made 0755 (upper/ and merged/ are the container's own /).
+    for (const name of await fs.readdir(this.snapshotsDir)) {
+      const dir = path.join(this.snapshotsDir, name);
+      if (!(await fs.lstat(dir)).isDirectory()) continue;
+      await ensureDir(dir, 0o710, this.rootGid);
+      if (await exists(path.join(dir, "work"))) await ensureDir(path.join(dir, "work"), 0o700);
+    }
     // Unpacks interrupted by a crash never became visible: drop them.
     for (const name of await fs.readdir(this.layersDir)) {
       if (name.startsWith("tmp-")) await fs.rm(path.join(this.layersDir, name), { recursive: true, force: true });
     }
+  }
+
+  /** The group of directories the remapped root must pass (root's without --userns-remap). */
+  get rootGid(): number {
+    return this.idMap?.root.gid ?? 0;
   }
 
   async get(chainId: Digest): Promise<LayerInfo> {
@@ -123,7 +138,8 @@ export class LayerStore {
     const tmp = path.join(this.layersDir, `tmp-${randomBytes(8).toString("hex")}`);
     let res: { diffId: Digest; size: number };
     try {
-      await mkdirp(path.join(tmp, "diff"));
+      await mkdirp(tmp, 0o700);
+      await mkdirp(path.join(tmp, "diff"), 0o755); // the layer's / when the tar has no "./" entry
       const split = new TarSplitRecorder();
       res = await extractLayer(tar, path.join(tmp, "diff"), { ...(signal ? { signal } : {}), ...(this.idMap ? { idMap: this.idMap } : {}), onData: (c) => split.push(c) });
       await fs.writeFile(path.join(tmp, TAR_SPLIT), split.finish());
@@ -243,11 +259,12 @@ export class LayerStore {
   async prepare(key: string, parent: Digest | null): Promise<SnapshotInfo> {
     const dir = this.snapshotDir(key);
     if (parent !== null && !(await this.has(parent))) throw notFound(`layer ${parent} not found`);
-    await mkdirp(path.join(dir, "upper"));
-    // The overlay's root takes the upper dir's owner: the container's root must own it.
+    await ensureDir(dir, 0o710, this.rootGid);
+    // The overlay's root takes the upper dir's owner and mode: the container's root must own it.
+    await mkdirp(path.join(dir, "upper"), 0o755);
     if (this.idMap) await fs.chown(path.join(dir, "upper"), this.idMap.root.uid, this.idMap.root.gid);
-    await mkdirp(path.join(dir, "work"));
-    await mkdirp(path.join(dir, "merged"));
+    await mkdirp(path.join(dir, "work"), 0o700);
+    await mkdirp(path.join(dir, "merged"), 0o755);
     const info: SnapshotInfo = { key, parent, created: new Date().toISOString() };
     await writeJson(path.join(dir, "snapshot.json"), info);
     return info;

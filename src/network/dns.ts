@@ -14,7 +14,7 @@ import { spawn } from "node:child_process";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { errnoCode, messageOf } from "../util/errors.js";
-import { mkdirp } from "../util/fsutil.js";
+import { ensureDir } from "../util/fsutil.js";
 import { parseIPv4 } from "./ipnet.js";
 
 export interface DnsEntry {
@@ -108,7 +108,7 @@ export class Aardvark {
 
   private async doUpdate(nets: DnsNetwork[]): Promise<void> {
     if (!this.bin) return;
-    await mkdirp(this.dir, 0o755);
+    await ensureDir(this.dir, 0o700); // root only (aardvark-dns runs as root); tightens an older 0755
     const wanted = new Map<string, string>();
     for (const n of nets) if (n.entries.length > 0) wanted.set(n.name, renderConfig(n));
     const present = (await fs.readdir(this.dir)).filter((f) => f !== "aardvark.pid" && !f.startsWith("."));

@@ -8,7 +8,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Socket } from "node:net";
 import { EngineError, errnoCode } from "../util/errors.js";
-import { atomicWriteFile, exists, mkdirp, readJson } from "../util/fsutil.js";
+import { atomicWriteFile, ensureDir, exists, mkdirp, readJson } from "../util/fsutil.js";
 import { run } from "../util/exec.js";
 import {
   type ExitStatus,
@@ -101,8 +101,8 @@ export class Runtime {
   constructor(readonly opts: RuntimeOptions) {}
 
   async init(): Promise<void> {
-    await mkdirp(this.opts.runtimeRoot, 0o700);
-    await mkdirp(this.opts.stateRoot, 0o700);
+    // Root only (dockerd's runtime-runc is 0700); tightened if an older berthd made them wider.
+    for (const d of [this.opts.runtimeRoot, this.opts.stateRoot]) await ensureDir(d, 0o700);
   }
 
   /** The runtime's version line, e.g. "1.1.5+ds1" (fails when the binary is missing). */

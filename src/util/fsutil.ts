@@ -32,8 +32,9 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-export async function writeJson(file: string, value: unknown): Promise<void> {
-  await atomicWriteFile(file, JSON.stringify(value));
+/** A JSON document, atomically; the daemon's records are root's only (0600, as dockerd's config.v2.json). */
+export async function writeJson(file: string, value: unknown, mode = 0o600): Promise<void> {
+  await atomicWriteFile(file, JSON.stringify(value), mode);
 }
 
 /** Read JSON; undefined when the file does not exist. */
@@ -58,6 +59,22 @@ export async function exists(p: string): Promise<boolean> {
   }
 }
 
-export async function mkdirp(p: string, mode = 0o755): Promise<void> {
+/** mkdir -p; directories it creates get `mode` (root-only unless asked: the daemon's state is private). */
+export async function mkdirp(p: string, mode = 0o700): Promise<void> {
   await fs.mkdir(p, { recursive: true, mode });
+}
+
+/**
+ * A directory of the daemon's own state with exactly this mode, owned by root and
+ * group `gid` (the remapped root's group where it must pass, else root): created
+ * if missing (parents too, with the same mode), tightened if an older daemon made
+ * it wider. Refuses a symlink or a non-directory in its place.
+ */
+export async function ensureDir(p: string, mode: number, gid = 0): Promise<void> {
+  await fs.mkdir(p, { recursive: true, mode });
+  const st = await fs.lstat(p);
+  if (!st.isDirectory()) throw new Error(`${p} is not a directory`);
+  if (st.uid !== 0 || st.gid !== gid) await fs.lchown(p, 0, gid);
+  // chown may clear set-id bits and mkdir's mode went through the umask: set the mode last, always exactly.
+  if ((st.mode & 0o7777) !== mode || st.uid !== 0 || st.gid !== gid) await fs.chmod(p, mode);
 }

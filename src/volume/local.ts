@@ -14,7 +14,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { EngineError, conflict, errnoCode, invalid, messageOf, notFound } from "../util/errors.js";
 import { run } from "../util/exec.js";
-import { mkdirp, readJson, writeJson } from "../util/fsutil.js";
+import { ensureDir, mkdirp, readJson, writeJson } from "../util/fsutil.js";
 import { KeyedMutex } from "../util/lock.js";
 import type { Logger } from "../util/log.js";
 import { dirSize, isEmptyDir } from "./copy.js";
@@ -86,7 +86,8 @@ export class LocalDriver {
 
   /** Load the volumes; remove what an interrupted create left (a directory without volume.json). */
   async init(): Promise<void> {
-    await mkdirp(this.root, 0o701);
+    // dockerd's modes: others may pass (a remapped root reaches _data, a bind source) but not list.
+    await ensureDir(this.root, 0o701);
     for (const name of await fs.readdir(this.root)) {
       const dir = this.dir(name);
       const st = await fs.lstat(dir).catch(() => undefined);
@@ -97,6 +98,8 @@ export class LocalDriver {
         return undefined;
       });
       if (rec && rec.Name === name) {
+        await ensureDir(dir, 0o701); // an older berthd may have left it wider
+        await fs.chmod(path.join(dir, META), 0o600);
         this.vols.set(name, rec);
         continue;
       }

@@ -22,7 +22,7 @@ import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type { Digest } from "../../util/digest.js";
 import { EngineError, internal, invalid, isEngineError, messageOf, notFound } from "../../util/errors.js";
-import { mkdirp } from "../../util/fsutil.js";
+import { ensureDir, mkdirp } from "../../util/fsutil.js";
 import type { IdMap } from "../../util/idmap.js";
 import type { Logger } from "../../util/log.js";
 import {
@@ -230,11 +230,12 @@ export class Builder {
   }
 
   async init(): Promise<void> {
-    await mkdirp(this.o.root, 0o700);
+    // A user-namespaced RUN step's root must reach its /etc files below tmp (their directory is 0710 to
+    // its group): the same mode and group here, so nobody else passes (and an older 0711 is tightened).
+    const gid = this.o.store.idMap?.root.gid ?? 0;
+    await ensureDir(this.o.root, 0o710, gid);
     await fs.rm(this.tmp, { recursive: true, force: true });
-    await mkdirp(this.tmp, 0o700);
-    // A user-namespaced RUN step's root must reach its /etc files below tmp (their directory is 0710 to its group).
-    if (this.o.store.idMap) for (const d of [this.o.root, this.tmp]) await fs.chmod(d, 0o711);
+    await ensureDir(this.tmp, 0o710, gid);
     await this.cache.init();
     // Build containers and snapshots of a build interrupted by a crash.
     for (const s of await this.o.store.layers.snapshots()) {
