@@ -92,7 +92,8 @@ async function reachable(root: string, rel: string): Promise<boolean> {
   return true;
 }
 
-async function checkTable(root: string, table: [string, number, string][], skip: string[]): Promise<string[]> {
+/** Directories with group permissions belong to the remapped root's group (root's without --userns-remap). */
+async function checkTable(root: string, table: [string, number, string][], skip: string[], gid: number): Promise<string[]> {
   const bad: string[] = [];
   for (const rel of await walkDirs(root, (r) => skip.some((s) => matches(s, r)))) {
     const st = await fs.stat(path.join(root, rel));
@@ -100,6 +101,7 @@ async function checkTable(root: string, table: [string, number, string][], skip:
     const mode = st.mode & 0o7777;
     if (row) {
       if (mode !== row[1]) bad.push(`${rel}: ${mode.toString(8)}, want ${row[1].toString(8)} (${row[2]})`);
+      if ((row[1] & 0o070) !== 0 && (row[1] & 0o007) === 0 && st.gid !== gid) bad.push(`${rel}: group ${st.gid}, want ${gid}`);
     } else if ((mode & 0o007) !== 0 && (await reachable(root, rel))) {
       // Not one of ours (the runtime's own state, …) and open to others who can get there.
       bad.push(`${rel}: ${mode.toString(8)} is open to others and not in the table`);
@@ -109,15 +111,28 @@ async function checkTable(root: string, table: [string, number, string][], skip:
   return bad;
 }
 
-describe("data and exec root permissions", () => {
+const MODES = [
+  { title: "", args: [] as string[] },
+  { title: " with --userns-remap", args: ["--userns-remap", "default"] },
+];
+
+for (const { title, args } of MODES) describe(`data and exec root permissions${title}`, () => {
   const d = new Daemon();
   let setuidFiles: string[] = [];
+  // With --userns-remap the stores live in <data-root>/<uid>.<gid>, the data root's group is the remapped root's.
+  let storeRoot = d.dataRoot;
+  let gid = 0;
 
   before(async () => {
     // The harness's temp dir is 0700; a real data root lives under /var/lib (0755): open the way down to the roots.
     await fs.chmod(d.dir, 0o755);
-    await d.start();
+    await d.start(args);
     await d.loadBusybox();
+    if (args.length > 0) {
+      const remap = (await fs.readdir(d.dataRoot)).find((n) => /^\d+\.\d+$/.test(n)) as string;
+      storeRoot = path.join(d.dataRoot, remap);
+      gid = Number(remap.split(".")[1]);
+    }
     assert.equal((await d.docker(["volume", "create", "loot"])).code, 0);
     const r = await d.docker(["run", "-d", "--name", "evil", "-v", "loot:/vol", "busybox", "sleep", "1000"]);
     assert.equal(r.code, 0, r.stderr);
@@ -151,9 +166,13 @@ describe("data and exec root permissions", () => {
 
   async function assertModes(): Promise<void> {
     const bad = [
-      ...(await checkTable(d.dataRoot, DATA_ROOT_DIRS, CONTENT)),
-      ...(await checkTable(d.execRoot, EXEC_ROOT_DIRS, [])).map((s) => `exec-root ${s}`),
+      ...(await checkTable(storeRoot, DATA_ROOT_DIRS, CONTENT, gid)),
+      ...(await checkTable(d.execRoot, EXEC_ROOT_DIRS, [], gid)).map((s) => `exec-root ${s}`),
     ];
+    if (storeRoot !== d.dataRoot) {
+      const st = await fs.stat(d.dataRoot);
+      if ((st.mode & 0o7777) !== 0o710 || st.gid !== gid) bad.push(`data root: ${(st.mode & 0o7777).toString(8)} group ${st.gid}, want 710 group ${gid}`);
+    }
     assert.deepEqual(bad, []);
   }
 
@@ -173,12 +192,17 @@ describe("data and exec root permissions", () => {
         if (table.some(([p]) => matches(p, rel))) await fs.chmod(path.join(root, rel), rel === "." ? rootMode : 0o755);
       }
     };
-    await wide(d.dataRoot, DATA_ROOT_DIRS, CONTENT, 0o711);
+    await wide(storeRoot, DATA_ROOT_DIRS, CONTENT, 0o711);
+    await fs.chmod(d.dataRoot, 0o711);
+    // The non-remapped store of an older run (the remapped root may pass the data root now).
+    const plain = path.join(d.dataRoot, "image");
+    if (storeRoot !== d.dataRoot) await fs.mkdir(plain, { mode: 0o755 });
     await wide(d.execRoot, EXEC_ROOT_DIRS, [], 0o755);
     const leaked = await asNobody('test -e "$1" && echo visible', [setuidFiles[0] as string]);
     assert.equal(leaked.stdout.trim(), "visible", "the wide modes expose the setuid copy (the test's premise)");
-    await d.start();
+    await d.start(args);
     await assertModes();
+    if (storeRoot !== d.dataRoot) assert.equal((await fs.stat(plain)).mode & 0o777, 0o750, "others lose their access to the plain store's directories");
     await assertUnreachable();
   });
 });
