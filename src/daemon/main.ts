@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   const execRoot = path.resolve(flags.execRoot);
 
   try {
-    await mkdirp(dataRoot, 0o710);
+    await mkdirp(dataRoot, 0o711); // missing parents as dockerd makes them; the root itself becomes 0710 below
     await fs.access(dataRoot, fs.constants.W_OK);
   } catch (e) {
     throw new Error(`data-root ${dataRoot} or exec-root ${execRoot} is unusable: ${messageOf(e)}`);
