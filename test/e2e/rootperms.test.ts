@@ -5,6 +5,15 @@
  * the mode the table below gives (dockerd's, where dockerd has the same
  * directory), and a root left by an older berthd (wider modes) is tightened at
  * start-up. The host user is uid/gid 65534 without groups or capabilities.
+ *
+ * Reference (Debian's dockerd 20.10 on private roots, a container with a volume
+ * running; `find D -maxdepth 3 -printf '%m %u %g %p'`): data root 710 root:root
+ * (root:<remapped gid> with --userns-remap, and <uid>.<gid>/ 710 the same);
+ * image/ 700; overlay2/ and overlay2/<id> 710 (group remapped), diff/ and
+ * merged/ 755, work/ 700; containers/ and containers/<id> 710, config.v2.json
+ * 600, the json log 640; volumes/ and volumes/<name> 701, _data 755; network/
+ * 750; tmp/ 700; exec root 700 (its socket is outside it, /var/run/docker.sock),
+ * runtime-runc/ 700. Berth's exec root holds the default socket: 0711.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
