@@ -137,6 +137,7 @@ describe("Docker profile translation", () => {
       [JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["a"], action: "SCMP_ACT_ALLOW", args: [{ index: 0, value: 1, op: "SCMP_CMP_LIKE" }] }] }), /syscalls\.0\.args\.0\.op/],
       [JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["a"], action: "SCMP_ACT_ALLOW", args: [{ index: 6, value: 1, op: "SCMP_CMP_EQ" }] }] }), /index/],
       [JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["a"], action: "SCMP_ACT_ALLOW", includes: { minKernel: "new" } }] }), /invalid minKernel "new"/],
+      ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["a"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":18446744073709551615,"op":"SCMP_CMP_EQ"}]}]}', /args\.0\.value: Too big/],
     ];
     for (const [text, msg] of cases) {
       assert.throws(() => profileFromDockerJson(text, [], AMD64), (e: unknown) => e instanceof EngineError && e.kind === "invalid" && msg.test(e.message), text);

@@ -47,6 +47,7 @@ export interface SeccompHost {
   kernel: [number, number, number];
 }
 
+/** Safe integers only: an argument value beyond 2^53 would be rounded by JSON.parse, so it is refused rather than compared against a wrong value. */
 const uint = z.number().int().nonnegative();
 const filter = z.object({ caps: z.array(z.string()).nullish(), arches: z.array(z.string()).nullish(), minKernel: z.string().nullish() }).nullish();
 const profileSchema = z.object({
