@@ -21,6 +21,8 @@ import {
   type Runtime,
   ALL_CAPABILITIES,
   DEFAULT_CAPABILITIES,
+  apparmorEnabled,
+  defaultApparmorProfile,
   DEFAULT_HOSTS_LINES,
   DEFAULT_PATH_ENV,
   type OciSeccomp,
@@ -1069,7 +1071,7 @@ export class ContainerService {
       Platform: rec.Platform,
       MountLabel: "",
       ProcessLabel: "",
-      AppArmorProfile: "",
+      AppArmorProfile: apparmorShown(rec.HostConfig),
       ExecIDs: this.execIds(rec.Id),
       HostConfig: fullHostConfig(rec.HostConfig),
       GraphDriver: {
@@ -1191,6 +1193,17 @@ export function parseSecurityOpts(opts: readonly string[]): { seccomp?: string; 
     else throw invalid(`invalid --security-opt 1: "${o}"`);
   }
   return { ...(seccomp !== undefined ? { seccomp } : {}), ...(apparmor !== undefined ? { apparmor } : {}), noNewPrivileges, systemPathsUnconfined };
+}
+
+/**
+ * inspect's AppArmorProfile as dockerd 20.10 shows it: the profile asked for (even where the host has no
+ * AppArmor to apply it with), else "unconfined" for --privileged and the default profile where one applies.
+ */
+function apparmorShown(hc: HostConfig): string {
+  const asked = parseSecurityOpts(hc.SecurityOpt ?? []).apparmor;
+  if (asked) return asked;
+  if (!apparmorEnabled()) return "";
+  return hc.Privileged ? "unconfined" : (defaultApparmorProfile() ?? "");
 }
 
 /** Masked and read-only /proc paths other than Docker's defaults: none with systempaths=unconfined, else the HostConfig's. */

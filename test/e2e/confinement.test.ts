@@ -129,8 +129,10 @@ describe("confinement of every process, and the default seccomp allowlist", () =
     }
     if (!enabled.startsWith("Y")) {
       // dockerd 20.10 here: created and started, the profile is not applied (no AppArmor to apply it with).
-      const r = await d.docker(["run", "--rm", "--security-opt", "apparmor=no-such-profile", "busybox", "true"]);
+      const r = await d.docker(["run", "--name", "aa", "--security-opt", "apparmor=no-such-profile", "busybox", "true"]);
       assert.equal(r.code, 0, r.stderr);
+      assert.equal((await d.docker(["inspect", "-f", "{{.AppArmorProfile}}", "aa"])).stdout.trim(), "no-such-profile");
+      await d.docker(["rm", "aa"]);
     }
     const bad = await d.docker(["run", "--rm", "--security-opt", "apparmor", "busybox", "true"]);
     assert.notEqual(bad.code, 0);
