@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EngineError } from "../util/errors.js";
 import { type OciSeccomp, type SeccompHost, defaultSeccompProfile, profileFromDockerJson } from "./seccomp.js";
-import { DEFAULT_CAPABILITIES, confinement } from "./confinement.js";
+import { DEFAULT_CAPABILITIES } from "./confinement.js";
 
 const AMD64: SeccompHost = { arch: "amd64", kernel: [6, 1, 0] };
 const ARM64: SeccompHost = { arch: "arm64", kernel: [6, 1, 0] };
@@ -142,30 +142,5 @@ describe("Docker profile translation", () => {
     for (const [text, msg] of cases) {
       assert.throws(() => profileFromDockerJson(text, [], AMD64), (e: unknown) => e instanceof EngineError && e.kind === "invalid" && msg.test(e.message), text);
     }
-  });
-});
-
-describe("confinement", () => {
-  it("gives every spec Docker's capabilities, the default filter and /proc paths unless told otherwise", () => {
-    const c = confinement({});
-    assert.deepEqual(c.process.capabilities?.effective, DEFAULT_CAPABILITIES);
-    assert.equal(c.linux.seccomp?.defaultAction, "SCMP_ACT_ERRNO");
-    assert.ok(c.linux.maskedPaths?.includes("/proc/kcore"));
-    assert.ok(c.linux.readonlyPaths?.includes("/proc/sys"));
-    assert.equal(c.process.noNewPrivileges, false);
-  });
-
-  it("relaxes the default filter for the capabilities given", () => {
-    const c = confinement({ capabilities: [...DEFAULT_CAPABILITIES, "CAP_SYS_ADMIN"] });
-    assert.ok(c.linux.seccomp?.syscalls.some((s) => s.names.includes("mount") && s.action === "SCMP_ACT_ALLOW"));
-  });
-
-  it("lifts the filter and the /proc paths for privileged, and the filter alone for seccomp=unconfined", () => {
-    const p = confinement({ privileged: true, seccomp: { defaultAction: "SCMP_ACT_ERRNO", syscalls: [] } });
-    assert.equal(p.linux.seccomp, undefined);
-    assert.equal(p.linux.maskedPaths, undefined);
-    const u = confinement({ seccomp: "unconfined" });
-    assert.equal(u.linux.seccomp, undefined);
-    assert.ok(u.linux.maskedPaths?.length);
   });
 });
