@@ -19,12 +19,15 @@ import type { ImageStore } from "../image/index.js";
 import {
   type ExitStatus,
   type Runtime,
+  ALL_CAPABILITIES,
   DEFAULT_CAPABILITIES,
+  apparmorEnabled,
+  defaultApparmorProfile,
   DEFAULT_HOSTS_LINES,
   DEFAULT_PATH_ENV,
   type OciSeccomp,
   buildSpec,
-  defaultSeccompProfile,
+  hostCapabilities,
   parseSignal,
   profileFromDockerJson,
   resolveUser,
@@ -500,6 +503,7 @@ export class ContainerService {
         privileged: rec.HostConfig.Privileged ?? false,
         noNewPrivileges: security.noNewPrivileges,
         ...(security.seccomp ? { seccomp: security.seccomp } : {}),
+        ...(security.apparmor ? { apparmorProfile: security.apparmor } : {}),
         shmSize: rec.HostConfig.ShmSize ?? 64 * 1024 * 1024,
         extraMounts: [...bindMounts, ...volumeMounts, ...(extras.extraMounts ?? [])],
         ...(Object.keys(joinNs).length > 0 ? { joinNamespaces: joinNs } : {}),
@@ -1071,7 +1075,7 @@ export class ContainerService {
       Platform: rec.Platform,
       MountLabel: "",
       ProcessLabel: "",
-      AppArmorProfile: "",
+      AppArmorProfile: apparmorShown(rec.HostConfig),
       ExecIDs: this.execIds(rec.Id),
       HostConfig: fullHostConfig(rec.HostConfig),
       GraphDriver: {
@@ -1155,31 +1159,26 @@ function applyCaps(hc: HostConfig): string[] {
     const u = c.toUpperCase();
     return u === "ALL" ? "ALL" : u.startsWith("CAP_") ? u : `CAP_${u}`;
   };
-  if (hc.Privileged) return hostCaps();
+  if (hc.Privileged) return hostCapabilities();
   let caps = [...DEFAULT_CAPABILITIES];
   const add = (hc.CapAdd ?? []).map(norm);
   const drop = (hc.CapDrop ?? []).map(norm);
-  for (const c of [...add, ...drop]) if (c !== "ALL" && !ALL_CAPS.includes(c)) throw invalid(`unknown capability: "${c}"`);
+  for (const c of [...add, ...drop]) if (c !== "ALL" && !ALL_CAPABILITIES.includes(c)) throw invalid(`unknown capability: "${c}"`);
   if (drop.includes("ALL")) caps = [];
   else caps = caps.filter((c) => !drop.includes(c));
-  if (add.includes("ALL")) caps = hostCaps();
+  if (add.includes("ALL")) caps = hostCapabilities();
   else for (const c of add) if (!caps.includes(c)) caps.push(c);
   return caps;
 }
 
-const ALL_CAPS = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-  "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
-  "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-  "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-  "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
-  "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-  "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-];
-
-/** `--security-opt`: seccomp=unconfined|<file>, no-new-privileges[=true|false], systempaths=unconfined (no masked or read-only /proc paths); apparmor/label are accepted and ignored (no LSM here). */
-export function parseSecurityOpts(opts: readonly string[]): { seccomp?: string; noNewPrivileges: boolean; systemPathsUnconfined: boolean } {
+/**
+ * `--security-opt`: seccomp=unconfined|builtin|<profile>, apparmor=<profile>|unconfined, no-new-privileges[=true|false],
+ * systempaths=unconfined (no masked or read-only /proc paths), label=… (accepted: SELinux labels have no effect
+ * here, as under dockerd on a host without SELinux).
+ */
+export function parseSecurityOpts(opts: readonly string[]): { seccomp?: string; apparmor?: string; noNewPrivileges: boolean; systemPathsUnconfined: boolean } {
   let seccomp: string | undefined;
+  let apparmor: string | undefined;
   let noNewPrivileges = false;
   let systemPathsUnconfined = false;
   for (const o of opts) {
@@ -1193,10 +1192,22 @@ export function parseSecurityOpts(opts: readonly string[]): { seccomp?: string; 
     } else if (key === "systempaths") {
       if (val !== "unconfined") throw invalid(`invalid --security-opt 2: "${o}"`);
       systemPathsUnconfined = true;
-    } else if (key === "apparmor" || key === "label") continue;
+    } else if (key === "apparmor" && val !== undefined) apparmor = val || undefined;
+    else if (key === "label" && val !== undefined) continue;
     else throw invalid(`invalid --security-opt 1: "${o}"`);
   }
-  return { ...(seccomp !== undefined ? { seccomp } : {}), noNewPrivileges, systemPathsUnconfined };
+  return { ...(seccomp !== undefined ? { seccomp } : {}), ...(apparmor !== undefined ? { apparmor } : {}), noNewPrivileges, systemPathsUnconfined };
+}
+
+/**
+ * inspect's AppArmorProfile as dockerd 20.10 shows it: the profile asked for (even where the host has no
+ * AppArmor to apply it with), else "unconfined" for --privileged and the default profile where one applies.
+ */
+function apparmorShown(hc: HostConfig): string {
+  const asked = parseSecurityOpts(hc.SecurityOpt ?? []).apparmor;
+  if (asked) return asked;
+  if (!apparmorEnabled()) return "";
+  return hc.Privileged ? "unconfined" : (defaultApparmorProfile() ?? "");
 }
 
 /** Masked and read-only /proc paths other than Docker's defaults: none with systempaths=unconfined, else the HostConfig's. */
@@ -1205,30 +1216,23 @@ function systemPaths(hc: HostConfig, unconfined: boolean): { maskedPaths?: strin
   return { ...(hc.MaskedPaths ? { maskedPaths: hc.MaskedPaths } : {}), ...(hc.ReadonlyPaths ? { readonlyPaths: hc.ReadonlyPaths } : {}) };
 }
 
-async function securityOptions(hc: HostConfig, caps: string[]): Promise<{ seccomp?: OciSeccomp; noNewPrivileges: boolean; systemPathsUnconfined: boolean }> {
+/**
+ * The container's choices on top of the runtime's default confinement: a seccomp profile of its own
+ * (or "unconfined"; absent: the default), an AppArmor profile (applied only where the host has AppArmor,
+ * as dockerd), no-new-privileges, systempaths=unconfined.
+ */
+async function securityOptions(hc: HostConfig, caps: string[]): Promise<{ seccomp?: OciSeccomp | "unconfined"; apparmor?: string; noNewPrivileges: boolean; systemPathsUnconfined: boolean }> {
   const o = parseSecurityOpts(hc.SecurityOpt ?? []);
-  const base = { noNewPrivileges: o.noNewPrivileges, systemPathsUnconfined: o.systemPathsUnconfined };
-  if (hc.Privileged || o.seccomp === "unconfined") return base;
-  if (o.seccomp !== undefined && o.seccomp !== "builtin") {
+  const base = { noNewPrivileges: o.noNewPrivileges, systemPathsUnconfined: o.systemPathsUnconfined, ...(o.apparmor ? { apparmor: o.apparmor } : {}) };
+  if (o.seccomp === "unconfined") return { ...base, seccomp: "unconfined" };
+  if (!hc.Privileged && o.seccomp !== undefined && o.seccomp !== "builtin") {
     // The CLI sends the file's content, as docker does; a path is read by the daemon.
     const text = o.seccomp.trimStart().startsWith("{") ? o.seccomp : await fs.readFile(o.seccomp, "utf8").catch(() => {
       throw invalid(`opening seccomp profile (${o.seccomp}) failed`);
     });
     return { ...base, seccomp: profileFromDockerJson(text, caps) };
   }
-  return { ...base, seccomp: defaultSeccompProfile(caps) };
-}
-
-/** Every capability the daemon itself may grant (its bounding set; e.g. no CAP_SYS_RESOURCE on some hosts). ALL_CAPS is in kernel order. */
-function hostCaps(): string[] {
-  try {
-    const m = readFileSync("/proc/self/status", "utf8").match(/^CapBnd:\s+([0-9a-f]+)$/m);
-    if (!m?.[1]) return [...ALL_CAPS];
-    const bits = BigInt(`0x${m[1]}`);
-    return ALL_CAPS.filter((_c, i) => (bits >> BigInt(i)) & 1n);
-  } catch {
-    return [...ALL_CAPS];
-  }
+  return base;
 }
 
 /** The magic --add-host address dockerd replaces with the host's address on the default bridge. */

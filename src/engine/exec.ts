@@ -14,7 +14,7 @@ import { type Duplex, Transform, type TransformCallback } from "node:stream";
 import { z } from "zod";
 import { EngineError, conflict, errnoCode, invalid, messageOf, notFound } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import { type OciProcess, type OciSpec, type Runtime, DEFAULT_PATH_ENV, hostNofile, resolveUser } from "../runtime/index.js";
+import { type OciProcess, type OciSpec, type Runtime, DEFAULT_PATH_ENV, execConfinement, hostNofile, resolveUser } from "../runtime/index.js";
 import type { ContainerService } from "./containers.js";
 import type { Events } from "./events.js";
 import { newId } from "./names.js";
@@ -479,8 +479,8 @@ export class ExecService {
   }
 
   /**
-   * The exec's process, as Docker builds it: the container's process (capabilities,
-   * rlimits, no-new-privileges) with the exec's args, env, cwd, user and terminal.
+   * The exec's process, as Docker builds it: the container's confinement (the runtime's
+   * execConfinement) and rlimits, with the exec's args, env, cwd, user and terminal.
    */
   private async processOf(ex: ExecRecord, rec: ContainerRecord, spec: OciSpec, consoleSize: [number, number] | undefined): Promise<OciProcess> {
     const base = spec.process;
@@ -489,7 +489,6 @@ export class ExecService {
       const { home: _home, ...u } = await resolveUser(spec.root.path, ex.user, rec.HostConfig.GroupAdd ?? []);
       user = u;
     }
-    const all = ex.privileged ? allCapabilities() : undefined;
     const proc: OciProcess = {
       terminal: ex.tty,
       ...(ex.tty && consoleSize && consoleSize[0] > 0 && consoleSize[1] > 0 ? { consoleSize: { height: consoleSize[0], width: consoleSize[1] } } : {}),
@@ -497,11 +496,9 @@ export class ExecService {
       args: [ex.entrypoint, ...ex.args],
       env: ex.env,
       cwd: ex.workingDir || "/",
-      ...(all ? { capabilities: { bounding: all, effective: all, permitted: all } } : base.capabilities ? { capabilities: base.capabilities } : {}),
+      ...execConfinement(base, ex.privileged),
       rlimits: base.rlimits ?? [hostNofile()],
-      ...(base.noNewPrivileges !== undefined ? { noNewPrivileges: base.noNewPrivileges } : {}),
       ...(base.oomScoreAdj !== undefined ? { oomScoreAdj: base.oomScoreAdj } : {}),
-      ...(base.apparmorProfile ? { apparmorProfile: base.apparmorProfile } : {}),
     };
     return proc;
   }
@@ -613,27 +610,4 @@ function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-const CAP_NAMES = [
-  "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE",
-  "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
-  "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
-  "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
-  "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
-];
-
-/**
- * Every capability available here (Docker's GetAllCapabilities): the daemon's own
- * effective set, so that `--privileged` works where the host withholds some.
- */
-export function allCapabilities(): string[] {
-  let bits = (1n << BigInt(CAP_NAMES.length)) - 1n;
-  try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
-    if (m?.[1]) bits = BigInt(`0x${m[1]}`);
-  } catch {
-    // keep every known capability
-  }
-  return CAP_NAMES.filter((_, i) => (bits >> BigInt(i)) & 1n).map((c) => `CAP_${c}`);
 }

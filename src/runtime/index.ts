@@ -26,6 +26,7 @@ export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_HOSTS_LINES, DEFAULT_PATH_ENV,
 export { resolveUser, readInRoot } from "./user.js";
 export { defaultSeccompProfile, profileFromDockerJson } from "./seccomp.js";
 export type { OciSeccomp } from "./seccomp.js";
+export { ALL_CAPABILITIES, apparmorEnabled, defaultApparmorProfile, execConfinement, hostCapabilities } from "./confinement.js";
 export {
   CGROUP_ROOT,
   cgroupHostInfo,

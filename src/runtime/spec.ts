@@ -1,5 +1,7 @@
 /** OCI runtime spec (config.json) types and Docker's defaults, per the runtime spec. */
 import { readFileSync } from "node:fs";
+import { confinement } from "./confinement.js";
+import type { OciSeccomp } from "./seccomp.js";
 
 export interface OciMount {
   destination: string;
@@ -51,47 +53,14 @@ export interface OciSpec {
     cgroupsPath?: string;
     resources?: Record<string, unknown>;
     sysctl?: Record<string, string>;
-    seccomp?: unknown;
+    seccomp?: OciSeccomp;
     maskedPaths?: string[];
     readonlyPaths?: string[];
     rootfsPropagation?: string;
   };
 }
 
-/** Docker's default capability set. */
-export const DEFAULT_CAPABILITIES = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_FSETID",
-  "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_NET_RAW",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETFCAP",
-  "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT",
-  "CAP_KILL",
-  "CAP_AUDIT_WRITE",
-];
-
-export const MASKED_PATHS = [
-  "/proc/asound",
-  "/proc/acpi",
-  "/proc/interrupts",
-  "/proc/kcore",
-  "/proc/keys",
-  "/proc/latency_stats",
-  "/proc/timer_list",
-  "/proc/timer_stats",
-  "/proc/sched_debug",
-  "/proc/scsi",
-  "/sys/firmware",
-  "/sys/devices/virtual/powercap",
-];
-
-export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+export { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS } from "./confinement.js";
 
 /** The lines Docker starts every container's /etc/hosts with. */
 export const DEFAULT_HOSTS_LINES: readonly string[] = [
@@ -151,8 +120,10 @@ export interface SpecInput {
   devices?: NonNullable<OciSpec["linux"]["devices"]>;
   /** Namespace paths to join instead of creating (e.g. a prepared netns); type → path. */
   joinNamespaces?: Record<string, string>;
-  /** Seccomp filter; undefined = none (unconfined, privileged). */
-  seccomp?: unknown;
+  /** A seccomp filter, or "unconfined"; absent: the default profile for the capabilities (none when privileged). */
+  seccomp?: OciSeccomp | "unconfined";
+  /** An AppArmor profile, or "unconfined"; absent: the host's default where AppArmor is enabled. */
+  apparmorProfile?: string;
   /** Namespace types not created at all (shared with the host), e.g. ["network"]. */
   hostNamespaces?: string[];
   /** Paths masked / made read-only instead of Docker's defaults (`--security-opt systempaths=unconfined` gives []). */
@@ -177,7 +148,15 @@ export interface IdMapping {
 }
 
 export function buildSpec(input: SpecInput): OciSpec {
-  const caps = input.capabilities ?? DEFAULT_CAPABILITIES;
+  const confined = confinement({
+    ...(input.capabilities ? { capabilities: input.capabilities } : {}),
+    ...(input.privileged ? { privileged: true } : {}),
+    ...(input.seccomp ? { seccomp: input.seccomp } : {}),
+    ...(input.noNewPrivileges !== undefined ? { noNewPrivileges: input.noNewPrivileges } : {}),
+    ...(input.maskedPaths ? { maskedPaths: input.maskedPaths } : {}),
+    ...(input.readonlyPaths ? { readonlyPaths: input.readonlyPaths } : {}),
+    ...(input.apparmorProfile ? { apparmorProfile: input.apparmorProfile } : {}),
+  });
   const shm = input.shmSize ?? 64 * 1024 * 1024;
   const mounts: OciMount[] = [
     { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
@@ -219,9 +198,8 @@ export function buildSpec(input: SpecInput): OciSpec {
       args: input.args,
       env: input.env,
       cwd: input.cwd,
-      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      ...confined.process,
       rlimits: input.rlimits ?? [hostNofile()],
-      noNewPrivileges: input.noNewPrivileges ?? false,
       oomScoreAdj: input.oomScoreAdj ?? 0,
     },
     root: { path: input.rootfs, readonly: input.readonlyRootfs ?? false },
@@ -234,10 +212,11 @@ export function buildSpec(input: SpecInput): OciSpec {
       ...(input.userNamespace ? { uidMappings: input.userNamespace.uidMappings, gidMappings: input.userNamespace.gidMappings } : {}),
       cgroupsPath: input.cgroupsPath,
       ...(input.devices && input.devices.length > 0 ? { devices: input.devices } : {}),
-      ...(input.seccomp ? { seccomp: input.seccomp } : {}),
+      ...(confined.linux.seccomp ? { seccomp: confined.linux.seccomp } : {}),
       ...(input.sysctl && Object.keys(input.sysctl).length > 0 ? { sysctl: input.sysctl } : {}),
       resources: { devices: [{ allow: false, access: "rwm" }], ...(input.resources ?? {}) },
-      ...(input.privileged ? {} : { maskedPaths: input.maskedPaths ?? MASKED_PATHS, readonlyPaths: input.readonlyPaths ?? READONLY_PATHS }),
+      ...(confined.linux.maskedPaths ? { maskedPaths: confined.linux.maskedPaths } : {}),
+      ...(confined.linux.readonlyPaths ? { readonlyPaths: confined.linux.readonlyPaths } : {}),
       rootfsPropagation: "private",
     },
   };
