@@ -761,7 +761,11 @@ class RegistryApp {
 async function tlsOptions(opts: RegistryServerOptions): Promise<{ cert: Buffer; key: Buffer } | undefined> {
   if (opts.tlsCert === undefined && opts.tlsKey === undefined) return undefined;
   if (!opts.tlsCert || !opts.tlsKey) throw new Error("--tls-cert and --tls-key go together");
-  const [cert, key] = await Promise.all([fs.readFile(opts.tlsCert), fs.readFile(opts.tlsKey)]);
+  const read = (flag: string, file: string) =>
+    fs.readFile(file).catch((e: unknown) => {
+      throw new Error(`cannot read ${flag} ${file}: ${messageOf(e)}`);
+    });
+  const [cert, key] = await Promise.all([read("--tls-cert", opts.tlsCert), read("--tls-key", opts.tlsKey)]);
   return { cert, key };
 }
 
