@@ -648,6 +648,31 @@ describe("registry server hardening", () => {
     }
   });
 
+  test("a stalled upload is cut after the idle timeout, keeps what arrived, and its session can go on", { timeout: 30_000 }, async () => {
+    const r = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "idle-root"), idleTimeoutMs: 500 });
+    try {
+      const loc = (await raw(r.url, "POST", "/v2/slow/blobs/uploads/", { headers: { "Content-Length": 0 } })).headers.location as string;
+      const data = randomBytes(20);
+      // Ten bytes, then silence: the server closes the connection.
+      await new Promise<void>((resolve) => {
+        const req = http.request(new URL(loc, r.url), { method: "PATCH", agent: false, headers: { "Transfer-Encoding": "chunked" } });
+        req.on("error", () => resolve());
+        req.on("response", (res) => {
+          res.resume();
+          resolve();
+        });
+        req.write(data.subarray(0, 10));
+      });
+      const st = await raw(r.url, "GET", loc);
+      assert.equal(st.status, 204);
+      assert.equal(st.headers.range, "0-9");
+      const rest = await raw(r.url, "PUT", `${loc}?digest=${sha256(data)}`, { body: data.subarray(10), headers: { "Content-Range": "10-19" } });
+      assert.equal(rest.status, 201);
+    } finally {
+      await r.close();
+    }
+  });
+
   test("a blob over the size limit is refused with 413 SIZE_INVALID, declared or streamed, and its session dropped", async () => {
     const r = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "size-root"), maxBlobBytes: 1000 });
     try {

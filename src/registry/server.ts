@@ -32,6 +32,8 @@ export const DEFAULT_MAX_UPLOADS = 256;
 export const DEFAULT_MAX_BLOB_BYTES = 10 * 1024 ** 3;
 /** Upload sessions idle this long are gone. */
 export const DEFAULT_SESSION_TTL_MS = 3600_000;
+/** A connection silent this long is closed (a stalled upload then frees its session). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
 /** Seconds a client is told to wait when every upload session is taken. */
 const RETRY_AFTER_S = 60;
 
@@ -55,6 +57,8 @@ export interface RegistryServerOptions {
   maxUploads?: number;
   /** Largest blob accepted (default 10 GiB); larger ones get 413 SIZE_INVALID. */
   maxBlobBytes?: number;
+  /** Connections with no traffic this long are closed (default 5 min). */
+  idleTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -796,6 +800,8 @@ export async function startRegistry(opts: RegistryServerOptions): Promise<Regist
   } catch (e) {
     throw new Error(`invalid TLS certificate or key (${opts.tlsCert}, ${opts.tlsKey}): ${messageOf(e)}`);
   }
+  // No 'timeout' listener: node destroys the silent socket; an upload in progress keeps what arrived.
+  server.setTimeout(opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

@@ -84,7 +84,7 @@ export interface RegistryStorage {
    * With `linkTo`, the blob is also linked into that repository (only once verified).
    */
   commitUpload(id: string, expected: Digest, opts?: { linkTo?: string }): Promise<{ digest: Digest; size: number }>;
-  /** With `idleBefore`, only when no bytes arrived since then (checked under the session's lock). */
+  /** With `idleBefore`, only when no bytes arrived since then and no request is using it (checked under the session's lock). */
   deleteUpload(id: string, opts?: { idleBefore?: Date }): Promise<boolean>;
   listUploads(): Promise<UploadInfo[]>;
   /** How many upload sessions exist (cheap: no per-session reads). */
@@ -550,6 +550,8 @@ export class FsRegistryStorage implements RegistryStorage {
 
   async deleteUpload(id: string, opts: { idleBefore?: Date } = {}): Promise<boolean> {
     if (!UUID_RE.test(id)) return false;
+    // A session with a request in progress is not idle (and a sweep must not wait on a slow client).
+    if (opts.idleBefore !== undefined && this.uploadLock.busy(id)) return false;
     return this.uploadLock.run(id, async () => {
       if (opts.idleBefore !== undefined) {
         const info = await this.uploadInfoUnlocked(id).catch(() => undefined);
