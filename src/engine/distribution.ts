@@ -652,11 +652,13 @@ export class DistributionService {
     const host = registryHostOf(body.serveraddress ?? "");
     const auth = Buffer.from(JSON.stringify({ username: body.username ?? "", password: body.password ?? "", ...(body.identitytoken ? { identitytoken: body.identitytoken } : {}) })).toString("base64");
     await this.reach(host, auth);
+    const client = this.client(host, auth, undefined, PING_TIMEOUT_MS);
     try {
-      await this.client(host, auth, undefined, PING_TIMEOUT_MS).ping();
+      await client.ping();
     } catch (e) {
       if (e instanceof RegistryHttpError && (e.status === 401 || e.status === 403)) {
-        throw new EngineError("unauthorized", `login attempt to ${this.pingUrl(host)} failed with status: ${e.status} ${e.status === 401 ? "Unauthorized" : "Forbidden"}`);
+        // The endpoint that answered: https:// when an insecure (e.g. loopback) registry speaks TLS, as dockerd says.
+        throw new EngineError("unauthorized", `login attempt to ${client.pingUrl} failed with status: ${e.status} ${e.status === 401 ? "Unauthorized" : "Forbidden"}`);
       }
       const net = describeNetError(e, "GET", this.pingUrl(host));
       throw net ? new EngineError("internal", net) : e;

@@ -315,6 +315,11 @@ export class RegistryClient {
     return `${this.scheme ?? "https"}://${this.endpoint}`;
   }
 
+  /** "https://host:port/v2/", or "http://…" once an insecure registry turned out to speak plain HTTP. */
+  get pingUrl(): string {
+    return `${this.baseUrl()}/v2/`;
+  }
+
   /** One request, following redirects (Authorization is not sent to other hosts). */
   private async roundTrip(method: string, target: string | URL, headers: Record<string, string | number>, body: Body): Promise<Resp> {
     let url = typeof target === "string" ? new URL(target, this.baseUrl()) : target;

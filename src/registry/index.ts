@@ -3,7 +3,16 @@
  * distribution spec over node:http, filesystem storage, gc) and the client the
  * engine uses for pull and push.
  */
-export { startRegistry, registryGc, parseAddr, type RegistryServerOptions, type RegistryHandle } from "./server.js";
+export {
+  startRegistry,
+  registryGc,
+  parseAddr,
+  DEFAULT_MAX_BLOB_BYTES,
+  DEFAULT_MAX_UPLOADS,
+  DEFAULT_SESSION_TTL_MS,
+  type RegistryServerOptions,
+  type RegistryHandle,
+} from "./server.js";
 export { FsRegistryStorage, type RegistryStorage, type UploadInfo, type ManifestLink, type ByteRange } from "./storage.js";
 export { collectGarbage, type GcOptions, type GcResult } from "./gc.js";
 export { RegistryError, type RegistryErrorCode } from "./errors.js";

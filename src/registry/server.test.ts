@@ -21,7 +21,7 @@ let img: TestImage;
 before(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-registry-test-"));
   root = path.join(tmp, "root");
-  reg = await startRegistry({ addr: "127.0.0.1:0", root });
+  reg = await startRegistry({ addr: "127.0.0.1:0", root, delete: true });
   img = await makeTestImage();
 });
 after(async () => {
@@ -36,6 +36,8 @@ async function pushImage(c: RegistryClient, repo: string, tag: string, image: Te
   await c.pushBlob(repo, image.configDigest, image.config.length, Readable.from([image.config]));
   return c.putManifest(repo, tag, image.manifest, MT.dockerManifest);
 }
+
+const basic = (u: string, p: string) => ({ Authorization: `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}` });
 
 async function readStream(s: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -394,7 +396,7 @@ describe("registry server", () => {
 
   test("gc removes an unreferenced blob, keeps referenced ones, and drops stale uploads", async () => {
     const groot = path.join(tmp, "gc-root");
-    const g = await startRegistry({ addr: "127.0.0.1:0", root: groot });
+    const g = await startRegistry({ addr: "127.0.0.1:0", root: groot, delete: true });
     try {
       const c = new RegistryClient({ host: g.addr });
       await pushImage(c, "kept", "v1");
@@ -423,19 +425,16 @@ describe("registry server", () => {
     }
   });
 
-  test("basic auth: 401 with a Basic challenge, then success with htpasswd credentials (bcrypt and {SHA})", async () => {
+  test("basic auth: 401 with a Basic challenge, then success with bcrypt htpasswd credentials", async () => {
     const file = path.join(tmp, "htpasswd");
-    const sha = createHash("sha1").update("s3cret").digest("base64");
-    await fs.writeFile(file, `alice:${bcrypt.hashSync("wonderland", 4).replace(/^\$2b\$/, "$2y$")}\nbob:{SHA}${sha}\n`);
+    await fs.writeFile(file, `alice:${bcrypt.hashSync("wonderland", 4).replace(/^\$2b\$/, "$2y$")}\n`);
     const a = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "auth-root"), htpasswd: file, realm: "berth test" });
     try {
       const anon = await raw(a.url, "GET", "/v2/");
       assert.equal(anon.status, 401);
       assert.equal(anon.headers["www-authenticate"], 'Basic realm="berth test"');
       assert.deepEqual(errorCodes(anon), ["UNAUTHORIZED"]);
-      const basic = (u: string, p: string) => ({ Authorization: `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}` });
       assert.equal((await raw(a.url, "GET", "/v2/", { headers: basic("alice", "wonderland") })).status, 200);
-      assert.equal((await raw(a.url, "GET", "/v2/", { headers: basic("bob", "s3cret") })).status, 200);
       assert.equal((await raw(a.url, "GET", "/v2/", { headers: basic("alice", "wrong") })).status, 401);
       const c = new RegistryClient({ host: a.addr, credentials: { username: "alice", password: "wonderland" } });
       await pushImage(c, "private", "v1");
@@ -480,5 +479,241 @@ describe("registry server", () => {
     const code = await new Promise((r) => gc.once("exit", r));
     assert.equal(code, 0);
     assert.match(out, /0 blobs deleted, 3 kept/);
+  });
+});
+
+/** Each hole closed in `berth registry serve`, attacked the way an outsider would. */
+describe("registry server hardening", () => {
+  const UNSUPPORTED = { errors: [{ code: "UNSUPPORTED", message: "The operation is unsupported." }] };
+  const lines: string[] = [];
+  const log = { debug: () => undefined, info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+
+  test("DELETE of tags, manifests and blobs answers 405 UNSUPPORTED (distribution's body) unless delete is enabled", async () => {
+    const r = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "nodelete") });
+    try {
+      const c = new RegistryClient({ host: r.addr });
+      const md = await pushImage(c, "kept", "v1");
+      for (const p of ["/v2/kept/manifests/v1", `/v2/kept/manifests/${md}`, `/v2/kept/blobs/${img.layerDigest}`, `/v2/absent/manifests/${sha256("x")}`]) {
+        const del = await raw(r.url, "DELETE", p);
+        assert.equal(del.status, 405, p);
+        assert.deepEqual(JSON.parse(del.body.toString()), UNSUPPORTED, p);
+      }
+      assert.equal((await c.getManifest("kept", "v1")).digest, md);
+      assert.deepEqual(await c.blobExists("kept", img.layerDigest), { size: img.layer.length });
+      // Cancelling one's own upload session is not a deletion of content: still allowed.
+      const up = await raw(r.url, "POST", "/v2/kept/blobs/uploads/", { headers: { "Content-Length": 0 } });
+      assert.equal((await raw(r.url, "DELETE", up.headers.location as string)).status, 204);
+    } finally {
+      await r.close();
+    }
+  });
+
+  test("htpasswd: {SHA}, MD5, crypt and plain entries are refused with a log line at load; bcrypt users log in", async () => {
+    const file = path.join(tmp, "htpasswd-mixed");
+    const sha = createHash("sha1").update("s3cret").digest("base64");
+    await fs.writeFile(file, [`alice:${bcrypt.hashSync("wonderland", 4)}`, `bob:{SHA}${sha}`, "carol:$apr1$abcdefgh$0123456789abcdefghijkl", "dave:plain", ""].join("\n"));
+    lines.length = 0;
+    const a = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "mixed-root"), htpasswd: file, log });
+    try {
+      assert.equal((await raw(a.url, "GET", "/v2/", { headers: basic("alice", "wonderland") })).status, 200);
+      for (const [u, p] of [["bob", "s3cret"], ["bob", `{SHA}${sha}`], ["dave", "plain"]] as const) {
+        const r = await raw(a.url, "GET", "/v2/", { headers: basic(u, p) });
+        assert.equal(r.status, 401, u);
+        assert.deepEqual(errorCodes(r), ["UNAUTHORIZED"]);
+      }
+      for (const [user, line] of [["bob", 2], ["carol", 3], ["dave", 4]] as const) {
+        const hit = lines.filter((l) => l.includes(`user "${user}"`));
+        assert.equal(hit.length, 1, lines.join("\n"));
+        assert.match(hit[0] as string, new RegExp(`htpasswd-mixed:${line}: user "${user}" ignored: only bcrypt hashes are accepted \\(htpasswd -B\\)`));
+      }
+      assert.ok(!lines.some((l) => l.includes('"alice"')), lines.join("\n"));
+    } finally {
+      await a.close();
+    }
+  });
+
+  test("an unknown user costs a bcrypt comparison like a wrong password (no user enumeration by timing)", { timeout: 60_000 }, async () => {
+    const file = path.join(tmp, "htpasswd-timing");
+    await fs.writeFile(file, `alice:${bcrypt.hashSync("wonderland", 8)}\n`);
+    const a = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "timing-root"), htpasswd: file });
+    try {
+      const time = async (u: string, p: string): Promise<number> => {
+        const t0 = process.hrtime.bigint();
+        const r = await raw(a.url, "GET", "/v2/", { headers: basic(u, p) });
+        assert.equal(r.status, 401);
+        return Number(process.hrtime.bigint() - t0) / 1e6;
+      };
+      // Interleaved pairs and medians: load on the machine slows both sides alike.
+      const unknown: number[] = [];
+      const wrong: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        unknown.push(await time(`mallory${i}`, "guess"));
+        wrong.push(await time("alice", `guess${i}`));
+      }
+      const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
+      const [mu, mw] = [median(unknown), median(wrong)];
+      // Without the dummy comparison an unknown name answers ~50x faster (no bcrypt at all).
+      assert.ok(mu > mw * 0.5, `unknown user ${mu.toFixed(1)} ms vs wrong password ${mw.toFixed(1)} ms (medians of 15)`);
+    } finally {
+      await a.close();
+    }
+  });
+
+  test("TLS: serves HTTPS with the given certificate (verified against it as CA); plain HTTP gets no answer", { timeout: 60_000 }, async () => {
+    const dir = await fs.mkdtemp(path.join(tmp, "tls-"));
+    const cert = path.join(dir, "cert.pem");
+    const key = path.join(dir, "key.pem");
+    const gen = spawn("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    assert.equal(await new Promise((r) => gen.once("exit", r)), 0);
+    const file = path.join(tmp, "htpasswd-tls");
+    await fs.writeFile(file, `alice:${bcrypt.hashSync("wonderland", 4)}\n`);
+    // On a non-loopback address: allowed, because the passwords travel inside TLS.
+    const t = await startRegistry({ addr: "0.0.0.0:0", root: path.join(tmp, "tls-root"), htpasswd: file, tlsCert: cert, tlsKey: key });
+    try {
+      assert.equal(t.url, `https://127.0.0.1:${t.port}`);
+      const ca = await fs.readFile(cert);
+      assert.equal((await raw(t.url, "GET", "/v2/", { ca })).status, 401);
+      const ok = await raw(t.url, "GET", "/v2/", { ca, headers: basic("alice", "wonderland") });
+      assert.equal(ok.status, 200);
+      assert.equal(ok.headers["docker-distribution-api-version"], "registry/2.0");
+      // Without the CA the certificate does not verify.
+      await assert.rejects(raw(t.url, "GET", "/v2/"), /self[- ]signed certificate/);
+      await assert.rejects(raw(`http://127.0.0.1:${t.port}`, "GET", "/v2/", { headers: basic("alice", "wonderland") }));
+      // The registry client pushes and pulls through it (loopback: TLS without verification first, as dockerd).
+      const c = new RegistryClient({ host: `127.0.0.1:${t.port}`, credentials: { username: "alice", password: "wonderland" } });
+      const md = await pushImage(c, "secure", "v1");
+      assert.deepEqual(await readStream(await c.getBlob("secure", img.layerDigest)), img.layer);
+      assert.equal((await c.getManifest("secure", "v1")).digest, md);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test("Basic auth over plain HTTP on a non-loopback address is refused at start; a lone --tls-cert too", async () => {
+    const file = path.join(tmp, "htpasswd-plain");
+    await fs.writeFile(file, `alice:${bcrypt.hashSync("wonderland", 4)}\n`);
+    const refused = async (opts: Parameters<typeof startRegistry>[0], re: RegExp) => {
+      const h = await startRegistry(opts).catch((e: unknown) => e);
+      if (!(h instanceof Error)) {
+        await (h as RegistryHandle).close();
+        assert.fail(`${opts.addr} started`);
+      }
+      assert.match(h.message, re);
+    };
+    for (const addr of ["0.0.0.0:0", ":0", "[::]:0"]) {
+      await refused({ addr, root: path.join(tmp, "plain-root"), htpasswd: file }, /refusing to serve basic auth over plain HTTP on .* \(use --tls-cert and --tls-key, or a loopback address\)/);
+    }
+    await refused({ addr: "127.0.0.1:0", root: path.join(tmp, "plain-root"), tlsCert: file }, /--tls-cert and --tls-key go together/);
+  });
+
+  test("upload sessions are capped (429 TOOMANYREQUESTS with Retry-After) and expire when idle", async () => {
+    const uroot = path.join(tmp, "cap-root");
+    const r = await startRegistry({ addr: "127.0.0.1:0", root: uroot, maxUploads: 3, uploadTtlMs: 3600_000 });
+    try {
+      const open = async () => raw(r.url, "POST", "/v2/capped/blobs/uploads/", { headers: { "Content-Length": 0 } });
+      const locs: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const u = await open();
+        assert.equal(u.status, 202);
+        locs.push(u.headers.location as string);
+      }
+      const over = await open();
+      assert.equal(over.status, 429);
+      assert.deepEqual(errorCodes(over), ["TOOMANYREQUESTS"]);
+      assert.match(over.headers["retry-after"] as string, /^\d+$/);
+      const data = Buffer.from("monolithic");
+      const mono = await raw(r.url, "POST", `/v2/capped/blobs/uploads/?digest=${sha256(data)}`, { body: data });
+      assert.equal(mono.status, 429, "a monolithic upload is a session too");
+      // Cancelling one frees its place.
+      assert.equal((await raw(r.url, "DELETE", locs.pop() as string)).status, 204);
+      const again = await open();
+      assert.equal(again.status, 202);
+      locs.push(again.headers.location as string);
+      assert.equal((await open()).status, 429);
+      // A session idle longer than the TTL is gone: on its next use, and to make room for a new one.
+      const idle = locs.shift() as string;
+      const old = new Date(Date.now() - 2 * 3600_000);
+      await fs.utimes(path.join(uroot, "uploads", idle.split("/").pop() as string, "data"), old, old);
+      const stale = await raw(r.url, "PATCH", idle, { body: "late" });
+      assert.equal(stale.status, 404);
+      assert.deepEqual(errorCodes(stale), ["BLOB_UPLOAD_UNKNOWN"]);
+      const aged = locs.shift() as string;
+      await fs.utimes(path.join(uroot, "uploads", aged.split("/").pop() as string, "data"), old, old);
+      assert.equal((await open()).status, 202);
+      assert.equal((await open()).status, 202);
+      assert.equal((await open()).status, 429);
+      assert.equal((await raw(r.url, "GET", aged)).status, 404);
+    } finally {
+      await r.close();
+    }
+  });
+
+  test("a stalled upload is cut after the idle timeout, keeps what arrived, and its session can go on", { timeout: 30_000 }, async () => {
+    const r = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "idle-root"), idleTimeoutMs: 500 });
+    try {
+      const loc = (await raw(r.url, "POST", "/v2/slow/blobs/uploads/", { headers: { "Content-Length": 0 } })).headers.location as string;
+      const data = randomBytes(20);
+      // Ten bytes, then silence: the server closes the connection.
+      await new Promise<void>((resolve) => {
+        const req = http.request(new URL(loc, r.url), { method: "PATCH", agent: false, headers: { "Transfer-Encoding": "chunked" } });
+        req.on("error", () => resolve());
+        req.on("response", (res) => {
+          res.resume();
+          resolve();
+        });
+        req.write(data.subarray(0, 10));
+      });
+      const st = await raw(r.url, "GET", loc);
+      assert.equal(st.status, 204);
+      assert.equal(st.headers.range, "0-9");
+      const rest = await raw(r.url, "PUT", `${loc}?digest=${sha256(data)}`, { body: data.subarray(10), headers: { "Content-Range": "10-19" } });
+      assert.equal(rest.status, 201);
+    } finally {
+      await r.close();
+    }
+  });
+
+  test("a blob over the size limit is refused with 413 SIZE_INVALID, declared or streamed, and its session dropped", async () => {
+    const r = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "size-root"), maxBlobBytes: 1000 });
+    try {
+      const sessions = async () => (await r.storage.listUploads()).filter((u) => u.repo === "sized").length;
+      const open = async () => (await raw(r.url, "POST", "/v2/sized/blobs/uploads/", { headers: { "Content-Length": 0 } })).headers.location as string;
+      const too = (res: { status: number; body: Buffer }) => {
+        assert.equal(res.status, 413);
+        assert.deepEqual(errorCodes(res as never), ["SIZE_INVALID"]);
+        assert.match(JSON.parse(res.body.toString()).errors[0].message, /blob is larger than the registry's limit of 1000 bytes/);
+      };
+      const big = randomBytes(2000);
+      too(await raw(r.url, "POST", `/v2/sized/blobs/uploads/?digest=${sha256(big)}`, { body: big }));
+      assert.equal(await sessions(), 0);
+      // Declared by Content-Range.
+      let loc = await open();
+      too(await raw(r.url, "PATCH", loc, { body: big, headers: { "Content-Range": "0-1999" } }));
+      assert.equal((await raw(r.url, "GET", loc)).status, 404);
+      // Two chunks that pass one by one.
+      loc = await open();
+      assert.equal((await raw(r.url, "PATCH", loc, { body: big.subarray(0, 600) })).status, 202);
+      too(await raw(r.url, "PUT", `${loc}?digest=${sha256(big.subarray(0, 1200))}`, { body: big.subarray(600, 1200) }));
+      assert.equal((await raw(r.url, "GET", loc)).status, 404);
+      // Streamed without any length.
+      loc = await open();
+      const streamed = await new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        const req = http.request(new URL(loc, r.url), { method: "PATCH", agent: false, headers: { "Transfer-Encoding": "chunked" } }, (res) => {
+          const parts: Buffer[] = [];
+          res.on("data", (b: Buffer) => parts.push(b));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
+        });
+        req.on("error", reject);
+        req.end(big);
+      });
+      too(streamed);
+      assert.equal((await raw(r.url, "GET", loc)).status, 404);
+      assert.equal(await sessions(), 0);
+      // Exactly the limit is fine.
+      const fits = big.subarray(0, 1000);
+      assert.equal((await raw(r.url, "POST", `/v2/sized/blobs/uploads/?digest=${sha256(fits)}`, { body: fits })).status, 201);
+    } finally {
+      await r.close();
+    }
   });
 });

@@ -3,15 +3,20 @@
  * protocol Docker's `distribution` speaks): blobs, chunked and resumable
  * uploads, cross-repository mounts, manifests with content negotiation, tags
  * and catalog pagination, the referrers API, optional htpasswd basic auth.
+ * Hardened like distribution's defaults and beyond: deletes are off unless
+ * asked for, upload sessions and blob sizes are capped, idle sessions expire,
+ * TLS is built in and basic auth over plain HTTP is refused off loopback.
  */
+import { promises as fs } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { type Digest, isDigest, sha256 } from "../util/digest.js";
 import { messageOf } from "../util/errors.js";
 import { SharedLock } from "../util/lock.js";
 import type { Logger } from "../util/log.js";
 import { RegistryError, regErr } from "./errors.js";
-import { type GcOptions, type GcResult, DEFAULT_UPLOAD_TTL_MS, collectGarbage } from "./gc.js";
+import { type GcOptions, type GcResult, collectGarbage } from "./gc.js";
 import { Htpasswd, parseBasicAuth } from "./htpasswd.js";
 import { MT, type Descriptor, detectMediaType, isImageManifestType, isIndexType } from "./mediatypes.js";
 import { hostPlatform, selectPlatform } from "./platform.js";
@@ -21,6 +26,16 @@ export const NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(
 export const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 const MAX_MANIFEST = 4 << 20;
 const CATALOG_MAX = 1000;
+/** Upload sessions open at once (a docker push opens up to 5). */
+export const DEFAULT_MAX_UPLOADS = 256;
+/** Largest blob accepted. */
+export const DEFAULT_MAX_BLOB_BYTES = 10 * 1024 ** 3;
+/** Upload sessions idle this long are gone. */
+export const DEFAULT_SESSION_TTL_MS = 3600_000;
+/** A connection silent this long is closed (a stalled upload then frees its session). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
+/** Seconds a client is told to wait when every upload session is taken. */
+const RETRY_AFTER_S = 60;
 
 export interface RegistryServerOptions {
   /** "127.0.0.1:5000", ":5000", "[::1]:5000" or "5000"; port 0 picks a free one. */
@@ -31,8 +46,19 @@ export interface RegistryServerOptions {
   htpasswd?: string;
   realm?: string;
   storage?: RegistryStorage;
-  /** Idle upload sessions older than this are removed (default 24 h). */
+  /** Upload sessions idle this long are removed (default 1 h). */
   uploadTtlMs?: number;
+  /** Allow DELETE of manifests, tags and blobs (distribution's `storage.delete.enabled`; default off: 405 UNSUPPORTED). */
+  delete?: boolean;
+  /** PEM certificate (chain) and key files: serve HTTPS. Both or neither. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Upload sessions open at once (default 256); more get 429 TOOMANYREQUESTS. */
+  maxUploads?: number;
+  /** Largest blob accepted (default 10 GiB); larger ones get 413 SIZE_INVALID. */
+  maxBlobBytes?: number;
+  /** Connections with no traffic this long are closed (default 5 min). */
+  idleTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -42,7 +68,7 @@ export interface RegistryHandle {
   /** Address actually bound, e.g. "127.0.0.1:41234". */
   addr: string;
   port: number;
-  /** Base URL, e.g. "http://127.0.0.1:41234". */
+  /** Base URL, e.g. "http://127.0.0.1:41234" ("https://" with TLS). */
   url: string;
   /** Garbage collection with pushes held off while it runs. */
   gc(opts?: GcOptions): Promise<GcResult>;
@@ -134,22 +160,38 @@ async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers["content-length"];
   if (cl !== undefined) return Number(cl) > 0;
   return req.headers["transfer-encoding"] !== undefined;
 }
 
+interface AppOptions {
+  htpasswd?: string;
+  realm?: string;
+  log?: Logger;
+  delete: boolean;
+  maxUploads: number;
+  maxBlobBytes: number;
+  uploadTtlMs: number;
+}
+
 class RegistryApp {
   private readonly auth: Htpasswd | undefined;
   /** Pushes hold it shared; gc holds it exclusively. */
   readonly writeLock = new SharedLock();
+  /** Session creation, one at a time, so the count cannot overshoot the cap. */
+  private sessionQueue: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly storage: RegistryStorage,
-    private readonly opts: { htpasswd?: string; realm?: string; log?: Logger },
+    private readonly opts: AppOptions,
   ) {
-    this.auth = opts.htpasswd ? new Htpasswd(opts.htpasswd) : undefined;
+    this.auth = opts.htpasswd ? new Htpasswd(opts.htpasswd, opts.log) : undefined;
   }
 
   async init(): Promise<void> {
@@ -172,6 +214,9 @@ class RegistryApp {
     if (!err && !req.destroyed) this.opts.log?.error(`registry: ${req.method} ${req.url}: ${messageOf(e)}`);
     const status = err?.status ?? 500;
     const body = err ? err.body() : { errors: [{ code: "UNKNOWN", message: "unknown error", detail: messageOf(e) }] };
+    if (err?.code === "TOOMANYREQUESTS") res.setHeader("Retry-After", String(RETRY_AFTER_S));
+    // The rest of an oversized body is not read: the connection ends with the answer.
+    if (status === 413) res.setHeader("Connection", "close");
     if (err?.code === "UNAUTHORIZED") res.setHeader("WWW-Authenticate", `Basic realm="${this.opts.realm ?? "Registry Realm"}"`);
     if (err?.code === "RANGE_INVALID" && typeof err.detail === "object" && err.detail !== null && "size" in err.detail) {
       res.setHeader("Range", rangeHeader(Number((err.detail as { size: number }).size)));
@@ -214,6 +259,11 @@ class RegistryApp {
       if (!methods.includes(method)) {
         req.resume();
         throw new RegistryError("UNSUPPORTED", { status: 405, message: `method ${method} not allowed` });
+      }
+      // As distribution without storage.delete.enabled: 405 UNSUPPORTED, whatever the reference.
+      if (method === "DELETE" && (r.kind === "blob" || r.kind === "manifest") && !this.opts.delete) {
+        req.resume();
+        throw regErr("UNSUPPORTED");
       }
     };
     switch (r.kind) {
@@ -384,7 +434,47 @@ class RegistryApp {
   private async getUploadFor(name: string, id: string): Promise<UploadInfo> {
     const u = await this.storage.getUpload(id);
     if (!u || u.repo !== name) throw regErr("BLOB_UPLOAD_UNKNOWN", { uuid: id });
+    const idleBefore = new Date(Date.now() - this.opts.uploadTtlMs);
+    if (u.updatedAt < idleBefore) {
+      // Expired: gone now rather than at the next sweep.
+      await this.storage.deleteUpload(id, { idleBefore });
+      throw regErr("BLOB_UPLOAD_UNKNOWN", { uuid: id });
+    }
     return u;
+  }
+
+  /** A new upload session, unless `maxUploads` are open (expired ones are swept first). */
+  private createSession(name: string): Promise<UploadInfo> {
+    const max = this.opts.maxUploads;
+    const create = async (): Promise<UploadInfo> => {
+      if ((await this.storage.countUploads()) >= max) {
+        await this.sweepUploads(this.opts.uploadTtlMs);
+        if ((await this.storage.countUploads()) >= max) {
+          throw new RegistryError("TOOMANYREQUESTS", { message: `too many upload sessions in progress (the registry's limit is ${max})`, detail: { limit: max } });
+        }
+      }
+      return this.storage.createUpload(name);
+    };
+    const p = this.sessionQueue.then(create, create);
+    this.sessionQueue = p.catch(() => undefined);
+    return p;
+  }
+
+  private tooBig(): RegistryError {
+    const max = this.opts.maxBlobBytes;
+    return new RegistryError("SIZE_INVALID", { status: 413, message: `blob is larger than the registry's limit of ${max} bytes`, detail: { limit: max } });
+  }
+
+  /** Append `req` to the session, at most up to the blob size limit; past it the session is dropped. */
+  private async appendCapped(req: IncomingMessage, u: UploadInfo, opts: { offset?: number; maxBytes?: number }): Promise<UploadInfo> {
+    const declared = opts.maxBytes ?? Number(req.headers["content-length"] ?? "NaN");
+    try {
+      if (Number.isFinite(declared) && u.size + declared > this.opts.maxBlobBytes) throw this.tooBig();
+      return await this.storage.appendUpload(u.id, req, { ...opts, cap: { total: this.opts.maxBlobBytes, error: () => this.tooBig() } });
+    } catch (e) {
+      if (e instanceof RegistryError && e.status === 413) await this.storage.deleteUpload(u.id);
+      throw e;
+    }
   }
 
   private async commit(res: ServerResponse, name: string, id: string, d: Digest): Promise<void> {
@@ -416,9 +506,13 @@ class RegistryApp {
     const digest = q.get("digest");
     if (digest !== null) {
       const d = this.digestParam(digest);
-      const u = await this.storage.createUpload(name);
+      if (Number(req.headers["content-length"] ?? "NaN") > this.opts.maxBlobBytes) throw this.tooBig();
+      const u = await this.createSession(name).catch((e: unknown) => {
+        req.resume();
+        throw e;
+      });
       try {
-        await this.storage.appendUpload(u.id, req);
+        await this.appendCapped(req, u, {});
       } catch (e) {
         await this.storage.deleteUpload(u.id);
         throw e;
@@ -426,7 +520,7 @@ class RegistryApp {
       return this.commit(res, name, u.id, d);
     }
     req.resume();
-    const u = await this.storage.createUpload(name);
+    const u = await this.createSession(name);
     this.empty(res, 202, this.uploadHeaders(u, name));
   }
 
@@ -437,27 +531,28 @@ class RegistryApp {
 
   /** Append the request body; with Content-Range it must continue where the upload ends. */
   private async append(req: IncomingMessage, name: string, id: string): Promise<UploadInfo> {
-    await this.getUploadFor(name, id);
+    const u = await this.getUploadFor(name, id).catch((e: unknown) => {
+      req.resume();
+      throw e;
+    });
     const cr = req.headers["content-range"];
     const opts: { offset?: number; maxBytes?: number } = {};
     if (cr !== undefined) {
       const r = parseContentRange(cr);
       if (!r) {
         req.resume();
-        const u = await this.getUploadFor(name, id);
         throw new RegistryError("RANGE_INVALID", { message: `invalid Content-Range ${JSON.stringify(cr)}`, detail: { size: u.size } });
       }
       const len = r.end - r.start + 1;
       const cl = req.headers["content-length"];
       if (cl !== undefined && Number(cl) !== len) {
         req.resume();
-        const u = await this.getUploadFor(name, id);
         throw new RegistryError("RANGE_INVALID", { message: `Content-Length ${cl} does not match Content-Range ${cr}`, detail: { size: u.size } });
       }
       opts.offset = r.start;
       opts.maxBytes = len;
     }
-    return this.storage.appendUpload(id, req, opts);
+    return this.appendCapped(req, u, opts);
   }
 
   private async patchUpload(req: IncomingMessage, res: ServerResponse, name: string, id: string): Promise<void> {
@@ -666,14 +761,47 @@ class RegistryApp {
   }
 }
 
+/** The certificate and key, read and checked, or undefined without TLS. */
+async function tlsOptions(opts: RegistryServerOptions): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (opts.tlsCert === undefined && opts.tlsKey === undefined) return undefined;
+  if (!opts.tlsCert || !opts.tlsKey) throw new Error("--tls-cert and --tls-key go together");
+  const read = (flag: string, file: string) =>
+    fs.readFile(file).catch((e: unknown) => {
+      throw new Error(`cannot read ${flag} ${file}: ${messageOf(e)}`);
+    });
+  const [cert, key] = await Promise.all([read("--tls-cert", opts.tlsCert), read("--tls-key", opts.tlsKey)]);
+  return { cert, key };
+}
+
 export async function startRegistry(opts: RegistryServerOptions): Promise<RegistryHandle> {
-  const storage = opts.storage ?? new FsRegistryStorage(opts.root);
-  const app = new RegistryApp(storage, { ...(opts.htpasswd ? { htpasswd: opts.htpasswd } : {}), ...(opts.realm ? { realm: opts.realm } : {}), ...(opts.log ? { log: opts.log } : {}) });
-  await app.init();
-  const ttl = opts.uploadTtlMs ?? DEFAULT_UPLOAD_TTL_MS;
-  await app.sweepUploads(ttl).catch(() => 0);
-  const server = http.createServer({ keepAliveTimeout: 30_000, requestTimeout: 0 }, app.handle);
   const { host, port } = parseAddr(opts.addr);
+  const tls = await tlsOptions(opts);
+  if (opts.htpasswd && !tls && !isLoopback(host)) {
+    // distribution only warns; passwords in clear text on a network are not a default we keep.
+    throw new Error(`refusing to serve basic auth over plain HTTP on ${opts.addr}: passwords would cross the network in clear text (use --tls-cert and --tls-key, or a loopback address)`);
+  }
+  const ttl = opts.uploadTtlMs ?? DEFAULT_SESSION_TTL_MS;
+  const storage = opts.storage ?? new FsRegistryStorage(opts.root);
+  const app = new RegistryApp(storage, {
+    ...(opts.htpasswd ? { htpasswd: opts.htpasswd } : {}),
+    ...(opts.realm ? { realm: opts.realm } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+    delete: opts.delete ?? false,
+    maxUploads: opts.maxUploads ?? DEFAULT_MAX_UPLOADS,
+    maxBlobBytes: opts.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES,
+    uploadTtlMs: ttl,
+  });
+  await app.init();
+  await app.sweepUploads(ttl).catch(() => 0);
+  const serverOpts = { keepAliveTimeout: 30_000, requestTimeout: 0 };
+  let server: http.Server;
+  try {
+    server = tls ? https.createServer({ ...serverOpts, ...tls }, app.handle) : http.createServer(serverOpts, app.handle);
+  } catch (e) {
+    throw new Error(`invalid TLS certificate or key (${opts.tlsCert}, ${opts.tlsKey}): ${messageOf(e)}`);
+  }
+  // No 'timeout' listener: node destroys the silent socket; an upload in progress keeps what arrived.
+  server.setTimeout(opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -691,7 +819,7 @@ export async function startRegistry(opts: RegistryServerOptions): Promise<Regist
     storage,
     addr: `${hostPart}:${a.port}`,
     port: a.port,
-    url: `http://${shown}:${a.port}`,
+    url: `${tls ? "https" : "http"}://${shown}:${a.port}`,
     gc: (o?: GcOptions) => app.writeLock.withExclusive(() => collectGarbage(storage, { uploadTtlMs: ttl, ...o })),
     close: () =>
       new Promise<void>((resolve) => {

@@ -19,7 +19,7 @@ import { createHash, randomUUID, type Hash } from "node:crypto";
 import { createReadStream, promises as fs } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { Writable, type Readable } from "node:stream";
+import { Transform, Writable, type Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { BULK_CHUNK } from "../util/chunks.js";
 import { type Digest, hexOf, isDigest } from "../util/digest.js";
@@ -27,6 +27,15 @@ import { errnoCode } from "../util/errors.js";
 import { atomicWriteFile, mkdirp, syncDir } from "../util/fsutil.js";
 import { KeyedMutex } from "../util/lock.js";
 import { RegistryError, regErr } from "./errors.js";
+
+export interface AppendOptions {
+  /** The chunk must start here (Content-Range). */
+  offset?: number;
+  /** The chunk is at most this long (SIZE_INVALID past it). */
+  maxBytes?: number;
+  /** The whole upload may not grow past `total` bytes: `error()` is thrown instead (checked under the session's lock). */
+  cap?: { total: number; error: () => Error };
+}
 
 export interface UploadInfo {
   id: string;
@@ -69,15 +78,17 @@ export interface RegistryStorage {
    * RANGE_INVALID (416) is thrown. Bytes that arrived before a broken connection
    * are kept (the upload's size says how many), so a client can resume.
    */
-  appendUpload(id: string, src: Readable, opts?: { offset?: number; maxBytes?: number }): Promise<UploadInfo>;
+  appendUpload(id: string, src: Readable, opts?: AppendOptions): Promise<UploadInfo>;
   /**
    * Verify the digest and make the blob visible; the session ends either way.
    * With `linkTo`, the blob is also linked into that repository (only once verified).
    */
   commitUpload(id: string, expected: Digest, opts?: { linkTo?: string }): Promise<{ digest: Digest; size: number }>;
-  /** With `idleBefore`, only when no bytes arrived since then (checked under the session's lock). */
+  /** With `idleBefore`, only when no bytes arrived since then and no request is using it (checked under the session's lock). */
   deleteUpload(id: string, opts?: { idleBefore?: Date }): Promise<boolean>;
   listUploads(): Promise<UploadInfo[]>;
+  /** How many upload sessions exist (cheap: no per-session reads). */
+  countUploads(): Promise<number>;
 
   /** Per-repository links. */
   linkBlob(repo: string, d: Digest): Promise<void>;
@@ -272,6 +283,21 @@ export class UploadSink extends Writable {
   }
 }
 
+/** `src` as is, failing with `error()` instead of passing on the byte past `room` (those are dropped). */
+function capped(src: Readable, room: number, error: () => Error): Readable {
+  let n = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
+      if (n > room) cb(error());
+      else cb(null, chunk);
+    },
+  });
+  src.on("error", (e) => t.destroy(e));
+  src.pipe(t);
+  return t;
+}
+
 /**
  * Copy `src` into `sink` with backpressure. If `src` fails (the client went
  * away), what already arrived is still written before the error is thrown, so a
@@ -436,7 +462,7 @@ export class FsRegistryStorage implements RegistryStorage {
     return this.uploadLock.run(id, () => this.uploadInfoUnlocked(id));
   }
 
-  async appendUpload(id: string, src: Readable, opts: { offset?: number; maxBytes?: number } = {}): Promise<UploadInfo> {
+  async appendUpload(id: string, src: Readable, opts: AppendOptions = {}): Promise<UploadInfo> {
     return this.uploadLock.run(id, async () => {
       const info = await this.uploadInfoUnlocked(id);
       if (!info) {
@@ -453,7 +479,7 @@ export class FsRegistryStorage implements RegistryStorage {
       const fh = await fs.open(path.join(this.uploadDir(id), "data"), "a");
       const sink = new UploadSink(fh, state?.hash, opts.maxBytes);
       try {
-        await copyInto(src, sink);
+        await copyInto(opts.cap ? capped(src, opts.cap.total - info.size, opts.cap.error) : src, sink);
         await sink.flushed();
         await fh.sync();
       } catch (e) {
@@ -524,6 +550,8 @@ export class FsRegistryStorage implements RegistryStorage {
 
   async deleteUpload(id: string, opts: { idleBefore?: Date } = {}): Promise<boolean> {
     if (!UUID_RE.test(id)) return false;
+    // A session with a request in progress is not idle (and a sweep must not wait on a slow client).
+    if (opts.idleBefore !== undefined && this.uploadLock.busy(id)) return false;
     return this.uploadLock.run(id, async () => {
       if (opts.idleBefore !== undefined) {
         const info = await this.uploadInfoUnlocked(id).catch(() => undefined);
@@ -531,6 +559,10 @@ export class FsRegistryStorage implements RegistryStorage {
       }
       return this.removeUploadUnlocked(id);
     });
+  }
+
+  async countUploads(): Promise<number> {
+    return (await readdirOrEmpty(this.uploadsDir)).filter((id) => UUID_RE.test(id)).length;
   }
 
   async listUploads(): Promise<UploadInfo[]> {

@@ -5,6 +5,7 @@
  */
 import { promises as fs } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import { gzipSync } from "node:zlib";
 import { pack as tarPack } from "tar-stream";
 import { type Digest, sha256 } from "../util/digest.js";
@@ -82,10 +83,12 @@ export interface RawResponse {
   body: Buffer;
 }
 
-/** One plain HTTP request; the body is read whole. */
-export function raw(base: string, method: string, path: string, opts: { headers?: Record<string, string | number>; body?: Buffer | string } = {}): Promise<RawResponse> {
+/** One HTTP request (HTTPS when `base` says so, trusting `ca`); the body is read whole. */
+export function raw(base: string, method: string, path: string, opts: { headers?: Record<string, string | number>; body?: Buffer | string; ca?: string | Buffer } = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request(new URL(path, base), { method, headers: opts.headers ?? {}, agent: false }, (res) => {
+    const url = new URL(path, base);
+    const mod = url.protocol === "https:" ? https : http;
+    const req = mod.request(url, { method, headers: opts.headers ?? {}, agent: false, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) }, (res) => {
       const parts: Buffer[] = [];
       res.on("data", (c: Buffer) => parts.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));

@@ -7,6 +7,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, promises as fs } from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -14,9 +15,9 @@ import path from "node:path";
 import { gzipSync } from "node:zlib";
 import bcrypt from "bcryptjs";
 import { type RegistryHandle, startRegistry } from "../../src/registry/index.js";
-import { buildTar } from "../../src/registry/testimage.js";
+import { buildTar, raw } from "../../src/registry/testimage.js";
 import { sha256 } from "../../src/util/digest.js";
-import { Daemon, run } from "./harness.js";
+import { BERTH, Daemon, run } from "./harness.js";
 
 const DEBIAN_REGISTRY = "/usr/bin/docker-registry";
 
@@ -316,6 +317,68 @@ describe("docker push / pull / login / save / load / df / prune against berthd",
     await ok(["logout", authReg.addr]);
     const denied = await d.docker(["pull", ref]);
     assert.notEqual(denied.code, 0);
+  });
+
+  it("berth registry serve --tls-cert/--tls-key with htpasswd: login, push and pull through berthd over HTTPS; {SHA} users and DELETE refused", async () => {
+    const dir = path.join(tmp, "tlsreg");
+    await fs.mkdir(dir, { recursive: true });
+    const cert = path.join(dir, "cert.pem");
+    const key = path.join(dir, "key.pem");
+    const gen = await run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert]);
+    assert.equal(gen.code, 0, gen.stderr);
+    const htpasswd = path.join(dir, "htpasswd");
+    const sha = createHash("sha1").update("s3cret").digest("base64");
+    await fs.writeFile(htpasswd, `alice:${bcrypt.hashSync("wonderland", 5).replace(/^\$2b\$/, "$2y$")}\nbob:{SHA}${sha}\n`);
+    // Basic auth over plain HTTP on all interfaces: refused before listening.
+    const plain = await d.berth(["registry", "serve", "--addr", `0.0.0.0:${await freePort()}`, "--root", path.join(dir, "plain"), "--htpasswd", htpasswd]);
+    assert.equal(plain.code, 1);
+    assert.match(plain.stderr, /refusing to serve basic auth over plain HTTP on 0\.0\.0\.0:\d+: passwords would cross the network in clear text \(use --tls-cert and --tls-key, or a loopback address\)/);
+
+    const port = await freePort();
+    const host = `127.0.0.1:${port}`;
+    const serve = spawn(process.execPath, [BERTH, "registry", "serve", "--addr", host, "--root", path.join(dir, "root"), "--htpasswd", htpasswd, "--tls-cert", cert, "--tls-key", key], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    serve.stderr.on("data", (b: Buffer) => (err += b.toString()));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        serve.stdout.on("data", (b: Buffer) => {
+          out += b.toString();
+          if (out.includes("listening on")) resolve();
+        });
+        serve.once("exit", (code) => reject(new Error(`registry serve exited ${code}: ${err}`)));
+      });
+      assert.match(out, new RegExp(`^berth registry listening on ${host.replace(/\./g, "\\.")} \\(TLS\\)`, "m"));
+      // dockerd-style log line (msg is JSON-quoted): the refused entry, with its file and line.
+      assert.match(err, /level=warn msg="registry: htpasswd \S+:2: user \\"bob\\" ignored: only bcrypt hashes are accepted \(htpasswd -B\)"/);
+      assert.ok(err.includes(`htpasswd ${htpasswd}:2:`), err);
+      const bob = await d.docker(["login", "-u", "bob", "--password-stdin", host], { input: "s3cret\n" });
+      assert.notEqual(bob.code, 0);
+      // The https:// in the message: berthd spoke TLS to it (a loopback registry: verification skipped, as dockerd).
+      assert.match(bob.stderr, new RegExp(`login attempt to https://${host.replace(/\./g, "\\.")}/v2/ failed with status: 401 Unauthorized`));
+      const good = await d.docker(["login", "-u", "alice", "--password-stdin", host], { input: "wonderland\n" });
+      assert.equal(good.code, 0, good.stderr);
+      const ref = `${host}/secure:1`;
+      await ok(["tag", "busybox", ref]);
+      const digest = /^1: digest: (sha256:[a-f0-9]{64}) /m.exec(await ok(["push", ref]))?.[1];
+      assert.ok(digest);
+      await ok(["rmi", ref]);
+      await ok(["pull", ref]);
+      assert.equal((await ok(["run", "--rm", ref, "echo", "over tls"])).trim(), "over tls");
+      // Verified against the certificate as CA, the registry serves the manifest and refuses to delete it.
+      const ca = await fs.readFile(cert);
+      const auth = { Authorization: `Basic ${Buffer.from("alice:wonderland").toString("base64")}` };
+      assert.equal((await raw(`https://${host}`, "HEAD", `/v2/secure/manifests/${digest}`, { ca, headers: auth })).status, 200);
+      const del = await raw(`https://${host}`, "DELETE", `/v2/secure/manifests/${digest}`, { ca, headers: auth });
+      assert.equal(del.status, 405);
+      assert.deepEqual(JSON.parse(del.body.toString()), { errors: [{ code: "UNSUPPORTED", message: "The operation is unsupported." }] });
+      assert.equal((await raw(`https://${host}`, "HEAD", `/v2/secure/manifests/${digest}`, { ca, headers: auth })).status, 200);
+      await ok(["rmi", ref]);
+      await ok(["logout", host]);
+    } finally {
+      serve.kill("SIGTERM");
+      if (serve.exitCode === null) await new Promise((r) => serve.once("exit", r));
+    }
   });
 
   it("pull/push errors: a missing tag, no such local image, an unreachable registry (fast), a blob with the wrong digest", async () => {
