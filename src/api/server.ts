@@ -239,6 +239,7 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
           // Plain (non-upgrade) hijack: answer 200 and hand the raw socket over.
           const s = res.socket as Duplex;
           s.on("error", () => s.destroy());
+          s.once("finish", () => s.resume());
           res.detachSocket(res.socket as import("node:net").Socket);
           s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
           return s;
@@ -313,6 +314,9 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
     // handler reads them: a flowing socket without a 'data' listener would drop them.
     socket.pause();
     socket.on("error", () => socket.destroy());
+    // Once we have ended our side (an error answer, the end of a stream), read and drop what
+    // the client still sends: a paused socket would never see its EOF and never close.
+    socket.once("finish", () => socket.resume());
     guarded(req, null, socket, head);
   });
   server.on("tlsClientError", (err: Error) => log.debug(`TLS handshake refused: ${err.message}`));

@@ -249,7 +249,11 @@ describe("HTTP-level fuzzing of the API socket", () => {
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     assert.ok(await d.ping(), "daemon does not answer /_ping after the fuzzing");
     assert.deepEqual(failures.slice(0, 10), [], `${failures.length} of ${COUNT} inputs answered 5xx (seed ${SEED})`);
-    // Every connection the fuzzer opened is gone: descriptors back to where they were.
+    // Every connection the fuzzer opened is gone once the container it attached to is:
+    // an attach whose client half-closed is kept for the output (docker attach closes
+    // its write side at stdin's EOF and keeps reading), as dockerd keeps it.
+    const rm = await d.docker(["rm", "-f", "fz"]);
+    assert.equal(rm.code, 0, rm.stderr);
     const settled = await until(async () => fdCount(pid) <= baseFds + 2, 15_000);
     assert.ok(settled, `daemon holds ${fdCount(pid)} fds, ${baseFds} before the fuzzing`);
     const errors = (await d.log()).split("\n").filter((l) => l.includes("level=error"));
