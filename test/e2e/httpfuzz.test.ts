@@ -202,10 +202,28 @@ describe("HTTP-level fuzzing of the API socket", () => {
       assert.equal(e.status, want, `${JSON.stringify(req)} → ${e.raw}`);
       assert.ok(await d.ping(), `daemon gone after ${JSON.stringify(req)}`);
     }
-    // A truncated JSON body from a client that gives up: no answer can reach it, but no 500 either.
-    const t = await exchange(d.sock, [Buffer.from('POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"Ima')], { endAfter: true, waitMs: 5_000 });
-    assert.ok(t.status < 500, t.raw);
+    // Truncated bodies from clients that give up, JSON and uploads (import, load, build, cp),
+    // and a chunked upload that breaks: a 400 or a closed connection, never a 500 or a logged error.
+    const tarStart = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), Buffer.alloc(600, 0x41)]);
+    const uploads: [string, Buffer][] = [
+      ["POST /containers/create HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 40", Buffer.from('{"Ima')],
+      ["POST /v1.47/images/create?fromSrc=-&repo=trunc HTTP/1.1\r\nContent-Type: application/x-tar\r\nContent-Length: 4096", tarStart],
+      ["POST /v1.47/images/load HTTP/1.1\r\nContent-Type: application/x-tar\r\nContent-Length: 4096", Buffer.alloc(700, 0x42)],
+      ["POST /v1.47/build?t=trunc HTTP/1.1\r\nContent-Type: application/x-tar\r\nContent-Length: 4096", tarStart],
+      ["PUT /v1.47/containers/fz/archive?path=/tmp HTTP/1.1\r\nContent-Type: application/x-tar\r\nContent-Length: 4096", Buffer.alloc(700, 0)],
+      ["POST /v1.47/images/create?fromSrc=-&repo=trunc HTTP/1.1\r\nTransfer-Encoding: chunked", Buffer.concat([Buffer.from("a\r\n"), tarStart.subarray(0, 10), Buffer.from("\r\nzz\r\n")])],
+    ];
+    const errorsBefore = (await d.log()).split("\n").filter((l) => l.includes("level=error")).length;
+    for (const [head, body] of uploads) {
+      const t = await exchange(d.sock, [Buffer.from(`${head}\r\nHost: x\r\n\r\n`), body], { endAfter: true, waitMs: 5_000 });
+      assert.ok(t.status < 500, `${head} → ${t.raw}`);
+    }
     assert.ok(await d.ping());
+    // The cp upload froze the container while it extracted: a client that gave up must not leave it frozen.
+    const ex = await d.docker(["exec", "fz", "true"], { timeoutMs: 20_000 });
+    assert.equal(ex.code, 0, ex.stderr);
+    const errors = (await d.log()).split("\n").filter((l) => l.includes("level=error"));
+    assert.deepEqual(errors.slice(errorsBefore), [], "internal errors logged for truncated requests");
   });
 
   it(`survives ${COUNT} seeded random raw requests and hijacks without a 500 or leaked descriptors`, async () => {
