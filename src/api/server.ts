@@ -141,7 +141,9 @@ export interface TlsOptions {
 }
 
 export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): http.Server {
-  const opts = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 };
+  // maxHeaderSize: Go's http.DefaultMaxHeaderBytes (1 MiB), as dockerd: the CLI's X-Registry-Config
+  // carries every saved credential and outgrows node's 16 KiB default; beyond it, a 431.
+  const opts = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000, maxHeaderSize: 1 << 20 };
   const server: http.Server = tls
     ? https.createServer({ ...opts, allowHalfOpen: true, cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: "TLSv1.2" })
     : http.createServer(opts);

@@ -197,6 +197,9 @@ describe("HTTP-level fuzzing of the API socket", () => {
       ["GET http://foo/v1.40/containers/json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200],
       ["POST /containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400],
     ];
+    // Headers: 1 MiB in all, as Go's server allows dockerd (the CLI's X-Registry-Config can be large); beyond, a 431.
+    cases.push([`GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Registry-Config: ${"e".repeat(200_000)}\r\n\r\n`, 200]);
+    cases.push([`GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ${"a".repeat(1_100_000)}\r\n\r\n`, 431]);
     for (const [req, want] of cases) {
       const e = await exchange(d.sock, [Buffer.from(req)], { endAfter: false, waitMs: 5_000 });
       assert.equal(e.status, want, `${JSON.stringify(req)} → ${e.raw}`);
