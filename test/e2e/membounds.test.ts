@@ -94,7 +94,7 @@ interface Evil {
  * A hostile registry: manifests whose config is declared huge, has no size and
  * streams without end, or a manifest that is itself an endless stream.
  */
-async function startEvilRegistry(): Promise<Evil> {
+async function startEvilRegistry(opts: { tokenBomb?: boolean } = {}): Promise<Evil> {
   const cfgDigest = `sha256:${"c".repeat(64)}`;
   const layer = { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: `sha256:${"d".repeat(64)}`, size: 10 };
   const manifests: Record<string, unknown> = {
@@ -116,8 +116,15 @@ async function startEvilRegistry(): Promise<Evil> {
     res.write(prefix);
     pump();
   };
+  let host = "";
   const server = http.createServer((req, res) => {
     const u = req.url ?? "";
+    if (opts.tokenBomb) {
+      // Every request needs a token, and the token endpoint answers without end.
+      if (u.startsWith("/token")) return endless(res, '{"token":"', 256 * MiB);
+      res.writeHead(401, { "WWW-Authenticate": `Bearer realm="http://${host}/token",service="evil"`, "Content-Type": "application/json" });
+      return void res.end('{"errors":[{"code":"UNAUTHORIZED","message":"token needed"}]}');
+    }
     if (u === "/v2/") return void res.end("{}");
     const m = /^\/v2\/evil\/manifests\/(\w+)$/.exec(u);
     if (m && m[1] === "endless") return endless(res, '{"schemaVersion":2,"x":"', 256 * MiB);
@@ -131,8 +138,9 @@ async function startEvilRegistry(): Promise<Evil> {
     res.end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}');
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    host,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
@@ -170,6 +178,21 @@ describe("memory bounds against hostile images", () => {
       assert.ok(growth < GROWTH_LIMIT, `pull ${tag}: daemon RSS peaked ${Math.round(growth / MiB)} MiB above its start`);
     }
     assert.ok(await d.ping());
+  });
+
+  it("refuses an authorization token that never ends, in bounded memory", async () => {
+    const tokens = await startEvilRegistry({ tokenBomb: true });
+    try {
+      let r = { code: 0, stderr: "" };
+      const growth = await peakGrowth(pid, async () => {
+        r = await d.docker(["pull", `${tokens.host}/evil:latest`], { timeoutMs: 60_000 });
+      }, "pull with an endless token");
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /larger than 1048576 bytes/, r.stderr);
+      assert.ok(growth < GROWTH_LIMIT, `daemon RSS peaked ${Math.round(growth / MiB)} MiB above its start`);
+    } finally {
+      await tokens.close();
+    }
   });
 
   it("imports a gzip bomb of many headers behind 64 KiB PAX records in bounded memory", async () => {
