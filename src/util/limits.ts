@@ -18,7 +18,7 @@ export const MAX_MANIFEST_BYTES = 4 << 20;
 /**
  * Image configs: 4 MiB, containers/image's MaxConfigBodySize
  * (internal/iolimits/iolimits.go, introduced for CVE-2020-1702), the limit
- * Podman, CRI-O and skopeo read configs under. dockerd reads them unbounded.
+ * Podman, CRI-O and skopeo read configs under.
  */
 export const MAX_CONFIG_BYTES = 4 << 20;
 
