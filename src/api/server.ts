@@ -74,17 +74,46 @@ function matchParts(parts: string[], segs: string[]): Record<string, string> | u
       // Image names contain slashes: take everything up to the remaining fixed suffix.
       const rest = parts.length - pi - 1;
       if (segs.length - si - rest < 1) return undefined;
-      params["name"] = segs.slice(si, segs.length - rest).map(decodeURIComponent).join("/");
+      params["name"] = segs.slice(si, segs.length - rest).map(decodeSegment).join("/");
       si = segs.length - rest;
       continue;
     }
     const s = segs[si++];
     if (s === undefined) return undefined;
-    if (p.startsWith("{") && p.endsWith("}")) params[p.slice(1, -1)] = decodeURIComponent(s);
+    if (p.startsWith("{") && p.endsWith("}")) params[p.slice(1, -1)] = decodeSegment(s);
     else if (p !== s) return undefined;
   }
   return si === segs.length ? params : undefined;
 }
+
+/** A path segment's value; bytes that are not UTF-8 are the client's mistake (400), not ours. */
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw invalid(`invalid URL escape in ${JSON.stringify(s)}`);
+  }
+}
+
+/**
+ * The path of a request target (origin-form, or absolute-form as Go's server
+ * accepts it). Like dockerd, a target that does not parse or a path with a bad
+ * percent-escape is a 400.
+ */
+function targetOf(raw: string): { path: string; query: URLSearchParams } {
+  let url: URL;
+  try {
+    url = new URL(raw, "http://berth");
+  } catch {
+    throw invalid(`invalid request target ${JSON.stringify(raw.slice(0, 200))}`);
+  }
+  const bad = /%(?![0-9a-fA-F]{2})/.exec(url.pathname);
+  if (bad) throw invalid(`invalid URL escape ${JSON.stringify(url.pathname.slice(bad.index, bad.index + 3))}`);
+  return { path: url.pathname, query: url.searchParams };
+}
+
+/** JSON request bodies are read whole: beyond this (execve's own 2 MiB ARG_MAX bounds a real Cmd + Env) they are refused. */
+export const MAX_JSON_BODY = 2 << 20;
 
 function compareVersions(a: string, b: string): number {
   const [a1 = 0, a2 = 0] = a.split(".").map(Number);
@@ -112,7 +141,9 @@ export interface TlsOptions {
 }
 
 export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): http.Server {
-  const opts = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 };
+  // maxHeaderSize: Go's http.DefaultMaxHeaderBytes (1 MiB), as dockerd: the CLI's X-Registry-Config
+  // carries every saved credential and outgrows node's 16 KiB default; beyond it, a 431.
+  const opts = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000, maxHeaderSize: 1 << 20 };
   const server: http.Server = tls
     ? https.createServer({ ...opts, allowHalfOpen: true, cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: "TLSv1.2" })
     : http.createServer(opts);
@@ -120,8 +151,14 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
 
   const dispatch = async (req: IncomingMessage, res: ServerResponse | null, socket: Duplex, head: Buffer | null): Promise<void> => {
     const started = Date.now();
-    const url = new URL(req.url ?? "/", "http://berth");
-    let path = url.pathname;
+    let target: { path: string; query: URLSearchParams } | undefined;
+    let targetError: unknown;
+    try {
+      target = targetOf(req.url ?? "/");
+    } catch (e) {
+      targetError = e;
+    }
+    let path = target?.path ?? "/";
     let version = API_VERSION;
     const vm = path.match(/^\/v(\d+\.\d+)(\/.*)$/);
     if (vm) {
@@ -156,15 +193,22 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
       req,
       res,
       params: {},
-      query: url.searchParams,
+      query: target?.query ?? new URLSearchParams(),
       version,
       async body<T>(): Promise<T | undefined> {
         const chunks: Buffer[] = [];
         let size = 0;
-        for await (const c of res ? (req as AsyncIterable<Buffer>) : upgradeBody()) {
-          size += c.length;
-          if (size > 32 * 1024 * 1024) throw invalid("request body too large");
-          chunks.push(c);
+        const declared = Number(req.headers["content-length"] ?? 0);
+        if (declared > MAX_JSON_BODY) throw invalid(`request body too large: ${declared} bytes (at most ${MAX_JSON_BODY})`);
+        try {
+          for await (const c of res ? (req as AsyncIterable<Buffer>) : upgradeBody()) {
+            size += c.length;
+            if (size > MAX_JSON_BODY) throw invalid(`request body too large: more than ${MAX_JSON_BODY} bytes`);
+            chunks.push(c);
+          }
+        } catch (e) {
+          if (e instanceof EngineError) throw e;
+          throw invalid(`reading the request body: ${messageOf(e)}`);
         }
         const text = Buffer.concat(chunks).toString("utf8").trim();
         if (text === "") return undefined;
@@ -197,6 +241,7 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
           // Plain (non-upgrade) hijack: answer 200 and hand the raw socket over.
           const s = res.socket as Duplex;
           s.on("error", () => s.destroy());
+          s.once("finish", () => s.resume());
           res.detachSocket(res.socket as import("node:net").Socket);
           s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
           return s;
@@ -207,6 +252,7 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
       },
     };
     try {
+      if (targetError !== undefined) throw targetError;
       if (vm && compareVersions(version, API_VERSION) > 0) throw invalid(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
       if (vm && compareVersions(version, MIN_API_VERSION) < 0) {
         throw invalid(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
@@ -225,7 +271,11 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
       ctx.params = m.params;
       await m.handler(ctx);
       if (!answered && !res?.headersSent) ctx.status(204);
-    } catch (e) {
+    } catch (err) {
+      // A request whose body broke off (bad chunked encoding, truncated, client gone)
+      // fails in whatever consumed it: that is the client's doing, not an internal error.
+      const broken = req.errored ?? undefined;
+      const e = res && !req.complete && broken !== undefined && (err === broken || messageOf(err) === messageOf(broken)) ? invalid(`reading the request body: ${messageOf(broken)}`) : err;
       const status = statusOf(e);
       if (status >= 500) log.error(`${req.method} ${req.url}: ${messageOf(e)}`);
       else log.debug(`${req.method} ${req.url}: ${status} ${messageOf(e)}`);
@@ -244,20 +294,41 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
     }
   };
 
+  // Last line of defence: whatever escapes dispatch (a bug) costs this request, never the daemon.
+  const guarded = (req: IncomingMessage, res: ServerResponse | null, socket: Duplex, head: Buffer | null): void => {
+    dispatch(req, res, socket, head).catch((e: unknown) => {
+      log.error(`${req.method} ${req.url}: unhandled: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      try {
+        if (res && !res.headersSent) {
+          res.writeHead(500, { ...COMMON_HEADERS, "Content-Type": "application/json", Connection: "close" });
+          res.end(JSON.stringify({ message: "internal error" }));
+        } else socket.destroy();
+      } catch {
+        socket.destroy();
+      }
+    });
+  };
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    void dispatch(req, res, req.socket, null);
+    guarded(req, res, req.socket, null);
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Hold the bytes that follow the headers (exec start's body, early stdin) until a
     // handler reads them: a flowing socket without a 'data' listener would drop them.
     socket.pause();
     socket.on("error", () => socket.destroy());
-    void dispatch(req, null, socket, head);
+    // Once we have ended our side (an error answer, the end of a stream), read and drop what
+    // the client still sends: a paused socket would never see its EOF and never close.
+    socket.once("finish", () => socket.resume());
+    guarded(req, null, socket, head);
   });
   server.on("tlsClientError", (err: Error) => log.debug(`TLS handshake refused: ${err.message}`));
-  server.on("clientError", (_err, socket: Duplex) => {
-    if ((socket as import("node:net").Socket).writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
-    else socket.destroy();
+  // Requests node's parser refuses (bad request line, header bytes, lengths, chunk sizes):
+  // answered as Go's server answers them for dockerd.
+  server.on("clientError", (err: Error & { code?: string }, socket: Duplex) => {
+    log.debug(`refused a malformed request: ${err.code ?? ""} ${err.message}`);
+    if (!(socket as import("node:net").Socket).writable) return void socket.destroy();
+    const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${status}`);
   });
   return server;
 }

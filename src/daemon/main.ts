@@ -188,6 +188,11 @@ async function main(): Promise<void> {
     log.error(`uncaught exception: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     if (code !== "ECONNRESET" && code !== "EPIPE" && code !== "ERR_STREAM_DESTROYED" && code !== "ERR_STREAM_WRITE_AFTER_END") process.exit(70);
   });
+  // A promise nobody awaited (one request's background work) failed: log it, keep serving.
+  // Without this handler node turns it into an uncaught exception and the daemon exits.
+  process.on("unhandledRejection", (e: unknown) => {
+    log.error(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  });
 }
 
 async function tlsOptions(): Promise<TlsOptions | undefined> {

@@ -16,6 +16,7 @@ import { extract as tarExtract, pack as tarPack, type Header as TarHeaders } fro
 import { type Digest, hexOf, isDigest, sha256 } from "../util/digest.js";
 import { EngineError, invalid, messageOf } from "../util/errors.js";
 import { ensureDir, mkdirp } from "../util/fsutil.js";
+import { MAX_ARCHIVE_DOC_BYTES, checkDeclaredSize } from "../util/limits.js";
 import type { Logger } from "../util/log.js";
 import { type ImageConfig, type ImageStore, type Reference, chainIds, formatReference, parseReference, withDefaultTag } from "../image/index.js";
 import { MT, hostPlatform, selectPlatform } from "../registry/index.js";
@@ -392,9 +393,12 @@ class Spooled {
     return (await fs.stat(this.resolve(name)).catch(() => undefined))?.size;
   }
 
+  /** A JSON document of the archive (manifest.json, index.json, manifests, configs), at most MAX_ARCHIVE_DOC_BYTES. */
   async read(name: string): Promise<Buffer> {
     try {
-      return await fs.readFile(this.resolve(name));
+      const file = this.resolve(name);
+      checkDeclaredSize(`invalid archive: ${name}`, (await fs.stat(file)).size, MAX_ARCHIVE_DOC_BYTES);
+      return await fs.readFile(file);
     } catch (e) {
       if (e instanceof EngineError) throw e;
       throw invalid(`invalid archive: ${name} is missing`);

@@ -21,6 +21,7 @@ import { Transform } from "node:stream";
 import { type Digest, isDigest, sha256 } from "../util/digest.js";
 import { EngineError, errnoCode, invalid, messageOf, notFound } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
+import { MAX_CONFIG_BYTES, checkDeclaredSize, readAtMost } from "../util/limits.js";
 import {
   type ImageConfig,
   type ImageStore,
@@ -329,10 +330,10 @@ export class DistributionService {
     let id: Digest = configDigest;
     const present = this.store.index.get(configDigest) !== undefined && (await this.store.topLayer(configDigest).then((t) => (t === null ? true : this.store.layers.has(t))).catch(() => false));
     if (!present) {
+      // The config is read whole (to hash and parse it): declared or streamed, at most MAX_CONFIG_BYTES.
+      checkDeclaredSize("image config", manifest.config.size, MAX_CONFIG_BYTES);
       const cfgStream = await client.getBlob(repoPath, configDigest, { size: manifest.config.size });
-      const parts: Buffer[] = [];
-      for await (const c of cfgStream) parts.push(c as Buffer);
-      const configBytes = Buffer.concat(parts);
+      const configBytes = await readAtMost(cfgStream, MAX_CONFIG_BYTES, "image config");
       const cfg = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
       const diffIds = cfg.rootfs?.diff_ids ?? [];
       if (diffIds.length !== manifest.layers.length) throw invalid("layers from manifest don't match image configuration");

@@ -140,9 +140,15 @@ export class LayerStore {
     try {
       await mkdirp(tmp, 0o700);
       await mkdirp(path.join(tmp, "diff"), 0o755); // the layer's / when the tar has no "./" entry
-      const split = new TarSplitRecorder();
-      res = await extractLayer(tar, path.join(tmp, "diff"), { ...(signal ? { signal } : {}), ...(this.idMap ? { idMap: this.idMap } : {}), onData: (c) => split.push(c) });
-      await fs.writeFile(path.join(tmp, TAR_SPLIT), split.finish());
+      // Streamed to its file while the layer unpacks: memory stays bounded whatever the tar holds.
+      const split = new TarSplitRecorder(path.join(tmp, TAR_SPLIT));
+      try {
+        res = await extractLayer(tar, path.join(tmp, "diff"), { ...(signal ? { signal } : {}), ...(this.idMap ? { idMap: this.idMap } : {}), onData: (c) => split.push(c) });
+        await split.finish();
+      } catch (e) {
+        await split.abort();
+        throw e;
+      }
     } catch (e) {
       await fs.rm(tmp, { recursive: true, force: true });
       throw e;
@@ -204,13 +210,8 @@ export class LayerStore {
    * unless the layer tar wrote a path twice: callers verify.
    */
   async layerTar(chainId: Digest): Promise<Readable | undefined> {
-    let split: Buffer;
-    try {
-      split = await fs.readFile(path.join(this.layersDir, hexOf(chainId), TAR_SPLIT));
-    } catch (e) {
-      if (errnoCode(e) === "ENOENT") return undefined;
-      throw e;
-    }
+    const split = path.join(this.layersDir, hexOf(chainId), TAR_SPLIT);
+    if (!(await exists(split))) return undefined;
     return replayTarSplit(this.diffDir(chainId), split);
   }
 

@@ -64,8 +64,11 @@ export interface ExtractOptions {
    * extraction with that error.
    */
   onEntry?: (rel: string, type: string | null) => boolean | void;
-  /** Called with every decoded (uncompressed) tar chunk, in order, before it is parsed (tar-split recording). */
-  onData?: (chunk: Buffer) => void;
+  /**
+   * Called with every decoded (uncompressed) tar chunk, in order, before it is parsed
+   * (tar-split recording); a returned promise is awaited before the next chunk.
+   */
+  onData?: (chunk: Buffer) => void | Promise<void>;
   /**
    * Accept a stream that stops right after its last entry's data, without the
    * padding and end blocks (the docker CLI sends such a build context when the
@@ -188,7 +191,8 @@ export async function extractLayer(
         for await (const chunk of decoded) {
           hash.update(chunk);
           size += chunk.length;
-          onData?.(chunk);
+          const recorded = onData?.(chunk);
+          if (recorded) await recorded;
           if (!ex.write(chunk)) {
             // streamx emits "close" synchronously when `destroyed` becomes true,
             // so checking first means drained() cannot miss it.

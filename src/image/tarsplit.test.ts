@@ -42,13 +42,15 @@ let n = 0;
 async function roundTrip(tar: Buffer): Promise<Buffer> {
   const dir = path.join(tmp, `l${n++}`);
   await fs.mkdir(dir);
-  const rec = new TarSplitRecorder();
+  const split = `${dir}.split`;
+  const rec = new TarSplitRecorder(split);
   const parts: Buffer[] = [];
   for (let i = 0; i < tar.length; i += 777) parts.push(tar.subarray(i, i + 777));
   const res = await extractLayer(Readable.from(parts), dir, { onData: (c) => rec.push(c) });
   assert.equal(res.diffId, `sha256:${createHash("sha256").update(tar).digest("hex")}`);
-  const split = rec.finish();
-  assert.ok(split.length < tar.length / 2 || tar.length < 8192, `split ${split.length} bytes for a ${tar.length}-byte tar`);
+  await rec.finish();
+  const splitSize = fss.statSync(split).size;
+  assert.ok(splitSize < tar.length / 2 || tar.length < 8192, `split ${splitSize} bytes for a ${tar.length}-byte tar`);
   const out: Buffer[] = [];
   for await (const c of replayTarSplit(dir, split)) out.push(c as Buffer);
   return Buffer.concat(out);
@@ -96,11 +98,45 @@ test("a replay notices layer content that changed", { skip }, async () => {
   const tar = await tarOf([{ name: "f", body: "original\n" }]);
   const dir = path.join(tmp, "changed");
   await fs.mkdir(dir);
-  const rec = new TarSplitRecorder();
+  const rec = new TarSplitRecorder(`${dir}.split`);
   await extractLayer(Readable.from([tar]), dir, { onData: (c) => rec.push(c) });
+  await rec.finish();
   fss.rmSync(path.join(dir, "f"));
   fss.symlinkSync("/etc/passwd", path.join(dir, "f"));
   await assert.rejects(async () => {
-    for await (const c of replayTarSplit(dir, rec.finish())) void c;
+    for await (const c of replayTarSplit(dir, `${dir}.split`)) void c;
   }, /not what the layer tar had/);
+});
+
+test("a layer of hundreds of MiB of zero blocks and PAX records is recorded and replayed in bounded memory", { skip }, async () => {
+  const dir = path.join(tmp, "bomb");
+  await fs.mkdir(dir);
+  // 1,000 entries of the same file, each behind a 64 KiB PAX record, then 160 MiB of zero blocks.
+  const pax = Buffer.from(`65549 comment=${"p".repeat(65549 - 15)}\n`);
+  assert.equal(pax.length, 65549);
+  const entry = await tarOf([{ name: "f", body: "x\n", pax: { comment: "p".repeat(65549 - 15) } }]);
+  const one = entry.subarray(0, entry.length - 1024); // without the end-of-archive blocks
+  const ZERO_MIB = 160;
+  async function* src(): AsyncGenerator<Buffer> {
+    for (let i = 0; i < 1000; i++) yield one;
+    const z = Buffer.alloc(1 << 20);
+    for (let i = 0; i < ZERO_MIB; i++) yield z;
+  }
+  const rssBefore = process.memoryUsage().rss;
+  const split = path.join(tmp, "bomb.split");
+  const rec = new TarSplitRecorder(split);
+  const res = await extractLayer(Readable.from(src()), dir, { onData: (c) => rec.push(c) });
+  await rec.finish();
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const c of replayTarSplit(dir, split)) {
+    hash.update(c as Buffer);
+    size += (c as Buffer).length;
+  }
+  const peakGrowth = process.resourceUsage().maxRSS * 1024 - rssBefore;
+  assert.equal(size, res.size);
+  assert.equal(`sha256:${hash.digest("hex")}`, res.diffId);
+  assert.ok(res.size > ZERO_MIB << 20);
+  assert.ok(fss.statSync(split).size < 4 << 20, `tar-split of ${fss.statSync(split).size} bytes`);
+  assert.ok(peakGrowth < 96 << 20, `RSS grew by ${Math.round(peakGrowth / 1048576)} MiB for a ${Math.round(res.size / 1048576)} MiB layer`);
 });

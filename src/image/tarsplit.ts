@@ -10,24 +10,40 @@
  * Format (gzip'ed): "BTS1", then records: 0x01 u32 len + bytes (raw),
  * 0x02 u16 len + utf-8 path + u64 size (file contents).
  *
+ * Both directions stream: the recorder gzips into its file as the layer is
+ * unpacked (with backpressure), and the replay gunzips and parses the file as
+ * it is read, so a layer made of gigabytes of headers, PAX records or zero
+ * blocks costs disk, not memory. The format is Berth's own (Docker keeps a
+ * JSON tar-split); this file is hand-written because it is.
+ *
  * Limitation: a layer tar that writes the same file twice cannot be replayed
  * (the first contents are gone); the replay then fails its diffId check.
  */
 import fss, { constants as fsc } from "node:fs";
+import { once } from "node:events";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { gunzipSync, gzipSync } from "node:zlib";
-import { internal, invalid } from "../util/errors.js";
+import { pipeline } from "node:stream/promises";
+import { type Gzip, createGunzip, createGzip } from "node:zlib";
+import { internal, invalid, messageOf } from "../util/errors.js";
 
 const MAGIC = Buffer.from("BTS1");
 const RAW = 1;
 const FILE = 2;
 const BLOCK = 512;
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+/** PAX and GNU long-name records larger than this are not parsed (tar-stream refuses them too). */
+const MAX_META = 4 << 20;
+/** Raw bytes gathered into one record before it is written out. */
+const RAW_FLUSH = 1 << 20;
 
 type Mode = "header" | "meta" | "file" | "raw-payload" | "pad";
 
 export class TarSplitRecorder {
-  private readonly out: Buffer[] = [MAGIC];
+  private out: Buffer[] = [];
+  private readonly gz: Gzip;
+  private readonly written: Promise<void>;
+  private failed: unknown;
   private raw: Buffer[] = [];
   private rawLen = 0;
   private mode: Mode = "header";
@@ -41,8 +57,52 @@ export class TarSplitRecorder {
   private paxSize: number | undefined;
   private longName: string | undefined;
   private globalPaxPath: string | undefined;
+  private metaLen = 0;
 
-  push(chunk: Buffer): void {
+  /** Record into `file` (created; it must not exist). */
+  constructor(file: string) {
+    this.gz = createGzip({ level: 6 });
+    this.written = pipeline(this.gz, fss.createWriteStream(file, { flags: "wx" }));
+    this.written.catch((e: unknown) => {
+      this.failed = e;
+    });
+    this.out.push(MAGIC);
+  }
+
+  /**
+   * Record the next bytes of the layer tar. Resolves when the recorded bytes are
+   * handed to the compressor; await it before pushing more (backpressure).
+   */
+  async push(chunk: Buffer): Promise<void> {
+    this.parse(chunk);
+    await this.drainOut();
+  }
+
+  /** Flush everything and close the file. */
+  async finish(): Promise<void> {
+    if (this.mode === "header" && this.hdrLen > 0) this.addRaw(this.hdr.subarray(0, this.hdrLen));
+    this.flushRaw();
+    await this.drainOut();
+    this.gz.end();
+    await this.written;
+  }
+
+  /** Stop recording (the file is left for the caller to delete). */
+  async abort(): Promise<void> {
+    this.gz.destroy();
+    await this.written.catch(() => undefined);
+  }
+
+  private async drainOut(): Promise<void> {
+    if (this.out.length === 0) return;
+    // One write per input chunk: every write to a zlib stream is a threadpool round trip.
+    const out = this.out.length === 1 ? (this.out[0] as Buffer) : Buffer.concat(this.out);
+    this.out = [];
+    if (this.failed === undefined && !this.gz.write(out)) await Promise.race([once(this.gz, "drain"), this.written]);
+    if (this.failed !== undefined) throw internal(`writing the tar-split: ${messageOf(this.failed)}`);
+  }
+
+  private parse(chunk: Buffer): void {
     let off = 0;
     while (off < chunk.length) {
       switch (this.mode) {
@@ -63,7 +123,7 @@ export class TarSplitRecorder {
           const take = Math.min(this.remaining, chunk.length - off);
           const part = chunk.subarray(off, off + take);
           if (this.mode !== "file") this.addRaw(part);
-          if (this.mode === "meta") this.meta.push(Buffer.from(part));
+          if (this.mode === "meta" && this.metaLen <= MAX_META) this.meta.push(Buffer.from(part));
           this.remaining -= take;
           off += take;
           if (this.remaining === 0) this.endPayload();
@@ -81,18 +141,11 @@ export class TarSplitRecorder {
     }
   }
 
-  /** The recorded tar-split (gzip'ed). */
-  finish(): Buffer {
-    if (this.mode === "header" && this.hdrLen > 0) this.addRaw(this.hdr.subarray(0, this.hdrLen));
-    this.flushRaw();
-    return gzipSync(Buffer.concat(this.out), { level: 6 });
-  }
-
   private addRaw(b: Buffer): void {
     if (b.length === 0) return;
     this.raw.push(Buffer.from(b));
     this.rawLen += b.length;
-    if (this.rawLen >= 1 << 20) this.flushRaw();
+    if (this.rawLen >= RAW_FLUSH) this.flushRaw();
   }
 
   private flushRaw(): void {
@@ -100,14 +153,14 @@ export class TarSplitRecorder {
     const head = Buffer.alloc(5);
     head[0] = RAW;
     head.writeUInt32BE(this.rawLen, 1);
-    this.out.push(head, ...this.raw);
+    this.out.push(head, Buffer.concat(this.raw, this.rawLen));
     this.raw = [];
     this.rawLen = 0;
   }
 
   private onHeader(h: Buffer): void {
     this.addRaw(h);
-    if (h.every((b) => b === 0)) return; // end-of-archive block (or padding)
+    if (h.equals(ZERO_BLOCK)) return; // end-of-archive block (or padding)
     const type = String.fromCharCode(h[156] ?? 0);
     let size = parseSize(h.subarray(124, 136));
     const isMeta = type === "x" || type === "g" || type === "L" || type === "K";
@@ -116,6 +169,7 @@ export class TarSplitRecorder {
     if (isMeta) {
       this.metaType = type;
       this.meta = [];
+      this.metaLen = size;
       this.startPayload("meta", size);
       return;
     }
@@ -155,7 +209,8 @@ export class TarSplitRecorder {
   }
 
   private endPayload(): void {
-    if (this.mode === "meta") {
+    if (this.mode === "meta" && this.metaLen > MAX_META) this.meta = [];
+    else if (this.mode === "meta") {
       const body = Buffer.concat(this.meta);
       this.meta = [];
       if (this.metaType === "x" || this.metaType === "g") {
@@ -232,41 +287,93 @@ function openInside(root: string, rel: string): number {
   return fss.openSync(cur, fsc.O_RDONLY | fsc.O_NOFOLLOW);
 }
 
+/** Reads exact byte counts from a stream of chunks (the gunzipped tar-split). */
+class ByteReader {
+  private buf: Buffer = Buffer.alloc(0);
+  constructor(private readonly it: AsyncIterator<Buffer>) {}
+
+  /** Buffer at least n bytes; false at the end of the stream. */
+  private async fill(n: number): Promise<boolean> {
+    while (this.buf.length < n) {
+      const r = await this.it.next();
+      if (r.done) return false;
+      this.buf = this.buf.length === 0 ? r.value : Buffer.concat([this.buf, r.value]);
+    }
+    return true;
+  }
+
+  /** The next byte, or undefined at a clean end of the stream. */
+  async byte(): Promise<number | undefined> {
+    if (!(await this.fill(1))) return undefined;
+    const b = this.buf[0] as number;
+    this.buf = this.buf.subarray(1);
+    return b;
+  }
+
+  /** Exactly n (small) bytes. */
+  async exact(n: number): Promise<Buffer> {
+    if (!(await this.fill(n))) throw invalid("corrupt tar-split: truncated");
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    return out;
+  }
+
+  /** The next n bytes, in the pieces they arrive in. */
+  async *pieces(n: number): AsyncGenerator<Buffer> {
+    let left = n;
+    while (left > 0) {
+      if (this.buf.length === 0 && !(await this.fill(1))) throw invalid("corrupt tar-split: truncated");
+      const take = Math.min(left, this.buf.length);
+      yield this.buf.subarray(0, take);
+      this.buf = this.buf.subarray(take);
+      left -= take;
+    }
+  }
+}
+
 /**
- * Replay a tar-split over an unpacked layer directory: the original layer tar.
- * The caller verifies the result's digest against the layer's diffId.
+ * Replay a tar-split file over an unpacked layer directory: the original layer
+ * tar, streamed. The caller verifies the result's digest against the layer's diffId.
  */
-export function replayTarSplit(diffDir: string, split: Buffer): Readable {
-  const data = gunzipSync(split);
-  if (!data.subarray(0, 4).equals(MAGIC)) throw invalid("not a tar-split");
+export function replayTarSplit(diffDir: string, splitFile: string): Readable {
   async function* gen(): AsyncGenerator<Buffer> {
-    let off = 4;
-    while (off < data.length) {
-      const kind = data[off];
-      if (kind === RAW) {
-        const len = data.readUInt32BE(off + 1);
-        yield data.subarray(off + 5, off + 5 + len);
-        off += 5 + len;
-      } else if (kind === FILE) {
-        const plen = data.readUInt16BE(off + 1);
-        const rel = data.toString("utf8", off + 3, off + 3 + plen);
-        const size = Number(data.readBigUInt64BE(off + 3 + plen));
-        off += 3 + plen + 8;
-        const fd = openInside(diffDir, rel);
-        try {
-          let done = 0;
-          while (done < size) {
-            const buf = Buffer.allocUnsafe(Math.min(256 * 1024, size - done));
-            const n = fss.readSync(fd, buf, 0, buf.length, done);
-            if (n === 0) throw internal(`layer content ${rel} is shorter than in the layer tar`);
-            done += n;
-            yield n === buf.length ? buf : buf.subarray(0, n);
-          }
-        } finally {
-          fss.closeSync(fd);
-        }
-      } else throw invalid("corrupt tar-split");
+    const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+    const src = fss.createReadStream(splitFile);
+    src.on("error", (e) => gunzip.destroy(e));
+    const r = new ByteReader((src.pipe(gunzip) as AsyncIterable<Buffer>)[Symbol.asyncIterator]());
+    try {
+      if (!(await r.exact(4)).equals(MAGIC)) throw invalid("not a tar-split");
+      for (;;) {
+        const kind = await r.byte();
+        if (kind === undefined) return;
+        if (kind === RAW) {
+          yield* r.pieces((await r.exact(4)).readUInt32BE(0));
+        } else if (kind === FILE) {
+          const plen = (await r.exact(2)).readUInt16BE(0);
+          const rel = (await r.exact(plen)).toString("utf8");
+          yield* fileContents(diffDir, rel, Number((await r.exact(8)).readBigUInt64BE(0)));
+        } else throw invalid("corrupt tar-split");
+      }
+    } finally {
+      src.destroy();
+      gunzip.destroy();
     }
   }
   return Readable.from(gen(), { objectMode: false, highWaterMark: 256 * 1024 });
+}
+
+function* fileContents(diffDir: string, rel: string, size: number): Generator<Buffer> {
+  const fd = openInside(diffDir, rel);
+  try {
+    let done = 0;
+    while (done < size) {
+      const buf = Buffer.allocUnsafe(Math.min(256 * 1024, size - done));
+      const n = fss.readSync(fd, buf, 0, buf.length, done);
+      if (n === 0) throw internal(`layer content ${rel} is shorter than in the layer tar`);
+      done += n;
+      yield n === buf.length ? buf : buf.subarray(0, n);
+    }
+  } finally {
+    fss.closeSync(fd);
+  }
 }

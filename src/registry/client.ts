@@ -14,6 +14,7 @@ import { Readable } from "node:stream";
 import { type Digest, isDigest, sha256 } from "../util/digest.js";
 import { coalesce } from "../util/chunks.js";
 import { EngineError, type ErrorKind, messageOf } from "../util/errors.js";
+import { MAX_MANIFEST_BYTES, MAX_TOKEN_BYTES, checkDeclaredSize, readAtMost } from "../util/limits.js";
 import { PULL_ACCEPT } from "./mediatypes.js";
 
 /** Credentials as in Docker's X-Registry-Auth / config.json auths. */
@@ -187,6 +188,9 @@ function parseChallenges(header: string | string[] | undefined): { scheme: strin
   return out;
 }
 
+/** A repository's tag list, all pages together (about 200,000 tags). */
+const MAX_TAG_LIST_BYTES = 16 << 20;
+
 async function readAll(body: Readable, max = 16 << 20): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
@@ -214,7 +218,7 @@ async function httpError(resp: Resp, what: string): Promise<RegistryHttpError> {
   let errors: { code: string; message?: string; detail?: unknown }[] = [];
   let text = "";
   try {
-    const buf = await readAll(resp.body, 1 << 20);
+    const buf = await readAll(resp.body, MAX_TOKEN_BYTES);
     text = buf.toString("utf8");
     const v = JSON.parse(text) as { errors?: unknown; details?: unknown };
     if (Array.isArray(v.errors)) errors = v.errors.filter((e): e is { code: string } => typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "string");
@@ -402,7 +406,7 @@ export class RegistryClient {
       const err = await httpError(resp, "failed to fetch an authorization token");
       throw new RegistryHttpError(resp.status === 401 || resp.status === 403 ? "unauthorized" : err.kind, err.message, resp.status, err.errors);
     }
-    const v = JSON.parse((await readAll(resp.body, 1 << 20)).toString("utf8")) as { token?: string; access_token?: string; expires_in?: number };
+    const v = JSON.parse((await readAll(resp.body, MAX_TOKEN_BYTES)).toString("utf8")) as { token?: string; access_token?: string; expires_in?: number };
     const token = v.token ?? v.access_token;
     if (!token) throw new EngineError("unauthorized", "authorization server did not return a token");
     const ttl = typeof v.expires_in === "number" && v.expires_in > 0 ? v.expires_in : 60;
@@ -467,7 +471,8 @@ export class RegistryClient {
       scopes: [RegistryClient.pullScope(repo)],
       ok: [200],
     });
-    const bytes = await readAll(resp.body, 4 << 20);
+    checkDeclaredSize("manifest", Number(resp.headers["content-length"] ?? NaN), MAX_MANIFEST_BYTES);
+    const bytes = await readAtMost(resp.body, MAX_MANIFEST_BYTES, "manifest");
     const digest = sha256(bytes);
     if (isDigest(ref) && digest !== ref) throw new EngineError("invalid", `manifest verification failed for digest ${ref}`);
     const header = resp.headers["docker-content-digest"];
@@ -753,9 +758,13 @@ export class RegistryClient {
     if (opts.last !== undefined) q.set("last", opts.last);
     let url: string | URL = `/v2/${repo}/tags/list${q.size > 0 ? `?${q}` : ""}`;
     const out: string[] = [];
+    // All pages together are held in memory: they share one budget.
+    let budget = MAX_TAG_LIST_BYTES;
     for (let page = 0; page < 10_000; page++) {
       const resp = await this.request({ method: "GET", url, scopes: [RegistryClient.pullScope(repo)], ok: [200] });
-      const v = JSON.parse((await readAll(resp.body)).toString("utf8")) as { tags?: string[] | null };
+      const body = await readAll(resp.body, budget);
+      budget -= body.length;
+      const v = JSON.parse(body.toString("utf8")) as { tags?: string[] | null };
       out.push(...(v.tags ?? []));
       const link = resp.headers.link;
       const next = parseLinkNext(Array.isArray(link) ? link.join(", ") : link, resp.url);

@@ -37,6 +37,14 @@ export function archiveRoutes(r: Router, engine: Engine): void {
     const body = new PassThrough();
     const req = ctx.stream();
     req.pipe(body);
+    // pipe() forwards neither errors nor an aborted request: without this, a client that
+    // stops mid-upload would leave the extraction (and the frozen container) waiting forever.
+    const broken = (e?: Error): void => {
+      if (!ctx.req.complete) body.destroy(e ?? invalid("the request body ended before its length"));
+    };
+    body.on("error", () => undefined); // reported by the extraction reading it
+    req.once("error", broken);
+    req.once("close", () => broken());
     try {
       await as.extract(ctx.params["id"] ?? "", p, body, {
         noOverwriteDirNonDir: qBool(ctx.query, "noOverwriteDirNonDir"),

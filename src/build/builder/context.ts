@@ -10,11 +10,12 @@ import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { invalid, messageOf, isEngineError } from "../../util/errors.js";
 import { mkdirp } from "../../util/fsutil.js";
+import { MAX_BUILD_FILE_BYTES } from "../../util/limits.js";
 import { extractArchive } from "./archive.js";
 import { resolveInRoot } from "./fsops.js";
 import { IgnoreMatcher, parseDockerignore } from "../dockerfile/index.js";
 
-const MAX_DOCKERFILE = 16 * 1024 * 1024;
+const MAX_DOCKERFILE = MAX_BUILD_FILE_BYTES;
 
 export class BuildContext {
   private constructor(
