@@ -30,7 +30,6 @@ export {
   configureBridge,
   createBridge,
   createSandbox,
-  deleteBridge,
   deleteLinks,
   destroySandbox,
   hostLinks,
@@ -40,6 +39,7 @@ export {
   waitLinksGone,
   setSysctl,
 } from "./links.js";
+export { collectGuards, deleteBridge, enableLocalnet } from "./loopguard.js";
 export { type ChainNames, type FwBridge, type FwModel, type FwPort, DEFAULT_EXEC_ROOT, Firewall, chainNames, ownerComment } from "./iptables.js";
 export { type PortBinding, type PortMapping, type PortRequest, type Proto, PortReservations, parsePortKey, portRequests } from "./ports.js";
 export { type DnsEntry, type DnsNetwork, Aardvark, findAardvark, strayAardvarks } from "./dns.js";

@@ -23,7 +23,9 @@ import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import http from "node:http";
 import net from "node:net";
+import { readFileSync } from "node:fs";
 import { Daemon, run } from "./harness.js";
+import { chainNames } from "../../src/network/index.js";
 
 const GUARD = "berth loopback guard";
 
@@ -115,14 +117,16 @@ async function tcpFrom(ns: string, host: string, port: number, send = ""): Promi
   return r.out;
 }
 
+/** One datagram from a namespace (python3: busybox's nc has no UDP mode). */
 async function udpFrom(ns: string, host: string, port: number, word: string): Promise<void> {
-  await inNetns(ns, `echo ${word} | busybox nc -u -w 1 ${host} ${port} 2>/dev/null; true`);
+  const r = await inNetns(ns, `python3 -c 'import socket, sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), (sys.argv[2], int(sys.argv[3])))' ${word} ${host} ${port}`);
+  assert.equal(r.code, 0, r.out);
 }
 
 /** Raw PREROUTING rules that guard a bridge's 127.0.0.0/8 (one per bridge, whoever added it). */
 async function guardsFor(bridge: string): Promise<string[]> {
   const save = (await run("iptables-save", ["-t", "raw"])).stdout.split("\n");
-  return save.filter((l) => l.startsWith(`-A PREROUTING -i ${bridge} `) && l.includes(GUARD));
+  return save.filter((l) => l.startsWith("-A PREROUTING ") && l.includes(` -i ${bridge} `) && l.includes(`"${GUARD}"`));
 }
 
 describe("loopback stays loopback: containers and LAN neighbours cannot reach 127.0.0.1", () => {
@@ -223,5 +227,40 @@ describe("loopback stays loopback: containers and LAN neighbours cannot reach 12
     }
     // The host's loopback still gets through.
     assert.equal(await httpGet(port), "hello from web\n");
+  });
+
+  it("keeps one loopback guard per bridge across a restart and a second daemon on berth0, and removes it with its network", async () => {
+    for (const b of ["berth0", userBridge]) assert.equal(readFileSync(`/proc/sys/net/ipv4/conf/${b}/route_localnet`, "utf8").trim(), "1", `${b} routes 127.0.0.1`);
+    const rawChain = chainNames(d.execRoot).raw;
+    const portRule = `-A ${rawChain} -d 127.0.0.1/32 ! -i lo -p tcp -m tcp --dport ${port} -j DROP`;
+    const rawRules = async () => (await run("iptables-save", ["-t", "raw"])).stdout.split("\n").filter((l) => l.startsWith(`-A ${rawChain} `));
+    assert.deepEqual(await rawRules(), [portRule]);
+    assert.equal((await guardsFor("berth0")).length, 1);
+    assert.equal((await guardsFor(userBridge)).length, 1);
+
+    // A guard whose bridge vanished behind berthd's back is collected at start-up.
+    const stale = `blb${tag}x`;
+    const add = await run("iptables", ["-t", "raw", "-A", "PREROUTING", "-i", stale, "-d", "127.0.0.0/8", "-m", "comment", "--comment", GUARD, "-j", "DROP"]);
+    assert.equal(add.code, 0, add.stderr);
+    cleanups.push(() => run("iptables", ["-t", "raw", "-D", "PREROUTING", "-i", stale, "-d", "127.0.0.0/8", "-m", "comment", "--comment", GUARD, "-j", "DROP"]));
+    await d.kill9();
+    await d.start();
+    assert.deepEqual(await guardsFor(stale), []);
+    const d2 = new Daemon();
+    try {
+      await d2.start();
+      assert.equal((await guardsFor("berth0")).length, 1, "a second daemon on berth0 adds no second guard");
+    } finally {
+      await d2.destroy();
+    }
+    assert.equal((await guardsFor(userBridge)).length, 1);
+    assert.deepEqual(await rawRules(), [portRule], "restarts rewrite the chain, never append");
+
+    await ok(["rm", "-f", "atk2"]);
+    await ok(["network", "rm", net1]);
+    assert.deepEqual(await guardsFor(userBridge), [], "the network's guard went with its bridge");
+    await ok(["rm", "-f", "web"]);
+    assert.deepEqual(await rawRules(), []);
+    assert.equal((await guardsFor("berth0")).length, 1, "berth0 stays, and so does its guard");
   });
 });
