@@ -1,7 +1,8 @@
 /**
  * The network subsystem: Linux bridges, veth pairs in per-container network
  * namespaces (iproute2), IPv4 address math and host-wide leases, published
- * ports (reservations + kernel NAT through iptables-restore), and the embedded
+ * ports (reservations + kernel NAT through iptables-restore), loopback guards
+ * for bridges that route 127.0.0.1 (loopguard.ts), and the embedded
  * DNS (aardvark-dns). engine/networks.ts composes these into Docker's networks.
  */
 export {

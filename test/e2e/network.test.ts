@@ -284,6 +284,7 @@ describe("docker CLI against berthd: networking", () => {
     const rules = await chainRules(d);
     const n = chainNames(d.execRoot);
     assert.deepEqual(rules[n.dnat], [], "no DNAT rule");
+    assert.deepEqual(rules[n.raw], [], "no raw drop for a loopback port");
     for (const r of [...(rules[n.forward] ?? []), ...(rules[n.postrouting] ?? [])]) assert.match(r, / berth0 /, `only default-bridge rules remain: ${r}`);
 
     assert.deepEqual(await fs.readdir(path.join(d.execRoot, "netns")), []);
