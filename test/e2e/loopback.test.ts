@@ -99,10 +99,14 @@ async function inNetns(ns: string, script: string): Promise<{ code: number; out:
 
 /**
  * The attacker's routing: 127.0.0.1 goes out `dev` to `gw` (a rule ahead of the
- * local table), and answers from 127.0.0.1 are accepted on `dev`.
+ * local table), and answers from 127.0.0.1 are accepted on `dev`. The gateway's
+ * MAC address is pinned (the host interface `hostIf`): other engines' and tests'
+ * namespaces share berth0 and must not answer ARP for it in our place.
  */
-function loopbackViaScript(dev: string, gw: string): string {
+function loopbackViaScript(dev: string, gw: string, hostIf: string): string {
+  const mac = readFileSync(`/sys/class/net/${hostIf}/address`, "utf8").trim();
   return [
+    `ip neigh replace ${gw} lladdr ${mac} dev ${dev} nud permanent`,
     `echo 1 > /proc/sys/net/ipv4/conf/${dev}/route_localnet`,
     "ip rule add pref 10 to 127.0.0.1/32 lookup 100",
     `ip route add 127.0.0.1/32 via ${gw} dev ${dev} table 100`,
@@ -172,6 +176,7 @@ describe("loopback stays loopback: containers and LAN neighbours cannot reach 12
   for (const [who, netName] of [["a container on the default bridge", "bridge"], ["a container on a user network", "user"]] as const) {
     it(`drops what ${who} routes to the host's 127.0.0.1: a loopback-only service and the published port stay out of reach`, async () => {
       const ctr = netName === "bridge" ? "atk" : "atk2";
+      const bridge = netName === "bridge" ? "berth0" : userBridge;
       const gw = await ok(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}", ctr]);
       const ns = await netnsOf(ctr);
       const secret = await tcpListener("127.0.0.1", "secret");
@@ -179,10 +184,10 @@ describe("loopback stays loopback: containers and LAN neighbours cannot reach 12
       const uSecret = await udpListener("127.0.0.1");
       const uControl = await udpListener(gw);
       try {
+        const r = await inNetns(ns, loopbackViaScript("eth0", gw, bridge));
+        assert.equal(r.code, 0, r.out);
         // The path works: the host answers on the gateway address.
         assert.equal(await tcpFrom(ns, gw, control.port), "control\n");
-        const r = await inNetns(ns, loopbackViaScript("eth0", gw));
-        assert.equal(r.code, 0, r.out);
         assert.match((await inNetns(ns, "ip route get 127.0.0.1")).out, new RegExp(`via ${gw.replace(/\./g, "\\.")} dev eth0`));
 
         assert.equal(await tcpFrom(ns, "127.0.0.1", secret.port), "", "the host's loopback-only service answered a container");
@@ -191,7 +196,11 @@ describe("loopback stays loopback: containers and LAN neighbours cannot reach 12
         // A datagram sent before the control one over the same path would have arrived first.
         await udpFrom(ns, "127.0.0.1", uSecret.port, "attack");
         await udpFrom(ns, gw, uControl.port, "ping");
-        await within(uControl.next("ping"), 10_000, "the control datagram");
+        await within(uControl.next("ping"), 10_000, "the control datagram").catch(async (e: unknown) => {
+          const diag = await inNetns(ns, `ip -4 addr show eth0; ip route get ${gw}; ip neigh`);
+          const host = await run("ip", ["-br", "link", "show", bridge]);
+          throw new Error(`${String(e)}; the control datagram did not arrive: ${JSON.stringify(uControl.got)}\n${diag.out}\n${host.stdout}`);
+        });
         assert.deepEqual(uSecret.got, [], "a datagram reached the host's loopback");
       } finally {
         await Promise.all([secret.close(), control.close()]);
@@ -216,7 +225,7 @@ describe("loopback stays loopback: containers and LAN neighbours cannot reach 12
       const r = await run("ip", args);
       assert.equal(r.code, 0, `ip ${args.join(" ")}: ${r.stderr}`);
     }
-    const setup = await inNetns(nsPath, `ip link set lo up && ip addr add ${peerIp}/30 dev ${lan.peer} && ip link set ${lan.peer} up && ${loopbackViaScript(lan.peer, hostIp)}`);
+    const setup = await inNetns(nsPath, `ip link set lo up && ip addr add ${peerIp}/30 dev ${lan.peer} && ip link set ${lan.peer} up && ${loopbackViaScript(lan.peer, hostIp, lan.host)}`);
     assert.equal(setup.code, 0, setup.out);
     const control = await tcpListener(hostIp, "control");
     try {
