@@ -59,6 +59,7 @@ import {
   parseIPv4,
   parsePortKey,
   pickSubnet,
+  pinBridgeMac,
   portRequests,
   removeNetns,
   setSysctl,
@@ -368,6 +369,7 @@ export class NetworkService implements ContainerNetworking {
           if (want.host !== cur.host || want.prefix !== cur.prefix) this.o.log.warn(`--bip ${this.o.bridgeIp} ignored: ${name} already has ${existing.addrs[0]}`);
         }
         if (!existing.up) await configureBridge(name, undefined);
+        await pinBridgeMac(name);
         await this.localnet(name);
         return cur;
       }
@@ -384,6 +386,7 @@ export class NetworkService implements ContainerNetworking {
       try {
         if (existing) await configureBridge(name, `${formatIPv4(gw.host)}/${gw.prefix}`);
         else await createBridge(name, `${formatIPv4(gw.host)}/${gw.prefix}`, DEFAULT_MTU);
+        if (existing) await pinBridgeMac(name);
         await this.localnet(name);
         this.o.log.info(`default bridge ${name}: ${formatIPv4(gw.host)}/${gw.prefix}`);
         return gw;
@@ -442,6 +445,7 @@ export class NetworkService implements ContainerNetworking {
     try {
       if (!l || l.kind === "deleted") await createBridge(name, gwCidr, n.mtu ?? DEFAULT_MTU, `berth:${this.o.execRoot}`);
       else if (!l.addrs.includes(gwCidr) || !l.up) await configureBridge(name, l.addrs.includes(gwCidr) ? undefined : gwCidr);
+      await pinBridgeMac(name);
       await this.localnet(name);
     } catch (e) {
       this.o.log.error(`network ${n.Name}: bridge ${name}: ${messageOf(e)}`);

@@ -36,6 +36,7 @@ export {
   hostLinks,
   hostRoutes,
   linkExists,
+  pinBridgeMac,
   removeNetns,
   waitLinksGone,
   setSysctl,
