@@ -26,6 +26,7 @@ import net from "node:net";
 import { readFileSync } from "node:fs";
 import { Daemon, run } from "./harness.js";
 import { chainNames } from "../../src/network/index.js";
+import { messageOf } from "../../src/util/errors.js";
 
 const GUARD = "berth loopback guard";
 
@@ -199,7 +200,7 @@ describe("loopback stays loopback: containers and LAN neighbours cannot reach 12
         await within(uControl.next("ping"), 10_000, "the control datagram").catch(async (e: unknown) => {
           const diag = await inNetns(ns, `ip -4 addr show eth0; ip route get ${gw}; ip neigh`);
           const host = await run("ip", ["-br", "link", "show", bridge]);
-          throw new Error(`${String(e)}; the control datagram did not arrive: ${JSON.stringify(uControl.got)}\n${diag.out}\n${host.stdout}`);
+          throw new Error(`${messageOf(e)} (got ${JSON.stringify(uControl.got)})\n${diag.out}\n${host.stdout}`);
         });
         assert.deepEqual(uSecret.got, [], "a datagram reached the host's loopback");
       } finally {
