@@ -37,6 +37,7 @@ import {
   adoptSandbox,
   bridgeResolvConf,
   cidrString,
+  collectGuards,
   configureBridge,
   contains,
   createBridge,
@@ -45,6 +46,7 @@ import {
   deleteBridge,
   deleteLinks,
   embeddedResolvConf,
+  enableLocalnet,
   findAardvark,
   firstFree,
   formatIPv4,
@@ -57,6 +59,7 @@ import {
   parseIPv4,
   parsePortKey,
   pickSubnet,
+  pinBridgeMac,
   portRequests,
   removeNetns,
   setSysctl,
@@ -237,6 +240,7 @@ export class NetworkService implements ContainerNetworking {
     }
     const [links, routes] = await Promise.all([hostLinks(), hostRoutes()]);
     await this.collectStrayBridges(links);
+    await collectGuards((b) => existsSync(`/sys/class/net/${b}`)).catch((e: unknown) => this.o.log.warn(`collecting loopback guards: ${messageOf(e)}`));
     await this.ensurePredefined(links, routes);
     for (const n of this.userNetworks()) await this.ensureUserBridge(n, links);
     await setSysctl("net/ipv4/ip_forward", "1");
@@ -365,7 +369,8 @@ export class NetworkService implements ContainerNetworking {
           if (want.host !== cur.host || want.prefix !== cur.prefix) this.o.log.warn(`--bip ${this.o.bridgeIp} ignored: ${name} already has ${existing.addrs[0]}`);
         }
         if (!existing.up) await configureBridge(name, undefined);
-        await setSysctl(`net/ipv4/conf/${name}/route_localnet`, "1");
+        await pinBridgeMac(name);
+        await this.localnet(name);
         return cur;
       }
       let gw: Cidr & { host: number };
@@ -381,7 +386,8 @@ export class NetworkService implements ContainerNetworking {
       try {
         if (existing) await configureBridge(name, `${formatIPv4(gw.host)}/${gw.prefix}`);
         else await createBridge(name, `${formatIPv4(gw.host)}/${gw.prefix}`, DEFAULT_MTU);
-        await setSysctl(`net/ipv4/conf/${name}/route_localnet`, "1");
+        if (existing) await pinBridgeMac(name);
+        await this.localnet(name);
         this.o.log.info(`default bridge ${name}: ${formatIPv4(gw.host)}/${gw.prefix}`);
         return gw;
       } catch (e) {
@@ -391,6 +397,12 @@ export class NetworkService implements ContainerNetworking {
       }
     }
     throw new EngineError("internal", `could not set up the default bridge ${name}`);
+  }
+
+  /** Let a bridge route 127.0.0.1 for published loopback ports, behind its loopback guard (network/loopguard.ts). */
+  private async localnet(bridge: string): Promise<void> {
+    const err = await enableLocalnet(bridge);
+    if (err) this.o.log.error(`bridge ${bridge}: no loopback guard, so no route_localnet (ports published on 127.0.0.1 do not answer): ${err}`);
   }
 
   /** Subnets in use on the host (routes and addresses), ignoring the given interfaces. */
@@ -433,7 +445,8 @@ export class NetworkService implements ContainerNetworking {
     try {
       if (!l || l.kind === "deleted") await createBridge(name, gwCidr, n.mtu ?? DEFAULT_MTU, `berth:${this.o.execRoot}`);
       else if (!l.addrs.includes(gwCidr) || !l.up) await configureBridge(name, l.addrs.includes(gwCidr) ? undefined : gwCidr);
-      await setSysctl(`net/ipv4/conf/${name}/route_localnet`, "1");
+      await pinBridgeMac(name);
+      await this.localnet(name);
     } catch (e) {
       this.o.log.error(`network ${n.Name}: bridge ${name}: ${messageOf(e)}`);
     }
@@ -1117,7 +1130,7 @@ export class NetworkService implements ContainerNetworking {
       };
       await createBridge(bridgeName, `${formatIPv4(gateway)}/${subnet.prefix}`, mtu, `berth:${this.o.execRoot}`);
       try {
-        await setSysctl(`net/ipv4/conf/${bridgeName}/route_localnet`, "1");
+        await this.localnet(bridgeName);
         await this.saveNetwork(rec);
         this.networks.set(id, rec);
         await this.applyFirewall();

@@ -1,7 +1,8 @@
 /**
  * The network subsystem: Linux bridges, veth pairs in per-container network
  * namespaces (iproute2), IPv4 address math and host-wide leases, published
- * ports (reservations + kernel NAT through iptables-restore), and the embedded
+ * ports (reservations + kernel NAT through iptables-restore), loopback guards
+ * for bridges that route 127.0.0.1 (loopguard.ts), and the embedded
  * DNS (aardvark-dns). engine/networks.ts composes these into Docker's networks.
  */
 export {
@@ -30,16 +31,17 @@ export {
   configureBridge,
   createBridge,
   createSandbox,
-  deleteBridge,
   deleteLinks,
   destroySandbox,
   hostLinks,
   hostRoutes,
   linkExists,
+  pinBridgeMac,
   removeNetns,
   waitLinksGone,
   setSysctl,
 } from "./links.js";
+export { collectGuards, deleteBridge, enableLocalnet } from "./loopguard.js";
 export { type ChainNames, type FwBridge, type FwModel, type FwPort, DEFAULT_EXEC_ROOT, Firewall, chainNames, ownerComment } from "./iptables.js";
 export { type PortBinding, type PortMapping, type PortRequest, type Proto, PortReservations, parsePortKey, portRequests } from "./ports.js";
 export { type DnsEntry, type DnsNetwork, Aardvark, findAardvark, strayAardvarks } from "./dns.js";

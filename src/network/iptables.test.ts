@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { chainNames, jumpRules, renderChains, scanSave } from "./iptables.js";
 
 test("names the default daemon's chains BERTH…, others' with a suffix of their exec-root", () => {
-  assert.deepEqual(chainNames("/run/berth"), { dnat: "BERTH", postrouting: "BERTH-POSTROUTING", forward: "BERTH-FORWARD", input: "BERTH-INPUT" });
+  assert.deepEqual(chainNames("/run/berth"), { dnat: "BERTH", postrouting: "BERTH-POSTROUTING", forward: "BERTH-FORWARD", input: "BERTH-INPUT", raw: "BERTH-RAW" });
   const t = chainNames("/tmp/bt-x/x");
   assert.match(t.dnat, /^BERTH-[0-9a-f]{6}$/);
   assert.ok(Object.values(t).every((c) => c.length <= 28), "iptables chain names are at most 28 characters");
@@ -36,6 +36,21 @@ test("renders DNAT for published ports, masquerade per bridge and isolation betw
   assert.ok(!filter.some((l) => /-P (FORWARD|INPUT)/.test(l)), "policies are never touched");
 });
 
+test("drops remote packets for ports published on a loopback address, in raw PREROUTING, and only those", () => {
+  const n = chainNames("/run/berth");
+  const port = (hostIp: string, hostPort: number, proto = "tcp") => ({ bridge: "berth0", proto, containerIp: "172.17.0.2", containerPort: 80, hostIp, hostPort });
+  const { raw } = renderChains(n, {
+    bridges: [{ name: "berth0", subnet: "172.17.0.0/16", internal: false }],
+    ports: [port("127.0.0.1", 8080), port("127.0.0.2", 5353, "udp"), port("0.0.0.0", 9090), port("192.0.2.10", 9091)],
+  });
+  assert.deepEqual(raw, [
+    ":BERTH-RAW - [0:0]",
+    "-A BERTH-RAW -d 127.0.0.1/32 ! -i lo -p tcp -m tcp --dport 8080 -j DROP",
+    "-A BERTH-RAW -d 127.0.0.2/32 ! -i lo -p udp -m udp --dport 5353 -j DROP",
+  ]);
+  assert.deepEqual(renderChains(n, { bridges: [], ports: [] }).raw, [":BERTH-RAW - [0:0]"], "no port, an empty chain");
+});
+
 test("finds jumps of daemons whose exec-root vanished, and our own jumps", async () => {
   const mine = chainNames("/run/berth");
   const gone = chainNames("/tmp/gone");
@@ -49,16 +64,21 @@ test("finds jumps of daemons whose exec-root vanished, and our own jumps", async
     "*filter",
     `-A FORWARD -m comment --comment "berth:/tmp/gone" -j ${gone.forward}`,
     "COMMIT",
+    "*raw",
+    `-A PREROUTING -m comment --comment "berth:/tmp/gone" -j ${gone.raw}`,
+    '-A PREROUTING -i berth0 -d 127.0.0.0/8 -m comment --comment "berth loopback guard" -j DROP',
+    "COMMIT",
   ].join("\n");
   const scan = await scanSave(save, async (root) => root === "/run/berth");
   assert.ok(scan.jumpsTo.has(`nat/${mine.dnat}`));
   assert.deepEqual(scan.stale.nat, [`-D PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "berth:/tmp/gone" -j ${gone.dnat}`]);
   assert.deepEqual(scan.stale.filter, [`-D FORWARD -m comment --comment "berth:/tmp/gone" -j ${gone.forward}`]);
-  assert.deepEqual(scan.stale.chains, [{ table: "nat", chain: gone.dnat }, { table: "filter", chain: gone.forward }]);
+  assert.deepEqual(scan.stale.raw, [`-D PREROUTING -m comment --comment "berth:/tmp/gone" -j ${gone.raw}`], "a bridge's loopback guard is no daemon's");
+  assert.deepEqual(scan.stale.chains, [{ table: "nat", chain: gone.dnat }, { table: "filter", chain: gone.forward }, { table: "raw", chain: gone.raw }]);
 });
 
 test("jumps into the daemon's chains carry its exec-root; FORWARD and INPUT jumps go first", () => {
   const j = jumpRules(chainNames("/run/berth"), "/run/berth");
-  assert.deepEqual(j.map((x) => `${x.table} ${x.chain} ${x.top}`), ["nat PREROUTING false", "nat OUTPUT false", "nat POSTROUTING false", "filter FORWARD true", "filter INPUT true"]);
+  assert.deepEqual(j.map((x) => `${x.table} ${x.chain} ${x.top}`), ["nat PREROUTING false", "nat OUTPUT false", "nat POSTROUTING false", "filter FORWARD true", "filter INPUT true", "raw PREROUTING true"]);
   assert.ok(j.every((x) => x.spec.includes('--comment "berth:/run/berth"')));
 });

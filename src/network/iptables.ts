@@ -1,6 +1,6 @@
 /**
  * The firewall: every rule of a daemon lives in its own chains (nat BERTH and
- * BERTH-POSTROUTING, filter BERTH-FORWARD and BERTH-INPUT), entered from the
+ * BERTH-POSTROUTING, filter BERTH-FORWARD and BERTH-INPUT, raw BERTH-RAW), entered from the
  * built-in chains by jump rules that carry the daemon's exec-root as a
  * comment. A change rewrites those chains whole from the current model in one
  * `iptables-restore --noflush` (atomic per table; no rule-by-rule bookkeeping,
@@ -41,13 +41,20 @@ export interface ChainNames {
   postrouting: string;
   forward: string;
   input: string;
+  /** raw PREROUTING: drops remote packets for ports published on loopback addresses. */
+  raw: string;
 }
+
+type Table = "raw" | "nat" | "filter";
+type Tables = Record<Table, string[]>;
+const TABLES: readonly Table[] = ["raw", "nat", "filter"];
+const isTable = (t: string): t is Table => (TABLES as readonly string[]).includes(t);
 
 export const DEFAULT_EXEC_ROOT = "/run/berth";
 
 export function chainNames(execRoot: string): ChainNames {
   const s = execRoot === DEFAULT_EXEC_ROOT ? "" : `-${createHash("sha256").update(execRoot).digest("hex").slice(0, 6)}`;
-  return { dnat: `BERTH${s}`, postrouting: `BERTH-POSTROUTING${s}`, forward: `BERTH-FORWARD${s}`, input: `BERTH-INPUT${s}` };
+  return { dnat: `BERTH${s}`, postrouting: `BERTH-POSTROUTING${s}`, forward: `BERTH-FORWARD${s}`, input: `BERTH-INPUT${s}`, raw: `BERTH-RAW${s}` };
 }
 
 export function ownerComment(execRoot: string): string {
@@ -59,7 +66,7 @@ function quote(s: string): string {
 }
 
 /** The jump rules into a daemon's chains, as [table, chain, rule-after-chain, insertAtTop]. */
-export function jumpRules(n: ChainNames, execRoot: string): { table: "nat" | "filter"; chain: string; spec: string; top: boolean }[] {
+export function jumpRules(n: ChainNames, execRoot: string): { table: Table; chain: string; spec: string; top: boolean }[] {
   const c = `-m comment --comment ${quote(ownerComment(execRoot))}`;
   return [
     { table: "nat", chain: "PREROUTING", spec: `-m addrtype --dst-type LOCAL ${c} -j ${n.dnat}`, top: false },
@@ -67,11 +74,13 @@ export function jumpRules(n: ChainNames, execRoot: string): { table: "nat" | "fi
     { table: "nat", chain: "POSTROUTING", spec: `${c} -j ${n.postrouting}`, top: false },
     { table: "filter", chain: "FORWARD", spec: `${c} -j ${n.forward}`, top: true },
     { table: "filter", chain: "INPUT", spec: `${c} -j ${n.input}`, top: true },
+    { table: "raw", chain: "PREROUTING", spec: `${c} -j ${n.raw}`, top: true },
   ];
 }
 
-/** The complete contents of a daemon's chains for a model: {nat: lines, filter: lines} (flush included). */
-export function renderChains(n: ChainNames, m: FwModel): { nat: string[]; filter: string[] } {
+/** The complete contents of a daemon's chains for a model, per table (flush included). */
+export function renderChains(n: ChainNames, m: FwModel): Tables {
+  const raw: string[] = [`:${n.raw} - [0:0]`];
   const nat: string[] = [`:${n.dnat} - [0:0]`, `:${n.postrouting} - [0:0]`];
   const filter: string[] = [`:${n.forward} - [0:0]`, `:${n.input} - [0:0]`];
   const internal = new Set(m.bridges.filter((b) => b.internal).map((b) => b.name));
@@ -81,6 +90,9 @@ export function renderChains(n: ChainNames, m: FwModel): { nat: string[]; filter
   for (const p of ports) {
     const dst = p.hostIp && p.hostIp !== "0.0.0.0" ? `-d ${p.hostIp}/32 ` : "";
     nat.push(`-A ${n.dnat} ${dst}${proto(p)} ${p.hostPort} -j DNAT --to-destination ${p.containerIp}:${p.containerPort}`);
+    // A port on a loopback address answers the host's loopback only: a LAN neighbour that routes
+    // 127.0.0.1 to this host would otherwise be DNATed in (bridges are guarded by loopguard.ts).
+    if (p.hostIp.startsWith("127.")) raw.push(`-A ${n.raw} -d ${p.hostIp}/32 ! -i lo ${proto(p)} ${p.hostPort} -j DROP`);
   }
   for (const b of m.bridges) {
     if (!b.internal) nat.push(`-A ${n.postrouting} -s ${b.subnet} ! -o ${b.name} -j MASQUERADE`);
@@ -113,12 +125,12 @@ export function renderChains(n: ChainNames, m: FwModel): { nat: string[]; filter
     filter.push(`-A ${n.input} -i ${b.name} -p udp -m udp --dport 53 -j ACCEPT`);
     filter.push(`-A ${n.input} -i ${b.name} -p tcp -m tcp --dport 53 -j ACCEPT`);
   }
-  return { nat, filter };
+  return { raw, nat, filter };
 }
 
-function restoreText(tables: { nat: string[]; filter: string[] }): string {
+function restoreText(tables: Tables): string {
   let out = "";
-  for (const t of ["nat", "filter"] as const) {
+  for (const t of TABLES) {
     if (tables[t].length === 0) continue;
     out += `*${t}\n${tables[t].join("\n")}\nCOMMIT\n`;
   }
@@ -129,7 +141,7 @@ export interface SaveScan {
   /** Jumps present for each chain name, per table. */
   jumpsTo: Set<string>;
   /** Stale jump rules to delete ("-D ..." lines) and stale chains, per table. */
-  stale: { nat: string[]; filter: string[]; chains: { table: "nat" | "filter"; chain: string }[] };
+  stale: Tables & { chains: { table: Table; chain: string }[] };
 }
 
 /**
@@ -138,13 +150,13 @@ export interface SaveScan {
  */
 export async function scanSave(save: string, isAlive: (execRoot: string) => Promise<boolean>): Promise<SaveScan> {
   const jumpsTo = new Set<string>();
-  const stale: SaveScan["stale"] = { nat: [], filter: [], chains: [] };
-  let table: "nat" | "filter" | undefined;
+  const stale: SaveScan["stale"] = { raw: [], nat: [], filter: [], chains: [] };
+  let table: Table | undefined;
   const alive = new Map<string, boolean>();
   for (const line of save.split("\n")) {
     if (line.startsWith("*")) {
       const t = line.slice(1).trim();
-      table = t === "nat" || t === "filter" ? t : undefined;
+      table = isTable(t) ? t : undefined;
       continue;
     }
     if (!table || !line.startsWith("-A ")) continue;
@@ -193,8 +205,8 @@ export class Firewall {
     const { stdout } = await run(this.saveBin, []);
     const scan = await scanSave(stdout, (root) => fs.stat(root).then(() => true, () => false));
     const tables = renderChains(this.names, model);
-    const extra: { nat: string[]; filter: string[] } = { nat: [], filter: [] };
-    for (const t of ["nat", "filter"] as const) extra[t].push(...scan.stale[t]);
+    const extra: Tables = { raw: [], nat: [], filter: [] };
+    for (const t of TABLES) extra[t].push(...scan.stale[t]);
     const seen = new Set<string>();
     for (const c of scan.stale.chains) {
       const k = `${c.table}/${c.chain}`;
@@ -210,10 +222,9 @@ export class Firewall {
     // Declare (create/flush) our chains first, then jumps and stale removal, then our rules.
     const decl = (lines: string[]) => lines.filter((l) => l.startsWith(":"));
     const rules = (lines: string[]) => lines.filter((l) => !l.startsWith(":"));
-    const text = restoreText({
-      nat: [...decl(tables.nat), ...extra.nat, ...rules(tables.nat)],
-      filter: [...decl(tables.filter), ...extra.filter, ...rules(tables.filter)],
-    });
+    const merged: Tables = { raw: [], nat: [], filter: [] };
+    for (const t of TABLES) merged[t] = [...decl(tables[t]), ...extra[t], ...rules(tables[t])];
+    const text = restoreText(merged);
     await run(this.restoreBin, ["--noflush"], { input: text });
     this.lastApplied = restoreText(tables);
     return { collected: seen.size };
@@ -245,13 +256,13 @@ export class Firewall {
   async removeAll(): Promise<void> {
     const { stdout } = await run(this.saveBin, []);
     const mine = new Set(Object.values(this.names));
-    const out: { nat: string[]; filter: string[] } = { nat: [], filter: [] };
+    const out: Tables = { raw: [], nat: [], filter: [] };
     const exists = new Set<string>();
-    let table: "nat" | "filter" | undefined;
+    let table: Table | undefined;
     for (const line of stdout.split("\n")) {
       if (line.startsWith("*")) {
         const t = line.slice(1).trim();
-        table = t === "nat" || t === "filter" ? t : undefined;
+        table = isTable(t) ? t : undefined;
       } else if (table && line.startsWith(":")) {
         exists.add(`${table}/${line.slice(1).split(" ")[0] ?? ""}`);
       } else if (table && line.startsWith("-A ")) {
@@ -262,6 +273,7 @@ export class Firewall {
     }
     for (const c of [this.names.dnat, this.names.postrouting]) if (exists.has(`nat/${c}`)) out.nat.push(`-F ${c}`, `-X ${c}`);
     for (const c of [this.names.forward, this.names.input]) if (exists.has(`filter/${c}`)) out.filter.push(`-F ${c}`, `-X ${c}`);
+    if (exists.has(`raw/${this.names.raw}`)) out.raw.push(`-F ${this.names.raw}`, `-X ${this.names.raw}`);
     await run(this.restoreBin, ["--noflush"], { input: restoreText(out) }).catch(() => undefined);
     this.lastApplied = "";
   }

@@ -203,9 +203,21 @@ export async function hostRoutes(): Promise<string[]> {
     .map((r) => (r.dst?.includes("/") ? r.dst : `${r.dst}/32`));
 }
 
-/** Create a bridge with its gateway address and bring it up. */
+/** A random unicast, locally administered MAC address. */
+export function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = ((b[0] ?? 0) & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
+/**
+ * Create a bridge with its gateway address and bring it up. Its MAC address is
+ * set (as dockerd does): one the kernel picks follows the lowest MAC of the
+ * bridge's ports, so containers' ARP entries for the gateway would go stale as
+ * others come and go.
+ */
 export async function createBridge(name: string, gatewayCidr: string, mtu: number, alias?: string): Promise<void> {
-  const lines = [`link add name ${q(name)} mtu ${mtu} type bridge`];
+  const lines = [`link add name ${q(name)} address ${randomMac()} mtu ${mtu} type bridge`];
   if (alias) lines.push(`link set dev ${q(name)} alias ${q(alias)}`);
   lines.push(`addr add ${gatewayCidr} brd + dev ${q(name)}`, `link set dev ${q(name)} up`);
   await ipServer().batch(lines);
@@ -217,6 +229,15 @@ export async function configureBridge(name: string, gatewayCidr: string | undefi
   if (gatewayCidr) lines.push(`addr add ${gatewayCidr} brd + dev ${q(name)}`);
   lines.push(`link set dev ${q(name)} up`);
   await ipServer().batch(lines);
+}
+
+/** Fix the MAC address of a bridge made without one (an older berthd's): its current one, set explicitly. */
+export async function pinBridgeMac(name: string): Promise<void> {
+  const dir = `/sys/class/net/${name}`;
+  const type = (await fs.readFile(`${dir}/addr_assign_type`, "utf8").catch(() => "")).trim();
+  if (type === "" || type === "3") return; // gone, or NET_ADDR_SET already
+  const mac = (await fs.readFile(`${dir}/address`, "utf8")).trim();
+  await ipServer().batch([`link set dev ${q(name)} address ${mac}`]);
 }
 
 export async function deleteBridge(name: string): Promise<void> {

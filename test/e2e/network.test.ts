@@ -264,6 +264,17 @@ describe("docker CLI against berthd: networking", () => {
     for (const a of ["create prunable", "destroy ntb", "destroy prunable"]) assert.match(ev, new RegExp(`^${a}$`, "m"));
   });
 
+  it("gives bridges a MAC address of their own, which containers coming and going do not move (as dockerd does)", async () => {
+    const nta = await ok(["network", "inspect", "-f", "{{.Id}}", "nta"]);
+    const sys = (b: string, f: string) => fs.readFile(`/sys/class/net/${b}/${f}`, "utf8").then((x) => x.trim());
+    // 3 = NET_ADDR_SET; 1 (random) would follow the lowest MAC of the bridge's ports, and containers'
+    // ARP entries for the gateway would go stale.
+    for (const b of ["berth0", `br-${nta.slice(0, 12)}`]) assert.equal(await sys(b, "addr_assign_type"), "3", `${b}: its address is set, not the kernel's pick`);
+    const mac = await sys("berth0", "address");
+    assert.equal(await ok(["run", "--rm", "busybox", "true"]), "");
+    assert.equal(await sys("berth0", "address"), mac);
+  });
+
   it("leaves no veth, bridge, NAT rule, netns, DNS server or mount once containers and networks are gone", async () => {
     await ok(["rm", "-f", "web", "srv"]);
     await ok(["network", "rm", "nta"]);
@@ -284,6 +295,7 @@ describe("docker CLI against berthd: networking", () => {
     const rules = await chainRules(d);
     const n = chainNames(d.execRoot);
     assert.deepEqual(rules[n.dnat], [], "no DNAT rule");
+    assert.deepEqual(rules[n.raw], [], "no raw drop for a loopback port");
     for (const r of [...(rules[n.forward] ?? []), ...(rules[n.postrouting] ?? [])]) assert.match(r, / berth0 /, `only default-bridge rules remain: ${r}`);
 
     assert.deepEqual(await fs.readdir(path.join(d.execRoot, "netns")), []);
