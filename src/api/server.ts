@@ -96,7 +96,8 @@ export function versionAtLeast(v: string, min: string): boolean {
   return compareVersions(v, min) >= 0;
 }
 
-const COMMON_HEADERS = {
+/** Headers dockerd puts on every answer. */
+export const COMMON_HEADERS = {
   "Api-Version": API_VERSION,
   "Docker-Experimental": "false",
   Ostype: "linux",

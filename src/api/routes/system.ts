@@ -1,15 +1,13 @@
 import type { Engine } from "../../engine/index.js";
 import { eventJson, parseTimeFilter } from "../../engine/index.js";
-import { type Router, API_VERSION, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
+import { type Router, COMMON_HEADERS, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
 
 export function systemRoutes(r: Router, engine: Engine): void {
   const ping = async (ctx: import("../server.js").Ctx) => {
     const res = requireRes(ctx);
     res.writeHead(200, {
-      "Api-Version": API_VERSION,
+      ...COMMON_HEADERS,
       "Builder-Version": "1",
-      "Docker-Experimental": "false",
-      Ostype: "linux",
       Swarm: "inactive",
       "Cache-Control": "no-cache, no-store, must-revalidate",
       Pragma: "no-cache",
