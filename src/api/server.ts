@@ -207,20 +207,30 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
         return socket;
       },
     };
+    // Answers dockerd gives before its routes run, with only the headers it sets by then.
+    const early = (status: number, headers: Record<string, string>, body: string): void => {
+      answered = true;
+      if (res) {
+        res.writeHead(status, { ...headers, "Content-Length": Buffer.byteLength(body) });
+        res.end(req.method === "HEAD" ? undefined : body);
+      } else writeRawResponse(status, body);
+    };
+    const { "Docker-Experimental": _experimental, ...versionHeaders } = COMMON_HEADERS;
     try {
-      if (vm && compareVersions(version, API_VERSION) > 0) throw invalid(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
+      if (vm && compareVersions(version, API_VERSION) > 0) {
+        const message = `client version ${version} is too new. Maximum supported API version is ${API_VERSION}`;
+        early(400, { ...versionHeaders, "Content-Type": "application/json" }, JSON.stringify({ message }));
+        return;
+      }
       if (vm && compareVersions(version, MIN_API_VERSION) < 0) {
-        throw invalid(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+        const message = `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`;
+        early(400, { ...versionHeaders, "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" }, `${message}\n`);
+        return;
       }
       const m = router.match(req.method ?? "GET", path);
-      if (m === undefined) throw new EngineError("notFound", "page not found");
-      if (m === "methodNotAllowed") {
-        answered = true;
-        const body = JSON.stringify({ message: "method not allowed" });
-        if (res) {
-          res.writeHead(405, { ...COMMON_HEADERS, "Content-Type": "application/json" });
-          res.end(body);
-        } else writeRawResponse(405, body);
+      // dockerd 20.10's router answers an unknown path, or a known path with another method, the same way.
+      if (m === undefined || m === "methodNotAllowed") {
+        early(404, { "Content-Type": "application/json" }, JSON.stringify({ message: "page not found" }));
         return;
       }
       ctx.params = m.params;

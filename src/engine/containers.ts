@@ -583,12 +583,13 @@ export class ContainerService {
     if (rec.State.Health) rec.State.Health = { ...rec.State.Health, Status: "unhealthy" };
     delete rec.MonitorPid;
     await this.rt(rec).cleanup(rec.Id).catch((e: unknown) => this.o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
+    // dockerd's order: oom, die, then the clean-up's network disconnect and volume unmount events.
+    if (oom) this.o.events.emit("container", "oom", rec.Id, this.eventAttrs(rec));
+    this.o.events.emit("container", "die", rec.Id, { ...this.eventAttrs(rec), exitCode: String(st.exitCode) });
     await this.o.networking?.tearDown(rec).catch((e: unknown) => this.o.log.warn(`network teardown ${rec.Id}: ${messageOf(e)}`));
     await this.o.images.layers.unmount(rec.Id).catch((e: unknown) => this.o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
     await this.releaseShm(rec);
     await this.save(rec);
-    if (oom) this.o.events.emit("container", "oom", rec.Id, this.eventAttrs(rec));
-    this.o.events.emit("container", "die", rec.Id, { ...this.eventAttrs(rec), exitCode: String(st.exitCode) });
     const l = this.liveOf(rec.Id);
     delete l.exited;
     const result: WaitResult = { StatusCode: st.exitCode, Error: null };

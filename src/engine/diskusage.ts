@@ -1,6 +1,6 @@
 /** GET /system/df: what images, containers and volumes use (Docker's DiskUsage). */
 import type { Digest } from "../util/digest.js";
-import { type ImageStore, chainIds } from "../image/index.js";
+import { type ImageStore, chainIds, shownSize } from "../image/index.js";
 import type { ContainerService } from "./containers.js";
 import type { VolumeService } from "./volumes.js";
 
@@ -11,7 +11,7 @@ export async function diskUsage(o: { store: ImageStore; containers: ContainerSer
   const out: Record<string, unknown> = {};
   if (want("image")) {
     const layers = await o.store.layers.list();
-    const sizeOf = new Map(layers.map((l) => [l.chainId as string, l.size]));
+    const sizeOf = new Map(layers.map((l) => [l.chainId as string, shownSize(l)]));
     // How many images use each layer: a layer of two or more images is shared.
     const users = new Map<string, number>();
     const chainsOf = new Map<Digest, Digest[]>();
@@ -41,11 +41,12 @@ export async function diskUsage(o: { store: ImageStore; containers: ContainerSer
       });
     }
     images.sort((a, b) => (b["Created"] as number) - (a["Created"] as number));
-    out["LayersSize"] = layers.reduce((a, l) => a + l.size, 0);
+    out["LayersSize"] = layers.reduce((a, l) => a + shownSize(l), 0);
     out["Images"] = images;
   }
   if (want("container")) out["Containers"] = await o.containers.list({ all: true, limit: 0, size: true, filters: {} });
   if (want("volume")) out["Volumes"] = await o.volumes.usage();
-  if (want("build-cache")) out["BuildCache"] = [];
+  // The legacy builder keeps no BuildKit cache records: dockerd then says null.
+  if (want("build-cache")) out["BuildCache"] = null;
   return out;
 }

@@ -2,7 +2,7 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
 import { conflict, invalid, notFound } from "../util/errors.js";
-import { type ImageRunConfig, type ImageStore, chainIds, formatReference, parseReference, withDefaultTag } from "../image/index.js";
+import { type ImageRunConfig, type ImageStore, type LayerInfo, chainIds, formatReference, parseReference, shownSize, withDefaultTag } from "../image/index.js";
 import type { ContainerService } from "./containers.js";
 import type { Events } from "./events.js";
 
@@ -115,7 +115,7 @@ export class ImageService {
       let size = 0;
       if (!h.empty_layer && li < layers.length) {
         const c = chain[li++];
-        size = c ? (await this.store.layers.get(c).catch(() => ({ size: 0 }))).size : 0;
+        size = c ? shownSize(await this.store.layers.get(c).catch(() => ({ size: 0 }) as LayerInfo)) : 0;
       }
       out.push({ Id: "<missing>", Created: Math.floor(Date.parse(h.created ?? "") / 1000) || 0, CreatedBy: h.created_by ?? "", Tags: null, Size: size, Comment: h.comment ?? "" });
     }

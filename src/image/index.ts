@@ -17,7 +17,7 @@ import { type ImageConfig, type ImageRunConfig, hostArchitecture } from "./confi
 import { ContentStore } from "./content.js";
 import { ImageIndex, type ImageRecord } from "./images.js";
 import { LayerBlobIndex, type LayerBlob } from "./layerblobs.js";
-import { LayerStore, type LayerInfo, type UnpackedLayer, chainIdOf, chainIds } from "./layers.js";
+import { LayerStore, type LayerInfo, type UnpackedLayer, chainIdOf, chainIds, shownSize } from "./layers.js";
 import { type Reference, formatReference, parseReference, registryOf, withDefaultTag } from "./reference.js";
 
 export type { ImageConfig, ImageRunConfig, ImageRecord, Reference, LayerBlob, LayerInfo, UnpackedLayer };
@@ -29,7 +29,7 @@ export interface PendingLayer {
   commit(parent: Digest | null): Promise<LayerInfo>;
   discard(): Promise<void>;
 }
-export { parseReference, formatReference, withDefaultTag, registryOf, hostArchitecture, chainIds, chainIdOf };
+export { parseReference, formatReference, withDefaultTag, registryOf, hostArchitecture, chainIds, chainIdOf, shownSize };
 export { busyboxRootfsTar } from "./busybox.js";
 export { packDirectory } from "./tar.js";
 export { extractLayer, type ExtractOptions } from "./tar.js";
@@ -279,7 +279,7 @@ export class ImageStore {
   /** Total uncompressed size of an image's layers. */
   async size(id: Digest): Promise<number> {
     let total = 0;
-    for (const c of await this.layers.chain(await this.topLayer(id))) total += (await this.layers.get(c)).size;
+    for (const c of await this.layers.chain(await this.topLayer(id))) total += shownSize(await this.layers.get(c));
     return total;
   }
 
@@ -328,7 +328,7 @@ export class ImageStore {
       }
       await this.layers.remove(l.chainId);
       layers++;
-      reclaimed += l.size;
+      reclaimed += shownSize(l);
     }
     // Compressed blobs of kept layers stay (push reuses them); the others go.
     const keepMapped = new Set<Digest>();

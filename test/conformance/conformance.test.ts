@@ -2,9 +2,11 @@
  * Differential conformance: every scenario under scenarios/ runs against a
  * private reference dockerd 20.10 and a private berthd; any difference not in
  * the allowlist fails. Prints the coverage table of the spec's routes.
- * CONF_FILTER=<substring> runs only matching scenarios; CONF_VERBOSE=1 logs set-up.
+ * CONF_FILTER=<substring> runs only matching scenarios; CONF_VERBOSE=1 logs set-up;
+ * CONF_DUMP=<file> appends both engines' whole answer for every step that differs (JSON lines).
  */
 import assert from "node:assert/strict";
+import { appendFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { coverageTable, routeOf, specRoutes, type CoverageRow } from "./coverage.js";
 import { startPair, type Pair } from "./engines.js";
@@ -32,6 +34,12 @@ test("berthd answers every scenario as the reference dockerd does (differences o
     const t0 = Date.now();
     const r = await runScenario(pair, pair.cli, sc, allowlist);
     results.push(r);
+    const dump = process.env.CONF_DUMP;
+    if (dump !== undefined && dump !== "") {
+      r.records.forEach((rec, i) => {
+        if (r.differences.some((d) => d.step === i)) appendFileSync(dump, `${JSON.stringify({ scenario: sc.name, step: i, dockerd: rec.obs, berth: r.berthRecords?.[i]?.obs })}\n`);
+      });
+    }
     const open = r.differences.filter((d) => d.allowed === undefined).length;
     console.log(`${r.error ? "ERROR" : open > 0 ? "DIFF " : "ok   "} ${sc.name} (${Date.now() - t0} ms, ${r.differences.length} difference(s), ${open} not allowlisted)${r.error ? `: ${r.error}` : ""}`);
   }

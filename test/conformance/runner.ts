@@ -46,11 +46,11 @@ export interface StepRecord {
 }
 
 function subst(s: string, vars: Map<string, string>): string {
-  return s.replace(/\{\{(\w+)\}\}/g, (_m, k: string) => {
+  return s.replace(/\{\{(\w+)(?::(\d+))?\}\}/g, (_m, k: string, len?: string) => {
     if (k === "now") return (Date.now() / 1000).toFixed(3);
     const v = vars.get(k);
     if (v === undefined) throw new Error(`{{${k}}} is not set`);
-    return v;
+    return len === undefined ? v : v.slice(0, Number(len));
   });
 }
 
@@ -140,6 +140,8 @@ export interface ScenarioResult {
   scenario: Scenario;
   differences: Difference[];
   records: StepRecord[];
+  /** Berth's observations (for CONF_DUMP). */
+  berthRecords?: StepRecord[];
   error?: string;
 }
 
@@ -170,7 +172,7 @@ export async function runScenario(pair: Pair, cli: CliConfig, sc: Scenario, allo
       differences.push({ scenario: sc.name, step: i, ...d, ...(entry ? { allowed: entry.why } : {}) });
     }
   });
-  return { scenario: sc, differences, records: ref };
+  return { scenario: sc, differences, records: ref, berthRecords: berth };
 }
 
 export function matchesScenario(pattern: string, name: string): boolean {

@@ -7,7 +7,8 @@
  *
  * Strings in `path`, `query`, `body`, `cli` and `stdin` may contain {{var}}:
  * a value saved earlier in the same scenario on the same engine (`save`), or
- * a built-in: {{image}} (the fixture image id), {{now}} (Unix seconds at that step).
+ * a built-in: {{image}} (the fixture image id), {{now}} (Unix seconds at that step);
+ * {{name:12}} is the first 12 characters of a value (short ids).
  */
 export interface ApiStep {
   /** HTTP method and path without the version prefix (/containers/json); the harness adds /v1.41. */

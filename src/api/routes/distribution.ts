@@ -2,7 +2,7 @@
 import type { ServerResponse } from "node:http";
 import type { DfType, Engine, ProgressMessage } from "../../engine/index.js";
 import { invalid, messageOf } from "../../util/errors.js";
-import { type Ctx, type Router, qBool, requireRes, startJsonStream, startStream } from "../server.js";
+import { type Ctx, type Router, qBool, requireRes, startJsonStream, startStream, versionAtLeast } from "../server.js";
 
 /**
  * A JSON-lines progress stream started on the first message: an error before
@@ -112,6 +112,8 @@ export function distributionRoutes(r: Router, engine: Engine): void {
 
   r.get("/system/df", async (ctx) => {
     const types = ctx.query.getAll("type").filter((t): t is DfType => ["image", "container", "volume", "build-cache"].includes(t));
-    ctx.json(200, await engine.diskUsage(types));
+    const df = await engine.diskUsage(versionAtLeast(ctx.version, "1.42") ? types : []);
+    // BuilderSize left the API in 1.42 (the `type` parameter came then too).
+    ctx.json(200, versionAtLeast(ctx.version, "1.42") ? df : { ...df, BuilderSize: 0 });
   });
 }
