@@ -6,7 +6,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { Duplex, Readable } from "node:stream";
-import { EngineError, invalid, messageOf } from "../util/errors.js";
+import { invalid, messageOf } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { errorBody, statusOf } from "./errors.js";
 
@@ -199,10 +199,11 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
           const s = res.socket as Duplex;
           s.on("error", () => s.destroy());
           res.detachSocket(res.socket as import("node:net").Socket);
-          s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
+          // dockerd's hijacked answers carry no Api-Version (its middleware headers are not written).
+          s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`);
           return s;
         }
-        socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
+        socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
         if (head && head.length > 0) socket.unshift(head);
         return socket;
       },
@@ -298,8 +299,9 @@ export function startJsonStream(res: ServerResponse, status = 200): void {
   res.flushHeaders();
 }
 
-export function startStream(res: ServerResponse, contentType: string): void {
-  res.writeHead(200, { ...COMMON_HEADERS, "Content-Type": contentType });
+/** Start a raw or multiplexed output stream; dockerd before API 1.42 names no Content-Type (undefined). */
+export function startStream(res: ServerResponse, contentType: string | undefined): void {
+  res.writeHead(200, contentType === undefined ? COMMON_HEADERS : { ...COMMON_HEADERS, "Content-Type": contentType });
   res.flushHeaders();
 }
 

@@ -43,7 +43,7 @@ export class Normalizer {
     s = s.replace(/\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b/g, "<mac>");
     s = s.replace(/\b(\d{1,3}\.){3}\d{1,3}\b/g, (ip) => (ip === "0.0.0.0" || ip.startsWith("127.") ? ip : "<ip>"));
     // `docker ps` durations: "Up 2 seconds", "Exited (0) Less than a second ago".
-    s = s.replace(/\b(Up|\(\d+\)) (Less than a second|About a minute|About an hour|\d+ (seconds|minutes|hours))/g, "$1 <duration>");
+    s = s.replace(/(\bUp|\(\d+\)) (Less than a second|About a minute|About an hour|\d+ (second|minute|hour)s?)/g, "$1 <duration>");
     return s;
   }
 
@@ -61,7 +61,7 @@ export class Normalizer {
 }
 
 /** Numbers that differ by nature: pids, times, writable-layer sizes. */
-const VOLATILE_NUMBERS = new Set(["Pid", "Created", "time", "timeNano", "SizeRw", "SizeRootFs", "Uptime", "ExitCodeTime"]);
+const VOLATILE_NUMBERS = new Set(["Pid", "Created", "time", "timeNano", "SizeRw", "SizeRootFs", "Uptime", "ExitCodeTime", "IPPrefixLen"]);
 
 /** Headers a client may look at; anything else (Date, Content-Length vs chunked) is transport. */
 const HEADERS = ["content-type", "api-version", "docker-experimental", "ostype", "server", "swarm", "builder-version", "cache-control", "pragma", "x-docker-container-path-stat", "connection", "upgrade"];

