@@ -2,6 +2,7 @@
 import type { Digest } from "../util/digest.js";
 import { type ImageStore, chainIds, shownSize } from "../image/index.js";
 import type { ContainerService } from "./containers.js";
+import { summaryRefs } from "./images.js";
 import type { VolumeService } from "./volumes.js";
 
 export type DfType = "image" | "container" | "volume" | "build-cache";
@@ -30,13 +31,13 @@ export async function diskUsage(o: { store: ImageStore; containers: ContainerSer
       images.push({
         Id: img.id,
         ParentId: "",
-        RepoTags: o.store.index.tagsOf(img.id),
-        RepoDigests: img.repoDigests,
+        // As in the image list: empty lists are null, an image with neither shows as <none>.
+        ...summaryRefs(o.store.index.tagsOf(img.id), img.repoDigests),
         Created: Math.floor(Date.parse(cfg?.created ?? img.added) / 1000) || 0,
         Size: size,
         SharedSize: shared,
         VirtualSize: size,
-        Labels: cfg?.config?.Labels ?? {},
+        Labels: cfg?.config?.Labels ?? null,
         Containers: o.containers.usingImage(img.id).length,
       });
     }

@@ -88,8 +88,10 @@ export class ImageStore {
   /** Resolve or throw Docker's 404. */
   mustResolve(input: string): Digest {
     const id = this.resolve(input);
-    if (id === undefined) throw notFound(`No such image: ${input}`);
-    return id;
+    if (id !== undefined) return id;
+    // dockerd names the reference it looked for (with :latest), or refuses a malformed one (400).
+    if (/^(sha256:)?[0-9a-f]{1,64}$/.test(input)) throw notFound(`No such image: ${input}`);
+    throw notFound(`No such image: ${formatReference(withDefaultTag(parseReference(input)))}`);
   }
 
   async config(id: Digest): Promise<ImageConfig> {
@@ -288,7 +290,7 @@ export class ImageStore {
    * reaches, and config blobs of images no longer in the index. `extraRoots` are
    * chain ids held by others (e.g. the build cache).
    */
-  async gc(extraRoots: Iterable<Digest> = []): Promise<{ layers: number; blobs: number; reclaimed: number }> {
+  async gc(extraRoots: Iterable<Digest> = []): Promise<GcResult> {
     return this.gcLock.withExclusive(() => this.gcUnlocked(extraRoots));
   }
 
@@ -297,7 +299,7 @@ export class ImageStore {
     this.gcRootProviders.push(provider);
   }
 
-  private async gcUnlocked(extraRoots: Iterable<Digest>): Promise<{ layers: number; blobs: number; reclaimed: number }> {
+  private async gcUnlocked(extraRoots: Iterable<Digest>): Promise<GcResult> {
     const keepLayers = new Set<Digest>(extraRoots);
     for (const p of this.gcRootProviders) for (const r of p()) keepLayers.add(r);
     const keepBlobs = new Set<Digest>();
@@ -320,15 +322,20 @@ export class ImageStore {
     let layers = 0;
     let blobs = 0;
     let reclaimed = 0;
+    let layerBytes = 0;
     const keptDiffIds = new Set<Digest>();
+    const removed: { chainId: Digest; depth: number }[] = [];
     for (const l of await this.layers.list()) {
       if (keepLayers.has(l.chainId)) {
         keptDiffIds.add(l.diffId);
         continue;
       }
+      const depth = (await this.layers.chain(l.chainId).catch(() => [] as Digest[])).length;
       await this.layers.remove(l.chainId);
       layers++;
       reclaimed += shownSize(l);
+      layerBytes += shownSize(l);
+      removed.push({ chainId: l.chainId, depth });
     }
     // Compressed blobs of kept layers stay (push reuses them); the others go.
     const keepMapped = new Set<Digest>();
@@ -348,7 +355,20 @@ export class ImageStore {
       blobs++;
       reclaimed += info?.size ?? 0;
     }
-    return { layers, blobs, reclaimed };
+    // Top layers first, as dockerd lists the layers an image deletion released.
+    const removedLayers = removed.sort((a, b) => b.depth - a.depth).map((r) => r.chainId);
+    return { layers, blobs, reclaimed, layerBytes, removedLayers };
   }
+}
+
+export interface GcResult {
+  layers: number;
+  blobs: number;
+  /** Bytes of the removed layers and blobs. */
+  reclaimed: number;
+  /** Bytes of the removed layers alone (what dockerd reports as reclaimed by an image prune). */
+  layerBytes: number;
+  /** Chain ids of the removed layers, top first. */
+  removedLayers: Digest[];
 }
 

@@ -10,6 +10,8 @@ import { demux, type ApiResponse } from "./client.js";
 export class Normalizer {
   private readonly hex = new Map<string, string>();
   readonly vars = new Map<string, string>();
+  /** 64-hex values both engines answered (layer digests, the fixture's ids): the same thing, left as they are. */
+  common = new Set<string>();
 
   constructor(
     /** Engine-specific strings (data-root, exec-root, socket dir) → placeholder. */
@@ -34,7 +36,7 @@ export class Normalizer {
         s = s.split(v).join(`<${k}>`).split(v.slice(0, 12)).join(`<${k}:12>`);
       } else if (v.length >= 8 || /^[0-9a-f]+$/.test(v)) s = s.split(v).join(`<${k}>`);
     }
-    s = s.replace(/\b[0-9a-f]{64}\b/g, (h) => this.hexName(h));
+    s = s.replace(/\b[0-9a-f]{64}\b/g, (h) => (this.common.has(h) ? h : this.hexName(h)));
     s = s.replace(/\b[0-9a-f]{12}\b/g, (h) => {
       for (const [full, name] of this.hex) if (full.startsWith(h)) return `${name.slice(0, -1)}:12>`;
       return /[a-f]/.test(h) && /[0-9]/.test(h) ? "<hex12>" : h;
@@ -53,7 +55,8 @@ export class Normalizer {
     if (Array.isArray(v)) return v.map((x) => this.value(x));
     if (v !== null && typeof v === "object") {
       const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[this.str(k)] = this.value(x, k);
+      // Keys in sorted order: placeholders are numbered the same whatever order each engine wrote them in.
+      for (const [k, x] of Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out[this.str(k)] = this.value(x, k);
       return out;
     }
     return v;

@@ -43,6 +43,26 @@ export interface StepRecord {
   method?: string;
   path?: string;
   obs: Record<string, unknown>;
+  /** Normalises the answer (run once both engines are done, see runScenario). */
+  finish?: () => void;
+  /** The raw text seen (scanned for ids both engines share). */
+  rawText?: string;
+}
+
+/** Ids both engines answered are the same object (an image or layer digest): they are compared as they are. */
+function shareIds(a: RunResult, b: RunResult): void {
+  const hexes = (r: RunResult): Set<string> => new Set(r.records.flatMap((x) => x.rawText?.match(/\b[0-9a-f]{64}\b/g) ?? []));
+  const ha = hexes(a);
+  const common = new Set([...hexes(b)].filter((h) => ha.has(h)));
+  for (const r of [a, b]) {
+    r.normalizer.common = common;
+    for (const rec of r.records) rec.finish?.();
+  }
+}
+
+export interface RunResult {
+  records: StepRecord[];
+  normalizer: Normalizer;
 }
 
 function subst(s: string, vars: Map<string, string>): string {
@@ -67,7 +87,7 @@ export interface CliConfig {
 }
 
 /** One engine's run of a scenario: the normalised observation of every step. */
-export async function runOn(e: Engine, cli: CliConfig, imageId: string, sc: Scenario): Promise<StepRecord[]> {
+export async function runOn(e: Engine, cli: CliConfig, imageId: string, sc: Scenario): Promise<RunResult> {
   const vars = new Map<string, string>([["image", imageId]]);
   const n = new Normalizer([
     [e.dataRoot, "<data-root>"],
@@ -80,7 +100,8 @@ export async function runOn(e: Engine, cli: CliConfig, imageId: string, sc: Scen
     let rec: StepRecord;
     let json: unknown;
     if (isMark(step)) {
-      vars.set(step.mark, (Date.now() / 1000).toFixed(3));
+      // One millisecond on: an event of the millisecond the mark is taken in is before it (until is inclusive).
+      vars.set(step.mark, ((Date.now() + 1) / 1000).toFixed(3));
       rec = { obs: {} };
     } else if (isApi(step)) {
       const [method = "GET", rawPath = "/"] = step.api.split(" ");
@@ -103,9 +124,12 @@ export async function runOn(e: Engine, cli: CliConfig, imageId: string, sc: Scen
       } catch {
         json = undefined;
       }
-      rec = { method, path: `${p}${qs.size > 0 ? `?${qs.toString()}` : ""}`, obs: {} };
+      const done: StepRecord = { method, path: `${p}${qs.size > 0 ? `?${qs.toString()}` : ""}`, obs: {}, rawText: `${r.raw.toString("utf8")} ${JSON.stringify(r.headers)}` };
       if (step.save) saveVars(step.save, json, vars, n);
-      rec.obs = normalizeResponse(r, n, { ...(step.frames ? { frames: true } : {}), ...(step.unordered ? { unordered: true } : {}) });
+      done.finish = () => {
+        done.obs = normalizeResponse(r, n, { ...(step.frames ? { frames: true } : {}), ...(step.unordered ? { unordered: true } : {}) });
+      };
+      rec = done;
     } else if (isCli(step)) {
       const args = step.cli.map((a) => subst(a, vars));
       const r = await exec(cli.cli, ["-H", e.host, ...args], { timeoutMs: 60_000, env: cli.env, ...(step.stdin !== undefined ? { input: subst(step.stdin, vars) } : {}) });
@@ -116,14 +140,18 @@ export async function runOn(e: Engine, cli: CliConfig, imageId: string, sc: Scen
         json = trimmed;
       }
       if (step.save) saveVars(step.save, json, vars, n);
-      let stdout: unknown = n.str(r.stdout);
-      if (step.unordered) stdout = (stdout as string).split("\n").sort().join("\n");
-      if (typeof json === "object" && json !== null) stdout = step.unordered ? sortArrays(n.value(json)) : n.value(json);
-      rec = { obs: { exit: r.timedOut ? "timeout" : r.code, stdout, stderr: n.str(r.stderr) } };
+      const done: StepRecord = { obs: {}, rawText: `${r.stdout} ${r.stderr}` };
+      done.finish = () => {
+        let stdout: unknown = n.str(r.stdout);
+        if (step.unordered) stdout = (stdout as string).split("\n").sort().join("\n");
+        if (typeof json === "object" && json !== null) stdout = step.unordered ? sortArrays(n.value(json)) : n.value(json);
+        done.obs = { exit: r.timedOut ? "timeout" : r.code, stdout, stderr: n.str(r.stderr) };
+      };
+      rec = done;
     } else throw new Error(`${sc.name}: a step needs api, cli or mark`);
     out.push(rec);
   }
-  return out;
+  return { records: out, normalizer: n };
 }
 
 function saveVars(save: Record<string, string>, json: unknown, vars: Map<string, string>, n: Normalizer): void {
@@ -149,7 +177,10 @@ export async function runScenario(pair: Pair, cli: CliConfig, sc: Scenario, allo
   let ref: StepRecord[];
   let berth: StepRecord[];
   try {
-    [ref, berth] = await Promise.all([runOn(pair.ref, cli, pair.imageId, sc), runOn(pair.berth, cli, pair.imageId, sc)]);
+    const [a, b] = await Promise.all([runOn(pair.ref, cli, pair.imageId, sc), runOn(pair.berth, cli, pair.imageId, sc)]);
+    shareIds(a, b);
+    ref = a.records;
+    berth = b.records;
   } catch (e) {
     return { scenario: sc, differences: [], records: [], error: e instanceof Error ? e.message : String(e) };
   } finally {

@@ -34,7 +34,7 @@ export interface CliStep {
 }
 
 export interface MarkStep {
-  /** Save the current Unix time (seconds, with fractions) as {{name}}. */
+  /** Save the current Unix time (seconds with milliseconds, rounded up) as {{name}}. */
   mark: string;
 }
 

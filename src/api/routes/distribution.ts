@@ -1,9 +1,9 @@
 /** Pull, push, login, save, load and disk usage: thin handlers over the engine's distribution and image-archive backends. */
-import { forVersion } from "./containers.js";
 import type { ServerResponse } from "node:http";
 import type { DfType, Engine, ProgressMessage } from "../../engine/index.js";
 import { invalid, messageOf } from "../../util/errors.js";
 import { type Ctx, type Router, qBool, requireRes, startJsonStream, startStream, versionAtLeast } from "../server.js";
+import { forVersion } from "./containers.js";
 
 /**
  * A JSON-lines progress stream started on the first message: an error before
@@ -12,6 +12,12 @@ import { type Ctx, type Router, qBool, requireRes, startJsonStream, startStream,
 class LazyJsonStream {
   started = false;
   constructor(private readonly res: ServerResponse) {}
+  /** Answer 200 now: later errors go in-band. */
+  start(): void {
+    if (this.started) return;
+    startJsonStream(this.res);
+    this.started = true;
+  }
   write = (m: ProgressMessage): void => {
     if (!this.started) {
       startJsonStream(this.res);
@@ -65,6 +71,8 @@ export function distributionRoutes(r: Router, engine: Engine): void {
   r.post("/images/{name*}/push", async (ctx) => {
     const res = requireRes(ctx);
     const auth = registryAuth(ctx);
+    // dockerd decodes the header before anything else (an absent one is an empty JSON document).
+    if (auth === undefined) throw invalid("Bad parameters and missing X-Registry-Auth: EOF");
     const signal = clientGone(res);
     const tag = ctx.query.get("tag") ?? "";
     await new LazyJsonStream(res).run((out) => engine.distribution.push({ name: ctx.params["name"] ?? "", tag, ...(auth ? { auth } : {}), signal }, out));
@@ -108,7 +116,10 @@ export function distributionRoutes(r: Router, engine: Engine): void {
     const res = requireRes(ctx);
     const quiet = qBool(ctx.query, "quiet");
     const signal = clientGone(res);
-    await new LazyJsonStream(res).run((out) => engine.imageArchive.load(ctx.stream(), { quiet, signal }, out));
+    // dockerd answers 200 at once and reports a bad archive in the stream.
+    const stream = new LazyJsonStream(res);
+    stream.start();
+    await stream.run((out) => engine.imageArchive.load(ctx.stream(), { quiet, signal }, out));
   });
 
   r.get("/system/df", async (ctx) => {
