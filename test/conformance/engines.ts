@@ -10,7 +10,8 @@ import path from "node:path";
 import { Berthd, Dockerd, removeShimSockets, type Engine } from "../../bench/engines.js";
 import { Apt, createBridge, deleteBridge, dockerClient, ensureBusybox, makeRootfsTar, removeNewHostPaths, snapshotHostPaths, which } from "../../bench/host.js";
 
-export const BRIDGE = { name: "bconf0", cidr: "10.213.40.1/24" };
+/** The reference's bridge; CONF_BRIDGE / CONF_BRIDGE_CIDR choose another (for runs side by side). */
+export const BRIDGE = { name: process.env.CONF_BRIDGE ?? "bconf0", cidr: process.env.CONF_BRIDGE_CIDR ?? "10.213.40.1/24" };
 export const FIXTURE = "busybox:latest";
 export const API = "v1.41";
 
@@ -76,6 +77,8 @@ export async function startPair(): Promise<Pair> {
     return notes;
   };
   try {
+    const user = await bridgeUser(BRIDGE.name);
+    if (user !== undefined) throw new Error(`bridge ${BRIDGE.name} is in use by another reference dockerd (pid ${user}); set CONF_BRIDGE and CONF_BRIDGE_CIDR to run side by side`);
     await createBridge(BRIDGE, log);
     bridge = true;
     await Promise.all([ref.start(60_000), berth.start(60_000)]);
@@ -85,6 +88,16 @@ export async function startPair(): Promise<Pair> {
     await close();
     throw e;
   }
+}
+
+/** The pid of a running dockerd started with --bridge=<name>, if any (never delete a bridge someone uses). */
+async function bridgeUser(name: string): Promise<number | undefined> {
+  for (const pid of await fs.readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const argv = (await fs.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (path.basename(argv[0] ?? "") === "dockerd" && argv.includes(`--bridge=${name}`)) return Number(pid);
+  }
+  return undefined;
 }
 
 async function removeShimSocketsNote(dockerdDir: string): Promise<string[]> {
