@@ -122,6 +122,11 @@ export function distributionRoutes(r: Router, engine: Engine): void {
     await stream.run((out) => engine.imageArchive.load(ctx.stream(), { quiet, signal }, out));
   });
 
+  r.get("/distribution/{name*}/json", async (ctx) => {
+    const res = requireRes(ctx);
+    ctx.json(200, await engine.distribution.inspectRemote(ctx.params["name"] ?? "", registryAuth(ctx), clientGone(res)));
+  });
+
   r.get("/system/df", async (ctx) => {
     const types = ctx.query.getAll("type").filter((t): t is DfType => ["image", "container", "volume", "build-cache"].includes(t));
     const df = await engine.diskUsage(versionAtLeast(ctx.version, "1.42") ? types : []);
