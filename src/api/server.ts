@@ -125,7 +125,8 @@ export function versionAtLeast(v: string, min: string): boolean {
   return compareVersions(v, min) >= 0;
 }
 
-const COMMON_HEADERS = {
+/** Headers dockerd puts on every answer. */
+export const COMMON_HEADERS = {
   "Api-Version": API_VERSION,
   "Docker-Experimental": "false",
   Ostype: "linux",
@@ -243,29 +244,40 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
           s.on("error", () => s.destroy());
           s.once("finish", () => s.resume());
           res.detachSocket(res.socket as import("node:net").Socket);
-          s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
+          // dockerd's hijacked answers carry no Api-Version (its middleware headers are not written).
+          s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`);
           return s;
         }
-        socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
+        socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
         if (head && head.length > 0) socket.unshift(head);
         return socket;
       },
     };
+    // Answers dockerd gives before its routes run, with only the headers it sets by then.
+    const early = (status: number, headers: Record<string, string>, body: string): void => {
+      answered = true;
+      if (res) {
+        res.writeHead(status, { ...headers, "Content-Length": Buffer.byteLength(body) });
+        res.end(req.method === "HEAD" ? undefined : body);
+      } else writeRawResponse(status, body);
+    };
+    const { "Docker-Experimental": _experimental, ...versionHeaders } = COMMON_HEADERS;
     try {
       if (targetError !== undefined) throw targetError;
-      if (vm && compareVersions(version, API_VERSION) > 0) throw invalid(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
+      if (vm && compareVersions(version, API_VERSION) > 0) {
+        const message = `client version ${version} is too new. Maximum supported API version is ${API_VERSION}`;
+        early(400, { ...versionHeaders, "Content-Type": "application/json" }, JSON.stringify({ message }));
+        return;
+      }
       if (vm && compareVersions(version, MIN_API_VERSION) < 0) {
-        throw invalid(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+        const message = `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`;
+        early(400, { ...versionHeaders, "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" }, `${message}\n`);
+        return;
       }
       const m = router.match(req.method ?? "GET", path);
-      if (m === undefined) throw new EngineError("notFound", "page not found");
-      if (m === "methodNotAllowed") {
-        answered = true;
-        const body = JSON.stringify({ message: "method not allowed" });
-        if (res) {
-          res.writeHead(405, { ...COMMON_HEADERS, "Content-Type": "application/json" });
-          res.end(body);
-        } else writeRawResponse(405, body);
+      // dockerd 20.10's router answers an unknown path, or a known path with another method, the same way.
+      if (m === undefined || m === "methodNotAllowed") {
+        early(404, { "Content-Type": "application/json" }, JSON.stringify({ message: "page not found" }));
         return;
       }
       ctx.params = m.params;
@@ -358,8 +370,9 @@ export function startJsonStream(res: ServerResponse, status = 200): void {
   res.flushHeaders();
 }
 
-export function startStream(res: ServerResponse, contentType: string): void {
-  res.writeHead(200, { ...COMMON_HEADERS, "Content-Type": contentType });
+/** Start a raw or multiplexed output stream; dockerd before API 1.42 names no Content-Type (undefined). */
+export function startStream(res: ServerResponse, contentType: string | undefined): void {
+  res.writeHead(200, contentType === undefined ? COMMON_HEADERS : { ...COMMON_HEADERS, "Content-Type": contentType });
   res.flushHeaders();
 }
 

@@ -14,7 +14,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract, pack as tarPack, type Header as TarHeaders } from "tar-stream";
 import { type Digest, hexOf, isDigest, sha256 } from "../util/digest.js";
-import { EngineError, invalid, messageOf } from "../util/errors.js";
+import { EngineError, invalid, messageOf, notFound } from "../util/errors.js";
 import { ensureDir, mkdirp } from "../util/fsutil.js";
 import { MAX_ARCHIVE_DOC_BYTES, checkDeclaredSize } from "../util/limits.js";
 import type { Logger } from "../util/log.js";
@@ -62,7 +62,9 @@ export class ImageArchiveService {
     const byId = new Map<Digest, Set<string>>();
     const allTags = this.o.store.index.allTags();
     for (const name of names) {
-      const id = this.o.store.mustResolve(name);
+      // dockerd's save names the image as it was asked for.
+      const id = this.o.store.resolve(name);
+      if (id === undefined) throw notFound(`No such image: ${name}`);
       const tags = byId.get(id) ?? new Set<string>();
       byId.set(id, tags);
       let ref: Reference | undefined;

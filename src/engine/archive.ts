@@ -350,7 +350,8 @@ export class ArchiveService {
             },
           ],
         };
-        return store.addImage(img);
+        // dockerd records the container's image as the parent of a commit.
+        return store.addImage(img, { parent: rec.Image as Digest });
       });
     } finally {
       upperRoot.close();

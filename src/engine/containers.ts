@@ -25,6 +25,9 @@ import {
   defaultApparmorProfile,
   DEFAULT_HOSTS_LINES,
   DEFAULT_PATH_ENV,
+  MASKED_PATHS,
+  READONLY_PATHS,
+  cgroupVersion,
   type OciSeccomp,
   buildSpec,
   hostCapabilities,
@@ -37,6 +40,7 @@ import type { Events } from "./events.js";
 import { DEFAULT_DETACH_KEYS, pipeStdin } from "./exec.js";
 import { readLogs } from "./logs.js";
 import { adaptHostConfig, specExtras } from "./hostconfig.js";
+import { validateRestartPolicy } from "./update.js";
 import { namespacePlan, validateNamespaceModes } from "./nsmodes.js";
 import { cgroupsPathOf } from "./stats.js";
 import type { ContainerNetworking, ContainerStorage, NetworkAttachment } from "./plugs.js";
@@ -285,7 +289,7 @@ export class ContainerService {
 
   async create(body: ContainerCreateBody, name: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
     const imageName = body.Image ?? "";
-    if (imageName === "") throw invalid("config cannot be empty in order to create a container");
+    if (imageName === "") throw invalid("Config cannot be empty in order to create a container");
     const imageId = this.o.images.resolve(imageName);
     if (!imageId) throw notFound(`No such image: ${imageName.includes(":") || imageName.includes("@") ? imageName : `${imageName}:latest`}`);
     const hc: HostConfig = body.HostConfig ?? {};
@@ -357,7 +361,13 @@ export class ContainerService {
       ...hc,
       NetworkMode: hc.NetworkMode || "default",
       IpcMode: hc.IpcMode || "private", // dockerd's default-ipc-mode
-      RestartPolicy: { Name: hc.RestartPolicy?.Name || "no", MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 },
+      // As given ("" when the client names none, as dockerd keeps it).
+      RestartPolicy: { Name: hc.RestartPolicy?.Name ?? "", MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 },
+      // dockerd's defaults, recorded at create: a private cgroup namespace on cgroup v2 hosts only, and
+      // the default masked and read-only /proc paths unless privileged (what inspect then shows).
+      CgroupnsMode: hc.CgroupnsMode || (cgroupVersion() === 2 ? "private" : "host"),
+      ...(hc.MaskedPaths === undefined && !hc.Privileged ? { MaskedPaths: [...MASKED_PATHS] } : {}),
+      ...(hc.ReadonlyPaths === undefined && !hc.Privileged ? { ReadonlyPaths: [...READONLY_PATHS] } : {}),
       LogConfig: { Type: hc.LogConfig?.Type || "json-file", Config: hc.LogConfig?.Config ?? {} },
       AutoRemove: hc.AutoRemove ?? false,
       Privileged: hc.Privileged ?? false,
@@ -591,12 +601,13 @@ export class ContainerService {
     if (rec.State.Health) rec.State.Health = { ...rec.State.Health, Status: "unhealthy" };
     delete rec.MonitorPid;
     await this.rt(rec).cleanup(rec.Id).catch((e: unknown) => this.o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
+    // dockerd's order: oom, die, then the clean-up's network disconnect and volume unmount events.
+    if (oom) this.o.events.emit("container", "oom", rec.Id, this.eventAttrs(rec));
+    this.o.events.emit("container", "die", rec.Id, { ...this.eventAttrs(rec), exitCode: String(st.exitCode) });
     await this.o.networking?.tearDown(rec).catch((e: unknown) => this.o.log.warn(`network teardown ${rec.Id}: ${messageOf(e)}`));
     await this.o.images.layers.unmount(rec.Id).catch((e: unknown) => this.o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
     await this.releaseShm(rec);
     await this.save(rec);
-    if (oom) this.o.events.emit("container", "oom", rec.Id, this.eventAttrs(rec));
-    this.o.events.emit("container", "die", rec.Id, { ...this.eventAttrs(rec), exitCode: String(st.exitCode) });
     const l = this.liveOf(rec.Id);
     delete l.exited;
     const result: WaitResult = { StatusCode: st.exitCode, Error: null };
@@ -772,8 +783,8 @@ export class ContainerService {
   /** A running container's runtime, state dir and record, for exec and stats. 409 if not running. */
   execTarget(idOrName: string): { rec: ContainerRecord; runtime: Runtime; stateDir: string } {
     const rec = this.get(idOrName);
-    if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
-    if (rec.State.Paused) throw conflict(`container ${rec.Id} is paused, unpause the container before exec`);
+    if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
+    if (rec.State.Paused) throw conflict(`Container ${rec.Id} is paused, unpause the container before exec`);
     const runtime = this.rt(rec);
     return { rec, runtime, stateDir: runtime.stateDir(rec.Id) };
   }
@@ -820,7 +831,7 @@ export class ContainerService {
 
   async resize(idOrName: string, height: number, width: number): Promise<void> {
     const rec = this.get(idOrName);
-    if (!rec.State.Running) throw conflict(`cannot resize container ${rec.Id}: container is not running`);
+    if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
     if (!rec.Config.Tty) return;
     await this.rt(rec).resize(this.rt(rec).stateDir(rec.Id), height, width);
   }
@@ -828,8 +839,8 @@ export class ContainerService {
   async pause(idOrName: string): Promise<void> {
     const rec = this.get(idOrName);
     await this.lock.run(rec.Id, async () => {
-      if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
-      if (rec.State.Paused) throw conflict(`container ${rec.Id} is already paused`);
+      if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
+      if (rec.State.Paused) throw conflict(`Container ${rec.Id} is already paused`);
       await this.rt(rec).pause(rec.Id);
       rec.State = { ...rec.State, Paused: true, Status: "paused" };
       await this.save(rec);
@@ -840,7 +851,7 @@ export class ContainerService {
   async unpause(idOrName: string): Promise<void> {
     const rec = this.get(idOrName);
     await this.lock.run(rec.Id, async () => {
-      if (!rec.State.Paused) throw conflict(`container ${rec.Id} is not paused`);
+      if (!rec.State.Paused) throw conflict(`Container ${rec.Id} is not paused`);
       await this.rt(rec).resume(rec.Id);
       rec.State = { ...rec.State, Paused: false, Status: "running" };
       await this.save(rec);
@@ -913,7 +924,7 @@ export class ContainerService {
   async kill(idOrName: string, signal = "SIGKILL"): Promise<void> {
     const rec = this.get(idOrName);
     const sig = parseSignal(signal);
-    if (!rec.State.Running) throw conflict(`cannot kill container: ${idOrName}: container ${rec.Id} is not running`);
+    if (!rec.State.Running) throw conflict(`Cannot kill container: ${idOrName}: Container ${rec.Id} is not running`);
     if (sig === 9 || sig === 15) rec.ManuallyStopped = true;
     await this.rt(rec).kill(rec.Id, this.rt(rec).stateDir(rec.Id), sig);
     if (sig === 9) await this.thawForSignal(rec);
@@ -966,7 +977,7 @@ export class ContainerService {
     const full = newName.startsWith("/") ? newName : `/${newName}`;
     if (full === rec.Name) throw invalid(`Renaming a container with the same name as its current name`);
     const holder = this.names.get(full);
-    if (holder) throw conflict(`Conflict. The container name "${full}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+    if (holder) throw conflict(`Error when allocating new name: Conflict. The container name "${full}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
     await this.lock.run(rec.Id, async () => {
       const old = rec.Name;
       this.names.set(full, rec.Id);
@@ -1031,7 +1042,8 @@ export class ContainerService {
     void fromExit;
   }
 
-  async prune(filters: Record<string, string[]>): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+  async prune(filters: Record<string, string[]>): Promise<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }> {
+    for (const k of Object.keys(filters)) if (!["label", "label!", "until"].includes(k)) throw invalid(`Invalid filter '${k}'`);
     const deleted: string[] = [];
     let space = 0;
     for (const rec of this.all()) {
@@ -1045,7 +1057,8 @@ export class ContainerService {
         () => undefined,
       );
     }
-    return { ContainersDeleted: deleted, SpaceReclaimed: space };
+    // dockerd's list is nil (null) when nothing went.
+    return { ContainersDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: space };
   }
 
   // --- views ----------------------------------------------------------------
@@ -1058,6 +1071,7 @@ export class ContainerService {
     const rec = this.get(idOrName);
     const sizeRw = size ? await this.o.images.layers.snapshotSize(rec.Id) : undefined;
     const snap = this.o.images.layers.snapshotDir(rec.Id);
+    const started = rec.State.StartedAt !== ZERO_TIME;
     return {
       Id: rec.Id,
       Created: rec.Created,
@@ -1065,10 +1079,11 @@ export class ContainerService {
       Args: rec.Args,
       State: { ...rec.State },
       Image: rec.Image,
-      ResolvConfPath: rec.ResolvConfPath,
-      HostnamePath: rec.HostnamePath,
-      HostsPath: rec.HostsPath,
-      LogPath: rec.LogPath,
+      // dockerd fills these in at the first start.
+      ResolvConfPath: started ? rec.ResolvConfPath : "",
+      HostnamePath: started ? rec.HostnamePath : "",
+      HostsPath: started ? rec.HostsPath : "",
+      LogPath: started ? rec.LogPath : "",
       Name: rec.Name,
       RestartCount: rec.RestartCount,
       Driver: rec.Driver,
@@ -1094,6 +1109,7 @@ export class ContainerService {
     const f = opts.filters;
     const showAll = opts.all || opts.limit > 0 || Object.keys(f).length > 0 && (f["status"] !== undefined || f["exited"] !== undefined);
     if (!showAll) recs = recs.filter((r) => r.State.Running);
+    validateListFilters(f);
     recs = recs.filter((r) => matchContainer(r, f, (n) => this.o.images.resolve(n)));
     if (opts.limit > 0) recs = recs.slice(0, opts.limit);
     const out: Record<string, unknown>[] = [];
@@ -1114,8 +1130,11 @@ export class ContainerService {
         Mounts: this.o.storage?.inspectMounts(r) ?? [],
       };
       if (opts.size) {
-        entry["SizeRw"] = await this.o.images.layers.snapshotSize(r.Id);
-        entry["SizeRootFs"] = (entry["SizeRw"] as number) + (await this.o.images.size(r.Image as Digest).catch(() => 0));
+        // omitempty in dockerd's list entries: a container that wrote nothing has no SizeRw.
+        const rw = await this.o.images.layers.snapshotSize(r.Id);
+        const rootFs = rw + (await this.o.images.size(r.Image as Digest).catch(() => 0));
+        if (rw > 0) entry["SizeRw"] = rw;
+        if (rootFs > 0) entry["SizeRootFs"] = rootFs;
       }
       out.push(entry);
     }
@@ -1140,17 +1159,14 @@ export function listCommand(path: string, args: readonly string[]): string {
   return [path, ...args.map((a) => (a.includes(" ") ? `'${a}'` : a))].join(" ");
 }
 
+/** dockerd's merge: the client's variables in their order, then the image's that the client did not set. */
 function mergeEnv(base: string[], over: string[]): string[] {
+  const keyOf = (e: string): string => (e.includes("=") ? e.slice(0, e.indexOf("=")) : e);
   const out = new Map<string, string>();
-  for (const e of [...base, ...over]) {
-    const k = e.includes("=") ? e.slice(0, e.indexOf("=")) : e;
-    if (!e.includes("=")) {
-      // `-e NAME` without a value: Docker's CLI resolves it; a bare name here means unset.
-      out.delete(k);
-      continue;
-    }
-    out.set(k, e);
-  }
+  // `-e NAME` without a value: Docker's CLI resolves it; a bare name here means unset.
+  for (const e of over) if (e.includes("=")) out.set(keyOf(e), e);
+  const given = new Set(over.map(keyOf));
+  for (const e of base) if (!given.has(keyOf(e))) out.set(keyOf(e), e);
   return [...out.values()];
 }
 
@@ -1239,6 +1255,7 @@ async function securityOptions(hc: HostConfig, caps: string[]): Promise<{ seccom
 const HOST_GATEWAY = "host-gateway";
 
 function validateHostConfig(hc: HostConfig): void {
+  if (hc.RestartPolicy) validateRestartPolicy(hc.RestartPolicy);
   parseSecurityOpts(hc.SecurityOpt ?? []);
   const rp = hc.RestartPolicy;
   if (rp?.Name && rp.Name !== "on-failure" && (rp.MaximumRetryCount ?? 0) > 0) {
@@ -1299,16 +1316,16 @@ function fullHostConfig(hc: HostConfig): Record<string, unknown> {
   return {
     Binds: null,
     ContainerIDFile: "",
-    PortBindings: {},
+    PortBindings: null,
     VolumeDriver: "",
     VolumesFrom: null,
     ConsoleSize: [0, 0],
     CapAdd: null,
     CapDrop: null,
-    CgroupnsMode: "private",
-    Dns: [],
-    DnsOptions: [],
-    DnsSearch: [],
+    CgroupnsMode: cgroupVersion() === 2 ? "private" : "host",
+    Dns: null,
+    DnsOptions: null,
+    DnsSearch: null,
     ExtraHosts: null,
     GroupAdd: null,
     IpcMode: "private",
@@ -1330,16 +1347,16 @@ function fullHostConfig(hc: HostConfig): Record<string, unknown> {
     CpuQuota: 0,
     CpusetCpus: "",
     CpusetMems: "",
-    Devices: [],
+    Devices: null,
     MemoryReservation: 0,
     MemorySwap: 0,
     PidsLimit: null,
-    Ulimits: [],
-    BlkioWeightDevice: [],
-    BlkioDeviceReadBps: [],
-    BlkioDeviceWriteBps: [],
-    BlkioDeviceReadIOps: [],
-    BlkioDeviceWriteIOps: [],
+    Ulimits: null,
+    BlkioWeightDevice: null,
+    BlkioDeviceReadBps: null,
+    BlkioDeviceWriteBps: null,
+    BlkioDeviceReadIOps: null,
+    BlkioDeviceWriteIOps: null,
     CpuRealtimePeriod: 0,
     CpuRealtimeRuntime: 0,
     DeviceCgroupRules: null,
@@ -1461,8 +1478,19 @@ function matchContainer(r: ContainerRecord, f: Record<string, string[]>, resolve
       case "since":
         break;
       default:
-        throw invalid(`invalid filter '${key}'`);
+        throw invalid(`Invalid filter '${key}'`);
     }
   }
   return true;
+}
+
+const LIST_FILTERS = ["id", "name", "status", "exited", "label", "ancestor", "before", "since"];
+const STATUSES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+
+/** dockerd checks the filters before looking at any container (its wording, 20.10). */
+function validateListFilters(f: Record<string, string[]>): void {
+  for (const [key, values] of Object.entries(f)) {
+    if (!LIST_FILTERS.includes(key)) throw invalid(`Invalid filter '${key}'`);
+    if (key === "status") for (const v of values) if (!STATUSES.includes(v)) throw invalid(`Invalid filter 'status=${v}'`);
+  }
 }

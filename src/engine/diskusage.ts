@@ -1,7 +1,8 @@
 /** GET /system/df: what images, containers and volumes use (Docker's DiskUsage). */
 import type { Digest } from "../util/digest.js";
-import { type ImageStore, chainIds } from "../image/index.js";
+import { type ImageStore, chainIds, shownSize } from "../image/index.js";
 import type { ContainerService } from "./containers.js";
+import { summaryRefs } from "./images.js";
 import type { VolumeService } from "./volumes.js";
 
 export type DfType = "image" | "container" | "volume" | "build-cache";
@@ -11,7 +12,7 @@ export async function diskUsage(o: { store: ImageStore; containers: ContainerSer
   const out: Record<string, unknown> = {};
   if (want("image")) {
     const layers = await o.store.layers.list();
-    const sizeOf = new Map(layers.map((l) => [l.chainId as string, l.size]));
+    const sizeOf = new Map(layers.map((l) => [l.chainId as string, shownSize(l)]));
     // How many images use each layer: a layer of two or more images is shared.
     const users = new Map<string, number>();
     const chainsOf = new Map<Digest, Digest[]>();
@@ -30,22 +31,23 @@ export async function diskUsage(o: { store: ImageStore; containers: ContainerSer
       images.push({
         Id: img.id,
         ParentId: "",
-        RepoTags: o.store.index.tagsOf(img.id),
-        RepoDigests: img.repoDigests,
+        // As in the image list: empty lists are null, an image with neither shows as <none>.
+        ...summaryRefs(o.store.index.tagsOf(img.id), img.repoDigests),
         Created: Math.floor(Date.parse(cfg?.created ?? img.added) / 1000) || 0,
         Size: size,
         SharedSize: shared,
         VirtualSize: size,
-        Labels: cfg?.config?.Labels ?? {},
+        Labels: cfg?.config?.Labels ?? null,
         Containers: o.containers.usingImage(img.id).length,
       });
     }
     images.sort((a, b) => (b["Created"] as number) - (a["Created"] as number));
-    out["LayersSize"] = layers.reduce((a, l) => a + l.size, 0);
+    out["LayersSize"] = layers.reduce((a, l) => a + shownSize(l), 0);
     out["Images"] = images;
   }
   if (want("container")) out["Containers"] = await o.containers.list({ all: true, limit: 0, size: true, filters: {} });
   if (want("volume")) out["Volumes"] = await o.volumes.usage();
-  if (want("build-cache")) out["BuildCache"] = [];
+  // The legacy builder keeps no BuildKit cache records: dockerd then says null.
+  if (want("build-cache")) out["BuildCache"] = null;
   return out;
 }

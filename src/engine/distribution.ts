@@ -252,6 +252,31 @@ export class DistributionService {
     return e;
   }
 
+  // ---------------------------------------------------------------- inspect
+
+  /** GET /distribution/{name}/json: the manifest's descriptor and the platforms it offers (dockerd's DistributionInspect). */
+  async inspectRemote(name: string, auth: string | undefined, signal?: AbortSignal): Promise<{ Descriptor: Record<string, unknown>; Platforms: unknown[] }> {
+    const ref = withDefaultTag(parseReference(name));
+    const { host, path: repoPath } = registryOf(ref);
+    await this.reach(host, auth, signal);
+    const client = this.client(host, auth, signal);
+    try {
+      const m = await client.getManifest(repoPath, ref.digest ?? ref.tag ?? "latest");
+      const doc = JSON.parse(m.bytes.toString("utf8")) as { manifests?: { platform?: Record<string, unknown> }[]; config?: { digest?: string } };
+      let platforms: unknown[] = [];
+      if (Array.isArray(doc.manifests)) platforms = doc.manifests.map((x) => x.platform ?? {});
+      else if (doc.config?.digest && isDigest(doc.config.digest)) {
+        const chunks: Buffer[] = [];
+        for await (const c of await client.getBlob(repoPath, doc.config.digest)) chunks.push(c as Buffer);
+        const cfg = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { architecture?: string; os?: string; variant?: string };
+        platforms = [{ architecture: cfg.architecture ?? "", os: cfg.os ?? "", ...(cfg.variant ? { variant: cfg.variant } : {}) }];
+      }
+      return { Descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length }, Platforms: platforms };
+    } catch (e) {
+      throw this.pullError(e, ref, client, repoPath, parseRegistryAuth(auth) !== undefined);
+    }
+  }
+
   // ---------------------------------------------------------------- pull
 
   async pull(req: PullRequest, out: ProgressSink): Promise<void> {

@@ -2,7 +2,7 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
 import { conflict, invalid, notFound } from "../util/errors.js";
-import { type ImageRunConfig, type ImageStore, chainIds, formatReference, parseReference, withDefaultTag } from "../image/index.js";
+import { type ImageRunConfig, type ImageStore, type LayerInfo, chainIds, formatReference, parseReference, shownSize, withDefaultTag } from "../image/index.js";
 import type { ContainerService } from "./containers.js";
 import type { Events } from "./events.js";
 
@@ -24,6 +24,7 @@ export class ImageService {
   async list(opts: { all: boolean; filters: Record<string, string[]>; digests: boolean }): Promise<Record<string, unknown>[]> {
     const out: Record<string, unknown>[] = [];
     const f = opts.filters;
+    validateImageFilters(f);
     const refFilters = f["reference"] ?? [];
     // Build steps record their parent: untagged images with children (intermediate images) show only with -a.
     const parents = new Set(this.store.index.list().map((i) => i.parent).filter((p) => p !== undefined));
@@ -39,13 +40,12 @@ export class ImageService {
       out.push({
         Id: img.id,
         ParentId: img.parent ?? "",
-        RepoTags: tags,
-        RepoDigests: img.repoDigests,
+        ...summaryRefs(tags, img.repoDigests),
         Created: Math.floor(Date.parse(cfg.created ?? img.added) / 1000),
         Size: size,
         SharedSize: -1,
         VirtualSize: size,
-        Labels: cfg.config?.Labels ?? {},
+        Labels: cfg.config?.Labels ?? null,
         Containers: -1,
       });
     }
@@ -66,32 +66,12 @@ export class ImageService {
       Parent: img?.parent ?? "",
       Comment: cfg.comment ?? "",
       Created: cfg.created ?? img?.added ?? "",
+      // Until API 1.45 (the API layer drops it above): the committed container, and its config.
+      Container: cfg.container ?? "",
       DockerVersion: cfg.docker_version ?? "",
       Author: cfg.author ?? "",
-      Config: {
-        Hostname: "",
-        Domainname: "",
-        User: rc.User ?? "",
-        AttachStdin: false,
-        AttachStdout: false,
-        AttachStderr: false,
-        ...(rc.ExposedPorts ? { ExposedPorts: rc.ExposedPorts } : {}),
-        Tty: false,
-        OpenStdin: false,
-        StdinOnce: false,
-        Env: rc.Env ?? null,
-        Cmd: rc.Cmd ?? null,
-        ...(rc.Healthcheck ? { Healthcheck: rc.Healthcheck } : {}),
-        ArgsEscaped: rc.ArgsEscaped ?? false,
-        Image: "",
-        Volumes: rc.Volumes ?? null,
-        WorkingDir: rc.WorkingDir ?? "",
-        Entrypoint: rc.Entrypoint ?? null,
-        OnBuild: rc.OnBuild ?? null,
-        Labels: rc.Labels ?? null,
-        ...(rc.StopSignal ? { StopSignal: rc.StopSignal } : {}),
-        ...(rc.Shell ? { Shell: rc.Shell } : {}),
-      },
+      Config: runConfigView(rc),
+      ContainerConfig: runConfigView((cfg as { container_config?: ImageRunConfig }).container_config ?? {}),
       Architecture: cfg.architecture,
       ...(cfg.variant ? { Variant: cfg.variant } : {}),
       Os: cfg.os,
@@ -115,21 +95,38 @@ export class ImageService {
       let size = 0;
       if (!h.empty_layer && li < layers.length) {
         const c = chain[li++];
-        size = c ? (await this.store.layers.get(c).catch(() => ({ size: 0 }))).size : 0;
+        size = c ? shownSize(await this.store.layers.get(c).catch(() => ({ size: 0 }) as LayerInfo)) : 0;
       }
       out.push({ Id: "<missing>", Created: Math.floor(Date.parse(h.created ?? "") / 1000) || 0, CreatedBy: h.created_by ?? "", Tags: null, Size: size, Comment: h.comment ?? "" });
     }
     out.reverse();
-    if (out[0]) {
-      out[0]["Id"] = id;
-      out[0]["Tags"] = this.store.index.tagsOf(id);
+    // dockerd names the entry of each image of the parent chain: the image's own top, then each parent's.
+    const seen = new Set<Digest>();
+    for (let cur: Digest | undefined = id, at = 0; cur !== undefined && !seen.has(cur) && at < out.length; ) {
+      seen.add(cur);
+      const entry = out[at];
+      if (entry) {
+        entry["Id"] = cur;
+        const tags = this.store.index.tagsOf(cur);
+        entry["Tags"] = tags.length > 0 ? tags : null;
+      }
+      const parent: Digest | undefined = this.store.index.get(cur)?.parent;
+      if (parent === undefined) break;
+      const pcfg = await this.store.config(parent).catch(() => undefined);
+      if (!pcfg) break;
+      at = out.length - (pcfg.history?.length ?? 0);
+      cur = parent;
     }
     return out;
   }
 
   async tag(source: string, repo: string, tag: string | undefined): Promise<void> {
     const id = this.resolve(source);
-    const ref = withDefaultTag(parseReference(tag ? `${repo}:${tag}` : repo));
+    // dockerd parses the repository, then the tag on its own (with their own messages).
+    if (repo === "") throw invalid("invalid reference format");
+    const named = parseReference(repo);
+    if (tag && !/^[\w][\w.-]{0,127}$/.test(tag)) throw invalid("invalid tag format");
+    const ref = withDefaultTag(tag ? { ...named, tag } : named);
     if (ref.digest) throw invalid("refusing to create a tag with a digest reference");
     await this.store.tag(id, ref);
     this.events.emit("image", "tag", id, { name: formatReference(ref) });
@@ -188,7 +185,8 @@ export class ImageService {
     out.push({ Deleted: id });
     this.events.emit("image", "delete", id, {});
     if (!opts.noprune && parent) await this.pruneParents(parent, out);
-    await this.store.gc();
+    // dockerd lists the layers that went with the image too.
+    for (const l of (await this.store.gc()).removedLayers) out.push({ Deleted: l });
     return out;
   }
 
@@ -208,7 +206,8 @@ export class ImageService {
     }
   }
 
-  async prune(opts: { all: boolean; filters: Record<string, string[]> }): Promise<{ ImagesDeleted: DeleteResponseItem[]; SpaceReclaimed: number }> {
+  async prune(opts: { all: boolean; filters: Record<string, string[]> }): Promise<{ ImagesDeleted: DeleteResponseItem[] | null; SpaceReclaimed: number }> {
+    for (const k of Object.keys(opts.filters)) if (!["dangling", "label", "label!", "until"].includes(k)) throw invalid(`Invalid filter '${k}'`);
     const deleted: DeleteResponseItem[] = [];
     // Dangling images only: an untagged image with children (a build step under a tagged image) is not dangling;
     // once its dangling children are gone it is, so the pass repeats (bounded by the number of images).
@@ -232,7 +231,51 @@ export class ImageService {
       }
     }
     const gc = await this.store.gc();
-    return { ImagesDeleted: deleted, SpaceReclaimed: gc.reclaimed };
+    for (const l of gc.removedLayers) deleted.push({ Deleted: l });
+    // dockerd: the layers' sizes; null when nothing went.
+    return { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: gc.layerBytes };
+  }
+}
+
+/** An image's run config as dockerd shows it (Config, and ContainerConfig before API 1.45). */
+function runConfigView(rc: ImageRunConfig): Record<string, unknown> {
+  return {
+    Hostname: "",
+    Domainname: "",
+    User: rc.User ?? "",
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    ...(rc.ExposedPorts ? { ExposedPorts: rc.ExposedPorts } : {}),
+    Tty: false,
+    OpenStdin: false,
+    StdinOnce: false,
+    Env: rc.Env ?? null,
+    Cmd: rc.Cmd ?? null,
+    ...(rc.Healthcheck ? { Healthcheck: rc.Healthcheck } : {}),
+    ...(rc.ArgsEscaped ? { ArgsEscaped: true } : {}),
+    Image: "",
+    Volumes: rc.Volumes ?? null,
+    WorkingDir: rc.WorkingDir ?? "",
+    Entrypoint: rc.Entrypoint ?? null,
+    OnBuild: rc.OnBuild ?? null,
+    Labels: rc.Labels ?? null,
+    ...(rc.StopSignal ? { StopSignal: rc.StopSignal } : {}),
+    ...(rc.Shell ? { Shell: rc.Shell } : {}),
+  };
+}
+
+/** dockerd's list entry names: an image with neither tags nor digests shows as <none>; empty lists are null. */
+export function summaryRefs(tags: string[], digests: string[]): { RepoTags: string[] | null; RepoDigests: string[] | null } {
+  if (tags.length === 0 && digests.length === 0) return { RepoTags: ["<none>:<none>"], RepoDigests: ["<none>@<none>"] };
+  return { RepoTags: tags.length > 0 ? tags : null, RepoDigests: digests.length > 0 ? digests : null };
+}
+
+/** dockerd checks the image list filters first (its 20.10 wording). */
+function validateImageFilters(f: Record<string, string[]>): void {
+  for (const [k, vals] of Object.entries(f)) {
+    if (!["dangling", "label", "before", "since", "reference"].includes(k)) throw invalid(`Invalid filter '${k}'`);
+    if (k === "dangling" && vals.some((v) => !["true", "false", "1", "0"].includes(v.toLowerCase()))) throw invalid(`Invalid filter 'dangling=[${vals.join(" ")}]'`);
   }
 }
 

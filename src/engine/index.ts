@@ -3,7 +3,7 @@
  * wired over the image store and the runtime. The API layer calls these and
  * nothing below them.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ImageStore } from "../image/index.js";
@@ -231,6 +231,9 @@ export class Engine {
       Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["json-file", "local", "none"] },
       MemoryLimit: true,
       SwapLimit: true,
+      // Shown only to API < 1.42 clients (the API layer drops them above): cgroup v1's kmem accounting.
+      KernelMemory: cgroupVersion === "1" && existsSync("/sys/fs/cgroup/memory/memory.kmem.limit_in_bytes"),
+      KernelMemoryTCP: cgroupVersion === "1" && existsSync("/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes"),
       CpuCfsPeriod: true,
       CpuCfsQuota: true,
       CPUShares: true,
@@ -255,14 +258,14 @@ export class Engine {
       Architecture: os.machine(),
       IndexServerAddress: "https://index.docker.io/v1/",
       RegistryConfig: {
-        AllowNondistributableArtifactsCIDRs: null,
-        AllowNondistributableArtifactsHostnames: null,
+        AllowNondistributableArtifactsCIDRs: [],
+        AllowNondistributableArtifactsHostnames: [],
         InsecureRegistryCIDRs: ["::1/128", "127.0.0.0/8", ...(this.opts.insecureRegistries ?? []).filter((r) => r.includes("/"))],
         IndexConfigs: {
           "docker.io": { Name: "docker.io", Mirrors: [], Secure: true, Official: true },
           ...Object.fromEntries((this.opts.insecureRegistries ?? []).filter((r) => !r.includes("/")).map((r) => [r, { Name: r, Mirrors: [], Secure: false, Official: false }])),
         },
-        Mirrors: null,
+        Mirrors: [],
       },
       NCPU: os.cpus().length,
       MemTotal: os.totalmem(),
@@ -281,12 +284,14 @@ export class Engine {
       LiveRestoreEnabled: true,
       Isolation: "",
       InitBinary: "docker-init",
-      ContainerdCommit: { ID: "" },
-      RuncCommit: { ID: this.runtimeVersions.get(rt) ?? "" },
-      InitCommit: { ID: "" },
-      SecurityOptions: ["name=seccomp,profile=builtin", ...(this.opts.idMap ? ["name=userns"] : []), "name=cgroupns"],
+      // Expected: deprecated in API 1.48, still sent (as dockerd does) until it goes.
+      ContainerdCommit: { ID: "", Expected: "" },
+      RuncCommit: { ID: this.runtimeVersions.get(rt) ?? "", Expected: this.runtimeVersions.get(rt) ?? "" },
+      InitCommit: { ID: "", Expected: "" },
+      // dockerd lists cgroupns only where containers get a private cgroup namespace by default (cgroup v2).
+      SecurityOptions: ["name=seccomp,profile=builtin", ...(this.opts.idMap ? ["name=userns"] : []), ...(cgroupVersion === "2" ? ["name=cgroupns"] : [])],
       CDISpecDirs: [],
-      Warnings: [],
+      Warnings: null,
     };
   }
 }

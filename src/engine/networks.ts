@@ -869,7 +869,8 @@ export class NetworkService implements ContainerNetworking {
         MacAddress: ep?.mac ?? "",
         DriverOpts: null,
         GwPriority: 0,
-        NetworkID: n.Id,
+        // Empty until the container first starts (dockerd connects the endpoint then).
+        NetworkID: rec.State.StartedAt === "0001-01-01T00:00:00Z" ? "" : n.Id,
         EndpointID: ep?.endpointId ?? plain,
         Gateway: ep?.gateway ?? "",
         IPAddress: ep?.ip ?? "",

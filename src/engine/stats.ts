@@ -141,7 +141,7 @@ export class StatsService {
   /** `docker top`: ps on the host, limited to the container's processes (dockerd's ContainerTop). */
   async top(idOrName: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }> {
     const rec = this.o.containers.get(idOrName);
-    if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
+    if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
     if (rec.State.Restarting) throw conflict(`Container ${rec.Id} is restarting, wait until the container is running`);
     const args = psArgs.trim() || "-ef";
     validatePsArgs(args);

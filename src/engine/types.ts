@@ -15,7 +15,8 @@ export const HealthConfigSchema = z.looseObject({
 });
 
 export const RestartPolicySchema = z.looseObject({
-  Name: nullable(z.enum(["", "no", "always", "unless-stopped", "on-failure"])),
+  // Checked with Docker's wording by engine/update.ts validateRestartPolicy (create and update).
+  Name: nullable(z.string()),
   MaximumRetryCount: nullable(z.number().int().nonnegative()),
 });
 

@@ -62,7 +62,7 @@ export class ImageIndex {
     return Object.entries(this.data.tags)
       .filter(([, v]) => v === id)
       .map(([k]) => k)
-      .sort();
+      .sort((a, b) => (fullName(a) < fullName(b) ? -1 : fullName(a) > fullName(b) ? 1 : 0));
   }
 
   allTags(): Record<string, Digest> {
@@ -149,3 +149,10 @@ export class ImageIndex {
 }
 
 export type { ImageConfig };
+
+/** A tag with its default registry and namespace: dockerd lists an image's tags in this lexical order. */
+function fullName(tag: string): string {
+  const first = tag.split("/")[0] ?? "";
+  if (tag.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")) return tag;
+  return tag.includes("/") ? `docker.io/${tag}` : `docker.io/library/${tag}`;
+}

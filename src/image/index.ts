@@ -18,7 +18,7 @@ import { type ImageConfig, type ImageRunConfig, hostArchitecture } from "./confi
 import { ContentStore } from "./content.js";
 import { ImageIndex, type ImageRecord } from "./images.js";
 import { LayerBlobIndex, type LayerBlob } from "./layerblobs.js";
-import { LayerStore, type LayerInfo, type UnpackedLayer, chainIdOf, chainIds } from "./layers.js";
+import { LayerStore, type LayerInfo, type UnpackedLayer, chainIdOf, chainIds, shownSize } from "./layers.js";
 import { type Reference, formatReference, parseReference, registryOf, withDefaultTag } from "./reference.js";
 
 export type { ImageConfig, ImageRunConfig, ImageRecord, Reference, LayerBlob, LayerInfo, UnpackedLayer };
@@ -30,7 +30,7 @@ export interface PendingLayer {
   commit(parent: Digest | null): Promise<LayerInfo>;
   discard(): Promise<void>;
 }
-export { parseReference, formatReference, withDefaultTag, registryOf, hostArchitecture, chainIds, chainIdOf };
+export { parseReference, formatReference, withDefaultTag, registryOf, hostArchitecture, chainIds, chainIdOf, shownSize };
 export { busyboxRootfsTar } from "./busybox.js";
 export { packDirectory } from "./tar.js";
 export { extractLayer, type ExtractOptions } from "./tar.js";
@@ -94,8 +94,10 @@ export class ImageStore {
   /** Resolve or throw Docker's 404. */
   mustResolve(input: string): Digest {
     const id = this.resolve(input);
-    if (id === undefined) throw notFound(`No such image: ${input}`);
-    return id;
+    if (id !== undefined) return id;
+    // dockerd names the reference it looked for (with :latest), or refuses a malformed one (400).
+    if (/^(sha256:)?[0-9a-f]{1,64}$/.test(input)) throw notFound(`No such image: ${input}`);
+    throw notFound(`No such image: ${formatReference(withDefaultTag(parseReference(input)))}`);
   }
 
   async config(id: Digest): Promise<ImageConfig> {
@@ -285,7 +287,7 @@ export class ImageStore {
   /** Total uncompressed size of an image's layers. */
   async size(id: Digest): Promise<number> {
     let total = 0;
-    for (const c of await this.layers.chain(await this.topLayer(id))) total += (await this.layers.get(c)).size;
+    for (const c of await this.layers.chain(await this.topLayer(id))) total += shownSize(await this.layers.get(c));
     return total;
   }
 
@@ -294,7 +296,7 @@ export class ImageStore {
    * reaches, and config blobs of images no longer in the index. `extraRoots` are
    * chain ids held by others (e.g. the build cache).
    */
-  async gc(extraRoots: Iterable<Digest> = []): Promise<{ layers: number; blobs: number; reclaimed: number }> {
+  async gc(extraRoots: Iterable<Digest> = []): Promise<GcResult> {
     return this.gcLock.withExclusive(() => this.gcUnlocked(extraRoots));
   }
 
@@ -303,7 +305,7 @@ export class ImageStore {
     this.gcRootProviders.push(provider);
   }
 
-  private async gcUnlocked(extraRoots: Iterable<Digest>): Promise<{ layers: number; blobs: number; reclaimed: number }> {
+  private async gcUnlocked(extraRoots: Iterable<Digest>): Promise<GcResult> {
     const keepLayers = new Set<Digest>(extraRoots);
     for (const p of this.gcRootProviders) for (const r of p()) keepLayers.add(r);
     const keepBlobs = new Set<Digest>();
@@ -326,15 +328,20 @@ export class ImageStore {
     let layers = 0;
     let blobs = 0;
     let reclaimed = 0;
+    let layerBytes = 0;
     const keptDiffIds = new Set<Digest>();
+    const removed: { chainId: Digest; depth: number }[] = [];
     for (const l of await this.layers.list()) {
       if (keepLayers.has(l.chainId)) {
         keptDiffIds.add(l.diffId);
         continue;
       }
+      const depth = (await this.layers.chain(l.chainId).catch(() => [] as Digest[])).length;
       await this.layers.remove(l.chainId);
       layers++;
-      reclaimed += l.size;
+      reclaimed += shownSize(l);
+      layerBytes += shownSize(l);
+      removed.push({ chainId: l.chainId, depth });
     }
     // Compressed blobs of kept layers stay (push reuses them); the others go.
     const keepMapped = new Set<Digest>();
@@ -354,7 +361,20 @@ export class ImageStore {
       blobs++;
       reclaimed += info?.size ?? 0;
     }
-    return { layers, blobs, reclaimed };
+    // Top layers first, as dockerd lists the layers an image deletion released.
+    const removedLayers = removed.sort((a, b) => b.depth - a.depth).map((r) => r.chainId);
+    return { layers, blobs, reclaimed, layerBytes, removedLayers };
   }
+}
+
+export interface GcResult {
+  layers: number;
+  blobs: number;
+  /** Bytes of the removed layers and blobs. */
+  reclaimed: number;
+  /** Bytes of the removed layers alone (what dockerd reports as reclaimed by an image prune). */
+  layerBytes: number;
+  /** Chain ids of the removed layers, top first. */
+  removedLayers: Digest[];
 }
 

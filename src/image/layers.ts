@@ -18,6 +18,13 @@ export interface LayerInfo {
   parent: Digest | null;
   /** Uncompressed tar size of this layer alone. */
   size: number;
+  /** Sum of its entries' data sizes (dockerd's layer size, shown in image lists, history and df); absent in layers stored before it was recorded. */
+  diffSize?: number;
+}
+
+/** The size Docker shows for a layer: its entries' data, or (older records) its tar size. */
+export function shownSize(l: LayerInfo): number {
+  return l.diffSize ?? l.size;
 }
 
 /** A layer extracted into a temp dir but not visible yet (see LayerStore.unpack). */
@@ -136,7 +143,7 @@ export class LayerStore {
    */
   async unpack(tar: Readable, signal?: AbortSignal): Promise<UnpackedLayer> {
     const tmp = path.join(this.layersDir, `tmp-${randomBytes(8).toString("hex")}`);
-    let res: { diffId: Digest; size: number };
+    let res: { diffId: Digest; size: number; contentSize: number };
     try {
       await mkdirp(tmp, 0o700);
       await mkdirp(path.join(tmp, "diff"), 0o755); // the layer's / when the tar has no "./" entry
@@ -178,14 +185,14 @@ export class LayerStore {
   }
 
   /** Make an unpacked temp dir the layer `chainIdOf(parent, diffId)`: layer.json, then the rename (the commit point). */
-  private async commitUnpacked(tmp: string, res: { diffId: Digest; size: number }, parent: Digest | null): Promise<LayerInfo> {
+  private async commitUnpacked(tmp: string, res: { diffId: Digest; size: number; contentSize: number }, parent: Digest | null): Promise<LayerInfo> {
     if (parent !== null && !(await this.has(parent))) throw notFound(`parent layer ${parent} not found`);
     const chainId = chainIdOf(parent, res.diffId);
     if (await this.has(chainId)) {
       await fs.rm(tmp, { recursive: true, force: true });
       return this.get(chainId);
     }
-    const info: LayerInfo = { chainId, diffId: res.diffId, parent, size: res.size };
+    const info: LayerInfo = { chainId, diffId: res.diffId, parent, size: res.size, diffSize: res.contentSize };
     const final = path.join(this.layersDir, hexOf(chainId));
     await writeJson(path.join(tmp, "layer.json"), info);
     try {

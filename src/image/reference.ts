@@ -18,7 +18,8 @@ const TAG = /^[\w][\w.-]{0,127}$/;
 const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$/;
 
 export function parseReference(input: string): Reference {
-  const bad = () => invalid(`invalid reference format: ${input === "" ? "repository name must have at least one component" : JSON.stringify(input)}`);
+  // distribution/reference's messages, as dockerd answers them.
+  const bad = () => invalid(input === "" ? "invalid reference format: repository name must have at least one component" : "invalid reference format");
   if (input.length === 0 || input.length > 255 * 4) throw bad();
   let rest = input;
   let digest: string | undefined;
@@ -44,7 +45,11 @@ export function parseReference(input: string): Reference {
     if (!DOMAIN.test(domain)) throw bad();
   }
   if (parts.length === 0) throw bad();
-  for (const p of parts) if (!COMPONENT.test(p)) throw bad();
+  for (const p of parts) {
+    if (COMPONENT.test(p)) continue;
+    if (COMPONENT.test(p.toLowerCase())) throw invalid("invalid reference format: repository name must be lowercase");
+    throw bad();
+  }
   if (domain === "docker.io" || domain === "index.docker.io") {
     domain = undefined;
     if (parts.length === 2 && parts[0] === "library") parts.shift();

@@ -84,6 +84,8 @@ export interface ExtractResult {
   size: number;
   /** Tar entries processed (PAX/GNU long-name headers not counted). */
   entries: number;
+  /** Bytes of its files and symlink targets: what dockerd (overlay2) reports as a layer's size. */
+  contentSize: number;
 }
 
 /** Largest entry size accepted (1 TiB); anything above is treated as a corrupt/hostile header. */
@@ -125,6 +127,7 @@ export async function extractLayer(
   const hash = createHash("sha256");
   let size = 0;
   let entries = 0;
+  let contentSize = 0;
 
   const it = (input as AsyncIterable<unknown>)[Symbol.asyncIterator]();
   // Destroyed without an error: an error would be emitted on the caller's stream.
@@ -212,6 +215,8 @@ export async function extractLayer(
       for await (const entry of ex as unknown as AsyncIterable<TarEntry>) {
         signal?.throwIfAborted();
         entries++;
+        // overlay2's layer size: the bytes of its files plus its symlinks' targets (dockerd's directory.Size of the diff).
+        contentSize += entry.header.type === "symlink" ? Buffer.byteLength(entry.header.linkname ?? "") : entry.header.type === "file" || entry.header.type === "contiguous-file" ? (entry.header.size ?? 0) : 0;
         await extractor.entry(entry);
       }
     } catch (e) {
@@ -228,7 +233,7 @@ export async function extractLayer(
     signal?.removeEventListener("abort", onAbort);
   }
 
-  return { diffId: `sha256:${hash.digest("hex")}` as Digest, size, entries };
+  return { diffId: `sha256:${hash.digest("hex")}` as Digest, size, entries, contentSize };
 }
 
 /** Streaming zstd decompression (fzstd: pure JS, so no native build is needed). */

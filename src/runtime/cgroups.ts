@@ -293,11 +293,14 @@ async function statsV1(root: string, cg: string, machine: number): Promise<Cgrou
     const kv = parseKeyValues(memStat);
     const stats: Record<string, number> = {};
     for (const k of V1_MEMORY_KEYS) stats[k] = kv.get(k) ?? 0;
-    memory = { usage: memUsage ?? 0, max_usage: memMax ?? 0, stats, failcnt: memFail ?? 0, limit: clampLimit(memLimit, machine) as number };
+    // failcnt is omitempty in dockerd's stats JSON.
+    memory = { usage: memUsage ?? 0, max_usage: memMax ?? 0, stats, ...(memFail ? { failcnt: memFail } : {}), limit: clampLimit(memLimit, machine) as number };
   }
   const blkio = emptyBlkioStats();
   blkio.io_service_bytes_recursive = parseBlkioV1(ioBytes);
   blkio.io_serviced_recursive = parseBlkioV1(ioOps);
+  // dockerd (through containerd's v1 metrics) sends the other v1 lists empty, not null.
+  for (const k of ["io_queue_recursive", "io_service_time_recursive", "io_wait_time_recursive", "io_merged_recursive", "io_time_recursive", "sectors_recursive"] as const) blkio[k] = [];
   return {
     cpu_stats: cpu,
     memory_stats: memory,
@@ -333,7 +336,7 @@ async function statsV2(dir: string, machine: number): Promise<CgroupStats> {
     const stats: Record<string, number> = {};
     for (const k of V2_MEMORY_KEYS) stats[k] = kv.get(k) ?? 0;
     const ev = parseKeyValues(memEvents);
-    memory = { usage: memCur ?? 0, stats, limit: clampLimit(memMax, machine) as number, ...(memEvents !== undefined ? { failcnt: ev.get("oom") ?? 0 } : {}) };
+    memory = { usage: memCur ?? 0, stats, limit: clampLimit(memMax, machine) as number, ...(memEvents !== undefined && (ev.get("oom") ?? 0) > 0 ? { failcnt: ev.get("oom") ?? 0 } : {}) };
   }
   const blkio = emptyBlkioStats();
   const io = parseIoStatV2(ioStat);

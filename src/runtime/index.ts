@@ -22,7 +22,7 @@ import type { OciMount, OciProcess, OciRlimit, OciSpec } from "./spec.js";
 import { oomKillFile } from "./cgroups.js";
 
 export type { ExitStatus, OciSpec, OciProcess, OciMount, OciRlimit };
-export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_HOSTS_LINES, DEFAULT_PATH_ENV, hostNofile } from "./spec.js";
+export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_HOSTS_LINES, DEFAULT_PATH_ENV, MASKED_PATHS, READONLY_PATHS, hostNofile } from "./spec.js";
 export { resolveUser, readInRoot } from "./user.js";
 export { defaultSeccompProfile, profileFromDockerJson } from "./seccomp.js";
 export type { OciSeccomp } from "./seccomp.js";

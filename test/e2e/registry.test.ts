@@ -410,6 +410,36 @@ describe("docker push / pull / login / save / load / df / prune against berthd",
     await ok(["rmi", `${fake.host}/multi:latest`]);
   });
 
+  it("describes a remote image without pulling it (GET /distribution/{name}/json): descriptor and platforms", async () => {
+    const get = (p: string): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ socketPath: d.sock, path: p, headers: { "X-Registry-Auth": "e30=" } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    const multi = await get(`/v1.41/distribution/${fake.host}/multi:latest/json`);
+    assert.equal(multi.status, 200, multi.body);
+    const m = JSON.parse(multi.body) as { Descriptor: { digest: string; mediaType: string; size: number }; Platforms: { architecture: string; os: string }[] };
+    assert.equal(m.Descriptor.digest, fake.goodIndexDigest);
+    assert.ok(m.Platforms.some((p) => p.architecture === "amd64" && p.os === "linux"), multi.body);
+    const ref = `${reg.addr}/dist:1`;
+    await ok(["tag", "busybox", ref]);
+    const pushed = /digest: (sha256:[a-f0-9]{64})/.exec(await ok(["push", ref]))?.[1];
+    const one = await get(`/v1.41/distribution/${ref}/json`);
+    assert.equal(one.status, 200, one.body);
+    assert.deepEqual(JSON.parse(one.body), {
+      Descriptor: { mediaType: "application/vnd.docker.distribution.manifest.v2+json", digest: pushed, size: (JSON.parse(one.body) as { Descriptor: { size: number } }).Descriptor.size },
+      Platforms: [{ architecture: "amd64", os: "linux" }],
+    });
+    const missing = await get(`/v1.41/distribution/${reg.addr}/nosuch:1/json`);
+    assert.equal(missing.status, 404, missing.body);
+    await ok(["rmi", ref]);
+  });
+
   it("docker system df prints images, containers, volumes and build cache", async () => {
     await ok(["create", "--name", "dfuser", "busybox", "true"]);
     const out = await ok(["system", "df"]);

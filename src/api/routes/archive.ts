@@ -68,7 +68,9 @@ export function archiveRoutes(r: Router, engine: Engine): void {
   });
 
   r.get("/containers/{id}/changes", async (ctx) => {
-    ctx.json(200, await as.changes(ctx.params["id"] ?? ""));
+    const changes = await as.changes(ctx.params["id"] ?? "");
+    // dockerd's list is nil (null) when nothing changed.
+    ctx.json(200, changes.length > 0 ? changes : null);
   });
 
   r.post("/commit", async (ctx) => {

@@ -1,7 +1,7 @@
 import type { Engine, WaitCondition } from "../../engine/index.js";
 import { ContainerCreateSchema, UpdateConfigSchema, parseDetachKeys } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
-import { type Router, qBool, qFilters, qInt, requireRes, startStream, versionAtLeast } from "../server.js";
+import { type Router, COMMON_HEADERS, qBool, qFilters, qInt, requireRes, startStream, versionAtLeast } from "../server.js";
 
 const MUX = "application/vnd.docker.multiplexed-stream";
 const RAW = "application/vnd.docker.raw-stream";
@@ -11,12 +11,13 @@ export function containerRoutes(r: Router, engine: Engine): void {
 
   r.get("/containers/json", async (ctx) => {
     const q = ctx.query;
-    ctx.json(200, await cs.list({ all: qBool(q, "all"), limit: qInt(q, "limit") ?? -1, size: qBool(q, "size"), filters: qFilters(q) }));
+    const list = await cs.list({ all: qBool(q, "all"), limit: qInt(q, "limit") ?? -1, size: qBool(q, "size"), filters: qFilters(q) });
+    ctx.json(200, list.map((c) => forVersion(c, ctx.version)));
   });
 
   r.post("/containers/create", async (ctx) => {
     const raw = await ctx.body();
-    if (raw === undefined || raw === null) throw invalid("config cannot be empty in order to create a container");
+    if (raw === undefined || raw === null) throw invalid("Config cannot be empty in order to create a container");
     const parsed = ContainerCreateSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -26,7 +27,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     ctx.json(201, await cs.create(parsed.data, name));
   });
 
-  r.get("/containers/{id}/json", async (ctx) => ctx.json(200, await cs.inspect(ctx.params["id"] ?? "", qBool(ctx.query, "size"))));
+  r.get("/containers/{id}/json", async (ctx) => ctx.json(200, forVersion(await cs.inspect(ctx.params["id"] ?? "", qBool(ctx.query, "size")), ctx.version)));
 
   r.post("/containers/{id}/start", async (ctx) => {
     const res = await cs.start(ctx.params["id"] ?? "");
@@ -59,8 +60,8 @@ export function containerRoutes(r: Router, engine: Engine): void {
   });
 
   r.post("/containers/{id}/resize", async (ctx) => {
-    const h = qInt(ctx.query, "h") ?? 0;
-    const w = qInt(ctx.query, "w") ?? 0;
+    const h = atoi(ctx.query, "h");
+    const w = atoi(ctx.query, "w");
     if (h < 0 || w < 0 || h > 65535 || w > 65535) throw invalid("invalid terminal size");
     await cs.resize(ctx.params["id"] ?? "", h, w);
     ctx.status(200);
@@ -68,7 +69,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
 
   r.post("/containers/{id}/rename", async (ctx) => {
     const name = ctx.query.get("name");
-    if (!name) throw invalid("name is required");
+    if (!name) throw invalid("Neither old nor new names may be empty");
     await cs.rename(ctx.params["id"] ?? "", name);
     ctx.status(204);
   });
@@ -90,7 +91,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     if (!["not-running", "next-exit", "removed"].includes(cond)) throw invalid(`invalid condition: "${cond}"`);
     const result = cs.wait(ctx.params["id"] ?? "", cond);
     // Answer the headers at once: the client starts the container only after the wait is registered.
-    res.writeHead(200, { "Content-Type": "application/json", "Api-Version": "1.47" });
+    res.writeHead(200, { ...COMMON_HEADERS, "Content-Type": "application/json" });
     res.flushHeaders();
     const r2 = await result;
     res.end(JSON.stringify(versionAtLeast(ctx.version, "1.30") ? r2 : { StatusCode: r2.StatusCode }));
@@ -126,7 +127,8 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const since = q.get("since") ? parseTimeFilter(q.get("since") as string) : 0;
     const until = q.get("until") ? parseTimeFilter(q.get("until") as string) : 0;
     const { stream, tty } = cs.logs(ctx.params["id"] ?? "", { stdout, stderr, follow: qBool(q, "follow"), tail, since, until, timestamps: qBool(q, "timestamps") });
-    startStream(res, tty ? RAW : versionAtLeast(ctx.version, "1.42") ? MUX : RAW);
+    // API 1.42 named the stream types; dockerd 20.10 sends logs without a Content-Type.
+    startStream(res, !versionAtLeast(ctx.version, "1.42") ? undefined : tty ? RAW : MUX);
     res.on("close", () => stream.destroy());
     stream.pipe(res);
     await new Promise<void>((resolve) => {
@@ -134,4 +136,30 @@ export function containerRoutes(r: Router, engine: Engine): void {
       res.on("close", resolve);
     });
   });
+}
+
+/**
+ * A container (inspect or list entry) as a client of API `version` knows it:
+ * HostConfig.KernelMemory(TCP) until 1.42, endpoints' DNSNames from 1.44 and
+ * GwPriority from 1.48 (the changelog's gates).
+ */
+export function forVersion(c: Record<string, unknown>, version: string): Record<string, unknown> {
+  const hc = c["HostConfig"] as Record<string, unknown> | undefined;
+  if (hc && "Binds" in hc && !versionAtLeast(version, "1.42")) {
+    hc["KernelMemory"] ??= 0;
+    hc["KernelMemoryTCP"] ??= 0;
+  }
+  const nets = (c["NetworkSettings"] as { Networks?: Record<string, Record<string, unknown>> } | undefined)?.Networks ?? {};
+  for (const ep of Object.values(nets)) {
+    if (!versionAtLeast(version, "1.44")) delete ep["DNSNames"];
+    if (!versionAtLeast(version, "1.48")) delete ep["GwPriority"];
+  }
+  return c;
+}
+
+/** A resize dimension as dockerd parses it (strconv.Atoi, with Go's error text). */
+export function atoi(q: URLSearchParams, name: string): number {
+  const v = q.get(name) ?? "";
+  if (!/^[+-]?\d+$/.test(v)) throw invalid(`strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
+  return Number(v);
 }

@@ -2,7 +2,8 @@
 import type { ServerResponse } from "node:http";
 import type { DfType, Engine, ProgressMessage } from "../../engine/index.js";
 import { invalid, messageOf } from "../../util/errors.js";
-import { type Ctx, type Router, qBool, requireRes, startJsonStream, startStream } from "../server.js";
+import { type Ctx, type Router, qBool, requireRes, startJsonStream, startStream, versionAtLeast } from "../server.js";
+import { forVersion } from "./containers.js";
 
 /**
  * A JSON-lines progress stream started on the first message: an error before
@@ -11,6 +12,12 @@ import { type Ctx, type Router, qBool, requireRes, startJsonStream, startStream 
 class LazyJsonStream {
   started = false;
   constructor(private readonly res: ServerResponse) {}
+  /** Answer 200 now: later errors go in-band. */
+  start(): void {
+    if (this.started) return;
+    startJsonStream(this.res);
+    this.started = true;
+  }
   write = (m: ProgressMessage): void => {
     if (!this.started) {
       startJsonStream(this.res);
@@ -64,6 +71,8 @@ export function distributionRoutes(r: Router, engine: Engine): void {
   r.post("/images/{name*}/push", async (ctx) => {
     const res = requireRes(ctx);
     const auth = registryAuth(ctx);
+    // dockerd decodes the header before anything else (an absent one is an empty JSON document).
+    if (auth === undefined) throw invalid("Bad parameters and missing X-Registry-Auth: EOF");
     const signal = clientGone(res);
     const tag = ctx.query.get("tag") ?? "";
     await new LazyJsonStream(res).run((out) => engine.distribution.push({ name: ctx.params["name"] ?? "", tag, ...(auth ? { auth } : {}), signal }, out));
@@ -107,11 +116,22 @@ export function distributionRoutes(r: Router, engine: Engine): void {
     const res = requireRes(ctx);
     const quiet = qBool(ctx.query, "quiet");
     const signal = clientGone(res);
-    await new LazyJsonStream(res).run((out) => engine.imageArchive.load(ctx.stream(), { quiet, signal }, out));
+    // dockerd answers 200 at once and reports a bad archive in the stream.
+    const stream = new LazyJsonStream(res);
+    stream.start();
+    await stream.run((out) => engine.imageArchive.load(ctx.stream(), { quiet, signal }, out));
+  });
+
+  r.get("/distribution/{name*}/json", async (ctx) => {
+    const res = requireRes(ctx);
+    ctx.json(200, await engine.distribution.inspectRemote(ctx.params["name"] ?? "", registryAuth(ctx), clientGone(res)));
   });
 
   r.get("/system/df", async (ctx) => {
     const types = ctx.query.getAll("type").filter((t): t is DfType => ["image", "container", "volume", "build-cache"].includes(t));
-    ctx.json(200, await engine.diskUsage(types));
+    const df = await engine.diskUsage(versionAtLeast(ctx.version, "1.42") ? types : []);
+    if (Array.isArray(df["Containers"])) df["Containers"] = (df["Containers"] as Record<string, unknown>[]).map((c) => forVersion(c, ctx.version));
+    // BuilderSize left the API in 1.42 (the `type` parameter came then too).
+    ctx.json(200, versionAtLeast(ctx.version, "1.42") ? df : { ...df, BuilderSize: 0 });
   });
 }

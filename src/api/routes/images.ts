@@ -2,7 +2,7 @@ import type { Engine } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { messageOf } from "../../util/errors.js";
 import { pullImage } from "./distribution.js";
-import { type Router, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
+import { type Router, qBool, qFilters, requireRes, startJsonStream, versionAtLeast } from "../server.js";
 
 export function imageRoutes(r: Router, engine: Engine): void {
   const is = engine.images;
@@ -44,13 +44,20 @@ export function imageRoutes(r: Router, engine: Engine): void {
     throw invalid("either fromSrc or fromImage must be given");
   });
 
-  r.get("/images/{name*}/json", async (ctx) => ctx.json(200, await is.inspect(ctx.params["name"] ?? "")));
+  r.get("/images/{name*}/json", async (ctx) => {
+    const img = await is.inspect(ctx.params["name"] ?? "");
+    // Container and ContainerConfig left the API in 1.45.
+    if (versionAtLeast(ctx.version, "1.45")) {
+      delete img["Container"];
+      delete img["ContainerConfig"];
+    }
+    ctx.json(200, img);
+  });
   r.get("/images/{name*}/history", async (ctx) => ctx.json(200, await is.history(ctx.params["name"] ?? "")));
 
   r.post("/images/{name*}/tag", async (ctx) => {
     const repo = ctx.query.get("repo");
-    if (!repo) throw invalid("repository name must have at least one component");
-    await is.tag(ctx.params["name"] ?? "", repo, ctx.query.get("tag") || undefined);
+    await is.tag(ctx.params["name"] ?? "", repo ?? "", ctx.query.get("tag") || undefined);
     ctx.status(201);
   });
 

@@ -1,15 +1,13 @@
 import type { Engine } from "../../engine/index.js";
 import { eventJson, parseTimeFilter } from "../../engine/index.js";
-import { type Router, API_VERSION, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
+import { type Router, COMMON_HEADERS, versionAtLeast, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
 
 export function systemRoutes(r: Router, engine: Engine): void {
   const ping = async (ctx: import("../server.js").Ctx) => {
     const res = requireRes(ctx);
     res.writeHead(200, {
-      "Api-Version": API_VERSION,
+      ...COMMON_HEADERS,
       "Builder-Version": "1",
-      "Docker-Experimental": "false",
-      Ostype: "linux",
       Swarm: "inactive",
       "Cache-Control": "no-cache, no-store, must-revalidate",
       Pragma: "no-cache",
@@ -23,7 +21,16 @@ export function systemRoutes(r: Router, engine: Engine): void {
   r.get("/version", async (ctx) => ctx.json(200, engine.version()));
   // Berth's own extension (not in Docker's API): the engine's consistency check.
   r.get("/berth/system/check", async (ctx) => ctx.json(200, await engine.check(qBool(ctx.query, "blobs", true))));
-  r.get("/info", async (ctx) => ctx.json(200, engine.info()));
+  r.get("/info", async (ctx) => {
+    const info = engine.info();
+    // KernelMemory(TCP) left the API in 1.42; CDISpecDirs came in 1.45.
+    if (versionAtLeast(ctx.version, "1.42")) {
+      delete info["KernelMemory"];
+      delete info["KernelMemoryTCP"];
+    }
+    if (!versionAtLeast(ctx.version, "1.45")) delete info["CDISpecDirs"];
+    ctx.json(200, info);
+  });
 
   r.get("/events", async (ctx) => {
     const res = requireRes(ctx);
