@@ -13,7 +13,6 @@
  * bind-mounted from its directory, as Docker's cp shows them.
  */
 import fss from "node:fs";
-import path from "node:path";
 import type { Readable } from "node:stream";
 import { internal, invalid, isEngineError, messageOf, notFound } from "../util/errors.js";
 import type { IdMap } from "../util/idmap.js";
