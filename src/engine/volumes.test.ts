@@ -1,5 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { isEngineError } from "../util/errors.js";
@@ -145,6 +146,20 @@ describe("the volumes backend (ContainerStorage and /volumes)", () => {
     assert.deepEqual(await fs.readdir(path.join(base, "stage")), []);
     await remove(rec, false);
     await remove(rec2, false);
+  });
+
+  it("unmounts and removes subpath stages a crash left behind when it starts, never their content", async () => {
+    const stageRoot = path.join(base, "stage");
+    const content = path.join(base, "stage-content");
+    await fs.mkdir(content);
+    await fs.writeFile(path.join(content, "keep"), "volume data");
+    const left = path.join(stageRoot, `${"f".repeat(64)}-0`);
+    await fs.mkdir(left);
+    execFileSync("mount", ["--bind", content, left]);
+    const again = new VolumeService({ root: path.join(base, "volumes"), stageRoot, events, log: makeLogger("error"), containers: { all: () => [], find: () => undefined } });
+    await again.init();
+    assert.deepEqual(await fs.readdir(stageRoot), []);
+    assert.equal(await fs.readFile(path.join(content, "keep"), "utf8"), "volume data");
   });
 
   it("mounts the container's /etc files again over a volume covering /etc", async () => {
