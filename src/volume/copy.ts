@@ -13,7 +13,6 @@
  * appears meanwhile aborts the copy instead of being written through.
  */
 import fss, { type BigIntStats, promises as fs, constants as fsc } from "node:fs";
-import path from "node:path";
 import { at, closeQuietly, lstatAt, openDirAt, procAt, readdirAt, readlinkAt } from "../image/index.js";
 import { run } from "../util/exec.js";
 
@@ -181,35 +180,57 @@ export async function isEmptyDir(p: string): Promise<boolean> {
   }
 }
 
-/** Bytes used by the files below p (apparent sizes, hard links counted once, symlinks not followed). */
+/**
+ * Bytes used by the files below p (apparent sizes, hard links counted once, symlinks
+ * not followed). Walked through directory descriptors: a running container that swaps
+ * a directory of the volume for a symlink cannot send the walk through the host.
+ */
 export async function dirSize(p: string): Promise<number> {
   const seen = new Set<string>();
   let total = 0;
-  const walk = async (dir: string): Promise<void> => {
+  let visited = 0;
+  const walk = async (fd: number): Promise<void> => {
     let names: string[];
     try {
-      names = await fs.readdir(dir);
+      names = readdirAt(fd);
     } catch {
       return;
     }
     for (const name of names) {
-      const full = path.join(dir, name);
-      let st;
-      try {
-        st = await fs.lstat(full);
-      } catch {
-        continue;
-      }
+      // Synchronous calls (cheap), but a large volume must not hold the daemon's event loop.
+      if (++visited % 1000 === 0) await new Promise((r) => setImmediate(r));
+      const st = lstatAt(fd, name);
+      if (st === undefined) continue;
       if (st.isDirectory()) {
-        await walk(full);
+        let child: number;
+        try {
+          child = openDirAt(fd, name);
+        } catch {
+          continue; // replaced meanwhile
+        }
+        try {
+          await walk(child);
+        } finally {
+          closeQuietly(child);
+        }
         continue;
       }
       const key = `${st.dev}:${st.ino}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      total += st.size;
+      total += Number(st.size);
     }
   };
-  await walk(p);
+  let top: number;
+  try {
+    top = fss.openSync(p, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  } catch {
+    return 0;
+  }
+  try {
+    await walk(top);
+  } finally {
+    closeQuietly(top);
+  }
   return total;
 }
