@@ -14,9 +14,10 @@
  * Paths are container paths: symlinks are followed as the container sees them
  * (absolute targets from its root) and never lead out of its root, whatever the
  * image, a volume or a running container put there (image/archive-tar.ts: every
- * lookup goes one directory descriptor at a time). A running container is frozen
- * while something is extracted into it, so it cannot swap a directory for a
- * symlink halfway through.
+ * lookup goes one directory descriptor at a time; extraction writes every entry
+ * through its parent directory's descriptor, image/tar.ts), also while another
+ * running container that shares a volume swaps a directory for a symlink. The
+ * container itself is frozen while something is extracted into it as well.
  */
 import fss, { type BigIntStats, constants as fsc, promises as fs } from "node:fs";
 import { randomBytes } from "node:crypto";

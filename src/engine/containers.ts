@@ -536,6 +536,7 @@ export class ContainerService {
         ...(logCfg["max-file"] ? { logMaxFiles: Number(logCfg["max-file"]) } : {}),
       };
       const created = await runtime.create(rec.Id, spec, io);
+      await this.o.storage?.afterCreate(rec);
       await net.afterCreate?.(created.pid);
       const stateDir = runtime.stateDir(rec.Id);
       // Attach clients that arrived before start get every byte of output.
@@ -566,6 +567,7 @@ export class ContainerService {
       const code = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
       rec.State = { ...rec.State, Status: rec.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, Error: msg, ExitCode: code };
       await runtime.cleanup(rec.Id).catch(() => undefined);
+      await this.o.storage?.afterCreate(rec).catch(() => undefined);
       await this.o.networking?.tearDown(rec).catch(() => undefined);
       await images.layers.unmount(rec.Id).catch(() => undefined);
       await this.releaseShm(rec);

@@ -13,11 +13,10 @@
  * bind-mounted from its directory, as Docker's cp shows them.
  */
 import fss from "node:fs";
-import path from "node:path";
 import type { Readable } from "node:stream";
 import { internal, invalid, isEngineError, messageOf, notFound } from "../util/errors.js";
 import type { IdMap } from "../util/idmap.js";
-import { type ResolvedPath, ScopeError, type ScopedRoot, extractCopy, goFileMode, tarTree } from "../image/index.js";
+import { type ResolvedPath, ScopeError, type ScopedRoot, closeQuietly, extractCopy, goFileMode, openDirAt, reopenDir, tarTree } from "../image/index.js";
 import { resolveUser } from "../runtime/index.js";
 
 /** Docker's ContainerPathStat (the X-Docker-Container-Path-Stat header, base64 JSON). */
@@ -108,7 +107,8 @@ export function archivePath(root: ScopedRoot, etc: readonly EtcFile[], p: string
  * symlinks followed inside the container) must exist and be a directory, and be
  * writable (Docker's checkWritablePath). Nothing is ever written outside the
  * container's root: entries with absolute names or "..", and writes through
- * symlinks, are refused. rootfs is the root's path (the extraction works by path).
+ * symlinks, are refused. rootfs is the root's path (to read the container's
+ * users for -a); the extraction works on descriptors only (image/tar.ts).
  */
 export async function extractInto(root: ScopedRoot, rootfs: string, etc: readonly EtcFile[], p: string, idOrName: string, body: Readable, spec: ExtractSpec): Promise<void> {
   const binds = bindFiles(root, etc);
@@ -139,7 +139,14 @@ export async function extractInto(root: ScopedRoot, rootfs: string, etc: readonl
       return true;
     };
     const idMap = spec.idMap;
-    await extractCopy(body, path.join(rootfs, ...r.parts), { onEntry, ...(idMap ? { idMap } : {}) });
+    // The destination as the directory resolved above (held open), never as a path: a
+    // container sharing a volume cannot swap it, or anything below it, for a symlink.
+    const destFd = r.name === "" ? reopenDir(r.dirFd) : openDirAt(r.dirFd, r.name);
+    try {
+      await extractCopy(body, destFd, { onEntry, ...(idMap ? { idMap } : {}) });
+    } finally {
+      closeQuietly(destFd);
+    }
     if (owner) {
       const host = idMap ? idMap.toHost(owner) : owner;
       root.lchownAll(written, host.uid, host.gid);

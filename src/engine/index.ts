@@ -98,6 +98,7 @@ export class Engine {
     }
     this.volumes = new VolumeService({
       root: path.join(opts.dataRoot, "volumes"),
+      stageRoot: path.join(opts.execRoot, "volume-subpaths"),
       events: this.events,
       log: opts.log,
       containers: { all: () => this.containers.all(), find: (idOrName) => this.containers.find(idOrName) },

@@ -54,6 +54,8 @@ export interface ContainerStorage {
   onCreate(rec: ContainerRecord): Promise<void>;
   /** At start: the mounts to add to the OCI spec (volumes, binds, tmpfs); may copy image content into new volumes. */
   mounts(rec: ContainerRecord, rootfs: string): Promise<OciMount[]>;
+  /** The runtime has made the container's mounts, or the start failed: release what mounts() staged for the runtime alone. */
+  afterCreate(rec: ContainerRecord): Promise<void>;
   /** When the container is removed; removeVolumes = `docker rm -v` (anonymous volumes only). */
   onRemove(rec: ContainerRecord, removeVolumes: boolean): Promise<void>;
   /** Docker's `Mounts` array for inspect and ps. */

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { isEngineError } from "../util/errors.js";
@@ -50,6 +51,7 @@ describe("the volumes backend (ContainerStorage and /volumes)", () => {
     base = mkdtempSync("/tmp/vsvc-");
     vs = new VolumeService({
       root: path.join(base, "volumes"),
+      stageRoot: path.join(base, "stage"),
       events,
       log: makeLogger("error"),
       containers: { all: () => [...recs.values()], find: (x) => recs.get(x) ?? [...recs.values()].find((r) => r.Name === `/${x}`) },
@@ -109,6 +111,55 @@ describe("the volumes backend (ContainerStorage and /volumes)", () => {
     await vs.mounts(rec, rootfs);
     assert.equal(existsSync(path.join(data, "conf")), false);
     await remove(rec, false);
+  });
+
+  it("mounts a volume subpath from what was resolved inside the volume, even when its parent is swapped for a symlink afterwards", async () => {
+    const rootfs = path.join(base, "rootfs-sub");
+    await fs.mkdir(rootfs);
+    const outside = path.join(base, "outside-sub");
+    await fs.mkdir(path.join(outside, "sub"), { recursive: true });
+    await fs.writeFile(path.join(outside, "sub", "f"), "host");
+    const subMount = (sub: string) => ({ Type: "volume" as const, Source: "subvol", Target: "/s", VolumeOptions: { Subpath: sub } });
+    const rec = await create(record({ Mounts: [subMount("a/sub")] }));
+    const data = path.join(base, "volumes", "subvol", "_data");
+    await fs.mkdir(path.join(data, "a", "sub"), { recursive: true });
+    await fs.writeFile(path.join(data, "a", "sub", "f"), "volume");
+    const [m] = await vs.mounts(rec, rootfs);
+    const stage = m?.source ?? "";
+    assert.equal(path.dirname(stage), path.join(base, "stage"), "the runtime mounts our stage, not a path inside the volume");
+    // A container sharing the volume swaps a for a symlink to a host directory before the runtime mounts.
+    await fs.rename(path.join(data, "a"), path.join(data, "a.moved"));
+    await fs.symlink(outside, path.join(data, "a"));
+    assert.equal(await fs.readFile(path.join(stage, "f"), "utf8"), "volume");
+    await vs.afterCreate(rec);
+    assert.equal(existsSync(stage), false, "the stage is unmounted and removed once the container is created");
+    await fs.writeFile(path.join(data, "a.moved", "sub", "f"), "volume");
+
+    // Resolved as inside the volume: an absolute symlink stays in it; a missing subpath is Docker's error.
+    const rec2 = await create(record({ Mounts: [subMount("a/sub")] }));
+    await assert.rejects(vs.mounts(rec2, rootfs), (e: unknown) => isEngineError(e, "invalid") && /^cannot access path .*\/_data\/.*: no such file or directory$/.test((e as Error).message));
+    await fs.rm(path.join(data, "a"));
+    await fs.symlink("/a.moved", path.join(data, "a"));
+    const [m2] = await vs.mounts(rec2, rootfs);
+    assert.equal(await fs.readFile(path.join(m2?.source ?? "", "f"), "utf8"), "volume");
+    await vs.afterCreate(rec2);
+    assert.deepEqual(await fs.readdir(path.join(base, "stage")), []);
+    await remove(rec, false);
+    await remove(rec2, false);
+  });
+
+  it("unmounts and removes subpath stages a crash left behind when it starts, never their content", async () => {
+    const stageRoot = path.join(base, "stage");
+    const content = path.join(base, "stage-content");
+    await fs.mkdir(content);
+    await fs.writeFile(path.join(content, "keep"), "volume data");
+    const left = path.join(stageRoot, `${"f".repeat(64)}-0`);
+    await fs.mkdir(left);
+    execFileSync("mount", ["--bind", content, left]);
+    const again = new VolumeService({ root: path.join(base, "volumes"), stageRoot, events, log: makeLogger("error"), containers: { all: () => [], find: () => undefined } });
+    await again.init();
+    assert.deepEqual(await fs.readdir(stageRoot), []);
+    assert.equal(await fs.readFile(path.join(content, "keep"), "utf8"), "volume data");
   });
 
   it("mounts the container's /etc files again over a volume covering /etc", async () => {

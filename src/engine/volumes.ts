@@ -15,11 +15,13 @@ import { existsSync, promises as fs } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { z } from "zod";
-import { EngineError, conflict, errnoCode, invalid, messageOf, notFound } from "../util/errors.js";
+import { EngineError, conflict, invalid, messageOf, notFound } from "../util/errors.js";
 import { mkdirp } from "../util/fsutil.js";
 import { KeyedMutex } from "../util/lock.js";
 import type { Logger } from "../util/log.js";
 import type { OciMount } from "../runtime/index.js";
+import { ScopedRoot, closeQuietly, openDirAt, procAt, reopenDir } from "../image/index.js";
+import { run } from "../util/exec.js";
 import {
   type ViewMount,
   ANONYMOUS_LABEL,
@@ -35,13 +37,12 @@ import {
   createFileInRoot,
   isEmptyDir,
   mkdirInRoot,
+  openSubpath,
   parseMountRaw,
   parseMountSpec,
   parseVolumesFrom,
   readWrite,
-  resolveInRoot,
   volumeNameError,
-  within,
 } from "../volume/index.js";
 import type { ContainerView } from "./cpview.js";
 import type { Events } from "./events.js";
@@ -83,6 +84,8 @@ export interface VolumeServiceOptions {
   containers: ContainerLookup;
   /** Host ids of containers' root under `--userns-remap`: owner of new volume data and mount points. */
   rootOwner?: { uid: number; gid: number };
+  /** Where volume subpaths are bind-mounted for the runtime while a container is created (root only, 0700). */
+  stageRoot: string;
 }
 
 /** A create still writing its record keeps its volumes referenced this long at most. */
@@ -139,6 +142,8 @@ export class VolumeService implements ContainerStorage {
   private readonly starting = new Map<string, number>();
   /** Containers whose filesystem `docker cp` is looking at (views open, by count): their volumes stay mounted. */
   private readonly viewing = new Map<string, number>();
+  /** Subpath stages mounted for the runtime, by container, until the container is created. */
+  private readonly staged = new Map<string, string[]>();
   /** "refs": reference changes (create/rm); "mounts": mounting and unmounting; volume names: copy-up. */
   private readonly lock = new KeyedMutex();
   private pruning = false;
@@ -161,6 +166,9 @@ export class VolumeService implements ContainerStorage {
 
   async init(): Promise<void> {
     await this.driver.init();
+    // Subpath mounts a crash left behind (a container that runs has its own copy of the mount).
+    await fs.mkdir(this.o.stageRoot, { recursive: true, mode: 0o700 });
+    for (const name of await fs.readdir(this.o.stageRoot)) await this.unstage(path.join(this.o.stageRoot, name));
   }
 
   // --- references ---------------------------------------------------------------
@@ -446,10 +454,13 @@ export class VolumeService implements ContainerStorage {
 
   private async ociMounts(rec: ContainerRecord, points: MountPoint[], rootfs: string): Promise<OciMount[]> {
     const out: OciMount[] = [];
-    for (const mp of points) {
+    await this.afterCreate(rec); // what an earlier, failed start of this container staged
+    for (const [i, mp] of points.entries()) {
       switch (mp.Type) {
         case "volume": {
-          const source = await this.mountedVolume(rec, mp, rootfs);
+          const data = await this.mountedVolume(rec, mp, rootfs);
+          const sub = mp.Spec.VolumeOptions?.Subpath ?? "";
+          const source = sub === "" ? data : await this.stageSubpath(rec, i, data, sub);
           await ensureTarget(rootfs, mp.Destination, source, this.o.rootOwner);
           out.push(bindMount(mp, source));
           break;
@@ -481,10 +492,52 @@ export class VolumeService implements ContainerStorage {
     return out;
   }
 
-  /** The host path of a volume mount point (its copy-up done), announced with a volume mount event. */
+  /**
+   * A volume's subpath for the runtime: opened inside the volume (volume/subpath.ts) and
+   * bind-mounted from that descriptor on a stage of our own, which is what the runtime
+   * mounts; a container sharing the volume cannot redirect it between our check and the
+   * runtime's mount. The stage goes once the container is created (afterCreate).
+   */
+  private async stageSubpath(rec: ContainerRecord, index: number, data: string, sub: string): Promise<string> {
+    const { fd, dir } = openSubpath(data, sub);
+    try {
+      const stage = path.join(this.o.stageRoot, `${rec.Id}-${index}`);
+      await this.unstage(stage);
+      if (dir) await fs.mkdir(stage, 0o700);
+      else await fs.writeFile(stage, "", { mode: 0o600, flag: "wx" });
+      const staged = this.staged.get(rec.Id) ?? [];
+      staged.push(stage);
+      this.staged.set(rec.Id, staged);
+      await run("mount", ["-n", "-c", "--bind", procAt(fd), stage]);
+      return stage;
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+
+  /** The runtime has made the container's mounts (or its start failed): drop the subpath stages made for it. */
+  async afterCreate(rec: ContainerRecord): Promise<void> {
+    const staged = this.staged.get(rec.Id);
+    if (!staged) return;
+    this.staged.delete(rec.Id);
+    for (const stage of staged) await this.unstage(stage);
+  }
+
+  /** Unmount a stage and remove it; never recursively, so a stage still mounted keeps its content. */
+  private async unstage(stage: string): Promise<void> {
+    for (;;) {
+      const r = await run("umount", ["-n", stage]).then(() => true, () => false);
+      if (!r) break; // not (or no longer) mounted
+    }
+    const st = await fs.lstat(stage).catch(() => undefined);
+    if (st === undefined) return;
+    await (st.isDirectory() ? fs.rmdir(stage) : fs.unlink(stage)).catch((e: unknown) => this.o.log.warn(`removing ${stage}: ${messageOf(e)}`));
+  }
+
+  /** The host path of a volume's data (its copy-up done), announced with a volume mount event. */
   private async mountedVolume(rec: ContainerRecord, mp: MountPoint, rootfs: string): Promise<string> {
     if (!this.driver.get(mp.Name)) throw notFound(`error while mounting volume '${mp.Source}': get ${mp.Name}: no such volume`);
-    const source = await this.volumeSource(mp, rootfs);
+    const source = await this.volumeData(mp, rootfs);
     this.o.events.emit("volume", "mount", mp.Name, {
       container: rec.Id,
       destination: mp.Destination,
@@ -495,15 +548,14 @@ export class VolumeService implements ContainerStorage {
     return source;
   }
 
-  /** The host path a volume mount point shows (its data, or a subpath of it), populated on first use. */
-  private async volumeSource(mp: MountPoint, rootfs: string): Promise<string> {
+  /** The host path of a volume's data, populated on first use. */
+  private async volumeData(mp: MountPoint, rootfs: string): Promise<string> {
     const data = this.driver.dataPath(mp.Name);
     if (mp.CopyData) {
       await this.copyUp(mp.Name, rootfs, mp.Destination, data);
       mp.CopyData = false; // saved with the record: the copy happens on first use only
     }
-    const sub = mp.Spec.VolumeOptions?.Subpath ?? "";
-    return sub !== "" ? subpathIn(data, sub) : data;
+    return data;
   }
 
   /**
@@ -536,9 +588,13 @@ export class VolumeService implements ContainerStorage {
       const mounts: ViewMount[] = [];
       for (const mp of points) {
         let source: string;
+        let subpath: string | undefined;
         if (mp.Type === "volume") {
           source = await this.mountedVolume(rec, mp, rootfs);
           announced.push(mp);
+          // Resolved and mounted from a descriptor by the view's helper (volume/view.ts).
+          const sub = mp.Spec.VolumeOptions?.Subpath ?? "";
+          if (sub !== "") subpath = sub;
         } else {
           await ensureBindSource(mp, this.o.rootOwner);
           source = mp.Source;
@@ -547,6 +603,7 @@ export class VolumeService implements ContainerStorage {
         mounts.push({
           destination: mp.Destination,
           source,
+          ...(subpath !== undefined ? { subpath } : {}),
           rw: mp.RW,
           recursive: !bo?.NonRecursive,
           ...(bo?.ReadOnlyNonRecursive ? { readOnlyNonRecursive: true } : {}),
@@ -562,16 +619,31 @@ export class VolumeService implements ContainerStorage {
   /** Docker's populate: a new (empty) volume mounted over image content gets a copy of it. */
   private async copyUp(name: string, rootfs: string, dest: string, data: string): Promise<void> {
     await this.lock.run(`copy:${name}`, async () => {
-      const src = await resolveInRoot(rootfs, dest);
-      if (!within(rootfs, src)) return;
-      const st = await fs.lstat(src).catch(() => undefined);
-      if (!st?.isDirectory()) return;
-      if (!(await isEmptyDir(data))) return;
+      // The image's directory, resolved in the root and held open; the copy works on descriptors only
+      // (a running container sharing the volume may change it meanwhile: see volume/copy.ts).
+      const root = ScopedRoot.open(rootfs);
+      let srcFd: number | undefined;
       try {
-        const s = await copyTree(src, data);
+        const r = root.resolve(dest, true);
+        try {
+          if (r.stat?.isDirectory()) srcFd = r.name === "" ? reopenDir(r.dirFd) : openDirAt(r.dirFd, r.name);
+        } finally {
+          r.close();
+        }
+      } catch {
+        return; // nothing there to copy
+      } finally {
+        root.close();
+      }
+      if (srcFd === undefined) return;
+      try {
+        if (!(await isEmptyDir(data))) return;
+        const s = await copyTree(srcFd, data);
         this.o.log.debug(`copied ${s.files} entries (${s.bytes} bytes) of ${dest} into volume ${name}`);
       } catch (e) {
         throw new EngineError("internal", `failed to populate volume ${name} with ${dest}: ${messageOf(e)}`);
+      } finally {
+        closeQuietly(srcFd);
       }
     });
   }
@@ -642,16 +714,4 @@ async function ensureTarget(rootfs: string, dest: string, source: string, owner:
   const st = await fs.stat(source).catch(() => undefined);
   if (st && !st.isDirectory()) await createFileInRoot(rootfs, dest, 0o755, owner);
   else await mkdirInRoot(rootfs, dest, 0o755, owner);
-}
-
-/** A volume's subpath (--mount volume-subpath=), resolved inside the volume; it must exist. */
-async function subpathIn(data: string, sub: string): Promise<string> {
-  const p = await resolveInRoot(data, sub);
-  try {
-    await fs.lstat(p);
-  } catch (e) {
-    const why = errnoCode(e) === "ENOENT" ? "no such file or directory" : errnoCode(e) === "ENOTDIR" ? "not a directory" : messageOf(e);
-    throw invalid(`cannot access path ${p}: lstat ${p}: ${why}`);
-  }
-  return p;
 }

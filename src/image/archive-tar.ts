@@ -22,8 +22,8 @@ import { Readable } from "node:stream";
 import { errnoCode, internal } from "../util/errors.js";
 import type { IdMap } from "../util/idmap.js";
 import { type TarEntryHeader, encodeTarHeader, extractLayer, tarEnd, tarPadding } from "./tar.js";
+import { at, closeQuietly, lstatAt, openDirAt, readdirAt, readlinkAt, reopenDir } from "./fdpath.js";
 
-const O_DIR_NOFOLLOW = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
 const O_FILE_NOFOLLOW = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
 /** The kernel's limit on symlinks followed in one lookup. */
 const MAX_LINKS = 40;
@@ -51,57 +51,12 @@ export class ScopeError extends Error {
 }
 
 // ---------------------------------------------------------------------------
-// openat(2) emulation
+// openat(2) emulation: fdpath.ts
 
-function at(fd: number, name?: string): string {
-  return name === undefined || name === "" ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
-}
-
-/** lstat a child of an open directory; undefined if it does not exist. */
-export function lstatAt(dirFd: number, name: string): BigIntStats | undefined {
-  try {
-    return fss.lstatSync(at(dirFd, name), { bigint: true, throwIfNoEntry: false });
-  } catch (e) {
-    const c = errnoCode(e);
-    if (c === "ENOENT" || c === "ENOTDIR") return undefined;
-    throw e;
-  }
-}
-
-/** Open a child directory of an open directory; refuses a symlink (ELOOP) or a non-directory (ENOTDIR). */
-export function openDirAt(dirFd: number, name: string): number {
-  return fss.openSync(at(dirFd, name), O_DIR_NOFOLLOW);
-}
-
-/** A second descriptor for an open directory. */
-export function reopenDir(dirFd: number): number {
-  return fss.openSync(at(dirFd), fsc.O_RDONLY | fsc.O_DIRECTORY);
-}
-
-function readlinkAt(dirFd: number, name: string): string {
-  return fss.readlinkSync(at(dirFd, name));
-}
-
-/** Names in an open directory; entries whose names are not valid UTF-8 are left out (they cannot be addressed by a JS string). */
-export function readdirAt(dirFd: number): string[] {
-  const out: string[] = [];
-  for (const raw of fss.readdirSync(at(dirFd), { encoding: "buffer" })) {
-    const s = raw.toString("utf8");
-    if (Buffer.from(s, "utf8").equals(raw)) out.push(s);
-  }
-  return out.sort(compareNames);
-}
+export { lstatAt, openDirAt, reopenDir, readdirAt } from "./fdpath.js";
 
 function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    fss.closeSync(fd);
-  } catch {
-    /* already closed */
-  }
 }
 
 export function isWhiteoutStat(st: BigIntStats): boolean {
@@ -790,7 +745,7 @@ export interface CopyInOptions {
  * come from the archive. The extraction is extractLayer's: entries with absolute
  * names or "..", and any write through a symlink, are refused; device files too.
  */
-export async function extractCopy(input: NodeJS.ReadableStream | Readable, dir: string, opts: CopyInOptions = {}): Promise<{ entries: number }> {
+export async function extractCopy(input: NodeJS.ReadableStream | Readable, dir: string | number, opts: CopyInOptions = {}): Promise<{ entries: number }> {
   const res = await extractLayer(input, dir, {
     overlayWhiteouts: false,
     whiteouts: false,

@@ -43,10 +43,8 @@ export {
   opaqueDirs,
   goFileMode,
   isWhiteoutStat,
-  lstatAt,
-  openDirAt,
-  readdirAt,
 } from "./archive-tar.js";
+export { O_PATH, at, procAt, closeQuietly, lstatAt, openDirAt, reopenDir, readdirAt, readlinkAt, removeAt } from "./fdpath.js";
 export type { ResolvedPath, TreeTarOptions, FsChange, ChangesOptions, CopyInOptions } from "./archive-tar.js";
 export type { SnapshotInfo } from "./layers.js";
 export { checkImageStore } from "./check.js";

@@ -265,6 +265,68 @@ test("a directory replaced by a symlink is never written through afterwards", { 
   assert.equal(fss.readlinkSync(path.join(dir2, "a")), outside);
 });
 
+test("a directory someone else swaps for a symlink mid-extraction keeps its entries; nothing reaches the symlink's target", { skip }, async () => {
+  const outside = await tmpDir();
+  fss.chmodSync(outside, 0o755);
+  fss.mkdirSync(path.join(outside, "sub"));
+  const outsideBefore = { mode: fss.statSync(outside).mode, mtime: fss.statSync(outside).mtimeMs };
+  const dir = await tmpDir();
+  fss.mkdirSync(path.join(dir, "pre"));
+  const tar = await buildTar([
+    { name: "a/", type: "directory", mode: 0o700, mtime: new Date(0) },
+    { name: "a/sub/", type: "directory", mode: 0o750 },
+    { name: "a/sub/x", body: "x" },
+    { name: "a/sub/y", body: "y" },
+    { name: "a/new/z", body: "z" },
+    { name: "a/fifo", type: "fifo", mode: 0o644 },
+    { name: "a/link", type: "symlink", linkname: "sub/x" },
+    { name: "a/hard", type: "link", linkname: "a/sub/x" },
+  ]);
+  // Another process (a container sharing the directory) moves a away and puts a symlink
+  // to a host directory in its place, between two entries.
+  const swap = (rel: string): void => {
+    if (rel !== "a/sub/y") return;
+    fss.renameSync(path.join(dir, "a"), path.join(dir, "a.moved"));
+    fss.symlinkSync(outside, path.join(dir, "a"));
+  };
+  await extractLayer(src(tar), dir, { onEntry: swap });
+  assert.deepEqual(fss.readdirSync(outside), ["sub"]);
+  assert.deepEqual(fss.readdirSync(path.join(outside, "sub")), []);
+  assert.equal(fss.statSync(outside).mode, outsideBefore.mode);
+  assert.equal(fss.statSync(outside).mtimeMs, outsideBefore.mtime);
+  // Everything went into the directory the extraction made, wherever it is now.
+  assert.deepEqual(fss.readdirSync(path.join(dir, "a.moved")).sort(), ["fifo", "hard", "link", "new", "sub"]);
+  assert.equal(fss.readFileSync(path.join(dir, "a.moved", "sub", "y"), "utf8"), "y");
+  assert.equal(fss.readFileSync(path.join(dir, "a.moved", "new", "z"), "utf8"), "z");
+  assert.equal(fss.statSync(path.join(dir, "a.moved")).mode & 0o7777, 0o700);
+  assert.equal(fss.statSync(path.join(dir, "a.moved", "sub")).mode & 0o7777, 0o750);
+
+  // A directory of the target the extraction has not opened yet is refused once it is a symlink.
+  const tar2 = await buildTar([
+    { name: "f", body: "f" },
+    { name: "pre/pwned", body: "pwn" },
+  ]);
+  const swap2 = (rel: string): void => {
+    if (rel !== "pre/pwned") return;
+    fss.renameSync(path.join(dir, "pre"), path.join(dir, "pre.moved"));
+    fss.symlinkSync(outside, path.join(dir, "pre"));
+  };
+  await expectInvalid(extractLayer(src(tar2), dir, { onEntry: swap2 }), /path pre\/pwned escapes through symlink pre/);
+  assert.deepEqual(fss.readdirSync(outside), ["sub"]);
+});
+
+test("extracts into an open directory descriptor, which stays the caller's", { skip }, async () => {
+  const dir = await tmpDir();
+  const fd = fss.openSync(dir, fss.constants.O_RDONLY | fss.constants.O_DIRECTORY);
+  try {
+    await extractLayer(src(await buildTar([{ name: "d/f", body: "f" }])), fd);
+    assert.equal(fss.readFileSync(path.join(dir, "d", "f"), "utf8"), "f");
+    assert.ok(fss.fstatSync(fd).isDirectory());
+  } finally {
+    fss.closeSync(fd);
+  }
+});
+
 test("flatten-mode whiteouts never delete through symlinks", { skip }, async () => {
   const outside = await tmpDir();
   fss.writeFileSync(path.join(outside, "victim"), "original");

@@ -2,12 +2,16 @@
  * Layer tar handling: safe extraction of (possibly hostile) layer tars into a
  * directory, and deterministic tar creation from a directory.
  *
- * Extraction runs as root on untrusted input, so it never follows a symlink
- * while writing: every parent component of every entry is checked with lstat
- * (cached per extraction), existing entries are unlinked before being
- * replaced, and files are opened with O_CREAT|O_EXCL|O_NOFOLLOW. Symlink
- * targets are stored verbatim and never resolved. Hard link targets must be
- * already-extracted paths inside the target directory.
+ * Extraction runs as root on untrusted input, into trees that someone else may
+ * change at the same time (docker cp into a volume a running container shares),
+ * so it never follows a symlink and never addresses anything below the target
+ * by a path string: each directory is opened from its parent's descriptor with
+ * O_DIRECTORY|O_NOFOLLOW (fdpath.ts) and every entry is created through the
+ * descriptor of its parent, so a directory swapped for a symlink midway keeps
+ * receiving its entries wherever it moved, never the symlink's target.
+ * Existing entries are unlinked before being replaced, and files are opened
+ * with O_CREAT|O_EXCL|O_NOFOLLOW. Symlink targets are stored verbatim and never
+ * resolved. Hard link targets must be already-extracted paths inside the target.
  *
  * Entry kinds:
  * - files, dirs, symlinks, hard links: created with full mode (incl.
@@ -40,6 +44,7 @@ import { BULK_CHUNK, coalesce } from "../util/chunks.js";
 import { EngineError, errnoCode, internal, invalid, isEngineError, messageOf } from "../util/errors.js";
 import type { Digest } from "../util/digest.js";
 import type { IdMap } from "../util/idmap.js";
+import { at, closeQuietly, lstatAt, openDirAt, procAt, readdirAt, removeAt, reopenDir } from "./fdpath.js";
 
 export interface ExtractOptions {
   /** Apply OCI whiteouts as overlayfs whiteouts (`.wh.x` → char device 0:0 named x; `.wh..wh..opq` → xattr trusted.overlay.opaque=y on the dir). Default true. When false, whiteouts delete the named paths (flattening). */
@@ -100,7 +105,8 @@ const sourceErrors = new WeakSet<object>();
 
 /**
  * Extract a layer tar (plain, gzip or zstd, detected by magic bytes; other
- * compressions are refused with EngineError "invalid") into targetDir, which
+ * compressions are refused with EngineError "invalid") into target: a trusted
+ * directory path, or an open directory descriptor (it stays the caller's). It
  * must exist (empty, or partially filled when flattening several layers).
  *
  * diffId is the sha256 of the uncompressed tar stream: every byte, including
@@ -114,16 +120,22 @@ const sourceErrors = new WeakSet<object>();
  */
 export async function extractLayer(
   input: NodeJS.ReadableStream | Readable,
-  targetDir: string,
+  target: string | number,
   opts: ExtractOptions = {},
 ): Promise<ExtractResult> {
   const signal = opts.signal;
   signal?.throwIfAborted();
-  const rootStat = await fs.stat(targetDir);
-  if (!rootStat.isDirectory()) throw invalid(`extraction target ${targetDir} is not a directory`);
-  const root = await fs.realpath(targetDir);
-
-  const extractor = new Extractor(root, opts.overlayWhiteouts ?? true, opts.preserveOwners ?? true, opts.whiteouts ?? true, opts.onEntry, opts.idMap);
+  let rootFd: number;
+  if (typeof target === "number") rootFd = reopenDir(target);
+  else {
+    try {
+      rootFd = fss.openSync(target, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    } catch (e) {
+      if (errnoCode(e) === "ENOTDIR") throw invalid(`extraction target ${target} is not a directory`);
+      throw e;
+    }
+  }
+  const extractor = new Extractor(rootFd, opts.overlayWhiteouts ?? true, opts.preserveOwners ?? true, opts.whiteouts ?? true, opts.onEntry, opts.idMap);
   const hash = createHash("sha256");
   let size = 0;
   let entries = 0;
@@ -231,6 +243,8 @@ export async function extractLayer(
     throw classify(firstError ?? e, signal);
   } finally {
     signal?.removeEventListener("abort", onAbort);
+    extractor.close();
+    closeQuietly(rootFd);
   }
 
   return { diffId: `sha256:${hash.digest("hex")}` as Digest, size, entries, contentSize };
@@ -366,40 +380,87 @@ interface Meta extends DirMeta {
 }
 
 /**
+ * Open directories of the target, by relative path, so that every entry is
+ * written through a descriptor of its parent directory: the root's descriptor
+ * is the only thing ever addressed from outside, and each directory below it was
+ * opened with O_NOFOLLOW from its own parent's descriptor. A directory renamed or
+ * swapped for a symlink afterwards (a running container sharing a volume) keeps
+ * receiving what belongs in it, wherever it now is; nothing is ever written
+ * through the symlink. At most MAX_OPEN_DIRS are held (least recently used go).
+ */
+class DirFds {
+  private readonly fds = new Map<string, number>();
+
+  constructor(readonly rootFd: number) {}
+
+  /** The cached descriptor of rel ("" = the root), refreshed as most recently used. */
+  cached(rel: string): number | undefined {
+    if (rel === "") return this.rootFd;
+    const fd = this.fds.get(rel);
+    if (fd !== undefined) {
+      this.fds.delete(rel);
+      this.fds.set(rel, fd);
+    }
+    return fd;
+  }
+
+  add(rel: string, fd: number): void {
+    const old = this.fds.get(rel);
+    if (old !== undefined) closeQuietly(old);
+    this.fds.delete(rel);
+    this.fds.set(rel, fd);
+    for (const [k, v] of this.fds) {
+      if (this.fds.size <= MAX_OPEN_DIRS) break;
+      this.fds.delete(k);
+      closeQuietly(v);
+    }
+  }
+
+  /** Close and forget rel and everything below it. */
+  forget(rel: string): void {
+    const prefix = `${rel}/`;
+    for (const [k, v] of this.fds) {
+      if (k === rel || k.startsWith(prefix)) {
+        this.fds.delete(k);
+        closeQuietly(v);
+      }
+    }
+  }
+
+  closeAll(): void {
+    for (const v of this.fds.values()) closeQuietly(v);
+    this.fds.clear();
+  }
+}
+
+const MAX_OPEN_DIRS = 128;
+
+/**
  * Applies entries to the target directory. Filesystem calls are synchronous on
  * purpose: per-entry metadata syscalls take microseconds, while a threadpool
  * round trip per call made extraction ~10x slower. The event loop still
  * regains control between stream chunks, so the daemon stays responsive.
  */
 class Extractor {
-  /** Relative paths verified (by lstat) or created as real directories; ancestors of a member are members. */
-  private readonly dirs = new Set<string>();
+  private readonly dirs: DirFds;
   /** Deferred directory metadata, applied after all entries. */
   private readonly dirMeta = new Map<string, DirMeta>();
   /** Paths created by this layer (flatten mode only, for opaque whiteouts). */
   private readonly unpacked = new Set<string>();
 
   constructor(
-    private readonly root: string,
+    rootFd: number,
     private readonly overlay: boolean,
     private readonly owners: boolean,
     private readonly whiteouts = true,
     private readonly onEntry?: (rel: string, type: string | null) => boolean | void,
     private readonly idMap?: IdMap,
-  ) {}
-
-  /** A directory the archive implies but does not list: 0755, owned by the (container) root. */
-  private implicitDir(abs: string): void {
-    fss.mkdirSync(abs, 0o755);
-    fss.chmodSync(abs, 0o755);
-    if (this.idMap && this.owners) {
-      const r = this.idMap.root;
-      fss.lchownSync(abs, r.uid, r.gid);
-    }
+  ) {
+    this.dirs = new DirFds(rootFd);
   }
 
-  private abs(rel: string): string {
-    return rel === "" ? this.root : path.join(this.root, rel);
+  close(): void {
+    this.dirs.closeAll();
   }
 
   async entry(entry: TarEntry): Promise<void> {
@@ -478,61 +539,81 @@ class Extractor {
   // -- path safety ----------------------------------------------------------
 
   /**
-   * Make sure every parent of rel is a real directory inside the root (never a
-   * symlink). Missing parents are created (0755) when create is set; otherwise
-   * returns false when one is missing.
+   * The open directory rel (a real directory, never reached through a symlink).
+   * Missing components are created (0755, the container root's) when create is
+   * set; otherwise undefined when one is missing. what names the entry in errors.
    */
-  private parents(rel: string, create: boolean): boolean {
-    const parent = parentOf(rel);
-    if (parent === "" || this.dirs.has(parent)) return true;
-    let cur = "";
-    for (const p of parent.split("/")) {
-      cur = joinRel(cur, p);
-      if (this.dirs.has(cur)) continue;
-      const abs = this.abs(cur);
-      const st = fss.lstatSync(abs, { throwIfNoEntry: false });
-      if (st === undefined) {
-        if (!create) return false;
-        this.implicitDir(abs);
-        this.dirs.add(cur);
-        if (!this.overlay) this.unpacked.add(cur);
-        continue;
-      }
-      if (st.isSymbolicLink()) throw invalid(`path ${rel} escapes through symlink ${cur}`);
-      if (!st.isDirectory()) throw invalid(`invalid tar entry "${rel}": parent ${cur} is not a directory`);
-      this.dirs.add(cur);
+  private dir(rel: string, create: boolean, what = rel): number | undefined {
+    const hit = this.dirs.cached(rel);
+    if (hit !== undefined) return hit;
+    const parentRel = parentOf(rel);
+    const parent = this.dir(parentRel, create, what);
+    if (parent === undefined) return undefined;
+    const name = baseOf(rel);
+    let st = lstatAt(parent, name);
+    if (st === undefined) {
+      if (!create) return undefined;
+      this.implicitDir(parent, name);
+      if (!this.overlay) this.unpacked.add(rel);
+      st = lstatAt(parent, name);
     }
-    return true;
+    if (st?.isSymbolicLink()) throw invalid(`path ${what} escapes through symlink ${rel}`);
+    if (st !== undefined && !st.isDirectory()) throw invalid(`invalid tar entry "${what}": parent ${rel} is not a directory`);
+    let fd: number;
+    try {
+      fd = openDirAt(parent, name);
+    } catch (e) {
+      const c = errnoCode(e);
+      // Replaced between the look and the open (someone else writes here too): never follow it.
+      if (c === "ELOOP") throw invalid(`path ${what} escapes through symlink ${rel}`);
+      if (c === "ENOTDIR") throw invalid(`invalid tar entry "${what}": parent ${rel} is not a directory`);
+      if (c === "ENOENT" && !create) return undefined;
+      throw e;
+    }
+    this.dirs.add(rel, fd);
+    return fd;
   }
 
-  /** Forget cached knowledge about rel and everything below it. */
-  private forget(rel: string): void {
-    if (!this.dirs.has(rel)) return;
+  /** The open parent directory of rel (see dir). */
+  private parent(rel: string, create: boolean): number | undefined {
+    return this.dir(parentOf(rel), create, rel);
+  }
+
+  /** A directory the archive implies but does not list: 0755, owned by the (container) root. */
+  private implicitDir(parent: number, name: string): void {
+    try {
+      fss.mkdirSync(at(parent, name), 0o755);
+    } catch (e) {
+      if (errnoCode(e) === "EEXIST") return; // someone else made it: dir() looks at what it is
+      throw e;
+    }
+    const fd = openDirAt(parent, name);
+    try {
+      fss.fchmodSync(fd, 0o755);
+      if (this.idMap && this.owners) fss.fchownSync(fd, this.idMap.root.uid, this.idMap.root.gid);
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+
+  /** Remove whatever exists at name in parent (rel's parent). Never follows symlinks. */
+  private remove(parent: number, rel: string): void {
+    this.dirs.forget(rel);
     const prefix = `${rel}/`;
-    for (const d of this.dirs) if (d === rel || d.startsWith(prefix)) this.dirs.delete(d);
     for (const d of this.dirMeta.keys()) if (d === rel || d.startsWith(prefix)) this.dirMeta.delete(d);
+    removeAt(parent, baseOf(rel));
   }
 
-  /** Remove whatever exists at rel (parents already verified). Never follows symlinks. */
-  private async remove(rel: string): Promise<void> {
-    const abs = this.abs(rel);
-    const st = fss.lstatSync(abs, { throwIfNoEntry: false });
-    if (st === undefined) return;
-    this.forget(rel);
-    if (st.isDirectory()) await fs.rm(abs, { recursive: true, force: true });
-    else fss.unlinkSync(abs);
-  }
-
-  /** Run op to create rel; if something is in the way, remove it and retry once. */
-  private async create<T>(rel: string, op: (abs: string) => T | Promise<T>): Promise<T> {
-    const abs = this.abs(rel);
+  /** Run op to create rel in parent; if something is in the way, remove it and retry once. */
+  private create<T>(parent: number, rel: string, op: (p: string) => T): T {
+    const p = at(parent, baseOf(rel));
     let result: T;
     try {
-      result = await op(abs);
+      result = op(p);
     } catch (e) {
       if (errnoCode(e) !== "EEXIST") throw e;
-      await this.remove(rel);
-      result = await op(abs);
+      this.remove(parent, rel);
+      result = op(p);
     }
     if (!this.overlay) this.unpacked.add(rel);
     return result;
@@ -541,10 +622,8 @@ class Extractor {
   // -- entry kinds ------------------------------------------------------------
 
   private async file(rel: string, meta: Meta, size: number, entry: TarEntry): Promise<void> {
-    this.parents(rel, true);
-    const fd = await this.create(rel, (abs) =>
-      fss.openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600),
-    );
+    const parent = this.parent(rel, true) as number;
+    const fd = this.create(parent, rel, (p) => fss.openSync(p, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600));
     try {
       let written = 0;
       for await (const chunk of entry) {
@@ -565,122 +644,130 @@ class Extractor {
     }
   }
 
-  private async directory(rel: string, meta: Meta): Promise<void> {
-    this.parents(rel, true);
-    const abs = this.abs(rel);
-    const st = fss.lstatSync(abs, { throwIfNoEntry: false });
+  private directory(rel: string, meta: Meta): void {
+    const parent = this.parent(rel, true) as number;
+    const name = baseOf(rel);
+    const st = lstatAt(parent, name);
     if (st === undefined || !st.isDirectory()) {
-      if (st !== undefined) await this.remove(rel);
-      fss.mkdirSync(abs, 0o700);
+      if (st !== undefined) this.remove(parent, rel);
+      fss.mkdirSync(at(parent, name), 0o700);
     }
-    this.dirs.add(rel);
+    // Held from now on: whatever happens to the name, the entries below go into this directory.
+    this.dir(rel, false);
     if (!this.overlay) this.unpacked.add(rel);
     this.dirMeta.set(rel, meta);
   }
 
-  private async symlink(rel: string, meta: Meta, target: string): Promise<void> {
+  private symlink(rel: string, meta: Meta, target: string): void {
     if (target === "") throw invalid(`invalid tar entry "${meta.name}": empty symlink target`);
     if (target.includes("\0")) throw invalid(`invalid tar entry "${meta.name}": NUL in symlink target`);
-    this.parents(rel, true);
-    await this.create(rel, (abs) => fss.symlinkSync(target, abs));
-    const abs = this.abs(rel);
-    if (this.owners) fss.lchownSync(abs, meta.uid, meta.gid);
-    fss.lutimesSync(abs, meta.mtime, meta.mtime);
+    const parent = this.parent(rel, true) as number;
+    this.create(parent, rel, (p) => fss.symlinkSync(target, p));
+    const p = at(parent, baseOf(rel));
+    if (this.owners) fss.lchownSync(p, meta.uid, meta.gid);
+    fss.lutimesSync(p, meta.mtime, meta.mtime);
   }
 
-  private async hardlink(rel: string, linkname: string): Promise<void> {
+  private hardlink(rel: string, linkname: string): void {
     const targetRel = normalizeName(linkname, "hard link target");
     const bad = (why: string): EngineError => invalid(`invalid hard link "${rel}" -> "${linkname}": ${why}`);
     if (targetRel === "") throw bad("target is the root");
     if (targetRel === rel) throw bad("links to itself");
     if (targetRel.startsWith(`${rel}/`)) throw bad("target is inside the link path");
-    if (!this.parents(targetRel, false)) throw bad("target does not exist");
-    const targetAbs = this.abs(targetRel);
-    const st = fss.lstatSync(targetAbs, { throwIfNoEntry: false });
+    const targetParent = this.parent(targetRel, false);
+    if (targetParent === undefined) throw bad("target does not exist");
+    const st = lstatAt(targetParent, baseOf(targetRel));
     if (st === undefined) throw bad("target does not exist");
     if (st.isDirectory()) throw bad("target is a directory");
-    this.parents(rel, true);
+    const targetPath = at(targetParent, baseOf(targetRel));
+    const parent = this.parent(rel, true) as number;
     // link(2) does not follow a symlink target: the new name is another link to the symlink itself.
-    await this.create(rel, (abs) => fss.linkSync(targetAbs, abs));
+    this.create(parent, rel, (p) => fss.linkSync(targetPath, p));
   }
 
   private async fifo(rel: string, meta: Meta): Promise<void> {
-    this.parents(rel, true);
-    await this.remove(rel);
-    const abs = this.abs(rel);
-    await run("mkfifo", ["-m", "0600", "--", abs]);
+    const parent = this.parent(rel, true) as number;
+    const name = baseOf(rel);
+    this.remove(parent, rel);
+    await run("mkfifo", ["-m", "0600", "--", procAt(parent, name)]);
     if (!this.overlay) this.unpacked.add(rel);
-    if (this.owners) fss.lchownSync(abs, meta.uid, meta.gid);
-    const st = fss.lstatSync(abs);
-    if (!st.isFIFO()) throw internal(`mkfifo did not create a FIFO at ${rel}`);
-    fss.chmodSync(abs, meta.mode);
-    fss.lutimesSync(abs, meta.mtime, meta.mtime);
+    // Opened without following and without waiting for a writer: the metadata goes to this FIFO only.
+    const fd = fss.openSync(at(parent, name), fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOFOLLOW);
+    try {
+      if (!fss.fstatSync(fd).isFIFO()) throw internal(`mkfifo did not create a FIFO at ${rel}`);
+      if (this.owners) fss.fchownSync(fd, meta.uid, meta.gid);
+      fss.fchmodSync(fd, meta.mode);
+      fss.futimesSync(fd, meta.mtime, meta.mtime);
+    } finally {
+      closeQuietly(fd);
+    }
   }
 
   private async whiteout(rel: string, meta: Meta): Promise<void> {
     if (this.overlay) {
-      this.parents(rel, true);
-      await this.remove(rel);
-      const abs = this.abs(rel);
-      await run("mknod", ["-m", "0", "--", abs, "c", "0", "0"]);
-      if (this.owners) fss.lchownSync(abs, meta.uid, meta.gid);
+      const parent = this.parent(rel, true) as number;
+      this.remove(parent, rel);
+      await run("mknod", ["-m", "0", "--", procAt(parent, baseOf(rel)), "c", "0", "0"]);
+      if (this.owners) fss.lchownSync(at(parent, baseOf(rel)), meta.uid, meta.gid);
       return;
     }
-    if (!this.parents(rel, false)) return; // nothing to delete
-    await this.remove(rel);
+    const parent = this.parent(rel, false);
+    if (parent === undefined) return; // nothing to delete
+    this.remove(parent, rel);
   }
 
   private async opaque(dir: string): Promise<void> {
     if (this.overlay) {
-      this.realDir(dir, true);
-      await run("setfattr", ["-h", "-n", "trusted.overlay.opaque", "-v", "y", "--", this.abs(dir)]);
+      const fd = this.realDir(dir, true) as number;
+      // The fd link itself is followed: it is the directory we hold, nothing else.
+      await run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", "--", procAt(fd)]);
       return;
     }
-    if (!this.realDir(dir, false)) return;
-    await this.clearNotUnpacked(dir);
+    const fd = this.realDir(dir, false);
+    if (fd === undefined) return;
+    this.clearNotUnpacked(fd, dir);
   }
 
-  /** Verify dir is a real directory inside the root (optionally creating it 0755); false if missing. */
-  private realDir(dir: string, create: boolean): boolean {
-    if (dir === "" || this.dirs.has(dir)) return true;
-    if (!this.parents(dir, create)) return false;
-    const abs = this.abs(dir);
-    const st = fss.lstatSync(abs, { throwIfNoEntry: false });
-    if (st === undefined) {
-      if (!create) return false;
-      this.implicitDir(abs);
-      if (!this.overlay) this.unpacked.add(dir);
-    } else if (st.isSymbolicLink()) {
-      throw invalid(`path ${dir} escapes through symlink ${dir}`);
-    } else if (!st.isDirectory()) {
-      if (!create) return false;
-      throw invalid(`invalid opaque whiteout: ${dir} is not a directory`);
-    }
-    this.dirs.add(dir);
-    return true;
-  }
-
-  /** Flatten mode: remove everything under dir (a verified real dir) not created by this layer. */
-  private async clearNotUnpacked(dir: string): Promise<void> {
-    for (const d of fss.readdirSync(this.abs(dir), { withFileTypes: true })) {
-      const rel = joinRel(dir, d.name);
-      if (!this.unpacked.has(rel)) await this.remove(rel);
-      else if (d.isDirectory()) await this.clearNotUnpacked(rel);
-    }
-  }
-
-  /** Final pass: directory metadata (after contents, so mtimes stick). */
-  async finish(): Promise<void> {
-    for (const [rel, meta] of this.dirMeta) {
-      const abs = this.abs(rel);
-      if (rel !== "") {
-        if (!this.parents(rel, false)) continue;
-        const st = fss.lstatSync(abs, { throwIfNoEntry: false });
-        if (st === undefined || !st.isDirectory()) continue;
+  /** The open directory dir (created 0755 when missing and create is set); undefined if missing or not a directory. */
+  private realDir(dir: string, create: boolean): number | undefined {
+    const parent = this.parent(dir, create);
+    if (parent === undefined) return undefined;
+    if (dir !== "") {
+      const st = lstatAt(parent, baseOf(dir));
+      if (st?.isSymbolicLink()) throw invalid(`path ${dir} escapes through symlink ${dir}`);
+      if (st !== undefined && !st.isDirectory()) {
+        if (!create) return undefined;
+        throw invalid(`invalid opaque whiteout: ${dir} is not a directory`);
       }
-      if (this.owners) fss.lchownSync(abs, meta.uid, meta.gid);
-      fss.chmodSync(abs, meta.mode);
-      fss.lutimesSync(abs, meta.mtime, meta.mtime);
+    }
+    return this.dir(dir, create);
+  }
+
+  /** Flatten mode: remove everything under dir (an open real dir) not created by this layer. */
+  private clearNotUnpacked(fd: number, dir: string): void {
+    for (const name of readdirAt(fd)) {
+      const rel = joinRel(dir, name);
+      if (!this.unpacked.has(rel)) this.remove(fd, rel);
+      else if (lstatAt(fd, name)?.isDirectory()) {
+        const child = this.dir(rel, false);
+        if (child !== undefined) this.clearNotUnpacked(child, rel);
+      }
+    }
+  }
+
+  /** Final pass: directory metadata (after contents, so mtimes stick), through each directory's own descriptor. */
+  finish(): void {
+    for (const [rel, meta] of this.dirMeta) {
+      let fd: number | undefined;
+      try {
+        fd = this.dir(rel, false);
+      } catch {
+        continue; // replaced meanwhile by something that is not ours to change
+      }
+      if (fd === undefined) continue;
+      if (this.owners) fss.fchownSync(fd, meta.uid, meta.gid);
+      fss.fchmodSync(fd, meta.mode);
+      fss.futimesSync(fd, meta.mtime, meta.mtime);
     }
   }
 }

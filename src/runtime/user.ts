@@ -1,48 +1,55 @@
-import { promises as fs } from "node:fs";
-import path from "node:path";
-import { invalid, errnoCode } from "../util/errors.js";
+import fss from "node:fs";
+import { ScopeError, ScopedRoot, at, closeQuietly } from "../image/index.js";
+import { invalid } from "../util/errors.js";
 import type { OciUser } from "./spec.js";
 
 /**
  * Read a file inside a container root without following any symlink out of it:
- * every component is lstat'ed; a symlink is resolved against the root, not the host.
+ * symlinks are resolved as the container sees them, one directory descriptor at
+ * a time (image's ScopedRoot), and the file is opened from its directory's
+ * descriptor with O_NOFOLLOW, so a container that changes the tree meanwhile (a
+ * volume it shares mounted at /etc) cannot make it read a host file. Undefined
+ * when it is missing, not a regular file, or larger than 16 MiB.
  */
-export async function readInRoot(root: string, file: string, maxLinks = 40): Promise<string | undefined> {
-  const parts = file.split("/").filter((p) => p !== "" && p !== ".");
-  let cur: string[] = [];
-  let links = 0;
-  while (parts.length > 0) {
-    const p = parts.shift() as string;
-    if (p === "..") {
-      cur.pop();
-      continue;
-    }
-    const candidate = path.join(root, ...cur, p);
-    let st;
-    try {
-      st = await fs.lstat(candidate);
-    } catch (e) {
-      if (errnoCode(e) === "ENOENT" || errnoCode(e) === "ENOTDIR") return undefined;
-      throw e;
-    }
-    if (st.isSymbolicLink()) {
-      if (++links > maxLinks) return undefined;
-      const target = await fs.readlink(candidate);
-      if (target.startsWith("/")) cur = [];
-      parts.unshift(...target.split("/").filter((x) => x !== "" && x !== "."));
-      continue;
-    }
-    cur.push(p);
-  }
-  const final = path.join(root, ...cur);
+export async function readInRoot(root: string, file: string): Promise<string | undefined> {
+  let scoped: ScopedRoot;
   try {
-    const st = await fs.lstat(final);
-    if (!st.isFile() || st.size > 16 * 1024 * 1024) return undefined;
-    return await fs.readFile(final, "utf8");
+    scoped = ScopedRoot.open(root);
   } catch {
     return undefined;
   }
+  try {
+    let r;
+    try {
+      r = scoped.resolve(file, true);
+    } catch (e) {
+      if (e instanceof ScopeError) return undefined;
+      throw e;
+    }
+    try {
+      if (!r.stat?.isFile() || r.stat.size > MAX_ETC_FILE) return undefined;
+      let fd: number;
+      try {
+        fd = fss.openSync(at(r.dirFd, r.name), fss.constants.O_RDONLY | fss.constants.O_NOFOLLOW | fss.constants.O_NONBLOCK);
+      } catch {
+        return undefined; // replaced meanwhile
+      }
+      try {
+        const st = fss.fstatSync(fd);
+        if (!st.isFile() || st.size > MAX_ETC_FILE) return undefined;
+        return fss.readFileSync(fd, "utf8");
+      } finally {
+        closeQuietly(fd);
+      }
+    } finally {
+      r.close();
+    }
+  } finally {
+    scoped.close();
+  }
 }
+
+const MAX_ETC_FILE = 16 * 1024 * 1024;
 
 interface PasswdEntry {
   name: string;

@@ -26,4 +26,5 @@ export { copyTree, isEmptyDir, dirSize } from "./copy.js";
 export type { CopyStats } from "./copy.js";
 export { mountPoints, isMountPoint, mountsAtOrUnder, parseMountinfo } from "./mountinfo.js";
 export { mountView } from "./view.js";
+export { openSubpath } from "./subpath.js";
 export type { ViewMount } from "./view.js";

@@ -10,23 +10,28 @@
  * (symlinks followed, never out of the root) and created when missing, one
  * directory descriptor at a time; the mount is then made onto the open descriptor
  * (/proc/<pid>/fd/<n>), so a running container swapping a directory for a symlink
- * cannot redirect it. A read-only mount is prepared (bind, then remount read-only)
+ * cannot redirect it. A volume subpath is mounted from a descriptor of the
+ * subpath resolved inside the volume (subpath.ts), never from its path, which a
+ * container sharing the volume could redirect. A read-only mount is prepared (bind, then remount read-only)
  * in a private staging tmpfs and only then moved onto its target.
  */
 import fss, { constants as fsc } from "node:fs";
 import path from "node:path";
-import { ScopedRoot, openDirAt, lstatAt } from "../image/index.js";
+import { ScopedRoot, openDirAt, lstatAt, procAt } from "../image/index.js";
 import { errnoCode, internal, invalid, messageOf } from "../util/errors.js";
 import { run } from "../util/exec.js";
 import { mountPoints } from "./mountinfo.js";
 import type { Owner } from "./rootfs.js";
+import { openSubpath } from "./subpath.js";
 
 /** One mount of the view: a host path (volume data, bind source) shown at a container path. */
 export interface ViewMount {
   /** Container path (absolute, clean). */
   destination: string;
-  /** Host path of what is mounted there. */
+  /** Host path of what is mounted there (for a subpath: the volume's data directory). */
   source: string;
+  /** A volume's subpath: resolved inside source by the helper and mounted from its descriptor (subpath.ts). */
+  subpath?: string;
   /** Writable; read-only mounts are read-only in the view too (and recursively, unless readOnlyNonRecursive). */
   rw: boolean;
   /** rbind (the default) or bind (`--mount type=bind,bind-nonrecursive`). */
@@ -155,17 +160,29 @@ export async function mountView(rootfs: string, mounts: readonly ViewMount[], o:
   const root = ScopedRoot.open(rootfs);
   try {
     for (const [i, m] of mounts.entries()) {
-      let st: fss.Stats;
-      try {
-        st = fss.statSync(m.source);
-      } catch (e) {
-        throw invalid(`error while mounting ${m.destination}: stat ${m.source}: ${errnoCode(e) === "ENOENT" ? "no such file or directory" : messageOf(e)}`);
+      let dir: boolean;
+      let source = m.source;
+      let subFd: number | undefined;
+      if (m.subpath !== undefined) {
+        const sub = openSubpath(m.source, m.subpath);
+        subFd = sub.fd;
+        dir = sub.dir;
+        source = procAt(sub.fd);
+      } else {
+        try {
+          dir = fss.statSync(m.source).isDirectory();
+        } catch (e) {
+          throw invalid(`error while mounting ${m.destination}: stat ${m.source}: ${errnoCode(e) === "ENOENT" ? "no such file or directory" : messageOf(e)}`);
+        }
       }
-      const dir = st.isDirectory();
       const stage = path.join(o.stageDir, String(i));
       if (dir) fss.mkdirSync(stage, 0o700);
       else fss.writeFileSync(stage, "", { mode: 0o600 });
-      await mountCmd([m.recursive ? "--rbind" : "--bind", m.source, stage]);
+      try {
+        await mountCmd([m.recursive ? "--rbind" : "--bind", source, stage]);
+      } finally {
+        if (subFd !== undefined) closeQuietly(subFd);
+      }
       if (!m.rw) {
         await mountCmd(["-o", "remount,bind,ro", stage]);
         if (m.recursive && !m.readOnlyNonRecursive) {
