@@ -907,9 +907,16 @@ export class ContainerService {
     const sig = parseSignal(signal);
     if (!rec.State.Running) throw conflict(`cannot kill container: ${idOrName}: container ${rec.Id} is not running`);
     if (sig === 9 || sig === 15) rec.ManuallyStopped = true;
+    const exited = this.liveOf(rec.Id).exited;
     await this.rt(rec).kill(rec.Id, this.rt(rec).stateDir(rec.Id), sig);
     if (sig === 9) await this.thawForSignal(rec);
     this.o.events.emit("container", "kill", rec.Id, { ...this.eventAttrs(rec), signal: String(sig) });
+    // dockerd answers a SIGKILL only once the container is dead (other signals at once):
+    // a client's next inspect, list or wait sees it exited.
+    if (sig === 9 && exited) {
+      await exited;
+      await this.lock.run(rec.Id, async () => undefined);
+    }
   }
 
   /** Stop: the stop signal, then SIGKILL after the timeout. Returns false if it was not running. */
