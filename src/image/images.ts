@@ -62,7 +62,11 @@ export class ImageIndex {
     return Object.entries(this.data.tags)
       .filter(([, v]) => v === id)
       .map(([k]) => k)
-      .sort();
+      .sort((a, b) => {
+        const fa = fullName(a);
+        const fb = fullName(b);
+        return fa < fb ? -1 : fa > fb ? 1 : 0;
+      });
   }
 
   allTags(): Record<string, Digest> {
@@ -149,3 +153,11 @@ export class ImageIndex {
 }
 
 export type { ImageConfig };
+
+/** `docker.io/library/x:t` for `x:t`: dockerd orders an image's tags by this full form. */
+function fullName(familiar: string): string {
+  const slash = familiar.indexOf("/");
+  const first = slash < 0 ? "" : familiar.slice(0, slash);
+  if (slash >= 0 && (first.includes(".") || first.includes(":") || first === "localhost")) return familiar;
+  return slash < 0 ? `docker.io/library/${familiar}` : `docker.io/${familiar}`;
+}
