@@ -212,16 +212,8 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
         throw invalid(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
       }
       const m = router.match(req.method ?? "GET", path);
-      if (m === undefined) throw new EngineError("notFound", "page not found");
-      if (m === "methodNotAllowed") {
-        answered = true;
-        const body = JSON.stringify({ message: "method not allowed" });
-        if (res) {
-          res.writeHead(405, { ...COMMON_HEADERS, "Content-Type": "application/json" });
-          res.end(body);
-        } else writeRawResponse(405, body);
-        return;
-      }
+      // dockerd answers a known path with another method as it answers an unknown path.
+      if (m === undefined || m === "methodNotAllowed") throw new EngineError("notFound", "page not found");
       ctx.params = m.params;
       await m.handler(ctx);
       if (!answered && !res?.headersSent) ctx.status(204);
