@@ -61,6 +61,7 @@ export async function pullImage(ctx: Ctx, engine: Engine): Promise<void> {
 }
 
 export function distributionRoutes(r: Router, engine: Engine): void {
+  r.get("/distribution/{name*}/json", async (ctx) => ctx.json(200, await engine.distribution.inspectRemote(ctx.params["name"] ?? "", registryAuth(ctx))));
   r.post("/images/{name*}/push", async (ctx) => {
     const res = requireRes(ctx);
     const auth = registryAuth(ctx);
