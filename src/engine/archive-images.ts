@@ -3,8 +3,9 @@
  * image layout (oci-layout, index.json, blobs/sha256/: configs, OCI manifests,
  * uncompressed layer tars named by their diffId) that is also Docker's archive
  * format (manifest.json, repositories). Load reads that, older Docker archives
- * (<id>/layer.tar, symlinked duplicate layers) and OCI layouts from other tools
- * (compressed layers, nested indexes, names in annotations).
+ * (<id>/layer.tar, symlinked duplicate layers), the pre-1.10 layout without
+ * manifest.json (legacyload.ts) and OCI layouts from other tools (compressed
+ * layers, nested indexes, names in annotations).
  */
 import { createHash, randomBytes } from "node:crypto";
 import fss, { promises as fs } from "node:fs";
