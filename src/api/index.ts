@@ -10,6 +10,8 @@ import { execRoutes } from "./routes/exec.js";
 import { imageRoutes } from "./routes/images.js";
 import { networkRoutes } from "./routes/networks.js";
 import { volumeRoutes } from "./routes/volumes.js";
+import { pluginRoutes } from "./routes/plugins.js";
+import { swarmRoutes } from "./routes/swarm.js";
 import { statsRoutes } from "./routes/stats.js";
 import { systemRoutes } from "./routes/system.js";
 import { type TlsOptions, Router, createApiServer } from "./server.js";
@@ -29,5 +31,7 @@ export function makeApiServer(engine: Engine, log: Logger, tls?: TlsOptions): ht
   statsRoutes(r, engine);
   buildRoutes(r, engine);
   distributionRoutes(r, engine);
+  swarmRoutes(r);
+  pluginRoutes(r);
   return createApiServer(r, log, tls);
 }

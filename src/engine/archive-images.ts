@@ -3,8 +3,9 @@
  * image layout (oci-layout, index.json, blobs/sha256/: configs, OCI manifests,
  * uncompressed layer tars named by their diffId) that is also Docker's archive
  * format (manifest.json, repositories). Load reads that, older Docker archives
- * (<id>/layer.tar, symlinked duplicate layers) and OCI layouts from other tools
- * (compressed layers, nested indexes, names in annotations).
+ * (<id>/layer.tar, symlinked duplicate layers), the pre-1.10 layout without
+ * manifest.json (legacyload.ts) and OCI layouts from other tools (compressed
+ * layers, nested indexes, names in annotations).
  */
 import { createHash, randomBytes } from "node:crypto";
 import fss, { promises as fs } from "node:fs";
@@ -21,6 +22,7 @@ import type { Logger } from "../util/log.js";
 import { type ImageConfig, type ImageStore, type Reference, chainIds, formatReference, parseReference, withDefaultTag } from "../image/index.js";
 import { MT, hostPlatform, selectPlatform } from "../registry/index.js";
 import type { Events } from "./events.js";
+import { type HistoryEntry, configFromV1, historyFromV1, legacyLayers } from "./legacyload.js";
 import { type ProgressSink, progress, shortId } from "./progress.js";
 
 export interface ImageArchiveOptions {
@@ -190,20 +192,27 @@ export class ImageArchiveService {
     try {
       const links = await this.spool(input, dir, opts.signal);
       const arch = new Spooled(dir, links);
-      const images = (await arch.exists("manifest.json")) ? await arch.dockerImages() : (await arch.exists("index.json")) ? await arch.ociImages() : undefined;
+      const images = (await arch.exists("manifest.json"))
+        ? await arch.dockerImages()
+        : (await arch.exists("index.json"))
+          ? await arch.ociImages()
+          : (await arch.exists("repositories"))
+            ? await legacyImages(arch)
+            : undefined;
       if (!images) throw invalid("invalid archive: it has neither manifest.json (docker save) nor index.json (OCI layout)");
       if (images.length === 0) throw invalid("invalid archive: no images in it");
       await this.o.store.gcLock.withShared(async () => {
-        for (const img of images) await this.loadOne(arch, img, opts, out);
+        const ids: Digest[] = [];
+        for (const img of images) ids.push(await this.loadOne(arch, img, opts, out, img.parent !== undefined ? ids[img.parent] : undefined));
       });
     } finally {
       await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
-  private async loadOne(arch: Spooled, img: ArchiveImage, opts: { quiet: boolean; signal?: AbortSignal }, out: ProgressSink): Promise<void> {
+  private async loadOne(arch: Spooled, img: ArchiveImage, opts: { quiet: boolean; signal?: AbortSignal }, out: ProgressSink, parent?: Digest): Promise<Digest> {
     const store = this.o.store;
-    const configBytes = await arch.read(img.config);
+    const configBytes = img.configBytes ?? (await arch.read(img.config));
     let cfg: ImageConfig;
     try {
       cfg = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
@@ -240,7 +249,7 @@ export class ImageArchiveService {
       if (info.diffId !== diffIds[i]) throw invalid(`invalid diffID for layer ${i}: expected "${diffIds[i]}", got "${info.diffId}"`);
       if (!opts.quiet) out(progress(id, "Loading layer", total, total));
     }
-    const id = await store.addRawImage(configBytes);
+    const id = await store.addRawImage(configBytes, parent !== undefined ? { parent } : {});
     const tags = img.tags.length > 0 ? img.tags : [];
     for (const t of tags) {
       let ref: Reference;
@@ -256,13 +265,15 @@ export class ImageArchiveService {
         out({ stream: `The image ${key} already exists, renaming the old one with ID ${old} to empty string\n` });
       }
       await store.tag(id, ref);
+      if (img.legacy) continue; // dockerd's legacy loader reports nothing
       out({ stream: `Loaded image: ${key}\n` });
       this.o.events.emit("image", "load", id, { name: key });
     }
-    if (tags.length === 0) {
+    if (tags.length === 0 && !img.legacy) {
       out({ stream: `Loaded image ID: ${id}\n` });
       this.o.events.emit("image", "load", id, { name: id });
     }
+    return id;
   }
 
   /** Write the archive's files into `dir`; symlinks and hard links are remembered, not created. */
@@ -308,8 +319,37 @@ export class ImageArchiveService {
 
 interface ArchiveImage {
   config: string;
+  /** The config itself when the archive has none (legacy layout: made from the layer's v1 JSON). */
+  configBytes?: Buffer;
   layers: string[];
   tags: string[];
+  /** Index of the parent image in the same load (legacy layout). */
+  parent?: number;
+  legacy?: boolean;
+}
+
+/** The images of a pre-1.10 archive (see legacyload.ts), parents first, with their configs made. */
+async function legacyImages(arch: Spooled): Promise<ArchiveImage[]> {
+  const { layers, tags } = await legacyLayers(await arch.json<unknown>("repositories"), async (id) => (await arch.read(`${id}/json`)).toString("utf8"));
+  const out: ArchiveImage[] = [];
+  const diffIds: string[][] = [];
+  const histories: HistoryEntry[][] = [];
+  for (const [i, l] of layers.entries()) {
+    const hash = createHash("sha256");
+    await pipeline(await decompressed(arch.stream(l.layer)), hash);
+    const below = l.parent !== undefined ? { d: diffIds[l.parent] ?? [], h: histories[l.parent] ?? [], layers: out[l.parent]?.layers ?? [] } : { d: [], h: [], layers: [] };
+    diffIds[i] = [...below.d, `sha256:${hash.digest("hex")}`];
+    histories[i] = [...below.h, historyFromV1(l.json)];
+    out.push({
+      config: `${l.v1Id}/json`,
+      configBytes: configFromV1(l.json, diffIds[i] as string[], histories[i] as HistoryEntry[]),
+      layers: [...below.layers, l.layer],
+      tags: tags.filter(([, at]) => at === i).map(([t]) => t),
+      ...(l.parent !== undefined ? { parent: l.parent } : {}),
+      legacy: true,
+    });
+  }
+  return out;
 }
 
 /** A relative, normalized archive path; throws on ".." or absolute names. */

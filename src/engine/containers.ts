@@ -45,6 +45,7 @@ import { namespacePlan, validateNamespaceModes } from "./nsmodes.js";
 import { cgroupsPathOf } from "./stats.js";
 import type { ContainerNetworking, ContainerStorage, NetworkAttachment } from "./plugs.js";
 import { NAME_RE, newId, randomName } from "./names.js";
+import { hostsWithoutLink, inspectLinks, linkNames, parseLinkEntry } from "./links.js";
 import {
   type ContainerConfig,
   type ContainerCreateBody,
@@ -261,8 +262,13 @@ export class ContainerService {
     if (idOrName === "") return undefined;
     const byId = this.records.get(idOrName);
     if (byId) return byId;
-    const byName = this.names.get(idOrName.startsWith("/") ? idOrName : `/${idOrName}`);
+    const full = idOrName.startsWith("/") ? idOrName : `/${idOrName}`;
+    const byName = this.names.get(full);
     if (byName) return this.records.get(byName);
+    if (full.lastIndexOf("/") > 0) {
+      const byLink = linkNames(this.records.values(), (n) => this.byName(n)).get(full);
+      if (byLink) return this.records.get(byLink);
+    }
     if (/^[a-f0-9]+$/.test(idOrName)) {
       const hits = [...this.records.keys()].filter((k) => k.startsWith(idOrName));
       if (hits.length === 1) return this.records.get(hits[0] as string);
@@ -928,9 +934,16 @@ export class ContainerService {
     const sig = parseSignal(signal);
     if (!rec.State.Running) throw conflict(`Cannot kill container: ${idOrName}: Container ${rec.Id} is not running`);
     if (sig === 9 || sig === 15) rec.ManuallyStopped = true;
+    const exited = this.liveOf(rec.Id).exited;
     await this.rt(rec).kill(rec.Id, this.rt(rec).stateDir(rec.Id), sig);
     if (sig === 9) await this.thawForSignal(rec);
     this.o.events.emit("container", "kill", rec.Id, { ...this.eventAttrs(rec), signal: String(sig) });
+    // dockerd answers a SIGKILL only once the container is dead (other signals at once):
+    // a client's next inspect, list or wait sees it exited.
+    if (sig === 9 && exited) {
+      await exited;
+      await this.lock.run(rec.Id, async () => undefined);
+    }
   }
 
   /** Stop: the stop signal, then SIGKILL after the timeout. Returns false if it was not running. */
@@ -1069,6 +1082,38 @@ export class ContainerService {
     return { ...rec.Config.Labels, image: rec.Config.Image, name: rec.Name.slice(1) };
   }
 
+  private byName(fullName: string): ContainerRecord | undefined {
+    const id = this.names.get(fullName);
+    return id === undefined ? undefined : this.records.get(id);
+  }
+
+  /**
+   * `docker rm --link parent/alias`: drop the link from the parent (its record, and
+   * the line in its /etc/hosts while it runs), as dockerd's rmLink.
+   */
+  async removeLink(name: string): Promise<void> {
+    this.get(name); // dockerd resolves the name first: "No such container: <name>"
+    const full = name.startsWith("/") ? name : `/${name}`;
+    const slash = full.lastIndexOf("/");
+    if (slash === 0) throw conflict("Conflict, cannot remove the default link name of the container");
+    const parent = this.byName(full.slice(0, slash));
+    if (!parent) throw notFound(`No such container: ${name}`);
+    const alias = full.slice(slash + 1);
+    await this.lock.run(parent.Id, async () => {
+      const links = parent.HostConfig.Links ?? [];
+      const gone = links.filter((l) => parseLinkEntry(l).alias === alias);
+      if (gone.length === 0) return;
+      const child = this.byName(`/${parseLinkEntry(gone[0] as string).target}`);
+      parent.HostConfig.Links = links.filter((l) => !gone.includes(l));
+      await this.save(parent);
+      if (parent.State.Running && child) {
+        const text = await fs.readFile(parent.HostsPath, "utf8").catch(() => undefined);
+        // In place, not renamed: the file is bind-mounted into the running container.
+        if (text !== undefined) await fs.writeFile(parent.HostsPath, hostsWithoutLink(text, [alias, child.Config.Hostname, child.Name.slice(1)]));
+      }
+    });
+  }
+
   async inspect(idOrName: string, size = false): Promise<Record<string, unknown>> {
     const rec = this.get(idOrName);
     const sizeRw = size ? await this.o.images.layers.snapshotSize(rec.Id) : undefined;
@@ -1094,7 +1139,7 @@ export class ContainerService {
       ProcessLabel: "",
       AppArmorProfile: apparmorShown(rec.HostConfig),
       ExecIDs: this.execIds(rec.Id),
-      HostConfig: fullHostConfig(rec.HostConfig),
+      HostConfig: { ...fullHostConfig(rec.HostConfig), Links: inspectLinks(rec, (n) => this.byName(n)) },
       GraphDriver: {
         Name: "overlay2",
         Data: { UpperDir: path.join(snap, "upper"), WorkDir: path.join(snap, "work"), MergedDir: path.join(snap, "merged") },
@@ -1115,10 +1160,11 @@ export class ContainerService {
     recs = recs.filter((r) => matchContainer(r, f, (n) => this.o.images.resolve(n)));
     if (opts.limit > 0) recs = recs.slice(0, opts.limit);
     const out: Record<string, unknown>[] = [];
+    const links = [...linkNames(this.records.values(), (n) => this.byName(n))];
     for (const r of recs) {
       const entry: Record<string, unknown> = {
         Id: r.Id,
-        Names: [r.Name],
+        Names: [r.Name, ...links.filter(([, id]) => id === r.Id).map(([n]) => n)],
         Image: r.Config.Image,
         ImageID: r.Image,
         Command: listCommand(r.Path, r.Args),

@@ -252,29 +252,37 @@ export class DistributionService {
     return e;
   }
 
-  // ---------------------------------------------------------------- inspect
-
-  /** GET /distribution/{name}/json: the manifest's descriptor and the platforms it offers (dockerd's DistributionInspect). */
-  async inspectRemote(name: string, auth: string | undefined, signal?: AbortSignal): Promise<{ Descriptor: Record<string, unknown>; Platforms: unknown[] }> {
+  /**
+   * GET /distribution/{name}/json (`docker buildx imagetools`, `docker service create`):
+   * the manifest's descriptor and the platforms it serves, as dockerd answers them.
+   */
+  async inspectRemote(name: string, auth: string | undefined, signal?: AbortSignal): Promise<{ Descriptor: Descriptor; Platforms: Record<string, unknown>[] }> {
     const ref = withDefaultTag(parseReference(name));
     const { host, path: repoPath } = registryOf(ref);
     await this.reach(host, auth, signal);
     const client = this.client(host, auth, signal);
+    let fetched: Awaited<ReturnType<RegistryClient["getManifest"]>>;
     try {
-      const m = await client.getManifest(repoPath, ref.digest ?? ref.tag ?? "latest");
-      const doc = JSON.parse(m.bytes.toString("utf8")) as { manifests?: { platform?: Record<string, unknown> }[]; config?: { digest?: string } };
-      let platforms: unknown[] = [];
-      if (Array.isArray(doc.manifests)) platforms = doc.manifests.map((x) => x.platform ?? {});
-      else if (doc.config?.digest && isDigest(doc.config.digest)) {
-        const chunks: Buffer[] = [];
-        for await (const c of await client.getBlob(repoPath, doc.config.digest)) chunks.push(c as Buffer);
-        const cfg = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { architecture?: string; os?: string; variant?: string };
-        platforms = [{ architecture: cfg.architecture ?? "", os: cfg.os ?? "", ...(cfg.variant ? { variant: cfg.variant } : {}) }];
-      }
-      return { Descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length }, Platforms: platforms };
+      fetched = await client.getManifest(repoPath, ref.digest ?? ref.tag ?? "latest");
     } catch (e) {
+      // dockerd asks with HEAD first: a 404 has no body, whatever the registry's error code.
+      if (e instanceof RegistryHttpError && e.status === 404) throw notFound("manifest unknown: manifest unknown");
       throw this.pullError(e, ref, client, repoPath, parseRegistryAuth(auth) !== undefined);
     }
+    const doc = JSON.parse(fetched.bytes.toString("utf8")) as OciIndex & ImageManifest;
+    const mediaType = fetched.mediaType || detectMediaType(doc) || "";
+    const Descriptor = { mediaType, digest: fetched.digest, size: fetched.bytes.length } as Descriptor;
+    if (isIndexType(mediaType)) return { Descriptor, Platforms: (doc.manifests ?? []).map((m) => ({ ...(m.platform ?? {}) })) };
+    if (!doc.config || !isDigest(doc.config.digest)) throw invalid("invalid manifest: no config");
+    const cfg = JSON.parse((await readStream(await client.getBlob(repoPath, doc.config.digest as Digest, { size: doc.config.size }))).toString("utf8")) as ImageConfig & {
+      "os.version"?: string;
+      "os.features"?: string[];
+    };
+    const platform: Record<string, unknown> = { architecture: cfg.architecture, os: cfg.os };
+    if (cfg["os.version"]) platform["os.version"] = cfg["os.version"];
+    if (cfg["os.features"]?.length) platform["os.features"] = cfg["os.features"];
+    if (cfg.variant) platform["variant"] = cfg.variant;
+    return { Descriptor, Platforms: [platform] };
   }
 
   // ---------------------------------------------------------------- pull
@@ -701,4 +709,15 @@ export function registryHostOf(serveraddress: string): string {
   s = s.split("/")[0] ?? s;
   if (s === "index.docker.io" || s === "registry-1.docker.io" || s === "docker.io") return "docker.io";
   return s;
+}
+
+async function readStream(r: Readable, limit = 4 << 20): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of r as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > limit) throw invalid("image config too large");
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
 }

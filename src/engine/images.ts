@@ -2,6 +2,7 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
 import { conflict, invalid, notFound } from "../util/errors.js";
+import { compilePathPattern } from "../util/pathmatch.js";
 import { type ImageRunConfig, type ImageStore, type LayerInfo, chainIds, formatReference, parseReference, shownSize, withDefaultTag } from "../image/index.js";
 import type { ContainerService } from "./containers.js";
 import type { Events } from "./events.js";
@@ -29,18 +30,24 @@ export class ImageService {
     // Build steps record their parent: untagged images with children (intermediate images) show only with -a.
     const parents = new Set(this.store.index.list().map((i) => i.parent).filter((p) => p !== undefined));
     for (const img of this.store.index.list()) {
-      const tags = this.store.index.tagsOf(img.id);
+      let tags = this.store.index.tagsOf(img.id);
+      let repoDigests = img.repoDigests;
       if (tags.length === 0 && img.repoDigests.length === 0 && parents.has(img.id) && (!opts.all || f["dangling"]?.[0] === "true")) continue;
       if (f["dangling"]?.[0] === "true" && tags.length > 0) continue;
       if (f["dangling"]?.[0] === "false" && tags.length === 0) continue;
-      if (refFilters.length > 0 && !tags.some((t) => refFilters.some((p) => globRef(p, t)))) continue;
+      if (refFilters.length > 0) {
+        // dockerd lists only the references that match, and skips an image none of whose do.
+        tags = tags.filter((t) => refFilters.some((p) => familiarMatch(p, t)));
+        repoDigests = repoDigests.filter((t) => refFilters.some((p) => familiarMatch(p, t)));
+        if (tags.length === 0 && repoDigests.length === 0) continue;
+      }
       const cfg = await this.store.config(img.id);
       if (f["label"] && !f["label"].every((l) => matchLabel(cfg.config?.Labels ?? {}, l))) continue;
       const size = await this.store.size(img.id);
       out.push({
         Id: img.id,
         ParentId: img.parent ?? "",
-        ...summaryRefs(tags, img.repoDigests),
+        ...summaryRefs(tags, repoDigests),
         Created: Math.floor(Date.parse(cfg.created ?? img.added) / 1000),
         Size: size,
         SharedSize: -1,
@@ -293,10 +300,17 @@ function matchLabel(labels: Record<string, string>, want: string): boolean {
   return i < 0 ? want in labels : labels[want.slice(0, i)] === want.slice(i + 1);
 }
 
-function globRef(pattern: string, tag: string): boolean {
-  const p = pattern.includes(":") ? pattern : `${pattern}:*`;
-  const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, ".")}$`);
-  return re.test(tag);
+/**
+ * dockerd's reference.FamiliarMatch: a path.Match pattern against the familiar
+ * reference (`busybox:latest`, `foo/app@sha256:…`) or else its name alone (`busybox`).
+ */
+function familiarMatch(pattern: string, ref: string): boolean {
+  const re = compilePathPattern(pattern);
+  if (re.test(ref)) return true;
+  const at = ref.indexOf("@");
+  const colon = ref.lastIndexOf(":");
+  const name = at >= 0 ? ref.slice(0, at) : colon > ref.lastIndexOf("/") ? ref.slice(0, colon) : ref;
+  return re.test(name);
 }
 
 /** `--change` instructions of docker import/commit (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL). */

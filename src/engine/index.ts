@@ -28,6 +28,7 @@ import { systemCheck } from "./check.js";
 import { UpdateService } from "./update.js";
 
 export { ContainerService, ImageService, Events, ExecService };
+export { parseReference } from "../image/index.js";
 export { NetworkService, NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from "./networks.js";
 export type { NetworkCreateBody, EndpointConfigIn } from "./networks.js";
 export { ExecCreateSchema, ExecStartSchema, parseDetachKeys } from "./exec.js";

@@ -735,12 +735,13 @@ export class NetworkService implements ContainerNetworking {
   private hostsFor(rec: ContainerRecord, endpoints: Endpoint[]): string[] {
     const h = rec.Config.Hostname;
     const names = rec.Config.Domainname ? `${h}.${rec.Config.Domainname} ${h}` : h;
-    const out = endpoints.map((e) => `${e.ip}\t${names}`);
+    // dockerd writes the links' lines before the container's own.
+    const out: string[] = [];
     for (const { target: t, alias, endpoint } of this.linkTargets(rec, endpoints, true)) {
       const tName = t.Name.slice(1);
       out.push(`${endpoint.ip}\t${[...new Set([alias || tName, t.Config.Hostname, tName].filter(Boolean))].join(" ")}`);
     }
-    return out;
+    return [...out, ...endpoints.map((e) => `${e.ip}\t${names}`)];
   }
 
   /**

@@ -80,56 +80,75 @@ function parseGroup(text: string | undefined): { name: string; gid: number; memb
   return out;
 }
 
-const NUM = /^\d+$/;
+/** Go's strconv.Atoi: an optional sign and decimal digits within int64, else not a number. */
+function atoi(s: string): number | undefined {
+  if (!/^[+-]?\d+$/.test(s)) return undefined;
+  const n = Number(s);
+  return Math.abs(n) <= 2 ** 63 ? n : undefined;
+}
+
+const MAX_ID = 2 ** 31 - 1;
+
+function checkRange(id: number): number {
+  if (id < 0 || id > MAX_ID) throw invalid(`uids and gids must be in range 0-${MAX_ID}`);
+  return id;
+}
 
 /**
- * Docker's `--user` forms: "", "name", "uid", "name:group", "uid:gid", with
- * supplementary groups from /etc/group. Numeric ids need no passwd entry.
+ * Docker's `--user` forms as runc's user lookup reads them ("", "name", "uid",
+ * "name:group", "uid:gid", ":gid"): numeric ids need no entry; the implicit form
+ * (no group) takes the supplementary groups that list the user in /etc/group.
+ * The process's additional gids are, as dockerd builds them, the primary gid,
+ * then those supplementary groups, then `--group-add`'s.
  */
 export async function resolveUser(root: string, spec: string, extraGroups: string[] = []): Promise<OciUser & { home: string }> {
-  const [userPart = "", groupPart] = spec.split(":", 2);
-  const needFiles = (userPart !== "" && !NUM.test(userPart)) || (groupPart !== undefined && !NUM.test(groupPart)) || true;
-  const passwd = needFiles ? parsePasswd(await readInRoot(root, "/etc/passwd")) : [];
-  const groups = parseGroup(await readInRoot(root, "/etc/group"));
+  const [userPart = "", groupPart = ""] = spec.split(":");
+  const passwdText = await readInRoot(root, "/etc/passwd");
+  const groupText = await readInRoot(root, "/etc/group");
+  const passwd = parsePasswd(passwdText);
+  const groups = parseGroup(groupText);
+  const uidArg = atoi(userPart);
+  const gidArg = atoi(groupPart);
   let uid = 0;
   let gid = 0;
   let home = "/";
-  let name: string | undefined;
-  if (userPart === "") {
-    const e = passwd.find((p) => p.uid === 0);
-    name = e?.name ?? "root";
-    home = e?.home ?? "/root";
-  } else if (NUM.test(userPart)) {
-    uid = Number(userPart);
-    const e = passwd.find((p) => p.uid === uid);
-    gid = e?.gid ?? 0;
-    home = e?.home ?? "/";
-    name = e?.name;
+  const e = userPart === "" ? passwd.find((p) => p.uid === 0) : uidArg !== undefined ? passwd.find((p) => p.uid === uidArg) : passwd.find((p) => p.name === userPart);
+  if (e) {
+    [uid, gid, home] = [e.uid, e.gid, e.home];
+  } else if (userPart === "") {
+    home = "/root";
   } else {
-    const e = passwd.find((p) => p.name === userPart);
-    if (!e) throw invalid(`unable to find user ${userPart}: no matching entries in passwd file`);
-    uid = e.uid;
-    gid = e.gid;
-    home = e.home;
-    name = e.name;
+    if (uidArg === undefined) throw invalid(`unable to find user ${userPart}: no matching entries in passwd file`);
+    uid = checkRange(uidArg);
   }
-  if (groupPart !== undefined && groupPart !== "") {
-    if (NUM.test(groupPart)) gid = Number(groupPart);
-    else {
-      const g = groups.find((x) => x.name === groupPart);
-      if (!g) throw invalid(`unable to find group ${groupPart}: no matching entries in group file`);
-      gid = g.gid;
+  let sgids: number[] = [];
+  if (groupPart !== "") {
+    const g = gidArg !== undefined ? groups.find((x) => x.gid === gidArg) : groups.find((x) => x.name === groupPart);
+    if (g) gid = g.gid;
+    else if (gidArg === undefined) throw invalid(`unable to find group ${groupPart}: no matching entries in group file`);
+    else gid = checkRange(gidArg);
+  } else if (e) {
+    sgids = groups.filter((g) => g.members.includes(e.name)).map((g) => g.gid);
+  }
+  return { uid, gid, additionalGids: [gid, ...sgids, ...additionalGroups(groups, extraGroups)], home };
+}
+
+/**
+ * `--group-add` as runc's lookup resolves it: a name or gid found in /etc/group
+ * (each entry taken once: naming a group twice by name fails, as with dockerd),
+ * else a number.
+ */
+function additionalGroups(groups: { name: string; gid: number }[], wanted: string[]): number[] {
+  const taken = new Set<number>();
+  for (const w of wanted) {
+    const g = groups.find((x) => (x.name === w || String(x.gid) === w) && !taken.has(x.gid));
+    if (g) {
+      taken.add(g.gid);
+      continue;
     }
+    const n = atoi(w);
+    if (n === undefined) throw invalid(`Unable to find group ${w}: no matching entries in group file`);
+    taken.add(checkRange(n));
   }
-  const additional = new Set<number>();
-  if (name !== undefined && groupPart === undefined) for (const g of groups) if (g.members.includes(name) && g.gid !== gid) additional.add(g.gid);
-  for (const eg of extraGroups) {
-    if (NUM.test(eg)) additional.add(Number(eg));
-    else {
-      const g = groups.find((x) => x.name === eg);
-      if (!g) throw invalid(`unable to find group ${eg}`);
-      additional.add(g.gid);
-    }
-  }
-  return { uid, gid, ...(additional.size ? { additionalGids: [...additional] } : {}), home };
+  return [...taken];
 }

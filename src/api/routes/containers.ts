@@ -27,7 +27,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     ctx.json(201, await cs.create(parsed.data, name));
   });
 
-  r.get("/containers/{id}/json", async (ctx) => ctx.json(200, forVersion(await cs.inspect(ctx.params["id"] ?? "", qBool(ctx.query, "size")), ctx.version)));
+  r.get("/containers/{name*}/json", async (ctx) => ctx.json(200, forVersion(await cs.inspect(ctx.params["name"] ?? "", qBool(ctx.query, "size")), ctx.version)));
 
   r.post("/containers/{id}/start", async (ctx) => {
     const res = await cs.start(ctx.params["id"] ?? "");
@@ -97,8 +97,11 @@ export function containerRoutes(r: Router, engine: Engine): void {
     res.end(JSON.stringify(versionAtLeast(ctx.version, "1.30") ? r2 : { StatusCode: r2.StatusCode }));
   });
 
-  r.delete("/containers/{id}", async (ctx) => {
-    await cs.remove(ctx.params["id"] ?? "", { force: qBool(ctx.query, "force"), volumes: qBool(ctx.query, "v") });
+  // Names may hold slashes here: link names ("parent/alias", `docker rm --link`).
+  r.delete("/containers/{name*}", async (ctx) => {
+    const name = ctx.params["name"] ?? "";
+    if (qBool(ctx.query, "link")) await cs.removeLink(name);
+    else await cs.remove(name, { force: qBool(ctx.query, "force"), volumes: qBool(ctx.query, "v") });
     ctx.status(204);
   });
 
