@@ -19,7 +19,7 @@ import { ContentStore } from "./content.js";
 import { ImageIndex, type ImageRecord } from "./images.js";
 import { LayerBlobIndex, type LayerBlob } from "./layerblobs.js";
 import { LayerStore, type LayerInfo, type UnpackedLayer, chainIdOf, chainIds } from "./layers.js";
-import { type Reference, formatReference, parseReference, registryOf, withDefaultTag } from "./reference.js";
+import { type Reference, formatReference, missingImageName, parseReference, registryOf, withDefaultTag } from "./reference.js";
 
 export type { ImageConfig, ImageRunConfig, ImageRecord, Reference, LayerBlob, LayerInfo, UnpackedLayer };
 
@@ -91,10 +91,10 @@ export class ImageStore {
     return this.index.resolve(input);
   }
 
-  /** Resolve or throw Docker's 404. */
+  /** Resolve or throw Docker's 404, naming the image as dockerd does (`busybox:latest`). */
   mustResolve(input: string): Digest {
     const id = this.resolve(input);
-    if (id === undefined) throw notFound(`No such image: ${input}`);
+    if (id === undefined) throw notFound(`No such image: ${missingImageName(input)}`);
     return id;
   }
 
