@@ -427,7 +427,7 @@ export class ContainerService {
     await atomicWriteFile(rec.HostnamePath, `${c.Hostname}\n`);
     const extra = (rec.HostConfig.ExtraHosts ?? []).map((h) => {
       const i = h.indexOf(":");
-      if (i <= 0) throw invalid(`invalid extra host: ${h}`);
+      if (i <= 0) throw invalid(`bad format for add-host: ${JSON.stringify(h)}`);
       let ip = h.slice(i + 1);
       if (ip === HOST_GATEWAY) {
         ip = this.o.networking?.hostGatewayIp() ?? "";
@@ -718,6 +718,7 @@ export class ContainerService {
         logs.on("error", reject);
       });
     }
+    this.o.events.emit("container", "attach", rec.Id, this.eventAttrs(rec)); // as dockerd: every attach, streamed or not
     if (!opts.stream) {
       client.end();
       return;
