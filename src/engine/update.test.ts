@@ -171,7 +171,7 @@ describe("docker update: the service", () => {
 
   it("saves the new HostConfig, applies the change to a running container and announces it", async () => {
     const { rec, calls, service } = fakeContainers({}, structuredClone(hc));
-    assert.deepEqual(await service.update("t", { Memory: 48 * MB, PidsLimit: 20, RestartPolicy: { Name: "always" } }), { Warnings: [] });
+    assert.deepEqual(await service.update("t", { Memory: 48 * MB, PidsLimit: 20, RestartPolicy: { Name: "always" } }), { Warnings: null });
     assert.equal(rec.HostConfig.Memory, 48 * MB);
     assert.equal(rec.HostConfig.PidsLimit, 20);
     assert.deepEqual(rec.HostConfig.RestartPolicy, { Name: "always", MaximumRetryCount: 0 });

@@ -207,7 +207,7 @@ export interface UpdateServiceOptions {
 export class UpdateService {
   constructor(private readonly o: UpdateServiceOptions) {}
 
-  async update(idOrName: string, body: UpdateConfig): Promise<{ Warnings: string[] }> {
+  async update(idOrName: string, body: UpdateConfig): Promise<{ Warnings: string[] | null }> {
     const facts = this.o.facts?.() ?? hostFacts();
     const { resources, restartPolicy, warnings } = verifyUpdate(body, facts);
     const cs = this.o.containers;
@@ -244,6 +244,6 @@ export class UpdateService {
       }
       cs.emit(rec, "update");
     });
-    return { Warnings: warnings };
+    return { Warnings: warnings.length > 0 ? warnings : null }; // null when none, as dockerd answers
   }
 }
