@@ -876,15 +876,16 @@ export class ContainerService {
     });
   }
 
-  /** Record a health state (HealthMonitor); persisted and announced when the status changed. */
-  async setHealth(id: string, health: NonNullable<ContainerState["Health"]>, changed = true): Promise<void> {
+  /**
+   * Record a health state (HealthMonitor); persisted when the status changed, and announced
+   * unless asked not to (dockerd announces what probes change, not the "starting" of a start).
+   */
+  async setHealth(id: string, health: NonNullable<ContainerState["Health"]>, changed = true, announce = changed): Promise<void> {
     const rec = this.records.get(id);
     if (!rec || !rec.State.Running) return;
     rec.State = { ...rec.State, Health: health };
-    if (changed) {
-      await this.save(rec);
-      this.o.events.emit("container", `health_status: ${health.Status}`, rec.Id, this.eventAttrs(rec));
-    }
+    if (changed) await this.save(rec);
+    if (changed && announce) this.o.events.emit("container", `health_status: ${health.Status}`, rec.Id, this.eventAttrs(rec));
   }
 
   /** A frozen container cannot act on a signal: thaw it after signalling (as Docker does for stop/kill). */
