@@ -1243,6 +1243,9 @@ const HOST_GATEWAY = "host-gateway";
 function validateHostConfig(hc: HostConfig): void {
   parseSecurityOpts(hc.SecurityOpt ?? []);
   const rp = hc.RestartPolicy;
+  if (rp?.Name && !["no", "always", "unless-stopped", "on-failure"].includes(rp.Name)) {
+    throw invalid(`invalid restart policy: unknown policy '${rp.Name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
+  }
   if (rp?.Name && rp.Name !== "on-failure" && (rp.MaximumRetryCount ?? 0) > 0) {
     throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
   }

@@ -15,7 +15,7 @@ export const HealthConfigSchema = z.looseObject({
 });
 
 export const RestartPolicySchema = z.looseObject({
-  Name: nullable(z.enum(["", "no", "always", "unless-stopped", "on-failure"])),
+  Name: nullable(z.string()), // checked with dockerd's message by validateHostConfig (engine/containers.ts)
   MaximumRetryCount: nullable(z.number().int().nonnegative()),
 });
 
