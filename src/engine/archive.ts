@@ -289,21 +289,21 @@ export class ArchiveService {
         (e: unknown) => this.o.log.warn(`pausing ${rec.Id.slice(0, 12)} for commit: ${messageOf(e)}`),
       );
     }
-    let id: Digest;
+    // The commit event comes before the unpause, as dockerd sends them.
     try {
-      id = await this.o.containers.withRootfs(rec.Id, () => this.commitLayer(rec, config, o));
+      const id = await this.o.containers.withRootfs(rec.Id, () => this.commitLayer(rec, config, o));
+      this.o.events.emit("image", "create", id, {});
+      let imageRef = "";
+      if (ref) {
+        await this.o.store.tag(id, ref);
+        imageRef = formatReference(ref);
+        this.o.events.emit("image", "tag", id, { name: imageRef });
+      }
+      this.o.containers.emit(rec, "commit", { comment: o.comment ?? "", imageID: id, imageRef });
+      return id;
     } finally {
       if (paused) await this.o.containers.unpause(rec.Id).catch((e: unknown) => this.o.log.warn(`unpausing ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
     }
-    this.o.events.emit("image", "create", id, {});
-    let imageRef = "";
-    if (ref) {
-      await this.o.store.tag(id, ref);
-      imageRef = formatReference(ref);
-      this.o.events.emit("image", "tag", id, { name: imageRef });
-    }
-    this.o.containers.emit(rec, "commit", { comment: o.comment ?? "", imageID: id, imageRef });
-    return id;
   }
 
   private async commitLayer(rec: ContainerRecord, config: ImageRunConfig, o: CommitOptions): Promise<Digest> {

@@ -443,7 +443,7 @@ export class ContainerService {
     await atomicWriteFile(rec.HostnamePath, `${c.Hostname}\n`);
     const extra = (rec.HostConfig.ExtraHosts ?? []).map((h) => {
       const i = h.indexOf(":");
-      if (i <= 0) throw invalid(`invalid extra host: ${h}`);
+      if (i <= 0) throw invalid(`bad format for add-host: ${JSON.stringify(h)}`);
       let ip = h.slice(i + 1);
       if (ip === HOST_GATEWAY) {
         ip = this.o.networking?.hostGatewayIp() ?? "";
@@ -737,6 +737,7 @@ export class ContainerService {
         logs.on("error", reject);
       });
     }
+    this.o.events.emit("container", "attach", rec.Id, this.eventAttrs(rec)); // as dockerd: every attach, streamed or not
     if (!opts.stream) {
       client.end();
       return;
@@ -894,15 +895,16 @@ export class ContainerService {
     });
   }
 
-  /** Record a health state (HealthMonitor); persisted and announced when the status changed. */
-  async setHealth(id: string, health: NonNullable<ContainerState["Health"]>, changed = true): Promise<void> {
+  /**
+   * Record a health state (HealthMonitor); persisted when the status changed, and announced
+   * unless asked not to (dockerd announces what probes change, not the "starting" of a start).
+   */
+  async setHealth(id: string, health: NonNullable<ContainerState["Health"]>, changed = true, announce = changed): Promise<void> {
     const rec = this.records.get(id);
     if (!rec || !rec.State.Running) return;
     rec.State = { ...rec.State, Health: health };
-    if (changed) {
-      await this.save(rec);
-      this.o.events.emit("container", `health_status: ${health.Status}`, rec.Id, this.eventAttrs(rec));
-    }
+    if (changed) await this.save(rec);
+    if (changed && announce) this.o.events.emit("container", `health_status: ${health.Status}`, rec.Id, this.eventAttrs(rec));
   }
 
   /** A frozen container cannot act on a signal: thaw it after signalling (as Docker does for stop/kill). */
@@ -1306,6 +1308,9 @@ function validateHostConfig(hc: HostConfig): void {
   if (hc.RestartPolicy) validateRestartPolicy(hc.RestartPolicy);
   parseSecurityOpts(hc.SecurityOpt ?? []);
   const rp = hc.RestartPolicy;
+  if (rp?.Name && !["no", "always", "unless-stopped", "on-failure"].includes(rp.Name)) {
+    throw invalid(`invalid restart policy: unknown policy '${rp.Name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
+  }
   if (rp?.Name && rp.Name !== "on-failure" && (rp.MaximumRetryCount ?? 0) > 0) {
     throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
   }

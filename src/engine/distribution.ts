@@ -522,22 +522,17 @@ export class DistributionService {
     const base = parseReference(req.name);
     const repo = base.repo;
     const tagParam = req.tag ?? base.tag ?? "";
-    let tags: string[];
-    if (tagParam !== "") {
-      const key = formatReference({ repo, tag: tagParam });
-      if (this.store.index.allTags()[key] === undefined) throw notFound(`An image does not exist locally with the tag: ${repo}`);
-      tags = [tagParam];
-    } else {
-      tags = Object.keys(this.store.index.allTags())
-        .filter((k) => k.slice(0, k.lastIndexOf(":")) === repo)
-        .map((k) => k.slice(k.lastIndexOf(":") + 1))
-        .sort();
-      if (tags.length === 0) throw notFound(`An image does not exist locally with the tag: ${repo}`);
-    }
     const { host, path: repoPath } = registryOf({ repo });
+    // As dockerd: this line first, then the local checks (their errors end the stream), then the registry.
+    out(status(undefined, `The push refers to repository [${host}/${repoPath}]`));
+    const known = Object.keys(this.store.index.allTags())
+      .filter((k) => k.slice(0, k.lastIndexOf(":")) === repo)
+      .map((k) => k.slice(k.lastIndexOf(":") + 1))
+      .sort();
+    if (known.length === 0) throw notFound(`An image does not exist locally with the tag: ${repo}`);
+    const tags = tagParam !== "" ? [tagParam] : known;
     await this.reach(host, req.auth, req.signal);
     const client = this.client(host, req.auth, req.signal);
-    out(status(undefined, `The push refers to repository [${host}/${repoPath}]`));
     const creds = parseRegistryAuth(req.auth) !== undefined;
     try {
       await this.store.gcLock.withShared(async () => {
@@ -553,7 +548,7 @@ export class DistributionService {
 
   private async pushTag(client: RegistryClient, host: string, repo: string, repoPath: string, tag: string, out: ProgressSink, signal: AbortSignal | undefined): Promise<void> {
     const id = this.store.index.allTags()[formatReference({ repo, tag })];
-    if (id === undefined) throw notFound(`An image does not exist locally with the tag: ${repo}`);
+    if (id === undefined) throw notFound(`tag does not exist: ${formatReference({ repo, tag })}`);
     const configBytes = await this.store.content.read(id);
     const cfg = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
     const diffIds = cfg.rootfs.diff_ids;

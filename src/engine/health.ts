@@ -100,7 +100,7 @@ export class HealthMonitor {
     this.unwatch(rec.Id);
     if (!probeCommand(rec)) return;
     if (!rec.State.Health || rec.State.StartedAt !== this.startedAt.get(rec.Id)) {
-      void this.containers.setHealth(rec.Id, { Status: "starting", FailingStreak: 0, Log: [] }).catch(() => undefined);
+      void this.containers.setHealth(rec.Id, { Status: "starting", FailingStreak: 0, Log: [] }, true, false).catch(() => undefined);
       this.startedAt.set(rec.Id, rec.State.StartedAt);
     }
     this.schedule(rec, this.firstDelay(rec));

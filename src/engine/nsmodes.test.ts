@@ -35,6 +35,6 @@ test("namespace plan: host modes share, container modes join the running target'
   });
   assert.deepEqual(await namespacePlan(rec("me", { IpcMode: "none" }), t), { hostNamespaces: [], joinNamespaces: {}, shm: "none" });
   await assert.rejects(namespacePlan(rec("me", { IpcMode: "container:priv" }), t), /non-shareable IPC/);
-  await assert.rejects(namespacePlan(rec("me", { PidMode: "container:stopped" }), t), (e: unknown) => isEngineError(e, "conflict") && /cannot join PID of a non running container: stopped/.test((e as Error).message));
+  await assert.rejects(namespacePlan(rec("me", { PidMode: "container:stopped" }), t), (e: unknown) => isEngineError(e, "conflict") && /^container s1 is not running$/.test((e as Error).message));
   await assert.rejects(namespacePlan(rec("me", { PidMode: "container:gone" }), t), (e: unknown) => isEngineError(e, "notFound"));
 });

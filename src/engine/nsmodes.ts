@@ -59,7 +59,8 @@ export async function namespacePlan(rec: ContainerRecord, targets: NamespaceTarg
     const t = targets.find(name);
     if (!t) throw notFound(`No such container: ${name}`);
     if (t.Id === rec.Id) throw invalid(`cannot join own ${what} namespace`);
-    if (!t.State.Running || !t.State.Pid) throw conflict(`cannot join ${what} of a non running container: ${name}`);
+    // dockerd 20.10's words (moby 23+ names the target as given instead of its id)
+    if (!t.State.Running || !t.State.Pid) throw conflict(`container ${t.Id} is not running`);
     return t;
   };
   const joinUserOf = async (t: ContainerRecord): Promise<void> => {

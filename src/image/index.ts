@@ -19,7 +19,7 @@ import { ContentStore } from "./content.js";
 import { ImageIndex, type ImageRecord } from "./images.js";
 import { LayerBlobIndex, type LayerBlob } from "./layerblobs.js";
 import { LayerStore, type LayerInfo, type UnpackedLayer, chainIdOf, chainIds, shownSize } from "./layers.js";
-import { type Reference, formatReference, parseReference, registryOf, withDefaultTag } from "./reference.js";
+import { type Reference, formatReference, missingImageName, parseReference, registryOf, withDefaultTag } from "./reference.js";
 
 export type { ImageConfig, ImageRunConfig, ImageRecord, Reference, LayerBlob, LayerInfo, UnpackedLayer };
 
@@ -89,13 +89,11 @@ export class ImageStore {
     return this.index.resolve(input);
   }
 
-  /** Resolve or throw Docker's 404. */
+  /** Resolve or throw Docker's 404, naming the image as dockerd does (`busybox:latest`). */
   mustResolve(input: string): Digest {
     const id = this.resolve(input);
-    if (id !== undefined) return id;
-    // dockerd names the reference it looked for (with :latest), or refuses a malformed one (400).
-    if (/^(sha256:)?[0-9a-f]{1,64}$/.test(input)) throw notFound(`No such image: ${input}`);
-    throw notFound(`No such image: ${formatReference(withDefaultTag(parseReference(input)))}`);
+    if (id === undefined) throw notFound(`No such image: ${missingImageName(input)}`);
+    return id;
   }
 
   async config(id: Digest): Promise<ImageConfig> {

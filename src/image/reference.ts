@@ -71,6 +71,17 @@ export function formatReference(ref: Reference): string {
   return ref.repo + (ref.tag !== undefined ? `:${ref.tag}` : "") + (ref.digest !== undefined ? `@${ref.digest}` : "");
 }
 
+/**
+ * How dockerd names an image it cannot find ("No such image: X"): a full id as
+ * `sha256:<hex>`, a reference with its default tag (`busybox` → `busybox:latest`,
+ * also for a short id, which dockerd parses as a name); a malformed one is refused (400).
+ */
+export function missingImageName(input: string): string {
+  const hex = input.replace(/^sha256:/, "");
+  if (/^[a-f0-9]{64}$/.test(hex)) return `sha256:${hex}`;
+  return formatReference(withDefaultTag(parseReference(input)));
+}
+
 /** The registry host and the repository path on it, for pull/push. */
 export function registryOf(ref: Reference): { host: string; path: string } {
   const parts = ref.repo.split("/");

@@ -165,15 +165,15 @@ describe("docker cp, export, diff and commit against berthd", () => {
   it("answers Docker's errors for missing paths", async () => {
     const r = await d.docker(["cp", "f1:/no/such/file", path.join(local, "x")]);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr.trim(), "Error response from daemon: Could not find the file /no/such/file in container f1");
+    assert.equal(r.stderr.trim(), "Error response from daemon: Could not find the file /no/such/file in container f1"); // reference: dockerd 20.10
     // The CLI extracts into the parent of a destination that does not exist.
     const r2 = await d.docker(["cp", path.join(local, "in.txt"), "f1:/no/such/file"]);
     assert.equal(r2.code, 1);
-    assert.equal(r2.stderr.trim(), "Error response from daemon: Could not find the file /no/such in container f1");
+    assert.equal(r2.stderr.trim(), "Error response from daemon: Could not find the file /no/such in container f1"); // reference: dockerd 20.10
     const h = await head(d.sock, "/v1.47/containers/f1/archive?path=/nope");
-    assert.equal(h.status, 404);
+    assert.equal(h.status, 404); // reference: dockerd 20.10
     const r3 = await d.docker(["cp", "nosuch:/etc/passwd", "-"]);
-    assert.match(r3.stderr, /No such container: nosuch/);
+    assert.match(r3.stderr, /No such container: nosuch/); // reference: dockerd 20.10
   });
 
   it("reports Docker's path stat (Go file mode bits, resolved link target)", async () => {
@@ -187,7 +187,7 @@ describe("docker cp, export, diff and commit against berthd", () => {
     const link = await head(d.sock, "/v1.47/containers/f1/archive?path=/bb");
     const ls = JSON.parse(Buffer.from(String(link.headers["x-docker-container-path-stat"]), "base64").toString()) as Record<string, unknown>;
     assert.equal(ls["mode"], 2 ** 27 + 0o777);
-    assert.equal(ls["linkTarget"], "/bin/busybox");
+    assert.equal(ls["linkTarget"], "/bin/busybox"); // reference: dockerd 20.10 (name, mode and linkTarget above too)
   });
 
   it("refuses hostile archives and writes nothing outside the container", async () => {
@@ -305,6 +305,7 @@ describe("docker cp, export, diff and commit against berthd", () => {
   it("shows added, changed and deleted files in docker diff", async () => {
     await ok(["run", "--name", "df", "busybox", "sh", "-c", "touch /added; echo more >> /etc/group; rm /bin/ls; mkdir -p /newdir/sub"]);
     const out = await ok(["diff", "df"]);
+    // reference: dockerd 20.10 gives these same lines, in an order that changes from call to call (Go map order); Berth sorts by path.
     assert.deepEqual(out.trim().split("\n"), ["A /added", "C /bin", "D /bin/ls", "C /etc", "C /etc/group", "A /newdir", "A /newdir/sub"]);
     await ok(["create", "--name", "fresh", "busybox", "true"]);
     assert.equal(await ok(["diff", "fresh"]), "");
@@ -317,7 +318,7 @@ describe("docker cp, export, diff and commit against berthd", () => {
     assert.equal(await ok(["run", "--rm", "cmimg:v1", "cat", "/newfile"]), "committed\n");
     assert.equal((await d.docker(["run", "--rm", "cmimg:v1", "ls", "/bin/ls"])).code !== 0, true);
     // The original CMD is kept: running the image with no command repeats it.
-    assert.equal(await ok(["image", "inspect", "-f", "{{json .Config.Cmd}} {{.Comment}} {{.Author}} {{len .RootFS.Layers}}", "cmimg:v1"]), '["sh","-c","echo committed > /newfile; rm /bin/ls"] msg me 2\n');
+    assert.equal(await ok(["image", "inspect", "-f", "{{json .Config.Cmd}} {{.Comment}} {{.Author}} {{len .RootFS.Layers}}", "cmimg:v1"]), '["sh","-c","echo committed > /newfile; rm /bin/ls"] msg me 2\n'); // reference: dockerd 20.10
     await ok(["commit", "-c", 'CMD ["echo","x"]', "cm", "cmimg:cmd"]);
     assert.equal(await ok(["run", "--rm", "cmimg:cmd"]), "x\n");
     // A container of the committed image diffs against both layers.
@@ -330,7 +331,7 @@ describe("docker cp, export, diff and commit against berthd", () => {
     const since = Math.floor(Date.now() / 1000) - 1;
     await ok(["commit", "f1", "live:1"]);
     const ev = await ok(["events", "--since", String(since), "--until", "0s", "--filter", "container=f1", "--format", "{{.Action}}"]);
-    assert.deepEqual(ev.trim().split("\n").filter((a) => ["pause", "unpause", "commit"].includes(a)), ["pause", "unpause", "commit"]);
+    assert.deepEqual(ev.trim().split("\n").filter((a) => ["pause", "unpause", "commit"].includes(a)), ["pause", "commit", "unpause"]); // reference: dockerd 20.10
     assert.equal(await ok(["inspect", "-f", "{{.State.Status}}", "f1"]), "running\n");
     assert.equal(await ok(["run", "--rm", "live:1", "ls", "/live"]), "/live\n");
   });
@@ -463,7 +464,7 @@ describe("docker cp through volumes and bind mounts, as the container sees them"
     await ok(["run", "-d", "--name", "ro", "-v", "named:/ro:ro", "-v", `${hostBind}:/robind:ro`, "-v", "named:/rw", "busybox", "sleep", "300"]);
     for (const dest of ["ro:/ro", "ro:/ro/", "ro:/robind"]) {
       const err = await fails(["cp", "-", dest], await buildTar([{ name: "nope", body: "x" }]));
-      assert.equal(err, "Error response from daemon: mounted volume is marked read-only");
+      assert.equal(err, "Error response from daemon: mounted volume is marked read-only"); // reference: dockerd 20.10
     }
     assert.equal(existsSync(path.join(volData("named"), "nope")), false);
     assert.equal(existsSync(path.join(hostBind, "nope")), false);
@@ -477,11 +478,13 @@ describe("docker cp through volumes and bind mounts, as the container sees them"
     await ok(["run", "-d", "--name", "rofs", "--read-only", "-v", "named:/w", "busybox", "sleep", "300"]);
     await cpIn("rofs:/w", [{ name: "into-rofs-volume", body: "w" }]);
     assert.equal(await fs.readFile(path.join(volData("named"), "into-rofs-volume"), "utf8"), "w");
-    assert.equal(await fails(["cp", "-", "rofs:/tmp"], await buildTar([{ name: "nope", body: "x" }])), "Error response from daemon: container rootfs is marked read-only");
+    assert.equal(await fails(["cp", "-", "rofs:/tmp"], await buildTar([{ name: "nope", body: "x" }])), "Error response from daemon: container rootfs is marked read-only"); // reference: dockerd 20.10
 
     // A read-only mount inside a writable one stays read-only for a tar that reaches into it.
     await ok(["run", "-d", "--name", "nested", "-v", "named:/top", "-v", `${hostBind}:/top/inner:ro`, "busybox", "sleep", "300"]);
     const err = await fails(["cp", "-", "nested:/top"], await buildTar([{ name: "inner/sneaky", body: "x" }]));
+    // reference: dockerd 20.10 says "Error processing tar file(exit status 1): open /top/inner/sneaky: read-only file system";
+    // Berth says "extracting layer: EROFS: read-only file system, open '<host path>'" (src/image/tar.ts classify).
     assert.match(err, /Error response from daemon: .*read-only file system/i);
     assert.equal(existsSync(path.join(hostBind, "sneaky")), false);
     assert.equal(await cat("nested:/top/inner/from-host"), "host side\n");
@@ -535,7 +538,7 @@ describe("docker cp through volumes and bind mounts, as the container sees them"
     await until(async () => (await d.docker(["exec", "tm", "cat", "/m/f"])).code === 0, 5000);
     for (const p of ["/t/f", "/m/f"]) {
       const err = await fails(["cp", `tm:${p}`, "-"]);
-      assert.equal(err, `Error response from daemon: Could not find the file ${p} in container tm`);
+      assert.equal(err, `Error response from daemon: Could not find the file ${p} in container tm`); // reference: dockerd 20.10
     }
   });
 

@@ -110,6 +110,7 @@ describe("docker exec against berthd", () => {
 
   it("answers 127 and Docker's message for a command that does not exist, 126 for one that is not executable", async () => {
     const r = await d.docker(["exec", "box", "nosuchcmd"]);
+    // reference: dockerd 20.10 exits 126 here; moby 23+ (setExitCodeFromError, kept by Berth) answers 127. Text identical.
     assert.equal(r.code, 127);
     // dockerd writes a failed exec start into the stream's stdout.
     assert.equal(
@@ -117,7 +118,7 @@ describe("docker exec against berthd", () => {
       'OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH: unknown\r\n',
     );
     const x = await d.docker(["exec", "box", "/etc/passwd"]);
-    assert.equal(x.code, 126);
+    assert.equal(x.code, 126); // reference: dockerd 20.10
     assert.match(x.stdout, /^OCI runtime exec failed: .*permission denied: unknown\r\n$/);
   });
 
@@ -133,12 +134,13 @@ describe("docker exec against berthd", () => {
     const id = c.stdout.trim();
     const st = await d.docker(["exec", "idle", "echo", "hi"]);
     assert.equal(st.code, 1);
+    // reference: dockerd 20.10 says "Container <id> is not running"; Berth keeps moby 23+'s lowercase "container".
     assert.match(st.stderr, new RegExp(`Error response from daemon: container ${id} is not running`));
     await d.docker(["pause", "box"]);
     const p = await d.docker(["exec", "box", "true"]);
     await d.docker(["unpause", "box"]);
     assert.equal(p.code, 1);
-    assert.match(p.stderr, /Container box is paused, unpause the container before exec/);
+    assert.match(p.stderr, /Container box is paused, unpause the container before exec/); // reference: dockerd 20.10
     await d.docker(["rm", "idle"]);
   });
 
@@ -164,7 +166,7 @@ describe("docker exec against berthd", () => {
 
   it("serves exec create / start / inspect / resize over the API as Docker does", async () => {
     const created = await api(d.sock, "POST", "/v1.47/containers/box/exec", { Cmd: ["sh", "-c", "sleep 0.5; exit 4"], AttachStdout: true, User: "nobody", DetachKeys: "ctrl-x,y" });
-    assert.equal(created.status, 201);
+    assert.equal(created.status, 201); // reference: dockerd 20.10 (and every status and field below)
     const id = (created.body as { Id: string }).Id;
     assert.match(id, /^[0-9a-f]{64}$/);
     const before = (await api(d.sock, "GET", `/v1.47/exec/${id}/json`)).body as ExecInspect & { DetachKeys: string };
@@ -190,6 +192,7 @@ describe("docker exec against berthd", () => {
 
     const again = await api(d.sock, "POST", `/v1.47/exec/${id}/start`, { Detach: true });
     assert.equal(again.status, 409);
+    // reference: dockerd 20.10 says "Error: Exec command <id> has already run"; Berth keeps moby 23+'s wording.
     assert.deepEqual(again.body, { message: `exec command ${id} has already run` });
     assert.deepEqual(await api(d.sock, "GET", "/v1.47/exec/nosuchexec/json"), { status: 404, body: { message: "No such exec instance: nosuchexec" } });
     assert.deepEqual(await api(d.sock, "POST", "/v1.47/containers/box/exec", {}), { status: 400, body: { message: "No exec command specified" } });

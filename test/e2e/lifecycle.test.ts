@@ -46,7 +46,7 @@ describe("docker CLI against berthd: container lifecycle", () => {
     const r = await d.docker(["stop", "-t", "1", "stubborn"]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(Date.now() - t0 >= 900, "waited for the timeout");
-    assert.equal(await inspect("{{.State.ExitCode}}", "stubborn"), "137");
+    assert.equal(await inspect("{{.State.ExitCode}}", "stubborn"), "137"); // reference: dockerd 20.10
     await d.docker(["rm", "stubborn"]);
   });
 
@@ -57,16 +57,17 @@ describe("docker CLI against berthd: container lifecycle", () => {
     assert.ok(await until(async () => (await inspect("{{.State.ExitCode}}", "victim")) === "42", 5000));
     const again = await d.docker(["kill", "victim"]);
     assert.equal(again.code, 1);
-    assert.match(again.stderr, /is not running/);
+    // reference: dockerd 20.10 says "Cannot kill container: victim: Container <id> is not running"; Berth keeps moby 23+'s lowercase.
+    assert.match(again.stderr, /^Error response from daemon: cannot kill container: victim: container [0-9a-f]{64} is not running$/m);
     await d.docker(["rm", "victim"]);
   });
 
   it("renames, pauses and unpauses a running container", async () => {
     await d.docker(["run", "-d", "--name", "old", "busybox", "sleep", "60"]);
     assert.equal((await d.docker(["rename", "old", "new"])).code, 0);
-    assert.equal(await inspect("{{.Name}}", "new"), "/new");
+    assert.equal(await inspect("{{.Name}}", "new"), "/new"); // reference: dockerd 20.10
     assert.equal((await d.docker(["pause", "new"])).code, 0);
-    assert.equal(await inspect("{{.State.Status}} {{.State.Paused}}", "new"), "paused true");
+    assert.equal(await inspect("{{.State.Status}} {{.State.Paused}}", "new"), "paused true"); // reference: dockerd 20.10
     assert.equal((await d.docker(["unpause", "new"])).code, 0);
     assert.equal(await inspect("{{.State.Status}}", "new"), "running");
     assert.equal((await d.docker(["rm", "-f", "new"])).code, 0);
@@ -78,7 +79,7 @@ describe("docker CLI against berthd: container lifecycle", () => {
     assert.equal(w.stdout.trim(), "5");
     assert.equal(l.stdout, "line1\nline2\nline3\n");
     const tail = await d.docker(["logs", "--tail", "1", "-t", "waiter"]);
-    assert.match(tail.stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z line3\n$/);
+    assert.match(tail.stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z line3\n$/); // reference: dockerd 20.10
     await d.docker(["rm", "waiter"]);
   });
 
@@ -138,8 +139,7 @@ describe("docker CLI against berthd: container lifecycle", () => {
     const until = Math.floor(Date.now() / 1000) + 1;
     const ev = await d.docker(["events", "--since", String(since), "--until", String(until), "--filter", "container=evented", "--format", "{{.Action}}"]);
     assert.equal(ev.code, 0, ev.stderr);
-    assert.deepEqual(ev.stdout.trim().split("\n"), ["create", "attach", "start", "die", "destroy"].filter((a) => ev.stdout.includes(a)));
-    assert.match(ev.stdout, /^create$[\s\S]*^start$[\s\S]*^die$[\s\S]*^destroy$/m);
+    assert.deepEqual(ev.stdout.trim().split("\n"), ["create", "attach", "start", "die", "destroy"]); // reference: dockerd 20.10
   });
 
   it("leaves nothing behind after 50 create/start/rm cycles", async () => {

@@ -52,20 +52,20 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.trim();
     const ins = await d.docker(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", "mem"]);
-    assert.equal(ins.stdout.trim(), `${32 * 1024 * 1024} ${64 * 1024 * 1024}`);
+    assert.equal(ins.stdout.trim(), `${32 * 1024 * 1024} ${64 * 1024 * 1024}`); // reference: dockerd 20.10
     assert.equal(cg("memory", id, "memory.limit_in_bytes"), String(32 * 1024 * 1024));
     assert.equal(cg("memory", id, "memory.memsw.limit_in_bytes"), String(64 * 1024 * 1024));
     const small = await d.docker(["run", "--rm", "-m", "4m", "busybox", "true"]);
-    assert.notEqual(small.code, 0);
+    assert.equal(small.code, 125); // reference: dockerd 20.10
     assert.match(small.stderr, /Minimum memory limit allowed is 6MB/);
     const swap = await d.docker(["run", "--rm", "-m", "32m", "--memory-swap", "16m", "busybox", "true"]);
-    assert.match(swap.stderr, /Minimum memoryswap limit should be larger than memory limit/);
+    assert.match(swap.stderr, /Minimum memoryswap limit should be larger than memory limit, see usage/); // reference: dockerd 20.10
     assert.equal((await d.docker(["rm", "-f", "mem"])).code, 0);
   });
 
   it("reports an OOM-killed container with OOMKilled true and exit code 137", async () => {
     const r = await d.docker(["run", "--name", "oom", "-m", "10m", "busybox", "sh", "-c", "x=a; while true; do x=$x$x; done"], { timeoutMs: 30_000 });
-    assert.equal(r.code, 137, r.stderr);
+    assert.equal(r.code, 137, r.stderr); // reference: dockerd 20.10
     const ins = await d.docker(["inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "oom"]);
     assert.equal(ins.stdout.trim(), "true 137");
     const ok = await d.docker(["run", "--name", "nooom", "-m", "10m", "busybox", "true"]);
@@ -108,7 +108,7 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     assert.equal(r.code, 0, r.stderr);
     const [max, failed, current] = r.stdout.trim().split("\n");
     assert.equal(max, "10");
-    assert.match(failed ?? "", /^forks failed: [1-9]\d*$/);
+    assert.match(failed ?? "", /^forks failed: [1-9]\d*$/); // reference: dockerd 20.10
     assert.ok(Number(current) <= 10, `pids.current ${current}`);
     assert.match(r.stderr, /can't fork/);
     const ps = await d.docker(["ps"]);
@@ -127,7 +127,7 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     const ins = await d.docker(["inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}}", "cpu"]);
     assert.equal(ins.stdout.trim(), "500000000 512 0");
     const bad = await d.docker(["run", "--rm", "--cpuset-cpus", "7", "busybox", "true"]);
-    assert.match(bad.stderr, /Requested CPUs are not available - requested 7, available: 0-1/);
+    assert.match(bad.stderr, /Requested CPUs are not available - requested 7, available: 0-1/); // reference: dockerd 20.10
     assert.equal((await d.docker(["rm", "-f", "cpu"])).code, 0);
   });
 
@@ -142,6 +142,7 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     await d.docker(["rm", "-f", "core"]);
     const big = await d.docker(["run", "--rm", "--ulimit", "nofile=1024:1048576", "busybox", "true"]);
     assert.notEqual(big.code, 0);
+    // reference: dockerd 20.10 fails later, in runc ("error setting rlimit type 7: operation not permitted"); Berth refuses up front.
     assert.match(big.stderr, /hard limit may not exceed the daemon's hard limit/);
   });
 
@@ -149,14 +150,14 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     const r = await d.docker(["run", "--rm", "--tmpfs", "/scratch", "--tmpfs", "/run:rw,size=64m,exec", "busybox", "sh", "-c", "grep -E ' /(scratch|run) ' /proc/mounts"]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n").sort();
-    assert.match(lines[0] ?? "", /^tmpfs \/run tmpfs rw,nosuid,nodev,relatime,size=65536k/);
+    assert.match(lines[0] ?? "", /^tmpfs \/run tmpfs rw,nosuid,nodev,relatime,size=65536k/); // reference: dockerd 20.10
     assert.match(lines[1] ?? "", /^tmpfs \/scratch tmpfs rw,nosuid,nodev,noexec,relatime/);
   });
 
   it("runs docker-init (tini) as PID 1 with --init", async () => {
     const r = await d.docker(["run", "--rm", "--init", "busybox", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^\/sbin\/docker-init -- sh -c /);
+    assert.match(r.stdout, /^\/sbin\/docker-init -- sh -c /); // reference: dockerd 20.10
     const exit = await d.docker(["run", "--rm", "--init", "busybox", "sh", "-c", "exit 5"]);
     assert.equal(exit.code, 5);
   });
@@ -164,11 +165,11 @@ describe("docker CLI against berthd: resource limits and stats", () => {
   it("makes a host device available with --device, and every one with --privileged", async () => {
     const r = await d.docker(["run", "--rm", "--device", "/dev/loop-control:/dev/xlc", "busybox", "sh", "-c", "ls -l /dev/xlc; exec 3<>/dev/xlc && echo opened"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^crw.* 10,\s+237 .*\/dev\/xlc\nopened\n$/);
+    assert.match(r.stdout, /^crw.* 10,\s+237 .*\/dev\/xlc\nopened\n$/); // reference: dockerd 20.10
     const priv = await d.docker(["run", "--rm", "--privileged", "busybox", "sh", "-c", "exec 3<>/dev/loop-control && echo opened"]);
     assert.equal(priv.stdout, "opened\n", priv.stderr);
     const missing = await d.docker(["run", "--rm", "--device", "/dev/nope", "busybox", "true"]);
-    assert.notEqual(missing.code, 0);
+    assert.equal(missing.code, 127); // reference: dockerd 20.10
     assert.match(missing.stderr, /error gathering device information while adding custom device "\/dev\/nope": no such file or directory/);
   });
 
@@ -178,9 +179,9 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     const id = r.stdout.trim();
     const s = await d.docker(["stats", "--no-stream", "--format", "{{.Name}}|{{.MemUsage}}|{{.PIDs}}|{{.CPUPerc}}", "st"]);
     assert.equal(s.code, 0, s.stderr);
-    assert.match(s.stdout.trim(), /^st\|[\d.]+[KMG]?i?B \/ 64MiB\|1\|\d+\.\d+%$/);
+    assert.match(s.stdout.trim(), /^st\|[\d.]+[KMG]?i?B \/ 64MiB\|1\|\d+\.\d+%$/); // reference: dockerd 20.10
     const table = await d.docker(["stats", "--no-stream"]);
-    assert.match(table.stdout, /CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT/);
+    assert.match(table.stdout, /CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT/); // reference: dockerd 20.10
     assert.match(table.stdout, new RegExp(`^${id.slice(0, 12)}\\s+st\\s+`, "m"));
 
     const [a, b] = await statsLines(d.sock, "st", 2);
@@ -194,17 +195,18 @@ describe("docker CLI against berthd: resource limits and stats", () => {
 
     const top = await d.docker(["top", "st"]);
     assert.equal(top.code, 0, top.stderr);
-    assert.match(top.stdout, /^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD/);
+    assert.match(top.stdout, /^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD/); // reference: dockerd 20.10
     assert.match(top.stdout, /sleep 60/);
     const topArgs = await d.docker(["top", "st", "-o", "pid,comm"]);
-    assert.match(topArgs.stdout, /PID\s+COMMAND\n\d+\s+sleep/);
+    assert.match(topArgs.stdout, /PID\s+COMMAND\n\d+\s+sleep/); // reference: dockerd 20.10
 
     assert.equal((await d.docker(["stop", "-t", "0", "st"])).code, 0);
     const stopped = await d.docker(["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}}", "st"]);
     assert.equal(stopped.code, 0, stopped.stderr);
-    assert.equal(stopped.stdout.trim(), "st 0.00% 0B / 0B");
+    assert.equal(stopped.stdout.trim(), "st 0.00% 0B / 0B"); // reference: dockerd 20.10
     const topStopped = await d.docker(["top", "st"]);
-    assert.match(topStopped.stderr, /is not running/);
+    // reference: dockerd 20.10 says "Container <id> is not running"; Berth keeps moby 23+'s lowercase "container".
+    assert.match(topStopped.stderr, /Error response from daemon: container [0-9a-f]{64} is not running/);
     await d.docker(["rm", "st"]);
   });
 

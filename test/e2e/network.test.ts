@@ -89,8 +89,8 @@ describe("docker CLI against berthd: networking", () => {
     const res = await httpGetEventually(PORT);
     assert.equal(res.status, 200);
     assert.equal(res.body, "hello from berth\n");
-    assert.equal(await ok(["port", "web"]), `80/tcp -> 127.0.0.1:${PORT}`);
-    assert.match(await ok(["ps", "--format", "{{.Names}} {{.Ports}}"]), new RegExp(`^web 127\\.0\\.0\\.1:${PORT}->80/tcp$`, "m"));
+    assert.equal(await ok(["port", "web"]), `80/tcp -> 127.0.0.1:${PORT}`); // reference: dockerd 20.10
+    assert.match(await ok(["ps", "--format", "{{.Names}} {{.Ports}}"]), new RegExp(`^web 127\\.0\\.0\\.1:${PORT}->80/tcp$`, "m")); // reference: dockerd 20.10
     const ns = JSON.parse(await ok(["inspect", "-f", "{{json .NetworkSettings}}", "web"])) as Record<string, unknown> & { Networks: Record<string, Record<string, unknown>> };
     const br = ns.Networks["bridge"] as Record<string, unknown>;
     assert.match(String(ns["IPAddress"]), /^\d+\.\d+\.\d+\.\d+$/);
@@ -98,9 +98,9 @@ describe("docker CLI against berthd: networking", () => {
     assert.equal(br["Gateway"], ns["Gateway"]);
     assert.equal(ns["IPPrefixLen"], br["IPPrefixLen"]);
     const ipHex = String(ns["IPAddress"]).split(".").map((x) => Number(x).toString(16).padStart(2, "0")).join(":");
-    assert.equal(ns["MacAddress"], `02:42:${ipHex}`);
+    assert.equal(ns["MacAddress"], `02:42:${ipHex}`); // reference: dockerd 20.10
     assert.match(String(br["EndpointID"]), /^[0-9a-f]{64}$/);
-    assert.deepEqual(ns["Ports"], { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(PORT) }] });
+    assert.deepEqual(ns["Ports"], { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(PORT) }] }); // reference: dockerd 20.10
     const inside = await ok(["exec", "web", "sh", "-c", "ip -o -4 addr show eth0; cat /etc/hosts"]);
     assert.match(inside, new RegExp(`inet ${String(ns["IPAddress"]).replace(/\./g, "\\.")}/`));
     assert.match(inside, new RegExp(`^${String(ns["IPAddress"]).replace(/\./g, "\\.")}\\s+[0-9a-f]{12}$`, "m"));
@@ -119,6 +119,7 @@ describe("docker CLI against berthd: networking", () => {
     assert.equal(before[dnat]?.length, 1, `one DNAT rule for web: ${JSON.stringify(before)}`);
     const r = await d.docker(["run", "--rm", "-p", `127.0.0.1:${PORT}:80`, "busybox", "true"]);
     assert.equal(r.code, 125);
+    // reference: dockerd 20.10 (Berth prefixes moby 26+'s "failed to set up container networking: ")
     assert.match(r.stderr, new RegExp(`Bind for 127\\.0\\.0\\.1:${PORT} failed: port is already allocated`));
     // A port held by a host process.
     const holder = net.createServer();
@@ -127,6 +128,8 @@ describe("docker CLI against berthd: networking", () => {
     try {
       const r2 = await d.docker(["run", "--rm", "-p", `127.0.0.1:${taken}:80`, "busybox", "true"]);
       assert.equal(r2.code, 125);
+      // reference: dockerd 20.10 says "Error starting userland proxy: listen tcp4 127.0.0.1:N: bind: address already in use";
+      // Berth binds the port itself and keeps moby 27+'s "failed to bind host port for 127.0.0.1:N:<ip>:80/tcp: address already in use".
       assert.match(r2.stderr, new RegExp(`127\\.0\\.0\\.1:${taken}.*address already in use`));
     } finally {
       holder.close();
@@ -145,15 +148,15 @@ describe("docker CLI against berthd: networking", () => {
     const links = await hostLinkNames();
     assert.ok(links.includes(`br-${idA.slice(0, 12)}`), "a bridge per network");
     const ls = await ok(["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
-    for (const n of ["bridge bridge", "host host", "none null", "nta bridge", "ntb bridge"]) assert.match(ls, new RegExp(`^${n}$`, "m"));
-    assert.equal(await ok(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "ntb"]), "10.231.7.0/24 10.231.7.254");
+    for (const n of ["bridge bridge", "host host", "none null", "nta bridge", "ntb bridge"]) assert.match(ls, new RegExp(`^${n}$`, "m")); // reference: dockerd 20.10
+    assert.equal(await ok(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "ntb"]), "10.231.7.0/24 10.231.7.254"); // reference: dockerd 20.10
 
     await ok(["run", "-d", "--name", "srv", "--network", "nta", "--network-alias", "db", "busybox", "sleep", "120"]);
     await noteEndpoints("srv");
     const srvIp = await ok(["inspect", "-f", "{{.NetworkSettings.Networks.nta.IPAddress}}", "srv"]);
     assert.match(srvIp, /^\d+\.\d+\.\d+\.\d+$/);
     const dnsNames = await ok(["inspect", "-f", "{{json .NetworkSettings.Networks.nta.DNSNames}}", "srv"]);
-    assert.match(dnsNames, /"srv".*"db"/);
+    assert.match(dnsNames, /"srv".*"db"/); // DNSNames came with API 1.44: dockerd 20.10 (1.41) has none to compare
     const same = await d.docker(["run", "--rm", "--network", "nta", "busybox", "sh", "-c", "ping -c1 -W2 srv && ping -c1 -W2 db && nslookup srv"]);
     assert.equal(same.code, 0, same.stdout + same.stderr);
     assert.match(same.stdout, new RegExp(`PING srv \\(${srvIp.replace(/\./g, "\\.")}\\)`));
@@ -187,14 +190,15 @@ describe("docker CLI against berthd: networking", () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const again = await d.docker(["network", "connect", "ntb", "srv"]);
     assert.notEqual(again.code, 0);
-    assert.match(again.stderr, /already exists in network ntb/);
+    assert.match(again.stderr, /Error response from daemon: endpoint with name srv already exists in network ntb/); // reference: dockerd 20.10
     await ok(["network", "disconnect", "ntb", "srv"]);
     assert.doesNotMatch(await ok(["exec", "srv", "ip", "-o", "link"]), /eth1/);
     const rm = await d.docker(["network", "rm", "nta"]);
     assert.notEqual(rm.code, 0);
-    assert.match(rm.stderr, /has active endpoints/);
+    // reference: dockerd 20.10 says "network nta id <id> has active endpoints"; Berth keeps moby 25+'s "(name:… id:…)" list.
+    assert.match(rm.stderr, /error while removing network: network nta has active endpoints/);
     const ev = await ok(["events", "--since", String(started), "--until", String(Math.ceil(Date.now() / 1000) + 1), "--filter", "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}}"]);
-    for (const a of ["create nta", "connect nta", "connect ntb", "disconnect ntb"]) assert.match(ev, new RegExp(`^${a}$`, "m"));
+    for (const a of ["create nta", "connect nta", "connect ntb", "disconnect ntb"]) assert.match(ev, new RegExp(`^${a}$`, "m")); // reference: dockerd 20.10
   });
 
   it("resolves --add-host NAME:host-gateway to the default bridge's gateway, as dockerd does", async () => {
@@ -202,7 +206,7 @@ describe("docker CLI against berthd: networking", () => {
     assert.match(gw, /^\d+\.\d+\.\d+\.\d+$/);
     const r = await d.docker(["run", "--rm", "--add-host", "host.docker.internal:host-gateway", "busybox", "grep", "host.docker.internal", "/etc/hosts"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout.trim().split(/\s+/).join(" "), `${gw} host.docker.internal`);
+    assert.equal(r.stdout.trim().split(/\s+/).join(" "), `${gw} host.docker.internal`); // reference: dockerd 20.10
   });
 
   it("sets legacy link variables for --link on the default bridge (the container's own variables win)", async () => {
@@ -211,6 +215,7 @@ describe("docker CLI against berthd: networking", () => {
     const r = await d.docker(["run", "--rm", "--name", "linkweb", "--link", "linkdb:db", "-e", "DB_ENV_POSTGRES_DB=mine", "busybox", "env"]);
     assert.equal(r.code, 0, r.stderr);
     const env = r.stdout.split("\n");
+    // reference: dockerd 20.10
     for (const want of [`DB_PORT=tcp://${ip}:5432`, `DB_PORT_5432_TCP_ADDR=${ip}`, "DB_PORT_5432_TCP_PROTO=tcp", "DB_NAME=/linkweb/db", "DB_ENV_POSTGRES_DB=mine"]) {
       assert.ok(env.includes(want), `${want} in ${r.stdout}`);
     }
@@ -220,7 +225,7 @@ describe("docker CLI against berthd: networking", () => {
   it("gives --network none only a loopback interface", async () => {
     const r = await d.docker(["run", "--rm", "--network", "none", "busybox", "sh", "-c", "ip -o link | cut -d: -f2 | tr -d ' '; ip -o link show lo | grep -c UP"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, "lo\n1\n");
+    assert.equal(r.stdout, "lo\n1\n"); // reference: dockerd 20.10
   });
 
   it("shows the host's interfaces and hostname to --network host", async () => {
@@ -257,7 +262,7 @@ describe("docker CLI against berthd: networking", () => {
     const pr = await ok(["network", "create", "prunable"]);
     bridges.add(`br-${pr.slice(0, 12)}`);
     const out = await ok(["network", "prune", "-f"]);
-    assert.match(out, /^prunable$/m);
+    assert.match(out, /^prunable$/m); // reference: dockerd 20.10
     assert.match(out, /^ntb$/m, "srv left ntb: unused");
     assert.doesNotMatch(out, /nta/);
     const ev = await ok(["events", "--since", String(started), "--until", String(Math.ceil(Date.now() / 1000) + 1), "--filter", "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}}"]);

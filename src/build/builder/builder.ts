@@ -911,6 +911,9 @@ class Job {
     const infos: SourceInfo[] = [];
     const parents = c.kind === "copy" && c.parents;
     const one = async (rel: string, parentDirs?: string): Promise<SourceInfo> => {
+      // dockerd's words for a path that leaves the context by its ../ alone (links are followed inside it below)
+      const lexical = path.posix.normalize(rel);
+      if (!fromImage && (lexical === ".." || lexical.startsWith("../"))) throw invalid(`forbidden path outside the build context: ${rel} ()`);
       const { host } = resolveInRoot(srcRoot, rel);
       const stt = fss.lstatSync(host, { throwIfNoEntry: false });
       if (stt === undefined) {
