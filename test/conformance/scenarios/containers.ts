@@ -241,7 +241,7 @@ const MALFORMED = "dockerd 20.10 answers a body that does not decode with 500 an
 
 export const allowlist: AllowEntry[] = [
   { scenario: "containers/*", where: "body.HostConfig.MaskedPaths.length", why: "Berth masks /proc/interrupts and /sys/devices/virtual/powercap too, as newer moby's default list does" },
-  { scenario: "containers/*", where: "body.HostConfig.Runtime", why: "not fixed yet: Berth records the runtime it will use (the default, runc) at create; dockerd 20.10 leaves Runtime empty until given" },
+  { scenario: "containers/*", where: "body.HostConfig.Runtime", why: "Berth records the runtime (the default, runc) at create, so a container keeps its runtime and that runtime's state directory when berthd later starts with another --default-runtime; dockerd 20.10 leaves Runtime empty unless given" },
   { scenario: "containers/create-errors", step: 6, where: "*", why: MALFORMED },
   { scenario: "containers/create-errors", step: 7, where: "*", why: MALFORMED },
   { scenario: "containers/update", step: 3, where: "*", why: MALFORMED },
