@@ -1159,6 +1159,18 @@ export class ContainerService {
     const showAll = opts.all || opts.limit > 0 || Object.keys(f).length > 0 && (f["status"] !== undefined || f["exited"] !== undefined);
     if (!showAll) recs = recs.filter((r) => r.State.Running);
     validateListFilters(f);
+    // before/since: containers created before/after the named one (dockerd resolves the name first).
+    const anchor = (key: "before" | "since"): ContainerRecord | undefined => {
+      const v = f[key]?.[0];
+      if (v === undefined) return undefined;
+      const rec = this.find(v);
+      if (!rec) throw notFound(`no such container ${v}`);
+      return rec;
+    };
+    const before = anchor("before");
+    const since = anchor("since");
+    if (before) recs = recs.filter((r) => r.Created < before.Created);
+    if (since) recs = recs.filter((r) => r.Created > since.Created);
     recs = recs.filter((r) => matchContainer(r, f, (n) => this.o.images.resolve(n)));
     if (opts.limit > 0) recs = recs.slice(0, opts.limit);
     const out: Record<string, unknown>[] = [];
