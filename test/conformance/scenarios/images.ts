@@ -110,8 +110,6 @@ export const scenarios: Scenario[] = [
 const STATUS_500 = "dockerd 20.10 answers 500 for a malformed reference or tag (a Go error that was never typed); Berth answers 400 (the client's error; moby 23+ too)";
 
 export const allowlist: AllowEntry[] = [
-  { scenario: "images/list-and-filters", step: 5, where: "body.0.RepoTags.length", why: "fixed on branch conf-known (docker images REPO: the reference filter narrows RepoTags)" },
-  { scenario: "images/list-and-filters", step: 6, where: "body.0.RepoTags.length", why: "fixed on branch conf-known (docker images REPO: the reference filter narrows RepoTags)" },
   {
     scenario: "images/inspect-history",
     where: "body.message",
