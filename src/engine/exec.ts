@@ -153,7 +153,8 @@ export const ExecCreateSchema = z.looseObject({
   Tty: z.boolean().nullable().optional(),
   ConsoleSize: z.array(z.number().int().nonnegative()).length(2).nullable().optional(),
   Env: strArr.nullable().optional(),
-  Cmd: z.union([z.string(), strArr]).nullable().optional(),
+  // []string in dockerd (not a strslice): a plain string is refused.
+  Cmd: strArr.nullable().optional(),
   Privileged: z.boolean().nullable().optional(),
   User: z.string().nullable().optional(),
   WorkingDir: z.string().nullable().optional(),
@@ -233,7 +234,7 @@ export class ExecService {
   // --- create -------------------------------------------------------------------
 
   async create(idOrName: string, body: ExecCreateBody): Promise<{ Id: string }> {
-    const cmd = typeof body.Cmd === "string" ? [body.Cmd] : (body.Cmd ?? []);
+    const cmd = body.Cmd ?? [];
     if (cmd.length === 0) throw invalid("No exec command specified");
     const rec = this.activeContainer(idOrName);
     const user = body.User || rec.Config.User || "";
@@ -320,8 +321,9 @@ export class ExecService {
 
   /** Spawn the monitor, attach the client, start the process. */
   private async launch(ex: ExecRecord, consoleSize: [number, number] | undefined, client?: Duplex): Promise<Launched> {
-    if (ex.exitCode !== null) throw conflict(`exec command ${ex.id} has already run`);
-    if (ex.running) throw conflict(`exec command ${ex.id} is already running`);
+    // dockerd 20.10's wording.
+    if (ex.exitCode !== null) throw conflict(`Error: Exec command ${ex.id} has already run`);
+    if (ex.running) throw conflict(`Error: Exec command ${ex.id} is already running`);
     ex.running = true;
     let stateDir: string | undefined;
     let monitorPid = 0;
@@ -438,7 +440,7 @@ export class ExecService {
       ID: ex.id,
       Running: ex.running,
       ExitCode: ex.exitCode,
-      ProcessConfig: { tty: ex.tty, entrypoint: ex.entrypoint, arguments: ex.args, privileged: ex.privileged, user: ex.user },
+      ProcessConfig: { tty: ex.tty, entrypoint: ex.entrypoint, arguments: ex.args, privileged: ex.privileged, ...(ex.user !== "" ? { user: ex.user } : {}) },
       OpenStdin: ex.openStdin,
       OpenStderr: ex.openStderr,
       OpenStdout: ex.openStdout,
@@ -470,7 +472,7 @@ export class ExecService {
 
   private checkRunning(rec: ContainerRecord, name = rec.Id): void {
     if (rec.State.Restarting) throw conflict(`Container ${rec.Id} is restarting, wait until the container is running`);
-    if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
+    if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
     if (rec.State.Paused) throw conflict(`Container ${name} is paused, unpause the container before exec`);
   }
 
