@@ -29,11 +29,12 @@ export const scenarios: Scenario[] = [
       { mark: "t1" },
       { api: "GET /events", query: { since: "{{t0}}", until: "{{t1}}", filters: f({ type: ["container"] }) } },
       { api: "GET /events", query: { since: "{{t0}}", until: "{{t1}}", filters: f({ type: ["volume"] }) } },
-      { api: "GET /events", query: { since: "{{t0}}", until: "{{t1}}", filters: f({ type: ["network"] }) } },
+      // Network events up to the connect: dockerd 20.10 logs a network's disconnect and destroy late now and then (after the call answered), a race of its own.
+      { api: "GET /events", query: { since: "{{t0}}", until: "{{t1}}", filters: f({ type: ["network"], event: ["create", "connect"] }) } },
       { api: "GET /events", query: { since: "{{t0}}", until: "{{t1}}", filters: f({ container: ["evc"], event: ["stop", "destroy"] }) } },
       { api: "GET /events", query: { since: "{{t0}}", until: "{{t1}}", filters: f({ label: ["k=v"] }) } },
       { api: "GET /events", query: { since: "{{t0}}", until: "{{t1}}", filters: f({ volume: ["evv"] }) } },
-      { api: "GET /events", query: { since: "{{t0}}", until: "{{t1}}", filters: f({ network: ["evn"], event: ["create", "destroy"] }) } },
+      { api: "GET /events", query: { since: "{{t0}}", until: "{{t1}}", filters: f({ network: ["evn"], event: ["create", "connect", "start"] }) } },
       { api: "GET /events", query: { since: "{{t1}}", until: "{{t0}}" }, ignore: ["message"] },
       { api: "GET /events", query: { since: "bogus", until: "{{t1}}" } },
       // dockerd ignores an unknown filter (container events only: their order is defined).
