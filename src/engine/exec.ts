@@ -321,9 +321,8 @@ export class ExecService {
 
   /** Spawn the monitor, attach the client, start the process. */
   private async launch(ex: ExecRecord, consoleSize: [number, number] | undefined, client?: Duplex): Promise<Launched> {
-    // dockerd 20.10's wording.
-    if (ex.exitCode !== null) throw conflict(`Error: Exec command ${ex.id} has already run`);
-    if (ex.running) throw conflict(`Error: Exec command ${ex.id} is already running`);
+    if (ex.exitCode !== null) throw conflict(`exec command ${ex.id} has already run`);
+    if (ex.running) throw conflict(`exec command ${ex.id} is already running`);
     ex.running = true;
     let stateDir: string | undefined;
     let monitorPid = 0;
@@ -472,7 +471,7 @@ export class ExecService {
 
   private checkRunning(rec: ContainerRecord, name = rec.Id): void {
     if (rec.State.Restarting) throw conflict(`Container ${rec.Id} is restarting, wait until the container is running`);
-    if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
+    if (!rec.State.Running) throw conflict(`container ${rec.Id} is not running`);
     if (rec.State.Paused) throw conflict(`Container ${name} is paused, unpause the container before exec`);
   }
 

@@ -132,7 +132,7 @@ describe("docker exec against berthd", () => {
     const id = c.stdout.trim();
     const st = await d.docker(["exec", "idle", "echo", "hi"]);
     assert.equal(st.code, 1);
-    assert.match(st.stderr, new RegExp(`Error response from daemon: Container ${id} is not running`));
+    assert.match(st.stderr, new RegExp(`Error response from daemon: container ${id} is not running`));
     await d.docker(["pause", "box"]);
     const p = await d.docker(["exec", "box", "true"]);
     await d.docker(["unpause", "box"]);
@@ -189,7 +189,7 @@ describe("docker exec against berthd", () => {
 
     const again = await api(d.sock, "POST", `/v1.47/exec/${id}/start`, { Detach: true });
     assert.equal(again.status, 409);
-    assert.deepEqual(again.body, { message: `Error: Exec command ${id} has already run` });
+    assert.deepEqual(again.body, { message: `exec command ${id} has already run` });
     assert.deepEqual(await api(d.sock, "GET", "/v1.47/exec/nosuchexec/json"), { status: 404, body: { message: "No such exec instance: nosuchexec" } });
     assert.deepEqual(await api(d.sock, "POST", "/v1.47/containers/box/exec", {}), { status: 400, body: { message: "No exec command specified" } });
   });

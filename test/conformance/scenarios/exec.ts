@@ -68,7 +68,12 @@ export const scenarios: Scenario[] = [
 
 const GO_DECODER = "the message of a body that does not decode is each engine's own parser's (Go's encoding/json vs Berth's schema); both answer 400";
 
+const MOBY23_WORDING = "Berth keeps moby 23+'s wording (\"container <id> is not running\", \"exec command <id> has already run\" / \"is already running\"); dockerd 20.10 says \"Container …\" and \"Error: Exec command …\"";
+
 export const allowlist: AllowEntry[] = [
+  { scenario: "exec/create-errors", step: 1, where: "body.message", why: MOBY23_WORDING },
+  { scenario: "exec/inspect-before-and-after", step: 6, where: "body", why: MOBY23_WORDING },
+  { scenario: "exec/start-hijacked-and-detached", step: 9, where: "body.message", why: MOBY23_WORDING },
   { scenario: "exec/create-errors", step: 6, where: "body.message", why: GO_DECODER },
   { scenario: "exec/create-errors", step: 7, where: "body.message", why: GO_DECODER },
   {
