@@ -116,7 +116,6 @@ export const allowlist: AllowEntry[] = [
   { scenario: "volumes/create-errors", step: 2, where: "body.message", why: GO_DECODER },
   { scenario: "volumes/create-errors", step: 3, where: "body.message", why: GO_DECODER },
   { scenario: "volumes/container-mounts", where: "body.HostConfig.MaskedPaths.length", why: "Berth masks /proc/interrupts and /sys/devices/virtual/powercap too, as newer moby's default list does" },
-  { scenario: "volumes/container-mounts", where: "body.HostConfig.Runtime", why: "not fixed yet: Berth records the runtime it will use (the default, runc) at create; dockerd 20.10 leaves Runtime empty until given" },
   {
     scenario: "volumes/container-mounts",
     step: 12,
