@@ -27,7 +27,8 @@ export interface Ctx {
   json(status: number, value: unknown): void;
   status(status: number): void;
   /** Take over the connection: answers 101 UPGRADED (or 200 when no upgrade was asked) and returns the socket. */
-  hijack(contentType: string): Duplex;
+  /** `withHeaders`: also write the common headers (Api-Version, Server…), as dockerd's exec start does and its attach does not. */
+  hijack(contentType: string, withHeaders?: boolean): Duplex;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;
@@ -235,9 +236,10 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
           res.end();
         } else writeRawResponse(status, "");
       },
-      hijack(contentType) {
+      hijack(contentType, withHeaders = false) {
         answered = true;
         hijacked = true;
+        const extra = withHeaders ? Object.entries(COMMON_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join("") : "";
         if (res) {
           // Plain (non-upgrade) hijack: answer 200 and hand the raw socket over.
           const s = res.socket as Duplex;
@@ -245,10 +247,10 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
           s.once("finish", () => s.resume());
           res.detachSocket(res.socket as import("node:net").Socket);
           // dockerd's hijacked answers carry no Api-Version (its middleware headers are not written).
-          s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`);
+          s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n${extra}\r\n`);
           return s;
         }
-        socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+        socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extra}\r\n`);
         if (head && head.length > 0) socket.unshift(head);
         return socket;
       },

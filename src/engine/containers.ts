@@ -966,13 +966,13 @@ export class ContainerService {
       exited
         ? Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))])
         : Promise.resolve(true);
-    if (t !== 0) {
-      await this.rt(rec).kill(rec.Id, stateDir, sig).catch(() => undefined);
-      await this.thawForSignal(rec);
-      this.o.events.emit("container", "kill", rec.Id, { ...this.eventAttrs(rec), signal: String(sig) });
-    }
+    // As dockerd: the stop signal first (even with no grace time), then SIGKILL if it is still running; each is a kill event.
+    await this.rt(rec).kill(rec.Id, stateDir, sig).catch(() => undefined);
+    await this.thawForSignal(rec);
+    this.o.events.emit("container", "kill", rec.Id, { ...this.eventAttrs(rec), signal: String(sig) });
     if (t < 0 ? !(await exited?.then(() => true)) : !(await settled(t * 1000))) {
       await this.rt(rec).kill(rec.Id, stateDir, 9).catch(() => undefined);
+      this.o.events.emit("container", "kill", rec.Id, { ...this.eventAttrs(rec), signal: "9" });
       await settled(30_000);
     }
     // Let the exit bookkeeping finish so the caller sees "exited".

@@ -153,7 +153,8 @@ export const ExecCreateSchema = z.looseObject({
   Tty: z.boolean().nullable().optional(),
   ConsoleSize: z.array(z.number().int().nonnegative()).length(2).nullable().optional(),
   Env: strArr.nullable().optional(),
-  Cmd: z.union([z.string(), strArr]).nullable().optional(),
+  // []string in dockerd (not a strslice): a plain string is refused.
+  Cmd: strArr.nullable().optional(),
   Privileged: z.boolean().nullable().optional(),
   User: z.string().nullable().optional(),
   WorkingDir: z.string().nullable().optional(),
@@ -233,7 +234,7 @@ export class ExecService {
   // --- create -------------------------------------------------------------------
 
   async create(idOrName: string, body: ExecCreateBody): Promise<{ Id: string }> {
-    const cmd = typeof body.Cmd === "string" ? [body.Cmd] : (body.Cmd ?? []);
+    const cmd = body.Cmd ?? [];
     if (cmd.length === 0) throw invalid("No exec command specified");
     const rec = this.activeContainer(idOrName);
     const user = body.User || rec.Config.User || "";
@@ -435,7 +436,7 @@ export class ExecService {
       ID: ex.id,
       Running: ex.running,
       ExitCode: ex.exitCode,
-      ProcessConfig: { tty: ex.tty, entrypoint: ex.entrypoint, arguments: ex.args, privileged: ex.privileged, user: ex.user },
+      ProcessConfig: { tty: ex.tty, entrypoint: ex.entrypoint, arguments: ex.args, privileged: ex.privileged, ...(ex.user !== "" ? { user: ex.user } : {}) },
       OpenStdin: ex.openStdin,
       OpenStderr: ex.openStderr,
       OpenStdout: ex.openStdout,

@@ -378,7 +378,7 @@ export function parseChanges(changes: string[]): ImageRunConfig {
         cfg.StopSignal = arg;
         break;
       default:
-        throw invalid(`${instr} is not a valid change command`);
+        throw invalid(`${instr.toLowerCase()} is not a valid change command`);
     }
   }
   return cfg;

@@ -95,6 +95,8 @@ export interface NetworkRecord {
   /** The Linux bridge (bridge driver). */
   bridge?: string;
   mtu?: number;
+  /** The user gave a subnet without a gateway: dockerd's IPAM.Config then shows no Gateway (the engine still picks the first address). */
+  gatewayImplied?: boolean;
 }
 
 /** A container's membership of a network (configuration; kept while the container exists). */
@@ -564,7 +566,7 @@ export class NetworkService implements ContainerNetworking {
       const ip = parseIPv4(ipv4);
       if (ip === undefined) throw invalid(`invalid IPv4 address: ${ipv4}`);
       const cfgs = n.IPAM.Config.filter((c) => c.Subnet);
-      if (!cfgs.some((c) => contains(parseCidr(c.Subnet), ip))) throw invalid(`no configured subnet or ip-range contain the IP address ${ipv4}`);
+      if (!cfgs.some((c) => contains(parseCidr(c.Subnet), ip))) throw invalid(`Invalid address ${ipv4}: It does not belong to any of this network's subnets`);
     }
     if (mac && !isValidMac(mac)) throw invalid(`invalid MAC address: ${mac}`);
     return { networkId: n.Id, aliases, ...(ipv4 ? { ipv4 } : {}), ...(mac ? { mac: mac.toLowerCase() } : {}), links: (cfg.Links ?? []).filter(Boolean) };
@@ -993,7 +995,11 @@ export class NetworkService implements ContainerNetworking {
 
   list(filters: Record<string, string[]>): Record<string, unknown>[] {
     for (const k of Object.keys(filters)) {
-      if (!["dangling", "driver", "id", "label", "name", "scope", "type"].includes(k)) throw invalid(`invalid filter '${k}'`);
+      if (!["dangling", "driver", "id", "label", "name", "scope", "type"].includes(k)) throw invalid(`Invalid filter '${k}'`);
+    }
+    for (const v of filters["type"] ?? []) if (v !== "builtin" && v !== "custom") throw invalid(`invalid filter: 'type'='${v}'`);
+    for (const v of filters["dangling"] ?? []) {
+      if (!["true", "1", "false", "0"].includes(v)) throw invalid(`invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")`);
     }
     const used = this.usedNetworkIds();
     const nets = [...this.networks.values()].filter((n) => {
@@ -1028,12 +1034,15 @@ export class NetworkService implements ContainerNetworking {
     return nets.sort((a, b) => (a.Created < b.Created ? -1 : 1)).map((n) => this.view(n, false));
   }
 
-  inspect(idOrName: string): Record<string, unknown> {
-    return this.view(this.getNetwork(idOrName), true);
+  /** `scope` (local, swarm, global) narrows the lookup as dockerd's does: another scope is not found. */
+  inspect(idOrName: string, scope = ""): Record<string, unknown> {
+    const n = this.getNetwork(idOrName);
+    if (scope !== "" && scope !== n.Scope) throw notFound(`network ${idOrName} not found`);
+    return this.view(n, true);
   }
 
   private view(n: NetworkRecord, withContainers: boolean): Record<string, unknown> {
-    const { bridge: _b, mtu: _m, ...pub } = n;
+    const { bridge: _b, mtu: _m, gatewayImplied, ...pub } = n;
     const containers: Record<string, unknown> = {};
     if (withContainers) {
       for (const c of this.state.values()) {
@@ -1046,14 +1055,19 @@ export class NetworkService implements ContainerNetworking {
     }
     return {
       ...pub,
-      IPAM: { ...n.IPAM, Config: n.IPAM.Config.map((c) => ({ ...c })) },
+      // dockerd answers null for IPAM options nobody set.
+      IPAM: { ...n.IPAM, Options: Object.keys(n.IPAM.Options ?? {}).length > 0 ? n.IPAM.Options : null, Config: n.IPAM.Config.map(({ Gateway, ...c }) => (gatewayImplied ? c : { ...c, Gateway })) },
       Containers: containers,
     };
   }
 
+  /** Networks with an active endpoint (a running container): as dockerd, a created or stopped container does not keep its networks from dangling or being pruned. */
   private usedNetworkIds(): Set<string> {
     const used = new Set<string>();
-    for (const c of this.state.values()) for (const a of c.attachments) used.add(a.networkId);
+    for (const c of this.state.values()) {
+      for (const e of c.endpoints ?? []) used.add(e.networkId);
+      if (c.plainEndpoint) for (const id of c.connected ?? []) used.add(id);
+    }
     return used;
   }
 
@@ -1062,10 +1076,11 @@ export class NetworkService implements ContainerNetworking {
       const name = body.Name ?? "";
       if (name === "") throw invalid("network name must not be empty");
       if (!NET_NAME_RE.test(name)) throw invalid(`invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+      if (name === "bridge" || name === "host" || name === "none") throw new EngineError("forbidden", `operation is not permitted on predefined ${name} network `);
       if ([...this.networks.values()].some((n) => n.Name === name)) throw conflict(`network with name ${name} already exists`);
       const driver = body.Driver || "bridge";
       if (driver === "host" || driver === "null") throw new EngineError("forbidden", `only one instance of "${driver}" network is allowed`);
-      if (driver !== "bridge") throw notFound(`could not find plugin ${driver} in v1 plugin registry: plugin not found`);
+      if (driver !== "bridge") throw notFound(`plugin ${JSON.stringify(driver)} not found`);
       if (body.Ingress) throw new EngineError("forbidden", "ingress networks are only available in swarm mode");
       if (body.EnableIPv6) throw invalid("IPv6 networks are not supported by berthd");
       if (body.ConfigOnly || body.ConfigFrom?.Network) throw invalid("config-only networks are not supported by berthd");
@@ -1090,10 +1105,14 @@ export class NetworkService implements ContainerNetworking {
       const ci = cfgIn[0];
       if (ci?.Subnet) {
         if (ci.Subnet.includes(":")) throw invalid("IPv6 subnets are not supported by berthd");
-        subnet = parseCidr(ci.Subnet);
+        try {
+          subnet = parseCidr(ci.Subnet);
+        } catch (e) {
+          throw invalid(`Invalid subnet ${ci.Subnet} : ${messageOf(e)}`);
+        }
         if (subnet.prefix > 30) throw invalid(`subnet ${ci.Subnet} is too small`);
         if ([...this.networks.values()].some((n) => n.IPAM.Config.some((c) => c.Subnet && overlaps(parseCidr(c.Subnet), subnet)))) {
-          throw new EngineError("forbidden", "invalid pool request: Pool overlaps with other one on this address space");
+          throw new EngineError("forbidden", "Pool overlaps with other one on this address space");
         }
       } else {
         if (ci?.Gateway || ci?.IPRange) throw invalid("a gateway or ip-range needs a subnet");
@@ -1103,7 +1122,8 @@ export class NetworkService implements ContainerNetworking {
       }
       if (ci?.Gateway) {
         const g = parseIPv4(ci.Gateway);
-        if (g === undefined || !contains(subnet, g)) throw invalid(`no matching subnet for gateway ${ci.Gateway}`);
+        if (g === undefined) throw invalid(`no matching subnet for gateway ${ci.Gateway}`);
+        if (!contains(subnet, g)) throw invalid(`failed to allocate gateway (${ci.Gateway}): Requested address is out of range`);
         gateway = g;
       } else gateway = defaultGateway(subnet);
       if (ci?.IPRange) {
@@ -1129,6 +1149,7 @@ export class NetworkService implements ContainerNetworking {
         Labels: body.Labels ?? {},
         bridge: bridgeName,
         mtu,
+        ...(ci?.Subnet && !ci.Gateway ? { gatewayImplied: true } : {}),
       };
       await createBridge(bridgeName, `${formatIPv4(gateway)}/${subnet.prefix}`, mtu, `berth:${this.o.execRoot}`);
       try {
@@ -1158,7 +1179,7 @@ export class NetworkService implements ContainerNetworking {
         const rec = this.o.containers.find(c.id);
         active.push(`name:${JSON.stringify(rec?.Name.slice(1) ?? "")} id:${JSON.stringify(c.id.slice(0, 12))}`);
       }
-      if (active.length > 0) throw new EngineError("forbidden", `error while removing network: network ${n.Name} has active endpoints (${active.join(", ")})`);
+      if (active.length > 0) throw new EngineError("forbidden", `error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
       await this.settle();
       this.networks.delete(n.Id);
       await fs.rm(path.join(this.netDir, `${n.Id}.json`), { force: true });
@@ -1172,8 +1193,8 @@ export class NetworkService implements ContainerNetworking {
     });
   }
 
-  async prune(filters: Record<string, string[]>): Promise<{ NetworksDeleted: string[] }> {
-    for (const k of Object.keys(filters)) if (!["label", "label!", "until"].includes(k)) throw invalid(`invalid filter '${k}'`);
+  async prune(filters: Record<string, string[]>): Promise<{ NetworksDeleted: string[] | null }> {
+    for (const k of Object.keys(filters)) if (!["label", "label!", "until"].includes(k)) throw invalid(`Invalid filter '${k}'`);
     const used = this.usedNetworkIds();
     const deleted: string[] = [];
     for (const n of this.userNetworks()) {
@@ -1187,7 +1208,7 @@ export class NetworkService implements ContainerNetworking {
         (e: unknown) => this.o.log.warn(`prune ${n.Name}: ${messageOf(e)}`),
       );
     }
-    return { NetworksDeleted: deleted };
+    return { NetworksDeleted: deleted.length > 0 ? deleted : null };
   }
 
   async connect(idOrName: string, containerRef: string, cfg: EndpointConfigIn): Promise<void> {
@@ -1197,10 +1218,10 @@ export class NetworkService implements ContainerNetworking {
     await this.lock.run(rec.Id, async () => {
       const c = this.stateOf(rec);
       const mode = modeOf(rec);
-      if (n.Driver === "host" || mode.kind === "host") throw new EngineError("forbidden", "container cannot be disconnected from host network or connected to host network");
-      if (mode.kind === "container") throw new EngineError("forbidden", "container sharing network namespace with another container or host cannot be connected to any other network");
+      if (n.Driver === "host" || mode.kind === "host") throw invalid("container cannot be disconnected from host network or connected to host network");
+      if (mode.kind === "container") throw invalid("container sharing network namespace with another container or host cannot be connected to any other network");
       if (n.Driver === "null" || c.attachments.some((a) => a.networkId === this.noneNet.Id)) {
-        throw new EngineError("forbidden", "container cannot be connected to multiple networks with one of the networks in private (none) mode");
+        throw invalid("container cannot be connected to multiple networks with one of the networks in private (none) mode");
       }
       if (c.attachments.some((a) => a.networkId === n.Id)) throw new EngineError("forbidden", `endpoint with name ${rec.Name.slice(1)} already exists in network ${n.Name}`);
       const a = this.makeAttachment(n, cfg);
@@ -1241,7 +1262,7 @@ export class NetworkService implements ContainerNetworking {
     }
     await this.lock.run(rec.Id, async () => {
       const c = this.stateOf(rec);
-      if (n.Driver === "host") throw new EngineError("forbidden", "container cannot be disconnected from host network or connected to host network");
+      if (n.Driver === "host") throw invalid("container cannot be disconnected from host network or connected to host network");
       const a = c.attachments.find((x) => x.networkId === n.Id);
       if (!a) throw new EngineError("forbidden", `container ${rec.Id} is not connected to network ${n.Name}`);
       const ep = c.endpoints?.find((e) => e.networkId === n.Id);

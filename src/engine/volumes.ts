@@ -119,15 +119,16 @@ function matchName(name: string, wanted: string[]): boolean {
 }
 
 function boolFilter(key: string, vals: string[]): boolean {
-  if (vals.length !== 1) throw invalid(`invalid filter '${key}=${vals.join(",")}'`);
+  // dockerd prints the values as a Go slice: 'dangling=[maybe]'.
+  if (vals.length !== 1) throw invalid(`Invalid filter '${key}=[${vals.join(" ")}]'`);
   const v = (vals[0] as string).toLowerCase();
   if (v === "true" || v === "1") return true;
   if (v === "false" || v === "0") return false;
-  throw invalid(`invalid filter '${key}=${vals[0]}'`);
+  throw invalid(`Invalid filter '${key}=[${vals[0]}]'`);
 }
 
 function checkFilters(filters: Record<string, string[]>, accepted: string[]): void {
-  for (const k of Object.keys(filters)) if (!accepted.includes(k)) throw invalid(`invalid filter '${k}'`);
+  for (const k of Object.keys(filters)) if (!accepted.includes(k)) throw invalid(`Invalid filter '${k}'`);
 }
 
 function randomName(): string {
@@ -240,8 +241,9 @@ export class VolumeService implements ContainerStorage {
 
   private async createVolume(name: string, driver: string, options: Record<string, string> | null, labels: Record<string, string> | null): Promise<VolumeRecord> {
     this.checkDriver(name, driver);
-    const { volume, created } = await this.driver.create(name, options, labels);
-    if (created) this.o.events.emit("volume", "create", name, { driver: volume.Driver });
+    const { volume } = await this.driver.create(name, options, labels);
+    // dockerd announces every create, also of a volume that already existed (a named -v, a repeated POST).
+    this.o.events.emit("volume", "create", name, { driver: volume.Driver });
     return volume;
   }
 
@@ -349,6 +351,24 @@ export class VolumeService implements ContainerStorage {
 
   // --- the containers' storage seam ---------------------------------------------------
 
+  /**
+   * dockerd's validateBindDaemonRoot: a bind whose source holds the data root (or lies in it)
+   * must not be private, or the container would keep private copies of the engine's own
+   * mounts (other containers' root filesystems) and make them impossible to unmount.
+   * Without a propagation mode it becomes rslave; rslave and rshared are accepted.
+   */
+  private checkDaemonRootBind(mp: MountPoint, asked: string): void {
+    if (mp.Type !== "bind") return;
+    const root = path.dirname(this.o.root);
+    const src = mp.Source;
+    const within = (inner: string, outer: string): boolean => outer === "/" || inner === outer || inner.startsWith(`${outer}/`);
+    if (!within(src, root) && !within(root, src)) return;
+    if (asked === "") mp.Propagation = "rslave";
+    else if (asked !== "rslave" && asked !== "rshared") {
+      throw invalid(`invalid mount config: must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root, daemon root: ${JSON.stringify(root)}, bind mount source: ${JSON.stringify(src)}, propagation: ${JSON.stringify(asked)}`);
+    }
+  }
+
   /** Resolve the container's mount points (Docker's registerMountPoints + image VOLUMEs) and create their volumes. */
   async onCreate(rec: ContainerRecord): Promise<void> {
     const hc = rec.HostConfig;
@@ -379,6 +399,7 @@ export class VolumeService implements ContainerStorage {
         mp.Driver = DEFAULT_DRIVER;
         if (mp.Mode === "") mp.Mode = "z";
       }
+      this.checkDaemonRootBind(mp, mp.Spec.BindOptions?.Propagation ?? "");
       taken.add(mp.Destination);
       inherited.delete(mp.Destination);
       points.set(mp.Destination, mp);
@@ -395,6 +416,7 @@ export class VolumeService implements ContainerStorage {
         if (mp.Mode === "") mp.Mode = "z";
       }
       if (mp.Type === "bind" && !cfg.BindOptions?.CreateMountpoint) mp.SkipMountpointCreation = true;
+      this.checkDaemonRootBind(mp, cfg.BindOptions?.Propagation ?? "");
       taken.add(mp.Destination);
       inherited.delete(mp.Destination);
       points.set(mp.Destination, mp);

@@ -48,7 +48,7 @@ describe("the local volume driver", () => {
   it("refuses bad names and options with Docker's wording", async () => {
     const d = new LocalDriver(root);
     await d.init();
-    await assert.rejects(d.create("a", null, null), (e: unknown) => isEngineError(e, "invalid") && /^create a: "a" includes invalid characters for a local volume name/.test((e as Error).message));
+    await assert.rejects(d.create("a", null, null), (e: unknown) => isEngineError(e, "invalid") && /^create a: volume name is too short, names should be at least two alphanumeric characters$/.test((e as Error).message));
     await assert.rejects(d.create("../x", null, null), /includes invalid characters/);
     await assert.rejects(d.create("opts", { foo: "1" }, null), /^Error: create opts: invalid option: "foo"$|create opts: invalid option: "foo"/);
     assert.throws(() => validateOptions({ type: "tmpfs" }), /missing required option: "device"/);

@@ -309,5 +309,6 @@ export function byDepth<T>(dest: (t: T) => string): (a: T, b: T) => number {
 export const VOLUME_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 export function volumeNameError(name: string): string {
+  if (name.length === 1) return "volume name is too short, names should be at least two alphanumeric characters";
   return `${JSON.stringify(name)} includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`;
 }

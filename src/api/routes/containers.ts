@@ -143,7 +143,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
 
 /**
  * A container (inspect or list entry) as a client of API `version` knows it:
- * HostConfig.KernelMemory(TCP) until 1.42, endpoints' DNSNames from 1.44 and
+ * HostConfig.KernelMemory(TCP) until 1.42, endpoints' DNSNames from 1.44, the short id among Aliases until 1.45 and
  * GwPriority from 1.48 (the changelog's gates).
  */
 export function forVersion(c: Record<string, unknown>, version: string): Record<string, unknown> {
@@ -153,7 +153,13 @@ export function forVersion(c: Record<string, unknown>, version: string): Record<
     hc["KernelMemoryTCP"] ??= 0;
   }
   const nets = (c["NetworkSettings"] as { Networks?: Record<string, Record<string, unknown>> } | undefined)?.Networks ?? {};
-  for (const ep of Object.values(nets)) {
+  for (const [name, ep] of Object.entries(nets)) {
+    // Before 1.45 the short id is among a user-defined network's Aliases.
+    const shortId = typeof c["Id"] === "string" ? c["Id"].slice(0, 12) : "";
+    if (!versionAtLeast(version, "1.45") && shortId !== "" && !["bridge", "host", "none", "default"].includes(name)) {
+      const aliases = Array.isArray(ep["Aliases"]) ? (ep["Aliases"] as string[]) : [];
+      if (!aliases.includes(shortId)) ep["Aliases"] = [...aliases, shortId];
+    }
     if (!versionAtLeast(version, "1.44")) delete ep["DNSNames"];
     if (!versionAtLeast(version, "1.48")) delete ep["GwPriority"];
   }

@@ -2,6 +2,7 @@ import type { Engine } from "../../engine/index.js";
 import { ExecCreateSchema, ExecStartSchema } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Ctx, type Router, versionAtLeast } from "../server.js";
+import { atoi } from "./containers.js";
 
 const MUX = "application/vnd.docker.multiplexed-stream";
 const RAW = "application/vnd.docker.raw-stream";
@@ -20,11 +21,11 @@ function size(v: number[] | null | undefined, version: string): [number, number]
   return v && v.length === 2 && versionAtLeast(version, "1.42") ? [v[0] as number, v[1] as number] : undefined;
 }
 
+/** dockerd parses both with strconv.Atoi (Go's error text for a bad or missing one). */
 function dimension(ctx: Ctx, name: "h" | "w", label: string): number {
-  const raw = ctx.query.get(name) ?? "";
-  if (raw === "") return 0;
-  if (!/^\d+$/.test(raw) || Number(raw) > 0xffffffff) throw invalid(`invalid resize ${label} "${raw}"`);
-  return Number(raw);
+  const n = atoi(ctx.query, name);
+  if (n < 0 || n > 0xffffffff) throw invalid(`invalid resize ${label} "${n}"`);
+  return n;
 }
 
 export function execRoutes(r: Router, engine: Engine): void {
@@ -49,7 +50,7 @@ export function execRoutes(r: Router, engine: Engine): void {
       return;
     }
     const muxed = !tty;
-    const sock = ctx.hijack(!tty && versionAtLeast(ctx.version, "1.42") ? MUX : RAW);
+    const sock = ctx.hijack(!tty && versionAtLeast(ctx.version, "1.42") ? MUX : RAW, true);
     await es.start(id, { consoleSize, muxed }, sock);
   });
 

@@ -1,7 +1,7 @@
 import type { Engine } from "../../engine/index.js";
 import { NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
-import { type Ctx, type Router, qFilters } from "../server.js";
+import { type Ctx, type Router, qFilters, versionAtLeast } from "../server.js";
 
 type Schema<T> = { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } };
 
@@ -19,13 +19,13 @@ async function parse<T>(ctx: Ctx, schema: Schema<T>, what: string): Promise<T> {
 export function networkRoutes(r: Router, engine: Engine): void {
   const ns = engine.networks;
 
-  r.get("/networks", async (ctx) => ctx.json(200, ns.list(qFilters(ctx.query))));
+  r.get("/networks", async (ctx) => ctx.json(200, ns.list(qFilters(ctx.query)).map((n) => forVersion(n, ctx.version))));
 
   r.post("/networks/create", async (ctx) => ctx.json(201, await ns.create(await parse(ctx, NetworkCreateSchema, "network config"))));
 
   r.post("/networks/prune", async (ctx) => ctx.json(200, await ns.prune(qFilters(ctx.query))));
 
-  r.get("/networks/{id}", async (ctx) => ctx.json(200, ns.inspect(ctx.params["id"] ?? "")));
+  r.get("/networks/{id}", async (ctx) => ctx.json(200, forVersion(ns.inspect(ctx.params["id"] ?? "", ctx.query.get("scope") ?? ""), ctx.version)));
 
   r.delete("/networks/{id}", async (ctx) => {
     await ns.remove(ctx.params["id"] ?? "");
@@ -43,4 +43,10 @@ export function networkRoutes(r: Router, engine: Engine): void {
     await ns.disconnect(ctx.params["id"] ?? "", body.Container, body.Force ?? false);
     ctx.status(200);
   });
+}
+
+/** A network as a client of API `version` knows it: EnableIPv4 from 1.48 (the changelog's gate). */
+function forVersion(n: Record<string, unknown>, version: string): Record<string, unknown> {
+  if (!versionAtLeast(version, "1.48")) delete n["EnableIPv4"];
+  return n;
 }

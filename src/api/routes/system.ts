@@ -1,6 +1,7 @@
 import type { Engine } from "../../engine/index.js";
 import { eventJson, parseTimeFilter } from "../../engine/index.js";
 import { type Router, COMMON_HEADERS, versionAtLeast, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
+import { invalid } from "../../util/errors.js";
 
 export function systemRoutes(r: Router, engine: Engine): void {
   const ping = async (ctx: import("../server.js").Ctx) => {
@@ -37,8 +38,19 @@ export function systemRoutes(r: Router, engine: Engine): void {
     const filters = qFilters(ctx.query);
     const sinceQ = ctx.query.get("since");
     const untilQ = ctx.query.get("until");
-    const since = sinceQ ? parseTimeFilter(sinceQ) : undefined;
-    const until = untilQ ? parseTimeFilter(untilQ) : undefined;
+    const time = (v: string): number => {
+      try {
+        return parseTimeFilter(v);
+      } catch {
+        throw invalid(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
+      }
+    };
+    const since = sinceQ ? time(sinceQ) : undefined;
+    const until = untilQ ? time(untilQ) : undefined;
+    if (since !== undefined && until !== undefined && since > until) throw invalid(`\`since\` time (${sinceQ ?? ""}) cannot be after \`until\` time (${untilQ ?? ""})`);
+    // dockerd's fuzzy name match: the actor's id or name starts with the value; it applies to every event, whatever its type.
+    const fuzzy = (e: import("../../engine/index.js").EngineEvent, vals: string[]): boolean =>
+      vals.some((v) => e.Actor.ID.startsWith(v) || (e.Actor.Attributes["name"] ?? "").startsWith(v));
     const match = (e: import("../../engine/index.js").EngineEvent): boolean => {
       for (const [k, vals] of Object.entries(filters)) {
         if (vals.length === 0) continue;
@@ -50,6 +62,9 @@ export function systemRoutes(r: Router, engine: Engine): void {
               return vals.includes(e.Action) || vals.includes(e.Action.split(":")[0] ?? "");
             case "container":
               return e.Type === "container" && vals.some((v) => e.Actor.ID.startsWith(v) || e.Actor.Attributes["name"] === v);
+            case "volume":
+            case "network":
+              return fuzzy(e, vals);
             case "image":
               return vals.some((v) => e.Actor.Attributes["image"] === v || e.Actor.ID === v || e.Actor.Attributes["name"] === v);
             case "label":

@@ -20,7 +20,11 @@ export function volumeRoutes(r: Router, engine: Engine): void {
   r.post("/volumes/prune", async (ctx) => {
     const filters = qFilters(ctx.query);
     // Before API 1.42 prune considered every unused volume, not only anonymous ones.
-    if (!versionAtLeast(ctx.version, "1.42") && !filters["all"]) filters["all"] = ["true"];
+    // The `all` filter arrived with it: older clients get dockerd 20.10's answer for an unknown filter.
+    if (!versionAtLeast(ctx.version, "1.42")) {
+      if (filters["all"]) throw invalid("Invalid filter 'all'");
+      filters["all"] = ["true"];
+    }
     ctx.json(200, await vs.prune(filters));
   });
 
