@@ -19,6 +19,7 @@
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
 import { type Digest, isDigest, sha256 } from "../util/digest.js";
+import { searchImages, type SearchResult } from "./search.js";
 import { EngineError, errnoCode, invalid, messageOf, notFound } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import {
@@ -188,6 +189,11 @@ export class DistributionService {
     return this.o.insecureRegistries ?? [];
   }
 
+  /** GET /images/search (src/engine/search.ts). */
+  search(q: { term: string; limit: number; filters: Record<string, string[]>; auth?: string }, signal?: AbortSignal): Promise<SearchResult[]> {
+    return searchImages({ ...q, insecure: this.insecure }, signal);
+  }
+
   private client(host: string, auth: string | undefined, signal?: AbortSignal, timeoutMs?: number): RegistryClient {
     const creds = parseRegistryAuth(auth);
     const { serveraddress: _s, ...credentials } = creds ?? {};
@@ -272,6 +278,9 @@ export class DistributionService {
       }
       return { Descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length }, Platforms: platforms };
     } catch (e) {
+      if (e instanceof RegistryHttpError && (e.code === "MANIFEST_UNKNOWN" || (e.status === 404 && e.code === undefined))) {
+        throw new EngineError("notFound", e.code ? e.registryMessage : "manifest unknown: manifest unknown");
+      }
       throw this.pullError(e, ref, client, repoPath, parseRegistryAuth(auth) !== undefined);
     }
   }
@@ -283,6 +292,7 @@ export class DistributionService {
     const tagParam = req.tag ?? "";
     if (tagParam !== "") {
       if (isDigest(tagParam)) ref = { repo: ref.repo, digest: tagParam };
+      else if (!/^[\w][\w.-]{0,127}$/.test(tagParam)) throw invalid("invalid tag format");
       else ref = { repo: ref.repo, tag: tagParam };
     }
     const platform = parsePlatform(req.platform);
@@ -349,7 +359,8 @@ export class DistributionService {
     const { manifest } = target;
     const configDigest = manifest.config.digest as Digest;
     const source = `${client.host}/${repoPath}`;
-    out(status(ref.digest ?? ref.tag ?? "latest", `Pulling from ${repoPath}`));
+    // dockerd's "Pulling from" line has an id but no progressDetail (the layer lines have one).
+    out({ status: `Pulling from ${repoPath}`, id: ref.digest ?? ref.tag ?? "latest" });
 
     let id: Digest = configDigest;
     const present = this.store.index.get(configDigest) !== undefined && (await this.store.topLayer(configDigest).then((t) => (t === null ? true : this.store.layers.has(t))).catch(() => false));
@@ -374,7 +385,7 @@ export class DistributionService {
       const key = formatReference(withDefaultTag({ repo: ref.repo, tag: ref.tag }));
       const before = this.store.index.allTags()[key];
       if (before !== id) {
-        await this.store.tag(id, { repo: ref.repo, tag: ref.tag });
+        await this.store.tag(id, { repo: ref.repo, tag: ref.tag }, { touch: false });
         changed = true;
       }
     }
@@ -513,29 +524,27 @@ export class DistributionService {
     const base = parseReference(req.name);
     const repo = base.repo;
     const tagParam = req.tag ?? base.tag ?? "";
-    let tags: string[];
-    if (tagParam !== "") {
-      const key = formatReference({ repo, tag: tagParam });
-      if (this.store.index.allTags()[key] === undefined) throw notFound(`An image does not exist locally with the tag: ${repo}`);
-      tags = [tagParam];
-    } else {
-      tags = Object.keys(this.store.index.allTags())
-        .filter((k) => k.slice(0, k.lastIndexOf(":")) === repo)
-        .map((k) => k.slice(k.lastIndexOf(":") + 1))
-        .sort();
-      if (tags.length === 0) throw notFound(`An image does not exist locally with the tag: ${repo}`);
-    }
     const { host, path: repoPath } = registryOf({ repo });
+    // dockerd names the repository first, then checks what it has locally: those errors come in the stream.
+    out(status(undefined, `The push refers to repository [${host}/${repoPath}]`));
+    const repoTags = Object.keys(this.store.index.allTags())
+      .filter((k) => k.slice(0, k.lastIndexOf(":")) === repo)
+      .map((k) => k.slice(k.lastIndexOf(":") + 1))
+      .sort();
+    if (repoTags.length === 0) throw notFound(`An image does not exist locally with the tag: ${repo}`);
+    if (tagParam !== "" && !repoTags.includes(tagParam)) throw notFound(`tag does not exist: ${formatReference({ repo, tag: tagParam })}`);
+    const tags = tagParam !== "" ? [tagParam] : repoTags;
     await this.reach(host, req.auth, req.signal);
     const client = this.client(host, req.auth, req.signal);
-    out(status(undefined, `The push refers to repository [${host}/${repoPath}]`));
     const creds = parseRegistryAuth(req.auth) !== undefined;
     try {
       await this.store.gcLock.withShared(async () => {
         for (const tag of tags) await this.pushTag(client, host, repo, repoPath, tag, out, req.signal);
       });
     } catch (e) {
-      if (e instanceof RegistryHttpError && e.status === 401) throw new EngineError("internal", creds ? e.registryMessage : "no basic auth credentials");
+      if (e instanceof RegistryHttpError && e.status === 401) {
+        throw new EngineError("internal", !creds ? "no basic auth credentials" : e.registryMessage === "unexpected status 401" ? "unauthorized: authentication required" : e.registryMessage);
+      }
       if (e instanceof RegistryHttpError && (e.status === 403 || e.code === "DENIED")) throw new EngineError("forbidden", `denied: ${e.errors[0]?.message ?? "requested access to the resource is denied"}`);
       const net = describeNetError(e, "GET", this.pingUrl(host));
       throw net ? new EngineError("internal", net) : e;

@@ -161,6 +161,10 @@ export class ImageService {
       await this.store.index.untag(key);
       out.push({ Untagged: key });
       this.events.emit("image", "untag", id, { name: key });
+      const repo = key.slice(0, key.lastIndexOf(":"));
+      if (!tags.some((t) => t !== key && t.slice(0, t.lastIndexOf(":")) === repo)) {
+        for (const d of await this.store.index.dropRepoDigests(id, repo)) out.push({ Untagged: d });
+      }
       if (!lastRef || users.length > 0) return out;
     } else {
       if (running) {
@@ -364,7 +368,7 @@ export function parseChanges(changes: string[]): ImageRunConfig {
         cfg.StopSignal = arg;
         break;
       default:
-        throw invalid(`${instr} is not a valid change command`);
+        throw invalid(`${instr.toLowerCase()} is not a valid change command`);
     }
   }
   return cfg;
