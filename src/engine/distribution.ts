@@ -18,6 +18,7 @@
  */
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
+import { readFileSync } from "node:fs";
 import { type Digest, isDigest, sha256 } from "../util/digest.js";
 import { searchImages, type SearchResult } from "./search.js";
 import { EngineError, errnoCode, invalid, messageOf, notFound } from "../util/errors.js";
@@ -85,6 +86,30 @@ export interface PushRequest {
 
 const GO_METHOD: Record<string, string> = { GET: "Get", HEAD: "Head", POST: "Post", PUT: "Put", PATCH: "Patch" };
 
+/**
+ * The DNS server Go's resolver names in "lookup x on <server>: no such host": the first
+ * nameserver of resolv.conf (Go asks them in order), or its default 127.0.0.1:53.
+ */
+export function goNameserver(resolvConf: string): string {
+  for (const line of resolvConf.split("\n")) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (m?.[1]) return m[1].includes(":") ? `[${m[1]}]:53` : `${m[1]}:53`;
+  }
+  return "127.0.0.1:53";
+}
+
+let nameserver: string | undefined;
+function hostNameserver(): string {
+  if (nameserver === undefined) {
+    try {
+      nameserver = goNameserver(readFileSync("/etc/resolv.conf", "utf8"));
+    } catch {
+      nameserver = goNameserver("");
+    }
+  }
+  return nameserver;
+}
+
 /** Go's net/http error text for a failed request, as dockerd reports it. */
 export function describeNetError(e: unknown, method: string, url: string): string | undefined {
   const code = errnoCode(e);
@@ -97,7 +122,7 @@ export function describeNetError(e: unknown, method: string, url: string): strin
     case "ECONNREFUSED":
       return `${prefix}dial tcp ${target}: connect: connection refused`;
     case "ENOTFOUND":
-      return `${prefix}dial tcp: lookup ${u.hostname}: no such host`;
+      return `${prefix}dial tcp: lookup ${u.hostname} on ${hostNameserver()}: no such host`;
     case "EAI_AGAIN":
       return `${prefix}dial tcp: lookup ${u.hostname}: Temporary failure in name resolution`;
     case "ETIMEDOUT":
