@@ -137,11 +137,25 @@ const LEGACY = tarOf({
 });
 const TAR = { "Content-Type": "application/x-tar" };
 
-/** fromSrc=<URL>: a loopback web server with the layer at /layer.tar (anything else is a 404). */
+const SEARCH_RESULTS = [
+  { name: "team/app", description: "an app", star_count: 12, is_official: false, is_automated: true },
+  { name: "base", description: "official", star_count: 300, is_official: true, is_automated: false },
+  { name: "team/tool", description: "", star_count: 1, is_official: false, is_automated: false },
+];
+
+/**
+ * fromSrc=<URL>: a loopback web server with the layer at /layer.tar; it is also a
+ * registry v1 index (/v1/_ping, /v1/search) for search; anything else is a 404.
+ */
 async function serveLayer(): Promise<number> {
   const server = http.createServer((req, res) => {
     if (req.url === "/layer.tar") return void res.end(Buffer.from(LAYER, "latin1"));
     if (req.url === "/moved") return void res.writeHead(302, { Location: "/layer.tar" }).end();
+    if (req.url === "/v1/_ping") return void res.writeHead(200, { "Content-Type": "application/json" }).end("true");
+    if (req.url?.startsWith("/v1/search?")) {
+      const q = new URL(req.url, "http://x").searchParams;
+      return void res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ num_results: 3, query: q.get("q"), page_size: Number(q.get("n")), results: SEARCH_RESULTS }));
+    }
     res.writeHead(404).end("no such file\n");
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -242,13 +256,19 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
-    name: "distribution/search-offline",
+    name: "distribution/search",
     steps: [
       { api: "GET /images/search", query: { term: `${REG}/anything` } },
       { api: "GET /images/search", query: { term: "nosuchhost.invalid/x" } },
       { api: "GET /images/search" },
       { api: "GET /images/search", query: { term: "busybox", limit: 0 } },
       { api: "GET /images/search", query: { term: "busybox", filters: JSON.stringify({ bogus: ["1"] }) } },
+      { api: "GET /images/search", query: { term: `${WEB}/team`, limit: 5 } },
+      { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ "is-official": ["true"] }) } },
+      { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ "is-automated": ["true"], stars: ["3"] }) } },
+      { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ stars: ["many"] }) } },
+      { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ "is-official": ["yes"] }) } },
+      { cli: ["search", "--no-trunc", `${WEB}/team`] },
     ],
   },
   {
