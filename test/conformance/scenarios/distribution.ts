@@ -16,8 +16,6 @@ import path from "node:path";
 import bcrypt from "bcryptjs";
 import type { AllowEntry, Scenario } from "../scenario.js";
 
-const filter = process.env.CONF_FILTER ?? "";
-const wanted = filter === "" || "distribution/".includes(filter) || filter.startsWith("distribution/");
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -81,13 +79,6 @@ async function startRegistries(): Promise<{ open: number; auth: number }> {
   return { open, auth };
 }
 
-const ports = wanted ? await startRegistries() : { open: 1, auth: 1 };
-const REG = `127.0.0.1:${ports.open}`;
-const AUTHREG = `127.0.0.1:${ports.auth}`;
-const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString("base64url");
-const NOAUTH = { "X-Registry-Auth": b64({}) };
-const GOODAUTH = { "X-Registry-Auth": b64({ username: USER, password: PASSWORD, serveraddress: AUTHREG }) };
-const BADAUTH = { "X-Registry-Auth": b64({ username: USER, password: "wrong", serveraddress: AUTHREG }) };
 
 /**
  * A tar of the files given (text only, so that it travels as a string body),
@@ -163,136 +154,150 @@ async function serveLayer(): Promise<number> {
   const a = server.address();
   return typeof a === "object" && a !== null ? a.port : 1;
 }
-const WEB = `127.0.0.1:${wanted ? await serveLayer() : 1}`;
 
-/** A container made and removed only for its id: the name of this engine's own repository. */
-const OWN_REPO = [
-  { api: "POST /containers/create", body: { Image: "busybox", Cmd: ["true"] }, save: { c: "Id" }, compare: "none" as const },
-  { api: "DELETE /containers/{{c}}", compare: "none" as const },
-];
+/** The scenarios, given the loopback ports of the registries and the web server. */
+function build(p: { open: number; auth: number; web: number }): Scenario[] {
+  const REG = `127.0.0.1:${p.open}`;
+  const AUTHREG = `127.0.0.1:${p.auth}`;
+  const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString("base64url");
+  const NOAUTH = { "X-Registry-Auth": b64({}) };
+  const GOODAUTH = { "X-Registry-Auth": b64({ username: USER, password: PASSWORD, serveraddress: AUTHREG }) };
+  const BADAUTH = { "X-Registry-Auth": b64({ username: USER, password: "wrong", serveraddress: AUTHREG }) };
+  const WEB = `127.0.0.1:${p.web}`;
+  /** A container made and removed only for its id: the name of this engine's own repository. */
+  const OWN_REPO = [
+    { api: "POST /containers/create", body: { Image: "busybox", Cmd: ["true"] }, save: { c: "Id" }, compare: "none" as const },
+    { api: "DELETE /containers/{{c}}", compare: "none" as const },
+  ];
 
-export const scenarios: Scenario[] = [
-  {
-    name: "distribution/push-pull-by-tag-and-digest",
-    steps: [
-      ...OWN_REPO,
-      { api: "POST /images/busybox/tag", query: { repo: `${REG}/p{{c:12}}`, tag: "v1" } },
-      { api: `POST /images/${REG}/p{{c:12}}/push`, query: { tag: "v1" }, headers: NOAUTH },
-      { api: `GET /distribution/${REG}/p{{c:12}}:v1/json` },
-      { api: `DELETE /images/${REG}/p{{c:12}}:v1` },
-      { api: "DELETE /images/busybox" },
-      { api: "POST /images/create", query: { fromImage: `${REG}/p{{c:12}}`, tag: "v1" } },
-      { api: "POST /images/create", query: { fromImage: `${REG}/p{{c:12}}`, tag: "v1" } },
-      { api: `GET /images/${REG}/p{{c:12}}:v1/json`, save: { digest: "RepoDigests.0" }, ignore: ["Created"] },
-      { api: `DELETE /images/${REG}/p{{c:12}}:v1` },
-      { api: "POST /images/create", query: { fromImage: `${REG}/p{{c:12}}@sha256:{{digest}}` } },
-      { api: "GET /images/json", query: { digests: 1 } },
-      // Quiet: the CLI's per-layer lines show dockerd's timing (see collapseProgress); the API step above has the stream.
-      { cli: ["pull", "-q", `${REG}/p{{c:12}}:v1`] },
-      { cli: ["push", `${REG}/p{{c:12}}:v1`] },
-      { api: "DELETE /images/{{image}}" },
-    ],
-  },
-  {
-    name: "distribution/pull-errors",
-    steps: [
-      { api: "POST /images/create", query: { fromImage: `${REG}/nosuchrepo`, tag: "latest" } },
-      { api: "POST /images/create", query: { fromImage: `${REG}/nosuchrepo`, tag: "bad tag" } },
-      { api: "POST /images/create", query: { fromImage: `${REG}/nosuchrepo@sha256:${"0".repeat(64)}` } },
-      { api: "POST /images/create", query: { fromImage: `${AUTHREG}/private`, tag: "v1" } },
-      { api: "POST /images/create", query: { fromImage: `${AUTHREG}/private`, tag: "v1" }, headers: BADAUTH },
-      { api: "POST /images/create", query: { fromImage: `${AUTHREG}/private`, tag: "v1" }, headers: GOODAUTH },
-      { api: "POST /images/create", query: { fromImage: "nosuchhost.invalid/x", tag: "v1" } },
-      { api: `GET /distribution/${REG}/nosuchrepo:latest/json` },
-      { api: `GET /distribution/${AUTHREG}/private:v1/json` },
-      { cli: ["pull", `${REG}/nosuchrepo`] },
-    ],
-  },
-  {
-    name: "distribution/push-errors",
-    steps: [
-      ...OWN_REPO,
-      { api: `POST /images/${REG}/p{{c:12}}/push`, query: { tag: "v1" }, headers: NOAUTH },
-      { api: "POST /images/busybox/tag", query: { repo: `${REG}/p{{c:12}}`, tag: "v1" } },
-      { api: `POST /images/${REG}/p{{c:12}}/push`, query: { tag: "v2" }, headers: NOAUTH },
-      { api: `POST /images/${REG}/p{{c:12}}/push`, headers: { "X-Registry-Auth": "not base64 json" } },
-      { api: "POST /images/busybox/tag", query: { repo: `${AUTHREG}/p{{c:12}}`, tag: "v1" } },
-      { api: `POST /images/${AUTHREG}/p{{c:12}}/push`, query: { tag: "v1" }, headers: NOAUTH },
-      { api: `POST /images/${AUTHREG}/p{{c:12}}/push`, query: { tag: "v1" }, headers: BADAUTH },
-      { api: `POST /images/${AUTHREG}/p{{c:12}}/push`, query: { tag: "v1" }, headers: GOODAUTH },
-      { cli: ["push", `${REG}/p{{c:12}}:nosuchtag`] },
-    ],
-  },
-  {
-    name: "distribution/auth",
-    steps: [
-      { api: "POST /auth", body: { username: USER, password: PASSWORD, serveraddress: AUTHREG } },
-      { api: "POST /auth", body: { username: USER, password: "wrong", serveraddress: AUTHREG } },
-      { api: "POST /auth", body: { username: USER, password: PASSWORD, serveraddress: REG } },
-      { api: "POST /auth", body: "not json", headers: { "Content-Type": "application/json" } },
-    ],
-  },
-  {
-    name: "distribution/import-from-src",
-    steps: [
-      { api: "POST /images/create", query: { fromSrc: "-", repo: "imported", tag: "v1", message: "from a tar", changes: "CMD [\"/hello.txt\"]" }, body: LAYER, headers: TAR, save: { i: "status" } },
-      { api: "GET /images/imported:v1/json", ignore: ["Created", "DockerVersion"] },
-      { api: "GET /images/imported:v1/history", ignore: ["*.Created"] },
-      { api: "POST /images/create", query: { fromSrc: "-" }, body: LAYER, headers: TAR, save: { i3: "status" } },
-      { api: "POST /images/create", query: { fromSrc: "-", repo: "imported2", changes: "BOGUS x" }, body: LAYER, headers: TAR },
-      { api: "POST /images/create", query: { fromSrc: "-", repo: "Bad_Repo" }, body: LAYER, headers: TAR },
-      { api: "POST /images/create", query: { fromSrc: "-", repo: "imported3" }, body: "not a tar", headers: TAR },
-      { api: "POST /images/create", query: { fromSrc: "http://127.0.0.1:1/x.tar", repo: "imported4" } },
-      { api: "POST /images/create", query: { fromSrc: `http://${WEB}/layer.tar`, repo: "fromurl", tag: "v1", changes: "ENV U=1" }, ignore: ["jsonLines.2.status"] },
-      { api: "GET /images/fromurl:v1/json", ignore: ["Id", "Created", "DockerVersion"] },
-      // Ids: each engine numbers the ids it met differently by here (GraphDriver data); the inspect steps compare the images.
-      { api: "POST /images/create", query: { fromSrc: `${WEB}/moved`, repo: "fromurl", tag: "v2" }, ignore: ["jsonLines.2.status"] },
-      { api: "POST /images/create", query: { fromSrc: `http://${WEB}/nosuch.tar`, repo: "fromurl", tag: "v3" } },
-      { api: "POST /images/create", query: { fromSrc: "ftp://127.0.0.1/x.tar" } },
-      { cli: ["import", "--change", "ENV B=2", "-m", "cli import", "-", "imported5:v5"], stdin: LAYER, save: { i5: "" } },
-      { api: "GET /images/imported5:v5/json", ignore: ["Created", "DockerVersion"] },
-      { api: "GET /images/{{i3}}/json", ignore: ["Created", "DockerVersion"] },
-      { api: "GET /images/fromurl:v2/history", ignore: ["*.Id", "*.Created"] },
-    ],
-  },
-  {
-    name: "distribution/search",
-    steps: [
-      { api: "GET /images/search", query: { term: `${REG}/anything` } },
-      { api: "GET /images/search", query: { term: "nosuchhost.invalid/x" } },
-      { api: "GET /images/search" },
-      { api: "GET /images/search", query: { term: "busybox", limit: 0 } },
-      { api: "GET /images/search", query: { term: "busybox", filters: JSON.stringify({ bogus: ["1"] }) } },
-      { api: "GET /images/search", query: { term: `${WEB}/team`, limit: 5 } },
-      { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ "is-official": ["true"] }) } },
-      { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ "is-automated": ["true"], stars: ["3"] }) } },
-      { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ stars: ["many"] }) } },
-      { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ "is-official": ["yes"] }) } },
-      { cli: ["search", "--no-trunc", `${WEB}/team`] },
-    ],
-  },
-  {
-    name: "distribution/save-several-and-load",
-    steps: [
-      { api: "POST /images/busybox/tag", query: { repo: "second", tag: "v2" } },
-      { api: "GET /images/get", query: { names: "busybox" }, compare: "status" },
-      { cli: ["save", "-o", "/dev/null", "busybox", "second:v2"] },
-      { api: "GET /images/get?names=busybox&names=nosuch" },
-      { api: "GET /images/get?names=busybox&names=second:v2", compare: "status" },
-      { api: "POST /images/load", body: SAVED, headers: TAR },
-      { api: "DELETE /images/loaded:v1" },
-      { api: "POST /images/load", query: { quiet: 1 }, body: SAVED, headers: TAR },
-      { api: "POST /images/load", query: { quiet: 1 }, body: SAVED, headers: TAR },
-      { api: "GET /images/loaded:v1/json" },
-      { api: "POST /images/load", body: tarOf({ "manifest.json": "[{\"Config\":\"missing.json\",\"Layers\":[]}]" }), headers: TAR },
-      { api: "POST /images/load", body: tarOf({ "manifest.json": "not json" }), headers: TAR },
-      { api: "POST /images/load", body: tarOf({ "hello.txt": "no manifest" }), headers: TAR },
-      { api: "POST /images/load", body: LEGACY, headers: TAR },
-      { api: "GET /images/legacy:v1/json", ignore: ["Id", "Created", "DockerVersion"] },
-      { api: "GET /images/legacy:v1/history", ignore: ["*.Id", "*.Created"] },
-    ],
-  },
-];
+  return [
+    {
+      name: "distribution/push-pull-by-tag-and-digest",
+      steps: [
+        ...OWN_REPO,
+        { api: "POST /images/busybox/tag", query: { repo: `${REG}/p{{c:12}}`, tag: "v1" } },
+        { api: `POST /images/${REG}/p{{c:12}}/push`, query: { tag: "v1" }, headers: NOAUTH },
+        { api: `GET /distribution/${REG}/p{{c:12}}:v1/json` },
+        { api: `DELETE /images/${REG}/p{{c:12}}:v1` },
+        { api: "DELETE /images/busybox" },
+        { api: "POST /images/create", query: { fromImage: `${REG}/p{{c:12}}`, tag: "v1" } },
+        { api: "POST /images/create", query: { fromImage: `${REG}/p{{c:12}}`, tag: "v1" } },
+        { api: `GET /images/${REG}/p{{c:12}}:v1/json`, save: { digest: "RepoDigests.0" }, ignore: ["Created"] },
+        { api: `DELETE /images/${REG}/p{{c:12}}:v1` },
+        { api: "POST /images/create", query: { fromImage: `${REG}/p{{c:12}}@sha256:{{digest}}` } },
+        { api: "GET /images/json", query: { digests: 1 } },
+        // Quiet: the CLI's per-layer lines show dockerd's timing (see collapseProgress); the API step above has the stream.
+        { cli: ["pull", "-q", `${REG}/p{{c:12}}:v1`] },
+        { cli: ["push", `${REG}/p{{c:12}}:v1`] },
+        { api: "DELETE /images/{{image}}" },
+      ],
+    },
+    {
+      name: "distribution/pull-errors",
+      steps: [
+        { api: "POST /images/create", query: { fromImage: `${REG}/nosuchrepo`, tag: "latest" } },
+        { api: "POST /images/create", query: { fromImage: `${REG}/nosuchrepo`, tag: "bad tag" } },
+        { api: "POST /images/create", query: { fromImage: `${REG}/nosuchrepo@sha256:${"0".repeat(64)}` } },
+        { api: "POST /images/create", query: { fromImage: `${AUTHREG}/private`, tag: "v1" } },
+        { api: "POST /images/create", query: { fromImage: `${AUTHREG}/private`, tag: "v1" }, headers: BADAUTH },
+        { api: "POST /images/create", query: { fromImage: `${AUTHREG}/private`, tag: "v1" }, headers: GOODAUTH },
+        { api: "POST /images/create", query: { fromImage: "nosuchhost.invalid/x", tag: "v1" } },
+        { api: `GET /distribution/${REG}/nosuchrepo:latest/json` },
+        { api: `GET /distribution/${AUTHREG}/private:v1/json` },
+        { cli: ["pull", `${REG}/nosuchrepo`] },
+      ],
+    },
+    {
+      name: "distribution/push-errors",
+      steps: [
+        ...OWN_REPO,
+        { api: `POST /images/${REG}/p{{c:12}}/push`, query: { tag: "v1" }, headers: NOAUTH },
+        { api: "POST /images/busybox/tag", query: { repo: `${REG}/p{{c:12}}`, tag: "v1" } },
+        { api: `POST /images/${REG}/p{{c:12}}/push`, query: { tag: "v2" }, headers: NOAUTH },
+        { api: `POST /images/${REG}/p{{c:12}}/push`, headers: { "X-Registry-Auth": "not base64 json" } },
+        { api: "POST /images/busybox/tag", query: { repo: `${AUTHREG}/p{{c:12}}`, tag: "v1" } },
+        { api: `POST /images/${AUTHREG}/p{{c:12}}/push`, query: { tag: "v1" }, headers: NOAUTH },
+        { api: `POST /images/${AUTHREG}/p{{c:12}}/push`, query: { tag: "v1" }, headers: BADAUTH },
+        { api: `POST /images/${AUTHREG}/p{{c:12}}/push`, query: { tag: "v1" }, headers: GOODAUTH },
+        { cli: ["push", `${REG}/p{{c:12}}:nosuchtag`] },
+      ],
+    },
+    {
+      name: "distribution/auth",
+      steps: [
+        { api: "POST /auth", body: { username: USER, password: PASSWORD, serveraddress: AUTHREG } },
+        { api: "POST /auth", body: { username: USER, password: "wrong", serveraddress: AUTHREG } },
+        { api: "POST /auth", body: { username: USER, password: PASSWORD, serveraddress: REG } },
+        { api: "POST /auth", body: "not json", headers: { "Content-Type": "application/json" } },
+      ],
+    },
+    {
+      name: "distribution/import-from-src",
+      steps: [
+        { api: "POST /images/create", query: { fromSrc: "-", repo: "imported", tag: "v1", message: "from a tar", changes: "CMD [\"/hello.txt\"]" }, body: LAYER, headers: TAR, save: { i: "status" } },
+        { api: "GET /images/imported:v1/json", ignore: ["Created", "DockerVersion"] },
+        { api: "GET /images/imported:v1/history", ignore: ["*.Created"] },
+        { api: "POST /images/create", query: { fromSrc: "-" }, body: LAYER, headers: TAR, save: { i3: "status" } },
+        { api: "POST /images/create", query: { fromSrc: "-", repo: "imported2", changes: "BOGUS x" }, body: LAYER, headers: TAR },
+        { api: "POST /images/create", query: { fromSrc: "-", repo: "Bad_Repo" }, body: LAYER, headers: TAR },
+        { api: "POST /images/create", query: { fromSrc: "-", repo: "imported3" }, body: "not a tar", headers: TAR },
+        { api: "POST /images/create", query: { fromSrc: "http://127.0.0.1:1/x.tar", repo: "imported4" } },
+        { api: "POST /images/create", query: { fromSrc: `http://${WEB}/layer.tar`, repo: "fromurl", tag: "v1", changes: "ENV U=1" }, ignore: ["jsonLines.2.status"] },
+        { api: "GET /images/fromurl:v1/json", ignore: ["Id", "Created", "DockerVersion"] },
+        // Ids: each engine numbers the ids it met differently by here (GraphDriver data); the inspect steps compare the images.
+        { api: "POST /images/create", query: { fromSrc: `${WEB}/moved`, repo: "fromurl", tag: "v2" }, ignore: ["jsonLines.2.status"] },
+        { api: "POST /images/create", query: { fromSrc: `http://${WEB}/nosuch.tar`, repo: "fromurl", tag: "v3" } },
+        { api: "POST /images/create", query: { fromSrc: "ftp://127.0.0.1/x.tar" } },
+        { cli: ["import", "--change", "ENV B=2", "-m", "cli import", "-", "imported5:v5"], stdin: LAYER, save: { i5: "" } },
+        { api: "GET /images/imported5:v5/json", ignore: ["Created", "DockerVersion"] },
+        { api: "GET /images/{{i3}}/json", ignore: ["Created", "DockerVersion"] },
+        { api: "GET /images/fromurl:v2/history", ignore: ["*.Id", "*.Created"] },
+      ],
+    },
+    {
+      name: "distribution/search",
+      steps: [
+        { api: "GET /images/search", query: { term: `${REG}/anything` } },
+        { api: "GET /images/search", query: { term: "nosuchhost.invalid/x" } },
+        { api: "GET /images/search" },
+        { api: "GET /images/search", query: { term: "busybox", limit: 0 } },
+        { api: "GET /images/search", query: { term: "busybox", filters: JSON.stringify({ bogus: ["1"] }) } },
+        { api: "GET /images/search", query: { term: `${WEB}/team`, limit: 5 } },
+        { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ "is-official": ["true"] }) } },
+        { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ "is-automated": ["true"], stars: ["3"] }) } },
+        { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ stars: ["many"] }) } },
+        { api: "GET /images/search", query: { term: `${WEB}/team`, filters: JSON.stringify({ "is-official": ["yes"] }) } },
+        { cli: ["search", "--no-trunc", `${WEB}/team`] },
+      ],
+    },
+    {
+      name: "distribution/save-several-and-load",
+      steps: [
+        { api: "POST /images/busybox/tag", query: { repo: "second", tag: "v2" } },
+        { api: "GET /images/get", query: { names: "busybox" }, compare: "status" },
+        { cli: ["save", "-o", "/dev/null", "busybox", "second:v2"] },
+        { api: "GET /images/get?names=busybox&names=nosuch" },
+        { api: "GET /images/get?names=busybox&names=second:v2", compare: "status" },
+        { api: "POST /images/load", body: SAVED, headers: TAR },
+        { api: "DELETE /images/loaded:v1" },
+        { api: "POST /images/load", query: { quiet: 1 }, body: SAVED, headers: TAR },
+        { api: "POST /images/load", query: { quiet: 1 }, body: SAVED, headers: TAR },
+        { api: "GET /images/loaded:v1/json" },
+        { api: "POST /images/load", body: tarOf({ "manifest.json": "[{\"Config\":\"missing.json\",\"Layers\":[]}]" }), headers: TAR },
+        { api: "POST /images/load", body: tarOf({ "manifest.json": "not json" }), headers: TAR },
+        { api: "POST /images/load", body: tarOf({ "hello.txt": "no manifest" }), headers: TAR },
+        { api: "POST /images/load", body: LEGACY, headers: TAR },
+        { api: "GET /images/legacy:v1/json", ignore: ["Id", "Created", "DockerVersion"] },
+        { api: "GET /images/legacy:v1/history", ignore: ["*.Id", "*.Created"] },
+      ],
+    },
+  ];
+}
+
+const filter = process.env.CONF_FILTER ?? "";
+/** Start the registries only when CONF_FILTER picks a scenario of this file. */
+const wanted = filter === "" || build({ open: 1, auth: 1, web: 1 }).some((s) => s.name.includes(filter));
+export const scenarios: Scenario[] = wanted ? build({ ...(await startRegistries()), web: await serveLayer() }) : build({ open: 1, auth: 1, web: 1 });
 
 const OWN_TERMS = "the in-band error names the fault in each engine's own terms (dockerd: a Go error about its temp dir or JSON decoder; Berth: what is wrong with the archive)";
 const LEGACY_LOAD = "fixed on branch conf-known (docker load of the pre-1.10 layout: per-layer directories and a repositories file)";
