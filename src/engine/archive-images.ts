@@ -264,7 +264,7 @@ export class ImageArchiveService {
       if (old !== undefined && old !== id) {
         out({ stream: `The image ${key} already exists, renaming the old one with ID ${old} to empty string\n` });
       }
-      await store.tag(id, ref);
+      await store.tag(id, ref, { touch: false });
       if (img.legacy) continue; // dockerd's legacy loader reports nothing
       out({ stream: `Loaded image: ${key}\n` });
       this.o.events.emit("image", "load", id, { name: key });

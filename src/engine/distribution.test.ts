@@ -10,7 +10,7 @@ import { type Digest, sha256 } from "../util/digest.js";
 import { makeLogger } from "../util/log.js";
 import { ImageStore, chainIds } from "../image/index.js";
 import { MT, RegistryClient, type RegistryHandle, startRegistry } from "../registry/index.js";
-import { DistributionService, describeNetError, registryHostOf } from "./distribution.js";
+import { DistributionService, describeNetError, goNameserver, registryHostOf } from "./distribution.js";
 import { Events } from "./events.js";
 import type { ProgressMessage } from "./progress.js";
 
@@ -140,7 +140,10 @@ test("network errors read like Go's net/http; server addresses name registries",
   const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED", address: "127.0.0.1", port: 1 });
   assert.equal(describeNetError(refused, "GET", "http://127.0.0.1:1/v2/"), `Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused`);
   const dns = Object.assign(new Error("getaddrinfo ENOTFOUND registry-1.docker.io"), { code: "ENOTFOUND" });
-  assert.equal(describeNetError(dns, "GET", "https://registry-1.docker.io/v2/"), `Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host`);
+  assert.match(describeNetError(dns, "GET", "https://registry-1.docker.io/v2/") ?? "", /^Get "https:\/\/registry-1\.docker\.io\/v2\/": dial tcp: lookup registry-1\.docker\.io on \S+:53: no such host$/);
+  assert.equal(goNameserver("# generated\nsearch example\nnameserver 10.255.255.53\nnameserver 1.1.1.1\n"), "10.255.255.53:53");
+  assert.equal(goNameserver("nameserver fe80::1%eth0\n"), "[fe80::1%eth0]:53");
+  assert.equal(goNameserver(""), "127.0.0.1:53");
   assert.equal(registryHostOf("https://index.docker.io/v1/"), "docker.io");
   assert.equal(registryHostOf("http://127.0.0.1:5000"), "127.0.0.1:5000");
   assert.equal(registryHostOf("localhost:5000"), "localhost:5000");

@@ -18,7 +18,9 @@
  */
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
+import { readFileSync } from "node:fs";
 import { type Digest, isDigest, sha256 } from "../util/digest.js";
+import { searchImages, type SearchResult } from "./search.js";
 import { EngineError, errnoCode, invalid, messageOf, notFound } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { MAX_CONFIG_BYTES, checkDeclaredSize, readAtMost } from "../util/limits.js";
@@ -85,6 +87,30 @@ export interface PushRequest {
 
 const GO_METHOD: Record<string, string> = { GET: "Get", HEAD: "Head", POST: "Post", PUT: "Put", PATCH: "Patch" };
 
+/**
+ * The DNS server Go's resolver names in "lookup x on <server>: no such host": the first
+ * nameserver of resolv.conf (Go asks them in order), or its default 127.0.0.1:53.
+ */
+export function goNameserver(resolvConf: string): string {
+  for (const line of resolvConf.split("\n")) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (m?.[1]) return m[1].includes(":") ? `[${m[1]}]:53` : `${m[1]}:53`;
+  }
+  return "127.0.0.1:53";
+}
+
+let nameserver: string | undefined;
+function hostNameserver(): string {
+  if (nameserver === undefined) {
+    try {
+      nameserver = goNameserver(readFileSync("/etc/resolv.conf", "utf8"));
+    } catch {
+      nameserver = goNameserver("");
+    }
+  }
+  return nameserver;
+}
+
 /** Go's net/http error text for a failed request, as dockerd reports it. */
 export function describeNetError(e: unknown, method: string, url: string): string | undefined {
   const code = errnoCode(e);
@@ -97,7 +123,7 @@ export function describeNetError(e: unknown, method: string, url: string): strin
     case "ECONNREFUSED":
       return `${prefix}dial tcp ${target}: connect: connection refused`;
     case "ENOTFOUND":
-      return `${prefix}dial tcp: lookup ${u.hostname}: no such host`;
+      return `${prefix}dial tcp: lookup ${u.hostname} on ${hostNameserver()}: no such host`;
     case "EAI_AGAIN":
       return `${prefix}dial tcp: lookup ${u.hostname}: Temporary failure in name resolution`;
     case "ETIMEDOUT":
@@ -189,6 +215,11 @@ export class DistributionService {
     return this.o.insecureRegistries ?? [];
   }
 
+  /** GET /images/search (src/engine/search.ts). */
+  search(q: { term: string; limit: number; filters: Record<string, string[]>; auth?: string }, signal?: AbortSignal): Promise<SearchResult[]> {
+    return searchImages({ ...q, insecure: this.insecure }, signal);
+  }
+
   private client(host: string, auth: string | undefined, signal?: AbortSignal, timeoutMs?: number): RegistryClient {
     const creds = parseRegistryAuth(auth);
     const { serveraddress: _s, ...credentials } = creds ?? {};
@@ -265,8 +296,9 @@ export class DistributionService {
     try {
       fetched = await client.getManifest(repoPath, ref.digest ?? ref.tag ?? "latest");
     } catch (e) {
-      // dockerd asks with HEAD first: a 404 has no body, whatever the registry's error code.
-      if (e instanceof RegistryHttpError && e.status === 404) throw notFound("manifest unknown: manifest unknown");
+      if (e instanceof RegistryHttpError && (e.code === "MANIFEST_UNKNOWN" || (e.status === 404 && e.code === undefined))) {
+        throw new EngineError("notFound", e.code ? e.registryMessage : "manifest unknown: manifest unknown");
+      }
       throw this.pullError(e, ref, client, repoPath, parseRegistryAuth(auth) !== undefined);
     }
     const doc = JSON.parse(fetched.bytes.toString("utf8")) as OciIndex & ImageManifest;
@@ -292,6 +324,7 @@ export class DistributionService {
     const tagParam = req.tag ?? "";
     if (tagParam !== "") {
       if (isDigest(tagParam)) ref = { repo: ref.repo, digest: tagParam };
+      else if (!/^[\w][\w.-]{0,127}$/.test(tagParam)) throw invalid("invalid tag format");
       else ref = { repo: ref.repo, tag: tagParam };
     }
     const platform = parsePlatform(req.platform);
@@ -358,7 +391,8 @@ export class DistributionService {
     const { manifest } = target;
     const configDigest = manifest.config.digest as Digest;
     const source = `${client.host}/${repoPath}`;
-    out(status(ref.digest ?? ref.tag ?? "latest", `Pulling from ${repoPath}`));
+    // dockerd's "Pulling from" line has an id but no progressDetail (the layer lines have one).
+    out({ status: `Pulling from ${repoPath}`, id: ref.digest ?? ref.tag ?? "latest" });
 
     let id: Digest = configDigest;
     const present = this.store.index.get(configDigest) !== undefined && (await this.store.topLayer(configDigest).then((t) => (t === null ? true : this.store.layers.has(t))).catch(() => false));
@@ -383,7 +417,7 @@ export class DistributionService {
       const key = formatReference(withDefaultTag({ repo: ref.repo, tag: ref.tag }));
       const before = this.store.index.allTags()[key];
       if (before !== id) {
-        await this.store.tag(id, { repo: ref.repo, tag: ref.tag });
+        await this.store.tag(id, { repo: ref.repo, tag: ref.tag }, { touch: false });
         changed = true;
       }
     }
@@ -523,14 +557,15 @@ export class DistributionService {
     const repo = base.repo;
     const tagParam = req.tag ?? base.tag ?? "";
     const { host, path: repoPath } = registryOf({ repo });
-    // As dockerd: this line first, then the local checks (their errors end the stream), then the registry.
+    // dockerd names the repository first, then checks what it has locally: those errors come in the stream.
     out(status(undefined, `The push refers to repository [${host}/${repoPath}]`));
-    const known = Object.keys(this.store.index.allTags())
+    const repoTags = Object.keys(this.store.index.allTags())
       .filter((k) => k.slice(0, k.lastIndexOf(":")) === repo)
       .map((k) => k.slice(k.lastIndexOf(":") + 1))
       .sort();
-    if (known.length === 0) throw notFound(`An image does not exist locally with the tag: ${repo}`);
-    const tags = tagParam !== "" ? [tagParam] : known;
+    if (repoTags.length === 0) throw notFound(`An image does not exist locally with the tag: ${repo}`);
+    if (tagParam !== "" && !repoTags.includes(tagParam)) throw notFound(`tag does not exist: ${formatReference({ repo, tag: tagParam })}`);
+    const tags = tagParam !== "" ? [tagParam] : repoTags;
     await this.reach(host, req.auth, req.signal);
     const client = this.client(host, req.auth, req.signal);
     const creds = parseRegistryAuth(req.auth) !== undefined;
@@ -539,7 +574,9 @@ export class DistributionService {
         for (const tag of tags) await this.pushTag(client, host, repo, repoPath, tag, out, req.signal);
       });
     } catch (e) {
-      if (e instanceof RegistryHttpError && e.status === 401) throw new EngineError("internal", creds ? e.registryMessage : "no basic auth credentials");
+      if (e instanceof RegistryHttpError && e.status === 401) {
+        throw new EngineError("internal", !creds ? "no basic auth credentials" : e.registryMessage === "unexpected status 401" ? "unauthorized: authentication required" : e.registryMessage);
+      }
       if (e instanceof RegistryHttpError && (e.status === 403 || e.code === "DENIED")) throw new EngineError("forbidden", `denied: ${e.errors[0]?.message ?? "requested access to the resource is denied"}`);
       const net = describeNetError(e, "GET", this.pingUrl(host));
       throw net ? new EngineError("internal", net) : e;

@@ -168,6 +168,10 @@ export class ImageService {
       await this.store.index.untag(key);
       out.push({ Untagged: key });
       this.events.emit("image", "untag", id, { name: key });
+      const repo = key.slice(0, key.lastIndexOf(":"));
+      if (!tags.some((t) => t !== key && t.slice(0, t.lastIndexOf(":")) === repo)) {
+        for (const d of await this.store.index.dropRepoDigests(id, repo)) out.push({ Untagged: d });
+      }
       if (!lastRef || users.length > 0) return out;
     } else {
       if (running) {
@@ -184,6 +188,9 @@ export class ImageService {
         out.push({ Untagged: t });
         this.events.emit("image", "untag", id, { name: t });
       }
+      // dockerd removes every reference to the id, digest references too.
+      const digests = [...new Set((this.store.index.get(id)?.repoDigests ?? []).map((d) => d.slice(0, d.indexOf("@"))))];
+      for (const repo of digests) for (const d of (await this.store.index.dropRepoDigests(id, repo)).sort()) out.push({ Untagged: d });
       if (users.length > 0) return out; // forced: untagged, kept for its containers
     }
     if (!this.store.index.get(id)) throw notFound(`No such image: ${name}`);

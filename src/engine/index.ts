@@ -48,6 +48,7 @@ export type { PathStat } from "./archive.js";
 export { DistributionService, ImageArchiveService };
 export type { DfType };
 export type { ProgressSink, ProgressMessage } from "./progress.js";
+export { importProgress, openImportUrl } from "./import-url.js";
 
 export const VERSION = "0.1.0";
 export const API_VERSION = "1.47";

@@ -117,7 +117,7 @@ export class ImageIndex {
   }
 
   /** Point `ref` (familiar, tag required) at id; returns the id it pointed at before. */
-  async tag(id: Digest, ref: Reference): Promise<Digest | undefined> {
+  async tag(id: Digest, ref: Reference, touch = true): Promise<Digest | undefined> {
     if (ref.tag === undefined) throw invalid("a tag is required");
     const key = formatReference({ repo: ref.repo, tag: ref.tag });
     if (this.data.tags[key] === id && this.data.images[id]) return id; // unchanged: no rewrite (rebuilds re-tag)
@@ -126,7 +126,7 @@ export class ImageIndex {
       const old = d.tags[key];
       d.tags[key] = id;
       const img = d.images[id];
-      if (img) img.lastTagTime = new Date().toISOString();
+      if (img && touch) img.lastTagTime = new Date().toISOString();
       return old;
     });
   }
@@ -136,6 +136,17 @@ export class ImageIndex {
       const old = d.tags[key];
       delete d.tags[key];
       return old;
+    });
+  }
+
+  /** Drop the image's digest references of one repository (`repo@sha256:…`); returns those dropped. */
+  async dropRepoDigests(id: Digest, repo: string): Promise<string[]> {
+    return this.mutate((d) => {
+      const img = d.images[id];
+      if (!img) return [];
+      const gone = img.repoDigests.filter((r) => r.slice(0, r.indexOf("@")) === repo);
+      img.repoDigests = img.repoDigests.filter((r) => !gone.includes(r));
+      return gone;
     });
   }
 

@@ -275,9 +275,10 @@ export class ImageStore {
     return blob;
   }
 
-  async tag(id: Digest, ref: string | Reference): Promise<void> {
+  /** Point a tag at id; `touch: false` (pull, load) leaves Metadata.LastTagTime alone, as dockerd does. */
+  async tag(id: Digest, ref: string | Reference, opts: { touch?: boolean } = {}): Promise<void> {
     const r = withDefaultTag(typeof ref === "string" ? parseReference(ref) : ref);
-    await this.index.tag(id, r);
+    await this.index.tag(id, r, opts.touch ?? true);
   }
 
   /** Total uncompressed size of an image's layers. */

@@ -106,7 +106,7 @@ function normalizeBody(r: ApiResponse, n: Normalizer, opts: { frames?: boolean; 
     } catch {
       const lines = text.split("\n").filter((l) => l.trim() !== "");
       try {
-        v = { jsonLines: lines.map((l) => JSON.parse(l) as unknown) };
+        v = { jsonLines: collapseProgress(lines.map((l) => JSON.parse(l) as unknown)) };
       } catch {
         return { invalidJson: n.str(text) };
       }
@@ -116,6 +116,30 @@ function normalizeBody(r: ApiResponse, n: Normalizer, opts: { frames?: boolean; 
   }
   if (type === "application/x-tar" || type === "application/octet-stream") return { bytes: r.raw.length > 0 ? "<non-empty>" : "<empty>" };
   return n.str(text);
+}
+
+/**
+ * Progress ticks ("Downloading", "Pushing", "Extracting" with progressDetail.current)
+ * come as often and with sizes as each engine's transfer and compressor make them:
+ * a run of ticks of one id and status becomes one line, its numbers and bar placeholders.
+ * "Verifying Checksum" goes: dockerd's transfer manager passes a watcher only the latest
+ * status of a layer, so that short-lived one shows or not by timing.
+ */
+function collapseProgress(lines: unknown[]): unknown[] {
+  const out: Array<Record<string, unknown>> = [];
+  for (const l of lines) {
+    if (l === null || typeof l !== "object") return lines;
+    const o = l as Record<string, unknown> & { progressDetail?: { current?: unknown } };
+    if (o["status"] === "Verifying Checksum") continue;
+    if (typeof o.progressDetail?.current !== "number") {
+      out.push(o);
+      continue;
+    }
+    const prev = out[out.length - 1];
+    if (prev !== undefined && prev["progress"] === "<progress>" && prev["id"] === o["id"] && prev["status"] === o["status"]) continue;
+    out.push({ ...o, progress: "<progress>", progressDetail: { current: "<n>", total: "<n>" } });
+  }
+  return out;
 }
 
 /** Sort every array by the JSON of its (normalised) elements. */

@@ -2,7 +2,7 @@
 import type { ServerResponse } from "node:http";
 import type { DfType, Engine, ProgressMessage } from "../../engine/index.js";
 import { invalid, messageOf } from "../../util/errors.js";
-import { type Ctx, type Router, qBool, requireRes, startJsonStream, startStream, versionAtLeast } from "../server.js";
+import { type Ctx, type Router, qBool, qFilters, requireRes, startJsonStream, startStream, versionAtLeast } from "../server.js";
 import { forVersion } from "./containers.js";
 
 /**
@@ -114,12 +114,25 @@ export function distributionRoutes(r: Router, engine: Engine): void {
 
   r.post("/images/load", async (ctx) => {
     const res = requireRes(ctx);
-    const quiet = qBool(ctx.query, "quiet");
+    // dockerd's default is quiet (the docker CLI always sends quiet=0 or 1).
+    const quiet = qBool(ctx.query, "quiet", true);
     const signal = clientGone(res);
     // dockerd answers 200 at once and reports a bad archive in the stream.
     const stream = new LazyJsonStream(res);
     stream.start();
     await stream.run((out) => engine.imageArchive.load(ctx.stream(), { quiet, signal }, out));
+  });
+
+  r.get("/images/search", async (ctx) => {
+    const res = requireRes(ctx);
+    const raw = ctx.query.get("limit");
+    let limit = 25;
+    if (raw !== null && raw !== "") {
+      if (!/^[+-]?\d+$/.test(raw)) throw invalid(`strconv.Atoi: parsing "${raw}": invalid syntax`);
+      limit = Number(raw);
+    }
+    const auth = registryAuth(ctx);
+    ctx.json(200, await engine.distribution.search({ term: ctx.query.get("term") ?? "", limit, filters: qFilters(ctx.query), ...(auth ? { auth } : {}) }, clientGone(res)));
   });
 
   r.get("/distribution/{name*}/json", async (ctx) => {

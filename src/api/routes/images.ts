@@ -1,4 +1,4 @@
-import type { Engine } from "../../engine/index.js";
+import { type Engine, importProgress, openImportUrl } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { messageOf } from "../../util/errors.js";
 import { pullImage } from "./distribution.js";
@@ -16,22 +16,29 @@ export function imageRoutes(r: Router, engine: Engine): void {
     const fromSrc = q.get("fromSrc");
     const fromImage = q.get("fromImage");
     if (fromSrc !== null) {
-      if (fromSrc !== "-") throw invalid("importing from a URL is not supported: send the archive in the request body (fromSrc=-)");
       const res = requireRes(ctx);
+      // A URL: dockerd downloads it (its errors before the stream starts are plain HTTP errors).
+      const opened = fromSrc === "-" ? undefined : await openImportUrl(fromSrc);
+      // Errors before the stream starts are plain HTTP errors; after it, in-band as Docker does.
+      let started = false;
+      const write = (m: unknown): void => {
+        if (!started) startJsonStream(res);
+        started = true;
+        res.write(`${JSON.stringify(m)}\n`);
+      };
       const changes = q.getAll("changes");
       const repo = q.get("repo") ?? undefined;
       const tag = q.get("tag") ?? undefined;
       const message = q.get("message") ?? undefined;
-      // Errors before the stream starts are plain HTTP errors; after it, in-band as Docker does.
-      let started = false;
       try {
-        const id = await is.import(ctx.stream(), {
+        const id = await is.import(opened ? importProgress(opened, write) : ctx.stream(), {
           ...(repo ? { repo } : {}),
           ...(tag ? { tag } : {}),
-          ...(message ? { message } : {}),
+          // dockerd's default comment names the source ("-" or the URL).
+          message: message !== undefined && message !== "" ? message : `Imported from ${opened?.url ?? fromSrc}`,
           changes,
         });
-        startJsonStream(res);
+        if (!started) startJsonStream(res);
         started = true;
         res.end(`${JSON.stringify({ status: id })}\n`);
       } catch (e) {

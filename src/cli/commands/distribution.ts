@@ -215,7 +215,8 @@ export function registerLoad(parent: Command): void {
       }
       const client = getClient();
       const res = await client.request("POST", "/images/load", {
-        query: { quiet: flags.quiet || undefined, platform: flags.platform },
+        // Always explicit, as the docker CLI: the daemon's default is quiet.
+        query: { quiet: flags.quiet ? "1" : "0", platform: flags.platform },
         body,
         contentType: "application/x-tar",
       });
