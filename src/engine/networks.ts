@@ -1193,7 +1193,8 @@ export class NetworkService implements ContainerNetworking {
         EnableIPv6: body.EnableIPv6 === true,
         IPAM: {
           Driver: "default",
-          Options: body.IPAM?.Options ?? {},
+          // null when the request has none (the docker CLI sends {}), as dockerd answers.
+          Options: body.IPAM?.Options ?? null,
           Config: [{ Subnet: cidrString(subnet), Gateway: formatIPv4(gateway), ...(ipRange ? { IPRange: ipRange } : {}) }, ...(v6Cfg ? [v6Cfg] : [])],
         },
         Internal: body.Internal ?? false,

@@ -1,7 +1,7 @@
 import type { Engine } from "../../engine/index.js";
 import { NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
-import { type Ctx, type Router, qFilters } from "../server.js";
+import { type Ctx, type Router, qFilters, versionAtLeast } from "../server.js";
 
 type Schema<T> = { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } };
 
@@ -16,16 +16,23 @@ async function parse<T>(ctx: Ctx, schema: Schema<T>, what: string): Promise<T> {
   return parsed.data;
 }
 
+/** EnableIPv4 appeared in API 1.47: older clients get networks without it, as dockerd before 27.1 answered. */
+function forVersion(n: Record<string, unknown>, version: string): Record<string, unknown> {
+  if (versionAtLeast(version, "1.47")) return n;
+  const { EnableIPv4: _v4, ...rest } = n;
+  return rest;
+}
+
 export function networkRoutes(r: Router, engine: Engine): void {
   const ns = engine.networks;
 
-  r.get("/networks", async (ctx) => ctx.json(200, ns.list(qFilters(ctx.query))));
+  r.get("/networks", async (ctx) => ctx.json(200, ns.list(qFilters(ctx.query)).map((n) => forVersion(n, ctx.version))));
 
   r.post("/networks/create", async (ctx) => ctx.json(201, await ns.create(await parse(ctx, NetworkCreateSchema, "network config"))));
 
   r.post("/networks/prune", async (ctx) => ctx.json(200, await ns.prune(qFilters(ctx.query))));
 
-  r.get("/networks/{id}", async (ctx) => ctx.json(200, ns.inspect(ctx.params["id"] ?? "")));
+  r.get("/networks/{id}", async (ctx) => ctx.json(200, forVersion(ns.inspect(ctx.params["id"] ?? ""), ctx.version)));
 
   r.delete("/networks/{id}", async (ctx) => {
     await ns.remove(ctx.params["id"] ?? "");
