@@ -26,8 +26,17 @@ export interface Ctx {
   stream(): Readable;
   json(status: number, value: unknown): void;
   status(status: number): void;
-  /** Take over the connection: answers 101 UPGRADED (or 200 when no upgrade was asked) and returns the socket. */
-  hijack(contentType: string): Duplex;
+  /**
+   * Take over the connection: answers 101 UPGRADED (or 200 when no upgrade was asked) and returns the socket.
+   * `withHeaders`: the answer also carries the middleware headers (Api-Version, Server, …), as dockerd's
+   * exec start writes them; its attach does not.
+   */
+  hijack(contentType: string, withHeaders?: boolean): Duplex;
+  /**
+   * Errors of this handler are answered as dockerd's attach answers them once it has taken the
+   * connection: a bare status line, the raw-stream content type and the message as plain text.
+   */
+  rawErrors(): void;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;
@@ -131,8 +140,11 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
     }
     let answered = false;
     let hijacked = false;
+    let rawErrors = false;
+    const headerLines = (h: Record<string, string>) => Object.entries(h).map(([k, v]) => `${k}: ${v}\r\n`).join("");
     const writeRawResponse = (status: number, body: string) => {
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      const h = { ...COMMON_HEADERS, "Content-Type": "application/json", Date: new Date().toUTCString(), "Content-Length": String(Buffer.byteLength(body)), Connection: "close" };
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n${headerLines(h)}\r\n${body}`);
     };
     // An upgrade request's body (exec start's JSON) is not parsed by node: it is
     // the first Content-Length bytes after the headers (`head`, then the socket).
@@ -191,19 +203,24 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
           res.end();
         } else writeRawResponse(status, "");
       },
-      hijack(contentType) {
+      rawErrors() {
+        rawErrors = true;
+      },
+      hijack(contentType, withHeaders = false) {
         answered = true;
         hijacked = true;
+        // Sorted as Go's Header.WriteSubset writes them.
+        const extra = withHeaders ? headerLines(Object.fromEntries(Object.entries(COMMON_HEADERS).sort(([a], [b]) => (a < b ? -1 : 1)))) : "";
         if (res) {
           // Plain (non-upgrade) hijack: answer 200 and hand the raw socket over.
           const s = res.socket as Duplex;
           s.on("error", () => s.destroy());
           res.detachSocket(res.socket as import("node:net").Socket);
           // dockerd's hijacked answers carry no Api-Version (its middleware headers are not written).
-          s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`);
+          s.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n${extra}\r\n`);
           return s;
         }
-        socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+        socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${extra}\r\n`);
         if (head && head.length > 0) socket.unshift(head);
         return socket;
       },
@@ -243,6 +260,10 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
       else log.debug(`${req.method} ${req.url}: ${status} ${messageOf(e)}`);
       if (hijacked) {
         socket.destroy();
+      } else if (rawErrors) {
+        const s = res ? (res.socket as Duplex) : socket;
+        if (res) res.detachSocket(res.socket as import("node:net").Socket);
+        s.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n${messageOf(e)}\r\n`);
       } else if (res && res.headersSent) {
         // Mid-stream failure: Docker streams report it in-band where they can; otherwise cut.
         res.destroy();

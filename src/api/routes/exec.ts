@@ -2,6 +2,7 @@ import type { Engine } from "../../engine/index.js";
 import { ExecCreateSchema, ExecStartSchema } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Ctx, type Router, versionAtLeast } from "../server.js";
+import { atoi } from "./containers.js";
 
 const MUX = "application/vnd.docker.multiplexed-stream";
 const RAW = "application/vnd.docker.raw-stream";
@@ -20,11 +21,11 @@ function size(v: number[] | null | undefined, version: string): [number, number]
   return v && v.length === 2 && versionAtLeast(version, "1.42") ? [v[0] as number, v[1] as number] : undefined;
 }
 
-function dimension(ctx: Ctx, name: "h" | "w", label: string): number {
-  const raw = ctx.query.get(name) ?? "";
-  if (raw === "") return 0;
-  if (!/^\d+$/.test(raw) || Number(raw) > 0xffffffff) throw invalid(`invalid resize ${label} "${raw}"`);
-  return Number(raw);
+/** As dockerd parses it (strconv.Atoi, Go's message); sizes a terminal cannot have are refused, where dockerd passes them on. */
+function dimension(ctx: Ctx, name: "h" | "w"): number {
+  const v = atoi(ctx.query, name);
+  if (v < 0 || v > 65535) throw invalid("invalid terminal size");
+  return v;
 }
 
 export function execRoutes(r: Router, engine: Engine): void {
@@ -49,15 +50,15 @@ export function execRoutes(r: Router, engine: Engine): void {
       return;
     }
     const muxed = !tty;
-    const sock = ctx.hijack(!tty && versionAtLeast(ctx.version, "1.42") ? MUX : RAW);
+    const sock = ctx.hijack(!tty && versionAtLeast(ctx.version, "1.42") ? MUX : RAW, true);
     await es.start(id, { consoleSize, muxed }, sock);
   });
 
   r.get("/exec/{id}/json", async (ctx) => ctx.json(200, es.inspect(ctx.params["id"] ?? "")));
 
   r.post("/exec/{id}/resize", async (ctx) => {
-    const h = dimension(ctx, "h", "height");
-    const w = dimension(ctx, "w", "width");
+    const h = dimension(ctx, "h");
+    const w = dimension(ctx, "w");
     await es.resize(ctx.params["id"] ?? "", h, w);
     ctx.status(200);
   });
