@@ -3,7 +3,8 @@
  * (recorded from dockerd 20.10.24 over its socket): exec start's 101 carries the
  * middleware headers while attach's does not, attach errors come as a bare
  * status line with the raw-stream type and a plain-text message, a TTY exec's
- * output is raw (no multiplex header) with the terminal's echo and CR/LF, and
+ * output is raw (no multiplex header) with the terminal's echo and CR/LF, a
+ * half-close of a TTY session's stdin ends the stream (not the process), and
  * exec resize parses sizes as Go's strconv.Atoi does.
  */
 import { after, before, describe, it } from "node:test";
@@ -70,6 +71,24 @@ describe("hijacked exec and attach answers as dockerd 20.10 writes them", () => 
     assert.deepEqual([info.Running, info.ExitCode], [false, 7]);
   });
 
+  it("ends a TTY exec session as soon as the client half-closes its stdin, while the process goes on to its exit code", async () => {
+    const { body } = await api("POST", "/v1.41/containers/hj/exec", { Cmd: ["sh", "-c", "read x; sleep 2; exit 9"], Tty: true, AttachStdin: true, AttachStdout: true, AttachStderr: true });
+    const id = (JSON.parse(body) as { Id: string }).Id;
+    const t0 = Date.now();
+    const out = await hijackHalfClose(d.sock, `/v1.41/exec/${id}/start`, JSON.stringify({ Tty: true, Detach: false }), "hi\r");
+    assert.ok(Date.now() - t0 < 1500, `the stream ended ${Date.now() - t0} ms after the start, not at the half-close`);
+    assert.match(out, /^HTTP\/1\.1 101 UPGRADED\r\n/);
+    const running = JSON.parse((await api("GET", `/v1.41/exec/${id}/json`)).body) as { Running: boolean };
+    assert.equal(running.Running, true);
+    // The exec record is the event source here: polled (bounded) until the process's exit is recorded.
+    let info = { Running: true, ExitCode: -1 };
+    for (let i = 0; i < 80 && info.Running; i++) {
+      info = JSON.parse((await api("GET", `/v1.41/exec/${id}/json`)).body) as { Running: boolean; ExitCode: number };
+      if (info.Running) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual([info.Running, info.ExitCode], [false, 9]);
+  });
+
   it("answers attach errors after taking the connection: bare status line, raw-stream type, plain-text message", async () => {
     assert.equal(
       await hijack(d.sock, "POST", "/v1.41/containers/nosuch/attach?stream=1&stdin=1&stdout=1", undefined, ""),
@@ -95,6 +114,33 @@ describe("hijacked exec and attach answers as dockerd 20.10 writes them", () => 
     assert.deepEqual([none.status, none.body], [404, '{"message":"No such exec instance: nosuch"}']);
   });
 });
+
+/** An upgrade request whose client writes `input` after the 101 and then half-closes; resolves at the server's end. */
+function hijackHalfClose(sock: string, path: string, body: string, input: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ path: sock, allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    let sent = false;
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error("the server did not end the stream after the half-close"));
+    }, 10_000);
+    s.on("data", (c: Buffer) => {
+      chunks.push(c);
+      if (!sent && Buffer.concat(chunks).includes("\r\n\r\n")) {
+        sent = true;
+        s.end(input);
+      }
+    });
+    s.on("end", () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(Buffer.concat(chunks).toString("latin1"));
+    });
+    s.on("error", reject);
+    s.write(`POST ${path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
+}
 
 /** One HTTP/1.0-style request over the socket; the whole answer as read (raw) and split. */
 function fetchUnix(sock: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string; raw: string }> {
