@@ -89,6 +89,15 @@ describe("hijacked exec and attach answers as dockerd 20.10 writes them", () => 
     assert.deepEqual([info.Running, info.ExitCode], [false, 9]);
   });
 
+  it("ends a TTY attach as soon as the client half-closes its stdin, and the container keeps running", async () => {
+    const t0 = Date.now();
+    const out = await hijackHalfClose(d.sock, "/v1.41/containers/hj/attach?stream=1&stdin=1&stdout=1&stderr=1", "", "echo a\r");
+    assert.ok(Date.now() - t0 < 1500, `the stream ended ${Date.now() - t0} ms after the attach, not at the half-close`);
+    assert.match(out, /^HTTP\/1\.1 101 UPGRADED\r\n/);
+    const r = await d.docker(["inspect", "-f", "{{.State.Status}}", "hj"]);
+    assert.equal(r.stdout.trim(), "running");
+  });
+
   it("answers attach errors after taking the connection: bare status line, raw-stream type, plain-text message", async () => {
     assert.equal(
       await hijack(d.sock, "POST", "/v1.41/containers/nosuch/attach?stream=1&stdin=1&stdout=1", undefined, ""),
@@ -138,7 +147,7 @@ function hijackHalfClose(sock: string, path: string, body: string, input: string
       resolve(Buffer.concat(chunks).toString("latin1"));
     });
     s.on("error", reject);
-    s.write(`POST ${path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    s.write(`POST ${path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${body === "" ? "" : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`}\r\n${body}`);
   });
 }
 
