@@ -26,9 +26,17 @@ export interface Ctx {
   stream(): Readable;
   json(status: number, value: unknown): void;
   status(status: number): void;
-  /** Take over the connection: answers 101 UPGRADED (or 200 when no upgrade was asked) and returns the socket. */
-  /** `withHeaders`: also write the common headers (Api-Version, Server…), as dockerd's exec start does and its attach does not. */
+  /**
+   * Take over the connection: answers 101 UPGRADED (or 200 when no upgrade was asked) and returns the socket.
+   * `withHeaders`: the answer also carries the middleware headers (Api-Version, Server, …), as dockerd's
+   * exec start writes them; its attach does not.
+   */
   hijack(contentType: string, withHeaders?: boolean): Duplex;
+  /**
+   * Errors of this handler are answered as dockerd's attach answers them once it has taken the
+   * connection: a bare status line, the raw-stream content type and the message as plain text.
+   */
+  rawErrors(): void;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;
@@ -169,8 +177,11 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
     }
     let answered = false;
     let hijacked = false;
+    let rawErrors = false;
+    const headerLines = (h: Record<string, string>) => Object.entries(h).map(([k, v]) => `${k}: ${v}\r\n`).join("");
     const writeRawResponse = (status: number, body: string) => {
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      const h = { ...COMMON_HEADERS, "Content-Type": "application/json", Date: new Date().toUTCString(), "Content-Length": String(Buffer.byteLength(body)), Connection: "close" };
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n${headerLines(h)}\r\n${body}`);
     };
     // An upgrade request's body (exec start's JSON) is not parsed by node: it is
     // the first Content-Length bytes after the headers (`head`, then the socket).
@@ -236,10 +247,14 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
           res.end();
         } else writeRawResponse(status, "");
       },
+      rawErrors() {
+        rawErrors = true;
+      },
       hijack(contentType, withHeaders = false) {
         answered = true;
         hijacked = true;
-        const extra = withHeaders ? Object.entries(COMMON_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join("") : "";
+        // Sorted as Go's Header.WriteSubset writes them.
+        const extra = withHeaders ? headerLines(Object.fromEntries(Object.entries(COMMON_HEADERS).sort(([a], [b]) => (a < b ? -1 : 1)))) : "";
         if (res) {
           // Plain (non-upgrade) hijack: answer 200 and hand the raw socket over.
           const s = res.socket as Duplex;
@@ -295,6 +310,10 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
       else log.debug(`${req.method} ${req.url}: ${status} ${messageOf(e)}`);
       if (hijacked) {
         socket.destroy();
+      } else if (rawErrors) {
+        const s = res ? (res.socket as Duplex) : socket;
+        if (res) res.detachSocket(res.socket as import("node:net").Socket);
+        s.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n${messageOf(e)}\r\n`);
       } else if (res && res.headersSent) {
         // Mid-stream failure: Docker streams report it in-band where they can; otherwise cut.
         res.destroy();

@@ -777,6 +777,14 @@ export class ContainerService {
         client.end(() => client.destroy());
         this.o.events.emit("container", "detach", rec.Id, this.eventAttrs(rec));
       });
+      // dockerd ends a terminal attach when the client half-closes its stdin (the container goes on).
+      if (rec.Config.Tty) {
+        client.once("end", () => {
+          mon.unpipe(client);
+          mon.destroy();
+          client.end(() => client.destroy());
+        });
+      }
     } else client.resume();
     const done = () => {
       mon.destroy();

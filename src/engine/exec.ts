@@ -369,6 +369,9 @@ export class ExecService {
     });
     client.on("error", () => mon?.destroy());
     client.once("close", () => mon?.destroy());
+    // dockerd ends a terminal session when the client half-closes its stdin: it closes the
+    // output at once (what is still on its way is dropped); the process itself goes on.
+    if (mon && ex.tty && ex.openStdin) client.once("end", () => detach());
     if (mon) {
       mon.on("error", () => undefined);
       mon.pipe(client, { end: false });
@@ -436,7 +439,7 @@ export class ExecService {
       ID: ex.id,
       Running: ex.running,
       ExitCode: ex.exitCode,
-      ProcessConfig: { tty: ex.tty, entrypoint: ex.entrypoint, arguments: ex.args, privileged: ex.privileged, ...(ex.user !== "" ? { user: ex.user } : {}) },
+      ProcessConfig: { tty: ex.tty, entrypoint: ex.entrypoint, arguments: ex.args, privileged: ex.privileged, ...(ex.user ? { user: ex.user } : {}) }, // omitempty, as dockerd
       OpenStdin: ex.openStdin,
       OpenStderr: ex.openStderr,
       OpenStdout: ex.openStdout,

@@ -36,10 +36,12 @@ import {
   addInterfaces,
   adoptSandbox,
   bridgeResolvConf,
+  type Cidr6,
   cidrString,
   collectGuards,
   configureBridge,
   contains,
+  contains6,
   createBridge,
   createSandbox,
   defaultGateway,
@@ -49,14 +51,19 @@ import {
   enableLocalnet,
   findAardvark,
   firstFree,
+  firstFree6,
   formatIPv4,
+  formatIPv6,
   hostLinks,
   hostRoutes,
   isValidMac,
   macFromIp,
   overlaps,
+  overlaps6,
   parseCidr,
+  parseCidr6,
   parseIPv4,
+  parseIPv6,
   parsePortKey,
   pickSubnet,
   pinBridgeMac,
@@ -84,7 +91,7 @@ export interface NetworkRecord {
   Driver: string;
   EnableIPv4: boolean;
   EnableIPv6: boolean;
-  IPAM: { Driver: string; Options: Record<string, string> | null; Config: { Subnet: string; Gateway: string; IPRange?: string }[] };
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamConfig[] };
   Internal: boolean;
   Attachable: boolean;
   Ingress: boolean;
@@ -99,11 +106,39 @@ export interface NetworkRecord {
   gatewayImplied?: boolean;
 }
 
+/**
+ * One subnet of a network: the IPv4 one first (with its gateway, always shown), then, on dual-stack
+ * networks, the IPv6 one (its Gateway shown only when given, as dockerd 20.10 does).
+ */
+export interface IpamConfig {
+  Subnet: string;
+  Gateway?: string;
+  IPRange?: string;
+}
+
+const isV6Config = (c: IpamConfig): boolean => c.Subnet.includes(":");
+
+/** The IPv6 side of a network in force (EnableIPv6 with an IPv6 subnet). */
+interface V6Plan {
+  subnet: Cidr6;
+  gateway: bigint;
+  range?: Cidr6;
+}
+
+function v6Of(n: NetworkRecord): V6Plan | undefined {
+  const c = n.EnableIPv6 ? n.IPAM.Config.find(isV6Config) : undefined;
+  const subnet = c ? parseCidr6(c.Subnet) : undefined;
+  if (!c || !subnet) return undefined;
+  const range = c.IPRange ? parseCidr6(c.IPRange) : undefined;
+  return { subnet, gateway: (c.Gateway ? parseIPv6(c.Gateway) : undefined) ?? subnet.addr + 1n, ...(range ? { range } : {}) };
+}
+
 /** A container's membership of a network (configuration; kept while the container exists). */
 interface Attachment {
   networkId: string;
   aliases: string[];
   ipv4?: string;
+  ipv6?: string;
   mac?: string;
   links: string[];
 }
@@ -115,6 +150,10 @@ interface Endpoint {
   ip: string;
   prefix: number;
   gateway: string;
+  /** Dual-stack networks: the IPv6 address, its prefix length and the IPv6 gateway. */
+  ip6?: string;
+  prefix6?: number;
+  gateway6?: string;
   mac: string;
   ifname: string;
   hostIf: string;
@@ -172,7 +211,7 @@ function newHexId(): string {
 
 interface EndpointConfigIn {
   Aliases?: string[] | null;
-  IPAMConfig?: { IPv4Address?: string | null } | null;
+  IPAMConfig?: { IPv4Address?: string | null; IPv6Address?: string | null } | null;
   MacAddress?: string | null;
   Links?: string[] | null;
 }
@@ -251,7 +290,7 @@ export class NetworkService implements ContainerNetworking {
     const keep = new Set<string>();
     const nsKeep = new Set<string>();
     for (const c of this.state.values()) {
-      for (const e of c.endpoints ?? []) keep.add(`${e.bridge}/${e.ip}`);
+      for (const e of c.endpoints ?? []) for (const ip of [e.ip, e.ip6]) if (ip) keep.add(`${e.bridge}/${ip}`);
       if (c.netns) nsKeep.add(path.basename(c.netns));
     }
     await this.leases.collect(keep).catch((e: unknown) => this.o.log.warn(`collecting address leases: ${messageOf(e)}`));
@@ -426,7 +465,7 @@ export class NetworkService implements ContainerNetworking {
         // not IPv4
       }
     }
-    for (const n of this.networks.values()) for (const c of n.IPAM.Config) if (c.Subnet && !ignore.includes(n.bridge ?? "")) out.push(parseCidr(c.Subnet));
+    for (const n of this.networks.values()) for (const c of n.IPAM.Config) if (c.Subnet && !isV6Config(c) && !ignore.includes(n.bridge ?? "")) out.push(parseCidr(c.Subnet));
     return out;
   }
 
@@ -442,11 +481,15 @@ export class NetworkService implements ContainerNetworking {
     const name = n.bridge as string;
     const cfg = n.IPAM.Config[0];
     if (!cfg) return;
-    const gwCidr = `${cfg.Gateway}/${parseCidr(cfg.Subnet).prefix}`;
+    const gwCidr = `${cfg.Gateway ?? ""}/${parseCidr(cfg.Subnet).prefix}`;
+    const v6 = v6Of(n);
+    const gw6Cidr = v6 ? `${formatIPv6(v6.gateway)}/${v6.subnet.prefix}` : undefined;
     const l = links.find((x) => x.ifname === name);
     try {
-      if (!l || l.kind === "deleted") await createBridge(name, gwCidr, n.mtu ?? DEFAULT_MTU, `berth:${this.o.execRoot}`);
-      else if (!l.addrs.includes(gwCidr) || !l.up) await configureBridge(name, l.addrs.includes(gwCidr) ? undefined : gwCidr);
+      if (!l || l.kind === "deleted") await createBridge(name, gwCidr, n.mtu ?? DEFAULT_MTU, `berth:${this.o.execRoot}`, gw6Cidr);
+      else if (!l.addrs.includes(gwCidr) || (gw6Cidr && !l.addrs6.includes(gw6Cidr)) || !l.up) {
+        await configureBridge(name, l.addrs.includes(gwCidr) ? undefined : gwCidr, gw6Cidr && !l.addrs6.includes(gw6Cidr) ? gw6Cidr : undefined);
+      }
       await pinBridgeMac(name);
       await this.localnet(name);
     } catch (e) {
@@ -557,19 +600,22 @@ export class NetworkService implements ContainerNetworking {
   private makeAttachment(n: NetworkRecord, cfg: EndpointConfigIn): Attachment {
     const aliases = (cfg.Aliases ?? []).filter((a) => a !== "");
     const ipv4 = cfg.IPAMConfig?.IPv4Address || undefined;
+    const ipv6 = cfg.IPAMConfig?.IPv6Address || undefined;
     const mac = cfg.MacAddress || undefined;
     if (!this.isUser(n)) {
       if (aliases.length > 0) throw invalid("network-scoped alias is supported only for containers in user defined networks");
-      if (ipv4) throw invalid("user specified IP address is supported on user defined networks only");
+      if (ipv4 || ipv6) throw invalid("user specified IP address is supported on user defined networks only");
     }
+    // dockerd 20.10 checks the form here and the subnet when the endpoint is made (start, connect).
+    if (ipv6 && parseIPv6(ipv6) === undefined) throw invalid(`invalid IPv6 address: ${ipv6}`);
     if (ipv4) {
       const ip = parseIPv4(ipv4);
       if (ip === undefined) throw invalid(`invalid IPv4 address: ${ipv4}`);
-      const cfgs = n.IPAM.Config.filter((c) => c.Subnet);
+      const cfgs = n.IPAM.Config.filter((c) => c.Subnet && !isV6Config(c));
       if (!cfgs.some((c) => contains(parseCidr(c.Subnet), ip))) throw invalid(`Invalid address ${ipv4}: It does not belong to any of this network's subnets`);
     }
     if (mac && !isValidMac(mac)) throw invalid(`invalid MAC address: ${mac}`);
-    return { networkId: n.Id, aliases, ...(ipv4 ? { ipv4 } : {}), ...(mac ? { mac: mac.toLowerCase() } : {}), links: (cfg.Links ?? []).filter(Boolean) };
+    return { networkId: n.Id, aliases, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}), ...(mac ? { mac: mac.toLowerCase() } : {}), links: (cfg.Links ?? []).filter(Boolean) };
   }
 
   private stateOf(rec: ContainerRecord): ContainerNet {
@@ -651,6 +697,7 @@ export class NetworkService implements ContainerNetworking {
     try {
       for (const [i, { a, n }] of nets.entries()) endpoints.push(await this.allocateEndpoint(rec.Id, a, n, `eth${i}`));
       const gwEp = endpoints.find((e) => !this.networks.get(e.networkId)?.Internal);
+      const gw6Ep = endpoints.find((e) => e.ip6 && !this.networks.get(e.networkId)?.Internal);
       const reqs = portRequests(rec.Config.ExposedPorts, rec.HostConfig.PortBindings ?? undefined, rec.HostConfig.PublishAllPorts === true);
       if (gwEp && reqs.length > 0) {
         try {
@@ -672,6 +719,8 @@ export class NetworkService implements ContainerNetworking {
         cidr: `${e.ip}/${e.prefix}`,
         mtu: this.networks.get(e.networkId)?.mtu ?? DEFAULT_MTU,
         ...(e === gwEp ? { defaultVia: e.gateway } : {}),
+        ...(e.ip6 ? { cidr6: `${e.ip6}/${e.prefix6 ?? 64}` } : {}),
+        ...(e === gw6Ep && e.gateway6 ? { defaultVia6: e.gateway6 } : {}),
       }));
       // In parallel: the record, the namespace, NAT rules, names. A crash in between leaves a
       // namespace or lease that start-up collects (no record names them).
@@ -684,7 +733,7 @@ export class NetworkService implements ContainerNetworking {
       if (failed) throw failed.reason;
     } catch (e) {
       await this.teardownState(c, false).catch((e2: unknown) => this.o.log.warn(`undoing network set-up of ${rec.Id.slice(0, 12)}: ${messageOf(e2)}`));
-      for (const ep of endpoints) if (!c.endpoints?.includes(ep)) await this.leases.release(ep.bridge, ep.ip, rec.Id).catch(() => undefined);
+      for (const ep of endpoints) if (!c.endpoints?.includes(ep)) await this.releaseLeases(ep, rec.Id);
       throw e;
     }
     for (const { n } of nets) this.o.events.emit("network", "connect", n.Id, { container: rec.Id, name: n.Name, type: n.Driver });
@@ -703,7 +752,7 @@ export class NetworkService implements ContainerNetworking {
     const bridge = n.bridge;
     if (!cfg || !bridge) throw new EngineError("internal", `network ${n.Name} has no IPv4 configuration`);
     const subnet = parseCidr(cfg.Subnet);
-    const gateway = parseIPv4(cfg.Gateway) as number;
+    const gateway = parseIPv4(cfg.Gateway ?? "") as number;
     let ip: number | undefined;
     if (a.ipv4) {
       const want = parseIPv4(a.ipv4) as number;
@@ -720,13 +769,24 @@ export class NetworkService implements ContainerNetworking {
       }
       if (ip === undefined) throw new EngineError("unavailable", `could not allocate an address on network ${n.Name}`);
     }
+    let ip6: string | undefined;
+    const v6 = v6Of(n);
+    if (v6 || a.ipv6) {
+      try {
+        ip6 = await this.allocateV6(containerId, a, n, bridge, v6);
+      } catch (e) {
+        await this.leases.release(bridge, formatIPv4(ip), containerId).catch(() => undefined);
+        throw e;
+      }
+    }
     const endpointId = newHexId();
     return {
       networkId: n.Id,
       endpointId,
       ip: formatIPv4(ip),
       prefix: subnet.prefix,
-      gateway: cfg.Gateway,
+      gateway: cfg.Gateway ?? "",
+      ...(ip6 && v6 ? { ip6, prefix6: v6.subnet.prefix, gateway6: formatIPv6(v6.gateway) } : {}),
       mac: a.mac ?? macFromIp(ip),
       ifname,
       hostIf: `veth${endpointId.slice(0, 7)}`,
@@ -734,16 +794,40 @@ export class NetworkService implements ContainerNetworking {
     };
   }
 
+  /** The IPv6 address of a dual-stack endpoint: the requested one (inside the subnet) or the lowest free one. */
+  private async allocateV6(containerId: string, a: Attachment, n: NetworkRecord, bridge: string, v6: V6Plan | undefined): Promise<string> {
+    if (a.ipv6) {
+      const want = parseIPv6(a.ipv6);
+      if (want === undefined || !v6 || !contains6(v6.subnet, want)) throw invalid(`Invalid address ${a.ipv6}: It does not belong to any of this network's subnets`);
+      const s = formatIPv6(want);
+      if (want === v6.gateway || want === v6.subnet.addr || !(await this.leases.claim(bridge, s, containerId))) throw new EngineError("forbidden", "Address already in use");
+      return s;
+    }
+    const plan = v6 as V6Plan;
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const taken = new Set([...(await this.leases.taken(bridge))].map((x) => parseIPv6(x)).filter((x): x is bigint => x !== undefined));
+      taken.add(plan.gateway);
+      const cand = firstFree6(plan.subnet, taken, plan.range);
+      if (cand === undefined) break;
+      if (await this.leases.claim(bridge, formatIPv6(cand), containerId)) return formatIPv6(cand);
+    }
+    throw new EngineError("unavailable", `no available IPv6 addresses on this network's address pools: ${n.Name} (${n.Id})`);
+  }
+
+  private async releaseLeases(ep: Endpoint, containerId: string): Promise<void> {
+    for (const ip of [ep.ip, ep.ip6]) if (ip) await this.leases.release(ep.bridge, ip, containerId).catch(() => undefined);
+  }
+
   private hostsFor(rec: ContainerRecord, endpoints: Endpoint[]): string[] {
     const h = rec.Config.Hostname;
     const names = rec.Config.Domainname ? `${h}.${rec.Config.Domainname} ${h}` : h;
-    // dockerd writes the links' lines before the container's own.
+    // dockerd writes the links' lines before the container's own (each endpoint's IPv4 line, then its IPv6 one).
     const out: string[] = [];
     for (const { target: t, alias, endpoint } of this.linkTargets(rec, endpoints, true)) {
       const tName = t.Name.slice(1);
       out.push(`${endpoint.ip}\t${[...new Set([alias || tName, t.Config.Hostname, tName].filter(Boolean))].join(" ")}`);
     }
-    return [...out, ...endpoints.map((e) => `${e.ip}\t${names}`)];
+    return [...out, ...endpoints.flatMap((e) => [`${e.ip}\t${names}`, ...(e.ip6 ? [`${e.ip6}\t${names}`] : [])])];
   }
 
   /**
@@ -828,7 +912,7 @@ export class NetworkService implements ContainerNetworking {
       const names = eps.map((e) => e.hostIf);
       const left = deleteNow ? names : await waitLinksGone(names, 1000);
       if (left.length > 0) await deleteLinks(left).catch((e: unknown) => this.o.log.warn(`removing ${left.join(", ")}: ${messageOf(e)}`));
-      for (const e of eps) await this.leases.release(e.bridge, e.ip, containerId).catch(() => undefined);
+      for (const e of eps) await this.releaseLeases(e, containerId);
     })();
     this.reaping.add(p);
     void p.finally(() => this.reaping.delete(p));
@@ -866,7 +950,7 @@ export class NetworkService implements ContainerNetworking {
       const ep = eps.find((e) => e.networkId === a.networkId);
       const plain = running && n.Driver !== "bridge" ? (c?.plainEndpoint ?? "") : "";
       networks[n.Name] = {
-        IPAMConfig: a.ipv4 ? { IPv4Address: a.ipv4 } : null,
+        IPAMConfig: a.ipv4 || a.ipv6 ? { ...(a.ipv4 ? { IPv4Address: a.ipv4 } : {}), ...(a.ipv6 ? { IPv6Address: a.ipv6 } : {}) } : null,
         Links: a.links.length > 0 ? a.links : null,
         Aliases: a.aliases.length > 0 ? a.aliases : null,
         MacAddress: ep?.mac ?? "",
@@ -878,9 +962,9 @@ export class NetworkService implements ContainerNetworking {
         Gateway: ep?.gateway ?? "",
         IPAddress: ep?.ip ?? "",
         IPPrefixLen: ep?.prefix ?? 0,
-        IPv6Gateway: "",
-        GlobalIPv6Address: "",
-        GlobalIPv6PrefixLen: 0,
+        IPv6Gateway: ep?.gateway6 ?? "",
+        GlobalIPv6Address: ep?.ip6 ?? "",
+        GlobalIPv6PrefixLen: ep?.prefix6 ?? 0,
         DNSNames: ep && this.isUser(n) ? this.dnsNames(rec, a) : null,
       };
     }
@@ -980,9 +1064,9 @@ export class NetworkService implements ContainerNetworking {
         const rec = this.o.containers.find(c.id);
         if (!ep || !a || !rec) continue;
         const dns = rec.HostConfig.Dns ?? [];
-        entries.push({ id: c.id, ip: ep.ip, names: this.dnsNames(rec, a), ...(dns.length > 0 ? { dnsServers: dns } : {}) });
+        entries.push({ id: c.id, ip: ep.ip, ...(ep.ip6 ? { ip6: ep.ip6 } : {}), names: this.dnsNames(rec, a), ...(dns.length > 0 ? { dnsServers: dns } : {}) });
       }
-      out.push({ name: n.Name, gateway: cfg.Gateway, entries });
+      out.push({ name: n.Name, gateway: cfg.Gateway ?? "", entries });
     }
     return out;
   }
@@ -1049,7 +1133,7 @@ export class NetworkService implements ContainerNetworking {
         const rec = this.o.containers.find(c.id);
         if (!rec?.State.Running) continue;
         const ep = c.endpoints?.find((e) => e.networkId === n.Id);
-        if (ep) containers[c.id] = { Name: rec.Name.slice(1), EndpointID: ep.endpointId, MacAddress: ep.mac, IPv4Address: `${ep.ip}/${ep.prefix}`, IPv6Address: "" };
+        if (ep) containers[c.id] = { Name: rec.Name.slice(1), EndpointID: ep.endpointId, MacAddress: ep.mac, IPv4Address: `${ep.ip}/${ep.prefix}`, IPv6Address: ep.ip6 ? `${ep.ip6}/${ep.prefix6 ?? 64}` : "" };
         else if (c.connected?.includes(n.Id) && c.plainEndpoint) containers[c.id] = { Name: rec.Name.slice(1), EndpointID: c.plainEndpoint, MacAddress: "", IPv4Address: "", IPv6Address: "" };
       }
     }
@@ -1082,7 +1166,6 @@ export class NetworkService implements ContainerNetworking {
       if (driver === "host" || driver === "null") throw new EngineError("forbidden", `only one instance of "${driver}" network is allowed`);
       if (driver !== "bridge") throw notFound(`plugin ${JSON.stringify(driver)} not found`);
       if (body.Ingress) throw new EngineError("forbidden", "ingress networks are only available in swarm mode");
-      if (body.EnableIPv6) throw invalid("IPv6 networks are not supported by berthd");
       if (body.ConfigOnly || body.ConfigFrom?.Network) throw invalid("config-only networks are not supported by berthd");
       const opts = { ...(body.Options ?? {}) };
       const ipamDriver = body.IPAM?.Driver || "default";
@@ -1098,20 +1181,22 @@ export class NetworkService implements ContainerNetworking {
       if (links.some((l) => l.ifname === bridgeName)) throw conflict(`bridge ${bridgeName} already exists on the host`);
       const used = this.usedSubnets(links, routes, []);
       const cfgIn = (body.IPAM?.Config ?? []).filter((c) => c && (c.Subnet || c.Gateway || c.IPRange));
-      if (cfgIn.length > 1) throw invalid("berthd supports one IPv4 subnet per network");
+      const isV6In = (c: (typeof cfgIn)[number]) => (c?.Subnet || c?.Gateway || c?.IPRange || "").includes(":");
+      const v6In = cfgIn.filter(isV6In);
+      if (cfgIn.length - v6In.length > 1 || v6In.length > 1) throw new EngineError("forbidden", "bridge driver doesn't support multiple subnets");
+      const v6Cfg = this.v6Request(v6In[0] ?? undefined, body.EnableIPv6 === true);
       let subnet: Cidr;
       let gateway: number;
       let ipRange: string | undefined;
-      const ci = cfgIn[0];
+      const ci = cfgIn.find((c) => !isV6In(c));
       if (ci?.Subnet) {
-        if (ci.Subnet.includes(":")) throw invalid("IPv6 subnets are not supported by berthd");
         try {
           subnet = parseCidr(ci.Subnet);
         } catch (e) {
           throw invalid(`Invalid subnet ${ci.Subnet} : ${messageOf(e)}`);
         }
         if (subnet.prefix > 30) throw invalid(`subnet ${ci.Subnet} is too small`);
-        if ([...this.networks.values()].some((n) => n.IPAM.Config.some((c) => c.Subnet && overlaps(parseCidr(c.Subnet), subnet)))) {
+        if ([...this.networks.values()].some((n) => n.IPAM.Config.some((c) => c.Subnet && !isV6Config(c) && overlaps(parseCidr(c.Subnet), subnet)))) {
           throw new EngineError("forbidden", "Pool overlaps with other one on this address space");
         }
       } else {
@@ -1138,8 +1223,13 @@ export class NetworkService implements ContainerNetworking {
         Scope: "local",
         Driver: "bridge",
         EnableIPv4: true,
-        EnableIPv6: false,
-        IPAM: { Driver: "default", Options: body.IPAM?.Options ?? {}, Config: [{ Subnet: cidrString(subnet), Gateway: formatIPv4(gateway), ...(ipRange ? { IPRange: ipRange } : {}) }] },
+        EnableIPv6: body.EnableIPv6 === true,
+        IPAM: {
+          Driver: "default",
+          // null when the request has none (the docker CLI sends {}), as dockerd answers.
+          Options: body.IPAM?.Options ?? null,
+          Config: [{ Subnet: cidrString(subnet), Gateway: formatIPv4(gateway), ...(ipRange ? { IPRange: ipRange } : {}) }, ...(v6Cfg ? [v6Cfg] : [])],
+        },
         Internal: body.Internal ?? false,
         Attachable: body.Attachable ?? false,
         Ingress: false,
@@ -1151,7 +1241,8 @@ export class NetworkService implements ContainerNetworking {
         mtu,
         ...(ci?.Subnet && !ci.Gateway ? { gatewayImplied: true } : {}),
       };
-      await createBridge(bridgeName, `${formatIPv4(gateway)}/${subnet.prefix}`, mtu, `berth:${this.o.execRoot}`);
+      const v6 = v6Of(rec);
+      await createBridge(bridgeName, `${formatIPv4(gateway)}/${subnet.prefix}`, mtu, `berth:${this.o.execRoot}`, v6 ? `${formatIPv6(v6.gateway)}/${v6.subnet.prefix}` : undefined);
       try {
         await this.localnet(bridgeName);
         await this.saveNetwork(rec);
@@ -1167,6 +1258,36 @@ export class NetworkService implements ContainerNetworking {
       this.o.events.emit("network", "create", id, { name, type: "bridge" });
       return { Id: id, Warning: "" };
     });
+  }
+
+  /**
+   * The IPv6 subnet of a new network, checked as dockerd 20.10 checks it (same messages; where
+   * dockerd answers 500 for bad input, 400). Kept (not in force) when EnableIPv6 is off, as dockerd does.
+   */
+  private v6Request(c: { Subnet?: string | null; Gateway?: string | null; IPRange?: string | null } | undefined, enable: boolean): IpamConfig | undefined {
+    if (!c?.Subnet) {
+      if (c?.Gateway || c?.IPRange) throw invalid("a gateway or ip-range needs a subnet");
+      if (enable) throw notFound("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network");
+      return undefined;
+    }
+    const subnet = parseCidr6(c.Subnet);
+    if (!subnet) throw invalid(`Invalid subnet ${c.Subnet} : invalid CIDR address: ${c.Subnet}`);
+    if (c.Gateway && parseIPv6(c.Gateway) === undefined) throw invalid(`invalid gateway address ${c.Gateway} in Ipam configuration`);
+    const range = c.IPRange ? parseCidr6(c.IPRange) : undefined;
+    if (c.IPRange && !range) throw invalid(`failed to parse pool request for address space "LocalDefault" pool "${c.Subnet}" subpool "${c.IPRange}": Invalid Address SubPool`);
+    for (const n of this.networks.values()) {
+      for (const o of n.IPAM.Config) {
+        const oc = isV6Config(o) ? parseCidr6(o.Subnet) : undefined;
+        if (oc && overlaps6(oc, subnet)) throw new EngineError("forbidden", "Pool overlaps with other one on this address space");
+      }
+    }
+    if (range && (range.prefix < subnet.prefix || !contains6(subnet, range.addr))) throw invalid(`no matching subnet for range ${c.IPRange}`);
+    if (c.Gateway) {
+      const g = parseIPv6(c.Gateway) as bigint;
+      if (!contains6(subnet, g)) throw invalid(`failed to allocate gateway (${c.Gateway}): Requested address is out of range`);
+      if (g === subnet.addr) throw invalid(`failed to allocate gateway (${c.Gateway}): Address already in use`);
+    } else if (subnet.prefix === 128) throw invalid("failed to allocate gateway (): No available addresses on this pool");
+    return { Subnet: c.Subnet, ...(c.IPRange ? { IPRange: c.IPRange } : {}), ...(c.Gateway ? { Gateway: c.Gateway } : {}) };
   }
 
   async remove(idOrName: string): Promise<void> {
@@ -1232,17 +1353,18 @@ export class NetworkService implements ContainerNetworking {
           c.connected = [...(c.connected ?? []), n.Id];
           c.attachments.push(a);
           await this.saveState(c);
-          await addInterfaces(c.netns, [{ ifname: ep.ifname, hostIf: ep.hostIf, bridge: ep.bridge, mac: ep.mac, cidr: `${ep.ip}/${ep.prefix}`, mtu: n.mtu ?? DEFAULT_MTU }]);
+          await addInterfaces(c.netns, [{ ifname: ep.ifname, hostIf: ep.hostIf, bridge: ep.bridge, mac: ep.mac, cidr: `${ep.ip}/${ep.prefix}`, mtu: n.mtu ?? DEFAULT_MTU, ...(ep.ip6 ? { cidr6: `${ep.ip6}/${ep.prefix6 ?? 64}` } : {}) }]);
         } catch (e) {
           c.endpoints = (c.endpoints ?? []).filter((x) => x !== ep);
           c.connected = (c.connected ?? []).filter((x) => x !== n.Id);
           c.attachments = c.attachments.filter((x) => x !== a);
           await deleteLinks([ep.hostIf]).catch(() => undefined);
-          await this.leases.release(ep.bridge, ep.ip, rec.Id).catch(() => undefined);
+          await this.releaseLeases(ep, rec.Id);
           await this.saveState(c).catch(() => undefined);
           throw e;
         }
         await this.appendHosts(rec, `${ep.ip}\t${rec.Config.Hostname}`);
+        if (ep.ip6) await this.appendHosts(rec, `${ep.ip6}\t${rec.Config.Hostname}`);
         if (this.isUser(n)) await this.updateDns().catch((e: unknown) => this.o.log.warn(`embedded DNS: ${messageOf(e)}`));
         this.o.events.emit("network", "connect", n.Id, { container: rec.Id, name: n.Name, type: n.Driver });
         return;
@@ -1268,7 +1390,7 @@ export class NetworkService implements ContainerNetworking {
       const ep = c.endpoints?.find((e) => e.networkId === n.Id);
       if (ep) {
         await deleteLinks([ep.hostIf]);
-        await this.leases.release(ep.bridge, ep.ip, rec.Id).catch(() => undefined);
+        await this.releaseLeases(ep, rec.Id);
         c.endpoints = (c.endpoints ?? []).filter((e) => e !== ep);
         if (c.ports && c.ports.length > 0 && !(c.endpoints ?? []).some((e) => !this.networks.get(e.networkId)?.Internal)) {
           this.reservations.release(c.ports);

@@ -20,6 +20,8 @@ import { parseIPv4 } from "./ipnet.js";
 export interface DnsEntry {
   id: string;
   ip: string;
+  /** IPv6 networks: answered to AAAA queries. */
+  ip6?: string;
   names: string[];
   dnsServers?: string[];
 }
@@ -47,7 +49,7 @@ export function renderConfig(n: DnsNetwork): string {
     const names = [...new Set(e.names.filter((x) => NAME_OK.test(x)).map((x) => x.toLowerCase()))];
     if (names.length === 0) continue;
     const dns = (e.dnsServers ?? []).filter((s) => parseIPv4(s) !== undefined);
-    lines.push(`${e.id} ${e.ip}  ${names.join(",")}${dns.length > 0 ? ` ${dns.join(",")}` : ""}`);
+    lines.push(`${e.id} ${e.ip} ${e.ip6 ?? ""} ${names.join(",")}${dns.length > 0 ? ` ${dns.join(",")}` : ""}`);
   }
   return `${lines.join("\n")}\n`;
 }

@@ -1,6 +1,6 @@
 /**
  * The network subsystem: Linux bridges, veth pairs in per-container network
- * namespaces (iproute2), IPv4 address math and host-wide leases, published
+ * namespaces (iproute2), IPv4 and IPv6 address math and host-wide leases, published
  * ports (reservations + kernel NAT through iptables-restore), loopback guards
  * for bridges that route 127.0.0.1 (loopguard.ts), and the embedded
  * DNS (aardvark-dns). engine/networks.ts composes these into Docker's networks.
@@ -21,6 +21,7 @@ export {
   parseIPv4,
   pickSubnet,
 } from "./ipnet.js";
+export { type Cidr6, cidr6String, contains6, firstFree6, formatIPv6, overlaps6, parseCidr6, parseIPv6 } from "./ipnet6.js";
 export { DEFAULT_LEASE_ROOT, HostLeases } from "./leases.js";
 export { IpServer, ipServer } from "./ipserver.js";
 export {

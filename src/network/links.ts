@@ -28,6 +28,9 @@ export interface VethSpec {
   mtu: number;
   /** Default route through this gateway (at most one interface has it). */
   defaultVia?: string;
+  /** IPv6 networks: the global address ("fd00::2/64") and the IPv6 default route's gateway. */
+  cidr6?: string;
+  defaultVia6?: string;
 }
 
 export const IP = "ip";
@@ -44,12 +47,16 @@ export function insideBatch(veths: VethSpec[], withLoopback: boolean): string {
   if (withLoopback) lines.push("link set lo up");
   for (const v of veths) {
     lines.push(`link add ${q(v.ifname)} address ${v.mac} mtu ${v.mtu} type veth peer name ${q(v.hostIf)} mtu ${v.mtu} netns ${hostNetns()}`);
-    // IPv4-only networks: no IPv6 link-local address on the interface (Docker disables IPv6 there).
-    lines.push(`link set ${q(v.ifname)} addrgenmode none`);
+    // IPv4-only networks: no IPv6 link-local address on the interface (Docker disables IPv6 there);
+    // IPv6 ones keep the kernel's EUI-64 link-local (from the MAC) beside the global address, which,
+    // as dockerd adds it, skips duplicate address detection.
+    if (!v.cidr6) lines.push(`link set ${q(v.ifname)} addrgenmode none`);
     lines.push(`addr add ${v.cidr} brd + dev ${q(v.ifname)}`);
+    if (v.cidr6) lines.push(`addr add ${v.cidr6} dev ${q(v.ifname)} nodad`);
     lines.push(`link set ${q(v.ifname)} up`);
   }
   for (const v of veths) if (v.defaultVia) lines.push(`route add default via ${v.defaultVia} dev ${q(v.ifname)}`);
+  for (const v of veths) if (v.defaultVia6) lines.push(`route add default via ${v.defaultVia6} dev ${q(v.ifname)}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -171,6 +178,8 @@ export interface HostLink {
   up: boolean;
   /** IPv4 addresses as "a.b.c.d/n". */
   addrs: string[];
+  /** Global IPv6 addresses as "fd00::1/64". */
+  addrs6: string[];
 }
 
 interface IpJsonLink {
@@ -191,6 +200,7 @@ export async function hostLinks(): Promise<HostLink[]> {
     alias: l.ifalias ?? "",
     up: (l.flags ?? []).includes("UP"),
     addrs: (l.addr_info ?? []).filter((a) => a.family === "inet" && a.local).map((a) => `${a.local}/${a.prefixlen ?? 32}`),
+    addrs6: (l.addr_info ?? []).filter((a) => a.family === "inet6" && a.local && !a.local.startsWith("fe80:")).map((a) => `${a.local}/${a.prefixlen ?? 128}`),
   }));
 }
 
@@ -211,22 +221,25 @@ export function randomMac(): string {
 }
 
 /**
- * Create a bridge with its gateway address and bring it up. Its MAC address is
- * set (as dockerd does): one the kernel picks follows the lowest MAC of the
- * bridge's ports, so containers' ARP entries for the gateway would go stale as
- * others come and go.
+ * Create a bridge with its gateway address (and IPv6 gateway address, dual-stack
+ * networks) and bring it up. Its MAC address is set (as dockerd does): one the
+ * kernel picks follows the lowest MAC of the bridge's ports, so containers' ARP
+ * entries for the gateway would go stale as others come and go.
  */
-export async function createBridge(name: string, gatewayCidr: string, mtu: number, alias?: string): Promise<void> {
+export async function createBridge(name: string, gatewayCidr: string, mtu: number, alias?: string, gateway6Cidr?: string): Promise<void> {
   const lines = [`link add name ${q(name)} address ${randomMac()} mtu ${mtu} type bridge`];
   if (alias) lines.push(`link set dev ${q(name)} alias ${q(alias)}`);
-  lines.push(`addr add ${gatewayCidr} brd + dev ${q(name)}`, `link set dev ${q(name)} up`);
+  lines.push(`addr add ${gatewayCidr} brd + dev ${q(name)}`);
+  if (gateway6Cidr) lines.push(`addr add ${gateway6Cidr} dev ${q(name)}`);
+  lines.push(`link set dev ${q(name)} up`);
   await ipServer().batch(lines);
 }
 
 /** Give an existing bridge an address and bring it up (adopting a bridge left by a previous run). */
-export async function configureBridge(name: string, gatewayCidr: string | undefined): Promise<void> {
+export async function configureBridge(name: string, gatewayCidr: string | undefined, gateway6Cidr?: string): Promise<void> {
   const lines: string[] = [];
   if (gatewayCidr) lines.push(`addr add ${gatewayCidr} brd + dev ${q(name)}`);
+  if (gateway6Cidr) lines.push(`addr add ${gateway6Cidr} dev ${q(name)}`);
   lines.push(`link set dev ${q(name)} up`);
   await ipServer().batch(lines);
 }

@@ -108,6 +108,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
   r.post("/containers/prune", async (ctx) => ctx.json(200, await cs.prune(qFilters(ctx.query))));
 
   r.post("/containers/{id}/attach", async (ctx) => {
+    ctx.rawErrors();
     const id = ctx.params["id"] ?? "";
     const rec = cs.get(id);
     const q = ctx.query;

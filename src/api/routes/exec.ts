@@ -21,11 +21,11 @@ function size(v: number[] | null | undefined, version: string): [number, number]
   return v && v.length === 2 && versionAtLeast(version, "1.42") ? [v[0] as number, v[1] as number] : undefined;
 }
 
-/** dockerd parses both with strconv.Atoi (Go's error text for a bad or missing one). */
-function dimension(ctx: Ctx, name: "h" | "w", label: string): number {
-  const n = atoi(ctx.query, name);
-  if (n < 0 || n > 0xffffffff) throw invalid(`invalid resize ${label} "${n}"`);
-  return n;
+/** As dockerd parses it (strconv.Atoi, Go's message); sizes a terminal cannot have are refused, where dockerd passes them on. */
+function dimension(ctx: Ctx, name: "h" | "w"): number {
+  const v = atoi(ctx.query, name);
+  if (v < 0 || v > 65535) throw invalid("invalid terminal size");
+  return v;
 }
 
 export function execRoutes(r: Router, engine: Engine): void {
@@ -57,8 +57,8 @@ export function execRoutes(r: Router, engine: Engine): void {
   r.get("/exec/{id}/json", async (ctx) => ctx.json(200, es.inspect(ctx.params["id"] ?? "")));
 
   r.post("/exec/{id}/resize", async (ctx) => {
-    const h = dimension(ctx, "h", "height");
-    const w = dimension(ctx, "w", "width");
+    const h = dimension(ctx, "h");
+    const w = dimension(ctx, "w");
     await es.resize(ctx.params["id"] ?? "", h, w);
     ctx.status(200);
   });

@@ -16,6 +16,13 @@ async function parse<T>(ctx: Ctx, schema: Schema<T>, what: string): Promise<T> {
   return parsed.data;
 }
 
+/** A network as a client of API `version` knows it: EnableIPv4 from 1.48 (the changelog's gate; the v1.47 yaml lists it early). */
+function forVersion(n: Record<string, unknown>, version: string): Record<string, unknown> {
+  if (versionAtLeast(version, "1.48")) return n;
+  const { EnableIPv4: _v4, ...rest } = n;
+  return rest;
+}
+
 export function networkRoutes(r: Router, engine: Engine): void {
   const ns = engine.networks;
 
@@ -45,8 +52,3 @@ export function networkRoutes(r: Router, engine: Engine): void {
   });
 }
 
-/** A network as a client of API `version` knows it: EnableIPv4 from 1.48 (the changelog's gate). */
-function forVersion(n: Record<string, unknown>, version: string): Record<string, unknown> {
-  if (!versionAtLeast(version, "1.48")) delete n["EnableIPv4"];
-  return n;
-}

@@ -283,10 +283,4 @@ export const allowlist: AllowEntry[] = [
     where: "body.message",
     why: "Berth uses moby 23+'s wording for removing a running container (\"…container is running: stop the container before removing or force remove\"); clients match \"stop the container before\", which both contain",
   },
-  {
-    scenario: "containers/attach-hijack",
-    step: 5,
-    where: "*",
-    why: "not fixed yet: for an attach upgrade to an unknown container dockerd 20.10 answers 404 in the stream's content type with a plain-text body; Berth answers 404 with the JSON {message}",
-  },
 ];
