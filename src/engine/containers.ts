@@ -27,7 +27,6 @@ import {
   DEFAULT_PATH_ENV,
   MASKED_PATHS,
   READONLY_PATHS,
-  cgroupVersion,
   type OciSeccomp,
   buildSpec,
   hostCapabilities,
@@ -369,9 +368,10 @@ export class ContainerService {
       IpcMode: hc.IpcMode || "private", // dockerd's default-ipc-mode
       // As given ("" when the client names none, as dockerd keeps it).
       RestartPolicy: { Name: hc.RestartPolicy?.Name ?? "", MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0 },
-      // dockerd's defaults, recorded at create: a private cgroup namespace on cgroup v2 hosts only, and
-      // the default masked and read-only /proc paths unless privileged (what inspect then shows).
-      CgroupnsMode: hc.CgroupnsMode || (cgroupVersion() === 2 ? "private" : "host"),
+      // Defaults recorded at create (what inspect then shows): a private cgroup namespace on every host —
+      // stricter than dockerd, which keeps the host's on cgroup v1 (docs/security.md) — and the default
+      // masked and read-only /proc paths unless privileged.
+      CgroupnsMode: hc.CgroupnsMode || "private",
       ...(hc.MaskedPaths === undefined && !hc.Privileged ? { MaskedPaths: [...MASKED_PATHS] } : {}),
       ...(hc.ReadonlyPaths === undefined && !hc.Privileged ? { ReadonlyPaths: [...READONLY_PATHS] } : {}),
       LogConfig: { Type: hc.LogConfig?.Type || "json-file", Config: hc.LogConfig?.Config ?? {} },
@@ -1395,7 +1395,7 @@ function fullHostConfig(hc: HostConfig): Record<string, unknown> {
     ConsoleSize: [0, 0],
     CapAdd: null,
     CapDrop: null,
-    CgroupnsMode: cgroupVersion() === 2 ? "private" : "host",
+    CgroupnsMode: "private",
     Dns: null,
     DnsOptions: null,
     DnsSearch: null,

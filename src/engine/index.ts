@@ -291,8 +291,8 @@ export class Engine {
       ContainerdCommit: { ID: "", Expected: "" },
       RuncCommit: { ID: this.runtimeVersions.get(rt) ?? "", Expected: this.runtimeVersions.get(rt) ?? "" },
       InitCommit: { ID: "", Expected: "" },
-      // dockerd lists cgroupns only where containers get a private cgroup namespace by default (cgroup v2).
-      SecurityOptions: ["name=seccomp,profile=builtin", ...(this.opts.idMap ? ["name=userns"] : []), ...(cgroupVersion === "2" ? ["name=cgroupns"] : [])],
+      // dockerd lists cgroupns where containers get a private cgroup namespace by default: with Berth, every host.
+      SecurityOptions: ["name=seccomp,profile=builtin", ...(this.opts.idMap ? ["name=userns"] : []), "name=cgroupns"],
       CDISpecDirs: [],
       Warnings: null,
     };

@@ -35,4 +35,14 @@ export const allowlist: AllowEntry[] = [
     where: "body.Components.length",
     why: "Berth has no containerd or docker-init: its components are the engine and the OCI runtime",
   },
+  {
+    scenario: "*",
+    where: "body.HostConfig.CgroupnsMode",
+    why: "a safer default: Berth gives every container a private cgroup namespace, on cgroup v1 hosts too; dockerd keeps the host's there (docs/security.md)",
+  },
+  {
+    scenario: "system/info",
+    where: "body.SecurityOptions*",
+    why: "with a private cgroup namespace by default on every host (see CgroupnsMode), Berth lists name=cgroupns on cgroup v1 too, as dockerd does where that is its default",
+  },
 ];

@@ -56,7 +56,9 @@ describe("docker CLI against berthd: PID, IPC and UTS namespace modes", () => {
 
   it("shares the host's cgroup namespace with --cgroupns host; systempaths=unconfined drops the masked and read-only /proc paths", async () => {
     const host = await fs.readlink("/proc/self/ns/cgroup");
+    // Private by default on cgroup v1 and v2 alike (dockerd keeps the host's on v1: Berth is stricter, docs/security.md).
     assert.notEqual(await nsOf([], "cgroup"), host);
+    assert.notEqual(await nsOf(["--cgroupns", "private"], "cgroup"), host);
     assert.equal(await nsOf(["--cgroupns", "host"], "cgroup"), host);
     const count = async (args: string[]): Promise<string> => {
       const r = await d.docker(["run", "--rm", ...args, "busybox", "sh", "-c", "grep -cE ' /proc/(keys|sys) ' /proc/mounts || true"]);

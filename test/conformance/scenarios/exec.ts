@@ -76,11 +76,5 @@ export const allowlist: AllowEntry[] = [
   { scenario: "exec/start-hijacked-and-detached", step: 9, where: "body.message", why: MOBY23_WORDING },
   { scenario: "exec/create-errors", step: 6, where: "body.message", why: GO_DECODER },
   { scenario: "exec/create-errors", step: 7, where: "body.message", why: GO_DECODER },
-  {
-    scenario: "exec/create-errors",
-    step: 11,
-    where: "*",
-    why: "Berth resolves the exec's user at create and answers 400 with runc's message; dockerd 20.10 creates the exec and fails when it starts",
-  },
   { scenario: "exec/start-hijacked-and-detached", step: 15, where: "body.message", why: GO_DECODER },
 ];
