@@ -93,8 +93,9 @@ describe("websocket attach", () => {
     assert.equal(s.code, 1000);
   });
 
-  it("answers an unknown container with a JSON 404 before the handshake, and a plain GET with Go's 400", async () => {
+  it("answers an unknown container with a JSON 404 and bad detach keys with a JSON 400 before the handshake, and a plain GET with Go's 400", async () => {
     await assert.rejects(attachWs(d.sock, "/v1.41/containers/nosuch/attach/ws?stream=1", "x", ""), /^Error: 404 \{"message":"No such container: nosuch"\}/);
+    await assert.rejects(attachWs(d.sock, "/v1.41/containers/ws1/attach/ws?stream=1&detachKeys=bogus-keys", "x", ""), /^Error: 400 \{"message":"Invalid detach keys \(bogus-keys\) provided"\}/);
     assert.equal(await rawGet(d.sock, "/v1.41/containers/ws1/attach/ws?stream=1"), "HTTP/1.1 400 Bad Request\r\n\r\nnot websocket protocol");
   });
 });

@@ -7,7 +7,7 @@
  * and every frame received goes to stdin. stdin, stdout and stderr are always
  * attached (the query's flags are ignored, as dockerd ignores them); logs and
  * stream are honoured. The socket closes with a 1000 close frame when the
- * container's output ends. The websocket protocol itself is the `ws` package's;
+ * container's output ends. Bad detach keys are a JSON 400 before the handshake. The websocket protocol itself is the `ws` package's;
  * this file only adapts a WebSocket to the Duplex the engine's attach writes to.
  */
 import { Duplex } from "node:stream";
@@ -62,15 +62,8 @@ export function attachWsRoutes(r: Router, engine: Engine): void {
     const id = ctx.params["id"] ?? "";
     cs.get(id); // 404 before the handshake
     const q = ctx.query;
-    let detachKeys: Buffer | undefined;
     const keys = q.get("detachKeys");
-    if (keys) {
-      try {
-        detachKeys = parseDetachKeys(keys);
-      } catch {
-        detachKeys = undefined; // dockerd logs a warning and keeps ctrl-p,ctrl-q
-      }
-    }
+    const detachKeys = keys ? parseDetachKeys(keys) : undefined; // 400 before the handshake, as dockerd
     const binary = versionAtLeast(ctx.version, "1.28");
     const refused = handshakeError(ctx.req);
     const { socket, head } = ctx.takeUpgrade();
