@@ -18,9 +18,9 @@ interface Session {
 }
 
 /** Attach, send `input` once `when` has arrived, collect every frame until the server closes. */
-function attachWs(sock: string, path: string, when: string, input: string): Promise<Session> {
+function attachWs(sock: string, path: string, when: string, input: string, origin?: string): Promise<Session> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws+unix://${sock}:${path}`);
+    const ws = new WebSocket(`ws+unix://${sock}:${path}`, origin !== undefined ? { origin } : {});
     const frames: Session["frames"] = [];
     let sent = false;
     const timer = setTimeout(() => {
@@ -91,6 +91,10 @@ describe("websocket attach", () => {
     assert.equal(s.frames.map((f) => f.data).join(""), "ready\ngot:hello\nerr:hello\n");
     assert.ok(s.frames.every((f) => !f.binary), JSON.stringify(s.frames));
     assert.equal(s.code, 1000);
+  });
+
+  it("refuses a handshake that carries a browser Origin with 403 (stricter than dockerd: no cross-site websocket hijacking)", async () => {
+    await assert.rejects(attachWs(d.sock, "/v1.41/containers/ws1/attach/ws?logs=1", "x", "", "http://evil.example"), /^Error: 403 \{"message":"websocket attach from a browser origin \(http:\/\/evil.example\) is refused"\}/);
   });
 
   it("answers an unknown container with a JSON 404 and bad detach keys with a JSON 400 before the handshake, and a plain GET with Go's 400", async () => {

@@ -14,6 +14,7 @@ import { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { Engine } from "../../engine/index.js";
 import { parseDetachKeys } from "../../engine/index.js";
+import { EngineError } from "../../util/errors.js";
 import { type Router, qBool, versionAtLeast } from "../server.js";
 
 const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
@@ -62,6 +63,10 @@ export function attachWsRoutes(r: Router, engine: Engine): void {
     const id = ctx.params["id"] ?? "";
     cs.get(id); // 404 before the handshake
     const q = ctx.query;
+    // Browsers always send Origin, Docker's clients never do: a web page must not reach a container's
+    // stdin/stdout through a daemon listening on loopback TCP (cross-site websocket hijacking).
+    // Stricter than dockerd 20.10, which checks no origin (docs/security.md).
+    if (ctx.req.headers.origin !== undefined) throw new EngineError("forbidden", `websocket attach from a browser origin (${ctx.req.headers.origin}) is refused`);
     const keys = q.get("detachKeys");
     const detachKeys = keys ? parseDetachKeys(keys) : undefined; // 400 before the handshake, as dockerd
     const binary = versionAtLeast(ctx.version, "1.28");
