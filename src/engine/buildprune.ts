@@ -4,6 +4,9 @@
  * keep-storage is an integer, filters are the BuildKit cache's fields with at
  * most one value each, `until` (or its old name `unused-for`) a Go duration.
  * Bad input is answered 400 (dockerd answers some of it with 500).
+ * keep-storage is checked but not applied: Berth's cache entries are images
+ * whose layers other images share, so they have no size of their own to keep
+ * under a budget (all, until and unused-for are applied).
  */
 import { invalid } from "../util/errors.js";
 import { parseDuration } from "../build/index.js";
@@ -12,8 +15,6 @@ export interface BuildPruneRequest {
   all: boolean;
   /** Only entries not used for this long (ms). */
   unusedForMs?: number;
-  /** Bytes of cache to keep (0: no limit). */
-  keepStorage: number;
 }
 
 /** Keys dockerd 20.10 accepts; label is accepted (with any number of values) and not applied, as there. */
@@ -23,12 +24,10 @@ const ACCEPTED = new Set([...CACHE_FIELDS, "until", "unused-for", "label", "labe
 const fail = (m: string): Error => invalid(`failed to prune build cache: ${m}`);
 
 export function buildPruneRequestFromQuery(q: URLSearchParams, filters: Record<string, string[]>, all: boolean): BuildPruneRequest {
-  let keepStorage = 0;
   const ks = q.get("keep-storage");
   if (ks !== null && ks !== "") {
     const why = !/^[+-]?\d+$/.test(ks) ? "invalid syntax" : BigInt(ks) > 2n ** 63n - 1n || BigInt(ks) < -(2n ** 63n) ? "value out of range" : undefined;
     if (why !== undefined) throw invalid(`keep-storage is in bytes and expects an integer, got ${ks}: strconv.Atoi: parsing ${JSON.stringify(ks)}: ${why}`);
-    keepStorage = Math.max(0, Number(ks));
   }
   for (const k of Object.keys(filters)) if (!ACCEPTED.has(k)) throw fail(`Invalid filter '${k}'`);
   const until = filters["until"] ?? [];
@@ -45,5 +44,5 @@ export function buildPruneRequestFromQuery(q: URLSearchParams, filters: Record<s
     }
   }
   for (const f of CACHE_FIELDS) if ((filters[f]?.length ?? 0) > 1) throw fail("filters expect only one value");
-  return { all, keepStorage, ...(unusedForMs !== undefined ? { unusedForMs } : {}) };
+  return { all, ...(unusedForMs !== undefined ? { unusedForMs } : {}) };
 }
