@@ -5,6 +5,7 @@ import type { Logger } from "../util/log.js";
 import { archiveRoutes } from "./routes/archive.js";
 import { buildRoutes } from "./routes/build.js";
 import { containerRoutes } from "./routes/containers.js";
+import { attachWsRoutes } from "./routes/attach-ws.js";
 import { distributionRoutes } from "./routes/distribution.js";
 import { execRoutes } from "./routes/exec.js";
 import { imageRoutes } from "./routes/images.js";
@@ -23,6 +24,7 @@ export function makeApiServer(engine: Engine, log: Logger, tls?: TlsOptions): ht
   const r = new Router();
   systemRoutes(r, engine);
   containerRoutes(r, engine);
+  attachWsRoutes(r, engine);
   archiveRoutes(r, engine);
   execRoutes(r, engine);
   imageRoutes(r, engine);

@@ -37,6 +37,8 @@ export interface Ctx {
    * connection: a bare status line, the raw-stream content type and the message as plain text.
    */
   rawErrors(): void;
+  /** Take over the connection as it is (nothing written): the socket and the bytes read past the headers (websocket attach). */
+  takeUpgrade(): { socket: Duplex; head: Buffer };
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;
@@ -249,6 +251,20 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
       },
       rawErrors() {
         rawErrors = true;
+      },
+      takeUpgrade() {
+        answered = true;
+        hijacked = true;
+        if (res) {
+          // Not an upgrade request: the connection still becomes the handler's (it answers raw, as Go's hijackers do).
+          const s = res.socket as Duplex;
+          s.on("error", () => s.destroy());
+          res.detachSocket(res.socket as import("node:net").Socket);
+          return { socket: s, head: Buffer.alloc(0) };
+        }
+        const h = head ?? Buffer.alloc(0);
+        head = null;
+        return { socket, head: h };
       },
       hijack(contentType, withHeaders = false) {
         answered = true;

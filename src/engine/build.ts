@@ -15,6 +15,7 @@ import { Builder, type BuildNetwork, type BuildOutput, type BuildRequest, type B
 import type { ContainerNetworking } from "./plugs.js";
 import type { ContainerRecord } from "./types.js";
 import type { Events } from "./events.js";
+import type { BuildPruneRequest } from "./buildprune.js";
 
 export type { BuildOutput, BuildRequest, BuildResult };
 export { BuildStepError } from "../build/index.js";
@@ -132,7 +133,7 @@ export class BuildService {
     return res;
   }
 
-  async prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
+  async prune(opts: BuildPruneRequest): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
     const r = await this.builder.prune(opts);
     this.o.events.emit("builder", "prune", "", { reclaimed: String(r.SpaceReclaimed) });
     return r;

@@ -44,6 +44,7 @@ import { namespacePlan, validateNamespaceModes } from "./nsmodes.js";
 import { cgroupsPathOf } from "./stats.js";
 import type { ContainerNetworking, ContainerStorage, NetworkAttachment } from "./plugs.js";
 import { NAME_RE, newId, randomName } from "./names.js";
+import { StdcopyDemux } from "./stdcopy.js";
 import { hostsWithoutLink, inspectLinks, linkNames, parseLinkEntry } from "./links.js";
 import {
   type ContainerConfig,
@@ -69,6 +70,8 @@ export interface AttachOptions {
   stderr: boolean;
   stream: boolean;
   logs: boolean;
+  /** Output as it is, stdout and stderr interleaved without stdcopy frames (websocket attach; dockerd's MuxStreams false). */
+  unmuxed?: boolean;
 }
 
 export interface ListOptions {
@@ -731,7 +734,7 @@ export class ContainerService {
     const rec = this.get(idOrName);
     if (opts.logs) {
       await new Promise<void>((resolve, reject) => {
-        const logs = readLogs(rec.LogPath, { stdout: opts.stdout, stderr: opts.stderr, follow: false, tail: "all", since: 0, until: 0, timestamps: false, mux: !rec.Config.Tty });
+        const logs = readLogs(rec.LogPath, { stdout: opts.stdout, stderr: opts.stderr, follow: false, tail: "all", since: 0, until: 0, timestamps: false, mux: !rec.Config.Tty && !opts.unmuxed });
         logs.on("data", (b: Buffer) => client.write(b));
         logs.on("end", resolve);
         logs.on("error", reject);
@@ -768,7 +771,8 @@ export class ContainerService {
       client.end();
       return;
     }
-    mon.pipe(client);
+    if (opts.unmuxed && !rec.Config.Tty) mon.pipe(new StdcopyDemux()).pipe(client);
+    else mon.pipe(client);
     if (opts.stdin && rec.Config.OpenStdin) {
       pipeStdin(client, mon, rec.Config.Tty, opts.detachKeys ?? DEFAULT_DETACH_KEYS, () => {
         // The detach sequence ends this attach only; the container keeps running.

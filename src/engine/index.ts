@@ -44,6 +44,7 @@ export { VolumeService, VolumeCreateSchema } from "./volumes.js";
 export type { VolumeInfo } from "./volumes.js";
 export { ArchiveService } from "./archive.js";
 export { BuildService, BuildStepError, buildRequestFromQuery } from "./build.js";
+export { buildPruneRequestFromQuery, type BuildPruneRequest } from "./buildprune.js";
 export type { PathStat } from "./archive.js";
 export { DistributionService, ImageArchiveService };
 export type { DfType };

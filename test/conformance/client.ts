@@ -7,6 +7,7 @@
  */
 import http from "node:http";
 import type { Socket } from "node:net";
+import { WebSocket } from "ws";
 
 export interface ApiRequest {
   method: string;
@@ -127,4 +128,68 @@ export function demux(raw: Buffer): Frame[] | null {
     else merged.push({ ...f });
   }
   return merged;
+}
+
+/** The answer to a websocket request: as ApiResponse (raw: every frame's payload in order), plus what kinds of frame came and the close code. */
+export interface WsResponse extends ApiResponse {
+  frameKinds: string[];
+  closeCode?: number;
+}
+
+/**
+ * A websocket request (GET …/attach/ws) with the `ws` client: the handshake's answer, then
+ * the frames until the server closes (or `readMs` passes); `stdin` is sent as one text frame
+ * once the socket is open. A refused handshake is answered as a plain response.
+ */
+export function wsRequest(socketPath: string, r: { path: string; stdin?: string; readMs?: number; timeoutMs?: number }): Promise<WsResponse> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws+unix://${socketPath}:${r.path}`);
+    const chunks: Buffer[] = [];
+    const kinds = new Set<string>();
+    let status = 0;
+    let statusText = "";
+    let headers: Record<string, string> = {};
+    let settled = false;
+    const done = (v: WsResponse | Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (cut) clearTimeout(cut);
+      if (v instanceof Error) reject(v);
+      else resolve(v);
+    };
+    const timer = setTimeout(() => {
+      ws.terminate();
+      done(new Error(`GET ${r.path}: no close within ${r.timeoutMs ?? 30_000} ms`));
+    }, r.timeoutMs ?? 30_000);
+    let cut: NodeJS.Timeout | undefined;
+    const answer = (ended: "end" | "open", closeCode?: number): WsResponse => ({ status, statusText, headers, raw: Buffer.concat(chunks), ended, frameKinds: [...kinds].sort(), ...(closeCode !== undefined ? { closeCode } : {}) });
+    ws.on("upgrade", (res) => {
+      status = res.statusCode ?? 0;
+      statusText = res.statusMessage ?? "";
+      headers = lowerHeaders(res.headers);
+    });
+    ws.on("open", () => {
+      if (r.stdin !== undefined) ws.send(r.stdin);
+      if (r.readMs !== undefined)
+        cut = setTimeout(() => {
+          ws.terminate();
+          done(answer("open"));
+        }, r.readMs);
+    });
+    ws.on("message", (d: Buffer, binary: boolean) => {
+      kinds.add(binary ? "binary" : "text");
+      chunks.push(d);
+    });
+    ws.on("close", (code) => done(answer("end", code)));
+    ws.on("unexpected-response", (_req, res) => {
+      status = res.statusCode ?? 0;
+      statusText = res.statusMessage ?? "";
+      headers = lowerHeaders(res.headers);
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => done(answer("end")));
+      res.on("error", () => done(answer("end")));
+    });
+    ws.on("error", (e) => done(e));
+  });
 }

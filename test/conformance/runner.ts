@@ -7,7 +7,7 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Engine } from "../../bench/engines.js";
 import { exec } from "../../bench/lib.js";
-import { request } from "./client.js";
+import { request, wsRequest, type WsResponse } from "./client.js";
 import { diff, globMatch, type Difference } from "./compare.js";
 import { API, resetEngine, type Pair } from "./engines.js";
 import { Normalizer, normalizeResponse, pick, sortArrays } from "./normalize.js";
@@ -109,15 +109,14 @@ export async function runOn(e: Engine, cli: CliConfig, imageId: string, sc: Scen
       const qs = new URLSearchParams();
       for (const [k, v] of Object.entries(step.query ?? {})) qs.set(k, subst(String(v), vars));
       const full = `${step.unversioned ? "" : `/${API}`}${p}${qs.size > 0 ? `?${qs.toString()}` : ""}`;
-      const r = await request(e.sock, {
+      const opts = { ...(step.stdin !== undefined ? { stdin: subst(step.stdin, vars) } : {}), ...(step.readMs !== undefined ? { readMs: step.readMs } : {}), timeoutMs: 60_000 };
+      const r: Awaited<ReturnType<typeof request>> & Partial<WsResponse> = step.websocket ? await wsRequest(e.sock, { path: full, ...opts }) : await request(e.sock, {
         method,
         path: full,
         body: substDeep(step.body, vars),
         ...(step.headers ? { headers: step.headers } : {}),
         ...(step.upgrade ? { upgrade: true } : {}),
-        ...(step.stdin !== undefined ? { stdin: subst(step.stdin, vars) } : {}),
-        ...(step.readMs !== undefined ? { readMs: step.readMs } : {}),
-        timeoutMs: 60_000,
+        ...opts,
       });
       try {
         json = JSON.parse(r.raw.toString("utf8"));
@@ -128,6 +127,7 @@ export async function runOn(e: Engine, cli: CliConfig, imageId: string, sc: Scen
       if (step.save) saveVars(step.save, json, vars, n);
       done.finish = () => {
         done.obs = normalizeResponse(r, n, { ...(step.frames ? { frames: true } : {}), ...(step.unordered ? { unordered: true } : {}) });
+        if (step.websocket) done.obs["websocket"] = { frameKinds: r.frameKinds, close: r.closeCode ?? null };
       };
       rec = done;
     } else if (isCli(step)) {

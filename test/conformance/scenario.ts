@@ -23,6 +23,8 @@ export interface ApiStep {
   stdin?: string;
   /** Cut an endless stream after this many ms (then only what arrived by then is compared). */
   readMs?: number;
+  /** Open it as a websocket (GET …/attach/ws): `stdin` goes as one frame; the frame kinds and the close code are compared too. */
+  websocket?: boolean;
   /** Body holds docker's stream framing (logs, attach, exec without TTY): compare decoded frames. */
   frames?: boolean;
 }

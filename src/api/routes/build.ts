@@ -1,7 +1,7 @@
 import type { Engine } from "../../engine/index.js";
-import { BuildStepError, buildRequestFromQuery } from "../../engine/index.js";
+import { BuildStepError, buildPruneRequestFromQuery, buildRequestFromQuery } from "../../engine/index.js";
 import { messageOf } from "../../util/errors.js";
-import { type Router, qBool, requireRes, startJsonStream } from "../server.js";
+import { type Router, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
 
 /**
  * `POST /build` (legacy builder): the context tar is the body; the answer is
@@ -85,6 +85,6 @@ export function buildRoutes(r: Router, engine: Engine): void {
   });
 
   r.post("/build/prune", async (ctx) => {
-    ctx.json(200, await engine.build.prune({ all: qBool(ctx.query, "all") }));
+    ctx.json(200, await engine.build.prune(buildPruneRequestFromQuery(ctx.query, qFilters(ctx.query), qBool(ctx.query, "all"))));
   });
 }

@@ -281,16 +281,19 @@ export class Builder {
   /**
    * `docker builder prune`: without `all`, drop the entries whose image is gone
    * (dangling cache); with it, every entry. Layers no image uses are then
-   * garbage-collected.
+   * garbage-collected. `unusedForMs` keeps the entries used more recently than that.
+   * CachesDeleted is null when nothing was deleted (Go's nil slice, as dockerd answers).
    */
-  async prune(opts: { all: boolean }): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
+  async prune(opts: { all: boolean; unusedForMs?: number }): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
     const doomed: string[] = [];
+    const cutoff = opts.unusedForMs === undefined ? Infinity : Date.now() - opts.unusedForMs;
     for (const [k, e] of this.cache.entries()) {
+      if (Date.parse(e.lastUsed) > cutoff) continue;
       if (opts.all || !this.o.store.index.get(e.image)) doomed.push(k);
     }
     await this.cache.delete(doomed);
     const gc = await this.o.store.gc(this.cache.roots());
-    return { CachesDeleted: doomed, SpaceReclaimed: gc.reclaimed };
+    return { CachesDeleted: doomed.length > 0 ? doomed : null, SpaceReclaimed: gc.reclaimed };
   }
 
   /** A step result from the cache, its image re-created when it was removed meanwhile. */
