@@ -6,11 +6,11 @@
  * an unknown container is a JSON 404 before the handshake, a request that is
  * not a handshake Go's bare 400.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { WebSocket } from "ws";
-import { Daemon } from "./harness.js";
+import { busyboxDaemon } from "./harness.js";
 
 interface Session {
   frames: Array<{ data: string; binary: boolean }>;
@@ -66,14 +66,7 @@ function rawGet(sock: string, path: string): Promise<string> {
 }
 
 describe("websocket attach", () => {
-  const d = new Daemon();
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.destroy();
-  });
+  const d = busyboxDaemon();
 
   it("streams a running container's stdout and stderr as binary frames, feeds frames to stdin, and closes with 1000 when it exits", async () => {
     const r = await d.docker(["run", "-d", "-i", "--name", "ws1", "busybox", "sh", "-c", "echo ready; read line; echo got:$line; echo err:$line >&2"]);

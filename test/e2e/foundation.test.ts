@@ -3,20 +3,13 @@
  * version negotiation, import, run with exit codes and separate streams, stdin,
  * ps/rm/rmi, errors, and a restart that keeps everything.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { Daemon, busyboxTarFile, leftovers } from "./harness.js";
+import { busyboxTarFile, leftovers, busyboxDaemon } from "./harness.js";
 
 describe("docker CLI against berthd: foundation", () => {
-  const d = new Daemon();
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.destroy();
-  });
+  const d = busyboxDaemon();
 
   it("negotiates the API version without warnings (docker version, docker info)", async () => {
     const v = await d.docker(["version"]);

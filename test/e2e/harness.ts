@@ -3,6 +3,7 @@
  * socket) and runs the real `docker` CLI against it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { after, before } from "node:test";
 import { existsSync, mkdtempSync, promises as fs, createWriteStream } from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -187,4 +188,20 @@ export async function until(fn: () => Promise<boolean>, ms: number): Promise<boo
     await sleep(100);
   }
   return false;
+}
+
+/**
+ * The usual set-up of a describe block: a private berthd with busybox:latest, started before its
+ * tests and destroyed after them.
+ */
+export function busyboxDaemon(): Daemon {
+  const d = new Daemon();
+  before(async () => {
+    await d.start();
+    await d.loadBusybox();
+  });
+  after(async () => {
+    await d.destroy();
+  });
+  return d;
 }

@@ -1,18 +1,11 @@
 /** HEALTHCHECK from flags: starting → healthy, failing probes → unhealthy, shown in inspect and ps. */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon, until } from "./harness.js";
+import { until, busyboxDaemon } from "./harness.js";
 
 
 describe("docker CLI against berthd: health checks", () => {
-  const d = new Daemon();
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.destroy();
-  });
+  const d = busyboxDaemon();
 
   const status = async (c: string) => (await d.docker(["inspect", "-f", "{{.State.Health.Status}}", c])).stdout.trim();
 

@@ -2,22 +2,15 @@
  * Container lifecycle beyond the foundation: restart policies, stop/kill/rename/
  * pause, wait conditions, logs, and containers that outlive a daemon crash.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { Daemon, run, sleep, until, leftovers } from "./harness.js";
+import { run, sleep, until, leftovers, busyboxDaemon } from "./harness.js";
 
 
 
 describe("docker CLI against berthd: container lifecycle", () => {
-  const d = new Daemon();
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.destroy();
-  });
+  const d = busyboxDaemon();
 
   const inspect = async (fmt: string, c: string) => (await d.docker(["inspect", "-f", fmt, c])).stdout.trim();
 

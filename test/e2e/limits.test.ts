@@ -3,11 +3,11 @@
  * CPU limits in the cgroup and in inspect, OOM kills, the pids limit, ulimits,
  * tmpfs mounts, host devices, --init, docker stats and docker top.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, rmdirSync } from "node:fs";
 import http from "node:http";
-import { Daemon, leftovers } from "./harness.js";
+import { leftovers, busyboxDaemon } from "./harness.js";
 
 const cg = (ctrl: string, id: string, file: string) => readFileSync(`/sys/fs/cgroup/${ctrl}/berth/${id}/${file}`, "utf8").trim();
 
@@ -38,14 +38,7 @@ function statsLines(sock: string, id: string, n: number): Promise<Record<string,
 }
 
 describe("docker CLI against berthd: resource limits and stats", () => {
-  const d = new Daemon();
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.destroy();
-  });
+  const d = busyboxDaemon();
 
   it("applies --memory to the cgroup and shows it (and the doubled swap) in inspect", async () => {
     const r = await d.docker(["run", "-d", "--name", "mem", "-m", "32m", "busybox", "sleep", "30"]);

@@ -4,9 +4,9 @@
  * back: the docker CLI's own latency would hide the race. Expected states were
  * recorded from the reference dockerd with the same calls.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon } from "./harness.js";
+import { busyboxDaemon } from "./harness.js";
 import { api, json } from "./rawapi.js";
 
 const V = "/v1.41";
@@ -19,14 +19,7 @@ interface State {
 }
 
 describe("state after kill, stop, restart and rm -f (raw API, back to back)", () => {
-  const d = new Daemon();
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.destroy();
-  });
+  const d = busyboxDaemon();
 
   const started = async (cmd: string[], hostConfig: Record<string, unknown> = {}): Promise<string> => {
     const c = await api(d.sock, "POST", `${V}/containers/create`, { Image: "busybox", Cmd: cmd, HostConfig: hostConfig });

@@ -4,9 +4,9 @@
  * the user when no group is given, then --group-add). Every expected `id` line
  * and error was recorded from the reference dockerd with the same busybox image.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon } from "./harness.js";
+import { busyboxDaemon } from "./harness.js";
 
 const RUNS: [string[], string][] = [
   [["-u", "65534:65534"], "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)"],
@@ -58,14 +58,7 @@ const EXECS: [string, string[], string][] = [
 ];
 
 describe("users and groups of container and exec processes", () => {
-  const d = new Daemon();
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.destroy();
-  });
+  const d = busyboxDaemon();
 
   for (const [args, want] of RUNS) {
     it(`runs ${args.join(" ")} as ${want}`, async () => {
