@@ -3,13 +3,13 @@
  * berthd: the daemon. Parses dockerd-style flags, takes the data-root lock, starts
  * the engine and serves the Docker Engine API on the requested sockets.
  */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { promises as fs, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import type http from "node:http";
 import { type TlsOptions, makeApiServer } from "../api/index.js";
-import { Engine } from "../engine/index.js";
+import { Engine, proxyConfigFromEnv, validateMirror } from "../engine/index.js";
 import { errnoCode, messageOf } from "../util/errors.js";
 import { type IdMap, resolveRemap } from "../util/idmap.js";
 import { atomicWriteFile, ensureDir, mkdirp } from "../util/fsutil.js";
@@ -33,6 +33,8 @@ interface Flags {
   tlscert?: string;
   tlskey?: string;
   insecureRegistry?: string[];
+  registryMirror?: string[];
+  certsDir?: string;
   bip?: string;
   usernsRemap?: string;
 }
@@ -55,6 +57,16 @@ const program = new Command("berthd")
   .option("--userns-remap <user>", 'run containers in a user namespace mapped to this user\'s subordinate ids ("default" creates and uses the user dockremap; user[:group] or uid[:gid])')
   .option("--bip <cidr>", "the default bridge's address and prefix, e.g. 172.18.0.1/16 (when berth0 does not exist yet)")
   .addOption(new Option("--insecure-registry <host>", "registry reachable over plain HTTP (host:port or CIDR), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
+  .addOption(
+    new Option("--registry-mirror <url>", "preferred Docker Hub mirror (http:// or https:// URL), repeatable").argParser((v: string, prev: string[] | undefined) => {
+      try {
+        return [...(prev ?? []), validateMirror(v)];
+      } catch (e) {
+        throw new InvalidArgumentError(messageOf(e));
+      }
+    }),
+  )
+  .option("--certs-dir <dir>", "per-registry TLS and hosts.toml folders (default: /etc/berth/certs.d, then /etc/docker/certs.d)")
   .version("0.1.0", "-v, --version");
 
 program.parse();
@@ -119,6 +131,10 @@ async function main(): Promise<void> {
     log,
     debug: flags.debug,
     insecureRegistries: flags.insecureRegistry ?? [],
+    registryMirrors: flags.registryMirror ?? [],
+    // As dockerd: HTTP_PROXY, HTTPS_PROXY, NO_PROXY (or lower case) from berthd's environment.
+    proxies: proxyConfigFromEnv(),
+    ...(flags.certsDir !== undefined ? { certsDirs: [path.resolve(flags.certsDir)] } : {}),
     ...(flags.bip ? { bridgeIp: flags.bip } : {}),
     ...(idMap ? { idMap } : {}),
   });

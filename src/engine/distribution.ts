@@ -49,7 +49,12 @@ import {
   isImageManifestType,
   isIndexType,
   isInsecureRegistry,
+  type ProxyConfig,
+  type RegistryEndpoint,
+  Transport,
+  originEndpoint,
   parseRegistryAuth,
+  pullEndpoints,
   registryEndpointHost,
   selectPlatform,
 } from "../registry/index.js";
@@ -67,6 +72,12 @@ export interface DistributionOptions {
   log: Logger;
   /** dockerd's --insecure-registry: hosts or CIDRs reachable over plain HTTP. */
   insecureRegistries?: string[];
+  /** Docker Hub mirrors ("http://host:port/"), tried before docker.io for pulls. */
+  registryMirrors?: string[];
+  /** Outgoing proxies (the environment's, or daemon.json's). */
+  proxies?: ProxyConfig;
+  /** certs.d folders: per-registry TLS and hosts.toml (first with a folder for the host wins). */
+  certsDirs?: string[];
 }
 
 export interface PullRequest {
@@ -217,10 +228,19 @@ export class DistributionService {
 
   /** GET /images/search (src/engine/search.ts). */
   search(q: { term: string; limit: number; filters: Record<string, string[]>; auth?: string }, signal?: AbortSignal): Promise<SearchResult[]> {
-    return searchImages({ ...q, insecure: this.insecure }, signal);
+    return searchImages({ ...q, insecure: this.insecure, transport: this.transport() }, signal);
   }
 
-  private client(host: string, auth: string | undefined, signal?: AbortSignal, timeoutMs?: number): RegistryClient {
+  private get hosts(): { registryMirrors: string[]; certsDirs: string[] } {
+    return { registryMirrors: this.o.registryMirrors ?? [], certsDirs: this.o.certsDirs ?? [] };
+  }
+
+  /** Connections of one operation: proxies, certs.d (read afresh, so changes need no restart). */
+  transport(): Transport {
+    return new Transport({ proxies: this.o.proxies ?? {}, certsDirs: this.o.certsDirs ?? [] });
+  }
+
+  private client(host: string, auth: string | undefined, signal?: AbortSignal, timeoutMs?: number, ep: RegistryEndpoint = originEndpoint(this.hosts, host)): RegistryClient {
     const creds = parseRegistryAuth(auth);
     const { serveraddress: _s, ...credentials } = creds ?? {};
     return new RegistryClient({
@@ -228,14 +248,17 @@ export class DistributionService {
       ...(creds ? { credentials } : {}),
       insecureRegistries: this.insecure,
       userAgent: "docker/28.0.0 go/go1.23 (berth)",
+      transport: this.transport(),
+      endpoint: ep,
       ...(signal ? { signal } : {}),
       ...(timeoutMs ? { timeoutMs } : {}),
     });
   }
 
-  private pingUrl(host: string): string {
-    const ep = registryEndpointHost(host);
-    return `${isInsecureRegistry(ep, this.insecure) ? "http" : "https"}://${ep}/v2/`;
+  private pingUrl(host: string, ep?: RegistryEndpoint): string {
+    if (ep?.fixedScheme) return `${ep.base.protocol}//${ep.base.host}${ep.apiPath}/`;
+    const h = registryEndpointHost(host);
+    return `${isInsecureRegistry(h, this.insecure) ? "http" : "https"}://${h}/v2/`;
   }
 
   /**
@@ -243,18 +266,19 @@ export class DistributionService {
    * (docker.io without internet) fails fast with Go's error text. Auth
    * challenges are left to the real requests.
    */
-  private async reach(host: string, auth: string | undefined, signal?: AbortSignal): Promise<void> {
+  private async reach(host: string, auth: string | undefined, signal?: AbortSignal, ep?: RegistryEndpoint): Promise<void> {
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
     const timer = setTimeout(() => ac.abort(new EngineError("unavailable", "GET /v2/: timed out")), PING_TIMEOUT_MS);
     try {
-      await this.client(host, auth, ac.signal, PING_TIMEOUT_MS).ping();
+      await this.client(host, auth, ac.signal, PING_TIMEOUT_MS, ep).ping();
     } catch (e) {
       if (e instanceof RegistryHttpError) return; // it answered
       const reason = ac.signal.aborted && !signal?.aborted ? ac.signal.reason : e;
-      const text = describeNetError(reason, "GET", this.pingUrl(host)) ?? describeNetError(e, "GET", this.pingUrl(host));
-      throw new EngineError("internal", text ?? `${GO_METHOD.GET} "${this.pingUrl(host)}": ${messageOf(e)}`);
+      const url = this.pingUrl(host, ep);
+      const text = describeNetError(reason, "GET", url) ?? describeNetError(e, "GET", url);
+      throw new EngineError("internal", text ?? `${GO_METHOD.GET} "${url}": ${messageOf(e)}`);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
@@ -319,7 +343,27 @@ export class DistributionService {
 
   // ---------------------------------------------------------------- pull
 
+  /**
+   * Pull from each place that may serve the image (mirrors first, hosts.ts), as
+   * dockerd does: a mirror's failure of any kind is logged and the next one is
+   * tried; the origin's error is the one the user sees.
+   */
   async pull(req: PullRequest, out: ProgressSink): Promise<void> {
+    const parsed = parseReference(req.fromImage);
+    const byDigest = parsed.digest !== undefined || isDigest(req.tag ?? "");
+    const endpoints = pullEndpoints(this.hosts, registryOf(parsed).host, byDigest);
+    for (const ep of endpoints) {
+      try {
+        await this.pullFrom(req, out, ep);
+        return;
+      } catch (e) {
+        if (!ep.mirror || req.signal?.aborted) throw e;
+        this.o.log.info(`pull ${req.fromImage} from mirror ${ep.base.href} failed, trying the next: ${messageOf(e)}`);
+      }
+    }
+  }
+
+  private async pullFrom(req: PullRequest, out: ProgressSink, ep: RegistryEndpoint): Promise<void> {
     let ref = parseReference(req.fromImage);
     const tagParam = req.tag ?? "";
     if (tagParam !== "") {
@@ -329,8 +373,8 @@ export class DistributionService {
     }
     const platform = parsePlatform(req.platform);
     const { host, path: repoPath } = registryOf(ref);
-    await this.reach(host, req.auth, req.signal);
-    const client = this.client(host, req.auth, req.signal);
+    await this.reach(host, req.auth, req.signal, ep);
+    const client = this.client(host, req.auth, req.signal, undefined, ep);
     const creds = parseRegistryAuth(req.auth) !== undefined;
 
     if (ref.tag === undefined && ref.digest === undefined) {

@@ -6,8 +6,8 @@
  * GET with Go's error wording; node's http has no redirect following.
  */
 import http from "node:http";
-import https from "node:https";
 import { Transform, type Readable } from "node:stream";
+import type { Transport } from "../registry/index.js";
 import { EngineError, errnoCode, invalid, notFound } from "../util/errors.js";
 import { describeNetError } from "./distribution.js";
 import { progress, status, throttled, type ProgressSink } from "./progress.js";
@@ -15,12 +15,12 @@ import { progress, status, throttled, type ProgressSink } from "./progress.js";
 const MAX_REDIRECTS = 10;
 const CONNECT_TIMEOUT_MS = 30_000;
 
-function get(url: URL, signal?: AbortSignal): Promise<http.IncomingMessage> {
+function get(transport: Transport, url: URL, signal?: AbortSignal): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const mod = url.protocol === "https:" ? https : http;
-    const req = mod.get(url, { timeout: CONNECT_TIMEOUT_MS, ...(signal ? { signal } : {}) }, resolve);
+    const req = transport.request(url, { method: "GET", timeout: CONNECT_TIMEOUT_MS, ...(signal ? { signal } : {}) }, resolve);
     req.on("timeout", () => req.destroy(new EngineError("internal", "request timed out")));
     req.on("error", reject);
+    req.end();
   });
 }
 
@@ -37,7 +37,7 @@ async function readSome(res: Readable, max: number): Promise<string> {
 }
 
 /** Open the archive at `src` (the fromSrc parameter): its body and length (-1 if unknown). */
-export async function openImportUrl(src: string, signal?: AbortSignal): Promise<{ url: string; body: Readable; length: number }> {
+export async function openImportUrl(src: string, transport: Transport, signal?: AbortSignal): Promise<{ url: string; body: Readable; length: number }> {
   const text = src.includes("://") ? src : `http://${src}`;
   let url: URL;
   try {
@@ -50,7 +50,7 @@ export async function openImportUrl(src: string, signal?: AbortSignal): Promise<
   for (let hop = 0; ; hop++) {
     let res: http.IncomingMessage;
     try {
-      res = await get(url, signal);
+      res = await get(transport, url, signal);
     } catch (e) {
       const msg = describeNetError(e, "GET", url.toString()) ?? `Get "${url.toString()}": ${e instanceof Error ? e.message : String(e)}`;
       throw errnoCode(e) === "ENOTFOUND" ? notFound(msg) : new EngineError("internal", msg);

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { ImageStore } from "../image/index.js";
 import { Runtime } from "../runtime/index.js";
+import { DEFAULT_CERTS_DIRS, maskProxyCredentials } from "../registry/index.js";
 import { atomicWriteFile, ensureDir } from "../util/fsutil.js";
 import { randomUUID } from "node:crypto";
 import type { IdMap } from "../util/idmap.js";
@@ -50,6 +51,7 @@ export { DistributionService, ImageArchiveService };
 export type { DfType };
 export type { ProgressSink, ProgressMessage } from "./progress.js";
 export { importProgress, openImportUrl } from "./import-url.js";
+export { proxyConfigFromEnv, validateMirror } from "../registry/index.js";
 
 export const VERSION = "0.1.0";
 export const API_VERSION = "1.47";
@@ -66,6 +68,12 @@ export interface EngineOptions {
   bridgeIp?: string;
   /** --insecure-registry: registries reachable over plain HTTP (loopback always is). */
   insecureRegistries?: string[];
+  /** --registry-mirror / daemon.json registry-mirrors: Docker Hub mirrors ("http://host:port/"). */
+  registryMirrors?: string[];
+  /** Outgoing proxies (HTTP_PROXY/HTTPS_PROXY/NO_PROXY, or daemon.json proxies). */
+  proxies?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
+  /** certs.d folders (per-registry TLS, hosts.toml); default /etc/berth/certs.d then /etc/docker/certs.d. */
+  certsDirs?: string[];
   /** --userns-remap: containers run in a user namespace with these ids; dataRoot is already the mapping's own. */
   idMap?: IdMap;
 }
@@ -131,7 +139,15 @@ export class Engine {
     this.archive = new ArchiveService({ containers: this.containers, store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.execRoot, "archive") });
     this.containers.execIds = (id) => this.exec.idsOf(id);
     this.health = new HealthMonitor(this.containers, this.exec, this.events, opts.log);
-    this.distribution = new DistributionService({ store: this.store, events: this.events, log: opts.log, insecureRegistries: opts.insecureRegistries ?? [] });
+    this.distribution = new DistributionService({
+      store: this.store,
+      events: this.events,
+      log: opts.log,
+      insecureRegistries: opts.insecureRegistries ?? [],
+      registryMirrors: opts.registryMirrors ?? [],
+      proxies: opts.proxies ?? {},
+      certsDirs: opts.certsDirs ?? DEFAULT_CERTS_DIRS,
+    });
     this.imageArchive = new ImageArchiveService({ store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.dataRoot, "tmp", "image-load") });
     this.build = new BuildService({
       store: this.store,
@@ -266,18 +282,18 @@ export class Engine {
         AllowNondistributableArtifactsHostnames: [],
         InsecureRegistryCIDRs: ["::1/128", "127.0.0.0/8", ...(this.opts.insecureRegistries ?? []).filter((r) => r.includes("/"))],
         IndexConfigs: {
-          "docker.io": { Name: "docker.io", Mirrors: [], Secure: true, Official: true },
+          "docker.io": { Name: "docker.io", Mirrors: this.opts.registryMirrors ?? [], Secure: true, Official: true },
           ...Object.fromEntries((this.opts.insecureRegistries ?? []).filter((r) => !r.includes("/")).map((r) => [r, { Name: r, Mirrors: [], Secure: false, Official: false }])),
         },
-        Mirrors: [],
+        Mirrors: this.opts.registryMirrors ?? [],
       },
       NCPU: os.cpus().length,
       MemTotal: os.totalmem(),
       GenericResources: null,
       DockerRootDir: this.opts.dataRoot,
-      HttpProxy: process.env["HTTP_PROXY"] ?? process.env["http_proxy"] ?? "",
-      HttpsProxy: process.env["HTTPS_PROXY"] ?? process.env["https_proxy"] ?? "",
-      NoProxy: process.env["NO_PROXY"] ?? process.env["no_proxy"] ?? "",
+      HttpProxy: maskProxyCredentials(this.opts.proxies?.httpProxy),
+      HttpsProxy: maskProxyCredentials(this.opts.proxies?.httpsProxy),
+      NoProxy: this.opts.proxies?.noProxy ?? "",
       Name: os.hostname(),
       Labels: [],
       ExperimentalBuild: false,

@@ -6,9 +6,7 @@
  * (is-automated, is-official, stars) apply to the index's answer. Hand-written:
  * a GET and a JSON parse; the v2 client (src/registry) has no v1 search.
  */
-import http from "node:http";
-import https from "node:https";
-import { isInsecureRegistry, parseRegistryAuth } from "../registry/index.js";
+import { DIRECT, type Transport, isInsecureRegistry, parseRegistryAuth } from "../registry/index.js";
 import { EngineError, invalid } from "../util/errors.js";
 import { describeNetError } from "./distribution.js";
 
@@ -27,10 +25,9 @@ interface Got {
   body: string;
 }
 
-function get(url: string, auth: string | undefined, signal?: AbortSignal): Promise<Got> {
+function get(transport: Transport, url: string, auth: string | undefined, signal?: AbortSignal): Promise<Got> {
   return new Promise((resolve, reject) => {
-    const mod = url.startsWith("https:") ? https : http;
-    const req = mod.get(url, { headers: { ...(auth ? { Authorization: auth } : {}), "User-Agent": "docker/28.0.0 go/go1.23 (berth)" }, timeout: TIMEOUT_MS, ...(signal ? { signal } : {}) }, (res) => {
+    const req = transport.request(new URL(url), { method: "GET", headers: { ...(auth ? { Authorization: auth } : {}), "User-Agent": "docker/28.0.0 go/go1.23 (berth)" }, timeout: TIMEOUT_MS, ...(signal ? { signal } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on("data", (c: Buffer) => {
@@ -43,6 +40,7 @@ function get(url: string, auth: string | undefined, signal?: AbortSignal): Promi
     });
     req.on("timeout", () => req.destroy(new EngineError("internal", "request timed out")));
     req.on("error", reject);
+    req.end();
   });
 }
 
@@ -52,7 +50,7 @@ const netText = (e: unknown, url: string): string => describeNetError(e, "GET", 
 const badFilter = (name: string, value?: string): EngineError => invalid(`Invalid filter '${name}${value === undefined ? "" : `=${value}`}'`);
 
 export async function searchImages(
-  q: { term: string; limit: number; filters: Record<string, string[]>; auth?: string; insecure: string[] },
+  q: { term: string; limit: number; filters: Record<string, string[]>; auth?: string; insecure: string[]; transport?: Transport },
   signal?: AbortSignal,
 ): Promise<SearchResult[]> {
   for (const k of Object.keys(q.filters)) if (!["is-automated", "is-official", "stars"].includes(k)) throw badFilter(k);
@@ -71,6 +69,7 @@ export async function searchImages(
   }
   if (q.limit < 1 || q.limit > 100) throw invalid(`Limit ${q.limit} is outside the range of [1, 100]`);
 
+  const transport = q.transport ?? DIRECT;
   const [first = "", rest] = q.term.split(/\/(.*)/s);
   const hub = rest === undefined || (!first.includes(".") && !first.includes(":") && first !== "localhost");
   const host = hub ? "index.docker.io" : first;
@@ -79,7 +78,7 @@ export async function searchImages(
   if (!hub) {
     // dockerd's validateEndpoint: any HTTP answer to /v1/_ping will do.
     try {
-      await get(`${base}_ping`, undefined, signal);
+      await get(transport, `${base}_ping`, undefined, signal);
     } catch (e) {
       if (!isInsecureRegistry(host, q.insecure)) {
         throw new EngineError(
@@ -89,7 +88,7 @@ export async function searchImages(
       }
       const plain = `http://${host}/v1/`;
       try {
-        await get(`${plain}_ping`, undefined, signal);
+        await get(transport, `${plain}_ping`, undefined, signal);
       } catch (e2) {
         throw new EngineError("internal", `invalid registry endpoint "${plain}". HTTPS attempt: ${netText(e, `${base}_ping`)}. HTTP attempt: ${netText(e2, `${plain}_ping`)}`);
       }
@@ -101,7 +100,7 @@ export async function searchImages(
   const url = `${base}search?q=${encodeURIComponent(remote ?? "")}&n=${q.limit}`;
   let got: Got;
   try {
-    got = await get(url, basic, signal);
+    got = await get(transport, url, basic, signal);
   } catch (e) {
     throw new EngineError("internal", netText(e, url));
   }

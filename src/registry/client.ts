@@ -7,15 +7,16 @@
  * (Range) and chunked, resumable blob uploads.
  */
 import { createHash } from "node:crypto";
-import http, { type IncomingHttpHeaders, type IncomingMessage } from "node:http";
-import https from "node:https";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import net from "node:net";
 import { Readable } from "node:stream";
 import { type Digest, isDigest, sha256 } from "../util/digest.js";
 import { coalesce } from "../util/chunks.js";
 import { EngineError, type ErrorKind, messageOf } from "../util/errors.js";
 import { MAX_MANIFEST_BYTES, MAX_TOKEN_BYTES, checkDeclaredSize, readAtMost } from "../util/limits.js";
+import type { RegistryEndpoint } from "./hosts.js";
 import { PULL_ACCEPT } from "./mediatypes.js";
+import { DIRECT, type Transport } from "./transport.js";
 
 /** Credentials as in Docker's X-Registry-Auth / config.json auths. */
 export interface RegistryCredentials {
@@ -41,6 +42,10 @@ export interface RegistryClientOptions {
   /** Chunk size of chunked pushes (default 16 MiB). */
   chunkBytes?: number;
   signal?: AbortSignal;
+  /** Proxies and certs.d trust for every connection (transport.ts); direct and default trust when absent. */
+  transport?: Transport;
+  /** Talk to this endpoint (a mirror, or hosts.toml's server) instead of the host's own (hosts.ts). */
+  endpoint?: RegistryEndpoint;
 }
 
 export interface FetchedManifest {
@@ -276,9 +281,11 @@ export class RegistryClient {
 
   constructor(private readonly opts: RegistryClientOptions) {
     this.host = opts.host;
-    this.endpoint = registryEndpointHost(opts.host);
-    this.insecure = isInsecureRegistry(this.endpoint, opts.insecureRegistries);
-    if (!this.insecure) this.scheme = "https";
+    const ep = opts.endpoint;
+    this.endpoint = ep ? ep.base.host : registryEndpointHost(opts.host);
+    this.insecure = (ep?.skipVerify ?? false) || isInsecureRegistry(this.endpoint, opts.insecureRegistries);
+    if (ep?.fixedScheme) this.scheme = ep.base.protocol === "http:" ? "http" : "https";
+    else if (!this.insecure) this.scheme = "https";
   }
 
   static pullScope(repo: string): string {
@@ -293,13 +300,14 @@ export class RegistryClient {
 
   private send(url: URL, method: string, headers: Record<string, string | number>, body: Body, insecureTls: boolean): Promise<Resp> {
     return new Promise<Resp>((resolve, reject) => {
-      const mod = url.protocol === "https:" ? https : http;
-      const req = mod.request(
+      const ep = url.host === this.endpoint ? this.opts.endpoint : undefined;
+      const req = (this.opts.transport ?? DIRECT).request(
         url,
         {
           method,
-          headers: { "User-Agent": this.opts.userAgent ?? "berth/0.1", ...headers },
-          ...(url.protocol === "https:" && insecureTls ? { rejectUnauthorized: false } : {}),
+          headers: { "User-Agent": this.opts.userAgent ?? "berth/0.1", ...(ep?.headers ?? {}), ...headers },
+          ...(url.protocol === "https:" && insecureTls ? { insecureTls: true } : {}),
+          ...(ep ? { hostTls: ep.tls } : {}),
           ...(this.opts.signal ? { signal: this.opts.signal } : {}),
         },
         (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url }),
@@ -321,12 +329,13 @@ export class RegistryClient {
 
   /** "https://host:port/v2/", or "http://…" once an insecure registry turned out to speak plain HTTP. */
   get pingUrl(): string {
-    return `${this.baseUrl()}/v2/`;
+    return `${this.baseUrl()}${this.opts.endpoint?.apiPath ?? "/v2"}/`;
   }
 
   /** One request, following redirects (Authorization is not sent to other hosts). */
   private async roundTrip(method: string, target: string | URL, headers: Record<string, string | number>, body: Body): Promise<Resp> {
-    let url = typeof target === "string" ? new URL(target, this.baseUrl()) : target;
+    const api = this.opts.endpoint?.apiPath ?? "/v2";
+    let url = typeof target === "string" ? new URL(api !== "/v2" && target.startsWith("/v2/") ? `${api}${target.slice(3)}` : target, this.baseUrl()) : target;
     if (this.scheme === undefined && url.host === this.endpoint) {
       // Insecure registry: HTTPS without verification first, plain HTTP when HTTPS is not spoken there.
       try {

@@ -39,3 +39,7 @@ export {
   type ImageIndex,
 } from "./mediatypes.js";
 export { parseHtpasswd, verifyHtpasswdHash } from "./htpasswd.js";
+export { type ProxyConfig, ProxySelector, proxyConfigFromEnv, maskProxyCredentials } from "./proxy.js";
+export { DEFAULT_CERTS_DIRS, type HostTls } from "./certsd.js";
+export { type RegistryEndpoint, type RegistryHostsOptions, type HostsToml, validateMirror, parseHostsToml, pullEndpoints, originEndpoint } from "./hosts.js";
+export { DIRECT, Transport, type TransportOptions } from "./transport.js";

@@ -18,7 +18,7 @@ export function imageRoutes(r: Router, engine: Engine): void {
     if (fromSrc !== null) {
       const res = requireRes(ctx);
       // A URL: dockerd downloads it (its errors before the stream starts are plain HTTP errors).
-      const opened = fromSrc === "-" ? undefined : await openImportUrl(fromSrc);
+      const opened = fromSrc === "-" ? undefined : await openImportUrl(fromSrc, engine.distribution.transport());
       // Errors before the stream starts are plain HTTP errors; after it, in-band as Docker does.
       let started = false;
       const write = (m: unknown): void => {
