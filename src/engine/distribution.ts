@@ -145,6 +145,15 @@ export function describeNetError(e: unknown, method: string, url: string): strin
       return `${prefix}dial tcp ${target}: connect: network is unreachable`;
     case "ECONNRESET":
       return `${prefix}read tcp ${target}: read: connection reset by peer`;
+    // Certificate checks, in Go's crypto/x509 words.
+    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
+    case "UNABLE_TO_GET_ISSUER_CERT_LOCALLY":
+    case "SELF_SIGNED_CERT_IN_CHAIN":
+    case "DEPTH_ZERO_SELF_SIGNED_CERT":
+      return `${prefix}x509: certificate signed by unknown authority`;
+    case "CERT_HAS_EXPIRED":
+    case "CERT_NOT_YET_VALID":
+      return `${prefix}x509: certificate has expired or is not yet valid`;
     default:
       if (e instanceof EngineError && /timed out$/.test(e.message)) return `${prefix}net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)`;
       return undefined;

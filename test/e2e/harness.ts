@@ -80,11 +80,13 @@ export class Daemon {
     return { ...process.env, DOCKER_HOST: `unix://${this.sock}`, DOCKER_CONFIG: path.join(this.dir, "docker-config"), BERTH_HOST: `unix://${this.sock}` };
   }
 
-  async start(extraArgs: string[] = []): Promise<void> {
+  /** Start berthd; `env` adds to (or, with undefined values, removes from) the inherited environment. */
+  async start(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
     const log = createWriteStream(this.logFile, { flags: "a" });
     await new Promise<void>((r) => log.once("open", () => r()));
     this.proc = spawn(process.execPath, [BERTHD, "-H", `unix://${this.sock}`, "--data-root", this.dataRoot, "--exec-root", this.execRoot, "--debug", ...extraArgs], {
       stdio: ["ignore", log, log],
+      env: { ...process.env, ...env },
     });
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
