@@ -255,7 +255,8 @@ export async function connectTunnel(proxy: URL, host: string, port: number): Pro
       if (rest.length > 0) sock.unshift(rest);
       resolve(sock);
     };
-    const onClose = (): void => fail(new EngineError("unavailable", "proxyconnect: proxy closed the connection"));
+    // Go's wording when the proxy hangs up before answering.
+    const onClose = (): void => fail(new EngineError("unavailable", "unexpected EOF"));
     const cleanup = (): void => {
       sock.off("data", onData);
       sock.off("error", fail);
