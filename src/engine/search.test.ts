@@ -2,6 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { Transport, startTestProxy } from "../registry/index.js";
 import { searchImages } from "./search.js";
 
 /** A v1 index on loopback: /v1/_ping answers, /v1/search returns three results and records what it was asked. */
@@ -55,4 +56,20 @@ test("search rejects unknown or malformed filters and a limit outside [1, 100] w
 
 test("a registry without the v1 search API is an internal error \"Unexpected status code 404\", as dockerd says", async () => {
   await assert.rejects(search(`${host}/nosearch`), { kind: "internal", message: "Unexpected status code 404" });
+});
+
+test("search goes through the proxy: a CONNECT for the HTTPS attempt, then the v1 calls as absolute-URI requests", async () => {
+  const port = (server.address() as AddressInfo).port;
+  const proxy = await startTestProxy();
+  try {
+    const transport = new Transport({ proxies: { httpProxy: proxy.url, httpsProxy: proxy.url } });
+    const r = await searchImages({ term: `index.test:${port}/team`, limit: 5, filters: {}, insecure: [`index.test:${port}`], transport });
+    assert.deepEqual(r.map((x) => x.name), ["team/app", "base", "team/tool"]);
+    assert.deepEqual(
+      proxy.seen.map((s) => `${s.method} ${s.target}`),
+      [`CONNECT index.test:${port}`, `GET http://index.test:${port}/v1/_ping`, `GET http://index.test:${port}/v1/search?q=team&n=5`],
+    );
+  } finally {
+    await proxy.close();
+  }
 });
