@@ -17,7 +17,7 @@ import bcrypt from "bcryptjs";
 import { type RegistryHandle, startRegistry } from "../../src/registry/index.js";
 import { type TestProxy, startTestProxy } from "../../src/registry/testproxy.js";
 import { makeTestPki } from "../../src/registry/testpki.js";
-import { Daemon, busyboxTarFile } from "./harness.js";
+import { DOCKER, Daemon, busyboxTarFile, run } from "./harness.js";
 
 const PROXY_USER = "puser:p@ss";
 const proxyAuth = `Basic ${Buffer.from(PROXY_USER).toString("base64")}`;
@@ -186,6 +186,19 @@ describe("proxies, registry mirrors and certs.d", { timeout: 240_000 }, () => {
     // The proxy hangs up (nothing listens on 127.0.0.1:443): dockerd 20.10 says the same through this proxy.
     assert.match(push.stderr, /Get "https:\/\/k8s\.test\/v2\/": unexpected EOF/);
     assert.deepEqual(seenSince(n), ["CONNECT k8s.test:443"]);
+  });
+
+  it("build FROM pulls through the mirrors too, and --build-arg HTTPS_PROXY reaches RUN without entering the history", async () => {
+    await ok(["rmi", "y:1"]);
+    const ctx = path.join(tmp, "ctx");
+    await fs.mkdir(ctx, { recursive: true });
+    await fs.writeFile(path.join(ctx, "Dockerfile"), 'FROM y:1\nRUN echo "proxy=$HTTPS_PROXY" > /proxy.txt\n');
+    const n = proxy.seen.length;
+    const r = await run(DOCKER, ["build", "--build-arg", "HTTPS_PROXY=http://build-proxy.test:3128", "-t", "built:1", ctx], { env: { ...d.env, DOCKER_BUILDKIT: "0" }, timeoutMs: 90_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(seenSince(n), [], "y:1 came from mirror 2, not through the proxy");
+    assert.equal((await ok(["run", "--rm", "built:1", "cat", "/proxy.txt"])).trim(), "proxy=http://build-proxy.test:3128");
+    assert.doesNotMatch(await ok(["history", "--no-trunc", "built:1"]), /build-proxy/);
   });
 
   it("docker import URL goes through the proxy", async () => {
