@@ -1,10 +1,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, promises as fs } from "node:fs";
+import http from "node:http";
+import type net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { hostTls, readCertsFolder } from "./certsd.js";
-import { originEndpoint, parseHostsToml, pullEndpoints, validateMirror } from "./hosts.js";
+import { RegistryClient } from "./client.js";
+import { type RegistryEndpoint, originEndpoint, parseHostsToml, pullEndpoints, validateMirror } from "./hosts.js";
 
 describe("hosts.toml", () => {
   it("reads containerd's documented keys", () => {
@@ -134,5 +137,34 @@ describe("pull endpoints and certs.d", () => {
     await fs.mkdir(b);
     await fs.writeFile(path.join(b, "client.cert"), "c");
     assert.throws(() => readCertsFolder(b), { message: "missing key client.key for client certificate client.cert. CA certificates must use the extension .crt" });
+  });
+});
+
+describe("a hosts.toml host with a path", () => {
+  it("sends the API under the host's path (/<path>/v2, or the path itself with override_path), with its headers", async () => {
+    const asked: string[] = [];
+    const server = http.createServer((req, res) => {
+      asked.push(`${req.url} ${req.headers["x-mirror"] ?? ""}`);
+      res.writeHead(404, { "Content-Type": "application/json" }).end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}');
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    const dir = mkdtempSync(path.join(os.tmpdir(), "berth-hostpath-"));
+    try {
+      await fs.mkdir(path.join(dir, "reg.test"));
+      await fs.writeFile(
+        path.join(dir, "reg.test", "hosts.toml"),
+        `[host."http://127.0.0.1:${port}/cache"]\ncapabilities = ["pull", "resolve"]\n[host."http://127.0.0.1:${port}/raw/api"]\noverride_path = true\n[host."http://127.0.0.1:${port}/raw/api".header]\nx-mirror = "yes"\n`,
+      );
+      const [cache, raw] = pullEndpoints({ certsDirs: [dir] }, "reg.test", false);
+      for (const endpoint of [cache, raw]) {
+        const c = new RegistryClient({ host: "reg.test", endpoint: endpoint as RegistryEndpoint });
+        await assert.rejects(c.getManifest("team/app", "1"), { status: 404 });
+      }
+      assert.deepEqual(asked, ["/cache/v2/team/app/manifests/1 ", "/raw/api/team/app/manifests/1 yes"]);
+    } finally {
+      server.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
