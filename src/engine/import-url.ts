@@ -37,7 +37,7 @@ async function readSome(res: Readable, max: number): Promise<string> {
 }
 
 /** Open the archive at `src` (the fromSrc parameter): its body and length (-1 if unknown). */
-export async function openImportUrl(src: string, transport: Transport, signal?: AbortSignal): Promise<{ url: string; body: Readable; length: number }> {
+export async function openImportUrl(src: string, transport: Transport, signal?: AbortSignal): Promise<{ url: string; body: Readable; length: number; headers: http.IncomingHttpHeaders }> {
   const text = src.includes("://") ? src : `http://${src}`;
   let url: URL;
   try {
@@ -70,7 +70,7 @@ export async function openImportUrl(src: string, transport: Transport, signal?: 
       throw new EngineError("internal", msg);
     }
     const length = Number(res.headers["content-length"] ?? -1);
-    return { url: first, body: res, length: Number.isFinite(length) ? length : -1 };
+    return { url: first, body: res, length: Number.isFinite(length) ? length : -1, headers: res.headers };
   }
 }
 

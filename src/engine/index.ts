@@ -18,6 +18,7 @@ import { BuildService, registryAuthFor } from "./build.js";
 import { ContainerService } from "./containers.js";
 import { ImageArchiveService } from "./archive-images.js";
 import { DistributionService } from "./distribution.js";
+import { openImportUrl } from "./import-url.js";
 import { type DfType, diskUsage } from "./diskusage.js";
 import { Events } from "./events.js";
 import { ExecService } from "./exec.js";
@@ -156,6 +157,8 @@ export class Engine {
       dataRoot: opts.dataRoot,
       log: opts.log,
       events: this.events,
+      // ADD <url>: fetched as docker import URL is (redirects, dockerd's errors, the daemon's proxies).
+      download: (url) => openImportUrl(url, this.distribution.transport()),
       // FROM / COPY --from of an image not in the store: pulled like dockerd's builder does.
       pull: async (ref, out, o) => {
         const auth = registryAuthFor(ref, o.registryConfig);

@@ -17,7 +17,7 @@ import bcrypt from "bcryptjs";
 import { type RegistryHandle, startRegistry } from "../../src/registry/index.js";
 import { type TestProxy, startTestProxy } from "../../src/registry/testproxy.js";
 import { makeTestPki } from "../../src/registry/testpki.js";
-import { DOCKER, Daemon, busyboxTarFile, run } from "./harness.js";
+import { DOCKER, Daemon, type RunResult, busyboxTarFile, run } from "./harness.js";
 
 const PROXY_USER = "puser:p@ss";
 const proxyAuth = `Basic ${Buffer.from(PROXY_USER).toString("base64")}`;
@@ -60,7 +60,13 @@ describe("proxies, registry mirrors and certs.d", { timeout: 240_000 }, () => {
     await fs.writeFile(path.join(certs, "k8s.test", "hosts.toml"), `server = "https://k8s.test"\n\n[host."http://127.0.0.1:${mirror1.port}"]\n  capabilities = ["pull", "resolve"]\n`);
     // A plain file server for docker import URL.
     const tar = await fs.readFile(await busyboxTarFile());
-    files = http.createServer((_req, res) => res.writeHead(200, { "Content-Length": tar.length }).end(tar));
+    files = http.createServer((req, res) => {
+      if (req.url === "/dir/file.txt") return void res.writeHead(200, { "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT" }).end("hello\n");
+      if (req.url === "/dir/") return void res.writeHead(200, { "Content-Disposition": 'attachment; filename="cd.txt"' }).end("cd\n");
+      if (req.url === "/nodisp/") return void res.writeHead(200).end("x\n");
+      if (req.url === "/missing") return void res.writeHead(404).end("nope");
+      res.writeHead(200, { "Content-Length": tar.length }).end(tar);
+    });
     await new Promise<void>((r) => files.listen(0, "127.0.0.1", r));
     filesPort = (files.address() as net.AddressInfo).port;
 
@@ -199,6 +205,30 @@ describe("proxies, registry mirrors and certs.d", { timeout: 240_000 }, () => {
     assert.deepEqual(seenSince(n), [], "y:1 came from mirror 2, not through the proxy");
     assert.equal((await ok(["run", "--rm", "built:1", "cat", "/proxy.txt"])).trim(), "proxy=http://build-proxy.test:3128");
     assert.doesNotMatch(await ok(["history", "--no-trunc", "built:1"]), /build-proxy/);
+  });
+
+  it("build ADD <url> downloads through the proxy as dockerd's builder: named by the URL or Content-Disposition, 0600, Last-Modified, never unpacked", async () => {
+    const ctx = path.join(tmp, "ctx-add");
+    await fs.mkdir(ctx, { recursive: true });
+    const base = `http://files.test:${filesPort}`;
+    const build = (dockerfile: string, tag: string): Promise<RunResult> =>
+      fs.writeFile(path.join(ctx, "Dockerfile"), dockerfile).then(() => run(DOCKER, ["build", "-t", tag, ctx], { env: { ...d.env, DOCKER_BUILDKIT: "0" }, timeoutMs: 90_000 }));
+    const n = proxy.seen.length;
+    const r = await build(`FROM busybox\nADD ${base}/dir/file.txt /a/\nADD ${base}/dir/file.txt /b\nADD ${base}/rootfs.tar /c/\nADD ${base}/dir/ /d/\nADD ${base}/nodisp/ /n\n`, "addurl:1");
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(seenSince(n), ["/dir/file.txt", "/dir/file.txt", "/rootfs.tar", "/dir/", "/nodisp/"].map((p) => `GET ${base}${p}`));
+    // Listing as dockerd 20.10's image shows it (reference run with the same server).
+    const ls = await ok(["run", "--rm", "--network", "none", "addurl:1", "stat", "-c", "%n %a %u:%g %s %Y", "/a/file.txt", "/b", "/c/rootfs.tar", "/d/cd.txt", "/n"]);
+    const tarSize = (await fs.stat(await busyboxTarFile())).size;
+    assert.equal(ls, `/a/file.txt 600 0:0 6 1445412480\n/b 600 0:0 6 1445412480\n/c/rootfs.tar 600 0:0 ${tarSize} 0\n/d/cd.txt 600 0:0 3 0\n/n 600 0:0 2 0\n`);
+    assert.match(await ok(["history", "--no-trunc", "--format", "{{.CreatedBy}}", "addurl:1"]), /^\/bin\/sh -c #\(nop\) ADD [0-9a-f]{64} in \/n $/m);
+
+    const noName = await build(`FROM busybox\nADD ${base}/nodisp/ /n/\n`, "addurl:2");
+    assert.equal(noName.code, 1);
+    assert.match(noName.stderr, new RegExp(`ADD failed: cannot determine filename for source ${base}/nodisp/`));
+    const missing = await build(`FROM busybox\nADD ${base}/missing /m\n`, "addurl:3");
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, new RegExp(`ADD failed: failed to GET ${base}/missing with status 404 Not Found: nope`));
   });
 
   it("docker import URL goes through the proxy", async () => {

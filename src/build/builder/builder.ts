@@ -20,6 +20,7 @@ import path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
+import { pipeline } from "node:stream/promises";
 import type { Digest } from "../../util/digest.js";
 import { EngineError, internal, invalid, isEngineError, messageOf, notFound } from "../../util/errors.js";
 import { ensureDir, mkdirp } from "../../util/fsutil.js";
@@ -127,6 +128,8 @@ export interface BuilderOptions {
   pull?: (ref: string, out: BuildOutput, opts: { signal?: AbortSignal; registryConfig?: string }) => Promise<Digest>;
   /** Puts RUN containers on a network (the default bridge unless --network says otherwise); without it they get loopback only. */
   network?: BuildNetwork;
+  /** GET a URL for `ADD <url>` (through the daemon's proxies); without it such sources are refused. */
+  download?: (url: string) => Promise<{ body: Readable; headers: Record<string, string | string[] | undefined> }>;
 }
 
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
@@ -197,6 +200,8 @@ interface SourceInfo {
   isDir: boolean;
   /** COPY --parents: the directories to keep above the source. */
   parentDirs?: string;
+  /** Downloaded by ADD <url>: copied as it is, never unpacked. */
+  remote?: boolean;
 }
 
 function scratchConfig(): ImageConfig {
@@ -929,7 +934,8 @@ class Job {
     for (const orig of c.sd.sources) {
       if (/^https?:\/\//i.test(orig)) {
         if (c.kind === "copy") throw invalid("source can't be a URL for COPY");
-        throw new EngineError("notImplemented", `downloading ${orig} is not supported: berthd's builder does not fetch remote sources (download it into the context, or use RUN)`);
+        infos.push(await this.download(orig, c.sd.dest, path.join(work, `url-${infos.length}`)));
+        continue;
       }
       let p = orig.replace(/^\/+/, "").replace(/^\.\//, "");
       let pivot = "";
@@ -972,6 +978,35 @@ class Job {
     }
     if (infos.length === 0) throw invalid("no source files were specified");
     return infos;
+  }
+
+  /**
+   * ADD <url>, as dockerd's legacy builder: the file is named after the URL's last path segment (or the
+   * Content-Disposition filename), mode 0600, mtime from Last-Modified (else the epoch), never unpacked;
+   * downloaded at every build, the cache keyed by its content.
+   */
+  private async download(orig: string, dest: string, dir: string): Promise<SourceInfo> {
+    const get = this.b.o.download;
+    if (!get) throw new EngineError("notImplemented", `downloading ${orig} is not supported by this builder`);
+    const { body, headers } = await get(orig);
+    const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+    let name = downloadFilename(new URL(orig).pathname, one(headers["content-disposition"]));
+    if (name === "") {
+      if (dest.endsWith("/")) {
+        body.destroy();
+        throw invalid(`cannot determine filename for source ${orig}`);
+      }
+      name = "download"; // the destination names the file
+    }
+    await mkdirp(dir, 0o700);
+    const file = path.join(dir, name);
+    await pipeline(body, fss.createWriteStream(file, { mode: 0o600, flags: "wx" }));
+    const lm = Date.parse(one(headers["last-modified"]) ?? "");
+    const t = Number.isFinite(lm) ? new Date(lm) : new Date(0);
+    await fs.utimes(file, t, t);
+    // dockerd shows the bare checksum for a URL ("ADD <hex> in /dest").
+    const hash = (await sourceHash(file, { withOwner: false })).replace(/^file:/, "");
+    return { host: file, rel: name, hash, isDir: false, remote: true };
   }
 
   /** COPY --from: a stage of this build (by name or index) or an image, mounted read-only for the copy. */
@@ -1089,7 +1124,7 @@ async function copyInfo(
     await copyEntry(info.host, again.host, copyOpts);
     return;
   }
-  if (o.decompress && (await isArchiveFile(info.host))) {
+  if (o.decompress && !info.remote && (await isArchiveFile(info.host))) {
     const dir = mkdirAllInRoot(root, resolved.rel, o.dirOwner);
     await extractArchive(fss.createReadStream(info.host), dir, o.idMap ? { idMap: o.idMap } : {});
     return;
@@ -1106,6 +1141,18 @@ async function copyInfo(
   if (targetName === "" || targetName === "." || targetName === "/") throw invalid(`cannot copy to ${dest}`);
   const parentHost = mkdirAllInRoot(root, targetParent, o.dirOwner);
   await copyEntry(info.host, path.join(parentHost, targetName), copyOpts);
+}
+
+/** dockerd's getFilenameForDownload: the URL path's base name, else Content-Disposition's filename, else "". */
+export function downloadFilename(urlPath: string, contentDisposition: string | undefined): string {
+  if (urlPath !== "" && !urlPath.endsWith("/")) {
+    const base = path.posix.basename(urlPath);
+    if (base !== "") return decodeURIComponent(base);
+  }
+  const m = /(?:^|;)\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i.exec(contentDisposition ?? "");
+  const f = m ? (m[1] ?? m[2] ?? "").replace(/\\(.)/g, "$1") : "";
+  if (f !== "" && !f.endsWith("/")) return path.posix.basename(f);
+  return "";
 }
 
 const ROOT: Owner = { uid: 0, gid: 0 };
