@@ -1147,6 +1147,8 @@ async function copyInfo(
 export function downloadFilename(urlPath: string, contentDisposition: string | undefined): string {
   if (urlPath !== "" && !urlPath.endsWith("/")) {
     const base = path.posix.basename(urlPath);
+    const bad = /%(?![0-9a-f]{2}).{0,2}/i.exec(base);
+    if (bad) throw invalid(`invalid URL escape "${bad[0]}"`);
     if (base !== "") return decodeURIComponent(base);
   }
   const m = /(?:^|;)\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i.exec(contentDisposition ?? "");
