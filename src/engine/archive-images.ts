@@ -15,7 +15,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract, pack as tarPack, type Header as TarHeaders } from "tar-stream";
 import { type Digest, hexOf, isDigest, sha256 } from "../util/digest.js";
-import { EngineError, invalid, messageOf, notFound } from "../util/errors.js";
+import { EngineError, as500, invalid, messageOf, notFound } from "../util/errors.js";
 import { ensureDir, mkdirp } from "../util/fsutil.js";
 import { MAX_ARCHIVE_DOC_BYTES, checkDeclaredSize } from "../util/limits.js";
 import type { Logger } from "../util/log.js";
@@ -66,7 +66,7 @@ export class ImageArchiveService {
     for (const name of names) {
       // dockerd's save names the image as it was asked for.
       const id = this.o.store.resolve(name);
-      if (id === undefined) throw notFound(`No such image: ${name}`);
+      if (id === undefined) throw missingForSave(name);
       const tags = byId.get(id) ?? new Set<string>();
       byId.set(id, tags);
       let ref: Reference | undefined;
@@ -517,4 +517,20 @@ class Spooled {
     }
     return out;
   }
+}
+
+/**
+ * dockerd's save looks a name up by what it parses as: a malformed name fails (500, the
+ * parser's message), a tag or digest is a reference ("reference does not exist"), a name
+ * alone (or an id prefix) an image ("No such image: <name>").
+ */
+function missingForSave(name: string): Error {
+  let ref: Reference;
+  try {
+    ref = parseReference(name);
+  } catch (e) {
+    return /^(sha256:)?[a-f0-9]{64}$/.test(name) ? notFound(`No such image: ${name}`) : (as500(e) as Error);
+  }
+  if (ref.repo !== "sha256" && (ref.tag !== undefined || ref.digest !== undefined)) return notFound("reference does not exist");
+  return notFound(`No such image: ${name}`);
 }

@@ -117,10 +117,12 @@ export class BuildService {
       pull?: (ref: string, out: BuildOutput, opts: { signal?: AbortSignal; registryConfig?: string }) => Promise<Digest>;
       /** Networks for RUN steps (as dockerd's builder, RUN containers sit on the default bridge). */
       networks?: ContainerNetworking;
+      /** The daemon's version, written into built images (docker_version). */
+      daemonVersion?: string;
     },
   ) {
     const network = o.networks ? buildNetwork(o.networks) : undefined;
-    this.builder = new Builder({ store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log, ...(o.pull ? { pull: o.pull } : {}), ...(network ? { network } : {}) });
+    this.builder = new Builder({ store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log, ...(o.pull ? { pull: o.pull } : {}), ...(network ? { network } : {}), ...(o.daemonVersion ? { daemonVersion: o.daemonVersion } : {}) });
   }
 
   init(): Promise<void> {

@@ -128,7 +128,7 @@ export class Engine {
     this.containerUpdate = new UpdateService({ containers: this.containers });
     this.images = new ImageService(this.store, this.containers, this.events);
     this.exec = new ExecService({ containers: this.containers, events: this.events, log: opts.log });
-    this.archive = new ArchiveService({ containers: this.containers, store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.execRoot, "archive") });
+    this.archive = new ArchiveService({ containers: this.containers, store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.execRoot, "archive"), daemonVersion: VERSION });
     this.containers.execIds = (id) => this.exec.idsOf(id);
     this.health = new HealthMonitor(this.containers, this.exec, this.events, opts.log);
     this.distribution = new DistributionService({ store: this.store, events: this.events, log: opts.log, insecureRegistries: opts.insecureRegistries ?? [] });
@@ -140,6 +140,7 @@ export class Engine {
       dataRoot: opts.dataRoot,
       log: opts.log,
       events: this.events,
+      daemonVersion: VERSION,
       // FROM / COPY --from of an image not in the store: pulled like dockerd's builder does.
       pull: async (ref, out, o) => {
         const auth = registryAuthFor(ref, o.registryConfig);
