@@ -7,6 +7,7 @@ import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { pack as tarPack } from "tar-stream";
 import { sha256 } from "../util/digest.js";
+import { EngineError } from "../util/errors.js";
 import { makeLogger } from "../util/log.js";
 import { ImageStore } from "../image/index.js";
 import { ImageArchiveService } from "./archive-images.js";
@@ -132,4 +133,16 @@ test("loads an OCI layout (gzip layers, nested index, name in annotations) and r
   await assert.rejects(s.svc.load(Readable.from([evil]), { quiet: true }, () => undefined), /points outside/);
   await assert.rejects(s.svc.load(Readable.from([Buffer.from("not a tar at all, really not")]), { quiet: true }, () => undefined), /invalid archive/);
   assert.equal((await fs.readdir(path.join(tmp, `s${n - 1}`, "tmp"))).length, 0);
+});
+
+test("save names a missing image as dockerd does: a tag or digest is a reference, a name alone an image, a malformed name a 500", async () => {
+  const { svc } = await setup();
+  const fails = (name: string, kind: string, message: string): void =>
+    assert.throws(() => svc.plan([name]), (e: unknown) => e instanceof EngineError && e.kind === kind && e.message === message, name);
+  fails("nosuch:1", "notFound", "reference does not exist");
+  fails(`nosuch@sha256:${"a".repeat(64)}`, "notFound", "reference does not exist");
+  fails("nosuch", "notFound", "No such image: nosuch");
+  fails("1234567", "notFound", "No such image: 1234567");
+  fails("sha256:abc", "notFound", "No such image: sha256:abc");
+  fails("Bad Name", "internal", "invalid reference format: repository name must be lowercase");
 });
