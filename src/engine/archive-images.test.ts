@@ -135,7 +135,7 @@ test("loads an OCI layout (gzip layers, nested index, name in annotations) and r
   assert.equal((await fs.readdir(path.join(tmp, `s${n - 1}`, "tmp"))).length, 0);
 });
 
-test("save names a missing image as dockerd does: a tag or digest is a reference, a name alone an image, a malformed name a 500", async () => {
+test("save names a missing image as dockerd does: a tag or digest is a reference, a name alone an image, a malformed name by the parser's message", async () => {
   const { svc } = await setup();
   const fails = (name: string, kind: string, message: string): void =>
     assert.throws(() => svc.plan([name]), (e: unknown) => e instanceof EngineError && e.kind === kind && e.message === message, name);
@@ -144,7 +144,7 @@ test("save names a missing image as dockerd does: a tag or digest is a reference
   fails("nosuch", "notFound", "No such image: nosuch");
   fails("1234567", "notFound", "No such image: 1234567");
   fails("sha256:abc", "notFound", "No such image: sha256:abc");
-  fails("Bad Name", "internal", "invalid reference format: repository name must be lowercase");
+  fails("Bad Name", "invalid", "invalid reference format: repository name must be lowercase");
 });
 
 test("save names a parent saved with its child (children first, as dockerd) and load links them again; alone, no parent", { skip }, async () => {

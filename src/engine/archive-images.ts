@@ -15,7 +15,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract, pack as tarPack, type Header as TarHeaders } from "tar-stream";
 import { type Digest, hexOf, isDigest, sha256 } from "../util/digest.js";
-import { EngineError, as500, invalid, messageOf, notFound } from "../util/errors.js";
+import { EngineError, invalid, messageOf, notFound } from "../util/errors.js";
 import { ensureDir, mkdirp } from "../util/fsutil.js";
 import { MAX_ARCHIVE_DOC_BYTES, checkDeclaredSize } from "../util/limits.js";
 import type { Logger } from "../util/log.js";
@@ -534,16 +534,17 @@ class Spooled {
 }
 
 /**
- * dockerd's save looks a name up by what it parses as: a malformed name fails (500, the
- * parser's message), a tag or digest is a reference ("reference does not exist"), a name
- * alone (or an id prefix) an image ("No such image: <name>").
+ * dockerd's save looks a name up by what it parses as: a malformed name fails (the parser's
+ * message; 500 in dockerd 20.10, 400 here: docs/security.md), a tag or digest is a reference
+ * ("reference does not exist"), a name alone (or an id prefix) an image ("No such image: <name>").
+ * A full id dockerd answers with a 500 naming its store's path; Berth says "No such image" (404).
  */
 function missingForSave(name: string): Error {
   let ref: Reference;
   try {
     ref = parseReference(name);
   } catch (e) {
-    return /^(sha256:)?[a-f0-9]{64}$/.test(name) ? notFound(`No such image: ${name}`) : (as500(e) as Error);
+    return /^(sha256:)?[a-f0-9]{64}$/.test(name) ? notFound(`No such image: ${name}`) : (e as Error);
   }
   if (ref.repo !== "sha256" && (ref.tag !== undefined || ref.digest !== undefined)) return notFound("reference does not exist");
   return notFound(`No such image: ${name}`);

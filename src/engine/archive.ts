@@ -24,7 +24,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { type Digest, hexOf } from "../util/digest.js";
-import { as500, conflict, invalid, messageOf } from "../util/errors.js";
+import { conflict, invalid, messageOf } from "../util/errors.js";
 import { run } from "../util/exec.js";
 import { ensureDir } from "../util/fsutil.js";
 import type { Logger } from "../util/log.js";
@@ -492,18 +492,13 @@ function lowerLstat(layers: ScopedRoot[], rel: string): BigIntStats | undefined 
 }
 
 /**
- * Docker's httputils.RepoTagReference: no repo → no tag; no tag → "latest". dockerd 20.10
- * answers a malformed name or tag with 500, a digest with 400 (its messages).
+ * Docker's httputils.RepoTagReference: no repo → no tag; no tag → "latest"; dockerd 20.10's
+ * messages (it answers a malformed name or tag with 500, Berth with 400: docs/security.md).
  */
 function repoTagReference(repo: string, tag: string): Reference | undefined {
   if (repo === "") return undefined;
-  let ref: Reference;
-  try {
-    ref = parseReference(repo);
-    if (tag !== "" && !/^[\w][\w.-]{0,127}$/.test(tag)) throw invalid("invalid tag format");
-  } catch (e) {
-    throw as500(e);
-  }
+  const ref = parseReference(repo);
+  if (tag !== "" && !/^[\w][\w.-]{0,127}$/.test(tag)) throw invalid("invalid tag format");
   if (ref.digest) throw invalid("refusing to create a tag with a digest reference");
   return withDefaultTag(tag !== "" ? { repo: ref.repo, tag } : ref);
 }

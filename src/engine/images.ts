@@ -1,7 +1,7 @@
 /** Images backend: listing, inspection, tags, removal (with Docker's conflict rules), import. */
 import type { Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
-import { as500, conflict, invalid, notFound } from "../util/errors.js";
+import { conflict, invalid, notFound } from "../util/errors.js";
 import { compilePathPattern } from "../util/pathmatch.js";
 import { type ImageRunConfig, type ImageStore, type LayerInfo, chainIds, formatReference, fullRunConfig, parseReference, shownSize, withDefaultTag } from "../image/index.js";
 import type { ContainerService } from "./containers.js";
@@ -129,15 +129,11 @@ export class ImageService {
 
   async tag(source: string, repo: string, tag: string | undefined): Promise<void> {
     const id = this.resolve(source);
-    // dockerd parses the repository, then the tag on its own (with their own messages; 20.10 answers both with 500).
-    let named;
-    try {
-      if (repo === "") throw invalid("invalid reference format");
-      named = parseReference(repo);
-      if (tag && !/^[\w][\w.-]{0,127}$/.test(tag)) throw invalid("invalid tag format");
-    } catch (e) {
-      throw as500(e);
-    }
+    // dockerd parses the repository, then the tag on its own (with their own messages; 20.10 answers 500, Berth 400:
+    // bad input is the client's error, docs/security.md).
+    if (repo === "") throw invalid("invalid reference format");
+    const named = parseReference(repo);
+    if (tag && !/^[\w][\w.-]{0,127}$/.test(tag)) throw invalid("invalid tag format");
     const ref = withDefaultTag(tag ? { ...named, tag } : named);
     if (ref.digest) throw invalid("refusing to create a tag with a digest reference");
     await this.store.tag(id, ref);

@@ -45,11 +45,3 @@ export function errnoCode(e: unknown): string | undefined {
 export function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
-
-/**
- * The same error as a 500: dockerd 20.10 returns some bad-input errors untyped (an invalid
- * reference in tag, commit and build -t; Docker's behaviour is the spec, issue #12).
- */
-export function as500(e: unknown): unknown {
-  return e instanceof EngineError && e.kind === "invalid" ? new EngineError("internal", e.message, { cause: e }) : e;
-}

@@ -21,7 +21,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type { Digest } from "../../util/digest.js";
-import { EngineError, as500, internal, invalid, isEngineError, messageOf, notFound } from "../../util/errors.js";
+import { EngineError, internal, invalid, isEngineError, messageOf, notFound } from "../../util/errors.js";
 import { ensureDir, mkdirp } from "../../util/fsutil.js";
 import type { IdMap } from "../../util/idmap.js";
 import type { Logger } from "../../util/log.js";
@@ -331,13 +331,9 @@ function sanitizeTags(tags: string[]): string[] {
   for (const t of tags) {
     if (t === "") continue;
     let ref;
-    // dockerd 20.10 answers a bad tag with 500, with the reference parser's message alone.
-    try {
-      ref = parseReference(t);
-    } catch (e) {
-      throw as500(e);
-    }
-    if (ref.digest) throw internal("build tag cannot contain a digest");
+    // The reference parser's message alone, as dockerd 20.10 (which answers 500; Berth 400: docs/security.md).
+    ref = parseReference(t);
+    if (ref.digest) throw invalid("build tag cannot contain a digest");
     const s = formatReference(withDefaultTag(ref));
     if (!out.includes(s)) out.push(s);
   }

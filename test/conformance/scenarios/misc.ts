@@ -129,6 +129,8 @@ export const scenarios: Scenario[] = [
 
 const GO_DECODER = "the message of a body that does not decode is each engine's own parser's (Go's encoding/json vs JSON.parse); both answer 400";
 const BAD_INPUT_500 = "dockerd 20.10 answers this bad input with 500; Berth answers 400, since the request is at fault";
+const BAD_NAME_400 =
+  "dockerd 20.10 answers a malformed name or tag with 500 (an untyped Go error); Berth answers 400 with the same message: bad input is the client's error (docs/security.md, \"Bad API input\"; moby 23+ answers 400)";
 const DAEMON_VERSION = "by nature: the version of the daemon that made the image (docker_version; Berth writes its own)";
 const STEP_FRAMING =
   "the legacy builder's stream: dockerd 20.10 sends each \"Step n/m : …\" and its newline as two messages and says \"Removing intermediate container\"; Berth sends one message per line and uses moby 23+'s \" ---> Removed intermediate container\" (clients print the concatenation)";
@@ -147,9 +149,12 @@ export const allowlist: AllowEntry[] = [
     where: "body.message",
     why: "Berth parses Dockerfiles with moby 23+'s parser wording (\"dockerfile parse error on line 2: …; expected one of …\"); dockerd 20.10 says \"dockerfile parse error line 2: unknown instruction: BOGUS\"",
   },
+  { scenario: "build/legacy-builder", step: 6, where: "status", why: BAD_NAME_400 },
   { scenario: "build/legacy-builder", step: 7, where: "status", why: BAD_INPUT_500 },
   { scenario: "build/legacy-builder", step: 8, where: "status", why: BAD_INPUT_500 },
   { scenario: "build/legacy-builder", step: 9, where: "body.message", why: GO_DECODER },
+  { scenario: "build/legacy-builder", step: 10, where: "status", why: BAD_NAME_400 },
+  { scenario: "build/legacy-builder", step: 11, where: "status", why: BAD_NAME_400 },
   {
     scenario: "build/parent-chain",
     step: 5,
@@ -157,6 +162,7 @@ export const allowlist: AllowEntry[] = [
     why: "Berth's build cache is its own store (src/build/builder/cache.ts) and holds a step's layer after the step's image is removed, until `docker builder prune`; dockerd's legacy cache is its images, so it lists the RUN step's layer as deleted with the image",
   },
   // save / load
+  { scenario: "images/save-load-round-trip", step: 13, where: "status", why: BAD_NAME_400 },
   {
     scenario: "images/save-load-round-trip",
     step: 8,
@@ -171,4 +177,6 @@ export const allowlist: AllowEntry[] = [
   },
   // commit
   { scenario: "images/commit-changes", where: "body.DockerVersion", why: DAEMON_VERSION },
+  { scenario: "images/commit-changes", step: 6, where: "status", why: BAD_NAME_400 },
+  { scenario: "images/commit-changes", step: 10, where: "status", why: BAD_NAME_400 },
 ];
