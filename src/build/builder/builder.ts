@@ -330,9 +330,8 @@ function sanitizeTags(tags: string[]): string[] {
   const out: string[] = [];
   for (const t of tags) {
     if (t === "") continue;
-    let ref;
     // The reference parser's message alone, as dockerd 20.10 (which answers 500; Berth 400: docs/security.md).
-    ref = parseReference(t);
+    const ref = parseReference(t);
     if (ref.digest) throw invalid("build tag cannot contain a digest");
     const s = formatReference(withDefaultTag(ref));
     if (!out.includes(s)) out.push(s);
