@@ -5,8 +5,9 @@ import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { pack as tarPack } from "tar-stream";
+import { extract as tarExtract, pack as tarPack } from "tar-stream";
 import { sha256 } from "../util/digest.js";
+import { EngineError } from "../util/errors.js";
 import { makeLogger } from "../util/log.js";
 import { ImageStore } from "../image/index.js";
 import { ImageArchiveService } from "./archive-images.js";
@@ -133,3 +134,59 @@ test("loads an OCI layout (gzip layers, nested index, name in annotations) and r
   await assert.rejects(s.svc.load(Readable.from([Buffer.from("not a tar at all, really not")]), { quiet: true }, () => undefined), /invalid archive/);
   assert.equal((await fs.readdir(path.join(tmp, `s${n - 1}`, "tmp"))).length, 0);
 });
+
+test("save names a missing image as dockerd does: a tag or digest is a reference, a name alone an image, a malformed name by the parser's message", async () => {
+  const { svc } = await setup();
+  const fails = (name: string, kind: string, message: string): void =>
+    assert.throws(() => svc.plan([name]), (e: unknown) => e instanceof EngineError && e.kind === kind && e.message === message, name);
+  fails("nosuch:1", "notFound", "reference does not exist");
+  fails(`nosuch@sha256:${"a".repeat(64)}`, "notFound", "reference does not exist");
+  fails("nosuch", "notFound", "No such image: nosuch");
+  fails("1234567", "notFound", "No such image: 1234567");
+  fails("sha256:abc", "notFound", "No such image: sha256:abc");
+  fails("Bad Name", "invalid", "invalid reference format: repository name must be lowercase");
+});
+
+test("save names a parent saved with its child (children first, as dockerd) and load links them again; alone, no parent", { skip }, async () => {
+  const a = await setup();
+  const base = await a.store.importRootfs(Readable.from([await tarOf([{ name: "etc/x", body: "1\n" }])]));
+  const baseCfg = await a.store.config(base);
+  const step = { created: "2026-01-01T00:00:00Z", created_by: "/bin/sh -c #(nop)  ENV A=1", empty_layer: true };
+  const child = await a.store.addImage({ ...baseCfg, config: { Env: ["A=1"] }, history: [...(baseCfg.history ?? []), step] }, { parent: base });
+  // Not a child by history (two entries more): never linked on load.
+  const stray = await a.store.addImage({ ...baseCfg, comment: "stray", history: [...(baseCfg.history ?? []), step, step] }, { parent: base });
+  await a.store.tag(child, "kid:1");
+  const both = await collect(a.svc.save(a.svc.plan(["kid:1", base.slice(7), stray.slice(7)])));
+  const manifest = await readTarEntry(both, "manifest.json");
+  const entries = JSON.parse(manifest) as { Config: string; Parent?: string }[];
+  assert.equal(entries.find((e) => e.Config.endsWith(child.slice(7)))?.Parent, base);
+
+  const b = await setup();
+  await b.svc.load(Readable.from([both]), { quiet: true }, () => undefined);
+  assert.equal(b.store.index.get(child)?.parent, base);
+  assert.equal(b.store.index.get(stray)?.parent, undefined);
+  assert.equal(b.store.index.get(base)?.parent, undefined);
+
+  const alone = await collect(a.svc.save(a.svc.plan(["kid:1"])));
+  assert.equal((JSON.parse(await readTarEntry(alone, "manifest.json")) as { Parent?: string }[])[0]?.Parent, undefined);
+});
+
+async function readTarEntry(archive: Buffer, name: string): Promise<string> {
+  const ex = tarExtract();
+  let found: string | undefined;
+  ex.on("entry", (h, stream, next) => {
+    const parts: Buffer[] = [];
+    stream.on("data", (c: unknown) => parts.push(c as Buffer));
+    stream.on("end", () => {
+      if (h.name === name) found = Buffer.concat(parts).toString("utf8");
+      next();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    ex.on("finish", resolve);
+    ex.on("error", reject);
+    ex.end(archive);
+  });
+  assert.ok(found !== undefined, `${name} in the archive`);
+  return found;
+}

@@ -66,7 +66,7 @@ export class ImageArchiveService {
     for (const name of names) {
       // dockerd's save names the image as it was asked for.
       const id = this.o.store.resolve(name);
-      if (id === undefined) throw notFound(`No such image: ${name}`);
+      if (id === undefined) throw missingForSave(name);
       const tags = byId.get(id) ?? new Set<string>();
       byId.set(id, tags);
       let ref: Reference | undefined;
@@ -140,10 +140,13 @@ export class ImageArchiveService {
             index.push({ ...desc, annotations: { "io.containerd.image.name": fullName(t), "org.opencontainers.image.ref.name": ref.tag ?? "latest" } });
             (repositories[ref.repo] ??= {})[ref.tag ?? "latest"] = hexOf(cfg.rootfs.diff_ids.at(-1) ?? img.id);
           }
+          // dockerd names an image's parent when the parent is saved too (load links them again).
+          const parent = store.index.get(img.id)?.parent;
           manifestJson.push({
             Config: `blobs/sha256/${hexOf(img.id)}`,
             RepoTags: img.tags.length > 0 ? img.tags : null,
             Layers: cfg.rootfs.diff_ids.map((d) => `blobs/sha256/${hexOf(d)}`),
+            ...(parent !== undefined && parent !== img.id && images.some((i) => i.id === parent) ? { Parent: parent } : {}),
           });
         }
         await entry({ name: "index.json" }, JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: index }));
@@ -203,14 +206,21 @@ export class ImageArchiveService {
       if (images.length === 0) throw invalid("invalid archive: no images in it");
       await this.o.store.gcLock.withShared(async () => {
         const ids: Digest[] = [];
-        for (const img of images) ids.push(await this.loadOne(arch, img, opts, out, img.parent !== undefined ? ids[img.parent] : undefined));
+        for (const img of images) ids.push(await this.loadOne(arch, img, opts, out));
+        // Parents are linked once every image is in (a docker save lists children first), as dockerd's
+        // load does: only to an image of the same archive whose history is the child's less one entry.
+        for (const [i, img] of images.entries()) {
+          const id = ids[i] as Digest;
+          const parent = img.parent !== undefined ? ids[img.parent] : undefined;
+          if (parent !== undefined && parent !== id && (img.legacy || (await validParent(this.o.store, id, parent)))) await this.o.store.index.add(id, { parent });
+        }
       });
     } finally {
       await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
-  private async loadOne(arch: Spooled, img: ArchiveImage, opts: { quiet: boolean; signal?: AbortSignal }, out: ProgressSink, parent?: Digest): Promise<Digest> {
+  private async loadOne(arch: Spooled, img: ArchiveImage, opts: { quiet: boolean; signal?: AbortSignal }, out: ProgressSink): Promise<Digest> {
     const store = this.o.store;
     const configBytes = img.configBytes ?? (await arch.read(img.config));
     let cfg: ImageConfig;
@@ -249,7 +259,7 @@ export class ImageArchiveService {
       if (info.diffId !== diffIds[i]) throw invalid(`invalid diffID for layer ${i}: expected "${diffIds[i]}", got "${info.diffId}"`);
       if (!opts.quiet) out(progress(id, "Loading layer", total, total));
     }
-    const id = await store.addRawImage(configBytes, parent !== undefined ? { parent } : {});
+    const id = await store.addRawImage(configBytes);
     const tags = img.tags.length > 0 ? img.tags : [];
     for (const t of tags) {
       let ref: Reference;
@@ -323,7 +333,7 @@ interface ArchiveImage {
   configBytes?: Buffer;
   layers: string[];
   tags: string[];
-  /** Index of the parent image in the same load (legacy layout). */
+  /** Index of the parent image in the same load (legacy layout; a docker save's manifest Parent). */
   parent?: number;
   legacy?: boolean;
 }
@@ -465,11 +475,15 @@ class Spooled {
   }
 
   async dockerImages(): Promise<ArchiveImage[]> {
-    const m = await this.json<{ Config?: string; RepoTags?: string[] | null; Layers?: string[] }[]>("manifest.json");
+    const m = await this.json<{ Config?: string; RepoTags?: string[] | null; Layers?: string[]; Parent?: unknown }[]>("manifest.json");
     if (!Array.isArray(m)) throw invalid("invalid archive: manifest.json is not a list");
+    // A Parent names another entry by its config's digest (its file name in docker save's layouts).
+    const hexOfConfig = (c: unknown): string | undefined => (typeof c === "string" ? /([a-f0-9]{64})(\.json)?$/.exec(c)?.[1] : undefined);
     return m.map((e) => {
       if (typeof e.Config !== "string" || !Array.isArray(e.Layers)) throw invalid("invalid archive: manifest.json entry without Config or Layers");
-      return { config: e.Config, layers: e.Layers, tags: Array.isArray(e.RepoTags) ? e.RepoTags : [] };
+      const parent = typeof e.Parent === "string" ? e.Parent.replace(/^sha256:/, "") : undefined;
+      const p = parent !== undefined ? m.findIndex((o) => hexOfConfig(o.Config) === parent) : -1;
+      return { config: e.Config, layers: e.Layers, tags: Array.isArray(e.RepoTags) ? e.RepoTags : [], ...(p >= 0 ? { parent: p } : {}) };
     });
   }
 
@@ -517,4 +531,30 @@ class Spooled {
     }
     return out;
   }
+}
+
+/**
+ * dockerd's save looks a name up by what it parses as: a malformed name fails (the parser's
+ * message; 500 in dockerd 20.10, 400 here: docs/security.md), a tag or digest is a reference
+ * ("reference does not exist"), a name alone (or an id prefix) an image ("No such image: <name>").
+ * A full id dockerd answers with a 500 naming its store's path; Berth says "No such image" (404).
+ */
+function missingForSave(name: string): Error {
+  let ref: Reference;
+  try {
+    ref = parseReference(name);
+  } catch (e) {
+    return /^(sha256:)?[a-f0-9]{64}$/.test(name) ? notFound(`No such image: ${name}`) : (e as Error);
+  }
+  if (ref.repo !== "sha256" && (ref.tag !== undefined || ref.digest !== undefined)) return notFound("reference does not exist");
+  return notFound(`No such image: ${name}`);
+}
+
+/** dockerd's checkValidParent: the child's history is the parent's plus one entry (or neither has any). */
+async function validParent(store: ImageStore, id: Digest, parent: Digest): Promise<boolean> {
+  const [c, p] = await Promise.all([store.config(id), store.config(parent)]);
+  const ch = c.history ?? [];
+  const ph = p.history ?? [];
+  if (ch.length === 0 && ph.length === 0) return true;
+  return ch.length - ph.length === 1 && ph.every((h, i) => JSON.stringify(h) === JSON.stringify(ch[i]));
 }

@@ -391,6 +391,17 @@ describe("commit config", () => {
     assert.throws(() => buildCommitConfig(container, ["RUN true"], container), /not a valid change command/);
   });
 
+  it("keeps the container's own fields (hostname, image, terminal) as dockerd commits them, but not from a body without them", () => {
+    const c = buildCommitConfig({ ...container, Tty: true, OpenStdin: true }, [], container);
+    assert.equal(c.Hostname, "h");
+    assert.equal(c.Image, "busybox");
+    assert.equal(c.Tty, true);
+    assert.equal(c.OpenStdin, true);
+    const b = buildCommitConfig({ Env: ["B=2"] }, [], container);
+    assert.equal(b.Hostname, undefined);
+    assert.equal(b.Image, undefined);
+  });
+
   it("fills what an API body leaves out from the container (Docker's merge)", () => {
     const c = buildCommitConfig({ Env: ["B=2"], Cmd: ["top"] }, [], container);
     assert.deepEqual(c.Env, ["B=2", "PATH=/bin", "A=1"]);

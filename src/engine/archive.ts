@@ -36,6 +36,7 @@ import {
   type Reference,
   ScopedRoot,
   formatReference,
+  fullRunConfig,
   goFileMode,
   isWhiteoutStat,
   opaqueDirs,
@@ -84,6 +85,8 @@ export interface ArchiveServiceOptions {
   log: Logger;
   /** Scratch directory for short-lived mounts (the image view `docker diff` compares against). */
   tmpRoot: string;
+  /** Written into committed images as docker_version (dockerd writes its own version there). */
+  daemonVersion?: string;
 }
 
 /** Mount points the runtime creates when the image lacks them; Docker keeps them in its init layer. */
@@ -279,7 +282,6 @@ export class ArchiveService {
     const rec = this.o.containers.get(o.container);
     if (rec.State.Dead) throw conflict(`You cannot commit container ${rec.Id} which is Dead`);
     if (rec.State.Status === "removing") throw conflict(`You cannot commit container ${rec.Id} which is being removed`);
-    const ref = repoTagReference(o.repo ?? "", o.tag ?? "");
     const config = buildCommitConfig(o.config ?? rec.Config, o.changes, rec.Config);
 
     let paused = false;
@@ -293,6 +295,8 @@ export class ArchiveService {
     try {
       const id = await this.o.containers.withRootfs(rec.Id, () => this.commitLayer(rec, config, o));
       this.o.events.emit("image", "create", id, {});
+      // dockerd 20.10 parses the name after it made the image: a bad one leaves the image untagged.
+      const ref = repoTagReference(o.repo ?? "", o.tag ?? "");
       let imageRef = "";
       if (ref) {
         await this.o.store.tag(id, ref);
@@ -337,8 +341,10 @@ export class ArchiveService {
           created: now,
           ...(o.author ? { author: o.author } : {}),
           ...(o.comment ? { comment: o.comment } : {}),
-          config,
+          config: fullRunConfig(config),
           container: rec.Id,
+          container_config: fullRunConfig(runConfigOf(rec.Config)),
+          ...(this.o.daemonVersion ? { docker_version: this.o.daemonVersion } : {}),
           rootfs: { type: "layers", diff_ids: diffIds },
           history: [
             ...(parentCfg.history ?? []),
@@ -485,16 +491,16 @@ function lowerLstat(layers: ScopedRoot[], rel: string): BigIntStats | undefined 
   return undefined;
 }
 
-/** Docker's httputils.RepoTagReference: no repo → no tag; no tag → "latest". */
+/**
+ * Docker's httputils.RepoTagReference: no repo → no tag; no tag → "latest"; dockerd 20.10's
+ * messages (it answers a malformed name or tag with 500, Berth with 400: docs/security.md).
+ */
 function repoTagReference(repo: string, tag: string): Reference | undefined {
   if (repo === "") return undefined;
   const ref = parseReference(repo);
-  if (ref.digest) throw invalid("cannot import digest reference");
-  if (tag !== "") {
-    const tagged = parseReference(`${ref.repo}:${tag}`);
-    return withDefaultTag(tagged);
-  }
-  return withDefaultTag(ref);
+  if (tag !== "" && !/^[\w][\w.-]{0,127}$/.test(tag)) throw invalid("invalid tag format");
+  if (ref.digest) throw invalid("refusing to create a tag with a digest reference");
+  return withDefaultTag(tag !== "" ? { repo: ref.repo, tag } : ref);
 }
 
 /** The image config of a commit: Docker's BuildFromConfig (the --change instructions, in order) then merge. */
@@ -536,6 +542,14 @@ export function buildCommitConfig(base: Partial<ContainerConfig>, changes: strin
 
 function runConfigOf(c: Partial<ContainerConfig>): ImageRunConfig {
   const out: ImageRunConfig = {};
+  // The container-only fields stay too: dockerd commits the container's whole Config.
+  if (c.Hostname) out.Hostname = c.Hostname;
+  if (c.Domainname) out.Domainname = c.Domainname;
+  for (const k of ["AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "NetworkDisabled"] as const) if (c[k]) out[k] = true;
+  if (c.Image) out.Image = c.Image;
+  if (c.MacAddress) out.MacAddress = c.MacAddress;
+  if (c.StopTimeout !== undefined && c.StopTimeout !== null) out.StopTimeout = c.StopTimeout;
+  if (c.ArgsEscaped) out.ArgsEscaped = true;
   if (c.User !== undefined && c.User !== null) out.User = c.User;
   if (c.ExposedPorts) out.ExposedPorts = { ...c.ExposedPorts };
   if (c.Env) out.Env = [...c.Env];

@@ -119,10 +119,12 @@ export class BuildService {
       networks?: ContainerNetworking;
       /** GET for ADD <url> (through the daemon's proxies). */
       download?: (url: string) => Promise<{ body: Readable; headers: Record<string, string | string[] | undefined> }>;
+      /** The daemon's version, written into built images (docker_version). */
+      daemonVersion?: string;
     },
   ) {
     const network = o.networks ? buildNetwork(o.networks) : undefined;
-    this.builder = new Builder({ store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log, ...(o.pull ? { pull: o.pull } : {}), ...(network ? { network } : {}), ...(o.download ? { download: o.download } : {}) });
+    this.builder = new Builder({ store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log, ...(o.pull ? { pull: o.pull } : {}), ...(network ? { network } : {}), ...(o.download ? { download: o.download } : {}), ...(o.daemonVersion ? { daemonVersion: o.daemonVersion } : {}) });
   }
 
   init(): Promise<void> {

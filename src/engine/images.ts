@@ -3,7 +3,7 @@ import type { Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
 import { conflict, invalid, notFound } from "../util/errors.js";
 import { compilePathPattern } from "../util/pathmatch.js";
-import { type ImageRunConfig, type ImageStore, type LayerInfo, chainIds, formatReference, parseReference, shownSize, withDefaultTag } from "../image/index.js";
+import { type ImageRunConfig, type ImageStore, type LayerInfo, chainIds, formatReference, fullRunConfig, parseReference, shownSize, withDefaultTag } from "../image/index.js";
 import type { ContainerService } from "./containers.js";
 import type { Events } from "./events.js";
 
@@ -78,7 +78,7 @@ export class ImageService {
       DockerVersion: cfg.docker_version ?? "",
       Author: cfg.author ?? "",
       Config: runConfigView(rc),
-      ContainerConfig: runConfigView((cfg as { container_config?: ImageRunConfig }).container_config ?? {}),
+      ContainerConfig: runConfigView(cfg.container_config ?? {}),
       Architecture: cfg.architecture,
       ...(cfg.variant ? { Variant: cfg.variant } : {}),
       Os: cfg.os,
@@ -129,7 +129,8 @@ export class ImageService {
 
   async tag(source: string, repo: string, tag: string | undefined): Promise<void> {
     const id = this.resolve(source);
-    // dockerd parses the repository, then the tag on its own (with their own messages).
+    // dockerd parses the repository, then the tag on its own (with their own messages; 20.10 answers 500, Berth 400:
+    // bad input is the client's error, docs/security.md).
     if (repo === "") throw invalid("invalid reference format");
     const named = parseReference(repo);
     if (tag && !/^[\w][\w.-]{0,127}$/.test(tag)) throw invalid("invalid tag format");
@@ -195,13 +196,22 @@ export class ImageService {
     }
     if (!this.store.index.get(id)) throw notFound(`No such image: ${name}`);
     const parent = this.store.index.get(id)?.parent;
+    await this.deleteRecord(id, out);
+    if (!opts.noprune && parent) await this.pruneParents(parent, out);
+    return out;
+  }
+
+  /**
+   * Remove an image record; dockerd lists the layers that went with it right after it (only
+   * its own: a build's orphaned init layer that the same collection takes is not the image's).
+   */
+  private async deleteRecord(id: Digest, out: DeleteResponseItem[]): Promise<void> {
+    const cfg = await this.store.config(id).catch(() => undefined);
+    const own = new Set(cfg ? chainIds(cfg.rootfs.diff_ids) : []);
     await this.store.index.delete(id);
     out.push({ Deleted: id });
     this.events.emit("image", "delete", id, {});
-    if (!opts.noprune && parent) await this.pruneParents(parent, out);
-    // dockerd lists the layers that went with the image too.
-    for (const l of (await this.store.gc()).removedLayers) out.push({ Deleted: l });
-    return out;
+    for (const l of (await this.store.gc()).removedLayers) if (own.has(l)) out.push({ Deleted: l });
   }
 
   /** Like Docker, removing an image also removes its untagged, unused parents (build steps) that have no other children. */
@@ -213,9 +223,7 @@ export class ImageService {
       if (!rec || this.store.index.tagsOf(p).length > 0 || rec.repoDigests.length > 0) return;
       if (this.containers.usingImage(p).length > 0) return;
       if (this.store.index.list().some((i) => i.parent === p)) return;
-      await this.store.index.delete(p);
-      out.push({ Deleted: p });
-      this.events.emit("image", "delete", p, {});
+      await this.deleteRecord(p, out);
       p = rec.parent;
     }
   }
@@ -251,32 +259,9 @@ export class ImageService {
   }
 }
 
-/** An image's run config as dockerd shows it (Config, and ContainerConfig before API 1.45). */
+/** An image's run config as dockerd shows it (Config, and ContainerConfig before API 1.45): its container Config, whatever the image stored. */
 function runConfigView(rc: ImageRunConfig): Record<string, unknown> {
-  return {
-    Hostname: "",
-    Domainname: "",
-    User: rc.User ?? "",
-    AttachStdin: false,
-    AttachStdout: false,
-    AttachStderr: false,
-    ...(rc.ExposedPorts ? { ExposedPorts: rc.ExposedPorts } : {}),
-    Tty: false,
-    OpenStdin: false,
-    StdinOnce: false,
-    Env: rc.Env ?? null,
-    Cmd: rc.Cmd ?? null,
-    ...(rc.Healthcheck ? { Healthcheck: rc.Healthcheck } : {}),
-    ...(rc.ArgsEscaped ? { ArgsEscaped: true } : {}),
-    Image: "",
-    Volumes: rc.Volumes ?? null,
-    WorkingDir: rc.WorkingDir ?? "",
-    Entrypoint: rc.Entrypoint ?? null,
-    OnBuild: rc.OnBuild ?? null,
-    Labels: rc.Labels ?? null,
-    ...(rc.StopSignal ? { StopSignal: rc.StopSignal } : {}),
-    ...(rc.Shell ? { Shell: rc.Shell } : {}),
-  };
+  return { ...fullRunConfig(rc) };
 }
 
 /** dockerd's list entry names: an image with neither tags nor digests shows as <none>; empty lists are null. */

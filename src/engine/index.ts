@@ -137,7 +137,7 @@ export class Engine {
     this.containerUpdate = new UpdateService({ containers: this.containers });
     this.images = new ImageService(this.store, this.containers, this.events);
     this.exec = new ExecService({ containers: this.containers, events: this.events, log: opts.log });
-    this.archive = new ArchiveService({ containers: this.containers, store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.execRoot, "archive") });
+    this.archive = new ArchiveService({ containers: this.containers, store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.execRoot, "archive"), daemonVersion: VERSION });
     this.containers.execIds = (id) => this.exec.idsOf(id);
     this.health = new HealthMonitor(this.containers, this.exec, this.events, opts.log);
     this.distribution = new DistributionService({
@@ -159,6 +159,7 @@ export class Engine {
       events: this.events,
       // ADD <url>: fetched as docker import URL is (redirects, dockerd's errors, the daemon's proxies).
       download: (url) => openImportUrl(url, this.distribution.transport()),
+      daemonVersion: VERSION,
       // FROM / COPY --from of an image not in the store: pulled like dockerd's builder does.
       pull: async (ref, out, o) => {
         const auth = registryAuthFor(ref, o.registryConfig);

@@ -14,7 +14,7 @@ import type { IdMap } from "../util/idmap.js";
 import { SharedLock } from "../util/lock.js";
 import { ensureDir } from "../util/fsutil.js";
 
-import { type ImageConfig, type ImageRunConfig, hostArchitecture } from "./config.js";
+import { type ImageConfig, type ImageRunConfig, fullRunConfig, hostArchitecture } from "./config.js";
 import { ContentStore } from "./content.js";
 import { ImageIndex, type ImageRecord } from "./images.js";
 import { LayerBlobIndex, type LayerBlob } from "./layerblobs.js";
@@ -30,7 +30,7 @@ export interface PendingLayer {
   commit(parent: Digest | null): Promise<LayerInfo>;
   discard(): Promise<void>;
 }
-export { parseReference, formatReference, withDefaultTag, registryOf, hostArchitecture, chainIds, chainIdOf, shownSize };
+export { parseReference, formatReference, withDefaultTag, registryOf, hostArchitecture, fullRunConfig, chainIds, chainIdOf, shownSize };
 export { busyboxRootfsTar } from "./busybox.js";
 export { packDirectory } from "./tar.js";
 export { extractLayer, type ExtractOptions } from "./tar.js";

@@ -23,6 +23,16 @@ describe("image references", () => {
     }
   });
 
+  it("checks the repository path for upper case before the grammar, as ParseNormalizedNamed does", () => {
+    const lower = "invalid reference format: repository name must be lowercase";
+    for (const bad of ["Bad Repo", "Bad:Tag", "Bad:bad tag", "localhost:5000/Foo", "x/Y/z"]) assert.throws(() => parseReference(bad), { message: lower }, bad);
+    // An upper-case first component is a registry host; a tag may have capitals.
+    assert.deepEqual(parseReference("Registry.Example/app:V1"), { repo: "Registry.Example/app", tag: "V1" });
+    assert.throws(() => parseReference("bad repo"), { message: "invalid reference format" });
+    const hex = "a".repeat(64);
+    assert.throws(() => parseReference(hex), { message: `invalid repository name (${hex}), cannot specify 64-byte hexadecimal strings` });
+  });
+
   it("never throws anything but an invalid-reference error, whatever the input (property)", () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 80 }), (s) => {

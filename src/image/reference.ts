@@ -21,6 +21,13 @@ export function parseReference(input: string): Reference {
   // distribution/reference's messages, as dockerd answers them.
   const bad = () => invalid(input === "" ? "invalid reference format: repository name must have at least one component" : "invalid reference format");
   if (input.length === 0 || input.length > 255 * 4) throw bad();
+  // ParseNormalizedNamed's checks before the grammar: a bare 64-hex id, then an upper-case repository path.
+  if (/^[a-f0-9]{64}$/.test(input)) throw invalid(`invalid repository name (${input}), cannot specify 64-byte hexadecimal strings`);
+  const slash = input.indexOf("/");
+  const head = slash < 0 ? "" : input.slice(0, slash);
+  const remainder = slash >= 0 && (/[.:]/.test(head) || head === "localhost" || head.toLowerCase() !== head) ? input.slice(slash + 1) : input;
+  const remote = remainder.includes(":") ? remainder.slice(0, remainder.indexOf(":")) : remainder;
+  if (remote.toLowerCase() !== remote) throw invalid("invalid reference format: repository name must be lowercase");
   let rest = input;
   let digest: string | undefined;
   const at = rest.indexOf("@");

@@ -415,6 +415,28 @@ describe("docker build (legacy builder) against berthd", () => {
     assert.equal(img.code, 0, img.stderr);
   });
 
+  it("records in each step's image its container, that container's #(nop) config and the parent image, as dockerd 20.10 (API < 1.45)", async () => {
+    const dir = await context({ Dockerfile: "FROM busybox\nENV LEGACY=1\nRUN echo x > /x\nCMD [\"true\"]\n" });
+    const r = await build(["--rm", "-t", "legacy:1", dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const inspect = (ref: string, format: string) => run(DOCKER, ["image", "inspect", "--format", format, ref], { env: { ...d.env, DOCKER_API_VERSION: "1.41" } });
+    const top = await inspect("legacy:1", "{{.Parent}}|{{.Config.Image}}|{{.Container}}|{{.ContainerConfig.Hostname}}|{{json .ContainerConfig.Cmd}}|{{.DockerVersion}}");
+    assert.equal(top.code, 0, top.stderr);
+    const [parent, image, container, hostname, cmd, version] = top.stdout.trim().split("|");
+    assert.match(parent ?? "", /^sha256:[0-9a-f]{64}$/);
+    assert.equal(image, parent, "Config.Image names the parent, as dockerd's");
+    assert.match(container ?? "", /^[0-9a-f]{64}$/);
+    assert.equal(hostname, container?.slice(0, 12));
+    assert.equal(cmd, '["/bin/sh","-c","#(nop) ","CMD [\\"true\\"]"]'); // reference: dockerd 20.10
+    assert.equal(version, "0.1.0");
+    // The parent is the RUN step: its container config holds the command it ran; its Config the image's.
+    const run1 = await inspect(parent ?? "", "{{json .ContainerConfig.Cmd}}|{{json .Config.Cmd}}|{{.Config.Hostname}}");
+    assert.equal(run1.stdout.trim(), '["/bin/sh","-c","echo x > /x"]|null|'); // the harness's busybox has no CMD
+    // history names every step's image through the parents.
+    const hist = await d.docker(["history", "-q", "--no-trunc", "legacy:1"]);
+    assert.equal(hist.stdout.trim().split("\n")[1], parent);
+  });
+
   it("pulls a base image that is not in the store, with the client's registry credentials (FROM a loopback registry)", async () => {
     const htpasswd = path.join(work, "htpasswd");
     await fs.writeFile(htpasswd, `builder:${bcrypt.hashSync("s3cret", 4).replace(/^\$2b\$/, "$2y$")}\n`);

@@ -32,6 +32,7 @@ import {
   type ImageStore,
   chainIds,
   formatReference,
+  fullRunConfig,
   hostArchitecture,
   packDirectory,
   parseReference,
@@ -130,6 +131,8 @@ export interface BuilderOptions {
   network?: BuildNetwork;
   /** GET a URL for `ADD <url>` (through the daemon's proxies); without it such sources are refused. */
   download?: (url: string) => Promise<{ body: Readable; headers: Record<string, string | string[] | undefined> }>;
+  /** Written into every step's image as docker_version (dockerd writes its own version there). */
+  daemonVersion?: string;
 }
 
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
@@ -302,7 +305,7 @@ export class Builder {
   }
 
   /** A step result from the cache, its image re-created when it was removed meanwhile. */
-  async lookup(key: string): Promise<{ id: Digest; config: ImageConfig } | undefined> {
+  async lookup(key: string, parent: Digest | null): Promise<{ id: Digest; config: ImageConfig } | undefined> {
     const e: CacheEntry | undefined = this.cache.get(key);
     if (!e) return undefined;
     const store = this.o.store;
@@ -313,7 +316,8 @@ export class Builder {
     try {
       const id = await store.gcLock.withShared(async () => {
         if (e.top !== null && !(await store.layers.has(e.top))) return undefined;
-        return store.addImage(e.config);
+        // The key names the parent image: a re-created step is its child again, as when it was built.
+        return store.addImage(e.config, parent ? { parent } : {});
       });
       if (id === e.image) {
         this.cache.touch(key);
@@ -331,12 +335,8 @@ function sanitizeTags(tags: string[]): string[] {
   const out: string[] = [];
   for (const t of tags) {
     if (t === "") continue;
-    let ref;
-    try {
-      ref = parseReference(t);
-    } catch (e) {
-      throw invalid(`invalid reference format: ${messageOf(e)}`);
-    }
+    // The reference parser's message alone, as dockerd 20.10 (which answers 500; Berth 400: docs/security.md).
+    const ref = parseReference(t);
     if (ref.digest) throw invalid("build tag cannot contain a digest");
     const s = formatReference(withDefaultTag(ref));
     if (!out.includes(s)) out.push(s);
@@ -672,7 +672,7 @@ class Job {
   private async probe(st: StageState, containerConfig: ImageRunConfig): Promise<{ hit: boolean; key: string }> {
     const key = cacheKey(st.imageId, { v: 1, ...containerConfig });
     if (this.req.noCache || st.busted) return { hit: false, key };
-    const found = await this.b.lookup(key);
+    const found = await this.b.lookup(key, st.imageId);
     if (!found) {
       st.busted = true;
       return { hit: false, key };
@@ -689,11 +689,15 @@ class Job {
     return cc;
   }
 
-  private fakeContainer(): () => void {
-    const id = randomBytes(6).toString("hex");
-    this.out.stdout(` ---> Running in ${id}\n`);
-    return () => {
-      if (this.req.rm || this.req.forceRm) this.out.stdout(` ---> Removed intermediate container ${id}\n`);
+  /** A step without a process still has a container id (dockerd creates one): its image names it. */
+  private fakeContainer(): { id: string; done: () => void } {
+    const id = randomBytes(32).toString("hex");
+    this.out.stdout(` ---> Running in ${id.slice(0, 12)}\n`);
+    return {
+      id,
+      done: () => {
+        if (this.req.rm || this.req.forceRm) this.out.stdout(` ---> Removed intermediate container ${id.slice(0, 12)}\n`);
+      },
     };
   }
 
@@ -702,9 +706,9 @@ class Job {
     const cc = this.withComment(st, comment);
     const { hit, key } = await this.probe(st, cc);
     if (hit) return;
-    const done = this.fakeContainer();
-    await this.commit(st, cc, key, null);
-    done();
+    const ctr = this.fakeContainer();
+    await this.commit(st, cc, key, null, ctr.id);
+    ctr.done();
   }
 
   /**
@@ -712,7 +716,7 @@ class Job {
    * a layer, the image record and the cache entry are written, all under one
    * store lease so garbage collection cannot take the new layer in between.
    */
-  private async commit(st: StageState, cc: ImageRunConfig, key: string, upper: string | null): Promise<void> {
+  private async commit(st: StageState, cc: ImageRunConfig, key: string, upper: string | null, containerId = randomBytes(32).toString("hex")): Promise<void> {
     const store = this.store;
     const now = new Date().toISOString();
     const base = st.base;
@@ -732,7 +736,11 @@ class Job {
         os: base.os,
         created: now,
         ...(st.maintainer ? { author: st.maintainer } : {}),
-        config: tidy(clone(st.runConfig)),
+        // dockerd's legacy fields: the step's container, its config (the "#(nop)" command), both naming the parent image.
+        config: fullRunConfig({ ...tidy(clone(st.runConfig)), Image: st.imageId ?? "" }),
+        container: containerId,
+        container_config: fullRunConfig({ ...cc, Hostname: containerId.slice(0, 12), Image: st.imageId ?? "" }),
+        ...(this.b.o.daemonVersion ? { docker_version: this.b.o.daemonVersion } : {}),
         rootfs: { type: "layers", diff_ids: [...base.rootfs.diff_ids, ...(diffId ? [diffId] : [])] },
         history: [
           ...(base.history ?? []),
@@ -752,7 +760,7 @@ class Job {
   }
 
   /** Run fn on a mounted writable snapshot of the current image and commit what it changed. */
-  private async withSnapshot(st: StageState, cc: ImageRunConfig, key: string, fn: (root: string) => Promise<void>): Promise<void> {
+  private async withSnapshot(st: StageState, cc: ImageRunConfig, key: string, fn: (root: string) => Promise<void>, containerId?: string): Promise<void> {
     const layers = this.store.layers;
     const snap = `${RunExecutor.PREFIX}${randomBytes(32).toString("hex")}`;
     const parentTop = chainIds(st.base.rootfs.diff_ids).at(-1) ?? null;
@@ -762,7 +770,7 @@ class Job {
       await fn(root);
       await layers.unmount(snap);
       const upper = path.join(layers.snapshotDir(snap), "upper");
-      await this.commit(st, cc, key, fss.readdirSync(upper).length === 0 ? null : upper);
+      await this.commit(st, cc, key, fss.readdirSync(upper).length === 0 ? null : upper, containerId);
     } finally {
       await layers.removeSnapshot(snap).catch(() => undefined);
     }
@@ -777,12 +785,18 @@ class Job {
     const cc = this.withComment(st, `WORKDIR ${rc.WorkingDir}`, true);
     const { hit, key } = await this.probe(st, cc);
     if (hit) return;
-    const done = this.fakeContainer();
+    const ctr = this.fakeContainer();
     const dir = rc.WorkingDir;
-    await this.withSnapshot(st, cc, key, async (root) => {
-      mkdirAllInRoot(root, dir, hostOwner(this.store.idMap, ROOT));
-    });
-    done();
+    await this.withSnapshot(
+      st,
+      cc,
+      key,
+      async (root) => {
+        mkdirAllInRoot(root, dir, hostOwner(this.store.idMap, ROOT));
+      },
+      ctr.id,
+    );
+    ctr.done();
   }
 
   // --- RUN ------------------------------------------------------------------------
@@ -815,6 +829,7 @@ class Job {
     const stdout = new StringDecoder("utf8");
     const stderr = new StringDecoder("utf8");
     let containerId = "";
+    let fullId: string | undefined;
     const res = await this.b.runner.run({
       parent: chainIds(st.base.rootfs.diff_ids).at(-1) ?? null,
       args: cmdFromArgs,
@@ -834,10 +849,11 @@ class Job {
       },
       backpressure: () => this.out.backpressure?.(),
       onCreate: (id) => {
-        containerId = id;
-        this.out.stdout(` ---> Running in ${id}\n`);
+        fullId = id;
+        containerId = id.slice(0, 12);
+        this.out.stdout(` ---> Running in ${containerId}\n`);
       },
-      commit: (upper) => this.commit(st, cc, key, upper),
+      commit: (upper) => this.commit(st, cc, key, upper, fullId),
       ...(this.signal ? { signal: this.signal } : {}),
     });
     const restOut = stdout.end();

@@ -41,7 +41,7 @@ export interface RunStepInput {
   stderr: (chunk: Buffer) => void;
   /** A promise while the consumer of the output is full: reading from the container pauses until it settles. */
   backpressure?: () => Promise<void> | undefined;
-  /** Called with the container's short id before it starts (" ---> Running in …"). */
+  /** Called with the container's id before it starts (" ---> Running in <short id>"). */
   onCreate?: (id: string) => void;
   /**
    * On success: commit the changes (the snapshot's upper directory, null when
@@ -146,7 +146,7 @@ export class RunExecutor {
       });
 
       input.signal?.throwIfAborted();
-      input.onCreate?.(id.slice(0, 12));
+      input.onCreate?.(id);
       try {
         const { pid } = await this.runtime.create(id, spec, { tty: false, stdin: false });
         created = true;
