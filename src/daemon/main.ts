@@ -9,13 +9,13 @@ import net from "node:net";
 import path from "node:path";
 import type http from "node:http";
 import { type TlsOptions, makeApiServer } from "../api/index.js";
-import { Engine } from "../engine/index.js";
+import type { Engine } from "../engine/index.js";
 import { errnoCode, messageOf } from "../util/errors.js";
 import { type IdMap, resolveRemap } from "../util/idmap.js";
 import { atomicWriteFile, ensureDir, mkdirp } from "../util/fsutil.js";
 import { lockDataRoot } from "./datalock.js";
 import { tightenDataRoot } from "./roots.js";
-import { isLogLevel, makeLogger } from "../util/log.js";
+import { type Logger, isLogLevel, makeLogger } from "../util/log.js";
 import { run } from "../util/exec.js";
 
 interface Flags {
@@ -97,38 +97,17 @@ async function main(): Promise<void> {
   const pidfile = flags.pidfile ?? path.join(execRoot, "berthd.pid");
   await atomicWriteFile(pidfile, `${process.pid}\n`);
 
-  // --userns-remap: state of remapped containers lives apart, in <data-root>/<uid>.<gid> (as under dockerd),
-  // its layers unpacked with the mapped ids; the remapped root may traverse it and the data root (0710, its group).
-  let storeRoot = dataRoot;
-  let idMap: IdMap | undefined;
-  if (flags.usernsRemap !== undefined) {
-    idMap = await resolveRemap(flags.usernsRemap);
-    storeRoot = path.join(dataRoot, idMap.dirName);
-  }
-  await tightenDataRoot(dataRoot, storeRoot, idMap?.root.gid ?? 0);
-  if (idMap) {
-    await checkTraversable(dataRoot, idMap.root);
-    await ensureDir(storeRoot, 0o710, idMap.root.gid);
-    log.info(`user namespaces: container root is host uid ${idMap.root.uid}, gid ${idMap.root.gid}; data in ${storeRoot}`);
-  }
-
-  const engine = new Engine({
-    dataRoot: storeRoot,
-    execRoot,
-    runtime: flags.defaultRuntime,
-    log,
-    debug: flags.debug,
-    insecureRegistries: flags.insecureRegistry ?? [],
-    ...(flags.bip ? { bridgeIp: flags.bip } : {}),
-    ...(idMap ? { idMap } : {}),
-  });
-  await engine.init();
-
+  // The sockets listen while the engine starts (its modules load, its state is read and reconciled):
+  // /_ping answers at once, every other request waits for the engine (api/index.ts).
+  // The engine starts once they listen: its module loads would otherwise hold up the listening.
+  let go: () => void = () => undefined;
+  const engineReady = new Promise<void>((resolve) => (go = resolve)).then(() => startEngine(dataRoot, execRoot, log));
+  engineReady.catch(() => undefined); // awaited below
   const servers: http.Server[] = [];
   const sockets: string[] = [];
   for (const h of hosts) {
-    const server = makeApiServer(engine, log);
     if (h.startsWith("unix://") || h.startsWith("/")) {
+      const server = makeApiServer(engineReady, log);
       const p = h.startsWith("unix://") ? h.slice(7) : h;
       await prepareUnixSocket(p);
       await listen(server, { path: p });
@@ -141,6 +120,7 @@ async function main(): Promise<void> {
       }
       if (gid !== undefined) await fs.chown(p, 0, gid);
       sockets.push(p);
+      servers.push(server);
     } else if (h.startsWith("tcp://")) {
       const u = new URL(h.replace(/^tcp:/, "http:"));
       const hostname = u.hostname.replace(/^\[|\]$/g, "");
@@ -149,7 +129,7 @@ async function main(): Promise<void> {
         throw new Error(`refusing to listen on ${h} without TLS: a remote API on a non-loopback address gives root to anyone who can reach it (use --tlsverify --tlscacert --tlscert --tlskey)`);
       }
       if (tls && !tls.verify) log.warn(`API on ${h} uses TLS without client verification: anyone who can reach it has root (use --tlsverify)`);
-      const tcpServer = makeApiServer(engine, log, tls);
+      const tcpServer = makeApiServer(engineReady, log, tls);
       await listen(tcpServer, { host: hostname, port: Number(u.port || (tls ? 2376 : 2375)) });
       servers.push(tcpServer);
       log.info(`API listening on ${h}${tls ? (tls.verify ? " (TLS, client certificates required)" : " (TLS)") : ""}`);
@@ -157,9 +137,10 @@ async function main(): Promise<void> {
     } else {
       throw new Error(`invalid host ${h}: use unix://PATH or tcp://HOST:PORT`);
     }
-    servers.push(server);
     log.info(`API listening on ${h}`);
   }
+  go();
+  const engine = await engineReady;
   log.info(`berthd 0.1.0 started (data-root ${dataRoot}, exec-root ${execRoot}, runtime ${flags.defaultRuntime})`);
 
   let stopping = false;
@@ -193,6 +174,38 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", (e: unknown) => {
     log.error(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   });
+}
+
+/** --userns-remap's own store, then the engine: constructed (its modules loaded on demand) and initialised. */
+async function startEngine(dataRoot: string, execRoot: string, log: Logger): Promise<Engine> {
+  // --userns-remap: state of remapped containers lives apart, in <data-root>/<uid>.<gid> (as under dockerd),
+  // its layers unpacked with the mapped ids; the remapped root may traverse it and the data root (0710, its group).
+  let storeRoot = dataRoot;
+  let idMap: IdMap | undefined;
+  if (flags.usernsRemap !== undefined) {
+    idMap = await resolveRemap(flags.usernsRemap);
+    storeRoot = path.join(dataRoot, idMap.dirName);
+  }
+  await tightenDataRoot(dataRoot, storeRoot, idMap?.root.gid ?? 0);
+  if (idMap) {
+    await checkTraversable(dataRoot, idMap.root);
+    await ensureDir(storeRoot, 0o710, idMap.root.gid);
+    log.info(`user namespaces: container root is host uid ${idMap.root.uid}, gid ${idMap.root.gid}; data in ${storeRoot}`);
+  }
+
+  const { Engine } = await import("../engine/index.js");
+  const engine = new Engine({
+    dataRoot: storeRoot,
+    execRoot,
+    runtime: flags.defaultRuntime,
+    log,
+    debug: flags.debug,
+    insecureRegistries: flags.insecureRegistry ?? [],
+    ...(flags.bip ? { bridgeIp: flags.bip } : {}),
+    ...(idMap ? { idMap } : {}),
+  });
+  await engine.init();
+  return engine;
 }
 
 async function tlsOptions(): Promise<TlsOptions | undefined> {
