@@ -1,7 +1,17 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072:glibc.malloc.arena_max=2 node --max-semi-space-size=1
 /**
  * berthd: the daemon. Parses dockerd-style flags, takes the data-root lock, starts
  * the engine and serves the Docker Engine API on the requested sockets.
+ *
+ * The #! line is how `berthd` (the package's bin entry, the systemd unit in scripts/) gets its memory
+ * settings; they must be there before node starts (bench/NOTES.md has the numbers):
+ * - glibc.malloc.mmap_threshold=128 KiB, fixed: without it glibc raises the threshold to the largest
+ *   buffer ever freed (the 1 MiB chunks of a pull), later big buffers come from the brk heap, and
+ *   that heap, pinned by small long-lived blocks, never shrinks (~45 MiB kept after a pull).
+ * - glibc.malloc.arena_max=2: libuv's pool threads (zlib, fs) otherwise each get an arena of their own.
+ * - --max-semi-space-size=1 (MiB): V8's young generation otherwise grows to 32 MiB under a burst of
+ *   requests and stays there; a daemon's requests allocate little that lives.
+ * `node dist/src/daemon/main.js` runs without them (as the tests do): same behaviour, more memory.
  */
 import { Command, Option } from "commander";
 import { promises as fs, readFileSync } from "node:fs";
