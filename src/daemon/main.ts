@@ -107,11 +107,29 @@ async function main(): Promise<void> {
   const pidfile = flags.pidfile ?? path.join(execRoot, "berthd.pid");
   await atomicWriteFile(pidfile, `${process.pid}\n`);
 
+  // --userns-remap: state of remapped containers lives apart, in <data-root>/<uid>.<gid> (as under dockerd),
+  // its layers unpacked with the mapped ids; the remapped root may traverse it and the data root (0710, its group).
+  let storeRoot = dataRoot;
+  let idMap: IdMap | undefined;
+  if (flags.usernsRemap !== undefined) {
+    idMap = await resolveRemap(flags.usernsRemap);
+    storeRoot = path.join(dataRoot, idMap.dirName);
+  }
+  await tightenDataRoot(dataRoot, storeRoot, idMap?.root.gid ?? 0);
+  if (idMap) {
+    await checkTraversable(dataRoot, idMap.root);
+    await ensureDir(storeRoot, 0o710, idMap.root.gid);
+    log.info(`user namespaces: container root is host uid ${idMap.root.uid}, gid ${idMap.root.gid}; data in ${storeRoot}`);
+  }
+
+  // A misnamed runtime fails the start before the sockets listen (the engine probes its version later).
+  if (!(await onPath(flags.defaultRuntime))) throw new Error(`OCI runtime ${flags.defaultRuntime} not found: install Debian's runc (or crun)`);
+
   // The sockets listen while the engine starts (its modules load, its state is read and reconciled):
   // /_ping answers at once, every other request waits for the engine (api/index.ts).
   // The engine starts once they listen: its module loads would otherwise hold up the listening.
   let go: () => void = () => undefined;
-  const engineReady = new Promise<void>((resolve) => (go = resolve)).then(() => startEngine(dataRoot, execRoot, log));
+  const engineReady = new Promise<void>((resolve) => (go = resolve)).then(() => startEngine(storeRoot, execRoot, log, idMap));
   engineReady.catch(() => undefined); // awaited below
   const servers: http.Server[] = [];
   const sockets: string[] = [];
@@ -149,16 +167,14 @@ async function main(): Promise<void> {
     }
     log.info(`API listening on ${h}`);
   }
-  go();
-  const engine = await engineReady;
-  log.info(`berthd 0.1.0 started (data-root ${dataRoot}, exec-root ${execRoot}, runtime ${flags.defaultRuntime})`);
-
+  // Clients are connected from here on, also while the engine starts: the handlers are in place first.
+  let engine: Engine | undefined;
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
     stopping = true;
     log.info(`received ${sig}, shutting down (containers keep running)`);
-    engine.shutdown();
+    engine?.shutdown();
     for (const s of servers) {
       s.close();
       s.closeAllConnections();
@@ -184,25 +200,13 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", (e: unknown) => {
     log.error(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   });
+  go();
+  engine = await engineReady;
+  log.info(`berthd 0.1.0 started (data-root ${dataRoot}, exec-root ${execRoot}, runtime ${flags.defaultRuntime})`);
 }
 
-/** --userns-remap's own store, then the engine: constructed (its modules loaded on demand) and initialised. */
-async function startEngine(dataRoot: string, execRoot: string, log: Logger): Promise<Engine> {
-  // --userns-remap: state of remapped containers lives apart, in <data-root>/<uid>.<gid> (as under dockerd),
-  // its layers unpacked with the mapped ids; the remapped root may traverse it and the data root (0710, its group).
-  let storeRoot = dataRoot;
-  let idMap: IdMap | undefined;
-  if (flags.usernsRemap !== undefined) {
-    idMap = await resolveRemap(flags.usernsRemap);
-    storeRoot = path.join(dataRoot, idMap.dirName);
-  }
-  await tightenDataRoot(dataRoot, storeRoot, idMap?.root.gid ?? 0);
-  if (idMap) {
-    await checkTraversable(dataRoot, idMap.root);
-    await ensureDir(storeRoot, 0o710, idMap.root.gid);
-    log.info(`user namespaces: container root is host uid ${idMap.root.uid}, gid ${idMap.root.gid}; data in ${storeRoot}`);
-  }
-
+/** The engine: its modules loaded, constructed and initialised. */
+async function startEngine(storeRoot: string, execRoot: string, log: Logger, idMap: IdMap | undefined): Promise<Engine> {
   const { Engine } = await import("../engine/index.js");
   const engine = new Engine({
     dataRoot: storeRoot,
@@ -216,6 +220,20 @@ async function startEngine(dataRoot: string, execRoot: string, log: Logger): Pro
   });
   await engine.init();
   return engine;
+}
+
+/** An executable file: the path given, or a name found on PATH. */
+async function onPath(bin: string): Promise<boolean> {
+  const dirs = bin.includes("/") ? [""] : (process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":");
+  for (const d of dirs) {
+    try {
+      await fs.access(d === "" ? bin : path.join(d, bin), fs.constants.X_OK);
+      return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
 }
 
 async function tlsOptions(): Promise<TlsOptions | undefined> {
