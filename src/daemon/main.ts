@@ -168,13 +168,13 @@ async function main(): Promise<void> {
     log.info(`API listening on ${h}`);
   }
   // Clients are connected from here on, also while the engine starts: the handlers are in place first.
-  let engine: Engine | undefined;
+  const started: { engine?: Engine } = {};
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
     stopping = true;
     log.info(`received ${sig}, shutting down (containers keep running)`);
-    engine?.shutdown();
+    started.engine?.shutdown();
     for (const s of servers) {
       s.close();
       s.closeAllConnections();
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
     log.error(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   });
   go();
-  engine = await engineReady;
+  started.engine = await engineReady;
   log.info(`berthd 0.1.0 started (data-root ${dataRoot}, exec-root ${execRoot}, runtime ${flags.defaultRuntime})`);
 }
 
