@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, openSync, closeSync, promises as fs } from "node:fs";
+import { constants as fsConstants, existsSync, openSync, closeSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Log } from "./host.js";
@@ -363,6 +363,22 @@ export function berthdEntry(): string {
   return fileURLToPath(new URL("../src/daemon/main.js", import.meta.url));
 }
 
+/** An executable file that starts with #! (the kernel runs its interpreter line). */
+async function isScript(file: string): Promise<boolean> {
+  try {
+    await fs.access(file, fsConstants.X_OK);
+    const fh = await fs.open(file, "r");
+    try {
+      const { bytesRead, buffer } = await fh.read(Buffer.alloc(2), 0, 2, 0);
+      return bytesRead === 2 && buffer.toString("latin1") === "#!";
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
 const isMonitor = (p: ProcInfo): boolean =>
   p.comm.includes("berth-monitor") || p.argv.slice(0, 2).some((a) => a.includes("berth-monitor"));
 
@@ -375,8 +391,11 @@ export class Berthd extends Engine {
     const entry = berthdEntry();
     if (!existsSync(entry)) throw new Error(`berthd is not built: ${entry} does not exist (run npm run build)`);
     const extra = (process.env.BERTHD_ARGS ?? "").split(/\s+/).filter(Boolean);
+    // Started as a user's `berthd` starts: through the entry's #! line, which carries berthd's memory
+    // settings (src/daemon/main.ts); an entry that cannot be executed runs under this node.
+    const direct = await isScript(entry);
     const args = [
-      entry,
+      ...(direct ? [] : [entry]),
       "-H",
       this.host,
       "--data-root",
@@ -387,7 +406,7 @@ export class Berthd extends Engine {
       this.pidFile,
       ...extra,
     ];
-    await this.launch(process.execPath, args, process.env, timeoutMs);
+    await this.launch(direct ? entry : process.execPath, args, process.env, timeoutMs);
   }
 
   /**

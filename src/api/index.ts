@@ -1,39 +1,23 @@
-/** The API subsystem: Docker Engine API routes over the engine's backends. */
+/**
+ * The API subsystem: Docker Engine API routes over the engine's backends.
+ * The server listens before the engine is ready: `/_ping` answers at once, every other request
+ * waits for the engine (and its routes, loaded with it), so nothing sees a half-initialised state.
+ */
 import type http from "node:http";
 import type { Engine } from "../engine/index.js";
 import type { Logger } from "../util/log.js";
-import { archiveRoutes } from "./routes/archive.js";
-import { buildRoutes } from "./routes/build.js";
-import { containerRoutes } from "./routes/containers.js";
-import { attachWsRoutes } from "./routes/attach-ws.js";
-import { distributionRoutes } from "./routes/distribution.js";
-import { execRoutes } from "./routes/exec.js";
-import { imageRoutes } from "./routes/images.js";
-import { networkRoutes } from "./routes/networks.js";
-import { volumeRoutes } from "./routes/volumes.js";
-import { pluginRoutes } from "./routes/plugins.js";
-import { swarmRoutes } from "./routes/swarm.js";
-import { statsRoutes } from "./routes/stats.js";
-import { systemRoutes } from "./routes/system.js";
-import { type TlsOptions, Router, createApiServer } from "./server.js";
+import { type TlsOptions, createApiServer } from "./server.js";
 
 export { API_VERSION, MIN_API_VERSION } from "./server.js";
 export type { TlsOptions } from "./server.js";
 
-export function makeApiServer(engine: Engine, log: Logger, tls?: TlsOptions): http.Server {
-  const r = new Router();
-  systemRoutes(r, engine);
-  containerRoutes(r, engine);
-  attachWsRoutes(r, engine);
-  archiveRoutes(r, engine);
-  execRoutes(r, engine);
-  imageRoutes(r, engine);
-  networkRoutes(r, engine);
-  volumeRoutes(r, engine);
-  statsRoutes(r, engine);
-  buildRoutes(r, engine);
-  distributionRoutes(r, engine);
-  swarmRoutes(r);
-  pluginRoutes(r);
-  return createApiServer(r, log, tls);
+/**
+ * An API server over an engine that may still be starting. The route modules (and through them the
+ * engine's, zod's, ws's) are loaded only once `engine` resolves: a daemon answers /_ping without them.
+ */
+export function makeApiServer(engine: Engine | Promise<Engine>, log: Logger, tls?: TlsOptions): http.Server {
+  const router = Promise.resolve(engine).then(async (e) => (await import("./routes/all.js")).allRoutes(e));
+  // A failed start is the daemon's to report (it exits); waiting requests go with it.
+  router.catch(() => undefined);
+  return createApiServer(router, log, tls);
 }

@@ -144,6 +144,24 @@ export const COMMON_HEADERS = {
   Server: "Berth (linux)",
 };
 
+/** GET/HEAD /_ping, as dockerd answers it. The server answers it before the engine is ready. */
+export async function ping(ctx: Ctx): Promise<void> {
+  const res = requireRes(ctx);
+  res.writeHead(200, {
+    ...COMMON_HEADERS,
+    "Builder-Version": "1",
+    Swarm: "inactive",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    Pragma: "no-cache",
+    "Content-Type": "text/plain; charset=utf-8",
+    "Content-Length": "2",
+  });
+  res.end(ctx.req.method === "HEAD" ? undefined : "OK");
+}
+
+/** Routes served while the engine starts: only /_ping (a client's readiness probe and version negotiation). */
+const startingRouter = new Router().get("/_ping", ping).head("/_ping", ping);
+
 export interface TlsOptions {
   cert: Buffer;
   key: Buffer;
@@ -152,7 +170,13 @@ export interface TlsOptions {
   verify: boolean;
 }
 
-export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): http.Server {
+/**
+ * `routes` may still be coming (the engine starting): until then /_ping is answered and every other
+ * request waits for them.
+ */
+export function createApiServer(routes: Router | Promise<Router>, log: Logger, tls?: TlsOptions): http.Server {
+  let router: Router | undefined = routes instanceof Router ? routes : undefined;
+  if (!router) void (routes as Promise<Router>).then((r) => (router = r), () => undefined);
   // maxHeaderSize: Go's http.DefaultMaxHeaderBytes (1 MiB), as dockerd: the CLI's X-Registry-Config
   // carries every saved credential and outgrows node's 16 KiB default; beyond it, a 431.
   const opts = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000, maxHeaderSize: 1 << 20 };
@@ -307,7 +331,8 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
         early(400, { ...versionHeaders, "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" }, `${message}\n`);
         return;
       }
-      const m = router.match(req.method ?? "GET", path);
+      const pingOnly = typeof startingRouter.match(req.method ?? "GET", path) === "object";
+      const m = (router ?? (pingOnly ? startingRouter : await routes)).match(req.method ?? "GET", path);
       // dockerd 20.10's router answers an unknown path, or a known path with another method, the same way.
       if (m === undefined || m === "methodNotAllowed") {
         early(404, { "Content-Type": "application/json" }, JSON.stringify({ message: "page not found" }));

@@ -1,21 +1,31 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072:glibc.malloc.arena_max=2 node --max-semi-space-size=1
 /**
  * berthd: the daemon. Parses dockerd-style flags, takes the data-root lock, starts
  * the engine and serves the Docker Engine API on the requested sockets.
+ *
+ * The #! line is how `berthd` (the package's bin entry, the systemd unit in scripts/) gets its memory
+ * settings; they must be there before node starts (bench/NOTES.md has the numbers):
+ * - glibc.malloc.mmap_threshold=128 KiB, fixed: without it glibc raises the threshold to the largest
+ *   buffer ever freed (the 1 MiB chunks of a pull), later big buffers come from the brk heap, and
+ *   that heap, pinned by small long-lived blocks, never shrinks (~45 MiB kept after a pull).
+ * - glibc.malloc.arena_max=2: libuv's pool threads (zlib, fs) otherwise each get an arena of their own.
+ * - --max-semi-space-size=1 (MiB): V8's young generation otherwise grows to 32 MiB under a burst of
+ *   requests and stays there; a daemon's requests allocate little that lives.
+ * `node dist/src/daemon/main.js` runs without them (as the tests do): same behaviour, more memory.
  */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import { promises as fs, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import type http from "node:http";
 import { type TlsOptions, makeApiServer } from "../api/index.js";
-import { Engine, proxyConfigFromEnv, validateMirror } from "../engine/index.js";
+import type { Engine } from "../engine/index.js";
 import { errnoCode, messageOf } from "../util/errors.js";
 import { type IdMap, resolveRemap } from "../util/idmap.js";
 import { atomicWriteFile, ensureDir, mkdirp } from "../util/fsutil.js";
 import { lockDataRoot } from "./datalock.js";
 import { tightenDataRoot } from "./roots.js";
-import { isLogLevel, makeLogger } from "../util/log.js";
+import { type Logger, isLogLevel, makeLogger } from "../util/log.js";
 import { run } from "../util/exec.js";
 
 interface Flags {
@@ -58,13 +68,7 @@ const program = new Command("berthd")
   .option("--bip <cidr>", "the default bridge's address and prefix, e.g. 172.18.0.1/16 (when berth0 does not exist yet)")
   .addOption(new Option("--insecure-registry <host>", "registry reachable over plain HTTP (host:port or CIDR), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
   .addOption(
-    new Option("--registry-mirror <url>", "preferred Docker Hub mirror (http:// or https:// URL), repeatable").argParser((v: string, prev: string[] | undefined) => {
-      try {
-        return [...(prev ?? []), validateMirror(v)];
-      } catch (e) {
-        throw new InvalidArgumentError(messageOf(e));
-      }
-    }),
+    new Option("--registry-mirror <url>", "preferred Docker Hub mirror (http:// or https:// URL), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
   )
   .option("--certs-dir <dir>", "per-registry TLS and hosts.toml folders (default: /etc/berth/certs.d, then /etc/docker/certs.d)")
   .version("0.1.0", "-v, --version");
@@ -124,27 +128,26 @@ async function main(): Promise<void> {
     log.info(`user namespaces: container root is host uid ${idMap.root.uid}, gid ${idMap.root.gid}; data in ${storeRoot}`);
   }
 
-  const engine = new Engine({
-    dataRoot: storeRoot,
-    execRoot,
-    runtime: flags.defaultRuntime,
-    log,
-    debug: flags.debug,
-    insecureRegistries: flags.insecureRegistry ?? [],
-    registryMirrors: flags.registryMirror ?? [],
-    // As dockerd: HTTP_PROXY, HTTPS_PROXY, NO_PROXY (or lower case) from berthd's environment.
-    proxies: proxyConfigFromEnv(),
-    ...(flags.certsDir !== undefined ? { certsDirs: [path.resolve(flags.certsDir)] } : {}),
-    ...(flags.bip ? { bridgeIp: flags.bip } : {}),
-    ...(idMap ? { idMap } : {}),
-  });
-  await engine.init();
+  // Mirrors are checked before the sockets listen (a bad one fails the start, as in dockerd); the
+  // engine's modules load here only when there are mirrors to check.
+  if (flags.registryMirror?.length) {
+    const { validateMirror } = await import("../engine/index.js");
+    flags.registryMirror = flags.registryMirror.map((v) => validateMirror(v));
+  }
+  // A misnamed runtime fails the start before the sockets listen (the engine probes its version later).
+  if (!(await onPath(flags.defaultRuntime))) throw new Error(`OCI runtime ${flags.defaultRuntime} not found: install Debian's runc (or crun)`);
 
+  // The sockets listen while the engine starts (its modules load, its state is read and reconciled):
+  // /_ping answers at once, every other request waits for the engine (api/index.ts).
+  // The engine starts once they listen: its module loads would otherwise hold up the listening.
+  let go: () => void = () => undefined;
+  const engineReady = new Promise<void>((resolve) => (go = resolve)).then(() => startEngine(storeRoot, execRoot, log, idMap));
+  engineReady.catch(() => undefined); // awaited below
   const servers: http.Server[] = [];
   const sockets: string[] = [];
   for (const h of hosts) {
-    const server = makeApiServer(engine, log);
     if (h.startsWith("unix://") || h.startsWith("/")) {
+      const server = makeApiServer(engineReady, log);
       const p = h.startsWith("unix://") ? h.slice(7) : h;
       await prepareUnixSocket(p);
       await listen(server, { path: p });
@@ -157,6 +160,7 @@ async function main(): Promise<void> {
       }
       if (gid !== undefined) await fs.chown(p, 0, gid);
       sockets.push(p);
+      servers.push(server);
     } else if (h.startsWith("tcp://")) {
       const u = new URL(h.replace(/^tcp:/, "http:"));
       const hostname = u.hostname.replace(/^\[|\]$/g, "");
@@ -165,7 +169,7 @@ async function main(): Promise<void> {
         throw new Error(`refusing to listen on ${h} without TLS: a remote API on a non-loopback address gives root to anyone who can reach it (use --tlsverify --tlscacert --tlscert --tlskey)`);
       }
       if (tls && !tls.verify) log.warn(`API on ${h} uses TLS without client verification: anyone who can reach it has root (use --tlsverify)`);
-      const tcpServer = makeApiServer(engine, log, tls);
+      const tcpServer = makeApiServer(engineReady, log, tls);
       await listen(tcpServer, { host: hostname, port: Number(u.port || (tls ? 2376 : 2375)) });
       servers.push(tcpServer);
       log.info(`API listening on ${h}${tls ? (tls.verify ? " (TLS, client certificates required)" : " (TLS)") : ""}`);
@@ -173,17 +177,16 @@ async function main(): Promise<void> {
     } else {
       throw new Error(`invalid host ${h}: use unix://PATH or tcp://HOST:PORT`);
     }
-    servers.push(server);
     log.info(`API listening on ${h}`);
   }
-  log.info(`berthd 0.1.0 started (data-root ${dataRoot}, exec-root ${execRoot}, runtime ${flags.defaultRuntime})`);
-
+  // Clients are connected from here on, also while the engine starts: the handlers are in place first.
+  const started: { engine?: Engine } = {};
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
     stopping = true;
     log.info(`received ${sig}, shutting down (containers keep running)`);
-    engine.shutdown();
+    started.engine?.shutdown();
     for (const s of servers) {
       s.close();
       s.closeAllConnections();
@@ -209,6 +212,44 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", (e: unknown) => {
     log.error(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   });
+  go();
+  started.engine = await engineReady;
+  log.info(`berthd 0.1.0 started (data-root ${dataRoot}, exec-root ${execRoot}, runtime ${flags.defaultRuntime})`);
+}
+
+/** The engine: its modules loaded, constructed and initialised. */
+async function startEngine(storeRoot: string, execRoot: string, log: Logger, idMap: IdMap | undefined): Promise<Engine> {
+  const { Engine, proxyConfigFromEnv } = await import("../engine/index.js");
+  const engine = new Engine({
+    dataRoot: storeRoot,
+    execRoot,
+    runtime: flags.defaultRuntime,
+    log,
+    debug: flags.debug,
+    insecureRegistries: flags.insecureRegistry ?? [],
+    registryMirrors: flags.registryMirror ?? [],
+    // As dockerd: HTTP_PROXY, HTTPS_PROXY, NO_PROXY (or lower case) from berthd's environment.
+    proxies: proxyConfigFromEnv(),
+    ...(flags.certsDir !== undefined ? { certsDirs: [path.resolve(flags.certsDir)] } : {}),
+    ...(flags.bip ? { bridgeIp: flags.bip } : {}),
+    ...(idMap ? { idMap } : {}),
+  });
+  await engine.init();
+  return engine;
+}
+
+/** An executable file: the path given, or a name found on PATH. */
+async function onPath(bin: string): Promise<boolean> {
+  const dirs = bin.includes("/") ? [""] : (process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":");
+  for (const d of dirs) {
+    try {
+      await fs.access(d === "" ? bin : path.join(d, bin), fs.constants.X_OK);
+      return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
 }
 
 async function tlsOptions(): Promise<TlsOptions | undefined> {

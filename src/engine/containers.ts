@@ -923,7 +923,8 @@ export class ContainerService {
   private async thawForSignal(rec: ContainerRecord): Promise<void> {
     if (!rec.State.Paused) return;
     await this.rt(rec).resume(rec.Id).catch(() => undefined);
-    rec.State = { ...rec.State, Paused: false, Status: "running" };
+    // A SIGKILLed container may have died, and its exit been recorded, while runc resume ran.
+    if (rec.State.Running) rec.State = { ...rec.State, Paused: false, Status: "running" };
   }
 
   /** Emit a container event (for the other container backends). */

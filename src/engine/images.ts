@@ -41,18 +41,18 @@ export class ImageService {
         repoDigests = repoDigests.filter((t) => refFilters.some((p) => familiarMatch(p, t)));
         if (tags.length === 0 && repoDigests.length === 0) continue;
       }
-      const cfg = await this.store.config(img.id);
-      if (f["label"] && !f["label"].every((l) => matchLabel(cfg.config?.Labels ?? {}, l))) continue;
-      const size = await this.store.size(img.id);
+      const sum = await this.store.summary(img.id);
+      if (f["label"] && !f["label"].every((l) => matchLabel(sum.labels ?? {}, l))) continue;
+      const size = sum.size;
       out.push({
         Id: img.id,
         ParentId: img.parent ?? "",
         ...summaryRefs(tags, repoDigests),
-        Created: Math.floor(Date.parse(cfg.created ?? img.added) / 1000),
+        Created: Math.floor(Date.parse(sum.created ?? img.added) / 1000),
         Size: size,
         SharedSize: -1,
         VirtualSize: size,
-        Labels: cfg.config?.Labels ?? null,
+        Labels: sum.labels,
         Containers: -1,
       });
     }

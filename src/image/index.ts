@@ -13,6 +13,7 @@ import { EngineError, invalid, notFound } from "../util/errors.js";
 import type { IdMap } from "../util/idmap.js";
 import { SharedLock } from "../util/lock.js";
 import { ensureDir } from "../util/fsutil.js";
+import { BoundedMap } from "../util/bounded.js";
 
 import { type ImageConfig, type ImageRunConfig, fullRunConfig, hostArchitecture } from "./config.js";
 import { ContentStore } from "./content.js";
@@ -50,6 +51,13 @@ export type { SnapshotInfo } from "./layers.js";
 export { checkImageStore } from "./check.js";
 export type { CheckProblem } from "./check.js";
 
+/** An image's facts for listings (ImageStore.summary); shared between callers, never to be changed. */
+export interface ImageSummary {
+  readonly created: string | undefined;
+  readonly labels: Readonly<Record<string, string>> | null;
+  readonly size: number;
+}
+
 export class ImageStore {
   readonly content: ContentStore;
   readonly layers: LayerStore;
@@ -60,6 +68,7 @@ export class ImageStore {
   readonly gcLock = new SharedLock();
   /** Holders of layers outside images and snapshots (the build cache); every gc keeps what they return. */
   private readonly gcRootProviders: (() => Iterable<Digest>)[] = [];
+  private readonly summaries = new BoundedMap<Digest, ImageSummary>(1024);
 
   constructor(
     private readonly root: string,
@@ -286,6 +295,20 @@ export class ImageStore {
     let total = 0;
     for (const c of await this.layers.chain(await this.topLayer(id))) total += shownSize(await this.layers.get(c));
     return total;
+  }
+
+  /**
+   * What `docker images` shows of an image that is in the index: its config's creation time and labels,
+   * its size. An image id is the digest of its config, which names its layers, whose sizes never change:
+   * remembered (bounded) instead of reading the config and every layer.json at each listing.
+   */
+  async summary(id: Digest): Promise<ImageSummary> {
+    const known = this.summaries.get(id);
+    if (known) return known;
+    const cfg = await this.config(id);
+    const s: ImageSummary = { created: cfg.created, labels: cfg.config?.Labels ?? null, size: await this.size(id) };
+    this.summaries.set(id, Object.freeze(s));
+    return s;
   }
 
   /**

@@ -11,13 +11,18 @@
  * this file only adapts a WebSocket to the Duplex the engine's attach writes to.
  */
 import { Duplex } from "node:stream";
-import { WebSocket, WebSocketServer } from "ws";
+import type { WebSocket, WebSocketServer } from "ws";
 import type { Engine } from "../../engine/index.js";
 import { parseDetachKeys } from "../../engine/index.js";
 import { EngineError } from "../../util/errors.js";
 import { type Router, qBool, versionAtLeast } from "../server.js";
 
-const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
+/** `ws` is loaded on the first websocket attach, not at every daemon start (it is a fifth of the routes' load time). */
+let wss: Promise<WebSocketServer> | undefined;
+function server(): Promise<WebSocketServer> {
+  wss ??= import("ws").then((m) => new m.WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false }));
+  return wss;
+}
 
 /** The WebSocket as a byte stream: frames in are reads, writes are frames out. */
 function wsStream(ws: WebSocket, binary: boolean): Duplex {
@@ -27,15 +32,15 @@ function wsStream(ws: WebSocket, binary: boolean): Duplex {
     },
     write(chunk: Buffer, _enc, cb) {
       // A write after the peer went away fails, which ends the attach (as Go's conn.Write does).
-      if (ws.readyState !== WebSocket.OPEN) return cb(new Error("websocket closed"));
+      if (ws.readyState !== ws.OPEN) return cb(new Error("websocket closed"));
       ws.send(chunk, { binary }, (err) => cb(err ?? null));
     },
     final(cb) {
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      if (ws.readyState === ws.OPEN) ws.close(1000);
       cb();
     },
     destroy(err, cb) {
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      if (ws.readyState === ws.OPEN) ws.close(1000);
       cb(err);
     },
   });
@@ -71,13 +76,14 @@ export function attachWsRoutes(r: Router, engine: Engine): void {
     const detachKeys = keys ? parseDetachKeys(keys) : undefined; // 400 before the handshake, as dockerd
     const binary = versionAtLeast(ctx.version, "1.28");
     const refused = handshakeError(ctx.req);
-    const { socket, head } = ctx.takeUpgrade();
     if (refused) {
-      socket.end(`HTTP/1.1 ${refused.status}\r\n${refused.extra}\r\n${refused.message}`);
+      ctx.takeUpgrade().socket.end(`HTTP/1.1 ${refused.status}\r\n${refused.extra}\r\n${refused.message}`);
       return;
     }
+    const wsServer = await server();
+    const { socket, head } = ctx.takeUpgrade();
     const ws = await new Promise<WebSocket>((resolve) => {
-      wss.handleUpgrade(ctx.req, socket as import("node:net").Socket, head, resolve);
+      wsServer.handleUpgrade(ctx.req, socket as import("node:net").Socket, head, resolve);
       socket.resume(); // the server pauses upgrade sockets until a handler reads them
     });
     const client = wsStream(ws, binary);

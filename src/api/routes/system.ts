@@ -1,22 +1,9 @@
 import type { Engine } from "../../engine/index.js";
 import { eventJson, parseTimeFilter } from "../../engine/index.js";
-import { type Router, COMMON_HEADERS, versionAtLeast, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
+import { type Router, ping, versionAtLeast, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
 import { invalid } from "../../util/errors.js";
 
 export function systemRoutes(r: Router, engine: Engine): void {
-  const ping = async (ctx: import("../server.js").Ctx) => {
-    const res = requireRes(ctx);
-    res.writeHead(200, {
-      ...COMMON_HEADERS,
-      "Builder-Version": "1",
-      Swarm: "inactive",
-      "Cache-Control": "no-cache, no-store, must-revalidate",
-      Pragma: "no-cache",
-      "Content-Type": "text/plain; charset=utf-8",
-      "Content-Length": "2",
-    });
-    res.end(ctx.req.method === "HEAD" ? undefined : "OK");
-  };
   r.get("/_ping", ping);
   r.head("/_ping", ping);
   r.get("/version", async (ctx) => ctx.json(200, engine.version()));
