@@ -3,7 +3,7 @@
  * berthd: the daemon. Parses dockerd-style flags, takes the data-root lock, starts
  * the engine and serves the Docker Engine API on the requested sockets.
  *
- * The #! line is how `berthd` (the package's bin entry, the systemd unit in scripts/) gets its memory
+ * The #! line is how `berthd` (the package's bin entry, the systemd unit in contrib/systemd/) gets its memory
  * settings; they must be there before node starts (bench/NOTES.md has the numbers):
  * - glibc.malloc.mmap_threshold=128 KiB, fixed: without it glibc raises the threshold to the largest
  *   buffer ever freed (the 1 MiB chunks of a pull), later big buffers come from the brk heap, and
