@@ -274,7 +274,11 @@ const HEAVY = (n: number): { warmup: number; runs: number } => ({ warmup: 1, run
 /** The image the fresh push/pull cases use (per engine and registry), removed before every iteration. */
 async function rmiIfPresent(c: CaseCtx, ref: string | undefined): Promise<void> {
   if (ref === undefined) return;
-  const have = (await c.docker(["images", "-q", ref])).stdout.trim() !== "";
+  // (not `docker images -q REF`: berth 0.1.0 answers 500 "Invalid regular expression" for a reference with a "-")
+  const have = await c.docker(["image", "inspect", "--format", "{{.Id}}", ref]).then(
+    () => true,
+    () => false,
+  );
   if (have) await c.docker(["rmi", "-f", ref], 120_000);
 }
 
@@ -461,8 +465,9 @@ export const CASES: readonly BenchCase[] = [
     },
     async teardown(c) {
       await stopService("push");
-      await rmiIfPresent(c, caseState.get(stateKey(c, "ref")));
+      const ref = caseState.get(stateKey(c, "ref"));
       caseState.delete(stateKey(c, "ref"));
+      await rmiIfPresent(c, ref);
     },
   },
   {
@@ -485,8 +490,9 @@ export const CASES: readonly BenchCase[] = [
       await c.docker(["pull", getState(c, "ref")]);
     },
     async teardown(c) {
-      await rmiIfPresent(c, caseState.get(stateKey(c, "ref")));
+      const ref = caseState.get(stateKey(c, "ref"));
       caseState.delete(stateKey(c, "ref"));
+      await rmiIfPresent(c, ref);
       await stopService("pull"); // teardowns run after all iterations of both engines
     },
   },
