@@ -126,6 +126,7 @@ function intEnv(name: string, dflt: number, min: number, max: number): number {
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const TMP_PREFIX = "berth-bench-";
 const HOST_PATHS_FILE = "host-paths-before.json";
+const FIREWALL_FILE = "iptables-before.json";
 /** Cases stop starting new iterations when less than this is left (kept for clean-up). */
 const RESERVE_MS = 90_000;
 
@@ -181,6 +182,13 @@ async function cleanStaleRuns(bridge: string): Promise<void> {
     try {
       const before: unknown = JSON.parse(await fs.readFile(path.join(dir, HOST_PATHS_FILE), "utf8"));
       if (Array.isArray(before)) await removeNewHostPaths(new Set(before.map(String)), log);
+    } catch {
+      /* that run had not got that far */
+    }
+    try {
+      const before = JSON.parse(await fs.readFile(path.join(dir, FIREWALL_FILE), "utf8")) as FirewallSnapshot;
+      const fw = await restoreFirewall(before, { markers: [dir, bridge] });
+      log(`  iptables: ${fw.done.length} change(s) of that run undone${fw.left.length > 0 ? `; left: ${fw.left.join("; ")}` : ""}`);
     } catch {
       /* that run had not got that far */
     }
@@ -253,6 +261,7 @@ class Run {
     this.ipForwardBefore = (await fs.readFile("/proc/sys/net/ipv4/ip_forward", "utf8").catch(() => "")).trim();
     this.hostPathsBefore = await snapshotHostPaths();
     this.firewallBefore = await snapshotFirewall();
+    await fs.writeFile(path.join(this.dir, FIREWALL_FILE), JSON.stringify(this.firewallBefore));
     this.berthBridgeBefore = (await exec("ip", ["link", "show", "berth0"], { timeoutMs: 5000 })).code === 0;
     // Saved so that a later run can finish the clean-up if this one is SIGKILLed.
     await fs.writeFile(path.join(this.dir, HOST_PATHS_FILE), JSON.stringify([...this.hostPathsBefore]));

@@ -117,6 +117,9 @@ export function scaleCase(sizes: readonly number[] = scaleSizes()): SnapshotCase
 
 async function measureSizes(c: CaseCtx, sizes: readonly number[], out: Record<string, number>): Promise<void> {
   for (const n of sizes) {
+    // A size takes minutes at 1,000 on dockerd: do not start one that cannot finish within the budget.
+    const need = 60_000 + n * 600;
+    if (c.remainingMs() < need) throw new Error(`time budget: ${Math.round(c.remainingMs() / 1000)} s left, size ${n} needs about ${need / 1000} s`);
     c.log(`scale ${n}: removing all containers, then creating ${n}`);
     await removeAll(c);
     out[`create.${n}`] = await createRunning(c, n, Math.max(120_000, n * 1500));
