@@ -284,6 +284,9 @@ async function rmiIfPresent(c: CaseCtx, ref: string | undefined): Promise<void> 
 
 let freshCounter = 0;
 
+/** Idle containers for the per-container memory growth: enough that the daemon's own ups and downs (GC) divide out. */
+const IDLE_N = 50;
+
 export const CASES: readonly BenchCase[] = [
   {
     kind: "timed",
@@ -397,22 +400,22 @@ export const CASES: readonly BenchCase[] = [
   },
   {
     kind: "snapshot",
-    id: "idle-rss-20",
-    title: "memory with 0, then 20 running `sleep 3600` containers",
+    id: "idle-ctrs-50",
+    title: `memory with 0, then ${IDLE_N} running \`sleep 3600\` containers`,
     metrics: [
-      { id: "daemon", title: "idle RSS, daemon (20 ctrs running)", unit: "MiB" },
+      { id: "daemon", title: `idle RSS, daemon (${IDLE_N} ctrs running)`, unit: "MiB" },
       { id: "helpers", title: "idle RSS, helpers incl. per-container ones, sum", unit: "MiB" },
       { id: "total", title: "idle RSS, daemon + helpers", unit: "MiB" },
-      { id: "totalPss", title: "idle PSS, daemon + helpers (20 ctrs running)", unit: "MiB" },
-      { id: "perCtr", title: "PSS growth per idle container (0 vs 20 ctrs, daemon + all helpers)", unit: "MiB" },
-      { id: "helperCount", title: "per-container helper processes (20 ctrs)", unit: "count" },
+      { id: "totalPss", title: `idle PSS, daemon + helpers (${IDLE_N} ctrs running)`, unit: "MiB" },
+      { id: "perCtr", title: `PSS growth per idle container (0 vs ${IDLE_N} ctrs, daemon + all helpers)`, unit: "MiB" },
+      { id: "helperCount", title: `per-container helper processes (${IDLE_N} ctrs)`, unit: "count" },
     ],
     async collect(c) {
       await expectCount(c, ["ps", "-aq"], 0, "containers");
       await sleep(3000); // idle
       const zero = await enginePssMedian(c);
-      await dockerMany(c, 20, 4, ["run", "-d", "--label", LABEL, IMAGE, "sleep", "3600"], 60_000);
-      await expectCount(c, ["ps", "-q", "--filter", "status=running"], 20, "running containers");
+      await dockerMany(c, IDLE_N, 4, ["run", "-d", "--label", LABEL, IMAGE, "sleep", "3600"], 60_000);
+      await expectCount(c, ["ps", "-q", "--filter", "status=running"], IDLE_N, "running containers");
       await sleep(3000); // let the daemon go idle
       const samples: { daemon: number; helpers: number; pss: number; count: number }[] = [];
       for (let i = 0; i < 3; i++) {
@@ -430,14 +433,14 @@ export const CASES: readonly BenchCase[] = [
       }
       const daemon = MiB(median(samples.map((s) => s.daemon)));
       const helpers = MiB(median(samples.map((s) => s.helpers)));
-      const pss20 = median(samples.map((s) => s.pss));
+      const pssN = median(samples.map((s) => s.pss));
       const pss0 = zero.daemon + zero.helpers + zero.perContainer;
       return {
         daemon,
         helpers,
         total: daemon + helpers,
-        totalPss: MiB(pss20),
-        perCtr: MiB((pss20 - pss0) / 20),
+        totalPss: MiB(pssN),
+        perCtr: MiB((pssN - pss0) / IDLE_N),
         helperCount: median(samples.map((s) => s.count)),
       };
     },

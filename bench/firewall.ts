@@ -70,61 +70,76 @@ function ruleIsOurs(args: readonly string[], own: Ownership): boolean {
   return args.some((a) => own.markers.some((m) => m !== "" && a.includes(m)));
 }
 
+/** What undoing a run's firewall changes takes, per table (pure: from two snapshots). */
+export interface UndoPlan {
+  /** Rules to delete: the arguments after `-D`. */
+  deletes: { table: Table; args: string[]; line: string }[];
+  /** Chains to flush and delete. */
+  chains: { table: Table; chain: string }[];
+  /** Built-in policies to set back. */
+  policies: { table: Table; chain: string; policy: string; was: string }[];
+}
+
 /**
- * Delete the rules and chains the run added (new since `before` and ours),
- * and restore built-in chain policies it changed. Returns what was done, and
- * what is still left over afterwards (should be nothing).
+ * The run's changes: rules and chains that are new since `before` and ours
+ * (DOCKER* chains and rules naming them, rules carrying a marker, and new
+ * chains such rules jump to), and built-in policies that changed.
  */
-export async function restoreFirewall(before: FirewallSnapshot, own: Ownership): Promise<{ done: string[]; left: string[] }> {
-  const done: string[] = [];
-  const now = await snapshotFirewall();
+export function planUndo(before: FirewallSnapshot, now: FirewallSnapshot, own: Ownership): UndoPlan {
+  const plan: UndoPlan = { deletes: [], chains: [], policies: [] };
   for (const t of TABLES) {
     const old = new Set(before[t]);
     const added = now[t].filter((l) => !old.has(l));
-    // Chains to remove: new DOCKER* chains, and new chains that new rules of ours jump to.
-    const chains = new Set<string>();
-    for (const l of added) {
-      const a = splitRule(l);
-      if (a[0] === "-N" && a[1] !== undefined && isDockerChain(a[1])) chains.add(a[1]);
-    }
+    const newChains = new Set(added.map(splitRule).filter((a) => a[0] === "-N").map((a) => a[1] ?? ""));
+    const chains = new Set([...newChains].filter(isDockerChain));
     for (const l of added) {
       const a = splitRule(l);
       const j = a.indexOf("-j");
       const target = j >= 0 ? a[j + 1] : undefined;
-      if (a[0] === "-A" && target !== undefined && ruleIsOurs(a, own) && added.includes(`-N ${target}`)) chains.add(target);
+      if (a[0] === "-A" && target !== undefined && newChains.has(target) && ruleIsOurs(a, own)) chains.add(target);
     }
-    // Jump and other rules of ours in chains that stay (built-in or other daemons' chains).
+    // Rules of ours in chains that stay (built-in chains, chains that existed before).
     for (const l of added) {
       const a = splitRule(l);
-      if (a[0] !== "-A" || chains.has(a[1] ?? "") || !ruleIsOurs(a, own)) continue;
-      const r = await exec("iptables", ["-w", "5", "-t", t, "-D", ...a.slice(1)], { timeoutMs: 15_000 });
-      done.push(`${r.code === 0 ? "deleted" : "could not delete"} ${t}: ${l}`);
+      if (a[0] === "-A" && !chains.has(a[1] ?? "") && ruleIsOurs(a, own)) plan.deletes.push({ table: t, args: a.slice(1), line: l });
     }
-    for (const c of chains) await exec("iptables", ["-w", "5", "-t", t, "-F", c], { timeoutMs: 15_000 });
-    for (const c of chains) {
-      const r = await exec("iptables", ["-w", "5", "-t", t, "-X", c], { timeoutMs: 15_000 });
-      done.push(`${r.code === 0 ? "removed" : "could not remove"} chain ${t}/${c}`);
-    }
-    // Built-in policies (dockerd sets FORWARD to DROP when it turns ip_forward on).
+    for (const chain of chains) plan.chains.push({ table: t, chain });
     for (const l of before[t]) {
       const a = splitRule(l);
       if (a[0] !== "-P" || a.length !== 3) continue;
       const cur = now[t].find((x) => x.startsWith(`-P ${a[1] ?? ""} `));
-      if (cur !== undefined && cur !== l) {
-        const r = await exec("iptables", ["-w", "5", "-t", t, "-P", a[1] ?? "", a[2] ?? ""], { timeoutMs: 15_000 });
-        done.push(`${r.code === 0 ? "restored" : "could not restore"} ${t}: ${l} (was ${cur})`);
-      }
+      if (cur !== undefined && cur !== l) plan.policies.push({ table: t, chain: a[1] ?? "", policy: a[2] ?? "", was: cur });
     }
   }
-  const after = await snapshotFirewall();
-  const left: string[] = [];
-  for (const t of TABLES) {
-    const old = new Set(before[t]);
-    for (const l of after[t]) {
-      const a = splitRule(l);
-      if (old.has(l)) continue;
-      if ((a[0] === "-N" && isDockerChain(a[1] ?? "")) || (a[0] === "-A" && ruleIsOurs(a, own))) left.push(`${t}: ${l}`);
-    }
+  return plan;
+}
+
+const iptables = (args: readonly string[]): ReturnType<typeof exec> => exec("iptables", ["-w", "5", ...args], { timeoutMs: 15_000 });
+
+/**
+ * Delete the rules and chains the run added (new since `before` and ours),
+ * and restore built-in chain policies it changed. Returns what was done, and
+ * what of the run is still there afterwards (should be nothing).
+ */
+export async function restoreFirewall(before: FirewallSnapshot, own: Ownership): Promise<{ done: string[]; left: string[] }> {
+  const done: string[] = [];
+  const plan = planUndo(before, await snapshotFirewall(), own);
+  for (const d of plan.deletes) {
+    const r = await iptables(["-t", d.table, "-D", ...d.args]);
+    done.push(`${r.code === 0 ? "deleted" : "could not delete"} ${d.table}: ${d.line}`);
   }
-  return { done, left };
+  for (const c of plan.chains) await iptables(["-t", c.table, "-F", c.chain]);
+  for (const c of plan.chains) {
+    const r = await iptables(["-t", c.table, "-X", c.chain]);
+    done.push(`${r.code === 0 ? "removed" : "could not remove"} chain ${c.table}/${c.chain}`);
+  }
+  for (const p of plan.policies) {
+    const r = await iptables(["-t", p.table, "-P", p.chain, p.policy]);
+    done.push(`${r.code === 0 ? "restored" : "could not restore"} ${p.table}: -P ${p.chain} ${p.policy} (was ${p.was})`);
+  }
+  const left = planUndo(before, await snapshotFirewall(), own);
+  return {
+    done,
+    left: [...left.deletes.map((d) => `${d.table}: ${d.line}`), ...left.chains.map((c) => `${c.table}: chain ${c.chain}`)],
+  };
 }

@@ -17,7 +17,7 @@ const ratio = (max: number): Target => ({ text: `<= ${max.toFixed(2)}`, on: "rat
 
 export const TARGETS: Readonly<Record<string, Target>> = {
   "idle-after-work.total": { text: "<= 50 MiB", on: "berth", max: 50, inclusive: true },
-  "idle-rss-20.perCtr": { text: "< 0.5 MiB", on: "berth", max: 0.5, inclusive: false },
+  "idle-ctrs-50.perCtr": { text: "< 0.5 MiB", on: "berth", max: 0.5, inclusive: false },
   "push-60mb": ratio(0.6),
   "exec-true": ratio(0.5),
   "list-json-50": ratio(0.5),
