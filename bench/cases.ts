@@ -687,7 +687,7 @@ export const CASES: readonly BenchCase[] = [
       await sleep(10_000); // idle
       const m = await enginePssMedian(c);
       if (m.perCount !== 0) throw new Error(`${m.perCount} per-container helper(s) still running with no container`);
-      await c.docker(["rmi", ref, "bench-work-build:latest"], 120_000);
+      await c.docker(["rmi", ref, "bench-work-build:latest"], 120_000).catch((e: unknown) => c.log(`removing the workload's images: ${errMsg(e)}`));
       return {
         daemon: MiB(m.daemon),
         helpers: MiB(m.helpers),
