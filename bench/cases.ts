@@ -16,7 +16,7 @@ import { promises as fs } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import type { Engine, EngineProcs } from "./engines.js";
-import { duBytes, freePort, loadFreshImage, ports, services, startRegistry, stopService, type RegistryKind } from "./images.js";
+import { duBytes, freePort, loadFreshImage, ports, services, startRegistry, stopService, uploadFreshImage, type RegistryKind } from "./images.js";
 import { apiRequest, errMsg, mapLimit, median, nowMs, pssKiB, sleep } from "./lib.js";
 
 export { stopCaseServices } from "./images.js";
@@ -284,6 +284,13 @@ async function rmiIfPresent(c: CaseCtx, ref: string | undefined): Promise<void> 
 
 let freshCounter = 0;
 
+/** After a pull (checked before the next iteration, so not timed): the image is there with all its bytes. */
+async function checkPulled(c: CaseCtx, ref: string | undefined): Promise<void> {
+  if (ref === undefined) return;
+  const size = Number((await c.docker(["image", "inspect", "--format", "{{.Size}}", ref])).stdout.trim());
+  if (!(size >= 60e6)) throw new Error(`${ref} after the pull: ${size} bytes, expected at least 60 MB`);
+}
+
 /** Idle containers for the per-container memory growth: enough that the daemon's own ups and downs (GC) divide out. */
 const IDLE_N = 50;
 
@@ -480,20 +487,21 @@ export const CASES: readonly BenchCase[] = [
     opTimeoutMs: 300_000,
     iterations: HEAVY,
     async beforeEach(c) {
-      // Not timed: a new random image, pushed by this engine and removed again, so the pull transfers all 3 layers.
+      // Not timed: a new random image, put into the registry by the bench itself (not by a daemon,
+      // which could keep its compressed blobs), so the pull transfers and unpacks all 3 layers.
       const reg = services.has("pull") ? `127.0.0.1:${String(ports.get("pull"))}` : await startRegistry(c, "berth", "pull");
+      await checkPulled(c, caseState.get(stateKey(c, "ref")));
       await rmiIfPresent(c, caseState.get(stateKey(c, "ref")));
-      const ref = `${reg}/bench-pull-${c.engine.name}:${++freshCounter}`;
-      caseState.set(stateKey(c, "ref"), ref);
-      await loadFreshImage(c, ref);
-      await c.docker(["push", ref], 300_000);
-      await c.docker(["rmi", ref], 120_000);
+      const tag = String(++freshCounter);
+      await uploadFreshImage(reg, `bench-pull-${c.engine.name}`, tag);
+      caseState.set(stateKey(c, "ref"), `${reg}/bench-pull-${c.engine.name}:${tag}`);
     },
     async op(c) {
       await c.docker(["pull", getState(c, "ref")]);
     },
     async teardown(c) {
       const ref = caseState.get(stateKey(c, "ref"));
+      await checkPulled(c, ref);
       caseState.delete(stateKey(c, "ref"));
       await rmiIfPresent(c, ref);
       await stopService("pull"); // teardowns run after all iterations of both engines
@@ -674,11 +682,10 @@ export const CASES: readonly BenchCase[] = [
       caseState.set(stateKey(c, "reg"), await startRegistry(c, "berth", `work-${c.engine.name}`));
     },
     async collect(c) {
-      const ref = `${getState(c, "reg")}/bench-work:${++freshCounter}`;
-      // Untimed workload. The image is new, pushed (by this daemon) and removed, then pulled: 60 MB transferred.
-      await loadFreshImage(c, ref);
-      await c.docker(["push", ref], 300_000);
-      await c.docker(["rmi", ref], 120_000);
+      const tag = String(++freshCounter);
+      const ref = `${getState(c, "reg")}/bench-work:${tag}`;
+      // Untimed workload: a new 60 MB image (put into the registry by the bench) pulled, builds, runs.
+      await uploadFreshImage(getState(c, "reg"), "bench-work", tag);
       await c.docker(["pull", ref], 300_000);
       const ctx = await buildContext(c);
       for (let i = 0; i < 3; i++) await c.docker(["build", "--no-cache", "-q", "-t", "bench-work-build:latest", ctx], 120_000);

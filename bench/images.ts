@@ -2,15 +2,23 @@
  * What the image cases need besides the daemons: registries on 127.0.0.1
  * (berth's own and Debian's docker-registry), started with an empty root,
  * and fresh random images, so that every push and pull moves bytes that no
- * daemon has seen (and compressed) before.
+ * daemon has seen (and compressed) before: `docker load`ed for a push,
+ * uploaded by the bench over the registry API for a pull.
+ *
+ * The image tarballs and the registry upload are made here by hand (with
+ * tar-stream, zlib and node's http) because the point is that no daemon is
+ * involved in making them.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, createWriteStream, promises as fs } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { gzip } from "node:zlib";
 import { pack as tarPack } from "tar-stream";
 import type { CaseCtx } from "./cases.js";
 import { Apt } from "./host.js";
@@ -154,6 +162,8 @@ export async function duBytes(dir: string): Promise<number> {
   return total;
 }
 
+const gzipAsync = promisify(gzip);
+
 /** Size of one random layer of a fresh image: 3 of them make the "60 MB 3-layer image". */
 export const FRESH_LAYER_BYTES = 20 * 1024 * 1024;
 
@@ -211,4 +221,78 @@ export async function loadFreshImage(c: CaseCtx, ref: string, layers = 3, layerB
   } finally {
     await fs.rm(file, { force: true });
   }
+}
+
+/** One HTTP request to a registry on 127.0.0.1; resolves with status, headers and body. */
+function registryRequest(
+  url: URL,
+  method: string,
+  body: Buffer | undefined,
+  headers: Record<string, string>,
+): Promise<{ status: number; location: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method, headers: { ...headers, ...(body ? { "Content-Length": String(body.length) } : {}) }, timeout: 120_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (d: Buffer) => chunks.push(d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function uploadBlob(addr: string, repo: string, blob: Buffer): Promise<string> {
+  const digest = `sha256:${createHash("sha256").update(blob).digest("hex")}`;
+  const start = await registryRequest(new URL(`http://${addr}/v2/${repo}/blobs/uploads/`), "POST", Buffer.alloc(0), {});
+  if (start.status !== 202 || start.location === undefined) throw new Error(`blob upload start: HTTP ${start.status} ${start.body.slice(0, 200)}`);
+  const put = new URL(start.location, `http://${addr}`);
+  put.searchParams.set("digest", digest);
+  const done = await registryRequest(put, "PUT", blob, { "Content-Type": "application/octet-stream" });
+  if (done.status !== 201) throw new Error(`blob upload: HTTP ${done.status} ${done.body.slice(0, 200)}`);
+  return digest;
+}
+
+/**
+ * Put a new image of `layers` gzip-compressed layers of random bytes into the
+ * registry at `addr` as `repo:tag`, straight over the registry API, so that
+ * no daemon has seen any of it before its pull (no blob, no diffID mapping,
+ * nothing to reuse); both engines pull the same kind of bytes.
+ */
+export async function uploadFreshImage(addr: string, repo: string, tag: string, layers = 3, layerBytes = FRESH_LAYER_BYTES): Promise<void> {
+  const diffIds: string[] = [];
+  const descs: { mediaType: string; size: number; digest: string }[] = [];
+  for (let i = 0; i < layers; i++) {
+    const tar = await randomLayer(`random-${i}.bin`, layerBytes);
+    diffIds.push(`sha256:${createHash("sha256").update(tar).digest("hex")}`);
+    const gz = await gzipAsync(tar, { level: 1 });
+    descs.push({ mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", size: gz.length, digest: await uploadBlob(addr, repo, gz) });
+  }
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: process.arch === "x64" ? "amd64" : process.arch,
+      os: "linux",
+      created: new Date().toISOString(),
+      config: { Cmd: ["/random-0.bin"] },
+      rootfs: { type: "layers", diff_ids: diffIds },
+      history: diffIds.map(() => ({ created: new Date().toISOString(), created_by: "berth bench: random layer" })),
+    }),
+  );
+  const configDigest = await uploadBlob(addr, repo, config);
+  const mediaType = "application/vnd.docker.distribution.manifest.v2+json";
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      config: { mediaType: "application/vnd.docker.container.image.v1+json", size: config.length, digest: configDigest },
+      layers: descs,
+    }),
+  );
+  const r = await registryRequest(new URL(`http://${addr}/v2/${repo}/manifests/${tag}`), "PUT", manifest, { "Content-Type": mediaType });
+  if (r.status !== 201) throw new Error(`manifest upload: HTTP ${r.status} ${r.body.slice(0, 200)}`);
 }
