@@ -1,6 +1,6 @@
 /**
  * The scale case (opt-in, `--scale`): for each size N (10, 100, 1,000 by
- * default; BENCH_SCALE_SIZES), N idle running containers (`sleep 3600`), then
+ * default; BENCH_SCALE_SIZES), N idle running containers (see IDLE_CMD), then
  * `docker ps`, `GET /containers/json?all=1`, `docker run --rm busybox true`,
  * the engine's memory, and a daemon restart (stop, start, until /_ping and
  * until the API lists all N). One engine at a time; the other stays idle
@@ -20,6 +20,12 @@ const BRIDGE_MAX = 200;
 /** Samples of each timed operation per size. */
 const SAMPLES = 5;
 const PARALLEL = 8;
+/**
+ * An idle container that stops on SIGTERM: a bare `sleep` as PID 1 ignores it,
+ * so every stop would wait out the 10 s stop timeout, and dockerd's restart
+ * (which stops its containers) would measure that timeout, not the daemon.
+ */
+const IDLE_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
 
 export function scaleSizes(): number[] {
   const raw = process.env.BENCH_SCALE_SIZES ?? "10,100,1000";
@@ -70,7 +76,7 @@ async function createRunning(c: CaseCtx, n: number, timeoutMs: number): Promise<
     PARALLEL,
     async (i) => {
       if (nowMs() - t0 > timeoutMs) throw new Error(`creating ${n} containers took over ${timeoutMs} ms`);
-      const body = { Image: IMAGE, Cmd: ["sleep", "3600"], Labels: { [LABEL_KEY]: "1" }, HostConfig: { NetworkMode: network } };
+      const body = { Image: IMAGE, Cmd: IDLE_CMD, Labels: { [LABEL_KEY]: "1" }, HostConfig: { NetworkMode: network } };
       const created = (await c.engine.api("POST", `/containers/create?name=bench-scale-${n}-${i}`, body, 60_000)) as { Id?: string } | undefined;
       if (typeof created?.Id !== "string") throw new Error("container create returned no Id");
       await c.engine.api("POST", `/containers/${created.Id}/start`, undefined, 60_000);
