@@ -12,14 +12,14 @@
  * throws marks only that engine's cell FAIL; all containers are removed
  * between cases by the runner anyway.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import type { Engine } from "./engines.js";
-import { Apt } from "./host.js";
-import { errMsg, mapLimit, median, nowMs, pidAlive, pssKiB, signal, sleep, waitExit, waitFor } from "./lib.js";
+import type { Engine, EngineProcs } from "./engines.js";
+import { duBytes, freePort, loadFreshImage, ports, services, startRegistry, stopService, uploadFreshImage, type RegistryKind } from "./images.js";
+import { apiRequest, errMsg, mapLimit, median, nowMs, pssKiB, sleep } from "./lib.js";
+
+export { stopCaseServices } from "./images.js";
 
 export interface CaseCtx {
   engine: Engine;
@@ -30,6 +30,8 @@ export interface CaseCtx {
   engines: readonly Engine[];
   /** The run's private temporary directory (removed at the end of the run). */
   workDir: string;
+  /** Time left in the run's budget. */
+  remainingMs(): number;
 }
 
 export type Unit = "ms" | "MiB" | "count" | "MB/s";
@@ -45,7 +47,8 @@ export interface TimedCase {
   setup?(c: CaseCtx): Promise<void>;
   /** Before every iteration (warm-up and measured), not timed. */
   beforeEach?(c: CaseCtx): Promise<void>;
-  op(c: CaseCtx): Promise<void>;
+  /** One measured operation; its wall time is the sample, unless it returns its own (ms). */
+  op(c: CaseCtx): Promise<void | number>;
   teardown?(c: CaseCtx): Promise<void>;
 }
 
@@ -66,6 +69,17 @@ export interface SnapshotCase {
 }
 
 export type BenchCase = TimedCase | SnapshotCase;
+
+/** Thrown by a snapshot case's collect when it failed part-way: the values it has are still reported. */
+export class PartialResult extends Error {
+  constructor(
+    message: string,
+    readonly values: Record<string, number>,
+  ) {
+    super(message);
+    this.name = "PartialResult";
+  }
+}
 
 export const IMAGE = "busybox:latest";
 
@@ -92,143 +106,56 @@ async function dockerMany(c: CaseCtx, count: number, parallel: number, args: rea
 
 const MiB = (kib: number): number => kib / 1024;
 
-// ---------------------------------------------------------------- local registries, ports, the 60 MB image
-
-/** A free TCP port on 127.0.0.1 (bound and released at once). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      const port = typeof a === "object" && a !== null ? a.port : 0;
-      srv.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))));
-    });
-  });
+/** PSS in KiB of each group of an engine's processes (the containers' own processes are not counted). */
+export async function enginePss(c: CaseCtx): Promise<{ daemon: number; helpers: number; perContainer: number; helperCount: number; perCount: number; rssKiB: number }> {
+  const p: EngineProcs = await c.engine.processes();
+  if (p.daemon.length === 0) throw new Error("daemon process not found");
+  const sum = async (xs: EngineProcs["daemon"]): Promise<number> => {
+    let t = 0;
+    for (const x of xs) t += await pssKiB(x.pid);
+    return t;
+  };
+  return {
+    daemon: await sum(p.daemon),
+    helpers: await sum(p.helpers),
+    perContainer: await sum(p.perContainer),
+    helperCount: p.helpers.length,
+    perCount: p.perContainer.length,
+    rssKiB: [...p.daemon, ...p.helpers].reduce((s, x) => s + x.rssKiB, 0),
+  };
 }
 
-/** GET http://127.0.0.1:port/v2/ answers (any HTTP status). */
-function httpUp(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port });
-    const done = (ok: boolean): void => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1000, () => done(false));
-    s.once("error", () => done(false));
-    s.once("connect", () => s.write("GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"));
-    s.once("data", (d: Buffer) => done(d.toString("latin1").startsWith("HTTP/")));
-  });
-}
-
-export type RegistryKind = "berth" | "distribution";
-
-interface Service {
-  child: ChildProcess;
-  port: number;
-  root: string;
-}
-
-/** Registries started by cases, by key; stopped by the case's teardown or by stopCaseServices(). */
-const services = new Map<string, Service>();
-/** One port per key for the whole run, so image references stay the same across restarts. */
-const ports = new Map<string, number>();
-
-function berthRegistryEntry(): string {
-  return fileURLToPath(new URL("../src/registry/main.js", import.meta.url));
-}
-
-async function distributionBinary(c: CaseCtx): Promise<string> {
-  const bin = "/usr/bin/docker-registry";
-  if (existsSync(bin)) return bin;
-  c.log("installing Debian's docker-registry");
-  try {
-    await new Apt((m) => c.log(m)).install(["docker-registry"], 300_000);
-  } catch (e) {
-    throw new Error(`docker-registry is not installed and could not be installed: ${errMsg(e)}`);
+/** Median over `n` samples, 1 s apart, of enginePss. */
+async function enginePssMedian(c: CaseCtx, n = 3): Promise<Awaited<ReturnType<typeof enginePss>>> {
+  const xs: Awaited<ReturnType<typeof enginePss>>[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i > 0) await sleep(1000);
+    xs.push(await enginePss(c));
   }
-  if (!existsSync(bin)) throw new Error("docker-registry is not installed (apt-get install docker-registry)");
-  return bin;
+  const m = (f: (x: (typeof xs)[number]) => number): number => median(xs.map(f));
+  return {
+    daemon: m((x) => x.daemon),
+    helpers: m((x) => x.helpers),
+    perContainer: m((x) => x.perContainer),
+    helperCount: m((x) => x.helperCount),
+    perCount: m((x) => x.perCount),
+    rssKiB: m((x) => x.rssKiB),
+  };
 }
 
-async function stopService(key: string): Promise<void> {
-  const s = services.get(key);
-  if (!s) return;
-  services.delete(key);
-  const pid = s.child.pid;
-  if (pid !== undefined && s.child.exitCode === null && s.child.signalCode === null) {
-    signal(pid, "SIGTERM");
-    if (!(await waitExit(pid, 5000, 50))) {
-      signal(pid, "SIGKILL");
-      await waitExit(pid, 2000, 50);
+/** Wait until the engine's API lists `want` containers (all=1); bounded. */
+export async function waitContainerCount(e: Engine, want: number, timeoutMs: number): Promise<boolean> {
+  const t0 = Date.now();
+  for (let i = 0; i < 100_000 && Date.now() - t0 < timeoutMs; i++) {
+    try {
+      const list = await e.api("GET", "/containers/json?all=1", undefined, 30_000);
+      if (Array.isArray(list) && list.length === want) return true;
+    } catch {
+      /* not ready yet */
     }
+    await sleep(20);
   }
-}
-
-/** Stop every registry a case left running (called by the runner's clean-up). */
-export async function stopCaseServices(log: (m: string) => void): Promise<void> {
-  for (const key of [...services.keys()]) {
-    log(`stopping registry ${key}`);
-    await stopService(key);
-  }
-}
-
-/**
- * (Re)start a registry of `kind` under `key` with an empty storage root, on
- * 127.0.0.1 only; returns "127.0.0.1:PORT" (the same port for a key all run long).
- */
-async function startRegistry(c: CaseCtx, kind: RegistryKind, key: string): Promise<string> {
-  await stopService(key);
-  let port = ports.get(key);
-  if (port === undefined) {
-    port = await freePort();
-    ports.set(key, port);
-  }
-  const dir = path.join(c.workDir, "registries", key);
-  await fs.rm(dir, { recursive: true, force: true });
-  const root = path.join(dir, "storage");
-  await fs.mkdir(root, { recursive: true });
-  const addr = `127.0.0.1:${port}`;
-  let cmd: string;
-  let args: string[];
-  if (kind === "berth") {
-    cmd = process.execPath;
-    args = [berthRegistryEntry(), "serve", "--addr", addr, "--root", root];
-  } else {
-    cmd = await distributionBinary(c);
-    const cfg = path.join(dir, "config.yml");
-    await fs.writeFile(
-      cfg,
-      ["version: 0.1", "log:", "  level: error", "storage:", "  filesystem:", `    rootdirectory: ${root}`, "http:", `  addr: ${addr}`, ""].join("\n"),
-    );
-    args = ["serve", cfg];
-  }
-  const logFd = await fs.open(path.join(dir, "registry.log"), "a");
-  let child: ChildProcess;
-  try {
-    child = spawn(cmd, args, { detached: true, stdio: ["ignore", logFd.fd, logFd.fd] });
-  } finally {
-    await logFd.close();
-  }
-  child.on("error", () => undefined);
-  services.set(key, { child, port, root });
-  const up = await waitFor(async () => child.exitCode !== null || (await httpUp(port)), { timeoutMs: 15_000, intervalMs: 100 });
-  if (!up || child.exitCode !== null || child.pid === undefined || !pidAlive(child.pid)) {
-    const tail = await fs.readFile(path.join(dir, "registry.log"), "utf8").catch(() => "");
-    await stopService(key);
-    throw new Error(`${kind} registry on ${addr} did not start: ${tail.slice(-500)}`);
-  }
-  return addr;
-}
-
-/** Total size of the regular files below `dir`. */
-async function duBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) total += (await fs.stat(path.join(e.parentPath, e.name))).size;
-  }
-  return total;
+  return false;
 }
 
 /** The ~60 MB test image: busybox + two layers of 28 MiB random data each (docker run dd + docker commit). */
@@ -341,9 +268,48 @@ function getState(c: CaseCtx, what: string): string {
   return v;
 }
 
-const THREE_RUNS = (): { warmup: number; runs: number } => ({ warmup: 0, runs: 3 });
+/** Iterations of the heavy cases (daemon starts, push, pull): 1 warm-up, max(5, ⌈N/3⌉) measured. */
+const HEAVY = (n: number): { warmup: number; runs: number } => ({ warmup: 1, runs: Math.max(5, Math.ceil(n / 3)) });
+
+/** The image the fresh push/pull cases use (per engine and registry), removed before every iteration. */
+async function rmiIfPresent(c: CaseCtx, ref: string | undefined): Promise<void> {
+  if (ref === undefined) return;
+  // (not `docker images -q REF`: berth 0.1.0 answers 500 "Invalid regular expression" for a reference with a "-")
+  const have = await c.docker(["image", "inspect", "--format", "{{.Id}}", ref]).then(
+    () => true,
+    () => false,
+  );
+  if (have) await c.docker(["rmi", "-f", ref], 120_000);
+}
+
+let freshCounter = 0;
+
+/** After a pull (checked before the next iteration, so not timed): the image is there with all its bytes. */
+async function checkPulled(c: CaseCtx, ref: string | undefined): Promise<void> {
+  if (ref === undefined) return;
+  const size = Number((await c.docker(["image", "inspect", "--format", "{{.Size}}", ref])).stdout.trim());
+  if (!(size >= 60e6)) throw new Error(`${ref} after the pull: ${size} bytes, expected at least 60 MB`);
+}
+
+/** Idle containers for the per-container memory growth: enough that the daemon's own ups and downs (GC) divide out. */
+const IDLE_N = 50;
 
 export const CASES: readonly BenchCase[] = [
+  {
+    kind: "timed",
+    id: "daemon-start",
+    title: "daemon start until /_ping answers (restart on its roots)",
+    opTimeoutMs: 60_000,
+    iterations: HEAVY,
+    async beforeEach(c) {
+      const note = await c.engine.stopDaemon(30_000); // not timed
+      if (note !== undefined) c.log(note);
+    },
+    async op(c) {
+      await c.engine.start(60_000);
+      return c.engine.lastStartMs; // spawn until the first 200 from /_ping
+    },
+  },
   {
     kind: "timed",
     id: "run-true",
@@ -351,6 +317,22 @@ export const CASES: readonly BenchCase[] = [
     opTimeoutMs: 60_000,
     async op(c) {
       await c.docker(["run", "--rm", IMAGE, "true"]);
+    },
+  },
+  {
+    kind: "timed",
+    id: "run-none",
+    title: "docker run --rm --network none busybox true (dockerd: --bridge=none)",
+    opTimeoutMs: 60_000,
+    async setup(c) {
+      // As in the issue: dockerd without its default bridge for this case only.
+      if (c.engine.name === "dockerd") await c.engine.restart(30_000, ["--bridge=none"]);
+    },
+    async op(c) {
+      await c.docker(["run", "--rm", "--network", "none", IMAGE, "true"]);
+    },
+    async teardown(c) {
+      if (c.engine.name === "dockerd") await c.engine.restart(30_000);
     },
   },
   {
@@ -395,6 +377,25 @@ export const CASES: readonly BenchCase[] = [
   },
   {
     kind: "timed",
+    id: "list-json-50",
+    title: "GET /containers/json?all=1 (50 containers, HTTP on the socket)",
+    opTimeoutMs: 30_000,
+    async setup(c) {
+      await dockerMany(c, 50, 4, ["create", "--label", LABEL, IMAGE, "true"], 60_000);
+      await expectCount(c, ["ps", "-aq"], 50, "containers");
+    },
+    async op(c) {
+      // A new connection per request, as curl makes one; the parse below is not timed.
+      const t0 = nowMs();
+      const r = await apiRequest(c.engine.sock, "GET", "/containers/json?all=1", undefined, 30_000);
+      const ms = nowMs() - t0;
+      const list: unknown = r.status === 200 ? JSON.parse(r.body) : undefined;
+      if (!Array.isArray(list) || list.length !== 50) throw new Error(`HTTP ${r.status}, ${Array.isArray(list) ? list.length : "no"} containers listed, expected 50`);
+      return ms;
+    },
+  },
+  {
+    kind: "timed",
     id: "run-parallel-20",
     title: "20 x docker run --rm busybox true, in parallel (wall)",
     opTimeoutMs: 300_000,
@@ -406,42 +407,47 @@ export const CASES: readonly BenchCase[] = [
   },
   {
     kind: "snapshot",
-    id: "idle-rss-20",
-    title: "idle RSS with 20 running `sleep 3600` containers",
+    id: "idle-ctrs-50",
+    title: `memory with 0, then ${IDLE_N} running \`sleep 3600\` containers`,
     metrics: [
-      { id: "daemon", title: "idle RSS, daemon (20 ctrs running)", unit: "MiB" },
-      { id: "helpers", title: "idle RSS, per-container helpers, sum", unit: "MiB" },
+      { id: "daemon", title: `idle RSS, daemon (${IDLE_N} ctrs running)`, unit: "MiB" },
+      { id: "helpers", title: "idle RSS, helpers incl. per-container ones, sum", unit: "MiB" },
       { id: "total", title: "idle RSS, daemon + helpers", unit: "MiB" },
-      { id: "totalPss", title: "idle PSS, daemon + helpers", unit: "MiB" },
-      { id: "helperCount", title: "helper processes", unit: "count" },
+      { id: "totalPss", title: `idle PSS, daemon + helpers (${IDLE_N} ctrs running)`, unit: "MiB" },
+      { id: "perCtr", title: `PSS growth per idle container (0 vs ${IDLE_N} ctrs, daemon + all helpers)`, unit: "MiB" },
+      { id: "helperCount", title: `per-container helper processes (${IDLE_N} ctrs)`, unit: "count" },
     ],
-    async setup(c) {
-      await dockerMany(c, 20, 4, ["run", "-d", "--label", LABEL, IMAGE, "sleep", "3600"], 60_000);
-      await expectCount(c, ["ps", "-q", "--filter", "status=running"], 20, "running containers");
-      await sleep(3000); // let the daemon go idle
-    },
     async collect(c) {
+      await expectCount(c, ["ps", "-aq"], 0, "containers");
+      await sleep(3000); // idle
+      const zero = await enginePssMedian(c);
+      await dockerMany(c, IDLE_N, 4, ["run", "-d", "--label", LABEL, IMAGE, "sleep", "3600"], 60_000);
+      await expectCount(c, ["ps", "-q", "--filter", "status=running"], IDLE_N, "running containers");
+      await sleep(3000); // let the daemon go idle
       const samples: { daemon: number; helpers: number; pss: number; count: number }[] = [];
       for (let i = 0; i < 3; i++) {
         if (i > 0) await sleep(1000);
         const p = await c.engine.processes();
         if (p.daemon.length === 0) throw new Error("daemon process not found");
         let pss = 0;
-        for (const x of [...p.daemon, ...p.helpers]) pss += await pssKiB(x.pid);
+        for (const x of [...p.daemon, ...p.helpers, ...p.perContainer]) pss += await pssKiB(x.pid);
         samples.push({
           daemon: p.daemon.reduce((s, x) => s + x.rssKiB, 0),
-          helpers: p.helpers.reduce((s, x) => s + x.rssKiB, 0),
+          helpers: [...p.helpers, ...p.perContainer].reduce((s, x) => s + x.rssKiB, 0),
           pss,
-          count: p.helpers.length,
+          count: p.perContainer.length,
         });
       }
       const daemon = MiB(median(samples.map((s) => s.daemon)));
       const helpers = MiB(median(samples.map((s) => s.helpers)));
+      const pssN = median(samples.map((s) => s.pss));
+      const pss0 = zero.daemon + zero.helpers + zero.perContainer;
       return {
         daemon,
         helpers,
         total: daemon + helpers,
-        totalPss: MiB(median(samples.map((s) => s.pss))),
+        totalPss: MiB(pssN),
+        perCtr: MiB((pssN - pss0) / IDLE_N),
         helperCount: median(samples.map((s) => s.count)),
       };
     },
@@ -450,58 +456,55 @@ export const CASES: readonly BenchCase[] = [
   {
     kind: "timed",
     id: "push-60mb",
-    title: "docker push 60 MB 3-layer image (berth registry, 127.0.0.1, empty)",
+    title: "docker push of a fresh 60 MB 3-layer image (127.0.0.1, empty berth registry)",
     opTimeoutMs: 300_000,
-    iterations: THREE_RUNS,
-    async setup(c) {
-      await ensureBig(c);
-      await bigPayloadBytes(c);
-    },
+    iterations: HEAVY,
     async beforeEach(c) {
-      // A fresh, empty registry every time, so every layer is really uploaded.
+      // Not timed: an empty registry and a new random image, so nothing of it was ever compressed.
+      await rmiIfPresent(c, caseState.get(stateKey(c, "ref")));
       const reg = await startRegistry(c, "berth", "push");
-      const ref = `${reg}/bench-push-${c.engine.name}:latest`;
+      const ref = `${reg}/bench-push-${c.engine.name}:${++freshCounter}`;
       caseState.set(stateKey(c, "ref"), ref);
-      await c.docker(["tag", BIG, ref]);
+      await loadFreshImage(c, ref);
     },
     async op(c) {
       await c.docker(["push", getState(c, "ref")]);
       // Make sure the layers were really uploaded (a directory walk, a few ms).
       const stored = await duBytes(services.get("push")?.root ?? "");
-      if (stored < 50e6) throw new Error(`registry holds only ${stored} bytes after the push`);
+      if (stored < 60e6) throw new Error(`registry holds only ${stored} bytes after the push`);
     },
     async teardown(c) {
       await stopService("push");
       const ref = caseState.get(stateKey(c, "ref"));
-      if (ref !== undefined) await c.docker(["rmi", ref]);
+      caseState.delete(stateKey(c, "ref"));
+      await rmiIfPresent(c, ref);
     },
   },
   {
     kind: "timed",
     id: "pull-60mb",
-    title: "docker pull 60 MB 3-layer image (berth registry, 127.0.0.1)",
+    title: "docker pull of a fresh 60 MB 3-layer image (127.0.0.1, berth registry)",
     opTimeoutMs: 300_000,
-    iterations: THREE_RUNS,
-    async setup(c) {
-      // One registry for both engines: started by the first setup, never restarted here.
-      const reg = services.has("pull") ? `127.0.0.1:${String(ports.get("pull"))}` : await startRegistry(c, "berth", "pull");
-      await ensureBig(c);
-      const ref = `${reg}/bench-pull-${c.engine.name}:latest`;
-      await c.docker(["tag", BIG, ref]);
-      await c.docker(["push", ref], 300_000);
-      caseState.set(stateKey(c, "ref"), ref);
-      await rmiBig(c);
-    },
+    iterations: HEAVY,
     async beforeEach(c) {
-      await rmiBig(c); // busybox stays: only the two 28 MiB layers are pulled
+      // Not timed: a new random image, put into the registry by the bench itself (not by a daemon,
+      // which could keep its compressed blobs), so the pull transfers and unpacks all 3 layers.
+      const reg = services.has("pull") ? `127.0.0.1:${String(ports.get("pull"))}` : await startRegistry(c, "berth", "pull");
+      await checkPulled(c, caseState.get(stateKey(c, "ref")));
+      await rmiIfPresent(c, caseState.get(stateKey(c, "ref")));
+      const tag = String(++freshCounter);
+      await uploadFreshImage(reg, `bench-pull-${c.engine.name}`, tag);
+      caseState.set(stateKey(c, "ref"), `${reg}/bench-pull-${c.engine.name}:${tag}`);
     },
     async op(c) {
       await c.docker(["pull", getState(c, "ref")]);
     },
     async teardown(c) {
-      await c.docker(["tag", getState(c, "ref"), BIG]); // keep the image for the later cases
-      await c.docker(["rmi", getState(c, "ref")]);
-      await stopService("pull");
+      const ref = caseState.get(stateKey(c, "ref"));
+      await checkPulled(c, ref);
+      caseState.delete(stateKey(c, "ref"));
+      await rmiIfPresent(c, ref);
+      await stopService("pull"); // teardowns run after all iterations of both engines
     },
   },
   {
@@ -591,6 +594,20 @@ export const CASES: readonly BenchCase[] = [
       await c.docker(["build", "-t", "bench-build:latest", getState(c, "ctx")]);
     },
   },
+  {
+    kind: "timed",
+    id: "images",
+    title: "docker images",
+    opTimeoutMs: 30_000,
+    async setup(c) {
+      await ensureBig(c);
+      await c.docker(["build", "-q", "-t", "bench-build:latest", await buildContext(c)]);
+    },
+    async op(c) {
+      const lines = (await c.docker(["images"])).stdout.trimEnd().split("\n").length;
+      if (lines < 4) throw new Error(`docker images printed ${lines} lines, expected at least 4`);
+    },
+  },
   // ------------------------------------------------------------ network
   {
     kind: "timed",
@@ -646,6 +663,48 @@ export const CASES: readonly BenchCase[] = [
       if (ms.length === 0) throw new Error(`no transfer completed: ${lastErr}`);
       c.log(`loopback ms: ${ms.map((x) => x.toFixed(0)).join(",")}`);
       return { mbps: total / 1e3 / median(ms) };
+    },
+  },
+  // ------------------------------------------------------------ memory after work (last: it restarts the daemons)
+  {
+    kind: "snapshot",
+    id: "idle-after-work",
+    title: "idle memory after a workload (fresh daemon; pull 60 MB, 3 builds, 50 containers run and removed)",
+    metrics: [
+      { id: "daemon", title: "idle PSS after work, daemon", unit: "MiB" },
+      { id: "helpers", title: "idle PSS after work, daemon's helpers", unit: "MiB" },
+      { id: "total", title: "idle PSS after work, daemon + helpers", unit: "MiB" },
+      { id: "rss", title: "idle RSS after work, daemon + helpers", unit: "MiB" },
+      { id: "helperCount", title: "daemon's helper processes after work", unit: "count" },
+    ],
+    async setup(c) {
+      await c.engine.restart(30_000); // the same start for both: a fresh daemon process on its roots
+      caseState.set(stateKey(c, "reg"), await startRegistry(c, "berth", `work-${c.engine.name}`));
+    },
+    async collect(c) {
+      const tag = String(++freshCounter);
+      const ref = `${getState(c, "reg")}/bench-work:${tag}`;
+      // Untimed workload: a new 60 MB image (put into the registry by the bench) pulled, builds, runs.
+      await uploadFreshImage(getState(c, "reg"), "bench-work", tag);
+      await c.docker(["pull", ref], 300_000);
+      const ctx = await buildContext(c);
+      for (let i = 0; i < 3; i++) await c.docker(["build", "--no-cache", "-q", "-t", "bench-work-build:latest", ctx], 120_000);
+      await dockerMany(c, 50, 4, ["run", "--rm", "--label", LABEL, IMAGE, "true"], 60_000);
+      await expectCount(c, ["ps", "-aq"], 0, "containers");
+      await sleep(10_000); // idle
+      const m = await enginePssMedian(c);
+      if (m.perCount !== 0) throw new Error(`${m.perCount} per-container helper(s) still running with no container`);
+      await c.docker(["rmi", ref, "bench-work-build:latest"], 120_000).catch((e: unknown) => c.log(`removing the workload's images: ${errMsg(e)}`));
+      return {
+        daemon: MiB(m.daemon),
+        helpers: MiB(m.helpers),
+        total: MiB(m.daemon + m.helpers),
+        rss: MiB(m.rssKiB),
+        helperCount: m.helperCount,
+      };
+    },
+    async teardown(c) {
+      await stopService(`work-${c.engine.name}`);
     },
   },
 ];

@@ -17,6 +17,8 @@ import {
   execOk,
   listProcs,
   oneLine,
+  apiOk,
+  nowMs,
   ping,
   refersTo,
   signal,
@@ -31,9 +33,16 @@ import {
 export type EngineName = "dockerd" | "berth";
 export const ENGINE_NAMES: readonly EngineName[] = ["dockerd", "berth"];
 
+/**
+ * An engine's processes, without the containers' own: the daemon, its
+ * helpers that do not belong to one container (dockerd: containerd; berth:
+ * whatever berthd keeps running besides monitors), and the per-container
+ * ones (dockerd: containerd-shim*; berth: berth-monitor).
+ */
 export interface EngineProcs {
   daemon: ProcInfo[];
   helpers: ProcInfo[];
+  perContainer: ProcInfo[];
 }
 
 /** What both engines have in common. */
@@ -44,6 +53,10 @@ export abstract class Engine {
   startError: string | undefined;
   protected child: ChildProcess | undefined;
   protected exitInfo: string | undefined;
+  private exitPromise: Promise<void> | undefined;
+  private spawnedAt = 0;
+  /** Spawn until /_ping answered, of the last start. */
+  lastStartMs = NaN;
 
   constructor(
     readonly name: EngineName,
@@ -87,7 +100,40 @@ export abstract class Engine {
     return execOk("sh", ["-c", script], { timeoutMs, env: { ...this.cliEnv, DOCKER: docker } });
   }
 
-  abstract start(timeoutMs: number): Promise<void>;
+  /** Start the daemon; `extraArgs` apply to this start only (e.g. dockerd `--bridge=none`). */
+  abstract start(timeoutMs: number, extraArgs?: readonly string[]): Promise<void>;
+
+  /** One Engine API call on a new connection; throws unless 2xx; parsed JSON body. */
+  api(method: string, urlPath: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    return apiOk(this.sock, method, urlPath, body, timeoutMs);
+  }
+
+  /**
+   * Stop the daemon alone (SIGTERM, SIGKILL after `timeoutMs`), as a user
+   * stops it; its containers get whatever the engine does on shutdown.
+   * Returns a note if it had to be killed.
+   */
+  async stopDaemon(timeoutMs: number): Promise<string | undefined> {
+    const child = this.child;
+    const pid = this.daemonPid;
+    if (child === undefined || pid === undefined || this.exitInfo !== undefined) return undefined;
+    const exited = this.exitPromise ?? Promise.resolve();
+    const within = (ms: number): Promise<boolean> =>
+      Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+    signal(pid, "SIGTERM");
+    if (await within(timeoutMs)) return undefined;
+    signal(pid, "SIGKILL");
+    await within(10_000);
+    return `${this.name} (pid ${pid}) ignored SIGTERM for ${timeoutMs} ms: SIGKILL`;
+  }
+
+  /** stopDaemon, then start again on the same roots; returns the start's spawn-to-/_ping time. */
+  async restart(timeoutMs: number, extraArgs: readonly string[] = []): Promise<number> {
+    const note = await this.stopDaemon(timeoutMs);
+    if (note !== undefined) this.log(note);
+    await this.start(timeoutMs, extraArgs);
+    return this.lastStartMs;
+  }
   /** Hook for engine-specific graceful shutdown of helpers, before leftovers are SIGKILLed. */
   protected async afterDaemonStopped(): Promise<void> {}
   abstract processes(): Promise<EngineProcs>;
@@ -106,28 +152,38 @@ export abstract class Engine {
     await fs.mkdir(this.execRoot, { recursive: true });
     const fd = openSync(this.logFile, "a");
     try {
+      this.exitInfo = undefined;
+      const t0 = nowMs();
       const child = spawn(cmd, args, { detached: true, stdio: ["ignore", fd, fd], env });
       this.child = child;
-      child.on("exit", (code, sig) => {
-        this.exitInfo = sig !== null ? `killed by ${sig}` : `exited with code ${String(code)}`;
-      });
-      child.on("error", (e) => {
-        this.exitInfo = `failed to spawn: ${e.message}`;
+      this.exitPromise = new Promise<void>((resolve) => {
+        child.on("exit", (code, sig) => {
+          if (this.child === child) this.exitInfo = sig !== null ? `killed by ${sig}` : `exited with code ${String(code)}`;
+          resolve();
+        });
+        child.on("error", (e) => {
+          if (this.child === child) this.exitInfo = `failed to spawn: ${e.message}`;
+          resolve();
+        });
       });
       this.daemonPid = child.pid;
+      this.spawnedAt = t0;
     } finally {
       closeSync(fd);
     }
-    const t0 = Date.now();
+    const t0 = this.spawnedAt;
+    // A short poll interval: start-up is measured with this loop (a refused connect costs microseconds).
     const up = await waitFor(async () => this.exitInfo !== undefined || (await ping(this.sock, 1000)), {
       timeoutMs,
-      intervalMs: 100,
+      intervalMs: 5,
     });
+    this.lastStartMs = nowMs() - t0;
     if (this.exitInfo !== undefined) {
       throw new Error(`${this.name} ${this.exitInfo} before answering /_ping; log:\n${await this.logTail()}`);
     }
     if (!up) throw new Error(`${this.name} did not answer /_ping within ${timeoutMs} ms; log:\n${await this.logTail()}`);
-    this.log(`${this.name} answered /_ping after ${Date.now() - t0} ms (pid ${String(this.daemonPid)})`);
+    this.log(`${this.name} answered /_ping after ${this.lastStartMs.toFixed(0)} ms (pid ${String(this.daemonPid)})`);
+    if (this.version !== "?") return;
     try {
       const v = await this.docker(["version", "--format", "{{.Server.Version}}"], 15_000);
       this.version = v.stdout.trim() || "?";
@@ -260,7 +316,7 @@ export class Dockerd extends Engine {
     super("dockerd", dir, dockerCli, cliEnv, log);
   }
 
-  async start(timeoutMs: number): Promise<void> {
+  async start(timeoutMs: number, extraArgs: readonly string[] = []): Promise<void> {
     const cfg = path.join(this.dir, "daemon.json");
     await fs.writeFile(cfg, "{}\n"); // never read the host's /etc/docker/daemon.json
     const args = [
@@ -274,9 +330,10 @@ export class Dockerd extends Engine {
       this.pidFile,
       "--config-file",
       cfg,
-      `--bridge=${this.bridge}`,
-      "--iptables=false", // leave the host's FORWARD policy and nat table alone
-      "--ip-forward=false", // ... and its net.ipv4.ip_forward
+      // Its own bridge (made by the bench) instead of docker0; iptables and
+      // ip-forward stay at their defaults (on), as on a real installation.
+      ...(extraArgs.some((a) => a.startsWith("--bridge")) ? [] : [`--bridge=${this.bridge}`]),
+      ...extraArgs,
       ...(process.env.DOCKERD_ARGS ?? "").split(/\s+/).filter(Boolean),
     ];
     // dockerd 20.10 uses /run/containerd/containerd.sock when it exists (a system
@@ -290,8 +347,10 @@ export class Dockerd extends Engine {
 
   private async startContainerd(timeoutMs: number): Promise<string> {
     const dir = path.join(this.dir, "containerd");
-    await fs.mkdir(dir, { recursive: true });
     const sock = path.join(dir, "containerd.sock");
+    const running = this.privateContainerd;
+    if (running && running.exitCode === null && running.signalCode === null) return sock; // a dockerd restart
+    await fs.mkdir(dir, { recursive: true });
     const cfg = path.join(dir, "config.toml");
     await fs.writeFile(
       cfg,
@@ -333,11 +392,8 @@ export class Dockerd extends Engine {
 
   async processes(): Promise<EngineProcs> {
     const own = await this.ownProcesses(await listProcs());
-    return {
-      daemon: own.filter((p) => p.pid === this.daemonPid),
-      // containerd, containerd-shim, containerd-shim-runc-v2 (not the containers' own processes)
-      helpers: own.filter((p) => p.pid !== this.daemonPid && basename0(p).startsWith("containerd")),
-    };
+    const isShim = (p: ProcInfo): boolean => basename0(p).startsWith("containerd-shim") || p.comm.startsWith("containerd-shim");
+    return splitProcs(own, this.daemonPid, isShim);
   }
 
   override async stop(): Promise<string[]> {
@@ -379,6 +435,20 @@ async function isScript(file: string): Promise<boolean> {
   }
 }
 
+/**
+ * daemon / helpers / per-container processes of an engine; the containers'
+ * own processes (descendants of a per-container process) are left out.
+ */
+function splitProcs(own: readonly ProcInfo[], daemonPid: number | undefined, perCtr: (p: ProcInfo) => boolean): EngineProcs {
+  const per = own.filter((p) => p.pid !== daemonPid && perCtr(p));
+  const payload = descendants(own, per.map((p) => p.pid));
+  return {
+    daemon: own.filter((p) => p.pid === daemonPid),
+    helpers: own.filter((p) => p.pid !== daemonPid && !perCtr(p) && !payload.has(p.pid)),
+    perContainer: per,
+  };
+}
+
 const isMonitor = (p: ProcInfo): boolean =>
   p.comm.includes("berth-monitor") || p.argv.slice(0, 2).some((a) => a.includes("berth-monitor"));
 
@@ -387,7 +457,7 @@ export class Berthd extends Engine {
     super("berth", dir, dockerCli, cliEnv, log);
   }
 
-  async start(timeoutMs: number): Promise<void> {
+  async start(timeoutMs: number, extraArgs: readonly string[] = []): Promise<void> {
     const entry = berthdEntry();
     if (!existsSync(entry)) throw new Error(`berthd is not built: ${entry} does not exist (run npm run build)`);
     const extra = (process.env.BERTHD_ARGS ?? "").split(/\s+/).filter(Boolean);
@@ -404,6 +474,7 @@ export class Berthd extends Engine {
       this.execRoot,
       "--pidfile",
       this.pidFile,
+      ...extraArgs,
       ...extra,
     ];
     await this.launch(direct ? entry : process.execPath, args, process.env, timeoutMs);
@@ -414,10 +485,6 @@ export class Berthd extends Engine {
    * or refer to our directories (other berth instances may run on the host).
    */
   async processes(): Promise<EngineProcs> {
-    const own = await this.ownProcesses(await listProcs());
-    return {
-      daemon: own.filter((p) => p.pid === this.daemonPid),
-      helpers: own.filter((p) => p.pid !== this.daemonPid && isMonitor(p)),
-    };
+    return splitProcs(await this.ownProcesses(await listProcs()), this.daemonPid, isMonitor);
   }
 }

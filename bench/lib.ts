@@ -437,3 +437,54 @@ export function oneLine(s: string, max = 300): string {
 export function errMsg(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+// ---------------------------------------------------------------- Engine API over the unix socket
+
+export interface ApiResponse {
+  status: number;
+  body: string;
+}
+
+/**
+ * One request to the Engine API on a unix socket, on a new connection (as
+ * curl makes one); rejects on a transport error or after `timeoutMs`.
+ */
+export function apiRequest(socketPath: string, method: string, urlPath: string, body: unknown, timeoutMs: number): Promise<ApiResponse> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = http.request(
+      {
+        socketPath,
+        method,
+        path: urlPath,
+        agent: false,
+        headers: payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (d: Buffer) => chunks.push(d));
+        res.on("end", () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") });
+        });
+        res.on("error", (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new Error(`${method} ${urlPath}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end(payload);
+  });
+}
+
+/** Like apiRequest, but throws unless the status is 2xx; returns the parsed JSON body (or undefined if empty). */
+export async function apiOk(socketPath: string, method: string, urlPath: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  const r = await apiRequest(socketPath, method, urlPath, body, timeoutMs);
+  if (r.status < 200 || r.status > 299) throw new Error(`${method} ${urlPath}: HTTP ${r.status}: ${r.body.slice(0, 300)}`);
+  return r.body.trim() === "" ? undefined : (JSON.parse(r.body) as unknown);
+}

@@ -10,8 +10,11 @@ import { promises as fs, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { CASES, IMAGE, stopCaseServices, type BenchCase, type CaseCtx, type SnapshotCase, type TimedCase, type Unit } from "./cases.js";
+import { CASES, IMAGE, PartialResult, stopCaseServices, type BenchCase, type CaseCtx, type SnapshotCase, type TimedCase, type Unit } from "./cases.js";
 import { Berthd, Dockerd, ENGINE_NAMES, removeShimSockets, type Engine, type EngineName } from "./engines.js";
+import { restoreFirewall, snapshotFirewall, type FirewallSnapshot } from "./firewall.js";
+import { scaleCase } from "./scale.js";
+import { judge, TARGETS } from "./targets.js";
 import {
   Apt,
   createBridge,
@@ -43,24 +46,27 @@ import {
 
 // ---------------------------------------------------------------- configuration
 
-const USAGE = `usage: node dist/bench/run.js [--record] [--only ID,ID...] [--engines dockerd,berth] [--list]
+const USAGE = `usage: node dist/bench/run.js [--record] [--scale] [--only ID,ID...] [--engines dockerd,berth] [--list]
 
   --record    append a dated section with the results to bench/RESULTS.md
-  --only      run only these case ids (see --list)
+  --scale     also run the scale case (10, 100, 1000 idle containers; long)
+  --only      run only these case ids (see --list; "scale" is allowed)
   --engines   run only these engines (default: dockerd,berth)
   --list      list the case ids and exit
 
 environment:
   BENCH_RUNS=15        warm-up and measured iterations per timed case
-  BENCH_TIMEOUT_S=900  overall time budget (cases stop early when it runs low)
+  BENCH_TIMEOUT_S      overall time budget (default 1800, 3600 with --scale; cases stop early when it runs low)
+  BENCH_SCALE_SIZES=10,100,1000   sizes of the scale case
   BENCH_BRIDGE=bbench0 BENCH_BRIDGE_CIDR=10.213.0.1/24   dockerd's private bridge
   BENCH_PRIVATE_CONTAINERD=1   run dockerd against a containerd started by the bench
   BERTHD_ARGS="..."    extra arguments for berthd
-  DOCKERD_ARGS="..."   extra arguments for dockerd (e.g. both "--userns-remap default")
+  DOCKERD_ARGS="..."   extra arguments for dockerd (give both engines the same, or the run is not a comparison)
   BERTHD_ENTRY=FILE    run this script instead of dist/src/daemon/main.js (for testing the bench)`;
 
 interface Options {
   record: boolean;
+  scale: boolean;
   only: Set<string> | undefined;
   engines: EngineName[];
   runs: number;
@@ -71,10 +77,11 @@ interface Options {
 function parseOptions(argv: readonly string[]): Options | "help" | "list" {
   const o: Options = {
     record: false,
+    scale: false,
     only: undefined,
     engines: [...ENGINE_NAMES],
     runs: intEnv("BENCH_RUNS", 15, 1, 1000),
-    budgetMs: intEnv("BENCH_TIMEOUT_S", 900, 60, 24 * 3600) * 1000,
+    budgetMs: 0,
     bridge: {
       name: process.env.BENCH_BRIDGE ?? "bbench0",
       cidr: process.env.BENCH_BRIDGE_CIDR ?? "10.213.0.1/24",
@@ -90,6 +97,7 @@ function parseOptions(argv: readonly string[]): Options | "help" | "list" {
       return v;
     };
     if (a === "--record") o.record = true;
+    else if (a === "--scale") o.scale = true;
     else if (a === "--help" || a === "-h") return "help";
     else if (a === "--list") return "list";
     else if (a.startsWith("--only")) o.only = new Set(value().split(",").filter(Boolean));
@@ -99,7 +107,9 @@ function parseOptions(argv: readonly string[]): Options | "help" | "list" {
       o.engines = ENGINE_NAMES.filter((n) => names.includes(n));
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
-  if (o.only) for (const id of o.only) if (!CASES.some((c) => c.id === id)) throw new Error(`unknown case id ${id}`);
+  if (o.only?.has("scale")) o.scale = true;
+  if (o.only) for (const id of o.only) if (id !== "scale" && !CASES.some((c) => c.id === id)) throw new Error(`unknown case id ${id}`);
+  o.budgetMs = intEnv("BENCH_TIMEOUT_S", o.scale ? 3600 : 1800, 60, 24 * 3600) * 1000;
   if (!/^[a-zA-Z0-9_-]{1,15}$/.test(o.bridge.name)) throw new Error(`bad bridge name ${o.bridge.name}`);
   if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(o.bridge.cidr)) throw new Error(`bad bridge cidr ${o.bridge.cidr}`);
   return o;
@@ -116,6 +126,7 @@ function intEnv(name: string, dflt: number, min: number, max: number): number {
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const TMP_PREFIX = "berth-bench-";
 const HOST_PATHS_FILE = "host-paths-before.json";
+const FIREWALL_FILE = "iptables-before.json";
 /** Cases stop starting new iterations when less than this is left (kept for clean-up). */
 const RESERVE_MS = 90_000;
 
@@ -174,6 +185,13 @@ async function cleanStaleRuns(bridge: string): Promise<void> {
     } catch {
       /* that run had not got that far */
     }
+    try {
+      const before = JSON.parse(await fs.readFile(path.join(dir, FIREWALL_FILE), "utf8")) as FirewallSnapshot;
+      const fw = await restoreFirewall(before, { markers: [dir, bridge] });
+      log(`  iptables: ${fw.done.length} change(s) of that run undone${fw.left.length > 0 ? `; left: ${fw.left.join("; ")}` : ""}`);
+    } catch {
+      /* that run had not got that far */
+    }
     const stuck = await unmountUnder(dir);
     if (stuck.length === 0) await fs.rm(dir, { recursive: true, force: true });
     else log(`  still mounted, left in place: ${stuck.join(", ")}`);
@@ -215,6 +233,8 @@ class Run {
   private bridgeCreated = false;
   private ipForwardBefore: string | undefined;
   private hostPathsBefore: Set<string> | undefined;
+  private firewallBefore: FirewallSnapshot | undefined;
+  private berthBridgeBefore = true;
 
   constructor(
     readonly opts: Options,
@@ -232,6 +252,7 @@ class Run {
       docker: (args, timeoutMs) => e.docker(args, this.deadline.cap(timeoutMs ?? defaultTimeoutMs, 5000)),
       engines: this.usable(),
       workDir: this.dir,
+      remainingMs: () => this.deadline.remainingMs(),
       log: (m) => log(`${e.name}: ${m}`),
     };
   }
@@ -239,6 +260,9 @@ class Run {
   async prepare(): Promise<{ tar: string }> {
     this.ipForwardBefore = (await fs.readFile("/proc/sys/net/ipv4/ip_forward", "utf8").catch(() => "")).trim();
     this.hostPathsBefore = await snapshotHostPaths();
+    this.firewallBefore = await snapshotFirewall();
+    await fs.writeFile(path.join(this.dir, FIREWALL_FILE), JSON.stringify(this.firewallBefore));
+    this.berthBridgeBefore = (await exec("ip", ["link", "show", "berth0"], { timeoutMs: 5000 })).code === 0;
     // Saved so that a later run can finish the clean-up if this one is SIGKILLed.
     await fs.writeFile(path.join(this.dir, HOST_PATHS_FILE), JSON.stringify([...this.hostPathsBefore]));
     const apt = new Apt(log);
@@ -282,24 +306,23 @@ class Run {
   }
 
   async startEngines(tar: string): Promise<void> {
-    const startRow: Row = { id: "daemon-start", title: "daemon start until /_ping answers (once)", unit: "ms", cells: {} };
+    const startRow: Row = { id: "first-start", title: "daemon first start on empty roots until /_ping (once)", unit: "ms", cells: {} };
     for (const e of this.usable()) {
       log(`starting ${e.name}`);
-      const t0 = nowMs();
       try {
         await e.start(this.deadline.cap(60_000, 10_000));
-        startRow.cells[e.name] = okCell([nowMs() - t0], 1);
+        startRow.cells[e.name] = okCell([e.lastStartMs], 1);
       } catch (err) {
         this.engineError.set(e.name, `${e.name} did not start: ${errMsg(err)}`);
         continue;
       }
       if (e instanceof Dockerd) {
-        this.env["dockerd"] = `${e.version} (${e.containerdMode}, --bridge=${this.opts.bridge.name} --iptables=false --ip-forward=false)`;
+        this.env["dockerd"] = `${e.version} (${e.containerdMode}, --bridge=${this.opts.bridge.name}, iptables and ip-forward at their defaults (on)${process.env.DOCKERD_ARGS ? `, DOCKERD_ARGS=${process.env.DOCKERD_ARGS}` : ""})`;
         const ctrd = await exec("containerd", ["--version"], { timeoutMs: 10_000 });
         const runc = await exec("runc", ["--version"], { timeoutMs: 10_000 });
         this.env["containerd / runc"] = `${ctrd.stdout.trim().split(" ").slice(2).join(" ")} / ${runc.stdout.split("\n")[0] ?? ""}`;
       } else {
-        this.env["berthd"] = e.version;
+        this.env["berthd"] = `${e.version}${process.env.BERTHD_ARGS ? ` (BERTHD_ARGS=${process.env.BERTHD_ARGS})` : ""}`;
       }
       try {
         log(`${e.name}: docker import rootfs.tar ${IMAGE}`);
@@ -323,7 +346,8 @@ class Run {
   }
 
   async runCases(): Promise<void> {
-    const cases = CASES.filter((c) => this.opts.only === undefined || this.opts.only.has(c.id));
+    const all: BenchCase[] = [...CASES, ...(this.opts.scale ? [scaleCase()] : [])];
+    const cases = all.filter((c) => this.opts.only === undefined || this.opts.only.has(c.id));
     for (const c of cases) {
       if (this.aborted) return;
       if (this.deadline.remainingMs() < RESERVE_MS) {
@@ -405,14 +429,14 @@ class Run {
             await c.beforeEach(this.ctx(e, c.opTimeoutMs)); // not timed
             t0 = nowMs();
           }
-          await c.op(this.ctx(e, c.opTimeoutMs));
+          const own = await c.op(this.ctx(e, c.opTimeoutMs));
+          if (i >= warmup) s.samples.push(typeof own === "number" ? own : nowMs() - t0);
         } catch (err) {
           s.error = `${i < warmup ? "warm-up" : "run"} ${i < warmup ? i + 1 : i - warmup + 1}: ${errMsg(err)}`;
           s.error += await this.checkDaemon(e, c.id);
           log(`${e.name}: ${c.id} FAILED: ${oneLine(s.error)}`);
           continue;
         }
-        if (i >= warmup) s.samples.push(nowMs() - t0);
       }
     }
     for (const e of live) {
@@ -447,6 +471,7 @@ class Run {
         if (c.setup) await c.setup(ctx);
         values = await c.collect(ctx);
       } catch (err) {
+        if (err instanceof PartialResult) values = err.values;
         error = errMsg(err) + (await this.checkDaemon(e, c.id));
         log(`${e.name}: ${c.id} FAILED: ${oneLine(error)}`);
       }
@@ -462,7 +487,7 @@ class Run {
         const row = rows[i] as Row;
         const v = values?.[m.id];
         row.cells[e.name] =
-          error === undefined && v !== undefined && Number.isFinite(v)
+          v !== undefined && Number.isFinite(v)
             ? okCell([v], 1)
             : { ok: false, error: error ?? `no value for ${m.id}`, samples: [] };
       });
@@ -481,6 +506,16 @@ class Run {
   private async doCleanup(): Promise<void> {
     log("cleaning up");
     await stopCaseServices(log).catch((err: unknown) => log(`case services: ${errMsg(err)}`));
+    // User-defined networks: dockerd removes their bridge and rules on `network rm`, not on shutdown.
+    const markers: string[] = [this.dir, this.opts.bridge.name];
+    for (const e of this.engines) {
+      if (!e.running) continue;
+      const nets = await e.docker(["network", "ls", "-q", "--filter", "type=custom"], 15_000).catch(() => undefined);
+      for (const id of nets?.stdout.split(/\s+/).filter(Boolean) ?? []) {
+        markers.push(`br-${id.slice(0, 12)}`);
+        await e.docker(["network", "rm", id], 30_000).catch((err: unknown) => log(`${e.name}: network rm ${id}: ${oneLine(errMsg(err))}`));
+      }
+    }
     const outDir = path.join(REPO_ROOT, "bench", "out");
     for (const e of [...this.engines].reverse()) {
       try {
@@ -500,6 +535,27 @@ class Run {
       }
     }
     if (this.bridgeCreated) await deleteBridge(this.opts.bridge.name).catch((err: unknown) => log(`bridge: ${errMsg(err)}`));
+    for (const m of markers) if (m.startsWith("br-")) await deleteBridge(m).catch(() => undefined);
+    // berth's shared bridge (and its loopback guard rule), if this run's berthd made it and nobody is attached.
+    if (!this.berthBridgeBefore && this.opts.engines.includes("berth")) {
+      const ports = await exec("ip", ["-o", "link", "show", "master", "berth0"], { timeoutMs: 5000 });
+      if (ports.code === 0 && ports.stdout.trim() === "") {
+        await deleteBridge("berth0");
+        markers.push("berth loopback guard");
+      }
+    }
+    if (this.firewallBefore) {
+      try {
+        const fw = await restoreFirewall(this.firewallBefore, { markers });
+        log(`iptables: ${fw.done.length} change(s) undone`);
+        for (const l of fw.left) {
+          log(`iptables: still there: ${l}`);
+          this.notes.push(`iptables rule left behind: ${l}`);
+        }
+      } catch (err) {
+        log(`iptables clean-up failed: ${errMsg(err)}`);
+      }
+    }
     const fwd = (await fs.readFile("/proc/sys/net/ipv4/ip_forward", "utf8").catch(() => "")).trim();
     if (this.ipForwardBefore && fwd && fwd !== this.ipForwardBefore) {
       log(`restoring net.ipv4.ip_forward=${this.ipForwardBefore} (was changed to ${fwd})`);
@@ -530,6 +586,7 @@ interface Report {
 function buildReport(run: Run): Report {
   const engines = run.opts.engines;
   const footnotes: string[] = [];
+  const verdicts: string[] = [];
   const rowsOut = run.rows.map((r) => {
     const cells = engines.map((n) => {
       const c = r.cells[n];
@@ -546,9 +603,17 @@ function buildReport(run: Run): Report {
     const d = r.cells.dockerd;
     const b = r.cells.berth;
     const ratio = r.unit !== "count" && d?.ok && b?.ok && d.value > 0 ? `${(b.value / d.value).toFixed(2)}` : "-";
-    return [r.title, ...cells, ...(engines.length === 2 ? [ratio] : [])];
+    const target = TARGETS[r.id];
+    const verdict = judge(r.id, d?.ok ? d.value : undefined, b?.ok ? b.value : undefined);
+    if (verdict !== undefined) verdicts.push(verdict);
+    else if (target !== undefined) verdicts.push("no value");
+    return [r.title, ...cells, ...(engines.length === 2 ? [ratio] : []), target?.text ?? "", verdict ?? (target ? "-" : "")];
   });
-  const header = ["case", ...engines.map((n) => `${n} (median)`), ...(engines.length === 2 ? ["berth/dockerd"] : [])];
+  const header = ["case", ...engines.map((n) => `${n} (median)`), ...(engines.length === 2 ? ["berth/dockerd"] : []), "target (issue 14)", "met"];
+  const metLine =
+    verdicts.length === 0
+      ? "targets: none of the issue's rows ran"
+      : `targets of issue 14: ${verdicts.filter((v) => v === "met").length} of ${Object.keys(TARGETS).length} met in this run${verdicts.length < Object.keys(TARGETS).length ? ` (${Object.keys(TARGETS).length - verdicts.length} row(s) not run)` : ""}`;
   const envLines = Object.entries(run.env).map(([k, v]) => `${k}: ${v}`);
   const failText = footnotes.map((f, i) => `[${i + 1}] ${oneLine(f, 600)}`);
   // Engine errors with more than one line carry the daemon's log tail: show them in full.
@@ -558,6 +623,7 @@ function buildReport(run: Run): Report {
   const text = [
     textTable(header, rowsOut),
     "",
+    metLine,
     "berth/dockerd < 1 means berth is faster / smaller (lower is better), except for MB/s rows (higher is better).",
     ...(failText.length ? ["", "failures:", ...failText] : []),
     ...(engineDetails.length ? ["", "engine errors (full):", ...engineDetails] : []),
@@ -566,10 +632,12 @@ function buildReport(run: Run): Report {
 
   const md = [
     `- host: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}`,
-    `- iterations: ${run.opts.runs} warm-up + ${run.opts.runs} measured per timed case (fewer where noted); medians`,
+    `- cases: ${run.opts.only ? [...run.opts.only].join(", ") : `all${run.opts.scale ? " + scale" : ""}`}; BENCH_RUNS=${run.opts.runs} (warm-up and measured iterations per timed case, fewer where the case says); medians`,
     ...envLines.map((l) => `- ${l}`),
     "",
     markdownTable(header, rowsOut),
+    "",
+    metLine,
     "",
     "berth/dockerd < 1 means berth is faster / smaller (lower is better), except for MB/s rows (higher is better).",
     ...(failText.length ? ["", "Failures:", "", ...failText.map((f) => `- ${f}`)] : []),
@@ -581,11 +649,17 @@ function buildReport(run: Run): Report {
   return { text: [...envLines, "", text].join("\n"), markdown: md };
 }
 
-async function gitDescribe(): Promise<string> {
+/** The revision measured and whether the tree had changes (tracked files) against it. */
+async function gitDescribe(): Promise<{ revision: string; tree: string }> {
   const r = await exec("git", ["-C", REPO_ROOT, "rev-parse", "--short", "HEAD"], { timeoutMs: 5000 });
   const rev = r.code === 0 ? r.stdout.trim() : "no commit";
+  const b = await exec("git", ["-C", REPO_ROOT, "rev-parse", "--abbrev-ref", "HEAD"], { timeoutMs: 5000 });
   const s = await exec("git", ["-C", REPO_ROOT, "status", "--porcelain", "--untracked-files=no"], { timeoutMs: 5000 });
-  return s.code === 0 && s.stdout.trim() !== "" ? `${rev} (dirty)` : rev;
+  const changed = s.stdout.split("\n").filter((l) => l.trim() !== "").length;
+  return {
+    revision: `${rev}${b.code === 0 ? ` (${b.stdout.trim()})` : ""}`,
+    tree: s.code !== 0 ? "unknown (git status failed)" : changed > 0 ? `DIRTY (${changed} tracked file(s) changed)` : "clean",
+  };
 }
 
 // ---------------------------------------------------------------- main
@@ -603,7 +677,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (parsed === "list") {
-    for (const c of CASES) process.stdout.write(`${c.id.padEnd(18)} ${c.title}\n`);
+    for (const c of [...CASES, scaleCase()]) process.stdout.write(`${c.id.padEnd(18)} ${c.title}${c.id === "scale" ? " (only with --scale)" : ""}\n`);
     return 0;
   }
   const opts = parsed;
@@ -644,7 +718,9 @@ async function main(): Promise<number> {
   let fatal: unknown;
   try {
     const { tar } = await run.prepare();
-    run.env["berth revision"] = await gitDescribe();
+    const g = await gitDescribe();
+    run.env["berth revision"] = g.revision;
+    run.env["working tree"] = g.tree;
     await run.startEngines(tar);
     await run.runCases();
   } catch (e) {
