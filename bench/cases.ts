@@ -298,7 +298,7 @@ export const CASES: readonly BenchCase[] = [
   {
     kind: "timed",
     id: "daemon-start",
-    title: "daemon start until /_ping answers (restart on its roots)",
+    title: "daemon start until /_ping and then GET /containers/json answer (restart on its roots)",
     opTimeoutMs: 60_000,
     iterations: HEAVY,
     async beforeEach(c) {
@@ -307,7 +307,11 @@ export const CASES: readonly BenchCase[] = [
     },
     async op(c) {
       await c.engine.start(60_000);
-      return c.engine.lastStartMs; // spawn until the first 200 from /_ping
+      // berthd answers /_ping while its engine still loads (dockerd only once it is ready), so the
+      // time that counts for a user is until the first real request answers: both engines get it.
+      const t1 = nowMs();
+      await apiRequest(c.engine.sock, "GET", "/containers/json?all=1", undefined, 30_000);
+      return c.engine.lastStartMs + (nowMs() - t1);
     },
   },
   {
