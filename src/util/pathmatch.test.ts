@@ -14,6 +14,13 @@ describe("Go path.Match patterns", () => {
     assert.ok(!pathMatch("busybox", "busybox:latest"));
   });
 
+  it("takes '-' and the other regexp syntax characters literally outside a class (docker images my-app)", () => {
+    assert.ok(pathMatch("my-app", "my-app"));
+    assert.ok(pathMatch("my-app:*", "my-app:1.0"));
+    assert.ok(!pathMatch("my-app", "myxapp"));
+    assert.ok(pathMatch("a.b+c|d(e)", "a.b+c|d(e)"));
+  });
+
   it("matches classes, negated classes, ranges and escapes", () => {
     assert.ok(pathMatch("busybox:[a-k]*", "busybox:glibc"));
     assert.ok(!pathMatch("busybox:[a-k]*", "busybox:latest"));

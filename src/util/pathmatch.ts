@@ -11,7 +11,9 @@ import { invalid } from "./errors.js";
 
 const BAD = "syntax error in pattern";
 
-const escapeRe = (c: string): string => c.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&");
+// Under the u flag, `\-` is valid only inside a class: outside one a `-` stands for itself.
+const escapeRe = (c: string): string => c.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
+const escapeInClass = (c: string): string => c.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&");
 
 /** Compile a path.Match pattern to an anchored RegExp; throws an invalid error for a malformed one. */
 export function compilePathPattern(pattern: string): RegExp {
@@ -61,7 +63,7 @@ export function compilePathPattern(pattern: string): RegExp {
         }
         n++;
         // Go accepts a reversed range (it matches nothing); a JS class would not compile.
-        if ((lo.codePointAt(0) ?? 0) <= (hi.codePointAt(0) ?? 0)) ranges += lo === hi ? escapeRe(lo) : `${escapeRe(lo)}-${escapeRe(hi)}`;
+        if ((lo.codePointAt(0) ?? 0) <= (hi.codePointAt(0) ?? 0)) ranges += lo === hi ? escapeInClass(lo) : `${escapeInClass(lo)}-${escapeInClass(hi)}`;
       }
       re += negated ? `[^${ranges}]` : ranges === "" ? "[]" : `[${ranges}]`;
     } else {
