@@ -9,7 +9,7 @@ import net from "node:net";
 import path from "node:path";
 import type http from "node:http";
 import { type TlsOptions, makeApiServer } from "../api/index.js";
-import { Engine } from "../engine/index.js";
+import { Engine, validateDaemonLogConfig } from "../engine/index.js";
 import { errnoCode, messageOf } from "../util/errors.js";
 import { type IdMap, resolveRemap } from "../util/idmap.js";
 import { atomicWriteFile, ensureDir, mkdirp } from "../util/fsutil.js";
@@ -35,6 +35,8 @@ interface Flags {
   insecureRegistry?: string[];
   bip?: string;
   usernsRemap?: string;
+  logDriver: string;
+  logOpt?: Record<string, string>;
 }
 
 const program = new Command("berthd")
@@ -55,6 +57,13 @@ const program = new Command("berthd")
   .option("--userns-remap <user>", 'run containers in a user namespace mapped to this user\'s subordinate ids ("default" creates and uses the user dockremap; user[:group] or uid[:gid])')
   .option("--bip <cidr>", "the default bridge's address and prefix, e.g. 172.18.0.1/16 (when berth0 does not exist yet)")
   .addOption(new Option("--insecure-registry <host>", "registry reachable over plain HTTP (host:port or CIDR), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
+  .option("--log-driver <name>", "default log driver of containers (json-file, local, journald, syslog, none)", "json-file")
+  .addOption(
+    new Option("--log-opt <key=value>", "default log driver option, repeatable").argParser((v: string, prev: Record<string, string> | undefined) => {
+      const i = v.indexOf("=");
+      return { ...(prev ?? {}), [i < 0 ? v : v.slice(0, i)]: i < 0 ? "" : v.slice(i + 1) };
+    }),
+  )
   .version("0.1.0", "-v, --version");
 
 program.parse();
@@ -75,6 +84,7 @@ async function checkTraversable(dir: string, who: { uid: number; gid: number }):
 async function main(): Promise<void> {
   if (!isLogLevel(flags.logLevel)) throw new Error(`unable to parse logging level: ${flags.logLevel}`);
   const log = makeLogger(flags.debug ? "debug" : flags.logLevel);
+  validateDaemonLogConfig(flags.logDriver, flags.logOpt ?? {});
   const hosts = flags.host && flags.host.length > 0 ? flags.host : [`unix://${path.join(flags.execRoot, "berth.sock")}`];
   if (flags.host === undefined && flags.execRoot !== "/run/berth") hosts[0] = `unix://${path.join(flags.execRoot, "berth.sock")}`;
   const dataRoot = path.resolve(flags.dataRoot);
@@ -119,6 +129,8 @@ async function main(): Promise<void> {
     log,
     debug: flags.debug,
     insecureRegistries: flags.insecureRegistry ?? [],
+    logDriver: flags.logDriver,
+    logOpts: flags.logOpt ?? {},
     ...(flags.bip ? { bridgeIp: flags.bip } : {}),
     ...(idMap ? { idMap } : {}),
   });

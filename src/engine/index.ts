@@ -39,6 +39,7 @@ export { ContainerCreateSchema } from "./types.js";
 export { UpdateConfigSchema, UpdateService } from "./update.js";
 export type { UpdateConfig } from "./update.js";
 export { StatsService } from "./stats.js";
+export { validateDaemonLogConfig } from "./logdrivers.js";
 export { parseTimeFilter } from "./containers.js";
 export { VolumeService, VolumeCreateSchema } from "./volumes.js";
 export type { VolumeInfo } from "./volumes.js";
@@ -66,6 +67,9 @@ export interface EngineOptions {
   bridgeIp?: string;
   /** --insecure-registry: registries reachable over plain HTTP (loopback always is). */
   insecureRegistries?: string[];
+  /** --log-driver / --log-opt (daemon.json log-driver / log-opts): the default of containers naming no driver. */
+  logDriver?: string;
+  logOpts?: Record<string, string>;
   /** --userns-remap: containers run in a user namespace with these ids; dataRoot is already the mapping's own. */
   idMap?: IdMap;
 }
@@ -122,6 +126,8 @@ export class Engine {
       events: this.events,
       log: opts.log,
       defaultRuntime: path.basename(opts.runtime),
+      ...(opts.logDriver ? { logDriver: opts.logDriver } : {}),
+      ...(opts.logOpts ? { logOpts: opts.logOpts } : {}),
       storage: this.volumes,
       networking: this.networks,
     });
