@@ -30,6 +30,8 @@ import {
   type OciSeccomp,
   buildSpec,
   hostCapabilities,
+  oomKillFile,
+  parseOomKill,
   parseSignal,
   profileFromDockerJson,
   resolveUser,
@@ -703,10 +705,9 @@ export class ContainerService {
   }
 
   private async oomKilled(rec: ContainerRecord): Promise<boolean> {
-    // cgroup v1 memory controller: oom_kill counter (the cgroup is gone once the runtime deleted it).
+    // The oom_kill counter of v1 memory.oom_control / v2 memory.events (gone once the runtime deleted the cgroup).
     try {
-      const t = readFileSync(`/sys/fs/cgroup/memory${cgroupsPathOf(rec)}/memory.oom_control`, "utf8");
-      return /oom_kill [1-9]/.test(t);
+      return parseOomKill(readFileSync(oomKillFile(cgroupsPathOf(rec)), "utf8")) > 0;
     } catch {
       return false;
     }

@@ -41,6 +41,8 @@ export {
   systemCpuUsage,
 } from "./cgroups.js";
 export type { CgroupHostInfo, CgroupStats, CgroupVersion, NetworkStats } from "./cgroups.js";
+export { blkioWeightToIoWeight, cgroupDirs, cpuSharesToWeight, memorySwapToV2, ownLimitFiles, readCgroupLimits } from "./cgroup-limits.js";
+export type { CgroupLimits, Limit } from "./cgroup-limits.js";
 
 export interface RuntimeOptions {
   /** Name or path of the OCI runtime binary (runc, crun). */

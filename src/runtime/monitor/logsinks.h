@@ -145,6 +145,17 @@ static void local_compress(const char *file)
 static int syslog_fd = -1;
 static bool syslog_stream; /* stream sockets: tcp, unix */
 
+/* A socket whose connect and sends give up after 5 s: a stalled peer must not stall the container for long. */
+static int timed_socket(int domain, int type)
+{
+    int fd = socket(domain, type | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        struct timeval tv = {5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
+    return fd;
+}
+
 static int syslog_connect(void)
 {
     const char *a = opt_syslog;
@@ -152,7 +163,7 @@ static int syslog_connect(void)
         static const char *paths[] = {"/dev/log", "/var/run/syslog", "/var/run/log"};
         for (size_t i = 0; i < 3; i++)
             for (int type = SOCK_DGRAM; type; type = type == SOCK_DGRAM ? SOCK_STREAM : 0) {
-                int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+                int fd = timed_socket(AF_UNIX, type);
                 struct sockaddr_un un = {.sun_family = AF_UNIX};
                 snprintf(un.sun_path, sizeof un.sun_path, "%s", paths[i]);
                 if (fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof un) == 0) {
@@ -166,7 +177,7 @@ static int syslog_connect(void)
     }
     if (!strncmp(a, "unix://", 7) || !strncmp(a, "unixgram://", 11)) {
         bool gram = a[4] == 'g';
-        int fd = socket(AF_UNIX, (gram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+        int fd = timed_socket(AF_UNIX, gram ? SOCK_DGRAM : SOCK_STREAM);
         struct sockaddr_un un = {.sun_family = AF_UNIX};
         snprintf(un.sun_path, sizeof un.sun_path, "%s", a + (gram ? 11 : 7));
         if (fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof un) == 0) {
@@ -205,16 +216,12 @@ static int syslog_connect(void)
         sl = sizeof *in6;
     } else
         return -1;
-    int fd = socket(ss.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+    int fd = timed_socket(ss.ss_family, tcp ? SOCK_STREAM : SOCK_DGRAM);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, sl) < 0) {
         close(fd);
         fd = -1;
     }
     syslog_stream = tcp;
-    if (fd >= 0) { /* a stalled peer must not stall the container for long */
-        struct timeval tv = {5, 0};
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    }
     return fd;
 }
 
@@ -285,7 +292,7 @@ static int journal_fd = -1;
 static void journal_send(int priority, const char *line, size_t n, bool partial)
 {
     if (journal_fd < 0)
-        journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        journal_fd = timed_socket(AF_UNIX, SOCK_DGRAM);
     if (journal_fd < 0)
         return;
     char prio[32];
