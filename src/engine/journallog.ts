@@ -54,7 +54,10 @@ export function readJournalLogs(id: string, opts: LogReadOptions): Readable {
     const body = j.CONTAINER_PARTIAL_MESSAGE === "true" ? msg : Buffer.concat([msg, Buffer.from("\n")]);
     const ts = BigInt(j.__REALTIME_TIMESTAMP ?? "0") * 1000n;
     const payload = opts.timestamps ? Buffer.concat([Buffer.from(`${nanoTime(ts)} `), body]) : body;
-    out.write(opts.mux ? frame(isErr ? 2 : 1, payload) : payload);
+    if (!out.write(opts.mux ? frame(isErr ? 2 : 1, payload) : payload)) {
+      child.stdout.pause(); // the client is behind: let journalctl wait
+      out.once("drain", () => child.stdout.resume());
+    }
   });
   rl.on("close", () => {
     if (child.exitCode && stderr) out.destroy(new Error(stderr.trim()));

@@ -8,7 +8,7 @@
 import { promises as fs, watch } from "node:fs";
 import { PassThrough, type Readable } from "node:stream";
 import { gunzipSync } from "node:zlib";
-import { type LogReadOptions, frame } from "./logs.js";
+import { type LogReadOptions, frame, put } from "./logs.js";
 
 export interface LocalEntry {
   source: string;
@@ -92,7 +92,8 @@ async function rotated(file: string): Promise<string[]> {
 /** Stream a local-format log as GET /containers/{id}/logs does (same options as the json-file reader). */
 export function readLocalLogs(file: string, opts: LogReadOptions): Readable {
   const out = new PassThrough();
-  const emit = (e: LocalEntry): boolean => {
+  /** false once past --until (or the reader is gone). */
+  const emit = async (e: LocalEntry): Promise<boolean> => {
     const isOut = e.source !== "stderr";
     if (isOut ? !opts.stdout : !opts.stderr) return true;
     const t = Number(e.timeNano) / 1e9;
@@ -100,7 +101,8 @@ export function readLocalLogs(file: string, opts: LogReadOptions): Readable {
     if (opts.until > 0 && t > opts.until) return false;
     const body = e.partial ? e.line : Buffer.concat([e.line, Buffer.from("\n")]);
     const payload = opts.timestamps ? Buffer.concat([Buffer.from(`${nanoTime(e.timeNano)} `), body]) : body;
-    return out.write(opts.mux ? frame(isOut ? 1 : 2, payload) : payload);
+    await put(out, opts.mux ? frame(isOut ? 1 : 2, payload) : payload);
+    return !out.destroyed;
   };
   void (async () => {
     try {
@@ -114,7 +116,7 @@ export function readLocalLogs(file: string, opts: LogReadOptions): Readable {
       entries.push(...first.entries);
       let offset = first.used;
       if (opts.tail !== "all") entries = opts.tail <= 0 ? [] : entries.slice(-opts.tail);
-      for (const e of entries) if (!emit(e)) return void out.end();
+      for (const e of entries) if (!(await emit(e))) return void out.end();
       if (!opts.follow || !opts.stopWhen) return void out.end();
       let stopped = false;
       void opts.stopWhen.then(() => (stopped = true));
@@ -140,7 +142,7 @@ export function readLocalLogs(file: string, opts: LogReadOptions): Readable {
           const { entries: more, used } = decodeEntries(buf);
           offset += used;
           let go = true;
-          for (const e of more) if (!(go = emit(e))) break;
+          for (const e of more) if (!(go = await emit(e))) break;
           if (!go) break;
         }
         if (wasStopped || out.destroyed) break;

@@ -57,6 +57,7 @@ export function validateLogConfig(type: string, cfg: Record<string, string>): vo
     if (a) {
       const m = /^([a-z+]+):\/\/(.*)$/.exec(a);
       if (!m || !["unix", "unixgram", "udp", "tcp", "tcp+tls"].includes(m[1] as string)) throw invalid(`syslog-address should be in form proto://address, got ${a}`);
+      if ((m[1] === "unix" || m[1] === "unixgram") && !existsSync(m[2] as string)) throw invalid(`stat ${m[2]}: no such file or directory`);
     }
     if (syslogFacility(cfg["syslog-facility"]) === undefined) throw invalid("invalid syslog facility");
     const f = cfg["syslog-format"];
@@ -196,10 +197,17 @@ function journalFields(cfg: Record<string, string>, c: LogContainer): Record<str
 
 /** A syslog-address as the monitor takes it: "local", unix paths, or numeric IP:port; tcp is tried now, as dockerd dials at start. */
 async function syslogAddress(a: string | undefined): Promise<string> {
-  if (!a) return "local";
+  if (!a) {
+    if (!["/dev/log", "/var/run/syslog", "/var/run/log"].some((p) => existsSync(p))) throw initError("Unix syslog delivery error");
+    return "local";
+  }
   const m = /^([a-z+]+):\/\/(.*)$/.exec(a) as RegExpExecArray;
   const proto = m[1] as string;
-  if (proto === "unix" || proto === "unixgram") return a;
+  if (proto === "unixgram") return a;
+  if (proto === "unix") {
+    await dialOnce({ path: m[2] as string }, `dial unix ${m[2]}`);
+    return a;
+  }
   if (proto === "tcp+tls") throw initError("syslog over tcp+tls is not supported by Berth; use tcp, udp or unix to a local relay");
   const u = new URL(`${proto}://${m[2]}`);
   const port = u.port || "514";
@@ -207,16 +215,20 @@ async function syslogAddress(a: string | undefined): Promise<string> {
   const ip = net.isIP(host) ? host : (await lookup(host).catch(() => ({ address: "" }))).address;
   if (!ip) throw initError(`dial ${proto} ${u.host}: lookup ${host}: no such host`);
   const hp = ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
-  if (proto === "tcp") {
-    await new Promise<void>((resolve, reject) => {
-      const s = net.connect({ host: ip, port: Number(port) }, () => {
-        s.destroy();
-        resolve();
-      });
-      s.on("error", (e: NodeJS.ErrnoException) => reject(initError(`dial tcp ${hp}: connect: ${e.code === "ECONNREFUSED" ? "connection refused" : e.message}`)));
-    });
-  }
+  if (proto === "tcp") await dialOnce({ host: ip, port: Number(port) }, `dial tcp ${hp}`);
   return `${proto}://${hp}`;
+}
+
+/** dockerd dials a stream syslog when the logger starts: a listener that is not there fails the start. */
+function dialOnce(to: net.NetConnectOpts, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const s = net.connect(to, () => {
+      s.destroy();
+      resolve();
+    });
+    s.setTimeout(5000, () => s.destroy(Object.assign(new Error("i/o timeout"), { code: "ETIMEDOUT" })));
+    s.on("error", (e: NodeJS.ErrnoException) => reject(initError(`${what}: connect: ${e.code === "ECONNREFUSED" ? "connection refused" : e.code === "ETIMEDOUT" ? "i/o timeout" : e.message}`)));
+  });
 }
 
 /** The error of `docker logs` when the driver keeps nothing Berth can read back. */

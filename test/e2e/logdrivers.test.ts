@@ -48,6 +48,22 @@ describe("docker CLI against berthd: log drivers", () => {
     const until1 = await d.docker(["logs", "--until", "1", "loc"]);
     assert.equal(until1.stdout + until1.stderr, "");
     await d.docker(["rm", "loc"]);
+    // a line over 16 KiB is stored as partial entries and comes back whole
+    const long = await d.docker(["run", "--name", "long", "--log-driver", "local", "busybox", "sh", "-c", "head -c 40000 /dev/zero | tr '\\0' a; echo; echo next"]);
+    assert.equal(long.code, 0, long.stderr);
+    const longEntries = decodeEntries(readFileSync(path.join(d.dataRoot, "containers", await id("long"), "local-logs", "container.log"))).entries;
+    assert.deepEqual(longEntries.map((e) => [e.line.length, e.partial]), [[16384, true], [16384, true], [7232, false], [4, false]]);
+    await d.docker(["rm", "long"]);
+  });
+
+  it("gives docker logs output larger than the stream's buffer whole, for json-file and local", async () => {
+    for (const driver of ["json-file", "local"]) {
+      const r = await d.docker(["run", "--name", "big", "--log-driver", driver, "busybox", "sh", "-c", "head -c 40000 /dev/zero | tr '\\0' a; echo; seq 1 2000"]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = (await d.docker(["logs", "big"])).stdout.split("\n");
+      assert.deepEqual([out.length, out[0]?.length, out[1], out.at(-2)], [2002, 40000, "1", "2000"], driver);
+      await d.docker(["rm", "big"]);
+    }
   });
 
   it("local: rotates at max-size into max-file files, compressed, and docker logs reads across them", async () => {
@@ -82,6 +98,7 @@ describe("docker CLI against berthd: log drivers", () => {
       [["--log-driver", "syslog", "--log-opt", "syslog-address=foo://x"], "syslog-address should be in form proto://address, got foo://x"],
       [["--log-driver", "syslog", "--log-opt", "syslog-facility=nope"], "invalid syslog facility"],
       [["--log-driver", "syslog", "--log-opt", "syslog-format=x"], "Invalid syslog format"],
+      [["--log-driver", "syslog", "--log-opt", "syslog-address=unixgram:///nonexistent/log.sock"], "stat /nonexistent/log.sock: no such file or directory"],
     ];
     for (const [flags, msg] of cases) {
       const r = await d.docker(["create", ...flags, "busybox", "true"]);
@@ -93,6 +110,7 @@ describe("docker CLI against berthd: log drivers", () => {
       [["--log-driver", "local", "--log-opt", "compress=maybe"], `error reading compress log option: strconv.ParseBool: parsing "maybe": invalid syntax`],
       [["--log-opt", "max-file=0"], "max-file cannot be less than 1"],
       [["--log-opt", "max-size=abc"], "invalid size: 'abc'"],
+      ...(["/dev/log", "/var/run/syslog", "/var/run/log"].some((p) => existsSync(p)) ? [] : [[["--log-driver", "syslog"], "Unix syslog delivery error"] as [string[], string]]),
     ];
     for (const [flags, msg] of atStart) {
       const r = await d.docker(["run", "--rm", ...flags, "busybox", "true"]);
