@@ -238,7 +238,7 @@ export class Engine {
       Images: this.store.index.list().length,
       Driver: "overlay2",
       DriverStatus: [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"], ["userxattr", "false"]],
-      Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["json-file", "local", "none"] },
+      Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["journald", "json-file", "local", "syslog"] },
       MemoryLimit: true,
       SwapLimit: true,
       // Shown only to API < 1.42 clients (the API layer drops them above): cgroup v1's kmem accounting.
@@ -257,7 +257,7 @@ export class Engine {
       OomKillDisable: cgroupVersion === "1",
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
-      LoggingDriver: "json-file",
+      LoggingDriver: this.opts.logDriver || "json-file",
       CgroupDriver: "cgroupfs",
       CgroupVersion: cgroupVersion,
       NEventsListener: this.events.listeners,

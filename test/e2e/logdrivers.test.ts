@@ -243,6 +243,8 @@ describe("docker CLI against berthd: log driver defaults of the daemon", () => {
     assert.equal(await show("dflt"), `local {"max-file":"2"}`);
     assert.equal(await show("own"), "json-file {}");
     assert.equal(await show("more"), `local {"max-file":"2","max-size":"1m"}`);
+    const info = await d.docker(["info", "--format", "{{.LoggingDriver}} {{json .Plugins.Log}}"]);
+    assert.equal(info.stdout.trim(), `local ["journald","json-file","local","syslog"]`); // dockerd 20.10 lists its drivers the same way, sorted
   });
 
   it("refuses to start with an option the default driver does not know", async () => {
