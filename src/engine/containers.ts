@@ -956,7 +956,7 @@ export class ContainerService {
   /** Where the monitor sends this container's output (driver, files, sinks), checked as dockerd does at start. */
   private logTarget(rec: ContainerRecord) {
     const lc = rec.HostConfig.LogConfig;
-    return logTarget(lc?.Type || "json-file", lc?.Config ?? {}, { Id: rec.Id, Name: rec.Name, image: rec.Config.Image ?? "", dir: this.dir(rec.Id) });
+    return logTarget(lc?.Type || "json-file", lc?.Config ?? {}, { Id: rec.Id, Name: rec.Name, image: rec.Config.Image ?? "", dir: this.dir(rec.Id), labels: rec.Config.Labels ?? {}, env: rec.Config.Env ?? [] });
   }
 
   /** The container's log as `docker logs` reads it back: the driver's file, dockerd's cache (syslog) or the journal. */

@@ -2,7 +2,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { journalctlArgs } from "./journallog.js";
-import { logTarget, mergeLogConfig, parseLogSize, renderTag, syslogFacility, unreadable, validateDaemonLogConfig, validateLogConfig } from "./logdrivers.js";
+import { extraAttributes, journalKey, logTarget, mergeLogConfig, parseLogSize, renderTag, syslogFacility, unreadable, validateDaemonLogConfig, validateLogConfig } from "./logdrivers.js";
 
 const c = { Id: "0123456789abcdef".repeat(4), Name: "/web", image: "busybox:1", dir: "/d" };
 
@@ -57,6 +57,12 @@ void describe("log drivers", () => {
     assert.equal(unreadable("syslog", { "cache-disabled": "true" }), true);
     assert.equal(unreadable("syslog", {}), false);
     assert.equal(unreadable("none", {}), true);
+  });
+
+  void test("adds the labels and env vars named by labels/env(-regex) as journald fields, keys as moby sanitizes them", () => {
+    const withMeta = { ...c, labels: { "com.example.team": "db", other: "x" }, env: ["PATH=/bin", "stage=prod", "_x=1"] };
+    const attrs = extraAttributes({ labels: "com.example.team,missing", "env-regex": "^(stage|_x)$" }, withMeta, journalKey);
+    assert.deepEqual(attrs, { COM_EXAMPLE_TEAM: "db", STAGE: "prod", X: "1" });
   });
 
   void test("asks journalctl for the container's entries with docker logs' bounds", () => {

@@ -138,6 +138,36 @@ export interface LogContainer {
   /** Image name as the user gave it (Config.Image). */
   image: string;
   dir: string;
+  labels?: Record<string, string>;
+  env?: string[];
+}
+
+/** dockerd's logger.Info.ExtraAttributes: the labels and env vars the labels/env(-regex) options name, keys through keyMod. */
+export function extraAttributes(cfg: Record<string, string>, c: LogContainer, keyMod: (k: string) => string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const labels = c.labels ?? {};
+  for (const k of (cfg["labels"] ?? "").split(",").filter(Boolean)) if (k in labels) out[keyMod(k)] = labels[k] as string;
+  if (cfg["labels-regex"]) {
+    const re = new RegExp(cfg["labels-regex"]);
+    for (const [k, v] of Object.entries(labels)) if (re.test(k)) out[keyMod(k)] = v;
+  }
+  const env = new Map((c.env ?? []).map((e) => [e.split("=")[0] as string, e.slice(e.indexOf("=") + 1)] as const));
+  for (const k of (cfg["env"] ?? "").split(",").filter(Boolean)) if (env.has(k)) out[keyMod(k)] = env.get(k) as string;
+  if (cfg["env-regex"]) {
+    const re = new RegExp(cfg["env-regex"]);
+    for (const [k, v] of env) if (re.test(k)) out[keyMod(k)] = v;
+  }
+  return out;
+}
+
+/** journald's field names: upper case, anything but A-Z 0-9 becomes "_", no leading "_" (moby's sanitizeKeyMod). */
+export function journalKey(k: string): string {
+  let n = "";
+  for (const ch of k) {
+    const v = /[a-z]/.test(ch) ? ch.toUpperCase() : /[A-Z0-9]/.test(ch) ? ch : "_";
+    if (!(n === "" && v === "_")) n += v;
+  }
+  return n;
 }
 
 /** Docker's default tag template {{.ID}} and the usual fields of --log-opt tag. */
@@ -186,6 +216,7 @@ export async function logTarget(type: string, cfg: Record<string, string>, c: Lo
 function journalFields(cfg: Record<string, string>, c: LogContainer): Record<string, string> {
   const tag = renderTag(cfg["tag"], c);
   return {
+    ...extraAttributes(cfg, c, journalKey),
     CONTAINER_ID: c.Id.slice(0, 12),
     CONTAINER_ID_FULL: c.Id,
     CONTAINER_NAME: c.Name.replace(/^\//, ""),

@@ -293,7 +293,7 @@ describe("docker CLI against berthd: journald driver", { skip: !existsSync("/lib
   });
 
   it("writes dockerd's fields and docker logs reads them back through journalctl", async () => {
-    const r = await d.docker(["run", "--name", "jn", "--log-driver", "journald", "--log-opt", "tag=web", "busybox", "sh", "-c", "echo hello; echo oops >&2"]);
+    const r = await d.docker(["run", "--name", "jn", "--log-driver", "journald", "--log-opt", "tag=web", "--log-opt", "labels=team", "--label", "team=db", "busybox", "sh", "-c", "echo hello; echo oops >&2"]);
     assert.equal(r.code, 0, r.stderr);
     const cid = (await d.docker(["inspect", "-f", "{{.Id}}", "jn"])).stdout.trim();
     const read = () => new Promise<string>((resolve) => {
@@ -307,8 +307,8 @@ describe("docker CLI against berthd: journald driver", { skip: !existsSync("/lib
     const entries = text.trim().split("\n").map((l) => JSON.parse(l) as Record<string, string>);
     const hello = entries.find((e) => e["MESSAGE"] === "hello") as Record<string, string>;
     assert.deepEqual(
-      { id: hello["CONTAINER_ID"], name: hello["CONTAINER_NAME"], tag: hello["CONTAINER_TAG"], ident: hello["SYSLOG_IDENTIFIER"], image: hello["IMAGE_NAME"], prio: hello["PRIORITY"] },
-      { id: cid.slice(0, 12), name: "jn", tag: "web", ident: "web", image: "busybox", prio: "6" },
+      { id: hello["CONTAINER_ID"], name: hello["CONTAINER_NAME"], tag: hello["CONTAINER_TAG"], ident: hello["SYSLOG_IDENTIFIER"], image: hello["IMAGE_NAME"], prio: hello["PRIORITY"], team: hello["TEAM"] },
+      { id: cid.slice(0, 12), name: "jn", tag: "web", ident: "web", image: "busybox", prio: "6", team: "db" },
     );
     assert.equal(entries.find((e) => e["MESSAGE"] === "oops")?.["PRIORITY"], "3");
     const logs = await d.docker(["logs", "jn"]);
