@@ -65,6 +65,12 @@ void describe("log drivers", () => {
     assert.deepEqual(attrs, { COM_EXAMPLE_TEAM: "db", STAGE: "prod", X: "1" });
   });
 
+  void test("json-file lines carry dockerd's attrs: the named labels and env vars, and the tag only when asked for", async () => {
+    const withMeta = { ...c, labels: { team: "db" }, env: ["STAGE=prod"] };
+    assert.deepEqual((await logTarget("json-file", { labels: "team", env: "STAGE", tag: "{{.Name}}" }, withMeta)).sinks, { jsonAttrs: `{"STAGE":"prod","tag":"web","team":"db"}` });
+    assert.equal((await logTarget("json-file", { labels: "nosuch" }, withMeta)).sinks, undefined);
+  });
+
   void test("asks journalctl for the container's entries with docker logs' bounds", () => {
     assert.deepEqual(journalctlArgs("abc", { follow: true, tail: 5, since: 1.5, until: 0 }, "/j"), ["--no-pager", "--output=json", "--all", "--directory=/j", "--since=@1.500000", "--lines=5", "--follow", "CONTAINER_ID_FULL=abc"]);
   });

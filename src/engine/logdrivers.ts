@@ -187,7 +187,14 @@ export function renderTag(tpl: string | undefined, c: LogContainer): string {
 
 /** The monitor's log target of a container about to start (start-time checks included). */
 export async function logTarget(type: string, cfg: Record<string, string>, c: LogContainer): Promise<LogTarget> {
-  if (type === "json-file") return { file: path.join(c.dir, `${c.Id}-json.log`), format: "json", ...sizeAndFiles(type, cfg, undefined, undefined) };
+  if (type === "json-file") {
+    // dockerd: the labels/env attributes, and the tag only when one is asked for, sorted as Go marshals a map
+    const attrs: Record<string, string> = extraAttributes(cfg, c, (k) => k);
+    if (cfg["tag"]) attrs["tag"] = renderTag(cfg["tag"], c);
+    const keys = Object.keys(attrs).sort();
+    const jsonAttrs = keys.length > 0 ? JSON.stringify(Object.fromEntries(keys.map((k) => [k, attrs[k]]))) : undefined;
+    return { file: path.join(c.dir, `${c.Id}-json.log`), format: "json", ...sizeAndFiles(type, cfg, undefined, undefined), ...(jsonAttrs ? { sinks: { jsonAttrs } } : {}) };
+  }
   if (type === "local") {
     const { maxSize, maxFiles } = sizeAndFiles(type, cfg, 20 * 1024 * 1024, 5);
     const compress = cfg["compress"] !== undefined ? parseBool(cfg["compress"], "compress") : true;

@@ -41,6 +41,8 @@ export interface MonitorOptions {
 export interface LogSinks {
   /** "local": dockerd's protobuf-framed format; default json-file lines. */
   format?: "json" | "local";
+  /** json-file: the "attrs" object of every line (labels, env, tag), as JSON. */
+  jsonAttrs?: string;
   /** gzip rotated local files. */
   compress?: boolean;
   /** address: "local" (/dev/log), unix://, unixgram://, udp://IP:port, tcp://IP:port (numeric IPs). */
@@ -53,6 +55,7 @@ export function logSinkArgs(s: LogSinks | undefined): string[] {
   const args: string[] = [];
   if (s.format) args.push("--log-format", s.format);
   if (s.compress) args.push("--log-compress", "true");
+  if (s.jsonAttrs) args.push("--log-json-attrs", s.jsonAttrs);
   if (s.syslog) {
     const y = s.syslog;
     args.push("--syslog-address", y.address, "--syslog-facility", String(y.facility), "--syslog-tag", y.tag || "-", "--syslog-hostname", y.hostname || "-");

@@ -56,6 +56,15 @@ describe("docker CLI against berthd: log drivers", () => {
     await d.docker(["rm", "long"]);
   });
 
+  it("json-file: writes the attrs dockerd writes for --log-opt labels/env/tag, and docker logs still prints the lines only", async () => {
+    const r = await d.docker(["run", "--name", "attrs", "--label", "team=db", "-e", "STAGE=prod", "--log-opt", "labels=team", "--log-opt", "env=STAGE", "--log-opt", "tag={{.Name}}", "busybox", "echo", "hi"]);
+    assert.equal(r.code, 0, r.stderr);
+    const line = readFileSync(path.join(d.dataRoot, "containers", await id("attrs"), `${await id("attrs")}-json.log`), "utf8");
+    assert.match(line, /^\{"log":"hi\\n","stream":"stdout","attrs":\{"STAGE":"prod","tag":"attrs","team":"db"\},"time":"[^"]+"\}\n$/);
+    assert.equal((await d.docker(["logs", "attrs"])).stdout, "hi\n");
+    await d.docker(["rm", "attrs"]);
+  });
+
   it("gives docker logs output larger than the stream's buffer whole, for json-file and local", async () => {
     for (const driver of ["json-file", "local"]) {
       const r = await d.docker(["run", "--name", "big", "--log-driver", driver, "busybox", "sh", "-c", "head -c 40000 /dev/zero | tr '\\0' a; echo; seq 1 2000"]);

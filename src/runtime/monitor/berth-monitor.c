@@ -7,7 +7,7 @@
  *   berth-monitor --id ID --runtime PATH --runtime-root DIR --state-dir DIR
  *                 [--bundle DIR] [--exec PROCESS_JSON_FILE]
  *                 [--log-path FILE] [--log-max-size BYTES] [--log-max-files N]
- *                 [--log-format json|local] [--log-compress true]
+ *                 [--log-format json|local] [--log-compress true] [--log-json-attrs JSON]
  *                 [--syslog-address A --syslog-format F --syslog-tag T --syslog-hostname H
  *                  --syslog-facility N] [--journald-socket P --journald-field K=V ...]
  *                 [--tty] [--stdin] [--loopback-up] [--oom-file FILE]
@@ -846,7 +846,12 @@ static void log_emit(struct logstream *ls, const char *p, size_t n, const char *
         json_escape(b, p, n);
         buf_str(b, "\",\"stream\":\"");
         buf_str(b, ls->name);
-        buf_str(b, "\",\"time\":\"");
+        if (opt_json_attrs) { /* dockerd's order: log, stream, attrs, time */
+            buf_str(b, "\",\"attrs\":");
+            buf_str(b, opt_json_attrs);
+            buf_str(b, ",\"time\":\"");
+        } else
+            buf_str(b, "\",\"time\":\"");
         buf_str(b, ts);
         buf_str(b, "\"}\n");
     }

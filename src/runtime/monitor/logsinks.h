@@ -34,6 +34,8 @@ static int opt_syslog_facility = 3; /* daemon */
 static const char *opt_journal;     /* --journald-socket PATH */
 static struct buf journal_fields;   /* "KEY=VALUE\n" lines from --journald-field */
 
+static const char *opt_json_attrs; /* --log-json-attrs: the json-file "attrs" object, already JSON */
+
 static long long log_now_ns; /* the timestamp of the entry being written (set with its rfc3339 form) */
 
 /* --- local format ----------------------------------------------------------------------------- */
@@ -338,6 +340,8 @@ static bool sinks_option(const char *a, const char *v)
         opt_log_local = !strcmp(v, "local");
     } else if (!strcmp(a, "--syslog-address"))
         opt_syslog = v;
+    else if (!strcmp(a, "--log-json-attrs"))
+        opt_json_attrs = v;
     else if (!strcmp(a, "--syslog-format"))
         opt_syslog_format = v;
     else if (!strcmp(a, "--syslog-tag"))
