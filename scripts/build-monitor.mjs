@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Compiles the per-container monitor (src/runtime/monitor/berth-monitor.c) to
+// Compiles the per-container monitor (src/runtime/monitor/berth-monitor.c and its headers) to
 // dist/berth-monitor. Run by `npm run build` after tsc.
 //
 // - Skips the compile when dist/berth-monitor is newer than the source.
@@ -9,7 +9,7 @@
 // Environment: CC (default "cc"), CFLAGS (extra flags), BERTH_MONITOR_FORCE=1
 // to rebuild unconditionally.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -25,7 +25,8 @@ function mtime(file) {
   }
 }
 
-const srcTime = mtime(src);
+// The monitor is one compile unit: berth-monitor.c and the headers it includes beside it.
+const srcTime = mtime(src) === undefined ? undefined : Math.max(...readdirSync(path.dirname(src)).map((f) => mtime(path.join(path.dirname(src), f)) ?? 0));
 if (srcTime === undefined) {
   console.error(`build-monitor: source not found: ${src}`);
   process.exit(1);

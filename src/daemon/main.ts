@@ -47,6 +47,8 @@ interface Flags {
   certsDir?: string;
   bip?: string;
   usernsRemap?: string;
+  logDriver: string;
+  logOpt?: Record<string, string>;
 }
 
 const program = new Command("berthd")
@@ -71,6 +73,13 @@ const program = new Command("berthd")
     new Option("--registry-mirror <url>", "preferred Docker Hub mirror (http:// or https:// URL), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
   )
   .option("--certs-dir <dir>", "per-registry TLS and hosts.toml folders (default: /etc/berth/certs.d, then /etc/docker/certs.d)")
+  .option("--log-driver <name>", "default log driver of containers (json-file, local, journald, syslog, none)", "json-file")
+  .addOption(
+    new Option("--log-opt <key=value>", "default log driver option, repeatable").argParser((v: string, prev: Record<string, string> | undefined) => {
+      const i = v.indexOf("=");
+      return { ...(prev ?? {}), [i < 0 ? v : v.slice(0, i)]: i < 0 ? "" : v.slice(i + 1) };
+    }),
+  )
   .version("0.1.0", "-v, --version");
 
 program.parse();
@@ -219,7 +228,9 @@ async function main(): Promise<void> {
 
 /** The engine: its modules loaded, constructed and initialised. */
 async function startEngine(storeRoot: string, execRoot: string, log: Logger, idMap: IdMap | undefined): Promise<Engine> {
-  const { Engine, proxyConfigFromEnv } = await import("../engine/index.js");
+  const { Engine, proxyConfigFromEnv, validateDaemonLogConfig } = await import("../engine/index.js");
+  // A bad default log configuration fails the start (checked here, once the engine's modules load).
+  validateDaemonLogConfig(flags.logDriver, flags.logOpt ?? {});
   const engine = new Engine({
     dataRoot: storeRoot,
     execRoot,
@@ -231,6 +242,8 @@ async function startEngine(storeRoot: string, execRoot: string, log: Logger, idM
     // As dockerd: HTTP_PROXY, HTTPS_PROXY, NO_PROXY (or lower case) from berthd's environment.
     proxies: proxyConfigFromEnv(),
     ...(flags.certsDir !== undefined ? { certsDirs: [path.resolve(flags.certsDir)] } : {}),
+    logDriver: flags.logDriver,
+    logOpts: flags.logOpt ?? {},
     ...(flags.bip ? { bridgeIp: flags.bip } : {}),
     ...(idMap ? { idMap } : {}),
   });

@@ -30,6 +30,8 @@ import {
   type OciSeccomp,
   buildSpec,
   hostCapabilities,
+  oomKillFile,
+  parseOomKill,
   parseSignal,
   profileFromDockerJson,
   resolveUser,
@@ -37,7 +39,10 @@ import {
 import type { ContainerView } from "./cpview.js";
 import type { Events } from "./events.js";
 import { DEFAULT_DETACH_KEYS, pipeStdin } from "./exec.js";
-import { readLogs } from "./logs.js";
+import { readJournalLogs } from "./journallog.js";
+import { readLocalLogs } from "./locallog.js";
+import { logTarget, mergeLogConfig, unreadable } from "./logdrivers.js";
+import { type LogReadOptions, readLogs } from "./logs.js";
 import { adaptHostConfig, specExtras } from "./hostconfig.js";
 import { validateRestartPolicy } from "./update.js";
 import { namespacePlan, validateNamespaceModes } from "./nsmodes.js";
@@ -98,6 +103,9 @@ export interface ContainerServiceOptions {
   events: Events;
   log: Logger;
   defaultRuntime: string;
+  /** --log-driver / --log-opt (daemon.json log-driver / log-opts): containers that name no driver get these. */
+  logDriver?: string;
+  logOpts?: Record<string, string>;
   networking?: ContainerNetworking;
   storage?: ContainerStorage;
 }
@@ -302,6 +310,7 @@ export class ContainerService {
     if (!imageId) throw notFound(`No such image: ${imageName.includes(":") || imageName.includes("@") ? imageName : `${imageName}:latest`}`);
     const hc: HostConfig = body.HostConfig ?? {};
     validateHostConfig(hc);
+    const logConfig = mergeLogConfig(hc.LogConfig, this.o);
     validateNamespaceModes(hc, !!body.Hostname);
     if (this.o.images.idMap) validateRemapped(hc);
     const warnings = adaptHostConfig(hc);
@@ -377,7 +386,7 @@ export class ContainerService {
       CgroupnsMode: hc.CgroupnsMode || "private",
       ...(hc.MaskedPaths === undefined && !hc.Privileged ? { MaskedPaths: [...MASKED_PATHS] } : {}),
       ...(hc.ReadonlyPaths === undefined && !hc.Privileged ? { ReadonlyPaths: [...READONLY_PATHS] } : {}),
-      LogConfig: { Type: hc.LogConfig?.Type || "json-file", Config: hc.LogConfig?.Config ?? {} },
+      LogConfig: logConfig,
       AutoRemove: hc.AutoRemove ?? false,
       Privileged: hc.Privileged ?? false,
       ReadonlyRootfs: hc.ReadonlyRootfs ?? false,
@@ -407,7 +416,8 @@ export class ContainerService {
       RestartCount: 0,
       Driver: "overlay2",
       Platform: "linux",
-      LogPath: path.join(dir, `${id}-json.log`),
+      // Only json-file has a path of its own in inspect (dockerd leaves it empty for the others).
+      LogPath: logConfig.Type === "json-file" ? path.join(dir, `${id}-json.log`) : "",
       HostnamePath: path.join(dir, "hostname"),
       HostsPath: path.join(dir, "hosts"),
       ResolvConfPath: path.join(dir, "resolv.conf"),
@@ -536,13 +546,15 @@ export class ContainerService {
         ...systemPaths(rec.HostConfig, security.systemPathsUnconfined),
         ...(rec.HostConfig.OomScoreAdj ? { oomScoreAdj: rec.HostConfig.OomScoreAdj } : {}),
       });
-      const logCfg = rec.HostConfig.LogConfig?.Config ?? {};
+      const lt = await this.logTarget(rec);
+      if (lt.file) await mkdirp(path.dirname(lt.file), 0o700);
       const io = {
         tty: c.Tty,
         stdin: c.OpenStdin,
-        ...(rec.HostConfig.LogConfig?.Type === "none" ? {} : { logPath: rec.LogPath }),
-        ...(logCfg["max-size"] ? { logMaxSize: parseSize(logCfg["max-size"]) } : {}),
-        ...(logCfg["max-file"] ? { logMaxFiles: Number(logCfg["max-file"]) } : {}),
+        ...(lt.file ? { logPath: lt.file } : {}),
+        ...(lt.maxSize ? { logMaxSize: lt.maxSize } : {}),
+        ...(lt.maxFiles ? { logMaxFiles: lt.maxFiles } : {}),
+        ...(lt.sinks ? { logSinks: lt.sinks } : {}),
       };
       const created = await runtime.create(rec.Id, spec, io);
       await this.o.storage?.afterCreate(rec);
@@ -693,10 +705,9 @@ export class ContainerService {
   }
 
   private async oomKilled(rec: ContainerRecord): Promise<boolean> {
-    // cgroup v1 memory controller: oom_kill counter (the cgroup is gone once the runtime deleted it).
+    // The oom_kill counter of v1 memory.oom_control / v2 memory.events (gone once the runtime deleted the cgroup).
     try {
-      const t = readFileSync(`/sys/fs/cgroup/memory${cgroupsPathOf(rec)}/memory.oom_control`, "utf8");
-      return /oom_kill [1-9]/.test(t);
+      return parseOomKill(readFileSync(oomKillFile(cgroupsPathOf(rec)), "utf8")) > 0;
     } catch {
       return false;
     }
@@ -734,7 +745,7 @@ export class ContainerService {
     const rec = this.get(idOrName);
     if (opts.logs) {
       await new Promise<void>((resolve, reject) => {
-        const logs = readLogs(rec.LogPath, { stdout: opts.stdout, stderr: opts.stderr, follow: false, tail: "all", since: 0, until: 0, timestamps: false, mux: !rec.Config.Tty && !opts.unmuxed });
+        const logs = this.openLogs(rec, { stdout: opts.stdout, stderr: opts.stderr, follow: false, tail: "all", since: 0, until: 0, timestamps: false, mux: !rec.Config.Tty && !opts.unmuxed });
         logs.on("data", (b: Buffer) => client.write(b));
         logs.on("end", resolve);
         logs.on("error", reject);
@@ -936,10 +947,28 @@ export class ContainerService {
 
   logs(idOrName: string, opts: { stdout: boolean; stderr: boolean; follow: boolean; tail: number | "all"; since: number; until: number; timestamps: boolean }): { stream: Readable; tty: boolean } {
     const rec = this.get(idOrName);
-    if (rec.HostConfig.LogConfig?.Type === "none") throw invalid(`configured logging driver does not support reading`);
+    const type = rec.HostConfig.LogConfig?.Type || "json-file";
+    if (unreadable(type, rec.HostConfig.LogConfig?.Config ?? {})) throw invalid(`configured logging driver does not support reading`);
     const l = this.liveOf(rec.Id);
     const stopWhen = rec.State.Running && l.exited ? l.exited : Promise.resolve();
-    return { stream: readLogs(rec.LogPath, { ...opts, mux: !rec.Config.Tty, stopWhen }), tty: rec.Config.Tty };
+    return { stream: this.openLogs(rec, { ...opts, mux: !rec.Config.Tty, stopWhen }), tty: rec.Config.Tty };
+  }
+
+  /** Where the monitor sends this container's output (driver, files, sinks), checked as dockerd does at start. */
+  private logTarget(rec: ContainerRecord) {
+    const lc = rec.HostConfig.LogConfig;
+    return logTarget(lc?.Type || "json-file", lc?.Config ?? {}, { Id: rec.Id, Name: rec.Name, image: rec.Config.Image ?? "", dir: this.dir(rec.Id), labels: rec.Config.Labels ?? {}, env: rec.Config.Env ?? [] });
+  }
+
+  /** The container's log as `docker logs` reads it back: the driver's file, dockerd's cache (syslog) or the journal. */
+  private openLogs(rec: ContainerRecord, opts: LogReadOptions): Readable {
+    const type = rec.HostConfig.LogConfig?.Type || "json-file";
+    const dir = this.dir(rec.Id);
+    if (type === "local") return readLocalLogs(path.join(dir, "local-logs", "container.log"), opts);
+    if (type === "syslog") return readLocalLogs(path.join(dir, "container-cached.log"), opts);
+    if (type === "journald") return readJournalLogs(rec.Id, opts);
+    if (type === "none") return readLocalLogs(path.join(dir, "no-log"), { ...opts, follow: false });
+    return readLogs(rec.LogPath || path.join(dir, `${rec.Id}-json.log`), opts);
   }
 
   // --- signals, stop, restart ---------------------------------------------
@@ -1342,12 +1371,6 @@ function validateHostConfig(hc: HostConfig): void {
   if (hc.AutoRemove && rp?.Name && rp.Name !== "no") {
     throw invalid(`can't create 'AutoRemove' container with restart policy`);
   }
-  const lt = hc.LogConfig?.Type;
-  if (lt && lt !== "json-file" && lt !== "none" && lt !== "local") throw invalid(`failed to create logger: logger: no log driver named '${lt}' is registered`);
-  const ms = hc.LogConfig?.Config?.["max-size"];
-  if (ms !== undefined) parseSize(ms);
-  const mf = hc.LogConfig?.Config?.["max-file"];
-  if (mf !== undefined && !/^[1-9]\d*$/.test(mf)) throw invalid(`invalid value for max-file: ${mf}`);
   if (hc.UsernsMode && hc.UsernsMode !== "host") throw invalid(`invalid UsernsMode: ${hc.UsernsMode}`);
   if (hc.CgroupnsMode && hc.CgroupnsMode !== "host" && hc.CgroupnsMode !== "private") throw invalid(`invalid cgroup namespace mode: ${hc.CgroupnsMode}`);
   const oom = hc.OomScoreAdj ?? 0;

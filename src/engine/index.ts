@@ -41,6 +41,7 @@ export { ContainerCreateSchema } from "./types.js";
 export { UpdateConfigSchema, UpdateService } from "./update.js";
 export type { UpdateConfig } from "./update.js";
 export { StatsService } from "./stats.js";
+export { validateDaemonLogConfig } from "./logdrivers.js";
 export { parseTimeFilter } from "./containers.js";
 export { VolumeService, VolumeCreateSchema } from "./volumes.js";
 export type { VolumeInfo } from "./volumes.js";
@@ -75,6 +76,9 @@ export interface EngineOptions {
   proxies?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
   /** certs.d folders (per-registry TLS, hosts.toml); default /etc/berth/certs.d then /etc/docker/certs.d. */
   certsDirs?: string[];
+  /** --log-driver / --log-opt (daemon.json log-driver / log-opts): the default of containers naming no driver. */
+  logDriver?: string;
+  logOpts?: Record<string, string>;
   /** --userns-remap: containers run in a user namespace with these ids; dataRoot is already the mapping's own. */
   idMap?: IdMap;
 }
@@ -131,6 +135,8 @@ export class Engine {
       events: this.events,
       log: opts.log,
       defaultRuntime: path.basename(opts.runtime),
+      ...(opts.logDriver ? { logDriver: opts.logDriver } : {}),
+      ...(opts.logOpts ? { logOpts: opts.logOpts } : {}),
       storage: this.volumes,
       networking: this.networks,
     });
@@ -252,7 +258,7 @@ export class Engine {
       Images: this.store.index.list().length,
       Driver: "overlay2",
       DriverStatus: [["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"], ["userxattr", "false"]],
-      Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["json-file", "local", "none"] },
+      Plugins: { Volume: ["local"], Network: ["bridge", "host", "null"], Authorization: null, Log: ["journald", "json-file", "local", "syslog"] },
       MemoryLimit: true,
       SwapLimit: true,
       // Shown only to API < 1.42 clients (the API layer drops them above): cgroup v1's kmem accounting.
@@ -271,7 +277,7 @@ export class Engine {
       OomKillDisable: cgroupVersion === "1",
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
-      LoggingDriver: "json-file",
+      LoggingDriver: this.opts.logDriver || "json-file",
       CgroupDriver: "cgroupfs",
       CgroupVersion: cgroupVersion,
       NEventsListener: this.events.listeners,

@@ -25,6 +25,20 @@ export interface LogReadOptions {
   stopWhen?: Promise<unknown>;
 }
 
+/** Write to a log stream, waiting while the reader is behind (a full buffer is not the end of the log). */
+export async function put(out: PassThrough, b: Buffer): Promise<void> {
+  if (out.write(b) || out.destroyed) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      out.off("drain", done);
+      out.off("close", done);
+      resolve();
+    };
+    out.on("drain", done);
+    out.on("close", done);
+  });
+}
+
 export function frame(stream: 1 | 2, payload: Buffer): Buffer {
   const h = Buffer.alloc(8);
   h[0] = stream;
@@ -61,14 +75,16 @@ async function logFiles(file: string): Promise<string[]> {
  */
 export function readLogs(file: string, opts: LogReadOptions): Readable {
   const out = new PassThrough();
-  const emit = (e: LogEntry): boolean => {
+  /** false once past --until. */
+  const emit = async (e: LogEntry): Promise<boolean> => {
     if (e.stream === "stdout" ? !opts.stdout : !opts.stderr) return true;
     const t = timeSeconds(e.time);
     if (opts.since > 0 && t < opts.since) return true;
     if (opts.until > 0 && t > opts.until) return false;
     const text = (opts.timestamps ? `${e.time} ` : "") + e.log;
     const payload = Buffer.from(text, "utf8");
-    return out.write(opts.mux ? frame(e.stream === "stdout" ? 1 : 2, payload) : payload);
+    await put(out, opts.mux ? frame(e.stream === "stdout" ? 1 : 2, payload) : payload);
+    return !out.destroyed;
   };
   const parse = (line: string): LogEntry | undefined => {
     if (line === "") return undefined;
@@ -103,7 +119,7 @@ export function readLogs(file: string, opts: LogReadOptions): Readable {
         }
       }
       if (opts.tail !== "all") entries = opts.tail <= 0 ? [] : entries.slice(-opts.tail);
-      for (const e of entries) if (!emit(e)) {
+      for (const e of entries) if (!(await emit(e))) {
         out.end();
         return;
       }
@@ -137,7 +153,7 @@ export function readLogs(file: string, opts: LogReadOptions): Readable {
             const e = parse(line);
             if (!e) break;
             consumed += bytes;
-            if (!emit(e)) {
+            if (!(await emit(e))) {
               stopped = true;
               break;
             }

@@ -12,6 +12,7 @@ import { atomicWriteFile, ensureDir, exists, mkdirp, readJson } from "../util/fs
 import { run } from "../util/exec.js";
 import {
   type ExitStatus,
+  type LogSinks,
   MonitorControl,
   attachMonitor,
   isMonitorAlive,
@@ -21,7 +22,7 @@ import {
 import type { OciMount, OciProcess, OciRlimit, OciSpec } from "./spec.js";
 import { oomKillFile } from "./cgroups.js";
 
-export type { ExitStatus, OciSpec, OciProcess, OciMount, OciRlimit };
+export type { ExitStatus, LogSinks, OciSpec, OciProcess, OciMount, OciRlimit };
 export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_HOSTS_LINES, DEFAULT_PATH_ENV, MASKED_PATHS, READONLY_PATHS, hostNofile } from "./spec.js";
 export { resolveUser, readInRoot } from "./user.js";
 export { defaultSeccompProfile, profileFromDockerJson } from "./seccomp.js";
@@ -40,6 +41,8 @@ export {
   systemCpuUsage,
 } from "./cgroups.js";
 export type { CgroupHostInfo, CgroupStats, CgroupVersion, NetworkStats } from "./cgroups.js";
+export { blkioWeightToIoWeight, cgroupDirs, cpuSharesToWeight, memorySwapToV2, ownLimitFiles, readCgroupLimits } from "./cgroup-limits.js";
+export type { CgroupLimits, Limit } from "./cgroup-limits.js";
 
 export interface RuntimeOptions {
   /** Name or path of the OCI runtime binary (runc, crun). */
@@ -56,6 +59,7 @@ export interface ProcessIO {
   logPath?: string;
   logMaxSize?: number;
   logMaxFiles?: number;
+  logSinks?: LogSinks;
 }
 
 export interface AttachFlags {
@@ -143,6 +147,7 @@ export class Runtime {
       ...(io.logPath !== undefined ? { logPath: io.logPath } : {}),
       ...(io.logMaxSize ? { logMaxSize: io.logMaxSize } : {}),
       ...(io.logMaxFiles ? { logMaxFiles: io.logMaxFiles } : {}),
+      ...(io.logSinks ? { logSinks: io.logSinks } : {}),
     });
   }
 

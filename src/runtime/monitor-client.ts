@@ -28,11 +28,44 @@ export interface MonitorOptions {
   logPath?: string;
   logMaxSize?: number;
   logMaxFiles?: number;
+  /** Where else the output goes and in which file format (the log driver's part that runs in the monitor). */
+  logSinks?: LogSinks;
   tty?: boolean;
   stdin?: boolean;
   loopbackUp?: boolean;
   /** The container's memory.oom_control (v1) / memory.events (v2): the monitor reports its oom_kill count. */
   oomFile?: string;
+}
+
+/** The monitor's log sinks: file format of logPath, syslog and journald (see monitor/logsinks.h). */
+export interface LogSinks {
+  /** "local": dockerd's protobuf-framed format; default json-file lines. */
+  format?: "json" | "local";
+  /** json-file: the "attrs" object of every line (labels, env, tag), as JSON. */
+  jsonAttrs?: string;
+  /** gzip rotated local files. */
+  compress?: boolean;
+  /** address: "local" (/dev/log), unix://, unixgram://, udp://IP:port, tcp://IP:port (numeric IPs). */
+  syslog?: { address: string; format: "" | "rfc3164" | "rfc5424" | "rfc5424micro"; tag: string; hostname: string; facility: number };
+  journald?: { socket: string; fields: Record<string, string> };
+}
+
+export function logSinkArgs(s: LogSinks | undefined): string[] {
+  if (!s) return [];
+  const args: string[] = [];
+  if (s.format) args.push("--log-format", s.format);
+  if (s.compress) args.push("--log-compress", "true");
+  if (s.jsonAttrs) args.push("--log-json-attrs", s.jsonAttrs);
+  if (s.syslog) {
+    const y = s.syslog;
+    args.push("--syslog-address", y.address, "--syslog-facility", String(y.facility), "--syslog-tag", y.tag || "-", "--syslog-hostname", y.hostname || "-");
+    if (y.format) args.push("--syslog-format", y.format);
+  }
+  if (s.journald) {
+    args.push("--journald-socket", s.journald.socket);
+    for (const [k, v] of Object.entries(s.journald.fields)) args.push("--journald-field", `${k}=${v.replace(/\n/g, " ")}`);
+  }
+  return args;
 }
 
 export interface ExitStatus {
@@ -62,6 +95,7 @@ function monitorArgs(opts: MonitorOptions): string[] {
   if (opts.logPath !== undefined) args.push("--log-path", path.resolve(opts.logPath));
   if (opts.logMaxSize !== undefined && opts.logMaxSize > 0) args.push("--log-max-size", String(Math.floor(opts.logMaxSize)));
   if (opts.logMaxFiles !== undefined && opts.logMaxFiles > 0) args.push("--log-max-files", String(Math.floor(opts.logMaxFiles)));
+  args.push(...logSinkArgs(opts.logSinks));
   if (opts.tty) args.push("--tty");
   if (opts.stdin) args.push("--stdin");
   if (opts.loopbackUp) args.push("--loopback-up");

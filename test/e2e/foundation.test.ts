@@ -5,8 +5,8 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { busyboxTarFile, leftovers, busyboxDaemon } from "./harness.js";
+import { CG_VERSION } from "./cgroupfs.js";
 
 describe("docker CLI against berthd: foundation", () => {
   const d = busyboxDaemon();
@@ -149,7 +149,7 @@ describe("docker CLI against berthd: foundation", () => {
   });
 
   it("runs containers with crun when asked (--runtime crun), or says clearly why it cannot", async () => {
-    const v2only = existsSync("/sys/fs/cgroup/cgroup.controllers");
+    const v2only = CG_VERSION === 2;
     const info = await d.docker(["info", "--format", "{{json .Runtimes}}"]);
     if (!info.stdout.includes("crun")) return; // crun not installed: nothing to test
     const r = await d.docker(["run", "--rm", "--runtime", "crun", "busybox", "echo", "from-crun"]);

@@ -5,11 +5,11 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readdirSync, rmdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import http from "node:http";
 import { leftovers, busyboxDaemon } from "./harness.js";
+import { OWN, limitsOf, memoryDir, removeParent, sharesOnHost } from "./cgroupfs.js";
 
-const cg = (ctrl: string, id: string, file: string) => readFileSync(`/sys/fs/cgroup/${ctrl}/berth/${id}/${file}`, "utf8").trim();
 
 /** GET a stats stream and return its first n JSON lines, then hang up. */
 function statsLines(sock: string, id: string, n: number): Promise<Record<string, unknown>[]> {
@@ -46,8 +46,8 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     const id = r.stdout.trim();
     const ins = await d.docker(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", "mem"]);
     assert.equal(ins.stdout.trim(), `${32 * 1024 * 1024} ${64 * 1024 * 1024}`); // reference: dockerd 20.10
-    assert.equal(cg("memory", id, "memory.limit_in_bytes"), String(32 * 1024 * 1024));
-    assert.equal(cg("memory", id, "memory.memsw.limit_in_bytes"), String(64 * 1024 * 1024));
+    assert.equal(limitsOf(id).memory, 32 * 1024 * 1024);
+    assert.equal(limitsOf(id).memorySwap, 64 * 1024 * 1024);
     const small = await d.docker(["run", "--rm", "-m", "4m", "busybox", "true"]);
     assert.equal(small.code, 125); // reference: dockerd 20.10
     assert.match(small.stderr, /Minimum memory limit allowed is 6MB/);
@@ -69,34 +69,27 @@ describe("docker CLI against berthd: resource limits and stats", () => {
 
   it("places the container under --cgroup-parent: limits, stats and OOM detection work there, and its cgroup goes with it", async () => {
     const parent = `berth-test-parent-${process.pid}`;
-    const memDir = (id: string): string => `/sys/fs/cgroup/memory/${parent}/${id}`;
     try {
       const r = await d.docker(["run", "-d", "--name", "cgp", "--cgroup-parent", parent, "-m", "32m", "busybox", "sleep", "30"]);
       assert.equal(r.code, 0, r.stderr);
       const id = r.stdout.trim();
-      assert.equal(readFileSync(`${memDir(id)}/memory.limit_in_bytes`, "utf8").trim(), String(32 * 1024 * 1024));
+      assert.equal(limitsOf(id, parent).memory, 32 * 1024 * 1024);
       assert.equal((await d.docker(["inspect", "-f", "{{.HostConfig.CgroupParent}}", "cgp"])).stdout.trim(), parent);
       const st = await d.docker(["stats", "--no-stream", "--format", "{{.MemUsage}}", "cgp"]);
       assert.match(st.stdout, /\/ 32MiB/, st.stderr);
       assert.equal((await d.docker(["rm", "-f", "cgp"])).code, 0);
-      assert.equal(existsSync(memDir(id)), false, "the container's cgroup is removed with it");
+      assert.equal(existsSync(memoryDir(id, parent)), false, "the container's cgroup is removed with it");
       const oom = await d.docker(["run", "--name", "cgpoom", "--cgroup-parent", parent, "-m", "10m", "busybox", "sh", "-c", "x=a; while true; do x=$x$x; done"], { timeoutMs: 30_000 });
       assert.equal(oom.code, 137, oom.stderr);
       assert.equal((await d.docker(["inspect", "-f", "{{.State.OOMKilled}}", "cgpoom"])).stdout.trim(), "true");
       await d.docker(["rm", "cgpoom"]);
     } finally {
-      for (const c of readdirSync("/sys/fs/cgroup")) {
-        try {
-          rmdirSync(`/sys/fs/cgroup/${c}/${parent}`);
-        } catch {
-          // not there for this controller
-        }
-      }
+      removeParent(parent);
     }
   });
 
   it("stops a fork loop at --pids-limit without harming the daemon", async () => {
-    const script = "cat /sys/fs/cgroup/pids/pids.max; (for i in $(seq 1 30); do sleep 2 & done); echo forks failed: $?; cat /sys/fs/cgroup/pids/pids.current";
+    const script = `cat ${OWN.pidsMax}; (for i in $(seq 1 30); do sleep 2 & done); echo forks failed: $?; cat ${OWN.pidsCurrent}`;
     const r = await d.docker(["run", "--rm", "--pids-limit", "10", "busybox", "sh", "-c", script], { timeoutMs: 30_000 });
     assert.equal(r.code, 0, r.stderr);
     const [max, failed, current] = r.stdout.trim().split("\n");
@@ -112,11 +105,11 @@ describe("docker CLI against berthd: resource limits and stats", () => {
     const r = await d.docker(["run", "-d", "--name", "cpu", "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "--device-read-bps", "/dev/loop0:1mb", "busybox", "sleep", "30"]);
     assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.trim();
-    assert.equal(cg("cpu", id, "cpu.cfs_quota_us"), "50000");
-    assert.equal(cg("cpu", id, "cpu.cfs_period_us"), "100000");
-    assert.equal(cg("cpu", id, "cpu.shares"), "512");
-    assert.equal(cg("cpuset", id, "cpuset.cpus"), "0");
-    assert.equal(cg("blkio", id, "blkio.throttle.read_bps_device"), "7:0 1048576");
+    assert.equal(limitsOf(id).cpuQuota, 50000);
+    assert.equal(limitsOf(id).cpuPeriod, 100000);
+    assert.equal(limitsOf(id).cpuWeight, sharesOnHost(512));
+    assert.equal(limitsOf(id).cpusetCpus, "0");
+    assert.deepEqual(limitsOf(id).readBps, { "7:0": 1048576 });
     const ins = await d.docker(["inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}}", "cpu"]);
     assert.equal(ins.stdout.trim(), "500000000 512 0");
     const bad = await d.docker(["run", "--rm", "--cpuset-cpus", "7", "busybox", "true"]);

@@ -9,9 +9,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Daemon, until } from "./harness.js";
 import { api } from "./term.js";
+import { OWN, limitsOf, memoryUsage, sharesOnHost } from "./cgroupfs.js";
 
 const MB = 1024 * 1024;
-const cg = (ctrl: string, id: string, file: string) => readFileSync(`/sys/fs/cgroup/${ctrl}/berth/${id}/${file}`, "utf8").trim();
 
 describe("docker CLI against berthd: docker update", () => {
   const d = new Daemon();
@@ -32,16 +32,16 @@ describe("docker CLI against berthd: docker update", () => {
 
   it("changes the memory and pids limits of a running container at once, in the cgroup, inspect and stats", async () => {
     const id = await runDetached(["--name", "live", "-m", "32m", "--pids-limit", "10", "busybox", "sleep", "300"]);
-    assert.equal(cg("memory", id, "memory.limit_in_bytes"), String(32 * MB));
+    assert.equal(limitsOf(id).memory, 32 * MB);
     const r = await d.docker(["update", "-m", "48m", "--pids-limit", "20", "--cpus", "0.5", "live"]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "live\n");
-    assert.equal(cg("memory", id, "memory.limit_in_bytes"), String(48 * MB));
-    assert.equal(cg("memory", id, "memory.memsw.limit_in_bytes"), String(64 * MB));
-    assert.equal(cg("pids", id, "pids.max"), "20");
-    assert.equal(cg("cpu", id, "cpu.cfs_quota_us"), "50000");
+    assert.equal(limitsOf(id).memory, 48 * MB);
+    assert.equal(limitsOf(id).memorySwap, 64 * MB);
+    assert.equal(limitsOf(id).pids, 20);
+    assert.equal(limitsOf(id).cpuQuota, 50000);
     // the container sees it too (its own cgroup namespace)
-    const inside = await d.docker(["exec", "live", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max"]);
+    const inside = await d.docker(["exec", "live", "cat", OWN.memory, OWN.pidsMax]);
     assert.equal(inside.stdout, `${48 * MB}\n20\n`, inside.stderr);
     assert.equal(await inspect("{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}}", "live"), `${48 * MB} ${64 * MB} 20 500000000`);
     const stats = await d.docker(["stats", "--no-stream", "--format", "{{.MemUsage}}|{{.PIDs}}", "live"], { timeoutMs: 30_000 });
@@ -52,14 +52,14 @@ describe("docker CLI against berthd: docker update", () => {
     const up = await d.docker(["update", "--pids-limit", "-1", "-m", "100m", "--memory-swap", "200m", id]);
     assert.equal(up.code, 0, up.stderr);
     assert.equal(up.stdout, `${id}\n`);
-    assert.equal(cg("pids", id, "pids.max"), "max");
-    assert.equal(cg("memory", id, "memory.limit_in_bytes"), String(100 * MB));
-    assert.equal(cg("memory", id, "memory.memsw.limit_in_bytes"), String(200 * MB));
+    assert.equal(limitsOf(id).pids, "max");
+    assert.equal(limitsOf(id).memory, 100 * MB);
+    assert.equal(limitsOf(id).memorySwap, 200 * MB);
     assert.equal(await inspect("{{.HostConfig.PidsLimit}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", "live"), `0 ${100 * MB} ${200 * MB}`);
     // unlimited swap (-1) is applied at once too
     assert.equal((await d.docker(["update", "-m", "120m", "--memory-swap", "-1", "live"])).code, 0);
-    assert.equal(cg("memory", id, "memory.limit_in_bytes"), String(120 * MB));
-    assert.ok(Number(cg("memory", id, "memory.memsw.limit_in_bytes")) > 2 ** 60);
+    assert.equal(limitsOf(id).memory, 120 * MB);
+    assert.equal(limitsOf(id).memorySwap, "max");
     await d.docker(["rm", "-f", "live"]);
   });
 
@@ -67,19 +67,19 @@ describe("docker CLI against berthd: docker update", () => {
     const id = await runDetached(["--name", "keep", "-m", "32m", "busybox", "sleep", "300"]);
     assert.equal((await d.docker(["update", "-m", "40m", "--pids-limit", "15", "--cpu-shares", "512", "keep"])).code, 0);
     assert.equal((await d.docker(["restart", "-t", "0", "keep"])).code, 0);
-    assert.equal(cg("memory", id, "memory.limit_in_bytes"), String(40 * MB));
-    assert.equal(cg("pids", id, "pids.max"), "15");
-    assert.equal(cg("cpu", id, "cpu.shares"), "512");
+    assert.equal(limitsOf(id).memory, 40 * MB);
+    assert.equal(limitsOf(id).pids, 15);
+    assert.equal(limitsOf(id).cpuWeight, sharesOnHost(512));
     assert.equal((await d.docker(["stop", "-t", "0", "keep"])).code, 0);
     assert.equal((await d.docker(["start", "keep"])).code, 0);
-    assert.equal(cg("memory", id, "memory.limit_in_bytes"), String(40 * MB));
-    assert.equal(cg("pids", id, "pids.max"), "15");
+    assert.equal(limitsOf(id).memory, 40 * MB);
+    assert.equal(limitsOf(id).pids, 15);
     assert.equal(await inspect("{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}}", "keep"), `${40 * MB} 15 512`);
     await d.docker(["rm", "-f", "keep"]);
   });
 
   it("updates a stopped container: recorded now, applied at its next start", async () => {
-    const script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max";
+    const script = `cat ${OWN.memory} ${OWN.pidsMax}`;
     const first = await d.docker(["run", "--name", "stopped", "-m", "32m", "busybox", "sh", "-c", script]);
     assert.equal(first.stdout, `${32 * MB}\nmax\n`, first.stderr);
     const r = await d.docker(["update", "-m", "64m", "--memory-swap", "128m", "--pids-limit", "30", "stopped"]);
@@ -101,7 +101,7 @@ describe("docker CLI against berthd: docker update", () => {
     assert.equal((await d.docker(["pause", "frozen"])).code, 0);
     const r = await d.docker(["update", "--cpu-shares", "500", "frozen"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(cg("cpu", id, "cpu.shares"), "500");
+    assert.equal(limitsOf(id).cpuWeight, sharesOnHost(500));
     assert.equal(await inspect("{{.State.Status}} {{.HostConfig.CpuShares}}", "frozen"), "paused 500");
     assert.equal((await d.docker(["unpause", "frozen"])).code, 0);
     await d.docker(["rm", "-f", "frozen"]);
@@ -162,14 +162,14 @@ describe("docker CLI against berthd: docker update", () => {
   it("puts the old values back when the kernel refuses the new ones", { skip: readFileSync("/proc/swaps", "utf8").trim().split("\n").length > 1 ? "the host has swap: shared memory could be swapped out" : false }, async () => {
     // 30 MiB of shared memory cannot be reclaimed without swap: a 8 MiB limit is refused by the kernel
     const id = await runDetached(["--name", "full", "-m", "64m", "busybox", "sh", "-c", "dd if=/dev/zero of=/dev/shm/x bs=1M count=30 2>/dev/null; sleep 300"]);
-    assert.ok(await until(async () => Number(cg("memory", id, "memory.usage_in_bytes")) > 30 * MB, 10_000));
+    assert.ok(await until(async () => memoryUsage(id) > 30 * MB, 10_000));
     const r = await d.docker(["update", "-m", "8m", "--memory-swap", "16m", "full"]);
     assert.equal(r.code, 1);
     // reference: dockerd 20.10 puts containerd's wrapper in between ("runc did not terminate successfully: exit status 1: ",
     // then ": unknown"); Berth passes runc's own message on.
     assert.match(r.stderr, new RegExp(`^Error response from daemon: Cannot update container ${id}: unable to set memory limit to ${8 * MB} \\(current usage: \\d+, peak usage: \\d+\\)`));
     assert.equal(await inspect("{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", "full"), `${64 * MB} ${128 * MB}`);
-    assert.equal(cg("memory", id, "memory.limit_in_bytes"), String(64 * MB));
+    assert.equal(limitsOf(id).memory, 64 * MB);
     await d.docker(["rm", "-f", "full"]);
   });
 
@@ -206,9 +206,9 @@ describe("docker CLI against berthd: docker update", () => {
     const r = await d.berth(["update", "-m", "50m", "--memory-swap", "100m", "--pids-limit", "12", "--cpuset-cpus", "0", "own"]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "own\n");
-    assert.equal(cg("memory", id, "memory.limit_in_bytes"), String(50 * MB));
-    assert.equal(cg("pids", id, "pids.max"), "12");
-    assert.equal(cg("cpuset", id, "cpuset.cpus"), "0");
+    assert.equal(limitsOf(id).memory, 50 * MB);
+    assert.equal(limitsOf(id).pids, 12);
+    assert.equal(limitsOf(id).cpusetCpus, "0");
     const grouped = await d.berth(["container", "update", "--restart", "on-failure:4", "own"]);
     assert.equal(grouped.code, 0, grouped.stderr);
     assert.equal(await inspect("{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "own"), "on-failure:4");

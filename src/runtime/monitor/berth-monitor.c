@@ -7,6 +7,9 @@
  *   berth-monitor --id ID --runtime PATH --runtime-root DIR --state-dir DIR
  *                 [--bundle DIR] [--exec PROCESS_JSON_FILE]
  *                 [--log-path FILE] [--log-max-size BYTES] [--log-max-files N]
+ *                 [--log-format json|local] [--log-compress true] [--log-json-attrs JSON]
+ *                 [--syslog-address A --syslog-format F --syslog-tag T --syslog-hostname H
+ *                  --syslog-facility N] [--journald-socket P --journald-field K=V ...]
  *                 [--tty] [--stdin] [--loopback-up] [--oom-file FILE]
  *
  * Start-up: fd 3 is the "sync pipe". The first process forks and exits 0; the
@@ -734,14 +737,17 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
-/* json-file log                                                       */
+/* container log: json-file lines or the local format, and syslog/journald */
+
+#include "logsinks.h"
 
 struct logstream {
     const char *name;
     char *buf;
     size_t len;
+    struct partial_group pg;
 };
-static struct logstream ls_out = {"stdout", NULL, 0}, ls_err = {"stderr", NULL, 0};
+static struct logstream ls_out = {"stdout", NULL, 0, {{0}, 0}}, ls_err = {"stderr", NULL, 0, {{0}, 0}};
 static int log_fd = -1;
 static long long log_size;
 static bool log_failed;
@@ -766,9 +772,12 @@ static void log_rotate(void)
         log_size = 0;
         return;
     }
+    const char *gz = opt_log_local && opt_log_compress ? ".gz" : "";
+    if (*gz)
+        local_compress_wait(); /* FILE.1 is FILE.1.gz before it moves on */
     for (long i = opt_log_max_files - 1; i >= 1; i--) {
-        char *from = i == 1 ? xasprintf("%s", opt_log) : xasprintf("%s.%ld", opt_log, i - 1);
-        char *to = xasprintf("%s.%ld", opt_log, i);
+        char *from = i == 1 ? xasprintf("%s", opt_log) : xasprintf("%s.%ld%s", opt_log, i - 1, gz);
+        char *to = xasprintf("%s.%ld%s", opt_log, i, i == 1 ? "" : gz);
         if (rename(from, to) < 0 && errno != ENOENT)
             diag("rotate %s: %s", from, strerror(errno));
         free(from);
@@ -776,6 +785,23 @@ static void log_rotate(void)
     }
     xclose(&log_fd);
     log_open(true);
+    if (*gz) {
+        char *first = xasprintf("%s.1", opt_log);
+        local_compress(first);
+        free(first);
+    }
+}
+
+/* The current time as the log's RFC 3339 stamp, also kept in log_now_ns for the local format and syslog. */
+static void log_clock(char out[64])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    log_now_ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (long)ts.tv_nsec);
 }
 
 static void log_write(const char *p, size_t n)
@@ -804,17 +830,31 @@ static void log_write_pending(void)
 
 static void log_emit(struct logstream *ls, const char *p, size_t n, const char *ts)
 {
-    if (log_fd < 0 || n == 0)
+    if (n == 0)
+        return;
+    bool partial = p[n - 1] != '\n';
+    if (sinks_active())
+        sinks_emit(ls == &ls_err, p, partial ? n : n - 1, partial);
+    if (log_fd < 0)
         return;
     struct buf *b = &log_line; /* off is always 0 here */
     size_t before = b->len;
-    buf_str(b, "{\"log\":\"");
-    json_escape(b, p, n);
-    buf_str(b, "\",\"stream\":\"");
-    buf_str(b, ls->name);
-    buf_str(b, "\",\"time\":\"");
-    buf_str(b, ts);
-    buf_str(b, "\"}\n");
+    if (opt_log_local) {
+        local_entry(b, &ls->pg, ls->name, p, partial ? n : n - 1, partial);
+    } else {
+        buf_str(b, "{\"log\":\"");
+        json_escape(b, p, n);
+        buf_str(b, "\",\"stream\":\"");
+        buf_str(b, ls->name);
+        if (opt_json_attrs) { /* dockerd's order: log, stream, attrs, time */
+            buf_str(b, "\",\"attrs\":");
+            buf_str(b, opt_json_attrs);
+            buf_str(b, ",\"time\":\"");
+        } else
+            buf_str(b, "\",\"time\":\"");
+        buf_str(b, ts);
+        buf_str(b, "\"}\n");
+    }
     size_t entry = b->len - before;
     long long used = log_size + (long long)before;
     if (opt_log_max_size > 0 && used > 0 && used + (long long)entry > opt_log_max_size) {
@@ -832,7 +872,7 @@ static void log_emit(struct logstream *ls, const char *p, size_t n, const char *
 
 static void log_feed(struct logstream *ls, const char *p, size_t n, const char *ts)
 {
-    if (log_fd < 0)
+    if (log_fd < 0 && !sinks_active())
         return;
     while (n) {
         const char *nl = memchr(p, '\n', n);
@@ -879,7 +919,7 @@ static void log_flush_partial(struct logstream *ls)
 {
     if (ls->len) {
         char ts[64];
-        now_rfc3339(ts);
+        log_clock(ts);
         log_emit(ls, ls->buf, ls->len, ts);
         log_write_pending();
         ls->len = 0;
@@ -1097,7 +1137,7 @@ static void sweep_clients(void)
 static void dispatch_output(int stream, const char *p, size_t n)
 {
     char ts[64];
-    now_rfc3339(ts);
+    log_clock(ts);
     log_feed(stream == 2 ? &ls_err : &ls_out, p, n, ts);
     log_write_pending();
     for (size_t i = 0; i < nclients; i++) {
@@ -1166,6 +1206,8 @@ static void reap(void)
     int st;
     pid_t p;
     while ((p = waitpid(-1, &st, WNOHANG)) > 0 || (p < 0 && errno == EINTR)) {
+        if (p > 0 && p == gzip_pid)
+            gzip_pid = 0;
         if (p > 0 && p == cpid && !exited)
             mark_exited(WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 255);
     }
@@ -1815,8 +1857,10 @@ static void parse_args(int argc, char **argv)
             else
                 opt_log_max_files = n < 1 ? 1 : n > 1000 ? 1000 : (long)n;
             continue;
-        } else
-            arg_fail("unknown option %s", a);
+        } else if (sinks_option(a, v))
+            continue;
+        else
+            arg_fail("unknown option or value %s %s", a, v);
         if (!*v)
             arg_fail("empty value for %s", a);
         *dst = v;

@@ -56,7 +56,7 @@ export const allowlist: AllowEntry[] = [
   { scenario: "system/version-negotiation-errors", step: 1, where: "body", why: "the minimum API version in the message is each daemon's own (1.12 / 1.24)" },
   { scenario: "system/info", where: "body.DriverStatus.length", why: "Berth reports overlay2's status as moby 24+ does, with \"Using metacopy\"" },
   { scenario: "system/info", where: "body.Plugins.Network.length", why: "Berth has the bridge, host and null network drivers only (no ipvlan, macvlan, overlay)" },
-  { scenario: "system/info", where: "body.Plugins.Log.length", why: "Berth has the json-file, local and none log drivers only" },
+  { scenario: "system/info", where: "body.Plugins.Log.length", why: "Berth has the journald, json-file, local and syslog log drivers (and none) only" },
   { scenario: "system/info", where: "body.RegistryConfig.InsecureRegistryCIDRs.length", why: "Berth also trusts ::1/128 as moby 26+ does (plain HTTP to a registry on IPv6 loopback)" },
   { scenario: "system/info", where: "body.Runtimes*", why: "Berth runs OCI runtimes directly (runc, crun), not through containerd's shims" },
   { scenario: "system/auth-errors", step: 0, where: "*", why: MALFORMED },

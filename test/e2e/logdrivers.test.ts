@@ -1,0 +1,328 @@
+/**
+ * Log drivers through the docker CLI: local (dockerd's compact rotated format,
+ * read back by `docker logs`), syslog to listeners this test owns (udp, tcp,
+ * unix, on loopback), journald to a private journald in its own mount namespace,
+ * daemon defaults (--log-driver/--log-opt) and dockerd's validation messages.
+ * Expected strings come from the reference dockerd 20.10.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import dgram from "node:dgram";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { Daemon, busyboxDaemon, until } from "./harness.js";
+import { decodeEntries, nanoTime } from "../../src/engine/locallog.js";
+import { readFileSync } from "node:fs";
+
+describe("docker CLI against berthd: log drivers", () => {
+  const d = busyboxDaemon();
+  const id = async (c: string) => (await d.docker(["inspect", "-f", "{{.Id}}", c])).stdout.trim();
+
+  it("local: writes dockerd's protobuf-framed entries and docker logs reads them back with timestamps, tail and stream selection", async () => {
+    const r = await d.docker(["run", "--name", "loc", "--log-driver", "local", "busybox", "sh", "-c", "echo one; echo two >&2; echo three; printf partial"]);
+    assert.equal(r.code, 0, r.stderr);
+    const cid = await id("loc");
+    const file = path.join(d.dataRoot, "containers", cid, "local-logs", "container.log");
+    const { entries, used } = decodeEntries(readFileSync(file));
+    assert.equal(used, readFileSync(file).length, "the file holds whole entries only");
+    // stdout and stderr are two pipes: their order relative to each other is the kernel's
+    const of = (src: string) => entries.filter((e) => e.source === src).map((e) => [e.line.toString(), e.partial]);
+    assert.deepEqual(of("stdout"), [["one", false], ["three", false], ["partial", true]]);
+    assert.deepEqual(of("stderr"), [["two", false]]);
+    const insp = await d.docker(["inspect", "-f", "{{.HostConfig.LogConfig.Type}} [{{.LogPath}}]", "loc"]);
+    assert.equal(insp.stdout.trim(), "local []"); // reference: dockerd 20.10 keeps LogPath empty for local
+    const all = await d.docker(["logs", "loc"]);
+    assert.equal(all.stdout, "one\nthree\npartial");
+    assert.equal(all.stderr, "two\n");
+    const tail = await d.docker(["logs", "--tail", "2", "-t", "loc"]);
+    const last2 = entries.slice(-2);
+    const stamp = (e: (typeof entries)[number]) => `${nanoTime(e.timeNano)} ${e.line.toString()}${e.partial ? "" : "\n"}`;
+    assert.equal(tail.stdout, last2.filter((e) => e.source === "stdout").map(stamp).join(""));
+    assert.equal(tail.stderr, last2.filter((e) => e.source === "stderr").map(stamp).join(""));
+    assert.match(stamp(entries[0] as (typeof entries)[number]), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z one\n$/);
+    const since = await d.docker(["logs", "--since", String(Math.floor(Date.now() / 1000) + 60), "loc"]);
+    assert.equal(since.stdout + since.stderr, "");
+    const until1 = await d.docker(["logs", "--until", "1", "loc"]);
+    assert.equal(until1.stdout + until1.stderr, "");
+    await d.docker(["rm", "loc"]);
+    // a line over 16 KiB is stored as partial entries and comes back whole
+    const long = await d.docker(["run", "--name", "long", "--log-driver", "local", "busybox", "sh", "-c", "head -c 40000 /dev/zero | tr '\\0' a; echo; echo next"]);
+    assert.equal(long.code, 0, long.stderr);
+    const longEntries = decodeEntries(readFileSync(path.join(d.dataRoot, "containers", await id("long"), "local-logs", "container.log"))).entries;
+    assert.deepEqual(longEntries.map((e) => [e.line.length, e.partial]), [[16384, true], [16384, true], [7232, false], [4, false]]);
+    await d.docker(["rm", "long"]);
+  });
+
+  it("json-file: writes the attrs dockerd writes for --log-opt labels/env/tag, and docker logs still prints the lines only", async () => {
+    const r = await d.docker(["run", "--name", "attrs", "--label", "team=db", "-e", "STAGE=prod", "--log-opt", "labels=team", "--log-opt", "env=STAGE", "--log-opt", "tag={{.Name}}", "busybox", "echo", "hi"]);
+    assert.equal(r.code, 0, r.stderr);
+    const line = readFileSync(path.join(d.dataRoot, "containers", await id("attrs"), `${await id("attrs")}-json.log`), "utf8");
+    assert.match(line, /^\{"log":"hi\\n","stream":"stdout","attrs":\{"STAGE":"prod","tag":"attrs","team":"db"\},"time":"[^"]+"\}\n$/);
+    assert.equal((await d.docker(["logs", "attrs"])).stdout, "hi\n");
+    await d.docker(["rm", "attrs"]);
+  });
+
+  it("gives docker logs output larger than the stream's buffer whole, for json-file and local", async () => {
+    for (const driver of ["json-file", "local"]) {
+      const r = await d.docker(["run", "--name", "big", "--log-driver", driver, "busybox", "sh", "-c", "head -c 40000 /dev/zero | tr '\\0' a; echo; seq 1 2000"]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = (await d.docker(["logs", "big"])).stdout.split("\n");
+      assert.deepEqual([out.length, out[0]?.length, out[1], out.at(-2)], [2002, 40000, "1", "2000"], driver);
+      await d.docker(["rm", "big"]);
+    }
+  });
+
+  it("local: rotates at max-size into max-file files, compressed, and docker logs reads across them", async () => {
+    const r = await d.docker(["run", "--name", "rot", "--log-driver", "local", "--log-opt", "max-size=2k", "--log-opt", "max-file=3", "busybox", "sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done"]);
+    assert.equal(r.code, 0, r.stderr);
+    const dir = path.join(d.dataRoot, "containers", await id("rot"), "local-logs");
+    assert.ok(await until(async () => readdirSync(dir).sort().join(" ") === "container.log container.log.1.gz container.log.2.gz", 10_000), readdirSync(dir).join(" "));
+    const out = (await d.docker(["logs", "rot"])).stdout.trim().split("\n");
+    assert.equal(out.at(-1), "line-299");
+    assert.ok(out.length < 300 && out.length > 40, `kept the newest lines only: ${out.length}`);
+    const first = Number((out[0] as string).slice(5));
+    assert.deepEqual(out, Array.from({ length: 300 - first }, (_, i) => `line-${first + i}`), "no line lost or repeated within the kept files");
+    await d.docker(["rm", "rot"]);
+  });
+
+  it("local: docker logs -f follows until the container exits", async () => {
+    await d.docker(["run", "-d", "--name", "fol", "--log-driver", "local", "busybox", "sh", "-c", "echo a; sleep 60; echo b"]).then((r) => assert.equal(r.code, 0, r.stderr));
+    const follow = d.docker(["logs", "-f", "fol"], { timeoutMs: 20_000 });
+    assert.ok(await until(async () => (await d.docker(["logs", "fol"])).stdout === "a\n", 10_000));
+    await d.docker(["kill", "fol"]);
+    const r = await follow;
+    assert.equal(r.stdout, "a\n");
+    await d.docker(["rm", "fol"]);
+  });
+
+  it("rejects unknown drivers and options with dockerd's messages, at create and at start", async () => {
+    const cases: [string[], string][] = [
+      [["--log-driver", "foo"], `error looking up logging plugin foo: plugin "foo" not found`],
+      [["--log-opt", "foo=bar"], "unknown log opt 'foo' for json-file log driver"],
+      [["--log-driver", "local", "--log-opt", "foo=1"], "unknown log opt 'foo' for log driver local"],
+      [["--log-driver", "journald", "--log-opt", "foo=1"], "unknown log opt 'foo' for journald log driver"],
+      [["--log-driver", "syslog", "--log-opt", "syslog-address=foo://x"], "syslog-address should be in form proto://address, got foo://x"],
+      [["--log-driver", "syslog", "--log-opt", "syslog-facility=nope"], "invalid syslog facility"],
+      [["--log-driver", "syslog", "--log-opt", "syslog-format=x"], "Invalid syslog format"],
+      [["--log-driver", "syslog", "--log-opt", "syslog-address=unixgram:///nonexistent/log.sock"], "stat /nonexistent/log.sock: no such file or directory"],
+    ];
+    for (const [flags, msg] of cases) {
+      const r = await d.docker(["create", ...flags, "busybox", "true"]);
+      assert.equal(r.stderr.trim(), `Error response from daemon: ${msg}`, flags.join(" "));
+    }
+    const atStart: [string[], string][] = [
+      [["--log-driver", "local", "--log-opt", "max-size=abc"], "invalid value for max-size: abc: invalid size: 'abc'"],
+      [["--log-driver", "local", "--log-opt", "max-file=0"], "compression cannot be enabled when max file count is 1"],
+      [["--log-driver", "local", "--log-opt", "compress=maybe"], `error reading compress log option: strconv.ParseBool: parsing "maybe": invalid syntax`],
+      [["--log-opt", "max-file=0"], "max-file cannot be less than 1"],
+      [["--log-opt", "max-size=abc"], "invalid size: 'abc'"],
+      ...(["/dev/log", "/var/run/syslog", "/var/run/log"].some((p) => existsSync(p)) ? [] : [[["--log-driver", "syslog"], "Unix syslog delivery error"] as [string[], string]]),
+    ];
+    for (const [flags, msg] of atStart) {
+      const r = await d.docker(["run", "--rm", ...flags, "busybox", "true"]);
+      assert.match(r.stderr, new RegExp(`^docker: Error response from daemon: failed to initialize logging driver: ${msg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\n`), flags.join(" "));
+    }
+    const none = await d.docker(["run", "--name", "quiet", "--log-driver", "none", "busybox", "echo", "hi"]);
+    assert.equal(none.stdout, "hi\n");
+    const r = await d.docker(["logs", "quiet"]);
+    assert.equal(r.stderr.trim(), "Error response from daemon: configured logging driver does not support reading");
+    await d.docker(["rm", "-f", "quiet"]);
+  });
+
+  describe("syslog", () => {
+    const got: string[] = [];
+    let udp: dgram.Socket;
+    let tcp: net.Server;
+    let unix: net.Server;
+    const unixPath = path.join(os.tmpdir(), `berth-syslog-${process.pid}.sock`);
+    before(async () => {
+      udp = dgram.createSocket("udp4");
+      udp.on("message", (m) => got.push(`udp ${m.toString()}`));
+      await new Promise<void>((r) => udp.bind(0, "127.0.0.1", () => r()));
+      const stream = (proto: string) => (s: net.Socket) => {
+        let buf = "";
+        s.on("data", (b) => {
+          buf += b.toString();
+          for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+            got.push(`${proto} ${buf.slice(0, i + 1)}`);
+            buf = buf.slice(i + 1);
+          }
+        });
+      };
+      tcp = net.createServer(stream("tcp"));
+      await new Promise<void>((r) => tcp.listen(0, "127.0.0.1", () => r()));
+      rmSync(unixPath, { force: true });
+      unix = net.createServer(stream("unix"));
+      await new Promise<void>((r) => unix.listen(unixPath, () => r()));
+    });
+    after(() => {
+      udp.close();
+      tcp.close();
+      unix.close();
+      rmSync(unixPath, { force: true });
+    });
+    const take = async (n: number) => {
+      assert.ok(await until(async () => got.length >= n, 10_000), `got ${got.length} of ${n}: ${got.join("")}`);
+      return got.splice(0).sort();
+    };
+    const host = os.hostname();
+
+    it("sends dockerd's four formats with facility daemon, info for stdout and err for stderr", async () => {
+      const port = (udp.address() as net.AddressInfo).port;
+      const forms: Record<string, RegExp> = {
+        "": /^udp <(27|30)>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ([0-9a-f]{12})\[\d+\]: (out|err)\n$/,
+        rfc3164: new RegExp(`^udp <(27|30)>[A-Z][a-z]{2} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d ${host} ([0-9a-f]{12})\\[\\d+\\]: (out|err)\\n$`),
+        rfc5424: new RegExp(`^udp <(27|30)>1 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:Z|[+-]\\d\\d:\\d\\d) ${host} ([0-9a-f]{12}) \\d+ \\2 - (out|err)\\n$`),
+        rfc5424micro: new RegExp(`^udp <(27|30)>1 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:\\.\\d{1,6})?(?:Z|[+-]\\d\\d:\\d\\d) ${host} ([0-9a-f]{12}) \\d+ \\2 - (out|err)\\n$`),
+      };
+      for (const [fmt, re] of Object.entries(forms)) {
+        const r = await d.docker(["run", "--rm", "--log-driver", "syslog", "--log-opt", `syslog-address=udp://127.0.0.1:${port}`, ...(fmt ? ["--log-opt", `syslog-format=${fmt}`] : []), "busybox", "sh", "-c", "echo out; echo err >&2"]);
+        assert.equal(r.code, 0, r.stderr);
+        const msgs = await take(2);
+        for (const m of msgs) {
+          const x = re.exec(m);
+          assert.ok(x, `${fmt || "unix"}: ${JSON.stringify(m)}`);
+          assert.equal(x[1], x[3] === "out" ? "30" : "27");
+        }
+      }
+    });
+
+    it("renders the tag template and the facility over tcp and unix, and keeps dockerd's cache for docker logs", async () => {
+      const port = (tcp.address() as net.AddressInfo).port;
+      let r = await d.docker(["run", "--name", "tagged", "--log-driver", "syslog", "--log-opt", `syslog-address=tcp://127.0.0.1:${port}`, "--log-opt", "tag={{.Name}}|{{.ImageName}}", "--log-opt", "syslog-facility=local3", "busybox", "sh", "-c", "echo out; printf part"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual((await take(2)).map((m) => m.replace(/^(tcp <\d+>)\w{3} [ \d]\d \d\d:\d\d:\d\d /, "$1").replace(/\[\d+\]/, "[P]")), ["tcp <158>tagged|busybox[P]: out\n", "tcp <158>tagged|busybox[P]: part\n"]); // reference: dockerd 20.10
+      const logs = await d.docker(["logs", "tagged"]);
+      assert.equal(logs.stdout, "out\npart"); // dual logging: dockerd 20.10 reads its local cache
+      await d.docker(["rm", "tagged"]);
+      r = await d.docker(["run", "--rm", "--log-driver", "syslog", "--log-opt", `syslog-address=unix://${unixPath}`, "--log-opt", "syslog-format=rfc5424", "busybox", "echo", "via-unix"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match((await take(1))[0] as string, /^unix <30>1 \S+ \S+ [0-9a-f]{12} \d+ [0-9a-f]{12} - via-unix\n$/);
+    });
+
+    it("fails the start as dockerd when the tcp listener is not there", async () => {
+      const free = net.createServer();
+      await new Promise<void>((r) => free.listen(0, "127.0.0.1", () => r()));
+      const port = (free.address() as net.AddressInfo).port;
+      await new Promise((r) => free.close(r));
+      const r = await d.docker(["run", "--rm", "--log-driver", "syslog", "--log-opt", `syslog-address=tcp://127.0.0.1:${port}`, "busybox", "true"]);
+      assert.match(r.stderr, new RegExp(`failed to initialize logging driver: dial tcp 127.0.0.1:${port}: connect: connection refused`));
+    });
+
+    it("keeps sending to syslog and writing the local file while berthd is down: the monitor is the writer", async () => {
+      const port = (udp.address() as net.AddressInfo).port;
+      const tick = ["sh", "-c", "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done"];
+      let r = await d.docker(["run", "-d", "--name", "alone", "--log-driver", "syslog", "--log-opt", `syslog-address=udp://127.0.0.1:${port}`, "busybox", ...tick]);
+      assert.equal(r.code, 0, r.stderr);
+      r = await d.docker(["run", "-d", "--name", "alone-local", "--log-driver", "local", "busybox", ...tick]);
+      assert.equal(r.code, 0, r.stderr);
+      const localFile = path.join(d.dataRoot, "containers", await id("alone-local"), "local-logs", "container.log");
+      await d.stop();
+      got.splice(0);
+      const sizeDown = readFileSync(localFile).length;
+      assert.ok(await until(async () => got.length >= 2, 10_000), "syslog messages arrive while berthd is down");
+      assert.ok(await until(async () => readFileSync(localFile).length > sizeDown, 10_000), "the local file grows while berthd is down");
+      await d.start();
+      const logs = (await d.docker(["logs", "alone-local"])).stdout.trim().split("\n");
+      assert.deepEqual(logs, logs.map((_, i) => `tick-${i}`), "docker logs after the restart has every line, in order");
+      await d.docker(["rm", "-f", "alone", "alone-local"]);
+      got.splice(0);
+    });
+  });
+});
+
+describe("docker CLI against berthd: log driver defaults of the daemon", () => {
+  const d = new Daemon();
+  before(async () => {
+    await d.start(["--log-driver", "local", "--log-opt", "max-file=2"]);
+    await d.loadBusybox();
+  });
+  after(async () => {
+    await d.destroy();
+  });
+
+  it("gives containers that name no driver the daemon's driver and options, and leaves others alone", async () => {
+    await d.docker(["create", "--name", "dflt", "busybox", "true"]);
+    await d.docker(["create", "--name", "own", "--log-driver", "json-file", "busybox", "true"]);
+    await d.docker(["create", "--name", "more", "--log-opt", "max-size=1m", "busybox", "true"]);
+    const show = async (c: string) => (await d.docker(["inspect", "-f", "{{.HostConfig.LogConfig.Type}} {{json .HostConfig.LogConfig.Config}}", c])).stdout.trim();
+    assert.equal(await show("dflt"), `local {"max-file":"2"}`);
+    assert.equal(await show("own"), "json-file {}");
+    assert.equal(await show("more"), `local {"max-file":"2","max-size":"1m"}`);
+    const info = await d.docker(["info", "--format", "{{.LoggingDriver}} {{json .Plugins.Log}}"]);
+    assert.equal(info.stdout.trim(), `local ["journald","json-file","local","syslog"]`); // dockerd 20.10 lists its drivers the same way, sorted
+  });
+
+  it("refuses to start with an option the default driver does not know", async () => {
+    const bad = new Daemon();
+    await assert.rejects(bad.start(["--log-opt", "foo=bar"]), /failed to set log opts: unknown log opt 'foo' for json-file log driver/);
+    await bad.destroy();
+  });
+});
+
+/** A private systemd-journald: its own mount namespace with a tmpfs /run, its sockets and journal in dirs of this test. */
+function privateJournald(dir: string): ChildProcess {
+  mkdirSync(path.join(dir, "sock"));
+  mkdirSync(path.join(dir, "log"));
+  const script = [
+    "mount -t tmpfs tmpfs /run",
+    "mkdir -p /run/systemd/journal /run/log/journal",
+    `mount --bind ${dir}/sock /run/systemd/journal`,
+    `mount --bind ${dir}/log /run/log/journal`,
+    "exec /lib/systemd/systemd-journald",
+  ].join(" && ");
+  return spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", script], { stdio: "ignore" });
+}
+
+describe("docker CLI against berthd: journald driver", { skip: !existsSync("/lib/systemd/systemd-journald") && "systemd-journald is not installed" }, () => {
+  const jdir = mkdtempSync("/tmp/bt-journal-");
+  let journald: ChildProcess;
+  const d = new Daemon();
+  before(async () => {
+    journald = privateJournald(jdir);
+    assert.ok(await until(async () => existsSync(path.join(jdir, "sock", "socket")), 10_000), "private journald is up");
+    process.env.BERTH_JOURNAL_SOCKET = path.join(jdir, "sock", "socket");
+    process.env.BERTH_JOURNAL_DIRECTORY = path.join(jdir, "log");
+    try {
+      await d.start();
+    } finally {
+      delete process.env.BERTH_JOURNAL_SOCKET;
+      delete process.env.BERTH_JOURNAL_DIRECTORY;
+    }
+    await d.loadBusybox();
+  });
+  after(async () => {
+    await d.destroy();
+    journald.kill();
+    await new Promise((r) => (journald.exitCode !== null ? r(null) : journald.once("exit", r)));
+    rmSync(jdir, { recursive: true, force: true });
+  });
+
+  it("writes dockerd's fields and docker logs reads them back through journalctl", async () => {
+    const r = await d.docker(["run", "--name", "jn", "--log-driver", "journald", "--log-opt", "tag=web", "--log-opt", "labels=team", "--label", "team=db", "busybox", "sh", "-c", "echo hello; echo oops >&2"]);
+    assert.equal(r.code, 0, r.stderr);
+    const cid = (await d.docker(["inspect", "-f", "{{.Id}}", "jn"])).stdout.trim();
+    const read = () => new Promise<string>((resolve) => {
+      const c = spawn("journalctl", ["--no-pager", "-o", "json", `--directory=${path.join(jdir, "log")}`, `CONTAINER_ID_FULL=${cid}`]);
+      let out = "";
+      c.stdout.on("data", (b: Buffer) => (out += b.toString()));
+      c.on("close", () => resolve(out));
+    });
+    let text = "";
+    assert.ok(await until(async () => (text = await read()).trim().split("\n").length >= 2, 10_000), text);
+    const entries = text.trim().split("\n").map((l) => JSON.parse(l) as Record<string, string>);
+    const hello = entries.find((e) => e["MESSAGE"] === "hello") as Record<string, string>;
+    assert.deepEqual(
+      { id: hello["CONTAINER_ID"], name: hello["CONTAINER_NAME"], tag: hello["CONTAINER_TAG"], ident: hello["SYSLOG_IDENTIFIER"], image: hello["IMAGE_NAME"], prio: hello["PRIORITY"], team: hello["TEAM"] },
+      { id: cid.slice(0, 12), name: "jn", tag: "web", ident: "web", image: "busybox", prio: "6", team: "db" },
+    );
+    assert.equal(entries.find((e) => e["MESSAGE"] === "oops")?.["PRIORITY"], "3");
+    const logs = await d.docker(["logs", "jn"]);
+    assert.equal(logs.stdout, "hello\n");
+    assert.equal(logs.stderr, "oops\n");
+    await d.docker(["rm", "jn"]);
+  });
+});
