@@ -137,11 +137,12 @@ async function main(): Promise<void> {
     log.info(`user namespaces: container root is host uid ${idMap.root.uid}, gid ${idMap.root.gid}; data in ${storeRoot}`);
   }
 
-  // Mirrors are checked before the sockets listen (a bad one fails the start, as in dockerd); the
-  // engine's modules load here only when there are mirrors to check.
-  if (flags.registryMirror?.length) {
-    const { validateMirror } = await import("../engine/index.js");
-    flags.registryMirror = flags.registryMirror.map((v) => validateMirror(v));
+  // Mirrors and the default log configuration are checked before the sockets listen (a bad one fails
+  // the start, as in dockerd); the engine's modules load this early only when there is one to check.
+  if (flags.registryMirror?.length || flags.logDriver !== "json-file" || flags.logOpt !== undefined) {
+    const { validateMirror, validateDaemonLogConfig } = await import("../engine/index.js");
+    flags.registryMirror = flags.registryMirror?.map((v) => validateMirror(v));
+    validateDaemonLogConfig(flags.logDriver, flags.logOpt ?? {});
   }
   // A misnamed runtime fails the start before the sockets listen (the engine probes its version later).
   if (!(await onPath(flags.defaultRuntime))) throw new Error(`OCI runtime ${flags.defaultRuntime} not found: install Debian's runc (or crun)`);
@@ -228,9 +229,7 @@ async function main(): Promise<void> {
 
 /** The engine: its modules loaded, constructed and initialised. */
 async function startEngine(storeRoot: string, execRoot: string, log: Logger, idMap: IdMap | undefined): Promise<Engine> {
-  const { Engine, proxyConfigFromEnv, validateDaemonLogConfig } = await import("../engine/index.js");
-  // A bad default log configuration fails the start (checked here, once the engine's modules load).
-  validateDaemonLogConfig(flags.logDriver, flags.logOpt ?? {});
+  const { Engine, proxyConfigFromEnv } = await import("../engine/index.js");
   const engine = new Engine({
     dataRoot: storeRoot,
     execRoot,
