@@ -82,9 +82,11 @@ export class ContentStore {
 
   /**
    * Ingest a stream. When `expected` is given the stream must hash to it, or the
-   * write is discarded with an "invalid" error.
+   * write is discarded with an "invalid" error. `onHashed` learns the digest as
+   * soon as the stream has ended, before the fsync and rename (a push sends it
+   * to the registry meanwhile); the blob is visible only once this resolves.
    */
-  async write(src: Readable, expected?: Digest, signal?: AbortSignal): Promise<ContentInfo> {
+  async write(src: Readable, expected?: Digest, signal?: AbortSignal, onHashed?: (info: ContentInfo) => void): Promise<ContentInfo> {
     if (expected !== undefined && !isDigest(expected)) throw invalid(`invalid digest ${expected}`);
     const tmp = path.join(this.ingest, randomBytes(8).toString("hex"));
     const hash = createHash("sha256");
@@ -102,6 +104,10 @@ export class ContentStore {
         }),
         ...(signal ? [{ signal }] : []),
       );
+      if (onHashed) {
+        const got = `sha256:${hash.copy().digest("hex")}` as Digest;
+        if (expected === undefined || got === expected) onHashed({ digest: got, size });
+      }
       await fh.sync();
     } catch (e) {
       await fh.close();
