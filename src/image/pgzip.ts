@@ -7,7 +7,9 @@
  * stream; one gzip header before it and one trailer (CRC-32 of all the input,
  * its length) after it make a single ordinary gzip member that any gunzip
  * reads. Blocks leave in order as soon as they are ready: the compressed bytes
- * stream while later blocks are still being compressed.
+ * stream while later blocks are still being compressed. A block whose samples
+ * do not compress (random or already-compressed data) is stored rather than
+ * deflated: deflate would emit it stored after a futile match search.
  *
  * Hand-written because node's zlib only compresses one stream on one thread
  * and no maintained package does block-parallel gzip over node's own zlib;
@@ -15,6 +17,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Transform, type TransformCallback } from "node:stream";
+import { promisify } from "node:util";
 import { constants as zc, crc32, deflateRaw } from "node:zlib";
 
 /** Block size: large enough that the sync-flush marker and the lost matches at block edges cost < 0.1 %. */
@@ -34,21 +37,61 @@ export interface ParallelGzipOptions {
 /** The fixed 10-byte gzip header: no name, no mtime (reproducible bytes), OS = Unix. */
 const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 
-function deflateBlock(block: Buffer, dict: Buffer | undefined, level: number, last: boolean): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    deflateRaw(
-      block,
-      {
-        level,
-        // One threadpool job per block (the default 16 KiB would take a main-thread round trip per 16 KiB of output).
-        chunkSize: Math.max(64 * 1024, block.length + (block.length >> 3) + 1024),
-        ...(dict ? { dictionary: dict } : {}),
-        // Not the last block: end byte-aligned and without the final-block bit, so the next block's output follows on.
-        ...(last ? {} : { finishFlush: zc.Z_SYNC_FLUSH }),
-      },
-      (err, out) => (err ? reject(err) : resolve(out)),
-    );
-  });
+const deflateRawP = promisify(deflateRaw);
+
+/**
+ * Blocks compressing at once in this process: one per core, and never all of
+ * node's threadpool (file reads and writes of the same push share it, and a
+ * read queued behind a row of deflate jobs would stall the pipeline).
+ */
+const POOL = Math.max(1, Math.min(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE ?? 4) - 1));
+let running = 0;
+const queued: (() => void)[] = [];
+async function poolSlot(): Promise<() => void> {
+  if (running >= POOL) await new Promise<void>((r) => queued.push(r));
+  else running++;
+  return () => {
+    const next = queued.shift();
+    if (next) next();
+    else running--;
+  };
+}
+
+/** Probe: three 32 KiB samples of a block (start, middle, end), deflated at level 1. */
+const PROBE = 32 * 1024;
+/** A block whose probe does not shrink below this share is stored, not deflated. */
+const INCOMPRESSIBLE = 0.98;
+
+/**
+ * Whether a block is not worth deflating (already compressed data, random
+ * bytes): deflate would search it for matches and then emit it as stored
+ * blocks anyway. Storing it directly gives the same size (to within a few
+ * bytes per 64 KiB) at a fraction of the cost.
+ */
+async function incompressible(block: Buffer): Promise<boolean> {
+  if (block.length < 8 * PROBE) return false;
+  const mid = (block.length >> 1) - (PROBE >> 1);
+  const sample = Buffer.concat([block.subarray(0, PROBE), block.subarray(mid, mid + PROBE), block.subarray(block.length - PROBE)]);
+  const out = await deflateRawP(sample, { level: 1, chunkSize: 2 * sample.length });
+  return out.length >= sample.length * INCOMPRESSIBLE;
+}
+
+async function deflateBlock(block: Buffer, dict: Buffer | undefined, level: number, last: boolean): Promise<Buffer> {
+  const release = await poolSlot();
+  try {
+    const stored = level !== zc.Z_NO_COMPRESSION && (await incompressible(block));
+    return await deflateRawP(block, {
+      level: stored ? zc.Z_NO_COMPRESSION : level,
+      // One threadpool job per block (the default 16 KiB would take a main-thread round trip per 16 KiB of output).
+      chunkSize: Math.max(64 * 1024, block.length + (block.length >> 3) + 1024),
+      // Back-references may reach into the previous block (a stored block has none).
+      ...(dict && !stored ? { dictionary: dict } : {}),
+      // Not the last block: end byte-aligned and without the final-block bit, so the next block's output follows on.
+      ...(last ? {} : { finishFlush: zc.Z_SYNC_FLUSH }),
+    });
+  } finally {
+    release();
+  }
 }
 
 /**
