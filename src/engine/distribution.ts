@@ -11,8 +11,11 @@
  * same image sends the exact blobs (and, when all of them are still here, the
  * exact manifest it was pulled as): the digests stay the same.
  *
- * Push: layers made here (import, commit, build) are gzip'ed once from their
- * tar-split replay and remembered. Only the manifest of the platform we have
+ * Push: up to 5 layers at once. A layer made here (import, commit, build) with
+ * no blob yet is gzip'ed from its tar-split replay on all cores (pgzip.ts)
+ * while the compressed bytes stream to the registry (one PATCH, then PUT
+ * ?digest=, as dockerd does); the blob is kept in the content store once
+ * verified, so the next push sends the same blob and digest. Only the manifest of the platform we have
  * is pushed (an image pulled from a multi-arch index is pushed as that single
  * manifest: the other platforms' blobs were never downloaded).
  */
@@ -34,6 +37,7 @@ import {
   formatReference,
   parseReference,
   registryOf,
+  shownSize,
   withDefaultTag,
 } from "../image/index.js";
 import {
@@ -673,55 +677,24 @@ export class DistributionService {
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const pushedDiff = new Map<string, Promise<void>>();
+    // Keyed by blob digest, or by diffId for a layer still to be compressed: the same layer twice in one image goes once.
+    const pushed = new Map<string, Promise<Descriptor>>();
     const one = async (i: number): Promise<void> => {
       const did = shortId(diffIds[i] as string);
-      let blob: LayerBlob;
+      let blob: LayerBlob | undefined;
       if (verbatim) {
         const l = verbatim.layers[i] as Descriptor;
         blob = this.store.blobs.get(l.digest as Digest) as LayerBlob;
       } else {
-        blob = await this.store.layerBlob(chains[i] as Digest, { signal: ac.signal, accept: (b) => !b.mediaType.includes("zstd") });
+        blob = await this.store.knownLayerBlob(chains[i] as Digest, (b) => !b.mediaType.includes("zstd"));
       }
-      descs[i] = { mediaType: blob.mediaType, size: blob.size, digest: blob.digest };
-      const key = blob.digest;
-      const prior = pushedDiff.get(key);
-      if (prior) return prior; // the same layer twice in one image
-      const work = (async () => {
-        if (!slots.tryTake()) {
-          out(status(did, "Waiting"));
-          await slots.take();
-        }
-        try {
-          const mountFrom = (blob.sources ?? [])
-            .filter((s) => s.startsWith(`${host}/`) && s !== `${host}/${repoPath}`)
-            .map((s) => s.slice(host.length + 1));
-          let what: "exists" | "mounted" | "pushed" | undefined;
-          let mountedFrom = "";
-          if (await client.blobExists(repoPath, blob.digest, [RegistryClient.pushScope(repoPath)])) what = "exists";
-          for (const from of mountFrom) {
-            if (what) break;
-            if (await client.mountBlob(repoPath, blob.digest, from).catch(() => false)) {
-              what = "mounted";
-              mountedFrom = from;
-            }
-          }
-          if (!what) {
-            const bar = throttled(100, (b) => out(progress(did, "Pushing", b, blob.size)));
-            bar.flush(0);
-            const body = pipeCounted(this.store.content.reader(blob.digest), (b) => bar.update(b));
-            await client.pushBlob(repoPath, blob.digest, blob.size, body);
-            bar.flush(blob.size);
-            what = "pushed";
-          }
-          out(status(did, what === "exists" ? "Layer already exists" : what === "mounted" ? `Mounted from ${mountedFrom}` : "Pushed"));
-          await this.store.blobs.addSource(blob.digest, `${host}/${repoPath}`);
-        } finally {
-          slots.release();
-        }
-      })();
-      pushedDiff.set(key, work);
-      return work;
+      const key = blob?.digest ?? (diffIds[i] as string);
+      let work = pushed.get(key);
+      if (!work) {
+        work = this.pushLayer(client, host, repoPath, did, chains[i] as Digest, blob, slots, out, ac.signal);
+        pushed.set(key, work);
+      }
+      descs[i] = await work;
     };
     try {
       const results = await Promise.allSettled([...diffIds.keys()].map((i) => one(i)));
@@ -762,6 +735,80 @@ export class DistributionService {
     out({ progressDetail: {}, aux: { Tag: tag, Digest: digest, Size: bytes.length } });
     const name = formatReference({ repo, tag });
     this.o.events.emit("image", "push", name, { name });
+  }
+
+  /**
+   * One layer of a push, in one of the `slots`: a blob we have is checked for
+   * (HEAD), cross-mounted, or uploaded from the content store; a layer with no
+   * blob yet is compressed on all cores while it uploads (dockerd's "Pushing"
+   * progress counts its uncompressed bytes), and its blob kept for next time.
+   */
+  private async pushLayer(
+    client: RegistryClient,
+    host: string,
+    repoPath: string,
+    did: string,
+    chainId: Digest,
+    blob: LayerBlob | undefined,
+    slots: Slots,
+    out: ProgressSink,
+    signal: AbortSignal,
+  ): Promise<Descriptor> {
+    if (!slots.tryTake()) {
+      out(status(did, "Waiting"));
+      await slots.take();
+    }
+    try {
+      if (!blob) {
+        // dockerd's total is the layer's size as `docker history` shows it; the count is the tar's bytes.
+        const layerSize = shownSize(await this.store.layers.get(chainId));
+        const bar = throttled(100, (b) => out(progress(did, "Pushing", b, layerSize)));
+        bar.flush(0);
+        const ac = new AbortController();
+        const onAbort = (): void => ac.abort(signal.reason);
+        signal.addEventListener("abort", onAbort, { once: true });
+        try {
+          const c = await this.store.compressLayer(chainId, { signal: ac.signal, onTarBytes: (n) => bar.update(n) });
+          try {
+            await client.pushBlobStream(repoPath, c.stream, c.hashed);
+            blob = await c.blob;
+          } catch (e) {
+            ac.abort(e);
+            throw e;
+          }
+        } finally {
+          signal.removeEventListener("abort", onAbort);
+        }
+        bar.flush(layerSize);
+        out(status(did, "Pushed"));
+      } else {
+        const b = blob;
+        const mountFrom = (b.sources ?? []).filter((s) => s.startsWith(`${host}/`) && s !== `${host}/${repoPath}`).map((s) => s.slice(host.length + 1));
+        let what: "exists" | "mounted" | "pushed" | undefined;
+        let mountedFrom = "";
+        if (await client.blobExists(repoPath, b.digest, [RegistryClient.pushScope(repoPath)])) what = "exists";
+        for (const from of mountFrom) {
+          if (what) break;
+          if (await client.mountBlob(repoPath, b.digest, from).catch(() => false)) {
+            what = "mounted";
+            mountedFrom = from;
+          }
+        }
+        if (!what) {
+          const bar = throttled(100, (n) => out(progress(did, "Pushing", n, b.size)));
+          bar.flush(0);
+          const body = pipeCounted(this.store.content.reader(b.digest), (n) => bar.update(n));
+          await client.pushBlob(repoPath, b.digest, b.size, body);
+          bar.flush(b.size);
+          what = "pushed";
+        }
+        out(status(did, what === "exists" ? "Layer already exists" : what === "mounted" ? `Mounted from ${mountedFrom}` : "Pushed"));
+      }
+      await this.store.blobs.addSource(blob.digest, `${host}/${repoPath}`);
+      return { mediaType: blob.mediaType, size: blob.size, digest: blob.digest };
+    } finally {
+      slots.release();
+    }
   }
 
   // ---------------------------------------------------------------- login

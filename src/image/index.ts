@@ -3,10 +3,9 @@
  * snapshots and the image index behind one small class. Other folders import
  * from here only.
  */
-import { createHash } from "node:crypto";
 import path from "node:path";
 import { PassThrough, type Readable } from "node:stream";
-import { constants as zc, createGunzip, createGzip } from "node:zlib";
+import { createGunzip } from "node:zlib";
 import { BULK_CHUNK } from "../util/chunks.js";
 import { type Digest, sha256 } from "../util/digest.js";
 import { EngineError, invalid, notFound } from "../util/errors.js";
@@ -16,7 +15,8 @@ import { ensureDir } from "../util/fsutil.js";
 import { BoundedMap } from "../util/bounded.js";
 
 import { type ImageConfig, type ImageRunConfig, fullRunConfig, hostArchitecture } from "./config.js";
-import { ContentStore } from "./content.js";
+import { type ContentInfo, ContentStore } from "./content.js";
+import { GZIP_LAYER, compressLayer } from "./layercompress.js";
 import { ImageIndex, type ImageRecord } from "./images.js";
 import { LayerBlobIndex, type LayerBlob } from "./layerblobs.js";
 import { LayerStore, type LayerInfo, type UnpackedLayer, chainIdOf, chainIds, shownSize } from "./layers.js";
@@ -260,28 +260,37 @@ export class ImageStore {
   }
 
   /**
-   * A compressed blob for a layer (push): one it was pulled or pushed as when
-   * that blob is still here (gzip preferred), else its tar gzip'ed once into the
-   * content store and remembered. Callers hold a `gcLock` lease.
+   * A compressed blob this layer was pulled or pushed as, when that blob is
+   * still here (gzip preferred); undefined when it must be compressed afresh
+   * (`compressLayer`).
    */
-  async layerBlob(chainId: Digest, opts: { signal?: AbortSignal; accept?: (b: LayerBlob) => boolean } = {}): Promise<LayerBlob> {
+  async knownLayerBlob(chainId: Digest, accept: (b: LayerBlob) => boolean = () => true): Promise<LayerBlob | undefined> {
     const info = await this.layers.get(chainId);
-    const known = this.blobs.forDiffId(info.diffId).filter((b) => opts.accept?.(b) ?? true);
+    const known = this.blobs.forDiffId(info.diffId).filter(accept);
     known.sort((a, b) => Number(b.mediaType.endsWith("gzip")) - Number(a.mediaType.endsWith("gzip")));
     for (const b of known) if (await this.content.has(b.digest)) return b;
-    const tar = await this.layerTar(chainId);
-    const hash = createHash("sha256");
-    tar.on("data", (c: Buffer) => hash.update(c));
-    const gz = createGzip({ level: zc.Z_DEFAULT_COMPRESSION, chunkSize: 256 * 1024 });
-    tar.on("error", (e) => gz.destroy(e));
-    const written = await this.content.write(tar.pipe(gz), undefined, opts.signal);
-    const got = `sha256:${hash.digest("hex")}`;
-    if (got !== info.diffId) {
-      throw new EngineError("internal", `layer ${info.diffId} cannot be reproduced exactly (its tar now hashes to ${got}): it cannot be pushed`);
-    }
-    const blob: LayerBlob = { digest: written.digest, mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", size: written.size, diffId: info.diffId };
-    await this.blobs.add(blob);
-    return blob;
+    return undefined;
+  }
+
+  /**
+   * The layer's tar gzip'ed (in parallel blocks) as it is read, for a push that
+   * streams it out meanwhile (see layercompress.ts). `blob` resolves once the
+   * blob is kept in the content store and recorded as this layer's, so a later
+   * push sends the very same bytes. Callers hold a `gcLock` lease.
+   */
+  async compressLayer(
+    chainId: Digest,
+    opts: { signal?: AbortSignal; onTarBytes?: (n: number) => void } = {},
+  ): Promise<{ stream: Readable; hashed: Promise<ContentInfo>; blob: Promise<LayerBlob>; tarSize: number }> {
+    const info = await this.layers.get(chainId);
+    const c = compressLayer(this.content, await this.layerTar(chainId), info.diffId, opts);
+    const blob = c.stored.then(async (w) => {
+      const b: LayerBlob = { digest: w.digest, mediaType: GZIP_LAYER, size: w.size, diffId: info.diffId };
+      await this.blobs.add(b);
+      return b;
+    });
+    blob.catch(() => undefined);
+    return { stream: c.stream, hashed: c.hashed, blob, tarSize: info.size };
   }
 
   /** Point a tag at id; `touch: false` (pull, load) leaves Metadata.LastTagTime alone, as dockerd does. */

@@ -721,6 +721,50 @@ export class RegistryClient {
     this.checkDigestHeader(resp, digest);
   }
 
+  /**
+   * Upload a blob whose digest is known only once all of it has been sent (a
+   * layer compressed while it is pushed): POST, one PATCH carrying the whole
+   * stream (chunked transfer encoding, no Content-Range), then the closing
+   * PUT ?digest= once `digest` resolves — what dockerd does. A broken stream
+   * is not resumed (it cannot be replayed); the caller retries the layer.
+   */
+  async pushBlobStream(repo: string, body: Readable, digest: Promise<{ digest: Digest; size: number }>): Promise<{ digest: Digest; size: number }> {
+    let loc: URL;
+    try {
+      loc = await this.startUpload(repo);
+    } catch (e) {
+      body.destroy();
+      throw e;
+    }
+    const patched = await this.request({
+      method: "PATCH",
+      url: loc,
+      headers: { "Content-Type": "application/octet-stream" },
+      body,
+      scopes: [RegistryClient.pushScope(repo)],
+      ok: [202, 204],
+    }).catch((e: unknown) => {
+      body.destroy();
+      throw e;
+    });
+    patched.body.resume();
+    if (patched.headers.location) loc = new URL(patched.headers.location, patched.url);
+    const got = await digest;
+    const m = /^(?:bytes=)?0-(\d+)$/.exec(String(patched.headers.range ?? ""));
+    if (m && got.size > 1 && Number(m[1]) !== got.size - 1) throw new EngineError("invalid", `blob ${got.digest}: the registry has ${Number(m[1]) + 1} bytes, ${got.size} were sent`);
+    const resp = await this.request({
+      method: "PUT",
+      url: this.withDigest(loc, got.digest),
+      headers: { "Content-Length": 0 },
+      body: Buffer.alloc(0),
+      scopes: [RegistryClient.pushScope(repo)],
+      ok: [201],
+    });
+    resp.body.resume();
+    this.checkDigestHeader(resp, got.digest);
+    return got;
+  }
+
   private checkDigestHeader(resp: Resp, digest: Digest): void {
     const h = resp.headers["docker-content-digest"];
     if (typeof h === "string" && isDigest(h) && h !== digest) throw new EngineError("invalid", `registry stored ${h}, expected ${digest}`);
