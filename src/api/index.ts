@@ -21,6 +21,11 @@ export { API_VERSION, MIN_API_VERSION } from "./server.js";
 export type { TlsOptions } from "./server.js";
 
 export function makeApiServer(engine: Engine, log: Logger, tls?: TlsOptions): http.Server {
+  return createApiServer(apiRouter(engine), log, tls);
+}
+
+/** Every route of the API (throws at start-up if one is registered twice). */
+export function apiRouter(engine: Engine): Router {
   const r = new Router();
   systemRoutes(r, engine);
   containerRoutes(r, engine);
@@ -35,5 +40,5 @@ export function makeApiServer(engine: Engine, log: Logger, tls?: TlsOptions): ht
   distributionRoutes(r, engine);
   swarmRoutes(r);
   pluginRoutes(r);
-  return createApiServer(r, log, tls);
+  return r;
 }

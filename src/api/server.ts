@@ -51,9 +51,16 @@ interface Route {
 
 export class Router {
   private readonly routes: Route[] = [];
+  /** Method and pattern with the parameter names left out: what makes two routes the same. */
+  private readonly keys = new Set<string>();
 
+  /** Throws on a second registration of a (method, path): the first would silently win. */
   add(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({ method, parts: pattern.split("/").filter(Boolean), handler });
+    const parts = pattern.split("/").filter(Boolean);
+    const key = `${method} /${parts.map((p) => (p === "{name*}" ? "{*}" : p.startsWith("{") ? "{}" : p)).join("/")}`;
+    if (this.keys.has(key)) throw new Error(`route ${method} ${pattern} is registered twice`);
+    this.keys.add(key);
+    this.routes.push({ method, parts, handler });
     return this;
   }
 

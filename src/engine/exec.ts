@@ -455,9 +455,12 @@ export class ExecService {
     const ex = this.startable(id);
     const ready = await Promise.race([ex.started.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000).unref())]);
     if (!ready) throw new EngineError("internal", "timeout waiting for exec session ready");
-    if (!ex.tty || !ex.running || !ex.runtime || ex.stateDir === undefined) return;
+    // dockerd 20.10 asks containerd to resize the exec's process; once it ended, containerd has none: 404 "no such exec".
+    const gone = (): EngineError => notFound("no such exec");
+    if (!ex.running) throw gone();
+    if (!ex.tty || !ex.runtime || ex.stateDir === undefined) return;
     await ex.runtime.resize(ex.stateDir, height, width).catch((e: unknown) => {
-      if (ex.running) throw e;
+      throw ex.running ? e : gone();
     });
   }
 
