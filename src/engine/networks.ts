@@ -163,6 +163,11 @@ interface Endpoint {
 interface ContainerNet {
   id: string;
   attachments: Attachment[];
+  /**
+   * The NetworkMode network when it did not exist at create: dockerd 20.10 keeps it by name and
+   * looks it up at each start (404 "network <name> not found" until someone creates it).
+   */
+  missing?: string;
   /** Set while running with a namespace of ours. */
   netns?: string;
   sandboxId?: string;
@@ -204,6 +209,25 @@ function modeOf(rec: ContainerRecord): Mode {
   if (m.startsWith("container:")) return { kind: "container", target: m.slice("container:".length) };
   return { kind: "user", name: m };
 }
+
+/** NetworkSettings.Networks.<name> of a network the container has no endpoint in. */
+const EMPTY_ENDPOINT = {
+  IPAMConfig: null,
+  Links: null,
+  Aliases: null,
+  MacAddress: "",
+  DriverOpts: null,
+  GwPriority: 0,
+  NetworkID: "",
+  EndpointID: "",
+  Gateway: "",
+  IPAddress: "",
+  IPPrefixLen: 0,
+  IPv6Gateway: "",
+  GlobalIPv6Address: "",
+  GlobalIPv6PrefixLen: 0,
+  DNSNames: null,
+};
 
 function newHexId(): string {
   return randomBytes(32).toString("hex");
@@ -328,7 +352,7 @@ export class NetworkService implements ContainerNetworking {
     for (const rec of this.o.containers.all()) {
       if (this.state.has(rec.Id)) continue;
       try {
-        this.state.set(rec.Id, { id: rec.Id, attachments: this.attachmentsFor(rec) });
+        this.state.set(rec.Id, this.initialState(rec));
       } catch (e) {
         this.o.log.warn(`container ${rec.Id.slice(0, 12)}: ${messageOf(e)}`);
       }
@@ -547,19 +571,16 @@ export class NetworkService implements ContainerNetworking {
   // --- ContainerNetworking: create --------------------------------------------
 
   async onCreate(rec: ContainerRecord): Promise<void> {
-    let attachments: Attachment[];
+    let c: ContainerNet;
     try {
-      attachments = this.attachmentsFor(rec);
+      c = this.initialState(rec);
     } catch (e) {
       // Docker answers 400 here: a 404 from create makes the CLI try to pull the image.
       if (isEngineError(e, "notFound")) throw invalid(e.message);
       throw e;
     }
-    const c: ContainerNet = { id: rec.Id, attachments };
+    // As dockerd 20.10, an unknown NetworkMode network or container:<name> is only an error at start.
     const mode = modeOf(rec);
-    if (mode.kind === "container") {
-      if (!this.o.containers.find(mode.target)) throw notFound(`No such container: ${mode.target}`);
-    }
     if (mode.kind === "host" && rec.Config.Hostname === rec.Id.slice(0, 12)) rec.Config.Hostname = os.hostname();
     for (const l of rec.HostConfig.Links ?? []) {
       const target = l.split(":")[0] ?? "";
@@ -567,6 +588,22 @@ export class NetworkService implements ContainerNetworking {
     }
     // Nothing to write yet: until a connect/disconnect, the attachments follow from the record itself.
     this.state.set(rec.Id, c);
+  }
+
+  /** A container's attachments as its record says, or none yet with the NetworkMode network that does not exist (yet). */
+  private initialState(rec: ContainerRecord): ContainerNet {
+    const mode = modeOf(rec);
+    if (mode.kind === "user" && !this.findNetwork(mode.name)) return { id: rec.Id, attachments: [], missing: mode.name };
+    return { id: rec.Id, attachments: this.attachmentsFor(rec) };
+  }
+
+  /** At start: the NetworkMode network that was missing must exist now; it becomes the first attachment. */
+  private resolveMissing(rec: ContainerRecord, c: ContainerNet): void {
+    if (c.missing === undefined) return;
+    if (!this.findNetwork(c.missing)) throw notFound(`network ${c.missing} not found`);
+    const fresh = this.attachmentsFor(rec);
+    c.attachments = [...fresh, ...c.attachments.filter((a) => !fresh.some((f) => f.networkId === a.networkId))];
+    delete c.missing;
   }
 
   /** The networks a new container joins, from NetworkMode and NetworkingConfig.EndpointsConfig. */
@@ -621,7 +658,7 @@ export class NetworkService implements ContainerNetworking {
   private stateOf(rec: ContainerRecord): ContainerNet {
     let c = this.state.get(rec.Id);
     if (!c) {
-      c = { id: rec.Id, attachments: this.attachmentsFor(rec) };
+      c = this.initialState(rec);
       this.state.set(rec.Id, c);
     }
     return c;
@@ -643,6 +680,7 @@ export class NetworkService implements ContainerNetworking {
     if (c.netns || c.endpoints) await this.teardownState(c); // a previous run not cleaned up
     const mode = modeOf(rec);
     if (mode.kind === "container") return this.joinContainer(rec, mode.target);
+    this.resolveMissing(rec, c);
     const first = c.attachments[0] ? this.networks.get(c.attachments[0].networkId) : undefined;
     if (c.attachments.length > 0 && !first) throw notFound(`network ${rec.HostConfig.NetworkMode} not found`);
     if (first && first.Driver === "host") {
@@ -944,6 +982,8 @@ export class NetworkService implements ContainerNetworking {
     const running = rec.State.Running;
     const eps = running ? (c?.endpoints ?? []) : [];
     const networks: Record<string, unknown> = {};
+    // dockerd lists a NetworkMode network it could not find under its name, with an empty endpoint.
+    if (c?.missing !== undefined) networks[c.missing] = { ...EMPTY_ENDPOINT };
     for (const a of c?.attachments ?? []) {
       const n = this.networks.get(a.networkId);
       if (!n) continue;

@@ -155,9 +155,10 @@ export function forVersion(c: Record<string, unknown>, version: string): Record<
   }
   const nets = (c["NetworkSettings"] as { Networks?: Record<string, Record<string, unknown>> } | undefined)?.Networks ?? {};
   for (const [name, ep] of Object.entries(nets)) {
-    // Before 1.45 the short id is among a user-defined network's Aliases.
+    // Before 1.45 the short id is among a user-defined network's Aliases, once the container joined it (NetworkID set).
     const shortId = typeof c["Id"] === "string" ? c["Id"].slice(0, 12) : "";
-    if (!versionAtLeast(version, "1.45") && shortId !== "" && !["bridge", "host", "none", "default"].includes(name)) {
+    const joined = typeof ep["NetworkID"] === "string" && ep["NetworkID"] !== "";
+    if (!versionAtLeast(version, "1.45") && shortId !== "" && joined && !["bridge", "host", "none", "default"].includes(name)) {
       const aliases = Array.isArray(ep["Aliases"]) ? (ep["Aliases"] as string[]) : [];
       if (!aliases.includes(shortId)) ep["Aliases"] = [...aliases, shortId];
     }
