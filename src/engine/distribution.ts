@@ -27,6 +27,7 @@ import { MAX_CONFIG_BYTES, checkDeclaredSize, readAtMost } from "../util/limits.
 import {
   type ImageConfig,
   type ImageStore,
+  type BlobSources,
   type LayerBlob,
   type PendingLayer,
   type Reference,
@@ -58,6 +59,8 @@ import { type ProgressSink, progress, shortId, status, throttled } from "./progr
 
 const CONCURRENT_DOWNLOADS = 3;
 const CONCURRENT_UPLOADS = 5;
+/** dockerd tries at most this many cross-repository mounts per layer. */
+const MAX_MOUNT_ATTEMPTS = 3;
 /** How long the first contact with a registry may take (no internet: fail fast). */
 const PING_TIMEOUT_MS = 15_000;
 
@@ -583,6 +586,27 @@ export class DistributionService {
     }
   }
 
+  /**
+   * dockerd's mount candidates: repositories of `host` other than the target that hold a blob of this
+   * layer, those sharing more path components with the target first, then the most recent first (not
+   * other blobs than the one being pushed when the manifest goes as it was: its digests are fixed).
+   * At most MAX_MOUNT_ATTEMPTS, as dockerd.
+   */
+  private mountCandidates(diffId: Digest, blob: LayerBlob, host: string, repoPath: string, fixed: boolean): { blob: BlobSources; from: string }[] {
+    const known = this.store.sources.forDiffId(diffId).filter((k) => !fixed || k.digest === blob.digest);
+    const here = (r: string): boolean => r.startsWith(`${host}/`) && r !== `${host}/${repoPath}`;
+    const target = repoPath.split("/");
+    const likeness = (from: string): number => {
+      const parts = from.split("/");
+      let n = 0;
+      while (n < parts.length && n < target.length && parts[n] === target[n]) n++;
+      return n;
+    };
+    const all = known.flatMap((k) => k.repos.filter(here).map((r) => ({ blob: k, from: r.slice(host.length + 1) })));
+    // Array.prototype.sort is stable: equally alike candidates keep their most-recent-first order.
+    return all.sort((a, b) => likeness(b.from) - likeness(a.from)).slice(0, MAX_MOUNT_ATTEMPTS);
+  }
+
   private async pushTag(client: RegistryClient, host: string, repo: string, repoPath: string, tag: string, out: ProgressSink, signal: AbortSignal | undefined): Promise<void> {
     const id = this.store.index.allTags()[formatReference({ repo, tag })];
     if (id === undefined) throw notFound(`tag does not exist: ${formatReference({ repo, tag })}`);
@@ -620,7 +644,8 @@ export class DistributionService {
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const pushedDiff = new Map<string, Promise<void>>();
+    /** Per blob: its upload (or mount), and what the manifest names once it is done. */
+    const pushedDiff = new Map<string, Promise<Descriptor>>();
     const one = async (i: number): Promise<void> => {
       const did = shortId(diffIds[i] as string);
       let blob: LayerBlob;
@@ -630,28 +655,32 @@ export class DistributionService {
       } else {
         blob = await this.store.layerBlob(chains[i] as Digest, { signal: ac.signal, accept: (b) => !b.mediaType.includes("zstd") });
       }
-      descs[i] = { mediaType: blob.mediaType, size: blob.size, digest: blob.digest };
       const key = blob.digest;
       const prior = pushedDiff.get(key);
-      if (prior) return prior; // the same layer twice in one image
-      const work = (async () => {
+      if (prior) {
+        descs[i] = await prior; // the same layer twice in one image
+        return;
+      }
+      const work = (async (): Promise<Descriptor> => {
         if (!slots.tryTake()) {
           out(status(did, "Waiting"));
           await slots.take();
         }
         try {
-          const mountFrom = (blob.sources ?? [])
-            .filter((s) => s.startsWith(`${host}/`) && s !== `${host}/${repoPath}`)
-            .map((s) => s.slice(host.length + 1));
           let what: "exists" | "mounted" | "pushed" | undefined;
           let mountedFrom = "";
           if (await client.blobExists(repoPath, blob.digest, [RegistryClient.pushScope(repoPath)])) what = "exists";
-          for (const from of mountFrom) {
-            if (what) break;
-            if (await client.mountBlob(repoPath, blob.digest, from).catch(() => false)) {
+          // Then, as dockerd: a blob of this layer that went to (or came from) another repository of this registry, mounted.
+          for (const c of what ? [] : this.mountCandidates(diffIds[i] as Digest, blob, host, repoPath, verbatim !== undefined)) {
+            const mounted = await client.mountBlob(repoPath, c.blob.digest, c.from).catch(() => undefined);
+            if (mounted) {
               what = "mounted";
-              mountedFrom = from;
+              mountedFrom = c.from;
+              blob = { digest: c.blob.digest, mediaType: c.blob.mediaType, size: c.blob.size, diffId: c.blob.diffId };
+              break;
             }
+            // The registry answered it could not mount it (not a network error): forget that repository, as dockerd does.
+            if (mounted === false) await this.store.sources.forget(c.blob.digest, `${host}/${c.from}`);
           }
           if (!what) {
             const bar = throttled(100, (b) => out(progress(did, "Pushing", b, blob.size)));
@@ -662,13 +691,14 @@ export class DistributionService {
             what = "pushed";
           }
           out(status(did, what === "exists" ? "Layer already exists" : what === "mounted" ? `Mounted from ${mountedFrom}` : "Pushed"));
-          await this.store.blobs.addSource(blob.digest, `${host}/${repoPath}`);
+          await this.store.sources.record(blob, `${host}/${repoPath}`);
+          return { mediaType: blob.mediaType, size: blob.size, digest: blob.digest };
         } finally {
           slots.release();
         }
       })();
       pushedDiff.set(key, work);
-      return work;
+      descs[i] = await work;
     };
     try {
       const results = await Promise.allSettled([...diffIds.keys()].map((i) => one(i)));
