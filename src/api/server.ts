@@ -281,6 +281,9 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsOptions): 
         if (res) {
           // Plain (non-upgrade) hijack: answer 200 and hand the raw socket over.
           const s = res.socket as Duplex;
+          // Node's HTTP server still watches it: at the client's half-close it would end the socket,
+          // cutting the output still on its way (a TTY exec's "hi" lost). The connection is the handler's now.
+          for (const l of s.listeners("end")) s.off("end", l as () => void);
           s.on("error", () => s.destroy());
           s.once("finish", () => s.resume());
           res.detachSocket(res.socket as import("node:net").Socket);

@@ -386,7 +386,10 @@ export class ExecService {
     } else client.resume();
     // The exit code is recorded before the client is let go (the CLI asks for it next);
     // the monitor drains the output before it closes the socket, bounded here too.
-    const ended = recorded.then(() => Promise.race([monEnded, new Promise((r) => setTimeout(r, DRAIN_MS).unref())]));
+    // At the bound, one more turn of the event loop first: after a stall of the daemon the timer runs
+    // before the poll phase, which would read output (and its end) that is already waiting.
+    const bound = (): Promise<void> => new Promise((r) => setTimeout(() => setImmediate(r), DRAIN_MS).unref());
+    const ended = recorded.then(() => Promise.race([monEnded, bound()]));
     await Promise.race([ended, detached]);
     mon?.unpipe(client);
     mon?.destroy();
