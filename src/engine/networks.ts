@@ -141,7 +141,15 @@ interface Attachment {
   ipv6?: string;
   mac?: string;
   links: string[];
+  /** Made by `network connect` (dockerd joins the container to the network then, as at a start). */
+  byConnect?: true;
 }
+
+/**
+ * Marks a NetworkSettings.Networks entry the container has not joined yet (created, never started,
+ * not connected since): API < 1.45 shows the short id among Aliases only once it joined, as dockerd 20.10.
+ */
+export const NOT_JOINED = Symbol("berth.networks.notJoined");
 
 /** An endpoint in force (while the container runs). */
 interface Endpoint {
@@ -983,13 +991,15 @@ export class NetworkService implements ContainerNetworking {
     const eps = running ? (c?.endpoints ?? []) : [];
     const networks: Record<string, unknown> = {};
     // dockerd lists a NetworkMode network it could not find under its name, with an empty endpoint.
-    if (c?.missing !== undefined) networks[c.missing] = { ...EMPTY_ENDPOINT };
+    if (c?.missing !== undefined) networks[c.missing] = { ...EMPTY_ENDPOINT, [NOT_JOINED]: true };
     for (const a of c?.attachments ?? []) {
       const n = this.networks.get(a.networkId);
       if (!n) continue;
       const ep = eps.find((e) => e.networkId === a.networkId);
       const plain = running && n.Driver !== "bridge" ? (c?.plainEndpoint ?? "") : "";
+      const joined = a.byConnect === true || rec.State.StartedAt !== "0001-01-01T00:00:00Z";
       networks[n.Name] = {
+        ...(joined ? {} : { [NOT_JOINED]: true }),
         IPAMConfig: a.ipv4 || a.ipv6 ? { ...(a.ipv4 ? { IPv4Address: a.ipv4 } : {}), ...(a.ipv6 ? { IPv6Address: a.ipv6 } : {}) } : null,
         Links: a.links.length > 0 ? a.links : null,
         Aliases: a.aliases.length > 0 ? a.aliases : null,
@@ -1385,7 +1395,7 @@ export class NetworkService implements ContainerNetworking {
         throw invalid("container cannot be connected to multiple networks with one of the networks in private (none) mode");
       }
       if (c.attachments.some((a) => a.networkId === n.Id)) throw new EngineError("forbidden", `endpoint with name ${rec.Name.slice(1)} already exists in network ${n.Name}`);
-      const a = this.makeAttachment(n, cfg);
+      const a: Attachment = { ...this.makeAttachment(n, cfg), byConnect: true };
       if (rec.State.Running && c.netns) {
         const ep = await this.allocateEndpoint(rec.Id, a, n, nextIfname(c.endpoints ?? []));
         try {

@@ -69,6 +69,8 @@ export const scenarios: Scenario[] = [
       { api: "GET /networks", query: { filters: f({ bogus: ["x"] }) } },
       { api: "GET /networks", query: { filters: "{bad" } },
       { cli: ["network", "ls", "--filter", "type=custom", "--format", "{{.Name}} {{.Driver}} {{.Scope}} {{.Labels}}"], unordered: true },
+      // Created on a user network, never started: not joined yet, so no short id among its Aliases.
+      { api: "GET /containers/{{c}}/json", ignore: ["State", "HostConfig", "Config", "GraphDriver", "Created", "Path", "Args", "Image", "ResolvConfPath", "HostnamePath", "HostsPath", "LogPath", "Platform", "Driver"] },
     ],
   },
   {
