@@ -51,9 +51,16 @@ interface Route {
 
 export class Router {
   private readonly routes: Route[] = [];
+  /** Method and pattern with the parameter names left out: what makes two routes the same. */
+  private readonly keys = new Set<string>();
 
+  /** Throws on a second registration of a (method, path): the first would silently win. */
   add(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({ method, parts: pattern.split("/").filter(Boolean), handler });
+    const parts = pattern.split("/").filter(Boolean);
+    const key = `${method} /${parts.map((p) => (p === "{name*}" ? "{*}" : p.startsWith("{") ? "{}" : p)).join("/")}`;
+    if (this.keys.has(key)) throw new Error(`route ${method} ${pattern} is registered twice`);
+    this.keys.add(key);
+    this.routes.push({ method, parts, handler });
     return this;
   }
 
@@ -298,6 +305,9 @@ export function createApiServer(routes: Router | Promise<Router>, log: Logger, t
         if (res) {
           // Plain (non-upgrade) hijack: answer 200 and hand the raw socket over.
           const s = res.socket as Duplex;
+          // Node's HTTP server still watches it: at the client's half-close it would end the socket,
+          // cutting the output still on its way (a TTY exec's "hi" lost). The connection is the handler's now.
+          for (const l of s.listeners("end")) s.off("end", l as () => void);
           s.on("error", () => s.destroy());
           s.once("finish", () => s.resume());
           res.detachSocket(res.socket as import("node:net").Socket);

@@ -584,8 +584,10 @@ export class ContainerService {
       this.o.events.emit("container", "start", rec.Id, this.eventAttrs(rec));
     } catch (e) {
       const msg = messageOf(e);
-      // Docker's codes for a process that could not be started: 127 not found, 126 not executable.
-      const code = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
+      // Docker's codes for a process the runtime could not start: 127 not found, 126 not executable;
+      // 128 for the rest, as for what failed before the runtime (a missing network: "network x not found").
+      const before = isEngineError(e) && e.kind !== "internal";
+      const code = before ? 128 : /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
       rec.State = { ...rec.State, Status: rec.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, Error: msg, ExitCode: code };
       await runtime.cleanup(rec.Id).catch(() => undefined);
       await this.o.storage?.afterCreate(rec).catch(() => undefined);

@@ -125,10 +125,13 @@ export async function extractInto(root: ScopedRoot, rootfs: string, etc: readonl
       owner = { uid: u.uid, gid: u.gid };
     }
     const written: string[] = [];
+    /** The entry being written, as a container path (for the error of a write that fails). */
+    let current = dest;
     const onEntry = (rel: string, type: string | null): boolean => {
       // Docker leaves the destination directory's own metadata alone.
       if (rel === "") return false;
       const crel = key === "" ? rel : `${key}/${rel}`;
+      current = `/${crel}`;
       if (binds.has(crel)) throw internal(`unlinkat /${crel}: device or resource busy`);
       if (spec.noOverwriteDirNonDir) {
         const existing = root.lstatNoFollow(crel);
@@ -144,6 +147,8 @@ export async function extractInto(root: ScopedRoot, rootfs: string, etc: readonl
     const destFd = r.name === "" ? reopenDir(r.dirFd) : openDirAt(r.dirFd, r.name);
     try {
       await extractCopy(body, destFd, { onEntry, ...(idMap ? { idMap } : {}) });
+    } catch (e) {
+      throw writeError(e, current);
     } finally {
       closeQuietly(destFd);
     }
@@ -177,6 +182,19 @@ export function checkWritable(mountPoints: readonly WritableMount[], readonlyRoo
 }
 
 // --- details ------------------------------------------------------------------------
+
+/**
+ * A write the kernel refused while extracting (a read-only mount nested in the destination, a full disk):
+ * dockerd's message from its unpack helper, naming the path in the container, never the host's.
+ */
+function writeError(e: unknown, containerPath: string): unknown {
+  const errno: unknown = isEngineError(e) ? e.cause : e;
+  if (typeof errno !== "object" || errno === null || !("syscall" in errno) || !("code" in errno)) return e;
+  // Node's "EROFS: read-only file system, open '<host path>'": the description is strerror's, as Go's.
+  const what = /^[A-Z0-9]+: ([^,]+)/.exec(messageOf(errno))?.[1] ?? String(errno.code);
+  const call = ["mkdir", "symlink", "link"].includes(String(errno.syscall)) ? String(errno.syscall) : "open";
+  return internal(`Error processing tar file(exit status 1): ${call} ${containerPath}: ${what}`);
+}
 
 function resolveIn(root: ScopedRoot, p: string, followFinal: boolean, idOrName: string): ResolvedPath {
   try {

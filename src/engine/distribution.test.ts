@@ -86,6 +86,46 @@ test("push → pull into another store gives the same id; pushing the pulled ima
   assert.equal((again.find((m) => m["aux"])?.["aux"] as { Digest: string }).Digest, aux.Digest);
 });
 
+test("a layer's registry sources outlive it: after rmi, gc and a restart, a push of the same layer mounts the blob it was pulled as", { skip }, async () => {
+  // The layer is pulled as a blob Berth would not produce itself (gzip level 1), from repository "foreign".
+  const tar = tarOf("kept.txt", "sources outlive layers\n");
+  const gz = gzipSync(tar, { level: 1 });
+  const client = new RegistryClient({ host: reg.addr });
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256(tar)] } }));
+  await client.pushBlob("foreign", sha256(gz), gz.length, gz);
+  await client.pushBlob("foreign", sha256(config), config.length, config);
+  const manifest = { schemaVersion: 2, mediaType: MT.dockerManifest, config: { mediaType: MT.dockerConfig, digest: sha256(config), size: config.length }, layers: [{ mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", digest: sha256(gz), size: gz.length }] };
+  await client.putManifest("foreign", "1", Buffer.from(JSON.stringify(manifest)), MT.dockerManifest);
+  const dir = path.join(tmp, "restarted");
+  const first = new ImageStore(dir);
+  await first.init();
+  await new DistributionService({ store: first, events: new Events(), log }).pull({ fromImage: `${reg.addr}/foreign`, tag: "1" }, () => undefined);
+  await first.index.untag(`${reg.addr}/foreign:1`);
+  await first.index.delete(sha256(config));
+  await first.gc();
+  assert.deepEqual(await first.layers.list(), [], "the layer is gone");
+  assert.deepEqual(first.blobs.list(), [], "its blob record too");
+
+  // Restart on the same root, import the same tar again (uncompressed, as docker load does) and push it elsewhere.
+  const s = new ImageStore(dir);
+  await s.init();
+  const dist = new DistributionService({ store: s, events: new Events(), log });
+  const id = await s.importRootfs(Readable.from([tar]));
+  await s.tag(id, `${reg.addr}/mounted:1`);
+  const pushed: ProgressMessage[] = [];
+  await dist.push({ name: `${reg.addr}/mounted`, tag: "1" }, (m) => pushed.push(m));
+  assert.ok(pushed.some((m) => m["status"] === "Mounted from foreign"), JSON.stringify(pushed));
+  assert.ok(!pushed.some((m) => m["status"] === "Pushed"), JSON.stringify(pushed));
+  const { bytes } = await client.getManifest("mounted", "1");
+  assert.equal((JSON.parse(bytes.toString("utf8")) as { layers: { digest: string }[] }).layers[0]?.digest, sha256(gz), "the manifest names the mounted blob");
+
+  // A source that no longer holds the blob is forgotten after its mount fails (dockerd's v2 metadata does the same).
+  await s.sources.record({ digest: sha256(gz), mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", size: gz.length, diffId: sha256(tar) }, `${reg.addr}/never-had-it`);
+  await s.tag(id, `${reg.addr}/third:1`);
+  await dist.push({ name: `${reg.addr}/third`, tag: "1" }, () => undefined);
+  assert.ok(!s.sources.forDiffId(sha256(tar)).some((b) => b.repos.includes(`${reg.addr}/never-had-it`)));
+});
+
 test("a zstd layer (OCI manifest) is pulled, unpacked and pushed back with the same digests", { skip }, async () => {
   const client = new RegistryClient({ host: reg.addr });
   const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [ZSTD_DIFF] } }));

@@ -30,6 +30,7 @@ import { MAX_CONFIG_BYTES, checkDeclaredSize, readAtMost } from "../util/limits.
 import {
   type ImageConfig,
   type ImageStore,
+  type BlobSources,
   type LayerBlob,
   type PendingLayer,
   type Reference,
@@ -67,6 +68,8 @@ import { type ProgressSink, progress, shortId, status, throttled } from "./progr
 
 const CONCURRENT_DOWNLOADS = 3;
 const CONCURRENT_UPLOADS = 5;
+/** dockerd tries at most this many cross-repository mounts per layer. */
+const MAX_MOUNT_ATTEMPTS = 3;
 /** How long the first contact with a registry may take (no internet: fail fast). */
 const PING_TIMEOUT_MS = 15_000;
 
@@ -640,6 +643,27 @@ export class DistributionService {
     }
   }
 
+  /**
+   * dockerd's mount candidates: repositories of `host` other than the target that hold a blob of this
+   * layer, those sharing more path components with the target first, then the most recent first (not
+   * other blobs than the one being pushed when the manifest goes as it was: its digests are fixed).
+   * At most MAX_MOUNT_ATTEMPTS, as dockerd.
+   */
+  private mountCandidates(diffId: Digest, blob: LayerBlob | undefined, host: string, repoPath: string, fixed: boolean): { blob: BlobSources; from: string }[] {
+    const known = this.store.sources.forDiffId(diffId).filter((k) => !fixed || k.digest === blob?.digest);
+    const here = (r: string): boolean => r.startsWith(`${host}/`) && r !== `${host}/${repoPath}`;
+    const target = repoPath.split("/");
+    const likeness = (from: string): number => {
+      const parts = from.split("/");
+      let n = 0;
+      while (n < parts.length && n < target.length && parts[n] === target[n]) n++;
+      return n;
+    };
+    const all = known.flatMap((k) => k.repos.filter(here).map((r) => ({ blob: k, from: r.slice(host.length + 1) })));
+    // Array.prototype.sort is stable: equally alike candidates keep their most-recent-first order.
+    return all.sort((a, b) => likeness(b.from) - likeness(a.from)).slice(0, MAX_MOUNT_ATTEMPTS);
+  }
+
   private async pushTag(client: RegistryClient, host: string, repo: string, repoPath: string, tag: string, out: ProgressSink, signal: AbortSignal | undefined): Promise<void> {
     const id = this.store.index.allTags()[formatReference({ repo, tag })];
     if (id === undefined) throw notFound(`tag does not exist: ${formatReference({ repo, tag })}`);
@@ -691,7 +715,7 @@ export class DistributionService {
       const key = blob?.digest ?? (diffIds[i] as string);
       let work = pushed.get(key);
       if (!work) {
-        work = this.pushLayer(client, host, repoPath, did, chains[i] as Digest, blob, slots, out, ac.signal);
+        work = this.pushLayer(client, host, repoPath, did, diffIds[i] as Digest, chains[i] as Digest, blob, verbatim !== undefined, slots, out, ac.signal);
         pushed.set(key, work);
       }
       descs[i] = await work;
@@ -743,13 +767,20 @@ export class DistributionService {
    * blob yet is compressed on all cores while it uploads (dockerd's "Pushing"
    * progress counts its uncompressed bytes), and its blob kept for next time.
    */
+  /**
+   * One layer of a push, in one of the upload slots: already there, mounted from another repository of
+   * the registry that holds a blob of it (dockerd's remembered sources), or uploaded — from the content
+   * store when a compressed blob is known, else compressed while it streams to the registry.
+   */
   private async pushLayer(
     client: RegistryClient,
     host: string,
     repoPath: string,
     did: string,
+    diffId: Digest,
     chainId: Digest,
-    blob: LayerBlob | undefined,
+    known: LayerBlob | undefined,
+    fixed: boolean,
     slots: Slots,
     out: ProgressSink,
     signal: AbortSignal,
@@ -759,56 +790,64 @@ export class DistributionService {
       await slots.take();
     }
     try {
-      if (!blob) {
-        // dockerd's total is the layer's size as `docker history` shows it; the count is the tar's bytes.
-        const layerSize = shownSize(await this.store.layers.get(chainId));
-        const bar = throttled(100, (b) => out(progress(did, "Pushing", b, layerSize)));
-        bar.flush(0);
-        const ac = new AbortController();
-        const onAbort = (): void => ac.abort(signal.reason);
-        signal.addEventListener("abort", onAbort, { once: true });
-        try {
-          const c = await this.store.compressLayer(chainId, { signal: ac.signal, onTarBytes: (n) => bar.update(n) });
-          try {
-            await client.pushBlobStream(repoPath, c.stream, c.hashed);
-            blob = await c.blob;
-          } catch (e) {
-            ac.abort(e);
-            throw e;
-          }
-        } finally {
-          signal.removeEventListener("abort", onAbort);
+      let blob = known;
+      let what: "exists" | "mounted" | "pushed" | undefined;
+      let mountedFrom = "";
+      if (blob && (await client.blobExists(repoPath, blob.digest, [RegistryClient.pushScope(repoPath)]))) what = "exists";
+      for (const c of what ? [] : this.mountCandidates(diffId, blob, host, repoPath, fixed)) {
+        const mounted = await client.mountBlob(repoPath, c.blob.digest, c.from).catch(() => undefined);
+        if (mounted) {
+          what = "mounted";
+          mountedFrom = c.from;
+          blob = { digest: c.blob.digest, mediaType: c.blob.mediaType, size: c.blob.size, diffId: c.blob.diffId };
+          break;
         }
-        bar.flush(layerSize);
-        out(status(did, "Pushed"));
-      } else {
-        const b = blob;
-        const mountFrom = (b.sources ?? []).filter((s) => s.startsWith(`${host}/`) && s !== `${host}/${repoPath}`).map((s) => s.slice(host.length + 1));
-        let what: "exists" | "mounted" | "pushed" | undefined;
-        let mountedFrom = "";
-        if (await client.blobExists(repoPath, b.digest, [RegistryClient.pushScope(repoPath)])) what = "exists";
-        for (const from of mountFrom) {
-          if (what) break;
-          if (await client.mountBlob(repoPath, b.digest, from).catch(() => false)) {
-            what = "mounted";
-            mountedFrom = from;
-          }
-        }
-        if (!what) {
-          const bar = throttled(100, (n) => out(progress(did, "Pushing", n, b.size)));
-          bar.flush(0);
-          const body = pipeCounted(this.store.content.reader(b.digest), (n) => bar.update(n));
-          await client.pushBlob(repoPath, b.digest, b.size, body);
-          bar.flush(b.size);
-          what = "pushed";
-        }
-        out(status(did, what === "exists" ? "Layer already exists" : what === "mounted" ? `Mounted from ${mountedFrom}` : "Pushed"));
+        // The registry answered it could not mount it (not a network error): forget that repository, as dockerd does.
+        if (mounted === false) await this.store.sources.forget(c.blob.digest, `${host}/${c.from}`);
       }
-      await this.store.blobs.addSource(blob.digest, `${host}/${repoPath}`);
+      if (!what && !blob) blob = await this.compressAndPush(client, repoPath, did, chainId, out, signal);
+      else if (!what && blob) await this.pushStored(client, repoPath, did, blob, out);
+      if (!blob) throw new Error(`layer ${did}: no blob after its upload`);
+      out(status(did, what === "exists" ? "Layer already exists" : what === "mounted" ? `Mounted from ${mountedFrom}` : "Pushed"));
+      await this.store.sources.record(blob, `${host}/${repoPath}`);
       return { mediaType: blob.mediaType, size: blob.size, digest: blob.digest };
     } finally {
       slots.release();
     }
+  }
+
+  /** A layer without a compressed blob: gzipped on all cores while the bytes stream to the registry. */
+  private async compressAndPush(client: RegistryClient, repoPath: string, did: string, chainId: Digest, out: ProgressSink, signal: AbortSignal): Promise<LayerBlob> {
+    // dockerd's total is the layer's size as `docker history` shows it; the count is the tar's bytes.
+    const layerSize = shownSize(await this.store.layers.get(chainId));
+    const bar = throttled(100, (b) => out(progress(did, "Pushing", b, layerSize)));
+    bar.flush(0);
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const c = await this.store.compressLayer(chainId, { signal: ac.signal, onTarBytes: (n) => bar.update(n) });
+      try {
+        await client.pushBlobStream(repoPath, c.stream, c.hashed);
+        const blob = await c.blob;
+        bar.flush(layerSize);
+        return blob;
+      } catch (e) {
+        ac.abort(e);
+        throw e;
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** A compressed blob the content store holds, uploaded as it is. */
+  private async pushStored(client: RegistryClient, repoPath: string, did: string, blob: LayerBlob, out: ProgressSink): Promise<void> {
+    const bar = throttled(100, (n) => out(progress(did, "Pushing", n, blob.size)));
+    bar.flush(0);
+    const body = pipeCounted(this.store.content.reader(blob.digest), (n) => bar.update(n));
+    await client.pushBlob(repoPath, blob.digest, blob.size, body);
+    bar.flush(blob.size);
   }
 
   // ---------------------------------------------------------------- login

@@ -386,7 +386,10 @@ export class ExecService {
     } else client.resume();
     // The exit code is recorded before the client is let go (the CLI asks for it next);
     // the monitor drains the output before it closes the socket, bounded here too.
-    const ended = recorded.then(() => Promise.race([monEnded, new Promise((r) => setTimeout(r, DRAIN_MS).unref())]));
+    // At the bound, one more turn of the event loop first: after a stall of the daemon the timer runs
+    // before the poll phase, which would read output (and its end) that is already waiting.
+    const bound = (): Promise<void> => new Promise((r) => setTimeout(() => setImmediate(r), DRAIN_MS).unref());
+    const ended = recorded.then(() => Promise.race([monEnded, bound()]));
     await Promise.race([ended, detached]);
     mon?.unpipe(client);
     mon?.destroy();
@@ -455,9 +458,12 @@ export class ExecService {
     const ex = this.startable(id);
     const ready = await Promise.race([ex.started.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000).unref())]);
     if (!ready) throw new EngineError("internal", "timeout waiting for exec session ready");
-    if (!ex.tty || !ex.running || !ex.runtime || ex.stateDir === undefined) return;
+    // dockerd 20.10 asks containerd to resize the exec's process; once it ended, containerd has none: 404 "no such exec".
+    const gone = (): EngineError => notFound("no such exec");
+    if (!ex.running) throw gone();
+    if (!ex.tty || !ex.runtime || ex.stateDir === undefined) return;
     await ex.runtime.resize(ex.stateDir, height, width).catch((e: unknown) => {
-      if (ex.running) throw e;
+      throw ex.running ? e : gone();
     });
   }
 

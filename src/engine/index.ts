@@ -31,7 +31,7 @@ import { UpdateService } from "./update.js";
 
 export { ContainerService, ImageService, Events, ExecService };
 export { parseReference } from "../image/index.js";
-export { NetworkService, NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from "./networks.js";
+export { NOT_JOINED, NetworkService, NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from "./networks.js";
 export type { NetworkCreateBody, EndpointConfigIn } from "./networks.js";
 export { ExecCreateSchema, ExecStartSchema, parseDetachKeys } from "./exec.js";
 export type { EngineEvent } from "./events.js";

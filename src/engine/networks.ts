@@ -141,7 +141,15 @@ interface Attachment {
   ipv6?: string;
   mac?: string;
   links: string[];
+  /** Made by `network connect` (dockerd joins the container to the network then, as at a start). */
+  byConnect?: true;
 }
+
+/**
+ * Marks a NetworkSettings.Networks entry the container has not joined yet (created, never started,
+ * not connected since): API < 1.45 shows the short id among Aliases only once it joined, as dockerd 20.10.
+ */
+export const NOT_JOINED = Symbol("berth.networks.notJoined");
 
 /** An endpoint in force (while the container runs). */
 interface Endpoint {
@@ -163,6 +171,11 @@ interface Endpoint {
 interface ContainerNet {
   id: string;
   attachments: Attachment[];
+  /**
+   * The NetworkMode network when it did not exist at create: dockerd 20.10 keeps it by name and
+   * looks it up at each start (404 "network <name> not found" until someone creates it).
+   */
+  missing?: string;
   /** Set while running with a namespace of ours. */
   netns?: string;
   sandboxId?: string;
@@ -204,6 +217,25 @@ function modeOf(rec: ContainerRecord): Mode {
   if (m.startsWith("container:")) return { kind: "container", target: m.slice("container:".length) };
   return { kind: "user", name: m };
 }
+
+/** NetworkSettings.Networks.<name> of a network the container has no endpoint in. */
+const EMPTY_ENDPOINT = {
+  IPAMConfig: null,
+  Links: null,
+  Aliases: null,
+  MacAddress: "",
+  DriverOpts: null,
+  GwPriority: 0,
+  NetworkID: "",
+  EndpointID: "",
+  Gateway: "",
+  IPAddress: "",
+  IPPrefixLen: 0,
+  IPv6Gateway: "",
+  GlobalIPv6Address: "",
+  GlobalIPv6PrefixLen: 0,
+  DNSNames: null,
+};
 
 function newHexId(): string {
   return randomBytes(32).toString("hex");
@@ -328,7 +360,7 @@ export class NetworkService implements ContainerNetworking {
     for (const rec of this.o.containers.all()) {
       if (this.state.has(rec.Id)) continue;
       try {
-        this.state.set(rec.Id, { id: rec.Id, attachments: this.attachmentsFor(rec) });
+        this.state.set(rec.Id, this.initialState(rec));
       } catch (e) {
         this.o.log.warn(`container ${rec.Id.slice(0, 12)}: ${messageOf(e)}`);
       }
@@ -547,19 +579,16 @@ export class NetworkService implements ContainerNetworking {
   // --- ContainerNetworking: create --------------------------------------------
 
   async onCreate(rec: ContainerRecord): Promise<void> {
-    let attachments: Attachment[];
+    let c: ContainerNet;
     try {
-      attachments = this.attachmentsFor(rec);
+      c = this.initialState(rec);
     } catch (e) {
       // Docker answers 400 here: a 404 from create makes the CLI try to pull the image.
       if (isEngineError(e, "notFound")) throw invalid(e.message);
       throw e;
     }
-    const c: ContainerNet = { id: rec.Id, attachments };
+    // As dockerd 20.10, an unknown NetworkMode network or container:<name> is only an error at start.
     const mode = modeOf(rec);
-    if (mode.kind === "container") {
-      if (!this.o.containers.find(mode.target)) throw notFound(`No such container: ${mode.target}`);
-    }
     if (mode.kind === "host" && rec.Config.Hostname === rec.Id.slice(0, 12)) rec.Config.Hostname = os.hostname();
     for (const l of rec.HostConfig.Links ?? []) {
       const target = l.split(":")[0] ?? "";
@@ -567,6 +596,22 @@ export class NetworkService implements ContainerNetworking {
     }
     // Nothing to write yet: until a connect/disconnect, the attachments follow from the record itself.
     this.state.set(rec.Id, c);
+  }
+
+  /** A container's attachments as its record says, or none yet with the NetworkMode network that does not exist (yet). */
+  private initialState(rec: ContainerRecord): ContainerNet {
+    const mode = modeOf(rec);
+    if (mode.kind === "user" && !this.findNetwork(mode.name)) return { id: rec.Id, attachments: [], missing: mode.name };
+    return { id: rec.Id, attachments: this.attachmentsFor(rec) };
+  }
+
+  /** At start: the NetworkMode network that was missing must exist now; it becomes the first attachment. */
+  private resolveMissing(rec: ContainerRecord, c: ContainerNet): void {
+    if (c.missing === undefined) return;
+    if (!this.findNetwork(c.missing)) throw notFound(`network ${c.missing} not found`);
+    const fresh = this.attachmentsFor(rec);
+    c.attachments = [...fresh, ...c.attachments.filter((a) => !fresh.some((f) => f.networkId === a.networkId))];
+    delete c.missing;
   }
 
   /** The networks a new container joins, from NetworkMode and NetworkingConfig.EndpointsConfig. */
@@ -621,7 +666,7 @@ export class NetworkService implements ContainerNetworking {
   private stateOf(rec: ContainerRecord): ContainerNet {
     let c = this.state.get(rec.Id);
     if (!c) {
-      c = { id: rec.Id, attachments: this.attachmentsFor(rec) };
+      c = this.initialState(rec);
       this.state.set(rec.Id, c);
     }
     return c;
@@ -643,6 +688,7 @@ export class NetworkService implements ContainerNetworking {
     if (c.netns || c.endpoints) await this.teardownState(c); // a previous run not cleaned up
     const mode = modeOf(rec);
     if (mode.kind === "container") return this.joinContainer(rec, mode.target);
+    this.resolveMissing(rec, c);
     const first = c.attachments[0] ? this.networks.get(c.attachments[0].networkId) : undefined;
     if (c.attachments.length > 0 && !first) throw notFound(`network ${rec.HostConfig.NetworkMode} not found`);
     if (first && first.Driver === "host") {
@@ -944,12 +990,16 @@ export class NetworkService implements ContainerNetworking {
     const running = rec.State.Running;
     const eps = running ? (c?.endpoints ?? []) : [];
     const networks: Record<string, unknown> = {};
+    // dockerd lists a NetworkMode network it could not find under its name, with an empty endpoint.
+    if (c?.missing !== undefined) networks[c.missing] = { ...EMPTY_ENDPOINT, [NOT_JOINED]: true };
     for (const a of c?.attachments ?? []) {
       const n = this.networks.get(a.networkId);
       if (!n) continue;
       const ep = eps.find((e) => e.networkId === a.networkId);
       const plain = running && n.Driver !== "bridge" ? (c?.plainEndpoint ?? "") : "";
+      const joined = a.byConnect === true || rec.State.StartedAt !== "0001-01-01T00:00:00Z";
       networks[n.Name] = {
+        ...(joined ? {} : { [NOT_JOINED]: true }),
         IPAMConfig: a.ipv4 || a.ipv6 ? { ...(a.ipv4 ? { IPv4Address: a.ipv4 } : {}), ...(a.ipv6 ? { IPv6Address: a.ipv6 } : {}) } : null,
         Links: a.links.length > 0 ? a.links : null,
         Aliases: a.aliases.length > 0 ? a.aliases : null,
@@ -1345,7 +1395,7 @@ export class NetworkService implements ContainerNetworking {
         throw invalid("container cannot be connected to multiple networks with one of the networks in private (none) mode");
       }
       if (c.attachments.some((a) => a.networkId === n.Id)) throw new EngineError("forbidden", `endpoint with name ${rec.Name.slice(1)} already exists in network ${n.Name}`);
-      const a = this.makeAttachment(n, cfg);
+      const a: Attachment = { ...this.makeAttachment(n, cfg), byConnect: true };
       if (rec.State.Running && c.netns) {
         const ep = await this.allocateEndpoint(rec.Id, a, n, nextIfname(c.endpoints ?? []));
         try {

@@ -19,6 +19,7 @@ import { type ContentInfo, ContentStore } from "./content.js";
 import { GZIP_LAYER, compressLayer } from "./layercompress.js";
 import { ImageIndex, type ImageRecord } from "./images.js";
 import { LayerBlobIndex, type LayerBlob } from "./layerblobs.js";
+import { DistributionSources } from "./distsources.js";
 import { LayerStore, type LayerInfo, type UnpackedLayer, chainIdOf, chainIds, shownSize } from "./layers.js";
 import { type Reference, formatReference, missingImageName, parseReference, registryOf, withDefaultTag } from "./reference.js";
 
@@ -48,6 +49,7 @@ export {
 export { O_PATH, at, procAt, closeQuietly, lstatAt, openDirAt, reopenDir, readdirAt, readlinkAt, removeAt } from "./fdpath.js";
 export type { ResolvedPath, TreeTarOptions, FsChange, ChangesOptions, CopyInOptions } from "./archive-tar.js";
 export type { SnapshotInfo } from "./layers.js";
+export type { BlobSources } from "./distsources.js";
 export { checkImageStore } from "./check.js";
 export type { CheckProblem } from "./check.js";
 
@@ -64,6 +66,8 @@ export class ImageStore {
   readonly index: ImageIndex;
   /** diffId ↔ compressed blob (pulled or pushed as). */
   readonly blobs: LayerBlobIndex;
+  /** Which repositories hold which blob of a layer (kept after the layer goes: cross-repository mounts). */
+  readonly sources: DistributionSources;
   /** Writers hold a lease; garbage collection runs exclusively, so it never sees half-added content. */
   readonly gcLock = new SharedLock();
   /** Holders of layers outside images and snapshots (the build cache); every gc keeps what they return. */
@@ -78,6 +82,7 @@ export class ImageStore {
     this.layers = new LayerStore(root, idMap);
     this.index = new ImageIndex(root);
     this.blobs = new LayerBlobIndex(root);
+    this.sources = new DistributionSources(root);
   }
 
   /** User-namespace remapping of this store (`--userns-remap`), if any. */
@@ -92,6 +97,7 @@ export class ImageStore {
     await this.layers.init();
     await this.index.init();
     await this.blobs.init();
+    await this.sources.init();
   }
 
   resolve(input: string): Digest | undefined {
@@ -236,7 +242,9 @@ export class ImageStore {
       diffId: unpacked.diffId,
       commit: async (parent) => {
         const info = await unpacked.commit(parent);
-        await this.blobs.add({ digest: desc.digest, mediaType: desc.mediaType, size: desc.size, diffId: info.diffId, ...(opts.source ? { sources: [opts.source] } : {}) });
+        const blob = { digest: desc.digest, mediaType: desc.mediaType, size: desc.size, diffId: info.diffId };
+        await this.blobs.add(blob);
+        if (opts.source) await this.sources.record(blob, opts.source);
         return info;
       },
       discard: () => unpacked.discard(),

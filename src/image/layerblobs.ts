@@ -8,8 +8,6 @@ export interface LayerBlob {
   mediaType: string;
   size: number;
   diffId: Digest;
-  /** Repositories ("host/path") known to hold the blob: pulled from or pushed to (cross-repository mounts). */
-  sources?: string[];
 }
 
 interface BlobFile {
@@ -55,17 +53,7 @@ export class LayerBlobIndex {
 
   async add(blob: LayerBlob): Promise<void> {
     await this.mutate((d) => {
-      const cur = d.blobs[blob.digest];
-      const sources = [...new Set([...(cur?.sources ?? []), ...(blob.sources ?? [])])];
-      d.blobs[blob.digest] = { digest: blob.digest, mediaType: blob.mediaType, size: blob.size, diffId: blob.diffId, ...(sources.length > 0 ? { sources } : {}) };
-    });
-  }
-
-  async addSource(digest: Digest, source: string): Promise<void> {
-    if (this.data.blobs[digest]?.sources?.includes(source)) return;
-    await this.mutate((d) => {
-      const cur = d.blobs[digest];
-      if (cur) cur.sources = [...new Set([...(cur.sources ?? []), source])];
+      d.blobs[blob.digest] = { digest: blob.digest, mediaType: blob.mediaType, size: blob.size, diffId: blob.diffId };
     });
   }
 

@@ -116,7 +116,11 @@ test("unpackCompressedLayer: blob verified before it is visible, layer visible o
   assert.equal(info.chainId, diffId);
   assert.ok(await s.layers.has(diffId));
   assert.deepEqual(
-    s.blobs.forDiffId(diffId).map((b) => [b.digest, b.sources]),
+    s.blobs.forDiffId(diffId).map((b) => b.digest),
+    [desc.digest],
+  );
+  assert.deepEqual(
+    s.sources.forDiffId(diffId).map((b) => [b.digest, b.repos]),
     [[desc.digest, ["reg.example/app"]]],
   );
   assert.deepEqual(await leftovers(s.layers.layersDir), []);

@@ -483,9 +483,8 @@ describe("docker cp through volumes and bind mounts, as the container sees them"
     // A read-only mount inside a writable one stays read-only for a tar that reaches into it.
     await ok(["run", "-d", "--name", "nested", "-v", "named:/top", "-v", `${hostBind}:/top/inner:ro`, "busybox", "sleep", "300"]);
     const err = await fails(["cp", "-", "nested:/top"], await buildTar([{ name: "inner/sneaky", body: "x" }]));
-    // reference: dockerd 20.10 says "Error processing tar file(exit status 1): open /top/inner/sneaky: read-only file system";
-    // Berth says "extracting layer: EROFS: read-only file system, open '<host path>'" (src/image/tar.ts classify).
-    assert.match(err, /Error response from daemon: .*read-only file system/i);
+    // reference: dockerd 20.10 (the path in the container, never the host's).
+    assert.equal(err, "Error response from daemon: Error processing tar file(exit status 1): open /top/inner/sneaky: read-only file system");
     assert.equal(existsSync(path.join(hostBind, "sneaky")), false);
     assert.equal(await cat("nested:/top/inner/from-host"), "host side\n");
   });

@@ -189,6 +189,8 @@ describe("docker exec against berthd", () => {
     const done = (await api(d.sock, "GET", `/v1.47/exec/${id}/json`)).body as ExecInspect;
     assert.equal(done.ExitCode, 4);
     assert.equal((await d.docker(["inspect", "-f", "{{json .ExecIDs}}", "box"])).stdout.trim(), "null");
+    // reference: dockerd 20.10 answers a resize of an exec that ended with 404 "no such exec".
+    assert.deepEqual(await api(d.sock, "POST", `/v1.47/exec/${id}/resize?h=10&w=10`), { status: 404, body: { message: "no such exec" } });
 
     const again = await api(d.sock, "POST", `/v1.47/exec/${id}/start`, { Detach: true });
     assert.equal(again.status, 409);

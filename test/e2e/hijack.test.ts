@@ -98,6 +98,23 @@ describe("hijacked exec and attach answers as dockerd 20.10 writes them", () => 
     assert.equal(r.stdout.trim(), "running");
   });
 
+  it("delivers a TTY exec's output every time (30 runs) when the client half-closes at once, as the docker CLI does without stdin", async () => {
+    // reference: dockerd 20.10 delivers it every time, with or without the upgrade headers.
+    for (let i = 0; i < 30; i++) {
+      const { body } = await api("POST", "/v1.41/containers/hj/exec", { Cmd: ["sh", "-c", `echo hi-${i}`], Tty: true, AttachStdout: true, AttachStderr: true });
+      const id = (JSON.parse(body) as { Id: string }).Id;
+      const out = await startHalfClosed(d.sock, `/v1.41/exec/${id}/start`, JSON.stringify({ Tty: true, Detach: false }), i % 2 === 0);
+      assert.match(out, new RegExp(`^HTTP/1\\.1 (101 UPGRADED|200 OK)\r\n[^]*\r\n\r\nhi-${i}\r\n$`), `run ${i}: ${JSON.stringify(out)}`);
+    }
+  });
+
+  it("gives `docker exec -t c sh -c 'echo hi'` its output every time (30 runs)", async () => {
+    for (let i = 0; i < 30; i++) {
+      const r = await d.docker(["exec", "-t", "hj", "sh", "-c", `echo hi-${i}`]);
+      assert.deepEqual([r.code, r.stdout, r.stderr], [0, `hi-${i}\r\n`, ""], `run ${i}`);
+    }
+  });
+
   it("answers attach errors after taking the connection: bare status line, raw-stream type, plain-text message", async () => {
     assert.equal(
       await hijack(d.sock, "POST", "/v1.41/containers/nosuch/attach?stream=1&stdin=1&stdout=1", undefined, ""),
@@ -165,5 +182,25 @@ function fetchUnix(sock: string, method: string, path: string, body?: unknown): 
     });
     s.on("error", reject);
     s.write(`${method} ${path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n${body === undefined ? "" : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n`}\r\n${text}`);
+  });
+}
+
+/** A hijacking request (with or without the upgrade headers) whose client half-closes right after it; resolves with all it read. */
+function startHalfClosed(sock: string, path: string, body: string, upgrade: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ path: sock, allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no end of stream: ${JSON.stringify(Buffer.concat(chunks).toString("latin1"))}`));
+    }, 15_000);
+    s.on("data", (c: Buffer) => chunks.push(c));
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString("latin1"));
+    });
+    s.on("error", reject);
+    const up = upgrade ? "Connection: Upgrade\r\nUpgrade: tcp\r\n" : "";
+    s.end(`POST ${path} HTTP/1.1\r\nHost: docker\r\n${up}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   });
 }

@@ -1,5 +1,5 @@
 import type { Engine, WaitCondition } from "../../engine/index.js";
-import { ContainerCreateSchema, UpdateConfigSchema, parseDetachKeys } from "../../engine/index.js";
+import { ContainerCreateSchema, NOT_JOINED, UpdateConfigSchema, parseDetachKeys } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Router, COMMON_HEADERS, qBool, qFilters, qInt, requireRes, startStream, versionAtLeast } from "../server.js";
 
@@ -155,9 +155,10 @@ export function forVersion(c: Record<string, unknown>, version: string): Record<
   }
   const nets = (c["NetworkSettings"] as { Networks?: Record<string, Record<string, unknown>> } | undefined)?.Networks ?? {};
   for (const [name, ep] of Object.entries(nets)) {
-    // Before 1.45 the short id is among a user-defined network's Aliases.
+    // Before 1.45 the short id is among a user-defined network's Aliases, once the container joined it (started or connected).
     const shortId = typeof c["Id"] === "string" ? c["Id"].slice(0, 12) : "";
-    if (!versionAtLeast(version, "1.45") && shortId !== "" && !["bridge", "host", "none", "default"].includes(name)) {
+    const joined = !(NOT_JOINED in ep);
+    if (!versionAtLeast(version, "1.45") && shortId !== "" && joined && !["bridge", "host", "none", "default"].includes(name)) {
       const aliases = Array.isArray(ep["Aliases"]) ? (ep["Aliases"] as string[]) : [];
       if (!aliases.includes(shortId)) ep["Aliases"] = [...aliases, shortId];
     }

@@ -75,6 +75,25 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
+    // A tar reaching into a read-only mount nested in the (writable) destination: the kernel refuses the write.
+    name: "archive/put-into-nested-read-only-mount",
+    steps: [
+      {
+        api: "POST /containers/create",
+        query: { name: "nro" },
+        body: { Image: "busybox", Cmd: ["sleep", "600"], HostConfig: { NetworkMode: "none", Binds: ["nrotop:/top", "nroin:/top/inner:ro"] } },
+        save: { c: "Id" },
+        compare: "status",
+      },
+      { api: "POST /containers/{{c}}/start", compare: "status" },
+      { api: "PUT /containers/{{c}}/archive", query: { path: "/top" }, body: tarOf("inner/sneaky", "x"), headers: { "Content-Type": "application/x-tar" } },
+      { api: "PUT /containers/{{c}}/archive", query: { path: "/top" }, body: tarOf("inner/newdir", "", "5"), headers: { "Content-Type": "application/x-tar" } },
+      { api: "HEAD /containers/{{c}}/archive", query: { path: "/top/inner/sneaky" } },
+      { api: "POST /containers/{{c}}/stop", query: { t: 0 }, compare: "status" },
+      { api: "PUT /containers/{{c}}/archive", query: { path: "/top" }, body: tarOf("inner/sneaky", "x"), headers: { "Content-Type": "application/x-tar" } },
+    ],
+  },
+  {
     name: "archive/export-and-changes",
     steps: [
       ctr("x1", "c", "mkdir /newdir; echo y > /newdir/f; rm /etc/group; echo z >> /etc/passwd"),

@@ -214,6 +214,30 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
+    // dockerd 20.10 accepts an unknown NetworkMode (or container:<unknown>) at create and fails each start with 404.
+    name: "containers/unknown-network-fails-at-start",
+    steps: [
+      // First: the container's id is then the first unknown id on both sides (inspect's GraphDriver data brings others).
+      { mark: "t0" },
+      { cli: ["run", "--rm", "--name", "un3", "--network", "nosuchnet", "busybox", "true"] },
+      { mark: "t1" },
+      { api: "GET /containers/un3/json" },
+      { api: "GET /events", query: { since: "{{t0}}", until: "{{t1}}", filters: JSON.stringify({ container: ["un3"] }) } },
+      create("un1", "n", { HostConfig: { NetworkMode: "nosuchnet" } }),
+      start("n"),
+      start("n"),
+      state("n"),
+      inspect("n"),
+      { api: "GET /containers/json", query: { all: 1 } },
+      create("un2", "k", { HostConfig: { NetworkMode: "container:nosuch" } }),
+      start("k"),
+      state("k"),
+      { api: "POST /networks/create", body: { Name: "nosuchnet" }, compare: "status" },
+      start("n"),
+      state("n"),
+    ],
+  },
+  {
     name: "containers/resize",
     steps: [
       create("rs1", "c", { Tty: true }),
@@ -253,12 +277,6 @@ export const allowlist: AllowEntry[] = [
     step: 9,
     where: "body.message",
     why: "Berth checks restart policies with moby 23+'s validator and wording (\"invalid restart policy: unknown policy 'sometimes'; use one of …\"), the same for create and update",
-  },
-  {
-    scenario: "containers/create-errors",
-    step: 10,
-    where: "*",
-    why: "not fixed yet: dockerd 20.10 accepts an unknown NetworkMode at create and fails at start; Berth refuses it at create (404-class message, 400)",
   },
   {
     scenario: "containers/kill-and-wait",

@@ -62,13 +62,16 @@ export const scenarios: Scenario[] = [
       { api: "GET /networks", query: { filters: f({ label: ["tier"] }) }, unordered: true },
       { api: "GET /networks", query: { filters: f({ driver: ["bridge"], type: ["custom"] }) }, unordered: true },
       { api: "GET /networks", query: { filters: f({ type: ["builtin"] }) }, unordered: true, ignore: ["*.Id", "*.Options", "*.IPAM.Config"] },
-      { api: "GET /networks", query: { filters: f({ dangling: ["true"], type: ["custom"] }) } },
+      // Unordered as the other lists: dockerd 20.10 lists networks in its store's key order (their random ids).
+      { api: "GET /networks", query: { filters: f({ dangling: ["true"], type: ["custom"] }) }, unordered: true },
       { api: "GET /networks", query: { filters: f({ dangling: ["false"], type: ["custom"] }) } },
       { api: "GET /networks", query: { filters: f({ type: ["bogus"] }) } },
       { api: "GET /networks", query: { filters: f({ dangling: ["maybe"] }) } },
       { api: "GET /networks", query: { filters: f({ bogus: ["x"] }) } },
       { api: "GET /networks", query: { filters: "{bad" } },
       { cli: ["network", "ls", "--filter", "type=custom", "--format", "{{.Name}} {{.Driver}} {{.Scope}} {{.Labels}}"], unordered: true },
+      // Created on a user network, never started: not joined yet, so no short id among its Aliases.
+      { api: "GET /containers/{{c}}/json", ignore: ["State", "HostConfig", "Config", "GraphDriver", "Created", "Path", "Args", "Image", "ResolvConfPath", "HostnamePath", "HostsPath", "LogPath", "Platform", "Driver"] },
     ],
   },
   {
