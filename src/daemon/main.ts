@@ -3,7 +3,7 @@
  * berthd: the daemon. Parses dockerd-style flags, takes the data-root lock, starts
  * the engine and serves the Docker Engine API on the requested sockets.
  */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { promises as fs, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -15,38 +15,24 @@ import { type IdMap, resolveRemap } from "../util/idmap.js";
 import { atomicWriteFile, ensureDir, mkdirp } from "../util/fsutil.js";
 import { lockDataRoot } from "./datalock.js";
 import { tightenDataRoot } from "./roots.js";
-import { isLogLevel, makeLogger } from "../util/log.js";
+import { type LogLevel, makeLogger } from "../util/log.js";
+import { type FlagValues, type Settings, DEFAULTS, DEFAULT_CONFIG_FILE, loadSettings } from "./config.js";
+import { makeReloader } from "./reload.js";
+import { sdNotify, selectFds, takeSystemdEnv } from "./systemd.js";
 import { run } from "../util/exec.js";
-
-interface Flags {
-  host: string[];
-  dataRoot: string;
-  execRoot: string;
-  pidfile?: string;
-  debug: boolean;
-  logLevel: string;
-  defaultRuntime: string;
-  group: string;
-  tls?: boolean;
-  tlsverify?: boolean;
-  tlscacert?: string;
-  tlscert?: string;
-  tlskey?: string;
-  insecureRegistry?: string[];
-  bip?: string;
-  usernsRemap?: string;
-}
 
 const program = new Command("berthd")
   .description("Berth container engine daemon (serves the Docker Engine API)")
-  .addOption(new Option("-H, --host <socket>", "daemon socket to listen on (unix://PATH or tcp://127.0.0.1:PORT), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
-  .option("--data-root <dir>", "root directory of persistent state", "/var/lib/berth")
-  .option("--exec-root <dir>", "root directory for execution state", "/run/berth")
+  .option("--config-file <file>", "daemon configuration file (dockerd's daemon.json keys)", DEFAULT_CONFIG_FILE)
+  .option("--validate", "validate the configuration (flags and file) and exit")
+  .addOption(new Option("-H, --host <socket>", "daemon socket to listen on (unix://PATH, tcp://127.0.0.1:PORT, fd://[NAME|N] from systemd), repeatable").argParser(repeat))
+  .option("--data-root <dir>", "root directory of persistent state", DEFAULTS.dataRoot)
+  .option("--exec-root <dir>", "root directory for execution state", DEFAULTS.execRoot)
   .option("-p, --pidfile <file>", "path to the daemon's PID file (default: <exec-root>/berthd.pid)")
   .option("-D, --debug", "enable debug mode", false)
-  .option("-l, --log-level <level>", "log level (debug, info, warn, error, fatal)", "info")
-  .option("--default-runtime <name>", "default OCI runtime for containers (runc or crun)", "runc")
-  .option("-G, --group <name>", "group for the unix socket", "berth")
+  .option("-l, --log-level <level>", "log level (debug, info, warn, error, fatal)", DEFAULTS.logLevel)
+  .option("--default-runtime <name>", "default OCI runtime for containers (runc, crun, or a daemon.json runtimes name)", DEFAULTS.defaultRuntime)
+  .option("-G, --group <name>", "group for the unix socket", DEFAULTS.group)
   .option("--tls", "use TLS on tcp:// hosts (implied by --tlsverify)")
   .option("--tlsverify", "use TLS and require client certificates signed by --tlscacert")
   .option("--tlscacert <file>", "trust client certificates signed by this CA")
@@ -54,11 +40,28 @@ const program = new Command("berthd")
   .option("--tlskey <file>", "the server's TLS key")
   .option("--userns-remap <user>", 'run containers in a user namespace mapped to this user\'s subordinate ids ("default" creates and uses the user dockremap; user[:group] or uid[:gid])')
   .option("--bip <cidr>", "the default bridge's address and prefix, e.g. 172.18.0.1/16 (when berth0 does not exist yet)")
-  .addOption(new Option("--insecure-registry <host>", "registry reachable over plain HTTP (host:port or CIDR), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
+  .addOption(new Option("--insecure-registry <host>", "registry reachable over plain HTTP (host:port or CIDR), repeatable").argParser(repeat))
+  .addOption(new Option("--label <key=value>", "a label of the daemon (docker info), repeatable").argParser(repeat))
+  .addOption(new Option("--max-concurrent-downloads <n>", `layers downloaded at once per pull (default ${DEFAULTS.maxConcurrentDownloads})`).argParser(int))
+  .addOption(new Option("--max-concurrent-uploads <n>", `layers uploaded at once per push (default ${DEFAULTS.maxConcurrentUploads})`).argParser(int))
   .version("0.1.0", "-v, --version");
 
+function repeat(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
+
+function int(v: string): number {
+  if (!/^-?\d+$/.test(v)) throw new InvalidArgumentError(`strconv.ParseInt: parsing "${v}": invalid syntax`);
+  return Number(v);
+}
+
 program.parse();
-const flags = program.opts<Flags>();
+const opts = program.opts<{ configFile: string; validate?: boolean }>();
+const flagValues: FlagValues = {
+  values: program.opts(),
+  fromCli: (field) => program.getOptionValueSource(field) === "cli",
+};
+const configRequired = flagValues.fromCli("configFile");
 
 /** dockerd's check: every directory above the data root must let the remapped root through, or no container starts. */
 async function checkTraversable(dir: string, who: { uid: number; gid: number }): Promise<void> {
@@ -73,8 +76,18 @@ async function checkTraversable(dir: string, who: { uid: number; gid: number }):
 }
 
 async function main(): Promise<void> {
-  if (!isLogLevel(flags.logLevel)) throw new Error(`unable to parse logging level: ${flags.logLevel}`);
-  const log = makeLogger(flags.debug ? "debug" : flags.logLevel);
+  const { settings: flags } = await loadSettings(flagValues, opts.configFile, configRequired);
+  if (opts.validate) {
+    // dockerd 23+ (20.10 has no --validate) prints this on stderr.
+    process.stderr.write("configuration OK\n");
+    return;
+  }
+  const systemd = takeSystemdEnv();
+  const notify = (lines: string[]) => sdNotify(systemd.notifySocket, lines);
+  const log = makeLogger(() => (flags.debug ? "debug" : (flags.logLevel as LogLevel)));
+  // Until the reloader is in place (systemd reloads only after READY=1), a SIGHUP must not kill the daemon.
+  let onHup = () => log.warn("SIGHUP during start-up: configuration not reloaded");
+  process.on("SIGHUP", () => onHup());
   const hosts = flags.host && flags.host.length > 0 ? flags.host : [`unix://${path.join(flags.execRoot, "berth.sock")}`];
   if (flags.host === undefined && flags.execRoot !== "/run/berth") hosts[0] = `unix://${path.join(flags.execRoot, "berth.sock")}`;
   const dataRoot = path.resolve(flags.dataRoot);
@@ -116,9 +129,17 @@ async function main(): Promise<void> {
     dataRoot: storeRoot,
     execRoot,
     runtime: flags.defaultRuntime,
+    runtimes: Object.fromEntries(Object.entries(flags.runtimes).map(([n, r]) => [n, r.path])),
     log,
     debug: flags.debug,
-    insecureRegistries: flags.insecureRegistry ?? [],
+    insecureRegistries: flags.insecureRegistry,
+    registryMirrors: flags.registryMirror,
+    labels: flags.label,
+    maxConcurrentDownloads: flags.maxConcurrentDownloads,
+    maxConcurrentUploads: flags.maxConcurrentUploads,
+    logDriver: flags.logDriver,
+    logOpts: flags.logOpt,
+    proxies: flags.proxies,
     ...(flags.bip ? { bridgeIp: flags.bip } : {}),
     ...(idMap ? { idMap } : {}),
   });
@@ -126,9 +147,21 @@ async function main(): Promise<void> {
 
   const servers: http.Server[] = [];
   const sockets: string[] = [];
+  const usedFds = new Set<number>();
   for (const h of hosts) {
     const server = makeApiServer(engine, log);
-    if (h.startsWith("unix://") || h.startsWith("/")) {
+    if (h.startsWith("fd://")) {
+      // systemd socket activation: the socket unit owns the socket (path, mode, group).
+      const tls = await tlsOptions(flags);
+      for (const f of selectFds(systemd.fds, h.slice(5))) {
+        const fdServer = makeApiServer(engine, log, tls);
+        await listen(fdServer, { fd: f.fd });
+        usedFds.add(f.fd);
+        servers.push(fdServer);
+        log.info(`API listening on ${h} (fd ${f.fd}, ${f.name})`);
+      }
+      continue;
+    } else if (h.startsWith("unix://") || h.startsWith("/")) {
       const p = h.startsWith("unix://") ? h.slice(7) : h;
       await prepareUnixSocket(p);
       await listen(server, { path: p });
@@ -144,7 +177,7 @@ async function main(): Promise<void> {
     } else if (h.startsWith("tcp://")) {
       const u = new URL(h.replace(/^tcp:/, "http:"));
       const hostname = u.hostname.replace(/^\[|\]$/g, "");
-      const tls = await tlsOptions();
+      const tls = await tlsOptions(flags);
       if (!tls && !isLoopback(hostname)) {
         throw new Error(`refusing to listen on ${h} without TLS: a remote API on a non-loopback address gives root to anyone who can reach it (use --tlsverify --tlscacert --tlscert --tlskey)`);
       }
@@ -160,7 +193,12 @@ async function main(): Promise<void> {
     servers.push(server);
     log.info(`API listening on ${h}`);
   }
+  for (const f of systemd.fds) if (!usedFds.has(f.fd)) log.warn(`socket-activated fd ${f.fd} (${f.name}) is not used by any -H fd://`);
   log.info(`berthd 0.1.0 started (data-root ${dataRoot}, exec-root ${execRoot}, runtime ${flags.defaultRuntime})`);
+  // The engine's state is loaded and every socket answers /_ping: ready for systemd.
+  await notify(["READY=1", "STATUS=serving the Docker Engine API"]).catch((e: unknown) => log.warn(messageOf(e)));
+  const reload = makeReloader({ flags: flagValues, file: opts.configFile, required: configRequired, current: flags, engine, log, notify });
+  onHup = () => void reload();
 
   let stopping = false;
   const stop = (sig: string) => {
@@ -173,6 +211,7 @@ async function main(): Promise<void> {
       s.closeAllConnections();
     }
     void (async () => {
+      await notify(["STOPPING=1"]).catch((e: unknown) => log.warn(messageOf(e)));
       for (const p of sockets) await fs.rm(p, { force: true });
       await fs.rm(pidfile, { force: true });
       releaseLock();
@@ -195,7 +234,7 @@ async function main(): Promise<void> {
   });
 }
 
-async function tlsOptions(): Promise<TlsOptions | undefined> {
+async function tlsOptions(flags: Settings): Promise<TlsOptions | undefined> {
   if (!flags.tls && !flags.tlsverify) return undefined;
   if (!flags.tlscert || !flags.tlskey) throw new Error("--tls/--tlsverify need --tlscert and --tlskey");
   if (flags.tlsverify && !flags.tlscacert) throw new Error("--tlsverify needs --tlscacert (the CA that signs client certificates)");
@@ -210,7 +249,7 @@ async function tlsOptions(): Promise<TlsOptions | undefined> {
   };
 }
 
-function listen(server: http.Server, opts: net.ListenOptions): Promise<void> {
+function listen(server: http.Server, opts: net.ListenOptions | { fd: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts, () => {

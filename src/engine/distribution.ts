@@ -67,6 +67,11 @@ export interface DistributionOptions {
   log: Logger;
   /** dockerd's --insecure-registry: hosts or CIDRs reachable over plain HTTP. */
   insecureRegistries?: string[];
+  /** dockerd's --registry-mirror: Docker Hub mirrors ("https://host/"). */
+  registryMirrors?: string[];
+  /** Layers transferred at once per pull / push (read at each pull or push: a reload changes them). */
+  maxConcurrentDownloads?: number;
+  maxConcurrentUploads?: number;
 }
 
 export interface PullRequest {
@@ -458,7 +463,7 @@ export class DistributionService {
       if (!seen.has(d)) out(status(shortId(d), "Pulling fs layer"));
       seen.add(d);
     }
-    const slots = new Slots(CONCURRENT_DOWNLOADS);
+    const slots = new Slots(this.o.maxConcurrentDownloads ?? CONCURRENT_DOWNLOADS);
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -615,7 +620,7 @@ export class DistributionService {
       if (!seen.has(did)) out(status(did, "Preparing"));
       seen.add(did);
     }
-    const slots = new Slots(CONCURRENT_UPLOADS);
+    const slots = new Slots(this.o.maxConcurrentUploads ?? CONCURRENT_UPLOADS);
     const descs: Descriptor[] = new Array<Descriptor>(diffIds.length);
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal?.reason);
