@@ -1,8 +1,9 @@
 /**
  * scripts/install.sh into a staging directory (DESTDIR): the tree, wrappers,
- * units and default configuration land where they should, a second run keeps an
- * edited configuration and leaves no staging leftovers, and the installed tree
- * alone (its pruned node_modules, its monitor) runs a daemon that runs a container.
+ * units and default configuration land where they should; the installed tree
+ * alone (its runtime node_modules, its monitor) runs a daemon that runs a
+ * container; an upgrade (stop berthd, install again, start) keeps the edited
+ * configuration, leaves no staging leftovers, and the container keeps running.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -18,6 +19,15 @@ const SCRIPT = path.join(REPO, "scripts/install.sh");
 describe("scripts/install.sh", () => {
   let dest = "";
   const d = new Daemon();
+  let survivorPid = "";
+  const startInstalled = async () => {
+    const config = path.join(dest, "etc/berth/daemon.json");
+    const log = createWriteStream(path.join(d.dir, "berthd.log"), { flags: "a" });
+    const p = spawn(process.execPath, [path.join(dest, "usr/local/lib/berth/dist/src/daemon/main.js"), "-H", `unix://${d.sock}`, "--data-root", d.dataRoot, "--exec-root", d.execRoot, "--config-file", config], { stdio: ["ignore", "ignore", "pipe"] });
+    p.stderr?.pipe(log);
+    d.proc = p;
+    assert.ok(await until(() => d.ping(), 20_000), await d.log());
+  };
   const install = () => run("bash", [SCRIPT], { env: { ...process.env, DESTDIR: dest }, timeoutMs: 180_000 });
 
   before(async () => {
@@ -52,9 +62,22 @@ describe("scripts/install.sh", () => {
     assert.equal(ok.stderr, "configuration OK\n");
   });
 
-  it("a second run replaces the tree, keeps an edited daemon.json and leaves no staging directories", async () => {
+  it("the installed tree runs a daemon that runs a container", async () => {
+    await fs.writeFile(path.join(dest, "etc/berth/daemon.json"), '{"labels": ["site=edited"]}\n');
+    await startInstalled();
+    await d.loadBusybox();
+    const r = await d.docker(["run", "--rm", "busybox", "echo", "installed"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "installed\n");
+    assert.deepEqual((JSON.parse((await d.docker(["info", "--format", "{{json .Labels}}"])).stdout) as string[]), ["site=edited"]);
+    const c = await d.docker(["run", "-d", "--name", "survivor", "busybox", "sleep", "300"]);
+    assert.equal(c.code, 0, c.stderr);
+    survivorPid = (await d.docker(["inspect", "-f", "{{.State.Pid}}", "survivor"])).stdout.trim();
+  });
+
+  it("upgrade: a second run replaces the tree, keeps the edited daemon.json, leaves no staging directories; the container outlives the daemon", async () => {
     const conf = path.join(dest, "etc/berth/daemon.json");
-    await fs.writeFile(conf, '{"labels": ["site=edited"]}\n');
+    await d.stop(); // the upgrade: stop berthd, install, start the new one; containers keep running
     await fs.writeFile(path.join(dest, "usr/local/lib/berth/stale-file"), "x");
     const r = await install();
     assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -62,19 +85,10 @@ describe("scripts/install.sh", () => {
     assert.equal(await fs.readFile(conf, "utf8"), '{"labels": ["site=edited"]}\n');
     assert.ok(!existsSync(path.join(dest, "usr/local/lib/berth/stale-file")), "the tree is replaced, not merged");
     assert.deepEqual((await fs.readdir(path.join(dest, "usr/local/lib"))).sort(), ["berth"]);
+    await startInstalled();
+    assert.equal((await d.docker(["inspect", "-f", "{{.State.Running}} {{.State.Pid}}", "survivor"])).stdout.trim(), `true ${survivorPid}`);
+    const e = await d.docker(["exec", "survivor", "echo", "still here"]);
+    assert.equal(e.stdout, "still here\n", e.stderr);
   });
 
-  it("the installed tree runs a daemon that runs a container", async () => {
-    const config = path.join(dest, "etc/berth/daemon.json");
-    const log = createWriteStream(path.join(d.dir, "berthd.log"));
-    const p = spawn(process.execPath, [path.join(dest, "usr/local/lib/berth/dist/src/daemon/main.js"), "-H", `unix://${d.sock}`, "--data-root", d.dataRoot, "--exec-root", d.execRoot, "--config-file", config], { stdio: ["ignore", "ignore", "pipe"] });
-    p.stderr?.pipe(log);
-    d.proc = p;
-    assert.ok(await until(() => d.ping(), 20_000), await d.log());
-    await d.loadBusybox();
-    const r = await d.docker(["run", "--rm", "busybox", "echo", "installed"]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, "installed\n");
-    assert.deepEqual((JSON.parse((await d.docker(["info", "--format", "{{json .Labels}}"])).stdout) as string[]), ["site=edited"]);
-  });
 });
