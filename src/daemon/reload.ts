@@ -41,10 +41,11 @@ export function makeReloader(ctx: ReloadContext): () => Promise<void> {
         runtime: next.defaultRuntime,
         runtimes: Object.fromEntries(Object.entries(next.runtimes).map(([n, r]) => [n, r.path])),
       });
-      for (const d of KEYS) if (d.reloadable) (ctx.current as unknown as Record<string, unknown>)[d.field] = next[d.field];
-      log.info(`Reloaded configuration: ${JSON.stringify(reloadableView(ctx.current))}`);
+      // Logged at the level in force when the signal came, then the new debug/log-level take over.
+      log.info(`Reloaded configuration: ${JSON.stringify(reloadableView(next))}`);
       log.info(changed.length > 0 ? `configuration changes applied: ${changed.join(", ")}` : "configuration unchanged");
       if (restart.length > 0) log.warn(`not reloadable, applied at the next start: ${restart.join(", ")}`);
+      for (const d of KEYS) if (d.reloadable) (ctx.current as unknown as Record<string, unknown>)[d.field] = next[d.field];
     } catch (e) {
       log.error(messageOf(e));
     } finally {
