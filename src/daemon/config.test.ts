@@ -98,6 +98,7 @@ test("invalid values are refused after merging, with dockerd's validation messag
     ['{"registry-mirrors": ["mirror.example"]}', 'invalid mirror: unsupported scheme "" in "mirror.example"'],
     ['{"registry-mirrors": ["https://mirror.example/v2/x"]}', 'invalid mirror: path, query, or fragment at end of the URI "https://mirror.example/v2/x"'],
     ['{"log-level": "loud"}', "unable to parse logging level: loud"],
+    ['{"features": {"buildkit": true, "containerd-snapshotter": true}}', "feature containerd-snapshotter is not supported by berthd"],
     ['{"live-restore": false}', "live-restore cannot be turned off: berthd's containers always outlive the daemon (each has its own monitor)"],
   ];
   for (const [text, msg] of cases) {

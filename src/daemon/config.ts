@@ -291,8 +291,9 @@ export function validateSettings(s: Settings): void {
   if (!LOG_DRIVERS.includes(s.logDriver)) throw new ConfigError(`log driver ${s.logDriver} is not supported by berthd (${LOG_DRIVERS.join(", ")})`);
   if (!s.liveRestore) throw new ConfigError(`live-restore cannot be turned off: berthd's containers always outlive the daemon (each has its own monitor)`);
   if (s.storageDriver !== "overlay2") throw new ConfigError(`storage driver ${s.storageDriver} is not supported by berthd (overlay2 only)`);
+  // "buildkit" is in many daemon.json files: accepted either way, builds use the legacy builder API (docs/operations.md).
   for (const [f, on] of Object.entries(s.features)) {
-    if (on && f !== "containerd-snapshotter") throw new ConfigError(`feature ${f} is not supported by berthd`);
+    if (on && f !== "buildkit") throw new ConfigError(`feature ${f} is not supported by berthd`);
   }
 }
 
