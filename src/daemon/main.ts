@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
- * berthd: the daemon. Parses dockerd-style flags, takes the data-root lock, starts
- * the engine and serves the Docker Engine API on the requested sockets.
+ * berthd: the daemon. Parses dockerd-style flags merged with daemon.json
+ * (config.ts), takes the data-root lock, starts the engine and serves the Docker
+ * Engine API on the requested sockets (fd:// ones from systemd: systemd.ts);
+ * tells systemd when it is ready or stopping, and reloads on SIGHUP (reload.ts).
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { promises as fs, readFileSync } from "node:fs";
