@@ -98,6 +98,11 @@ describe("berthd --config-file", () => {
     await hup(d, "don't match any configuration option");
     assert.match(await d.log(), new RegExp(`level=error msg="unable to configure the Docker daemon with file ${conf}: the following directives don't match any configuration option: bogus"`));
     assert.deepEqual((await info(d)).Labels, ["env=prod", "zone=b"]);
+    // A runtime that is not there: nothing of that file applies either.
+    await fs.writeFile(conf, JSON.stringify({ labels: ["env=other"], runtimes: { ghost: { path: "/nonexistent/runc" } }, "default-runtime": "ghost" }));
+    await hup(d, "OCI runtime /nonexistent/runc (ghost) not found");
+    const r = await d.docker(["info", "--format", "{{json .Labels}} {{.DefaultRuntime}}"]);
+    assert.equal(r.stdout.trim(), '["env=prod","zone=b"] site-runc');
   });
 
   it("a key the file may not change while running is reported as needing a restart, the rest applies", async () => {
