@@ -11,10 +11,13 @@
 import { promises as fs } from "node:fs";
 import { errnoCode, messageOf } from "../util/errors.js";
 import { isLogLevel } from "../util/log.js";
+import { type AddressPool, type Ulimit, checkDns, checkDnsSearch, checkPool, checkUlimit, showPools, showUlimits } from "./config-defaults.js";
+
+export type { AddressPool, Ulimit };
 
 export const DEFAULT_CONFIG_FILE = "/etc/berth/daemon.json";
 
-type Kind = "bool" | "string" | "strings" | "int" | "stringMap" | "boolMap" | "runtimes" | "proxies";
+type Kind = "bool" | "string" | "strings" | "int" | "stringMap" | "boolMap" | "runtimes" | "proxies" | "ulimits" | "pools";
 
 interface KeyDef {
   /** dockerd's daemon.json key. */
@@ -65,6 +68,14 @@ export interface Settings {
   liveRestore: boolean;
   features: Record<string, boolean>;
   storageDriver: string;
+  /** dns, dns-search, dns-opts: a container's resolv.conf when it sets none of its own. */
+  dns: string[];
+  dnsSearch: string[];
+  dnsOpt: string[];
+  /** default-ulimits, by name. */
+  defaultUlimit: Record<string, Ulimit>;
+  /** default-address-pools: where networks without --subnet (and a new default bridge) get theirs. */
+  defaultAddressPool: AddressPool[];
 }
 
 export const KEYS: readonly KeyDef[] = [
@@ -95,15 +106,20 @@ export const KEYS: readonly KeyDef[] = [
   { key: "live-restore", field: "liveRestore", kind: "bool", reloadable: false },
   { key: "features", field: "features", kind: "boolMap", reloadable: false },
   { key: "storage-driver", field: "storageDriver", kind: "string", reloadable: false },
+  { key: "dns", field: "dns", kind: "strings", reloadable: false },
+  { key: "dns-search", field: "dnsSearch", kind: "strings", reloadable: false },
+  { key: "dns-opts", field: "dnsOpt", kind: "strings", reloadable: false },
+  { key: "default-ulimits", field: "defaultUlimit", kind: "ulimits", reloadable: false },
+  { key: "default-address-pools", field: "defaultAddressPool", kind: "pools", reloadable: false },
 ];
 
 /** dockerd keys berthd knows but does not support: refused with this reason rather than ignored (docs/operations.md). */
 export const UNSUPPORTED_KEYS: readonly string[] = [
   "allow-nondistributable-artifacts", "api-cors-header", "authorization-plugins", "bip6", "bridge", "builder",
   "cdi-spec-dirs", "cgroup-parent", "containerd", "containerd-namespace", "containerd-plugin-namespace",
-  "cpu-rt-period", "cpu-rt-runtime", "cri-containerd", "default-address-pools", "default-cgroupns-mode",
+  "cpu-rt-period", "cpu-rt-runtime", "cri-containerd", "default-cgroupns-mode",
   "default-gateway", "default-gateway-v6", "default-ipc-mode", "default-network-opts", "default-shm-size",
-  "default-ulimits", "dns", "dns-opts", "dns-search", "exec-opts", "experimental", "fixed-cidr", "fixed-cidr-v6",
+  "exec-opts", "experimental", "fixed-cidr", "fixed-cidr-v6",
   "host-gateway-ip", "icc", "init", "init-path", "ip", "ip-forward", "ip-masq", "ip6tables", "iptables", "ipv6",
   "log-format", "max-download-attempts", "metrics-addr", "mtu", "network-control-plane-mtu", "no-new-privileges",
   "node-generic-resources", "oom-score-adjust", "raw-logs", "resolv-conf", "seccomp-profile", "selinux-enabled",
@@ -131,6 +147,11 @@ export const DEFAULTS: Settings = {
   liveRestore: true,
   features: {},
   storageDriver: "overlay2",
+  dns: [],
+  dnsSearch: [],
+  dnsOpt: [],
+  defaultUlimit: {},
+  defaultAddressPool: [],
 };
 
 /** A configuration error; its message is the whole line berthd prints. */
@@ -156,6 +177,7 @@ export function goValue(v: unknown): string {
 const GO_TYPES: Record<Kind, string> = {
   bool: "bool", string: "string", strings: "[]string", int: "int", stringMap: "map[string]string",
   boolMap: "map[string]bool", runtimes: "map[string]types.Runtime", proxies: "config.ProxyConfig",
+  ulimits: "map[string]*units.Ulimit", pools: "[]*ipamutils.NetworkToSplit",
 };
 
 function jsonType(v: unknown): string {
@@ -220,6 +242,36 @@ function decode(def: KeyDef, v: unknown): unknown {
         out[f] = x;
       }
       return out;
+    }
+    case "ulimits": {
+      // Go's decoder matches field names case-insensitively; the map key names the ulimit when Name is absent.
+      if (!isObject(v)) throw typeError(v, field, GO_TYPES.ulimits);
+      const out: Record<string, Ulimit> = {};
+      for (const [name, u] of Object.entries(v)) {
+        if (!isObject(u)) throw typeError(u, field, "units.Ulimit");
+        const get = (k: string) => Object.entries(u).find(([x]) => x.toLowerCase() === k)?.[1];
+        const n = get("name") ?? name;
+        if (typeof n !== "string") throw typeError(n, `${field}.Name`, "string");
+        const num = (k: string, x: unknown) => {
+          if (x === undefined || x === null) return 0;
+          if (typeof x !== "number" || !Number.isSafeInteger(x)) throw typeError(x, `${field}.${k}`, "int64");
+          return x;
+        };
+        out[name] = { Name: n, Soft: num("Soft", get("soft")), Hard: num("Hard", get("hard")) };
+      }
+      return out;
+    }
+    case "pools": {
+      if (!Array.isArray(v)) throw typeError(v, field, GO_TYPES.pools);
+      return v.map((p) => {
+        if (!isObject(p)) throw typeError(p, field, "ipamutils.NetworkToSplit");
+        const get = (k: string) => Object.entries(p).find(([x]) => x.toLowerCase() === k)?.[1];
+        const base = get("base") ?? "";
+        const size = get("size") ?? 0;
+        if (typeof base !== "string") throw typeError(base, field, "string");
+        if (typeof size !== "number" || !Number.isInteger(size)) throw typeError(size, field, "int");
+        return { base, size };
+      });
     }
   }
 }
@@ -290,6 +342,21 @@ export function validateSettings(s: Settings): void {
   s.registryMirror = s.registryMirror.map(normalizeMirror);
   if (!LOG_DRIVERS.includes(s.logDriver)) throw new ConfigError(`log driver ${s.logDriver} is not supported by berthd (${LOG_DRIVERS.join(", ")})`);
   if (!s.liveRestore) throw new ConfigError(`live-restore cannot be turned off: berthd's containers always outlive the daemon (each has its own monitor)`);
+  const check = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      throw new ConfigError(messageOf(e));
+    }
+  };
+  for (const ip of s.dns) check(() => checkDns(ip));
+  for (const d of s.dnsSearch) check(() => checkDnsSearch(d));
+  // dockerd 20.10 takes any default-ulimits from the file and fails every container start later; berthd checks them now.
+  for (const [name, u] of Object.entries(s.defaultUlimit)) {
+    if (u.Name !== name) throw new ConfigError(`default-ulimits: the ulimit under "${name}" is named ${u.Name}`);
+    check(() => checkUlimit(u));
+  }
+  for (const p of s.defaultAddressPool) check(() => checkPool(p));
   if (s.storageDriver !== "overlay2") throw new ConfigError(`storage driver ${s.storageDriver} is not supported by berthd (overlay2 only)`);
   // "buildkit" is in many daemon.json files: accepted either way, builds use the legacy builder API (docs/operations.md).
   for (const [f, on] of Object.entries(s.features)) {
@@ -299,6 +366,7 @@ export function validateSettings(s: Settings): void {
 
 /** A repeatable flag's values as daemon.json holds them (--log-opt k=v → {k: v}). */
 function flagValue(def: KeyDef, v: unknown): unknown {
+  if (def.kind === "ulimits" && Array.isArray(v)) return Object.fromEntries((v as Ulimit[]).map((u) => [u.Name, u]));
   if (def.kind === "stringMap" && Array.isArray(v)) {
     return Object.fromEntries(v.map((kv: string) => [kv.slice(0, kv.indexOf("=") < 0 ? kv.length : kv.indexOf("=")), kv.includes("=") ? kv.slice(kv.indexOf("=") + 1) : ""]));
   }
@@ -329,7 +397,9 @@ export async function loadSettings(flags: FlagValues, file: string | undefined, 
       if (conflicts.length > 0) {
         const detail = conflicts.map((k) => {
           const def = KEYS.find((d) => d.key === k) as KeyDef;
-          return `${k}: (from flag: ${goValue(flagValue(def, flags.values[def.field]))}, from file: ${goValue(read.raw[k])})`;
+          const fv = flagValue(def, flags.values[def.field]);
+          const shown = def.kind === "ulimits" ? showUlimits(fv as Record<string, Ulimit>) : def.kind === "pools" ? showPools(fv as AddressPool[]) : goValue(fv);
+          return `${k}: (from flag: ${shown}, from file: ${goValue(read.raw[k])})`;
         });
         throw new ConfigError(`unable to configure the Docker daemon with file ${file}: the following directives are specified both as a flag and in the configuration file: ${detail.join(", ")}`);
       }

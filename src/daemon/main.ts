@@ -20,6 +20,7 @@ import { tightenDataRoot } from "./roots.js";
 import { type LogLevel, makeLogger } from "../util/log.js";
 import { type FlagValues, type Settings, DEFAULTS, DEFAULT_CONFIG_FILE, loadSettings } from "./config.js";
 import { makeReloader } from "./reload.js";
+import { checkDns, checkDnsSearch, parsePool, parseUlimit } from "./config-defaults.js";
 import { sdNotify, selectFds, takeSystemdEnv } from "./systemd.js";
 import { run } from "../util/exec.js";
 
@@ -46,7 +47,23 @@ const program = new Command("berthd")
   .addOption(new Option("--label <key=value>", "a label of the daemon (docker info), repeatable").argParser(repeat))
   .addOption(new Option("--max-concurrent-downloads <n>", `layers downloaded at once per pull (default ${DEFAULTS.maxConcurrentDownloads})`).argParser(int))
   .addOption(new Option("--max-concurrent-uploads <n>", `layers uploaded at once per push (default ${DEFAULTS.maxConcurrentUploads})`).argParser(int))
+  .addOption(new Option("--dns <ip>", "DNS server of containers that name none (repeatable)").argParser(checked(checkDns)))
+  .addOption(new Option("--dns-search <domain>", "DNS search domain of containers that name none (repeatable)").argParser(checked(checkDnsSearch)))
+  .addOption(new Option("--dns-opt <option>", "resolv.conf option of containers that name none (repeatable)").argParser(repeat))
+  .addOption(new Option("--default-ulimit <name=soft[:hard]>", "a ulimit of containers that do not set it (repeatable)").argParser(checked(parseUlimit)))
+  .addOption(new Option("--default-address-pool <base=CIDR,size=N>", "subnets for networks created without --subnet (repeatable, in order)").argParser(checked(parsePool)))
   .version("0.1.0", "-v, --version");
+
+/** A repeatable flag whose values are parsed (errors in dockerd's words). */
+function checked<T>(parse: (v: string) => T): (v: string, prev: T[] | undefined) => T[] {
+  return (v, prev) => {
+    try {
+      return [...(prev ?? []), parse(v)];
+    } catch (e) {
+      throw new InvalidArgumentError(messageOf(e));
+    }
+  };
+}
 
 function repeat(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
@@ -142,6 +159,11 @@ async function main(): Promise<void> {
     logDriver: flags.logDriver,
     logOpts: flags.logOpt,
     proxies: flags.proxies,
+    dns: flags.dns,
+    dnsSearch: flags.dnsSearch,
+    dnsOptions: flags.dnsOpt,
+    defaultUlimits: Object.values(flags.defaultUlimit),
+    addressPools: flags.defaultAddressPool,
     ...(flags.bip ? { bridgeIp: flags.bip } : {}),
     ...(idMap ? { idMap } : {}),
   });

@@ -11,6 +11,7 @@ import { invalid } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { type ImageStore, parseReference, registryOf } from "../image/index.js";
 import type { Runtime } from "../runtime/index.js";
+import { hostFacts, ulimitsToRlimits } from "./hostconfig.js";
 import { Builder, type BuildNetwork, type BuildOutput, type BuildRequest, type BuildResult } from "../build/index.js";
 import type { ContainerNetworking } from "./plugs.js";
 import type { ContainerRecord } from "./types.js";
@@ -117,10 +118,16 @@ export class BuildService {
       pull?: (ref: string, out: BuildOutput, opts: { signal?: AbortSignal; registryConfig?: string }) => Promise<Digest>;
       /** Networks for RUN steps (as dockerd's builder, RUN containers sit on the default bridge). */
       networks?: ContainerNetworking;
+      /** The daemon's default ulimits: RUN steps get them as dockerd's build containers do. */
+      defaultUlimits?: { Name: string; Soft: number; Hard: number }[];
     },
   ) {
     const network = o.networks ? buildNetwork(o.networks) : undefined;
-    this.builder = new Builder({ store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log, ...(o.pull ? { pull: o.pull } : {}), ...(network ? { network } : {}) });
+    const ulimits = o.defaultUlimits ?? [];
+    this.builder = new Builder({
+      store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log, ...(o.pull ? { pull: o.pull } : {}), ...(network ? { network } : {}),
+      ...(ulimits.length > 0 ? { rlimits: () => ulimitsToRlimits(ulimits, hostFacts()) } : {}),
+    });
   }
 
   init(): Promise<void> {

@@ -38,7 +38,7 @@ import type { ContainerView } from "./cpview.js";
 import type { Events } from "./events.js";
 import { DEFAULT_DETACH_KEYS, pipeStdin } from "./exec.js";
 import { readLogs } from "./logs.js";
-import { adaptHostConfig, specExtras } from "./hostconfig.js";
+import { adaptHostConfig, mergeUlimits, specExtras } from "./hostconfig.js";
 import { validateRestartPolicy } from "./update.js";
 import { namespacePlan, validateNamespaceModes } from "./nsmodes.js";
 import { cgroupsPathOf } from "./stats.js";
@@ -100,6 +100,8 @@ export interface ContainerServiceOptions {
   defaultRuntime: string;
   networking?: ContainerNetworking;
   storage?: ContainerStorage;
+  /** --default-ulimit: added at create to the ulimits a container does not set (inspect shows them, as dockerd's). */
+  defaultUlimits?: { Name: string; Soft: number; Hard: number }[];
 }
 
 export class ContainerService {
@@ -383,6 +385,7 @@ export class ContainerService {
       ReadonlyRootfs: hc.ReadonlyRootfs ?? false,
       ShmSize: hc.ShmSize || 64 * 1024 * 1024,
       Runtime: hc.Runtime || this.o.defaultRuntime,
+      ...(this.o.defaultUlimits && this.o.defaultUlimits.length > 0 ? { Ulimits: mergeUlimits(hc.Ulimits, this.o.defaultUlimits) } : {}),
     };
     const rec: ContainerRecord = {
       Id: id,

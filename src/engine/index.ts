@@ -82,6 +82,14 @@ export interface EngineOptions {
   logOpts?: Record<string, string>;
   /** daemon.json "proxies": proxies for the daemon's own requests (override HTTP_PROXY & co.). */
   proxies?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
+  /** --dns, --dns-search, --dns-opt: the resolv.conf parts of containers (and RUN steps) that set none. */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  /** --default-ulimit: ulimits of containers (and RUN steps) that do not set them. */
+  defaultUlimits?: { Name: string; Soft: number; Hard: number }[];
+  /** --default-address-pool: subnets of networks created without one (and of a new default bridge). */
+  addressPools?: { base: string; size: number }[];
 }
 
 /** What a SIGHUP may change in a running engine (daemon.json's reloadable keys). */
@@ -130,6 +138,8 @@ export class Engine {
       log: opts.log,
       containers: { all: () => this.containers.all(), find: (idOrName) => this.containers.find(idOrName) },
       ...(opts.bridgeIp ? { bridgeIp: opts.bridgeIp } : {}),
+      ...(opts.addressPools && opts.addressPools.length > 0 ? { addressPools: opts.addressPools } : {}),
+      dnsDefaults: { dns: opts.dns ?? [], dnsSearch: opts.dnsSearch ?? [], dnsOptions: opts.dnsOptions ?? [] },
     });
     this.containerOpts = {
       root: path.join(opts.dataRoot, "containers"),
@@ -140,6 +150,7 @@ export class Engine {
       defaultRuntime: path.basename(opts.runtime),
       storage: this.volumes,
       networking: this.networks,
+      defaultUlimits: opts.defaultUlimits ?? [],
     };
     this.containers = new ContainerService(this.containerOpts);
     this.containerUpdate = new UpdateService({ containers: this.containers });
@@ -166,6 +177,7 @@ export class Engine {
       dataRoot: opts.dataRoot,
       log: opts.log,
       events: this.events,
+      defaultUlimits: opts.defaultUlimits ?? [],
       // FROM / COPY --from of an image not in the store: pulled like dockerd's builder does.
       pull: async (ref, out, o) => {
         const auth = registryAuthFor(ref, o.registryConfig);

@@ -36,7 +36,7 @@ import {
   parseReference,
   withDefaultTag,
 } from "../../image/index.js";
-import { DEFAULT_PATH_ENV, type Runtime, parseSignal, readInRoot } from "../../runtime/index.js";
+import { DEFAULT_PATH_ENV, type OciRlimit, type Runtime, parseSignal, readInRoot } from "../../runtime/index.js";
 import {
   type AddCommand,
   type ArgCommand,
@@ -127,6 +127,8 @@ export interface BuilderOptions {
   pull?: (ref: string, out: BuildOutput, opts: { signal?: AbortSignal; registryConfig?: string }) => Promise<Digest>;
   /** Puts RUN containers on a network (the default bridge unless --network says otherwise); without it they get loopback only. */
   network?: BuildNetwork;
+  /** The RUN steps' rlimits (the daemon's default ulimits); the runtime's default without it. */
+  rlimits?: () => OciRlimit[];
 }
 
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
@@ -226,7 +228,7 @@ export class Builder {
   constructor(readonly o: BuilderOptions) {
     this.cache = new BuildCache(path.join(o.root, "cache.json"));
     this.tmp = path.join(o.root, "tmp");
-    this.runner = new RunExecutor(o.store, o.runtime, this.tmp, o.network);
+    this.runner = new RunExecutor(o.store, o.runtime, this.tmp, o.network, o.rlimits);
   }
 
   async init(): Promise<void> {
