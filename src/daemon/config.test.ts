@@ -53,8 +53,8 @@ test("unknown keys are refused, sorted, in dockerd's words", async () => {
 });
 
 test("dockerd keys berthd does not support are refused by name, not silently ignored", async () => {
-  const f = file('{"iptables": false, "dns": ["1.1.1.1"]}');
-  await rejects(loadSettings(flags(), f, true), `unable to configure the Docker daemon with file ${f}: the following directives are dockerd's but not supported by berthd: dns, iptables (see docs/operations.md)`);
+  const f = file('{"iptables": false, "mtu": 1400}');
+  await rejects(loadSettings(flags(), f, true), `unable to configure the Docker daemon with file ${f}: the following directives are dockerd's but not supported by berthd: iptables, mtu (see docs/operations.md)`);
 });
 
 test("a key given both as a flag and in the file is refused with both values in Go's %v", async () => {
@@ -142,4 +142,39 @@ test("changedKeys separates reloadable changes from those needing a restart", ()
   const b = { ...structuredClone(DEFAULTS), label: ["x=y"], debug: true, bip: "10.1.0.1/24" };
   assert.deepEqual(changedKeys(a, b, true), ["debug", "labels"]);
   assert.deepEqual(changedKeys(a, b, false), ["bip"]);
+});
+
+test("dns, dns-search, dns-opts, default-ulimits and default-address-pools from the file", async () => {
+  const f = file(JSON.stringify({
+    dns: ["10.213.60.53"], "dns-search": ["corp.example"], "dns-opts": ["ndots:3"],
+    "default-ulimits": { nofile: { Name: "nofile", Soft: 1234, Hard: 2345 }, nproc: { hard: 60, soft: 50 } },
+    "default-address-pools": [{ base: "10.213.60.0/23", size: 24 }, { Base: "172.31.0.0/16", Size: 26, extra: 1 }],
+  }));
+  const { settings: s } = await loadSettings(flags(), f, true);
+  assert.deepEqual(s.dns, ["10.213.60.53"]);
+  assert.deepEqual(s.dnsSearch, ["corp.example"]);
+  assert.deepEqual(s.dnsOpt, ["ndots:3"]);
+  assert.deepEqual(s.defaultUlimit, { nofile: { Name: "nofile", Soft: 1234, Hard: 2345 }, nproc: { Name: "nproc", Soft: 50, Hard: 60 } });
+  assert.deepEqual(s.defaultAddressPool, [{ base: "10.213.60.0/23", size: 24 }, { base: "172.31.0.0/16", size: 26 }]);
+});
+
+test("bad dns, default-ulimits and default-address-pools values in the file, in dockerd's words", async () => {
+  const bad = async (json: unknown, msg: string) => {
+    const f = file(JSON.stringify(json));
+    await rejects(loadSettings(flags(), f, true), `unable to configure the Docker daemon with file ${f}: ${msg}`);
+  };
+  await bad({ dns: ["notanip"] }, "configuration validation from file failed: notanip is not an ip address");
+  await bad({ "dns-search": ["-bad-"] }, "configuration validation from file failed: -bad- is not a valid domain");
+  await bad({ "default-address-pools": [{ base: "10.213.60.0/23", size: "24" }] }, "json: cannot unmarshal string into Go struct field Config.default-address-pools of type int");
+  await bad({ "default-address-pools": [{ base: "10.213.60.0/23", size: 16 }] }, "configuration validation from file failed: invalid pools size: 16");
+  await bad({ "default-ulimits": { nofile: { Name: "nofile", Soft: 3000, Hard: 2000 } } }, "configuration validation from file failed: ulimit soft limit must be less than or equal to hard limit: 3000 > 2000");
+  await bad({ "default-ulimits": { nofil: { Name: "nofil", Soft: 1, Hard: 2 } } }, "configuration validation from file failed: invalid ulimit type: nofil");
+});
+
+test("flag values of the container defaults: --default-ulimit keyed by name, conflicts shown as dockerd shows them", async () => {
+  const f = file(JSON.stringify({ "default-ulimits": { nofile: { Name: "nofile", Soft: 1, Hard: 2 } } }));
+  const cli = { defaultUlimit: [{ Name: "nofile", Soft: 10, Hard: 20 }] };
+  await rejects(loadSettings(flags(cli), f, true), `unable to configure the Docker daemon with file ${f}: the following directives are specified both as a flag and in the configuration file: default-ulimits: (from flag: [nofile=10:20], from file: map[nofile:map[Hard:2 Name:nofile Soft:1]])`);
+  const { settings: s } = await loadSettings(flags(cli), undefined, false);
+  assert.deepEqual(s.defaultUlimit, { nofile: { Name: "nofile", Soft: 10, Hard: 20 } });
 });
