@@ -659,11 +659,12 @@ export class NetworkService implements ContainerNetworking {
     if (c.attachments.length > 0 && !first) throw notFound(`network ${rec.HostConfig.NetworkMode} not found`);
     if (first && first.Driver === "host") {
       await this.markPlain(c, first);
-      return { hostNamespaces: ["network"], hostMode: true, hostsEntries: hostEtcHosts(), resolvConf: readHostResolv() };
+      return { hostNamespaces: ["network"], hostMode: true, hostsEntries: hostEtcHosts(), resolvConf: this.ownResolv(rec) ?? readHostResolv() };
     }
     if (first && first.Driver === "null") {
       await this.markPlain(c, first);
-      return {};
+      const resolvConf = this.ownResolv(rec);
+      return resolvConf !== undefined ? { resolvConf } : {};
     }
     return this.setUpBridges(rec, c, opts.runtimeNetns === true);
   }
@@ -872,6 +873,12 @@ export class NetworkService implements ContainerNetworking {
     const d = this.o.dnsDefaults;
     const pick = (own: string[] | null | undefined, dflt: string[] | undefined) => (own && own.length > 0 ? own : (dflt ?? []));
     return { dns: pick(rec.HostConfig.Dns, d?.dns), dnsSearch: pick(rec.HostConfig.DnsSearch, d?.dnsSearch), dnsOptions: pick(rec.HostConfig.DnsOptions, d?.dnsOptions) };
+  }
+
+  /** Host and none modes: the host's file, unless --dns & co. or the daemon's dns settings say otherwise (then built as dockerd builds it). */
+  private ownResolv(rec: ContainerRecord): string | undefined {
+    const o = this.dnsOf(rec);
+    return o.dns.length + o.dnsSearch.length + o.dnsOptions.length > 0 ? bridgeResolvConf(readHostResolv(), o) : undefined;
   }
 
   private resolvFor(rec: ContainerRecord, nets: NetworkRecord[], endpoints: Endpoint[]): string {

@@ -44,6 +44,12 @@ describe("daemon.json dns, default-ulimits and default-address-pools", () => {
     assert.equal(await out(["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]), "search corp.example\nnameserver 10.213.66.53\noptions ndots:3\n");
   });
 
+  it("host and none network modes get them too", async () => {
+    for (const mode of ["host", "none"]) {
+      assert.equal(await out(["run", "--rm", "--network", mode, "busybox", "cat", "/etc/resolv.conf"]), "search corp.example\nnameserver 10.213.66.53\noptions ndots:3\n", mode);
+    }
+  });
+
   it("each of --dns, --dns-search, --dns-option replaces only its own part", async () => {
     const r = await out(["run", "--rm", "--dns", "10.213.66.54", "busybox", "cat", "/etc/resolv.conf"]);
     assert.equal(r, "search corp.example\nnameserver 10.213.66.54\noptions ndots:3\n");
