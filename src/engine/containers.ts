@@ -501,7 +501,10 @@ export class ContainerService {
       const { home: _home, ...ociUser } = user;
       const caps = applyCaps(rec.HostConfig);
       const cs = rec.HostConfig.ConsoleSize;
-      const extras = await specExtras(rec, undefined, { userns: idMap !== undefined });
+      // The daemon's default ulimits again at each start (dockerd's WithRlimits): containers created before they were configured get them too.
+      const dflt = this.o.defaultUlimits ?? [];
+      const specRec = dflt.length > 0 ? { ...rec, HostConfig: { ...rec.HostConfig, Ulimits: mergeUlimits(rec.HostConfig.Ulimits, dflt) } } : rec;
+      const extras = await specExtras(specRec, undefined, { userns: idMap !== undefined });
       const ns = await namespacePlan(rec, { find: (x) => this.find(x), shmPath: (r) => this.shmPath(r) });
       if (rec.HostConfig.IpcMode === "shareable") ns.shm = { bind: await this.prepareShm(rec) };
       const hostNs = [...(net.hostNamespaces ?? []), ...ns.hostNamespaces, ...(rec.HostConfig.CgroupnsMode === "host" ? ["cgroup"] : [])];

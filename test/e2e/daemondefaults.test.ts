@@ -109,6 +109,31 @@ describe("daemon.json dns, default-ulimits and default-address-pools", () => {
   });
 });
 
+describe("berthd --default-ulimit", () => {
+  const d = new Daemon();
+  d.debug = false;
+  before(async () => {
+    await d.start();
+    await d.loadBusybox();
+  });
+  after(async () => {
+    await d.destroy();
+  });
+
+  it("a container created before the default was configured gets it at its next start (dockerd merges again at start)", async () => {
+    const c = await d.docker(["create", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"]);
+    assert.equal(c.code, 0, c.stderr);
+    const id = c.stdout.trim();
+    await d.stop();
+    await d.start(["--default-ulimit", "nofile=1234:2345"]);
+    const r = await d.docker(["start", "-a", id]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "1234\n2345\n");
+    // Not recorded in the container created without it (as dockerd: only creation merges into HostConfig).
+    assert.equal((await d.docker(["inspect", "-f", "{{json .HostConfig.Ulimits}}", id])).stdout.trim(), "[]");
+  });
+});
+
 describe("berthd dns, default-ulimit and default-address-pool errors (dockerd's wording)", () => {
   let dir = "";
   before(async () => {
