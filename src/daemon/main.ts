@@ -1,7 +1,9 @@
 #!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072:glibc.malloc.arena_max=2 node --max-semi-space-size=1
 /**
- * berthd: the daemon. Parses dockerd-style flags, takes the data-root lock, starts
- * the engine and serves the Docker Engine API on the requested sockets.
+ * berthd: the daemon. Parses dockerd-style flags merged with daemon.json
+ * (config.ts), takes the data-root lock, serves the Docker Engine API on the
+ * requested sockets (fd:// ones from systemd: systemd.ts) while the engine starts,
+ * tells systemd when it is ready or stopping, and reloads on SIGHUP (reload.ts).
  *
  * The #! line is how `berthd` (the package's bin entry, the systemd unit in contrib/systemd/) gets its memory
  * settings; they must be there before node starts (bench/NOTES.md has the numbers):
@@ -13,7 +15,7 @@
  *   requests and stays there; a daemon's requests allocate little that lives.
  * `node dist/src/daemon/main.js` runs without them (as the tests do): same behaviour, more memory.
  */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { promises as fs, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -25,42 +27,25 @@ import { type IdMap, resolveRemap } from "../util/idmap.js";
 import { atomicWriteFile, ensureDir, mkdirp } from "../util/fsutil.js";
 import { lockDataRoot } from "./datalock.js";
 import { tightenDataRoot } from "./roots.js";
-import { type Logger, isLogLevel, makeLogger } from "../util/log.js";
+import { type LogLevel, type Logger, makeLogger } from "../util/log.js";
+import { type FlagValues, type Settings, DEFAULTS, DEFAULT_CONFIG_FILE, loadSettings } from "./config.js";
+import { makeReloader } from "./reload.js";
+import { checkDns, checkDnsSearch, parsePool, parseUlimit } from "./config-defaults.js";
+import { sdNotify, selectFds, takeSystemdEnv } from "./systemd.js";
 import { run } from "../util/exec.js";
-
-interface Flags {
-  host: string[];
-  dataRoot: string;
-  execRoot: string;
-  pidfile?: string;
-  debug: boolean;
-  logLevel: string;
-  defaultRuntime: string;
-  group: string;
-  tls?: boolean;
-  tlsverify?: boolean;
-  tlscacert?: string;
-  tlscert?: string;
-  tlskey?: string;
-  insecureRegistry?: string[];
-  registryMirror?: string[];
-  certsDir?: string;
-  bip?: string;
-  usernsRemap?: string;
-  logDriver: string;
-  logOpt?: Record<string, string>;
-}
 
 const program = new Command("berthd")
   .description("Berth container engine daemon (serves the Docker Engine API)")
-  .addOption(new Option("-H, --host <socket>", "daemon socket to listen on (unix://PATH or tcp://127.0.0.1:PORT), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
-  .option("--data-root <dir>", "root directory of persistent state", "/var/lib/berth")
-  .option("--exec-root <dir>", "root directory for execution state", "/run/berth")
+  .option("--config-file <file>", "daemon configuration file (dockerd's daemon.json keys)", DEFAULT_CONFIG_FILE)
+  .option("--validate", "validate the configuration (flags and file) and exit")
+  .addOption(new Option("-H, --host <socket>", "daemon socket to listen on (unix://PATH, tcp://127.0.0.1:PORT, fd://[NAME|N] from systemd), repeatable").argParser(repeat))
+  .option("--data-root <dir>", "root directory of persistent state", DEFAULTS.dataRoot)
+  .option("--exec-root <dir>", "root directory for execution state", DEFAULTS.execRoot)
   .option("-p, --pidfile <file>", "path to the daemon's PID file (default: <exec-root>/berthd.pid)")
   .option("-D, --debug", "enable debug mode", false)
-  .option("-l, --log-level <level>", "log level (debug, info, warn, error, fatal)", "info")
-  .option("--default-runtime <name>", "default OCI runtime for containers (runc or crun)", "runc")
-  .option("-G, --group <name>", "group for the unix socket", "berth")
+  .option("-l, --log-level <level>", "log level (debug, info, warn, error, fatal)", DEFAULTS.logLevel)
+  .option("--default-runtime <name>", "default OCI runtime for containers (runc, crun, or a daemon.json runtimes name)", DEFAULTS.defaultRuntime)
+  .option("-G, --group <name>", "group for the unix socket", DEFAULTS.group)
   .option("--tls", "use TLS on tcp:// hosts (implied by --tlsverify)")
   .option("--tlsverify", "use TLS and require client certificates signed by --tlscacert")
   .option("--tlscacert <file>", "trust client certificates signed by this CA")
@@ -68,22 +53,53 @@ const program = new Command("berthd")
   .option("--tlskey <file>", "the server's TLS key")
   .option("--userns-remap <user>", 'run containers in a user namespace mapped to this user\'s subordinate ids ("default" creates and uses the user dockremap; user[:group] or uid[:gid])')
   .option("--bip <cidr>", "the default bridge's address and prefix, e.g. 172.18.0.1/16 (when berth0 does not exist yet)")
-  .addOption(new Option("--insecure-registry <host>", "registry reachable over plain HTTP (host:port or CIDR), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
-  .addOption(
-    new Option("--registry-mirror <url>", "preferred Docker Hub mirror (http:// or https:// URL), repeatable").argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
-  )
+  .addOption(new Option("--insecure-registry <host>", "registry reachable over plain HTTP (host:port or CIDR), repeatable").argParser(repeat))
+  .addOption(new Option("--registry-mirror <url>", "preferred Docker Hub mirror (http:// or https:// URL), repeatable").argParser(repeat))
   .option("--certs-dir <dir>", "per-registry TLS and hosts.toml folders (default: /etc/berth/certs.d, then /etc/docker/certs.d)")
-  .option("--log-driver <name>", "default log driver of containers (json-file, local, journald, syslog, none)", "json-file")
+  .option("--log-driver <name>", `default log driver of containers (json-file, local, journald, syslog, none; default ${DEFAULTS.logDriver})`)
   .addOption(
     new Option("--log-opt <key=value>", "default log driver option, repeatable").argParser((v: string, prev: Record<string, string> | undefined) => {
       const i = v.indexOf("=");
       return { ...(prev ?? {}), [i < 0 ? v : v.slice(0, i)]: i < 0 ? "" : v.slice(i + 1) };
     }),
   )
+  .addOption(new Option("--label <key=value>", "a label of the daemon (docker info), repeatable").argParser(repeat))
+  .addOption(new Option("--max-concurrent-downloads <n>", `layers downloaded at once per pull (default ${DEFAULTS.maxConcurrentDownloads})`).argParser(int))
+  .addOption(new Option("--max-concurrent-uploads <n>", `layers uploaded at once per push (default ${DEFAULTS.maxConcurrentUploads})`).argParser(int))
+  .addOption(new Option("--dns <ip>", "DNS server of containers that name none (repeatable)").argParser(checked(checkDns)))
+  .addOption(new Option("--dns-search <domain>", "DNS search domain of containers that name none (repeatable)").argParser(checked(checkDnsSearch)))
+  .addOption(new Option("--dns-opt <option>", "resolv.conf option of containers that name none (repeatable)").argParser(repeat))
+  .addOption(new Option("--default-ulimit <name=soft[:hard]>", "a ulimit of containers that do not set it (repeatable)").argParser(checked(parseUlimit)))
+  .addOption(new Option("--default-address-pool <base=CIDR,size=N>", "subnets for networks created without --subnet (repeatable, in order)").argParser(checked(parsePool)))
   .version("0.1.0", "-v, --version");
 
+/** A repeatable flag whose values are parsed (errors in dockerd's words). */
+function checked<T>(parse: (v: string) => T): (v: string, prev: T[] | undefined) => T[] {
+  return (v, prev) => {
+    try {
+      return [...(prev ?? []), parse(v)];
+    } catch (e) {
+      throw new InvalidArgumentError(messageOf(e));
+    }
+  };
+}
+
+function repeat(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
+
+function int(v: string): number {
+  if (!/^-?\d+$/.test(v)) throw new InvalidArgumentError(`strconv.ParseInt: parsing "${v}": invalid syntax`);
+  return Number(v);
+}
+
 program.parse();
-const flags = program.opts<Flags>();
+const opts = program.opts<{ configFile: string; validate?: boolean; certsDir?: string }>();
+const flagValues: FlagValues = {
+  values: program.opts(),
+  fromCli: (field) => program.getOptionValueSource(field) === "cli",
+};
+const configRequired = flagValues.fromCli("configFile");
 
 /** dockerd's check: every directory above the data root must let the remapped root through, or no container starts. */
 async function checkTraversable(dir: string, who: { uid: number; gid: number }): Promise<void> {
@@ -98,8 +114,18 @@ async function checkTraversable(dir: string, who: { uid: number; gid: number }):
 }
 
 async function main(): Promise<void> {
-  if (!isLogLevel(flags.logLevel)) throw new Error(`unable to parse logging level: ${flags.logLevel}`);
-  const log = makeLogger(flags.debug ? "debug" : flags.logLevel);
+  const { settings: flags } = await loadSettings(flagValues, opts.configFile, configRequired);
+  if (opts.validate) {
+    // dockerd 23+ (20.10 has no --validate) prints this on stderr.
+    process.stderr.write("configuration OK\n");
+    return;
+  }
+  const systemd = takeSystemdEnv();
+  const notify = (lines: string[]) => sdNotify(systemd.notifySocket, lines);
+  const log = makeLogger(() => (flags.debug ? "debug" : (flags.logLevel as LogLevel)));
+  // Until the reloader is in place (systemd reloads only after READY=1), a SIGHUP must not kill the daemon.
+  let onHup = () => log.warn("SIGHUP during start-up: configuration not reloaded");
+  process.on("SIGHUP", () => onHup());
   const hosts = flags.host && flags.host.length > 0 ? flags.host : [`unix://${path.join(flags.execRoot, "berth.sock")}`];
   if (flags.host === undefined && flags.execRoot !== "/run/berth") hosts[0] = `unix://${path.join(flags.execRoot, "berth.sock")}`;
   const dataRoot = path.resolve(flags.dataRoot);
@@ -137,27 +163,40 @@ async function main(): Promise<void> {
     log.info(`user namespaces: container root is host uid ${idMap.root.uid}, gid ${idMap.root.gid}; data in ${storeRoot}`);
   }
 
-  // Mirrors and the default log configuration are checked before the sockets listen (a bad one fails
-  // the start, as in dockerd); the engine's modules load this early only when there is one to check.
-  if (flags.registryMirror?.length || flags.logDriver !== "json-file" || flags.logOpt !== undefined) {
-    const { validateMirror, validateDaemonLogConfig } = await import("../engine/index.js");
-    flags.registryMirror = flags.registryMirror?.map((v) => validateMirror(v));
-    validateDaemonLogConfig(flags.logDriver, flags.logOpt ?? {});
+  // The default log configuration is checked before the sockets listen (a bad one fails the start, as
+  // in dockerd); the engine's modules load this early only when there is one to check.
+  if (flags.logDriver !== DEFAULTS.logDriver || Object.keys(flags.logOpt).length > 0) {
+    const { validateDaemonLogConfig } = await import("../engine/index.js");
+    validateDaemonLogConfig(flags.logDriver, flags.logOpt);
   }
   // A misnamed runtime fails the start before the sockets listen (the engine probes its version later).
-  if (!(await onPath(flags.defaultRuntime))) throw new Error(`OCI runtime ${flags.defaultRuntime} not found: install Debian's runc (or crun)`);
+  const runtimeBin = flags.runtimes[flags.defaultRuntime]?.path ?? flags.defaultRuntime;
+  if (!(await onPath(runtimeBin))) throw new Error(`OCI runtime ${runtimeBin} not found: install Debian's runc (or crun)`);
 
   // The sockets listen while the engine starts (its modules load, its state is read and reconciled):
   // /_ping answers at once, every other request waits for the engine (api/index.ts).
   // The engine starts once they listen: its module loads would otherwise hold up the listening.
   let go: () => void = () => undefined;
-  const engineReady = new Promise<void>((resolve) => (go = resolve)).then(() => startEngine(storeRoot, execRoot, log, idMap));
+  const engineReady = new Promise<void>((resolve) => (go = resolve)).then(() => startEngine(flags, storeRoot, execRoot, log, idMap));
   engineReady.catch(() => undefined); // awaited below
+
   const servers: http.Server[] = [];
   const sockets: string[] = [];
+  const usedFds = new Set<number>();
   for (const h of hosts) {
-    if (h.startsWith("unix://") || h.startsWith("/")) {
-      const server = makeApiServer(engineReady, log);
+    const server = makeApiServer(engineReady, log);
+    if (h.startsWith("fd://")) {
+      // systemd socket activation: the socket unit owns the socket (path, mode, group).
+      const tls = await tlsOptions(flags);
+      for (const f of selectFds(systemd.fds, h.slice(5))) {
+        const fdServer = makeApiServer(engineReady, log, tls);
+        await listen(fdServer, { fd: f.fd });
+        usedFds.add(f.fd);
+        servers.push(fdServer);
+        log.info(`API listening on ${h} (fd ${f.fd}, ${f.name})`);
+      }
+      continue;
+    } else if (h.startsWith("unix://") || h.startsWith("/")) {
       const p = h.startsWith("unix://") ? h.slice(7) : h;
       await prepareUnixSocket(p);
       await listen(server, { path: p });
@@ -170,11 +209,10 @@ async function main(): Promise<void> {
       }
       if (gid !== undefined) await fs.chown(p, 0, gid);
       sockets.push(p);
-      servers.push(server);
     } else if (h.startsWith("tcp://")) {
       const u = new URL(h.replace(/^tcp:/, "http:"));
       const hostname = u.hostname.replace(/^\[|\]$/g, "");
-      const tls = await tlsOptions();
+      const tls = await tlsOptions(flags);
       if (!tls && !isLoopback(hostname)) {
         throw new Error(`refusing to listen on ${h} without TLS: a remote API on a non-loopback address gives root to anyone who can reach it (use --tlsverify --tlscacert --tlscert --tlskey)`);
       }
@@ -187,8 +225,11 @@ async function main(): Promise<void> {
     } else {
       throw new Error(`invalid host ${h}: use unix://PATH or tcp://HOST:PORT`);
     }
+    servers.push(server);
     log.info(`API listening on ${h}`);
   }
+  for (const f of systemd.fds) if (!usedFds.has(f.fd)) log.warn(`socket-activated fd ${f.fd} (${f.name}) is not used by any -H fd://`);
+
   // Clients are connected from here on, also while the engine starts: the handlers are in place first.
   const started: { engine?: Engine } = {};
   let stopping = false;
@@ -202,6 +243,7 @@ async function main(): Promise<void> {
       s.closeAllConnections();
     }
     void (async () => {
+      await notify(["STOPPING=1"]).catch((e: unknown) => log.warn(messageOf(e)));
       for (const p of sockets) await fs.rm(p, { force: true });
       await fs.rm(pidfile, { force: true });
       releaseLock();
@@ -223,26 +265,40 @@ async function main(): Promise<void> {
     log.error(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   });
   go();
-  started.engine = await engineReady;
+  const engine = await engineReady;
+  started.engine = engine;
   log.info(`berthd 0.1.0 started (data-root ${dataRoot}, exec-root ${execRoot}, runtime ${flags.defaultRuntime})`);
+  // The engine's state is loaded and every socket answers: ready for systemd.
+  await notify(["READY=1", "STATUS=serving the Docker Engine API"]).catch((e: unknown) => log.warn(messageOf(e)));
+  const reload = makeReloader({ flags: flagValues, file: opts.configFile, required: configRequired, current: flags, engine, log, notify });
+  onHup = () => void reload();
 }
 
 /** The engine: its modules loaded, constructed and initialised. */
-async function startEngine(storeRoot: string, execRoot: string, log: Logger, idMap: IdMap | undefined): Promise<Engine> {
+async function startEngine(flags: Settings, storeRoot: string, execRoot: string, log: Logger, idMap: IdMap | undefined): Promise<Engine> {
   const { Engine, proxyConfigFromEnv } = await import("../engine/index.js");
   const engine = new Engine({
     dataRoot: storeRoot,
     execRoot,
     runtime: flags.defaultRuntime,
+    runtimes: Object.fromEntries(Object.entries(flags.runtimes).map(([n, r]) => [n, r.path])),
     log,
     debug: flags.debug,
-    insecureRegistries: flags.insecureRegistry ?? [],
-    registryMirrors: flags.registryMirror ?? [],
-    // As dockerd: HTTP_PROXY, HTTPS_PROXY, NO_PROXY (or lower case) from berthd's environment.
-    proxies: proxyConfigFromEnv(),
-    ...(flags.certsDir !== undefined ? { certsDirs: [path.resolve(flags.certsDir)] } : {}),
+    insecureRegistries: flags.insecureRegistry,
+    registryMirrors: flags.registryMirror,
+    labels: flags.label,
+    maxConcurrentDownloads: flags.maxConcurrentDownloads,
+    maxConcurrentUploads: flags.maxConcurrentUploads,
     logDriver: flags.logDriver,
-    logOpts: flags.logOpt ?? {},
+    logOpts: flags.logOpt,
+    // As dockerd: HTTP_PROXY, HTTPS_PROXY, NO_PROXY (or lower case) from berthd's environment; daemon.json's "proxies" win.
+    proxies: { ...proxyConfigFromEnv(), ...flags.proxies },
+    ...(opts.certsDir !== undefined ? { certsDirs: [path.resolve(opts.certsDir)] } : {}),
+    dns: flags.dns,
+    dnsSearch: flags.dnsSearch,
+    dnsOptions: flags.dnsOpt,
+    defaultUlimits: Object.values(flags.defaultUlimit),
+    addressPools: flags.defaultAddressPool,
     ...(flags.bip ? { bridgeIp: flags.bip } : {}),
     ...(idMap ? { idMap } : {}),
   });
@@ -264,7 +320,7 @@ async function onPath(bin: string): Promise<boolean> {
   return false;
 }
 
-async function tlsOptions(): Promise<TlsOptions | undefined> {
+async function tlsOptions(flags: Settings): Promise<TlsOptions | undefined> {
   if (!flags.tls && !flags.tlsverify) return undefined;
   if (!flags.tlscert || !flags.tlskey) throw new Error("--tls/--tlsverify need --tlscert and --tlskey");
   if (flags.tlsverify && !flags.tlscacert) throw new Error("--tlsverify needs --tlscacert (the CA that signs client certificates)");
@@ -279,7 +335,7 @@ async function tlsOptions(): Promise<TlsOptions | undefined> {
   };
 }
 
-function listen(server: http.Server, opts: net.ListenOptions): Promise<void> {
+function listen(server: http.Server, opts: net.ListenOptions | { fd: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts, () => {

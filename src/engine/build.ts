@@ -11,6 +11,7 @@ import { invalid } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { type ImageStore, parseReference, registryOf } from "../image/index.js";
 import type { Runtime } from "../runtime/index.js";
+import { hostFacts, ulimitsToRlimits } from "./hostconfig.js";
 import { Builder, type BuildNetwork, type BuildOutput, type BuildRequest, type BuildResult } from "../build/index.js";
 import type { ContainerNetworking } from "./plugs.js";
 import type { ContainerRecord } from "./types.js";
@@ -121,10 +122,17 @@ export class BuildService {
       download?: (url: string) => Promise<{ body: Readable; headers: Record<string, string | string[] | undefined> }>;
       /** The daemon's version, written into built images (docker_version). */
       daemonVersion?: string;
+      /** The daemon's default ulimits: RUN steps get them as dockerd's build containers do. */
+      defaultUlimits?: { Name: string; Soft: number; Hard: number }[];
     },
   ) {
     const network = o.networks ? buildNetwork(o.networks) : undefined;
-    this.builder = new Builder({ store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log, ...(o.pull ? { pull: o.pull } : {}), ...(network ? { network } : {}), ...(o.download ? { download: o.download } : {}), ...(o.daemonVersion ? { daemonVersion: o.daemonVersion } : {}) });
+    const ulimits = o.defaultUlimits ?? [];
+    this.builder = new Builder({
+      store: o.store, runtime: o.runtime, root: path.join(o.dataRoot, "build"), log: o.log, ...(o.pull ? { pull: o.pull } : {}), ...(network ? { network } : {}),
+      ...(o.download ? { download: o.download } : {}), ...(o.daemonVersion ? { daemonVersion: o.daemonVersion } : {}),
+      ...(ulimits.length > 0 ? { rlimits: () => ulimitsToRlimits(ulimits, hostFacts()) } : {}),
+    });
   }
 
   init(): Promise<void> {

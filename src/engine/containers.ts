@@ -43,7 +43,7 @@ import { readJournalLogs } from "./journallog.js";
 import { readLocalLogs } from "./locallog.js";
 import { logTarget, mergeLogConfig, unreadable } from "./logdrivers.js";
 import { type LogReadOptions, readLogs } from "./logs.js";
-import { adaptHostConfig, specExtras } from "./hostconfig.js";
+import { adaptHostConfig, mergeUlimits, specExtras } from "./hostconfig.js";
 import { validateRestartPolicy } from "./update.js";
 import { namespacePlan, validateNamespaceModes } from "./nsmodes.js";
 import { cgroupsPathOf } from "./stats.js";
@@ -108,6 +108,8 @@ export interface ContainerServiceOptions {
   logOpts?: Record<string, string>;
   networking?: ContainerNetworking;
   storage?: ContainerStorage;
+  /** --default-ulimit: added at create to the ulimits a container does not set (inspect shows them, as dockerd's). */
+  defaultUlimits?: { Name: string; Soft: number; Hard: number }[];
 }
 
 export class ContainerService {
@@ -392,6 +394,7 @@ export class ContainerService {
       ReadonlyRootfs: hc.ReadonlyRootfs ?? false,
       ShmSize: hc.ShmSize || 64 * 1024 * 1024,
       Runtime: hc.Runtime || this.o.defaultRuntime,
+      ...(this.o.defaultUlimits && this.o.defaultUlimits.length > 0 ? { Ulimits: mergeUlimits(hc.Ulimits, this.o.defaultUlimits) } : {}),
     };
     const rec: ContainerRecord = {
       Id: id,
@@ -508,7 +511,10 @@ export class ContainerService {
       const { home: _home, ...ociUser } = user;
       const caps = applyCaps(rec.HostConfig);
       const cs = rec.HostConfig.ConsoleSize;
-      const extras = await specExtras(rec, undefined, { userns: idMap !== undefined });
+      // The daemon's default ulimits again at each start (dockerd's WithRlimits): containers created before they were configured get them too.
+      const dflt = this.o.defaultUlimits ?? [];
+      const specRec = dflt.length > 0 ? { ...rec, HostConfig: { ...rec.HostConfig, Ulimits: mergeUlimits(rec.HostConfig.Ulimits, dflt) } } : rec;
+      const extras = await specExtras(specRec, undefined, { userns: idMap !== undefined });
       const ns = await namespacePlan(rec, { find: (x) => this.find(x), shmPath: (r) => this.shmPath(r) });
       if (rec.HostConfig.IpcMode === "shareable") ns.shm = { bind: await this.prepareShm(rec) };
       const hostNs = [...(net.hostNamespaces ?? []), ...ns.hostNamespaces, ...(rec.HostConfig.CgroupnsMode === "host" ? ["cgroup"] : [])];

@@ -85,6 +85,9 @@ export interface DistributionOptions {
   proxies?: ProxyConfig;
   /** certs.d folders: per-registry TLS and hosts.toml (first with a folder for the host wins). */
   certsDirs?: string[];
+  /** Layers transferred at once per pull / push (read at each pull or push: a reload changes them). */
+  maxConcurrentDownloads?: number;
+  maxConcurrentUploads?: number;
 }
 
 export interface PullRequest {
@@ -518,7 +521,7 @@ export class DistributionService {
       if (!seen.has(d)) out(status(shortId(d), "Pulling fs layer"));
       seen.add(d);
     }
-    const slots = new Slots(CONCURRENT_DOWNLOADS);
+    const slots = new Slots(this.o.maxConcurrentDownloads ?? CONCURRENT_DOWNLOADS);
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -696,7 +699,7 @@ export class DistributionService {
       if (!seen.has(did)) out(status(did, "Preparing"));
       seen.add(did);
     }
-    const slots = new Slots(CONCURRENT_UPLOADS);
+    const slots = new Slots(this.o.maxConcurrentUploads ?? CONCURRENT_UPLOADS);
     const descs: Descriptor[] = new Array<Descriptor>(diffIds.length);
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal?.reason);

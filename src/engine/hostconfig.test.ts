@@ -10,6 +10,7 @@ import {
   devicesFromPath,
   findInitBinary,
   isStaticElf,
+  mergeUlimits,
   mergeTmpfsOptions,
   parseDeviceCgroupRule,
   parseProcLimits,
@@ -248,4 +249,14 @@ describe("host devices and the init binary", () => {
   it("asks nothing of the runtime for an empty HostConfig", async () => {
     assert.deepEqual(await specExtras(rec({}), V1), {});
   });
+});
+
+it("default ulimits are added for the names a container does not set, after its own (dockerd's mergeUlimits)", () => {
+  const dflt = [{ Name: "nofile", Soft: 1234, Hard: 2345 }, { Name: "core", Soft: 0, Hard: 0 }];
+  assert.deepEqual(mergeUlimits(null, dflt), dflt);
+  assert.deepEqual(mergeUlimits([{ Name: "nofile", Soft: 1, Hard: 2 }, { Name: "nproc", Soft: 5, Hard: 6 }], dflt), [
+    { Name: "nofile", Soft: 1, Hard: 2 },
+    { Name: "nproc", Soft: 5, Hard: 6 },
+    { Name: "core", Soft: 0, Hard: 0 },
+  ]);
 });

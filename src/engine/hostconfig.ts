@@ -396,6 +396,12 @@ export function resourcesFor(hc: HostConfig, facts: HostFacts): Record<string, u
   return r;
 }
 
+/** dockerd's mergeUlimits: the daemon's defaults for the ulimits a container does not set itself (by name). */
+export function mergeUlimits<U extends { Name: string }>(own: U[] | null | undefined, defaults: U[]): U[] {
+  const have = new Set((own ?? []).map((u) => u.Name));
+  return [...(own ?? []), ...defaults.filter((u) => !have.has(u.Name)).map((u) => ({ ...u }))];
+}
+
 /**
  * Ulimits → OCI rlimits on top of the default (the daemon's open-files limit).
  * Hard limits above the daemon's own cannot be granted without CAP_SYS_RESOURCE:

@@ -15,9 +15,9 @@ import type { IdMap } from "../util/idmap.js";
 import type { Logger } from "../util/log.js";
 import { ArchiveService } from "./archive.js";
 import { BuildService, registryAuthFor } from "./build.js";
-import { ContainerService } from "./containers.js";
+import { ContainerService, type ContainerServiceOptions } from "./containers.js";
 import { ImageArchiveService } from "./archive-images.js";
-import { DistributionService } from "./distribution.js";
+import { DistributionService, type DistributionOptions } from "./distribution.js";
 import { openImportUrl } from "./import-url.js";
 import { type DfType, diskUsage } from "./diskusage.js";
 import { Events } from "./events.js";
@@ -53,7 +53,7 @@ export { DistributionService, ImageArchiveService };
 export type { DfType };
 export type { ProgressSink, ProgressMessage } from "./progress.js";
 export { importProgress, openImportUrl } from "./import-url.js";
-export { proxyConfigFromEnv, validateMirror } from "../registry/index.js";
+export { proxyConfigFromEnv } from "../registry/index.js";
 
 export const VERSION = "0.1.0";
 export const API_VERSION = "1.47";
@@ -81,7 +81,25 @@ export interface EngineOptions {
   logOpts?: Record<string, string>;
   /** --userns-remap: containers run in a user namespace with these ids; dataRoot is already the mapping's own. */
   idMap?: IdMap;
+  /** daemon.json "runtimes": more OCI runtimes by name (name → binary path), besides runc and crun. */
+  runtimes?: Record<string, string>;
+  /** --label / "labels": the daemon's labels (docker info). */
+  labels?: string[];
+  /** --max-concurrent-downloads/uploads: layers transferred at once per pull/push. */
+  maxConcurrentDownloads?: number;
+  maxConcurrentUploads?: number;
+  /** --dns, --dns-search, --dns-opt: the resolv.conf parts of containers (and RUN steps) that set none. */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  /** --default-ulimit: ulimits of containers (and RUN steps) that do not set them. */
+  defaultUlimits?: { Name: string; Soft: number; Hard: number }[];
+  /** --default-address-pool: subnets of networks created without one (and of a new default bridge). */
+  addressPools?: { base: string; size: number }[];
 }
+
+/** What a SIGHUP may change in a running engine (daemon.json's reloadable keys). */
+export type ReloadableOptions = Pick<EngineOptions, "debug" | "labels" | "insecureRegistries" | "registryMirrors" | "maxConcurrentDownloads" | "maxConcurrentUploads" | "runtimes"> & { runtime: string };
 
 export class Engine {
   readonly images: ImageService;
@@ -101,16 +119,15 @@ export class Engine {
   readonly runtimes = new Map<string, Runtime>();
   private id = "";
   private readonly runtimeVersions = new Map<string, string>();
+  /** Held to change on reload: the services read these fields at each use. */
+  private readonly containerOpts: ContainerServiceOptions;
+  private readonly distributionOpts: DistributionOptions;
 
   constructor(readonly opts: EngineOptions) {
     this.store = new ImageStore(path.join(opts.dataRoot, "image"), opts.idMap);
     // Every known runtime is offered; the default one must exist (checked in init).
-    for (const name of new Set([path.basename(opts.runtime), "runc", "crun"])) {
-      this.runtimes.set(name, new Runtime({
-        runtime: name === path.basename(opts.runtime) ? opts.runtime : name,
-        runtimeRoot: path.join(opts.execRoot, "runtime", name),
-        stateRoot: path.join(opts.execRoot, "c"),
-      }));
+    for (const name of new Set([path.basename(opts.runtime), "runc", "crun", ...Object.keys(opts.runtimes ?? {})])) {
+      this.runtimes.set(name, this.makeRuntime(name, this.runtimePath(name)));
     }
     this.volumes = new VolumeService({
       root: path.join(opts.dataRoot, "volumes"),
@@ -127,8 +144,10 @@ export class Engine {
       log: opts.log,
       containers: { all: () => this.containers.all(), find: (idOrName) => this.containers.find(idOrName) },
       ...(opts.bridgeIp ? { bridgeIp: opts.bridgeIp } : {}),
+      ...(opts.addressPools && opts.addressPools.length > 0 ? { addressPools: opts.addressPools } : {}),
+      dnsDefaults: { dns: opts.dns ?? [], dnsSearch: opts.dnsSearch ?? [], dnsOptions: opts.dnsOptions ?? [] },
     });
-    this.containers = new ContainerService({
+    this.containerOpts = {
       root: path.join(opts.dataRoot, "containers"),
       images: this.store,
       runtimes: this.runtimes,
@@ -139,14 +158,16 @@ export class Engine {
       ...(opts.logOpts ? { logOpts: opts.logOpts } : {}),
       storage: this.volumes,
       networking: this.networks,
-    });
+      defaultUlimits: opts.defaultUlimits ?? [],
+    };
+    this.containers = new ContainerService(this.containerOpts);
     this.containerUpdate = new UpdateService({ containers: this.containers });
     this.images = new ImageService(this.store, this.containers, this.events);
     this.exec = new ExecService({ containers: this.containers, events: this.events, log: opts.log });
     this.archive = new ArchiveService({ containers: this.containers, store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.execRoot, "archive"), daemonVersion: VERSION });
     this.containers.execIds = (id) => this.exec.idsOf(id);
     this.health = new HealthMonitor(this.containers, this.exec, this.events, opts.log);
-    this.distribution = new DistributionService({
+    this.distributionOpts = {
       store: this.store,
       events: this.events,
       log: opts.log,
@@ -154,7 +175,10 @@ export class Engine {
       registryMirrors: opts.registryMirrors ?? [],
       proxies: opts.proxies ?? {},
       certsDirs: opts.certsDirs ?? DEFAULT_CERTS_DIRS,
-    });
+      ...(opts.maxConcurrentDownloads ? { maxConcurrentDownloads: opts.maxConcurrentDownloads } : {}),
+      ...(opts.maxConcurrentUploads ? { maxConcurrentUploads: opts.maxConcurrentUploads } : {}),
+    };
+    this.distribution = new DistributionService(this.distributionOpts);
     this.imageArchive = new ImageArchiveService({ store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.dataRoot, "tmp", "image-load") });
     this.build = new BuildService({
       store: this.store,
@@ -166,6 +190,7 @@ export class Engine {
       // ADD <url>: fetched as docker import URL is (redirects, dockerd's errors, the daemon's proxies).
       download: (url) => openImportUrl(url, this.distribution.transport()),
       daemonVersion: VERSION,
+      defaultUlimits: opts.defaultUlimits ?? [],
       // FROM / COPY --from of an image not in the store: pulled like dockerd's builder does.
       pull: async (ref, out, o) => {
         const auth = registryAuthFor(ref, o.registryConfig);
@@ -213,6 +238,53 @@ export class Engine {
   /** The engine's fsck (`berth system check`). */
   check(verifyBlobs = true): ReturnType<typeof systemCheck> {
     return systemCheck({ store: this.store, containers: this.containers, runtimes: this.runtimes, dataRoot: this.opts.dataRoot, verifyBlobs });
+  }
+
+  /** A runtime's binary: daemon.json's "runtimes" path, the default runtime as given, or the name itself (on PATH). */
+  private runtimePath(name: string): string {
+    return this.opts.runtimes?.[name] ?? (name === path.basename(this.opts.runtime) ? this.opts.runtime : name);
+  }
+
+  private makeRuntime(name: string, binary: string): Runtime {
+    return new Runtime({ runtime: binary, runtimeRoot: path.join(this.opts.execRoot, "runtime", name), stateRoot: path.join(this.opts.execRoot, "c") });
+  }
+
+  /**
+   * SIGHUP: applies daemon.json's reloadable keys. New or changed runtimes are
+   * probed first, and nothing changes when one is missing; running containers are
+   * not touched (a runtime keeps its state root, so containers started with it
+   * are still found). The build service keeps the runtime it started with.
+   */
+  async reconfigure(r: ReloadableOptions): Promise<void> {
+    const wanted = new Map<string, string>(Object.entries(r.runtimes ?? {}));
+    const defName = path.basename(r.runtime);
+    if (!wanted.has(defName)) wanted.set(defName, r.runtime);
+    const added = new Map<string, { rt: Runtime; version: string }>();
+    for (const [name, binary] of wanted) {
+      if (this.runtimes.has(name) && this.runtimePath(name) === binary) continue;
+      const rt = this.makeRuntime(name, binary);
+      const version = await rt.version().catch(() => undefined);
+      if (version === undefined) throw new Error(`OCI runtime ${binary} (${name}) not found`);
+      await rt.init();
+      added.set(name, { rt, version });
+    }
+    // Committed from here on: nothing below can fail.
+    for (const name of Object.keys(this.opts.runtimes ?? {})) if (!wanted.has(name) && name !== "runc" && name !== "crun") this.runtimes.delete(name);
+    for (const [name, { rt, version }] of added) {
+      this.runtimes.set(name, rt);
+      this.runtimeVersions.set(name, version);
+    }
+    this.opts.runtimes = r.runtimes ?? {};
+    this.opts.runtime = r.runtime;
+    this.containerOpts.defaultRuntime = defName;
+    this.opts.debug = r.debug;
+    this.opts.labels = r.labels ?? [];
+    this.opts.insecureRegistries = r.insecureRegistries ?? [];
+    this.distributionOpts.insecureRegistries = this.opts.insecureRegistries;
+    this.opts.registryMirrors = r.registryMirrors ?? [];
+    this.distributionOpts.registryMirrors = this.opts.registryMirrors;
+    if (r.maxConcurrentDownloads) this.distributionOpts.maxConcurrentDownloads = this.opts.maxConcurrentDownloads = r.maxConcurrentDownloads;
+    if (r.maxConcurrentUploads) this.distributionOpts.maxConcurrentUploads = this.opts.maxConcurrentUploads = r.maxConcurrentUploads;
   }
 
   shutdown(): void {
@@ -305,10 +377,10 @@ export class Engine {
       HttpsProxy: maskProxyCredentials(this.opts.proxies?.httpsProxy),
       NoProxy: this.opts.proxies?.noProxy ?? "",
       Name: os.hostname(),
-      Labels: [],
+      Labels: this.opts.labels ?? [],
       ExperimentalBuild: false,
       ServerVersion: VERSION,
-      Runtimes: Object.fromEntries([...this.runtimes.keys()].map((n) => [n, { path: n === rt ? this.opts.runtime : n }])),
+      Runtimes: Object.fromEntries([...this.runtimes.keys()].map((n) => [n, { path: this.runtimePath(n) }])),
       DefaultRuntime: rt,
       Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
       LiveRestoreEnabled: true,

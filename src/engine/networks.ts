@@ -65,6 +65,7 @@ import {
   parseIPv4,
   parseIPv6,
   parsePortKey,
+  pickFromPools,
   pickSubnet,
   pinBridgeMac,
   portRequests,
@@ -204,6 +205,10 @@ export interface NetworkServiceOptions {
   bridgeName?: string;
   /** Host-wide lease directory (tests may override). */
   leaseRoot?: string;
+  /** daemon.json "default-address-pools": where subnets come from instead of Docker's built-in pools. */
+  addressPools?: { base: string; size: number }[];
+  /** daemon.json "dns", "dns-search", "dns-opts": for containers that set none of their own. */
+  dnsDefaults?: { dns: string[]; dnsSearch: string[]; dnsOptions: string[] };
 }
 
 type Mode = { kind: "bridge" } | { kind: "host" } | { kind: "none" } | { kind: "container"; target: string } | { kind: "user"; name: string };
@@ -452,7 +457,7 @@ export class NetworkService implements ContainerNetworking {
         const used = this.usedSubnets(links, routes, [name]);
         const prev = bridge.IPAM.Config[0]?.Subnet;
         const prevCidr = prev ? parseCidr(prev) : undefined;
-        const pick = prevCidr && !used.some((u) => overlaps(u, prevCidr)) ? prevCidr : pickSubnet(used);
+        const pick = prevCidr && !used.some((u) => overlaps(u, prevCidr)) ? prevCidr : this.pickPool(used);
         if (!pick) throw new EngineError("internal", "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the default bridge");
         gw = { ...pick, host: defaultGateway(pick) };
       }
@@ -479,6 +484,13 @@ export class NetworkService implements ContainerNetworking {
   }
 
   /** Subnets in use on the host (routes and addresses), ignoring the given interfaces. */
+  /** A free subnet from the configured pools (in order), else from Docker's built-in ones. */
+  private pickPool(used: Cidr[]): Cidr | undefined {
+    const pools = this.o.addressPools ?? [];
+    if (pools.length === 0) return pickSubnet(used);
+    return pickFromPools(used, pools.map((p) => ({ base: parseCidr(p.base, true), size: p.size })));
+  }
+
   private usedSubnets(links: HostLink[], routes: string[], ignore: string[]): Cidr[] {
     const out: Cidr[] = [];
     const ignored = new Set<string>();
@@ -693,11 +705,12 @@ export class NetworkService implements ContainerNetworking {
     if (c.attachments.length > 0 && !first) throw notFound(`network ${rec.HostConfig.NetworkMode} not found`);
     if (first && first.Driver === "host") {
       await this.markPlain(c, first);
-      return { hostNamespaces: ["network"], hostMode: true, hostsEntries: hostEtcHosts(), resolvConf: readHostResolv() };
+      return { hostNamespaces: ["network"], hostMode: true, hostsEntries: hostEtcHosts(), resolvConf: this.ownResolv(rec) ?? readHostResolv() };
     }
     if (first && first.Driver === "null") {
       await this.markPlain(c, first);
-      return {};
+      const resolvConf = this.ownResolv(rec);
+      return resolvConf !== undefined ? { resolvConf } : {};
     }
     return this.setUpBridges(rec, c, opts.runtimeNetns === true);
   }
@@ -901,9 +914,22 @@ export class NetworkService implements ContainerNetworking {
     );
   }
 
+  /** The container's --dns, --dns-search, --dns-option, each falling back on the daemon's own when empty (as dockerd). */
+  private dnsOf(rec: ContainerRecord): { dns: string[]; dnsSearch: string[]; dnsOptions: string[] } {
+    const d = this.o.dnsDefaults;
+    const pick = (own: string[] | null | undefined, dflt: string[] | undefined) => (own && own.length > 0 ? own : (dflt ?? []));
+    return { dns: pick(rec.HostConfig.Dns, d?.dns), dnsSearch: pick(rec.HostConfig.DnsSearch, d?.dnsSearch), dnsOptions: pick(rec.HostConfig.DnsOptions, d?.dnsOptions) };
+  }
+
+  /** Host and none modes: the host's file, unless --dns & co. or the daemon's dns settings say otherwise (then built as dockerd builds it). */
+  private ownResolv(rec: ContainerRecord): string | undefined {
+    const o = this.dnsOf(rec);
+    return o.dns.length + o.dnsSearch.length + o.dnsOptions.length > 0 ? bridgeResolvConf(readHostResolv(), o) : undefined;
+  }
+
   private resolvFor(rec: ContainerRecord, nets: NetworkRecord[], endpoints: Endpoint[]): string {
     const host = readHostResolv();
-    const o = { dns: rec.HostConfig.Dns, dnsSearch: rec.HostConfig.DnsSearch, dnsOptions: rec.HostConfig.DnsOptions };
+    const o = this.dnsOf(rec);
     const user = nets.findIndex((n) => this.isUser(n));
     const ep = user >= 0 ? endpoints[user] : undefined;
     if (ep && this.dns.available) return embeddedResolvConf(ep.gateway, host, o);
@@ -1113,7 +1139,7 @@ export class NetworkService implements ContainerNetworking {
         const a = c.attachments.find((x) => x.networkId === n.Id);
         const rec = this.o.containers.find(c.id);
         if (!ep || !a || !rec) continue;
-        const dns = rec.HostConfig.Dns ?? [];
+        const dns = this.dnsOf(rec).dns;
         entries.push({ id: c.id, ip: ep.ip, ...(ep.ip6 ? { ip6: ep.ip6 } : {}), names: this.dnsNames(rec, a), ...(dns.length > 0 ? { dnsServers: dns } : {}) });
       }
       out.push({ name: n.Name, gateway: cfg.Gateway ?? "", entries });
@@ -1251,8 +1277,8 @@ export class NetworkService implements ContainerNetworking {
         }
       } else {
         if (ci?.Gateway || ci?.IPRange) throw invalid("a gateway or ip-range needs a subnet");
-        const pick = pickSubnet(used);
-        if (!pick) throw new EngineError("forbidden", "all predefined address pools have been fully subnetted");
+        const pick = this.pickPool(used);
+        if (!pick) throw notFound("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network");
         subnet = pick;
       }
       if (ci?.Gateway) {

@@ -12,7 +12,7 @@ test("reads a resolv.conf's servers, search list and options", () => {
 test("gives the default bridge the host's servers minus loopback ones, or Google's when none are left", () => {
   assert.equal(bridgeResolvConf(HOST, {}), "nameserver 10.0.0.2\nsearch example.com corp\noptions edns0 trust-ad\n");
   assert.equal(bridgeResolvConf("nameserver 127.0.0.1\n", {}), "nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
-  assert.equal(bridgeResolvConf(HOST, { dns: ["1.1.1.1"], dnsSearch: ["x.y"], dnsOptions: ["ndots:2"] }), "nameserver 1.1.1.1\nsearch x.y\noptions ndots:2\n");
+  assert.equal(bridgeResolvConf(HOST, { dns: ["1.1.1.1"], dnsSearch: ["x.y"], dnsOptions: ["ndots:2"] }), "search x.y\nnameserver 1.1.1.1\noptions ndots:2\n");
 });
 
 test("points containers on user networks at the embedded DNS on the gateway", () => {

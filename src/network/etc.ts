@@ -26,10 +26,12 @@ export interface DnsOverrides {
   dnsOptions?: string[] | null;
 }
 
-function render(p: ResolvParts, header: string[]): string {
+/** `searchFirst`: the order of a file dockerd builds from --dns/--dns-search/--dns-option (libnetwork's resolvconf.Build). */
+function render(p: ResolvParts, header: string[], searchFirst = false): string {
   const lines = [...header];
+  if (searchFirst && p.search.length > 0) lines.push(`search ${p.search.join(" ")}`);
   for (const n of p.nameservers) lines.push(`nameserver ${n}`);
-  if (p.search.length > 0) lines.push(`search ${p.search.join(" ")}`);
+  if (!searchFirst && p.search.length > 0) lines.push(`search ${p.search.join(" ")}`);
   if (p.options.length > 0) lines.push(`options ${p.options.join(" ")}`);
   return `${lines.join("\n")}\n`;
 }
@@ -47,7 +49,8 @@ export function bridgeResolvConf(host: string, o: DnsOverrides): string {
     search: o.dnsSearch && o.dnsSearch.length > 0 ? o.dnsSearch.filter((s) => s !== ".") : h.search,
     options: o.dnsOptions && o.dnsOptions.length > 0 ? o.dnsOptions : h.options,
   };
-  return render(p, []);
+  const overridden = [o.dns, o.dnsSearch, o.dnsOptions].some((x) => x && x.length > 0);
+  return render(p, [], overridden);
 }
 
 /**

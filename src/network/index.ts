@@ -19,7 +19,9 @@ export {
   overlaps,
   parseCidr,
   parseIPv4,
+  pickFromPools,
   pickSubnet,
+  type SplitPool,
 } from "./ipnet.js";
 export { type Cidr6, cidr6String, contains6, firstFree6, formatIPv6, overlaps6, parseCidr6, parseIPv6 } from "./ipnet6.js";
 export { DEFAULT_LEASE_ROOT, HostLeases } from "./leases.js";

@@ -13,6 +13,7 @@ import {
   overlaps,
   parseCidr,
   parseIPv4,
+  pickFromPools,
   pickSubnet,
 } from "./ipnet.js";
 
@@ -66,4 +67,23 @@ test("allocates the lowest free host address, within an ip-range when given", ()
   for (let i = 3; i <= 6; i++) taken.add(ip(`10.9.0.${i}`));
   assert.equal(firstFree(c, taken), undefined, "network and broadcast addresses are never given out");
   assert.equal(formatIPv4(firstFree(parseCidr("10.9.0.0/24"), new Set(), parseCidr("10.9.0.128/25")) as number), "10.9.0.128");
+});
+
+test("configured pools are cut into subnets of their size, taken in order, skipping any that overlap", () => {
+  const pools = [{ base: parseCidr("10.213.60.0/23"), size: 24 }, { base: parseCidr("172.31.0.0/16"), size: 26 }];
+  const pick = (used: string[]) => {
+    const c = pickFromPools(used.map((u) => parseCidr(u, true)), pools);
+    return c ? cidrString(c as never) : undefined;
+  };
+  assert.equal(pick([]), "10.213.60.0/24");
+  assert.equal(pick(["10.213.60.0/24"]), "10.213.61.0/24");
+  assert.equal(pick(["10.213.60.7/32"]), "10.213.61.0/24", "a host route inside the first subnet");
+  assert.equal(pick(["10.213.60.0/24", "10.213.61.0/24"]), "172.31.0.0/26", "the next pool when one is full");
+  assert.equal(pick(["10.0.0.0/8", "172.31.0.0/17"]), "172.31.128.0/26", "a large used block is jumped over");
+  assert.equal(pick(["10.0.0.0/8", "172.16.0.0/12"]), undefined);
+  // A /8 cut into /30s is four million subnets: found without listing them.
+  const t0 = Date.now();
+  const big = pickFromPools([parseCidr("10.0.0.0/9")], [{ base: parseCidr("10.0.0.0/8"), size: 30 }]);
+  assert.equal(cidrString(big as never), "10.128.0.0/30");
+  assert.ok(Date.now() - t0 < 1000);
 });

@@ -89,6 +89,33 @@ export function pickSubnet(used: Cidr[], pools: Cidr[] = defaultPools()): Cidr |
   return pools.find((p) => !used.some((u) => overlaps(p, u)));
 }
 
+/** A configured address pool (daemon.json "default-address-pools"): subnets of prefix `size` cut from `base`. */
+export interface SplitPool {
+  base: Cidr;
+  size: number;
+}
+
+/**
+ * The first subnet of the pools, in order, that overlaps none of `used`, as
+ * dockerd allocates from default-address-pools. Walks the candidates without
+ * listing them (a /8 cut into /28s has a million), jumping past each used block.
+ */
+export function pickFromPools(used: Cidr[], pools: SplitPool[]): Cidr | undefined {
+  for (const p of pools) {
+    const step = 2 ** (32 - p.size);
+    const start = ((p.base.addr & maskOf(p.base.prefix)) >>> 0);
+    const end = start + 2 ** (32 - p.base.prefix);
+    for (let a = start; a < end;) {
+      const cand = { addr: a, prefix: p.size };
+      const hit = used.find((u) => overlaps(cand, u));
+      if (!hit) return cand;
+      const hitEnd = ((hit.addr & maskOf(hit.prefix)) >>> 0) + 2 ** (32 - hit.prefix);
+      a = Math.max(a + step, Math.ceil((hitEnd - start) / step) * step + start);
+    }
+  }
+  return undefined;
+}
+
 /**
  * The lowest free host address of a block (skipping the network, gateway and
  * broadcast addresses and everything in `taken`), within `range` when given.

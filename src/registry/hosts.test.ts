@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { hostTls, readCertsFolder } from "./certsd.js";
 import { RegistryClient } from "./client.js";
-import { type RegistryEndpoint, originEndpoint, parseHostsToml, pullEndpoints, validateMirror } from "./hosts.js";
+import { type RegistryEndpoint, originEndpoint, parseHostsToml, pullEndpoints } from "./hosts.js";
 
 describe("hosts.toml", () => {
   it("reads containerd's documented keys", () => {
@@ -49,17 +49,6 @@ describe("hosts.toml", () => {
     assert.throws(() => parseHostsToml('[host."h"]\ncapabilities = ["pull", "fly"]\n', "f.toml"), /unknown capability "fly"/);
     assert.throws(() => parseHostsToml('[plugins."x"]\n', "f.toml"), /f\.toml:1: unknown table \[plugins\.x\]/);
     assert.throws(() => parseHostsToml('server = "unterminated\n', "f.toml"), /unterminated string/);
-  });
-});
-
-describe("registry mirrors", () => {
-  it("validates as dockerd does, with its messages", () => {
-    assert.equal(validateMirror("http://127.0.0.1:5999"), "http://127.0.0.1:5999/");
-    assert.equal(validateMirror("https://m2.example/"), "https://m2.example/");
-    assert.throws(() => validateMirror("ftp://x"), { message: 'invalid mirror: unsupported scheme "ftp" in "ftp://x"' });
-    assert.throws(() => validateMirror("x"), { message: 'invalid mirror: unsupported scheme "" in "x"' });
-    assert.throws(() => validateMirror("http://x/path"), { message: 'invalid mirror: path, query, or fragment at end of the URI "http://x/path"' });
-    assert.throws(() => validateMirror("http://u:p@x"), { message: 'invalid mirror: username/password not allowed in URI "http://u:xxxxx@x"' });
   });
 });
 

@@ -32,21 +32,6 @@ export interface RegistryEndpoint {
   fixedScheme: boolean;
 }
 
-/** dockerd's ValidateMirror, with its messages; the mirror as docker info shows it (trailing "/"). */
-export function validateMirror(val: string): string {
-  let u: URL;
-  try {
-    u = new URL(val);
-  } catch {
-    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(val)?.[1] ?? "";
-    throw new EngineError("invalid", `invalid mirror: unsupported scheme "${scheme}" in "${val}"`);
-  }
-  if (u.protocol !== "http:" && u.protocol !== "https:") throw new EngineError("invalid", `invalid mirror: unsupported scheme "${u.protocol.slice(0, -1)}" in "${val}"`);
-  if ((u.pathname !== "" && u.pathname !== "/") || u.search !== "" || u.hash !== "") throw new EngineError("invalid", `invalid mirror: path, query, or fragment at end of the URI "${val}"`);
-  if (u.username !== "" || u.password !== "") throw new EngineError("invalid", `invalid mirror: username/password not allowed in URI "${val.replace(/:[^:@/]*@/, ":xxxxx@")}"`);
-  return `${val.replace(/\/+$/, "")}/`;
-}
-
 // ---------------------------------------------------------------- hosts.toml
 
 type TomlValue = string | boolean | TomlValue[];

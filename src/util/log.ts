@@ -8,10 +8,11 @@ export interface Logger {
   error(msg: string): void;
 }
 
-/** Logs to stderr in dockerd's style: time="..." level=info msg="...". */
-export function makeLogger(level: LogLevel, out: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+/** Logs to stderr in dockerd's style: time="..." level=info msg="...". A function level is read at each line (reload). */
+export function makeLogger(level: LogLevel | (() => LogLevel), out: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+  const current = typeof level === "function" ? level : () => level;
   const at = (lv: LogLevel) => (msg: string) => {
-    if (ORDER[lv] < ORDER[level]) return;
+    if (ORDER[lv] < ORDER[current()]) return;
     out(`time="${new Date().toISOString()}" level=${lv} msg=${JSON.stringify(msg)}\n`);
   };
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };

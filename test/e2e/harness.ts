@@ -66,6 +66,8 @@ export class Daemon {
   readonly dataRoot: string;
   readonly execRoot: string;
   proc: ChildProcess | undefined;
+  /** Start with --debug (off for tests that set debug in a daemon.json: a key may not be both flag and file). */
+  debug = true;
   private logFile: string;
 
   constructor() {
@@ -84,7 +86,10 @@ export class Daemon {
   async start(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
     const log = createWriteStream(this.logFile, { flags: "a" });
     await new Promise<void>((r) => log.once("open", () => r()));
-    this.proc = spawn(process.execPath, [BERTHD, "-H", `unix://${this.sock}`, "--data-root", this.dataRoot, "--exec-root", this.execRoot, "--debug", ...extraArgs], {
+    // The host's /etc/berth/daemon.json (the default) must not reach a test's daemon: an empty one of its own.
+    const config = extraArgs.includes("--config-file") ? [] : ["--config-file", path.join(this.dir, "none.json")];
+    if (config.length > 0) await fs.writeFile(config[1] as string, "{}\n");
+    this.proc = spawn(process.execPath, [BERTHD, "-H", `unix://${this.sock}`, "--data-root", this.dataRoot, "--exec-root", this.execRoot, ...(this.debug ? ["--debug"] : []), ...config, ...extraArgs], {
       stdio: ["ignore", log, log],
       env: { ...process.env, ...env },
     });

@@ -38,7 +38,7 @@ import {
   parseReference,
   withDefaultTag,
 } from "../../image/index.js";
-import { DEFAULT_PATH_ENV, type Runtime, parseSignal, readInRoot } from "../../runtime/index.js";
+import { DEFAULT_PATH_ENV, type OciRlimit, type Runtime, parseSignal, readInRoot } from "../../runtime/index.js";
 import {
   type AddCommand,
   type ArgCommand,
@@ -133,6 +133,8 @@ export interface BuilderOptions {
   download?: (url: string) => Promise<{ body: Readable; headers: Record<string, string | string[] | undefined> }>;
   /** Written into every step's image as docker_version (dockerd writes its own version there). */
   daemonVersion?: string;
+  /** The RUN steps' rlimits (the daemon's default ulimits); the runtime's default without it. */
+  rlimits?: () => OciRlimit[];
 }
 
 const DEFAULT_SHELL = ["/bin/sh", "-c"];
@@ -234,7 +236,7 @@ export class Builder {
   constructor(readonly o: BuilderOptions) {
     this.cache = new BuildCache(path.join(o.root, "cache.json"));
     this.tmp = path.join(o.root, "tmp");
-    this.runner = new RunExecutor(o.store, o.runtime, this.tmp, o.network);
+    this.runner = new RunExecutor(o.store, o.runtime, this.tmp, o.network, o.rlimits);
   }
 
   async init(): Promise<void> {

@@ -22,7 +22,7 @@ import type { Digest } from "../../util/digest.js";
 import { EngineError, invalid, messageOf } from "../../util/errors.js";
 import { mkdirp } from "../../util/fsutil.js";
 import type { ImageStore } from "../../image/index.js";
-import { DEFAULT_HOSTS_LINES, type OciMount, type Runtime, buildSpec, resolveUser } from "../../runtime/index.js";
+import { DEFAULT_HOSTS_LINES, type OciMount, type OciRlimit, type Runtime, buildSpec, resolveUser } from "../../runtime/index.js";
 import { mkdirAllInRoot } from "./fsops.js";
 
 export interface RunStepInput {
@@ -81,6 +81,7 @@ export class RunExecutor {
     private readonly runtime: Runtime,
     private readonly tmpRoot: string,
     private readonly network?: BuildNetwork,
+    private readonly rlimits?: () => OciRlimit[],
   ) {}
 
   /** Snapshot keys of build containers are this prefix and the container's runtime id. */
@@ -139,6 +140,7 @@ export class RunExecutor {
         etcFiles: { hostname: path.join(work, "hostname"), hosts: path.join(work, "hosts"), resolvConf: path.join(work, "resolv.conf") },
         cgroupsPath: `/berth/${id}`,
         ...(input.shmSize ? { shmSize: input.shmSize } : {}),
+        ...(this.rlimits ? { rlimits: this.rlimits() } : {}),
         ...(hostMode ? { hostNamespaces: ["network"] } : {}),
         ...(net?.netns ? { joinNamespaces: { network: net.netns } } : {}),
         ...(idMap ? { userNamespace: idMap.oci() } : {}),
