@@ -824,14 +824,25 @@ export class DistributionService {
     // dockerd's total is the layer's size as `docker history` shows it; the count is the tar's bytes.
     const layerSize = shownSize(await this.store.layers.get(chainId));
     const bar = throttled(100, (b) => out(progress(did, "Pushing", b, layerSize)));
-    bar.flush(0);
+    // As dockerd: no "Pushing" before the registry took the upload (a refused push shows Preparing, then the error).
+    let started = false;
+    let sent = 0;
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      const c = await this.store.compressLayer(chainId, { signal: ac.signal, onTarBytes: (n) => bar.update(n) });
+      const c = await this.store.compressLayer(chainId, {
+        signal: ac.signal,
+        onTarBytes: (n) => {
+          sent = n;
+          if (started) bar.update(n);
+        },
+      });
       try {
-        await client.pushBlobStream(repoPath, c.stream, c.hashed);
+        await client.pushBlobStream(repoPath, c.stream, c.hashed, () => {
+          started = true;
+          bar.flush(sent);
+        });
         const blob = await c.blob;
         bar.flush(layerSize);
         return blob;

@@ -728,7 +728,7 @@ export class RegistryClient {
    * PUT ?digest= once `digest` resolves — what dockerd does. A broken stream
    * is not resumed (it cannot be replayed); the caller retries the layer.
    */
-  async pushBlobStream(repo: string, body: Readable, digest: Promise<{ digest: Digest; size: number }>): Promise<{ digest: Digest; size: number }> {
+  async pushBlobStream(repo: string, body: Readable, digest: Promise<{ digest: Digest; size: number }>, onStarted?: () => void): Promise<{ digest: Digest; size: number }> {
     let loc: URL;
     try {
       loc = await this.startUpload(repo);
@@ -736,6 +736,7 @@ export class RegistryClient {
       body.destroy();
       throw e;
     }
+    onStarted?.(); // the registry took the upload (credentials, repository): progress may be shown
     const patched = await this.request({
       method: "PATCH",
       url: loc,

@@ -96,15 +96,16 @@ export class Daemon {
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       if (this.proc.exitCode !== null) throw new Error(`berthd exited with ${this.proc.exitCode}: ${await this.log()}`);
-      if (await this.ping()) return;
+      // /_ping answers while the engine still loads; a request that needs the engine waits until it is ready.
+      if ((await this.ping()) && (await this.ping("/version"))) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`berthd did not answer within 15 s: ${await this.log()}`);
   }
 
-  ping(): Promise<boolean> {
+  ping(p = "/_ping"): Promise<boolean> {
     return new Promise((resolve) => {
-      const req = http.request({ socketPath: this.sock, path: "/_ping", method: "GET" }, (res) => {
+      const req = http.request({ socketPath: this.sock, path: p, method: "GET" }, (res) => {
         res.resume();
         resolve(res.statusCode === 200);
       });
