@@ -5,7 +5,7 @@ import type { Readable } from "node:stream";
 import { type Digest, hexOf, sha256 } from "../util/digest.js";
 import { EngineError, errnoCode, notFound } from "../util/errors.js";
 import { ensureDir, exists, mkdirp, readJson, writeJson } from "../util/fsutil.js";
-import { run } from "../util/exec.js";
+import { mounter } from "../util/mounter.js";
 import type { IdMap } from "../util/idmap.js";
 import { extractLayer } from "./tar.js";
 import { TarSplitRecorder, replayTarSplit } from "./tarsplit.js";
@@ -303,16 +303,17 @@ export class LayerStore {
     // Relative lowerdirs (resolved against cwd by the kernel) keep the option string short.
     const lower = chain.length > 0 ? chain.map((c) => `${hexOf(c)}/diff`).join(":") : path.relative(this.layersDir, this.emptyDir);
     const opts = `lowerdir=${lower},upperdir=${path.join(dir, "upper")},workdir=${path.join(dir, "work")}`;
-    await run("mount", ["-t", "overlay", "overlay", "-o", opts, merged], { cwd: this.layersDir });
+    // Through the long-lived helper: no mount(8) spawn per container start.
+    await mounter().mount("overlay", "overlay", merged, opts, this.layersDir);
     return merged;
   }
 
   async unmount(key: string): Promise<void> {
     const merged = path.join(this.snapshotDir(key), "merged");
     if (!(await isMountPoint(merged))) return;
-    await run("umount", [merged]).catch(async (e: unknown) => {
+    await mounter().umount(merged).catch(async (e: unknown) => {
       // Busy (e.g. a leaked process): detach lazily rather than fail the remove.
-      await run("umount", ["-l", merged]).catch(() => {
+      await mounter().umount(merged, true).catch(() => {
         throw e;
       });
     });
