@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
 import { Mounter } from "./mounter.js";
+import { run } from "./exec.js";
 
 const mounted = (p: string): boolean => readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === p);
 
@@ -70,6 +71,30 @@ test("a killed mount helper is replaced on the next request", async () => {
     assert.ok(mounted(dir));
     assert.ok(!helperPids().includes(pid));
     await m.umount(dir);
+  } finally {
+    m.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("the helper's netns request binds a new network namespace at the file and runs the ip batch inside it; ip's errors come back", async () => {
+  const dir = mkdtempSync("/tmp/berth-mounter-");
+  const ns = path.join(dir, "ns");
+  await fs.writeFile(ns, "");
+  const m = new Mounter();
+  try {
+    await m.netns(ns, "ip", "link set lo up\naddr add 10.77.0.1/32 dev lo\n");
+    assert.ok(mounted(ns));
+    const { stdout } = await run("nsenter", [`--net=${ns}`, "ip", "-o", "addr", "show", "dev", "lo"]);
+    assert.match(stdout, /inet 10\.77\.0\.1\/32/);
+    const host = await run("ip", ["-o", "addr", "show", "dev", "lo"]);
+    assert.doesNotMatch(host.stdout, /10\.77\.0\.1/);
+    await m.umount(ns);
+    const bad = path.join(dir, "bad");
+    await fs.writeFile(bad, "");
+    await assert.rejects(m.netns(bad, "ip", "link set berth-no-such0 up\n"), /^EngineError: ip: .*Cannot find device "berth-no-such0"/);
+    await m.umount(bad);
+    await assert.rejects(m.netns(path.join(dir, "missing"), "ip", "link set lo up\n"), /mount .*missing: No such file or directory/);
   } finally {
     m.close();
     await fs.rm(dir, { recursive: true, force: true });

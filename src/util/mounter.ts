@@ -3,6 +3,8 @@
  * `berth-monitor --mount-server` child (src/runtime/monitor/mountsrv.h), so a
  * container's overlay mount and unmount cost no process spawn: node forks the
  * whole daemon for every spawn, and that fork grows with the daemon's memory.
+ * The same helper creates a container's network namespace and runs `ip -batch`
+ * in it (its fork of a small static process is cheap).
  * Requests are serialized; a server that died or stopped answering is replaced
  * on the next request. It exits when berthd's pipe closes or berthd dies.
  */
@@ -44,6 +46,14 @@ export class Mounter {
   /** umount2(target, detach ? MNT_DETACH : 0). */
   umount(target: string, detach = false): Promise<void> {
     return this.request(["umount", target, detach ? "detach" : ""], `umount ${target}`);
+  }
+
+  /**
+   * `unshare --net=file ip -batch -` with `batch` on ip's stdin, run by the helper
+   * (file must exist); rejects with ip's stderr.
+   */
+  netns(file: string, ip: string, batch: string): Promise<void> {
+    return this.request(["netns", file, ip, batch], ip);
   }
 
   private request(fields: string[], what: string): Promise<void> {
