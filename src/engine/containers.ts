@@ -13,7 +13,7 @@ import { EngineError, conflict, invalid, isEngineError, messageOf, notFound } fr
 import { atomicWriteFile, ensureDir, mkdirp, readJson, writeJson } from "../util/fsutil.js";
 import { run } from "../util/exec.js";
 import { KeyedMutex } from "../util/lock.js";
-import { isMountPoint } from "../volume/index.js";
+import { mountedOver } from "../util/mounter.js";
 import type { Logger } from "../util/log.js";
 import type { ImageStore } from "../image/index.js";
 import {
@@ -245,7 +245,7 @@ export class ContainerService {
 
   private async prepareShm(rec: ContainerRecord): Promise<string> {
     const p = this.shmPath(rec);
-    if (await isMountPoint(p)) return p;
+    if (await mountedOver(p)) return p;
     await mkdirp(p, 0o700);
     const size = rec.HostConfig.ShmSize ?? 64 * 1024 * 1024;
     const idMap = rec.HostConfig.UsernsMode === "host" ? undefined : this.o.images.idMap;
@@ -256,7 +256,7 @@ export class ContainerService {
 
   private async releaseShm(rec: ContainerRecord): Promise<void> {
     const p = this.shmPath(rec);
-    if (await isMountPoint(p)) await run("umount", ["-l", p]).catch((e: unknown) => this.o.log.warn(`unmount ${p}: ${messageOf(e)}`));
+    if (await mountedOver(p)) await run("umount", ["-l", p]).catch((e: unknown) => this.o.log.warn(`unmount ${p}: ${messageOf(e)}`));
   }
 
   // --- lookup ---------------------------------------------------------------

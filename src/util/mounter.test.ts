@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, promises as fs, readFileSync } from "node:fs";
 import path from "node:path";
-import { Mounter } from "./mounter.js";
+import { Mounter, mountedOver } from "./mounter.js";
 import { run } from "./exec.js";
 
 const mounted = (p: string): boolean => readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === p);
@@ -18,18 +18,38 @@ function helperPids(): number[] {
   });
 }
 
-test("the mount helper mounts an overlay whose relative lowerdir resolves against the given cwd, and unmounts it", async () => {
+/** Whether the process is gone or a zombie within ms (SIGKILL delivery and reaping are asynchronous). */
+async function diesWithin(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let state = "X";
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] ?? "X";
+    } catch {
+      // gone
+    }
+    if (state === "Z" || state === "X") return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test("the mount helper mounts an overlay whose relative lowerdir resolves against the given cwd, and unmounts it; mountedOver sees it", async () => {
   const dir = mkdtempSync("/tmp/berth-mounter-");
   for (const d of ["lower", "upper", "work", "merged"]) await fs.mkdir(path.join(dir, d));
   await fs.writeFile(path.join(dir, "lower", "f"), "from lower");
   const m = new Mounter();
   try {
     const merged = path.join(dir, "merged");
+    assert.equal(await mountedOver(merged), false);
+    assert.equal(await mountedOver(path.join(dir, "missing")), false);
     await m.mount("overlay", "overlay", merged, `lowerdir=lower,upperdir=${dir}/upper,workdir=${dir}/work`, dir);
     assert.ok(mounted(merged));
+    assert.equal(await mountedOver(merged), true);
     assert.equal(await fs.readFile(path.join(merged, "f"), "utf8"), "from lower");
     await m.umount(merged);
     assert.ok(!mounted(merged));
+    assert.equal(await mountedOver(merged), false);
   } finally {
     m.close();
     await fs.rm(dir, { recursive: true, force: true });
@@ -54,23 +74,27 @@ test("a failed mount(2) or umount2(2) rejects with the target and the system's m
   }
 });
 
-test("a killed mount helper is replaced on the next request", async () => {
+test("a mount helper killed during a request fails that request, takes its child with it, and is replaced on the next request", async () => {
   const dir = mkdtempSync("/tmp/berth-mounter-");
+  const ns = path.join(dir, "ns");
+  const fakeIp = path.join(dir, "fake-ip");
+  await fs.writeFile(ns, "");
+  // Stands in for ip: signals that it runs (the file), then blocks until killed.
+  await fs.writeFile(fakeIp, `#!/bin/sh\necho $$ > ${dir}/ip.pid\nexec sleep 60\n`, { mode: 0o755 });
   const m = new Mounter();
   try {
-    await assert.rejects(m.umount(dir), /Invalid argument/); // starts the helper
-    const [pid] = helperPids();
-    assert.ok(pid, "a --mount-server child runs");
-    const exited = new Promise<void>((resolve) => {
-      const poll = (): void => void (helperPids().includes(pid) ? setTimeout(poll, 5) : resolve());
+    const pending = m.netns(ns, fakeIp, "link set lo up\n");
+    const ipPid = await new Promise<number>((resolve) => {
+      const poll = (): void => void fs.readFile(path.join(dir, "ip.pid"), "utf8").then((t) => (t.endsWith("\n") ? resolve(Number(t)) : setTimeout(poll, 5)), () => setTimeout(poll, 5));
       poll();
     });
+    const [pid] = helperPids();
+    assert.ok(pid, "a --mount-server child runs");
     process.kill(pid, "SIGKILL");
-    await exited;
-    await m.mount("tmpfs", "t", dir, "size=1m");
-    assert.ok(mounted(dir));
+    await assert.rejects(pending, /mount helper exited \(SIGKILL\)/);
+    await m.umount(ns); // a new helper answers
     assert.ok(!helperPids().includes(pid));
-    await m.umount(dir);
+    assert.ok(await diesWithin(ipPid, 5000), "the helper's child died with it");
   } finally {
     m.close();
     await fs.rm(dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@
  * on the next request. It exits when berthd's pipe closes or berthd dies.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { promises as fs } from "node:fs";
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -142,6 +143,21 @@ export class Mounter {
       c.stdin.end();
       c.kill();
     }
+  }
+}
+
+/**
+ * Whether another filesystem (an overlay, a tmpfs, an nsfs) is mounted at p: its
+ * device differs from its parent directory's. Two stat calls instead of reading and
+ * parsing /proc/self/mountinfo, which grows with every container's mounts. Not for
+ * bind mounts within one filesystem (same device).
+ */
+export async function mountedOver(p: string): Promise<boolean> {
+  try {
+    const [a, b] = await Promise.all([fs.stat(p), fs.stat(path.dirname(p))]);
+    return a.dev !== b.dev;
+  } catch {
+    return false;
   }
 }
 

@@ -71,6 +71,7 @@ static int mount_server_netns(const char *file, const char *ip, const char *batc
         int dn = open("/dev/null", O_WRONLY);
         if (dn >= 0)
             dup2(dn, 1);
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* ip goes with a killed helper */
         if (unshare(CLONE_NEWNET) < 0) {
             dprintf(2, "unshare: %s\n", strerror(errno));
             _exit(1);
