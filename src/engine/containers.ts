@@ -493,9 +493,17 @@ export class ContainerService {
     const { images } = this.o;
     const runtime = this.rt(rec);
     try {
-      const rootfs = await images.layers.mount(rec.Id);
       const idMap = rec.HostConfig.UsernsMode === "host" ? undefined : images.idMap;
-      const net: NetworkAttachment = (await this.o.networking?.setUp(rec, { runtimeNetns: idMap !== undefined })) ?? {};
+      // The overlay and the network are independent: set both up at once. Both settle
+      // before an error is thrown, so the clean-up below never races a half-done set-up.
+      const [mounted, netUp] = await Promise.allSettled([
+        images.layers.mount(rec.Id),
+        this.o.networking?.setUp(rec, { runtimeNetns: idMap !== undefined }),
+      ]);
+      if (mounted.status === "rejected") throw mounted.reason;
+      if (netUp.status === "rejected") throw netUp.reason;
+      const rootfs = mounted.value;
+      const net: NetworkAttachment = netUp.value ?? {};
       await this.writeEtcFiles(rec, net);
       const volumeMounts = (await this.o.storage?.mounts(rec, rootfs)) ?? [];
       const c = rec.Config;
