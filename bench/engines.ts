@@ -449,8 +449,9 @@ function splitProcs(own: readonly ProcInfo[], daemonPid: number | undefined, per
   };
 }
 
+// `berth-monitor --mount-server` is the daemon's one mount helper, not a container's monitor.
 const isMonitor = (p: ProcInfo): boolean =>
-  p.comm.includes("berth-monitor") || p.argv.slice(0, 2).some((a) => a.includes("berth-monitor"));
+  (p.comm.includes("berth-monitor") || p.argv.slice(0, 2).some((a) => a.includes("berth-monitor"))) && !p.argv.includes("--mount-server");
 
 export class Berthd extends Engine {
   constructor(dir: string, dockerCli: string, cliEnv: NodeJS.ProcessEnv, log: Log) {

@@ -13,7 +13,7 @@ import { EngineError, conflict, invalid, isEngineError, messageOf, notFound } fr
 import { atomicWriteFile, ensureDir, mkdirp, readJson, writeJson } from "../util/fsutil.js";
 import { run } from "../util/exec.js";
 import { KeyedMutex } from "../util/lock.js";
-import { isMountPoint } from "../volume/index.js";
+import { mountedOver } from "../util/mounter.js";
 import type { Logger } from "../util/log.js";
 import type { ImageStore } from "../image/index.js";
 import {
@@ -247,7 +247,7 @@ export class ContainerService {
 
   private async prepareShm(rec: ContainerRecord): Promise<string> {
     const p = this.shmPath(rec);
-    if (await isMountPoint(p)) return p;
+    if (await mountedOver(p)) return p;
     await mkdirp(p, 0o700);
     const size = rec.HostConfig.ShmSize ?? 64 * 1024 * 1024;
     const idMap = rec.HostConfig.UsernsMode === "host" ? undefined : this.o.images.idMap;
@@ -258,7 +258,7 @@ export class ContainerService {
 
   private async releaseShm(rec: ContainerRecord): Promise<void> {
     const p = this.shmPath(rec);
-    if (await isMountPoint(p)) await run("umount", ["-l", p]).catch((e: unknown) => this.o.log.warn(`unmount ${p}: ${messageOf(e)}`));
+    if (await mountedOver(p)) await run("umount", ["-l", p]).catch((e: unknown) => this.o.log.warn(`unmount ${p}: ${messageOf(e)}`));
   }
 
   // --- lookup ---------------------------------------------------------------
@@ -496,9 +496,17 @@ export class ContainerService {
     const { images } = this.o;
     const runtime = this.rt(rec);
     try {
-      const rootfs = await images.layers.mount(rec.Id);
       const idMap = rec.HostConfig.UsernsMode === "host" ? undefined : images.idMap;
-      const net: NetworkAttachment = (await this.o.networking?.setUp(rec, { runtimeNetns: idMap !== undefined })) ?? {};
+      // The overlay and the network are independent: set both up at once. Both settle
+      // before an error is thrown, so the clean-up below never races a half-done set-up.
+      const [mounted, netUp] = await Promise.allSettled([
+        images.layers.mount(rec.Id),
+        this.o.networking?.setUp(rec, { runtimeNetns: idMap !== undefined }),
+      ]);
+      if (mounted.status === "rejected") throw mounted.reason;
+      if (netUp.status === "rejected") throw netUp.reason;
+      const rootfs = mounted.value;
+      const net: NetworkAttachment = netUp.value ?? {};
       await this.writeEtcFiles(rec, net);
       const volumeMounts = (await this.o.storage?.mounts(rec, rootfs)) ?? [];
       const c = rec.Config;

@@ -5,7 +5,7 @@ import type { Readable } from "node:stream";
 import { type Digest, hexOf, sha256 } from "../util/digest.js";
 import { EngineError, errnoCode, notFound } from "../util/errors.js";
 import { ensureDir, exists, mkdirp, readJson, writeJson } from "../util/fsutil.js";
-import { run } from "../util/exec.js";
+import { mountedOver, mounter } from "../util/mounter.js";
 import type { IdMap } from "../util/idmap.js";
 import { extractLayer } from "./tar.js";
 import { TarSplitRecorder, replayTarSplit } from "./tarsplit.js";
@@ -297,22 +297,23 @@ export class LayerStore {
   async mount(key: string): Promise<string> {
     const dir = this.snapshotDir(key);
     const merged = path.join(dir, "merged");
-    if (await isMountPoint(merged)) return merged;
+    if (await mountedOver(merged)) return merged;
     const info = await this.snapshot(key);
     const chain = await this.chain(info.parent);
     // Relative lowerdirs (resolved against cwd by the kernel) keep the option string short.
     const lower = chain.length > 0 ? chain.map((c) => `${hexOf(c)}/diff`).join(":") : path.relative(this.layersDir, this.emptyDir);
     const opts = `lowerdir=${lower},upperdir=${path.join(dir, "upper")},workdir=${path.join(dir, "work")}`;
-    await run("mount", ["-t", "overlay", "overlay", "-o", opts, merged], { cwd: this.layersDir });
+    // Through the long-lived helper: no mount(8) spawn per container start.
+    await mounter().mount("overlay", "overlay", merged, opts, this.layersDir);
     return merged;
   }
 
   async unmount(key: string): Promise<void> {
     const merged = path.join(this.snapshotDir(key), "merged");
-    if (!(await isMountPoint(merged))) return;
-    await run("umount", [merged]).catch(async (e: unknown) => {
+    if (!(await mountedOver(merged))) return;
+    await mounter().umount(merged).catch(async (e: unknown) => {
       // Busy (e.g. a leaked process): detach lazily rather than fail the remove.
-      await run("umount", ["-l", merged]).catch(() => {
+      await mounter().umount(merged, true).catch(() => {
         throw e;
       });
     });
@@ -327,19 +328,6 @@ export class LayerStore {
   async snapshotSize(key: string): Promise<number> {
     return dirSize(path.join(this.snapshotDir(key), "upper"));
   }
-}
-
-export async function isMountPoint(p: string): Promise<boolean> {
-  const mounts = await fs.readFile("/proc/self/mountinfo", "utf8");
-  for (const line of mounts.split("\n")) {
-    const mp = line.split(" ")[4];
-    if (mp !== undefined && unescapeMount(mp) === p) return true;
-  }
-  return false;
-}
-
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
 async function dirSize(dir: string): Promise<number> {

@@ -3,7 +3,8 @@
  * container's set-up costs one process spawn and its teardown none:
  *
  *   unshare --net=<exec-root>/netns/<id> ip -batch -     (inside the new netns:
- *       lo up, veth created with its peer sent to the host, address, route)
+ *       lo up, veth created with its peer sent to the host, address, route;
+ *       forked by the long-lived mount helper, util/mounter.ts, not by berthd)
  *   the long-lived host `ip -batch` (ipserver.ts)         (peer onto the bridge, up)
  *
  * The namespace is a bind mount under the daemon's exec-root (like dockerd's
@@ -15,6 +16,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { run } from "../util/exec.js";
 import { errnoCode, messageOf } from "../util/errors.js";
+import { mounter } from "../util/mounter.js";
 import { ipServer } from "./ipserver.js";
 
 /** One interface of a container: `ifname` inside, `hostIf` on the bridge. */
@@ -68,7 +70,8 @@ export function hostBatch(veths: VethSpec[]): string[] {
 /** Create a network namespace bound at `nsPath` with these interfaces (loopback up). */
 export async function createSandbox(nsPath: string, veths: VethSpec[]): Promise<void> {
   await fs.writeFile(nsPath, "", { mode: 0o444 });
-  await run("unshare", [`--net=${nsPath}`, IP, "-batch", "-"], { input: insideBatch(veths, true) });
+  // The mount helper forks the `unshare --net … ip -batch` child: no fork of the daemon per run.
+  await mounter().netns(nsPath, IP, insideBatch(veths, true));
   await ipServer().batch(hostBatch(veths));
 }
 

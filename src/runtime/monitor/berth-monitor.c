@@ -11,6 +11,7 @@
  *                 [--syslog-address A --syslog-format F --syslog-tag T --syslog-hostname H
  *                  --syslog-facility N] [--journald-socket P --journald-field K=V ...]
  *                 [--tty] [--stdin] [--loopback-up] [--oom-file FILE]
+ *   berth-monitor --mount-server       (berthd's mount(2) helper: mountsrv.h)
  *
  * Start-up: fd 3 is the "sync pipe". The first process forks and exits 0; the
  * long-lived child becomes a child subreaper, sets itself up, creates the
@@ -740,6 +741,7 @@ out:
 /* container log: json-file lines or the local format, and syslog/journald */
 
 #include "logsinks.h"
+#include "mountsrv.h"
 
 struct logstream {
     const char *name;
@@ -1913,6 +1915,8 @@ static void close_other_fds(void)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--mount-server") == 0)
+        return mount_server();
     if (fcntl(SYNC_FD, F_GETFD) >= 0) {
         sync_fd = SYNC_FD;
         fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
