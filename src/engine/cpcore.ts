@@ -202,14 +202,20 @@ function unpackReason(e: unknown, containerPath: string, dest: string): string {
     return `${call} ${containerPath}: ${what}`;
   }
   const m = messageOf(e);
-  // The tar reader's (image/tar.ts) words for a stream that is not a whole tar, as Go's archive/tar says them.
-  if (m.startsWith("invalid layer tar: Unexpected end of data")) return "unexpected EOF";
-  if (m.startsWith("invalid layer tar: Invalid tar header")) return "archive/tar: invalid tar header";
+  const tar = goTarReason(m.replace(/^invalid layer tar: /, ""));
+  if (tar !== undefined) return tar;
   const outside = /^invalid tar entry "(.*)": path contains "\.\."$/.exec(m);
   if (outside) return `${JSON.stringify(outside[1] ?? "")} is outside of ${JSON.stringify(dest)}`;
   // dockerd's mknod in the container is refused; Berth never creates device files there.
   if (m.startsWith("device files are not allowed")) return "operation not permitted";
   return m;
+}
+
+/** The tar reader's (tar-stream's) words for a stream that is not a whole tar, as Go's archive/tar says them. */
+export function goTarReason(m: string): string | undefined {
+  if (m.startsWith("Unexpected end of data")) return "unexpected EOF";
+  if (m.startsWith("Invalid tar header")) return "archive/tar: invalid tar header";
+  return undefined;
 }
 
 function resolveIn(root: ScopedRoot, p: string, followFinal: boolean, idOrName: string): ResolvedPath {
