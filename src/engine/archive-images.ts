@@ -24,6 +24,7 @@ import { MT, hostPlatform, selectPlatform } from "../registry/index.js";
 import type { Events } from "./events.js";
 import { type HistoryEntry, configFromV1, historyFromV1, legacyLayers } from "./legacyload.js";
 import { type ProgressSink, progress, shortId } from "./progress.js";
+import { goTarReason } from "./cpcore.js";
 
 export interface ImageArchiveOptions {
   store: ImageStore;
@@ -320,7 +321,9 @@ export class ImageArchiveService {
     await Promise.all([pipeline(src, ex as unknown as NodeJS.WritableStream, ...(signal ? [{ signal }] : [])), consume]).catch((e: unknown) => {
       ex.destroy();
       if (e instanceof EngineError) throw e;
-      throw invalid(`invalid archive: ${messageOf(e)}`);
+      // Not a whole tar: dockerd's words, from its unpack helper (the stream's in-band error).
+      const tar = goTarReason(messageOf(e));
+      throw invalid(tar !== undefined ? `Error processing tar file(exit status 1): ${tar}` : `invalid archive: ${messageOf(e)}`);
     });
     if (count === 0) throw invalid("invalid archive: it is empty");
     return links;

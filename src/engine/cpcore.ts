@@ -148,7 +148,7 @@ export async function extractInto(root: ScopedRoot, rootfs: string, etc: readonl
     try {
       await extractCopy(body, destFd, { onEntry, ...(idMap ? { idMap } : {}) });
     } catch (e) {
-      throw writeError(e, current);
+      throw unpackError(e, current, dest);
     } finally {
       closeQuietly(destFd);
     }
@@ -184,16 +184,38 @@ export function checkWritable(mountPoints: readonly WritableMount[], readonlyRoo
 // --- details ------------------------------------------------------------------------
 
 /**
- * A write the kernel refused while extracting (a read-only mount nested in the destination, a full disk):
- * dockerd's message from its unpack helper, naming the path in the container, never the host's.
+ * Any failure once the tar is being unpacked is dockerd's unpack helper's: a 500
+ * "Error processing tar file(exit status 1): <its error>", worded as Go's tar
+ * reader and Docker's Unpack word it, naming paths in the container, never the host's.
  */
-function writeError(e: unknown, containerPath: string): unknown {
+function unpackError(e: unknown, containerPath: string, dest: string): Error {
+  return internal(`Error processing tar file(exit status 1): ${unpackReason(e, containerPath, dest)}`, e);
+}
+
+function unpackReason(e: unknown, containerPath: string, dest: string): string {
   const errno: unknown = isEngineError(e) ? e.cause : e;
-  if (typeof errno !== "object" || errno === null || !("syscall" in errno) || !("code" in errno)) return e;
-  // Node's "EROFS: read-only file system, open '<host path>'": the description is strerror's, as Go's.
-  const what = /^[A-Z0-9]+: ([^,]+)/.exec(messageOf(errno))?.[1] ?? String(errno.code);
-  const call = ["mkdir", "symlink", "link"].includes(String(errno.syscall)) ? String(errno.syscall) : "open";
-  return internal(`Error processing tar file(exit status 1): ${call} ${containerPath}: ${what}`);
+  if (typeof errno === "object" && errno !== null && "syscall" in errno && "code" in errno) {
+    // A write the kernel refused (a read-only mount nested in the destination, a full disk).
+    // Node's "EROFS: read-only file system, open '<host path>'": the description is strerror's, as Go's.
+    const what = /^[A-Z0-9]+: ([^,]+)/.exec(messageOf(errno))?.[1] ?? String(errno.code);
+    const call = ["mkdir", "symlink", "link"].includes(String(errno.syscall)) ? String(errno.syscall) : "open";
+    return `${call} ${containerPath}: ${what}`;
+  }
+  const m = messageOf(e);
+  const tar = goTarReason(m.replace(/^invalid layer tar: /, ""));
+  if (tar !== undefined) return tar;
+  const outside = /^invalid tar entry "(.*)": path contains "\.\."$/.exec(m);
+  if (outside) return `${JSON.stringify(outside[1] ?? "")} is outside of ${JSON.stringify(dest)}`;
+  // dockerd's mknod in the container is refused; Berth never creates device files there.
+  if (m.startsWith("device files are not allowed")) return "operation not permitted";
+  return m;
+}
+
+/** The tar reader's (tar-stream's) words for a stream that is not a whole tar, as Go's archive/tar says them. */
+export function goTarReason(m: string): string | undefined {
+  if (m.startsWith("Unexpected end of data")) return "unexpected EOF";
+  if (m.startsWith("Invalid tar header")) return "archive/tar: invalid tar header";
+  return undefined;
 }
 
 function resolveIn(root: ScopedRoot, p: string, followFinal: boolean, idOrName: string): ResolvedPath {

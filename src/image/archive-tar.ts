@@ -742,14 +742,19 @@ export interface CopyInOptions {
 /**
  * Extract a tar (plain or gzip) into dir the way `docker cp` does: whiteout names
  * are ordinary files (Docker's Untar does not interpret them), owners and modes
- * come from the archive. The extraction is extractLayer's: entries with absolute
- * names or "..", and any write through a symlink, are refused; device files too.
+ * come from the archive, an absolute name is read from the destination. The
+ * extraction is extractLayer's: entries with "..", and any write through a
+ * symlink, are refused; device files too.
  */
 export async function extractCopy(input: NodeJS.ReadableStream | Readable, dir: string | number, opts: CopyInOptions = {}): Promise<{ entries: number }> {
   const res = await extractLayer(input, dir, {
     overlayWhiteouts: false,
     whiteouts: false,
     preserveOwners: true,
+    // Go's tar reader, as Docker's Untar uses it, takes "/x" as x under the destination and
+    // a stream that ends after its last entry's data (no padding or end blocks) as whole.
+    absoluteNames: true,
+    padFinalEntry: true,
     ...(opts.idMap ? { idMap: opts.idMap } : {}),
     ...(opts.onEntry ? { onEntry: opts.onEntry } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),

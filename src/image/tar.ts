@@ -80,6 +80,11 @@ export interface ExtractOptions {
    * Dockerfile lives outside the context). Never for image layers.
    */
   padFinalEntry?: boolean;
+  /**
+   * Read an absolute entry name (or hard link target) as relative to the root, as
+   * Docker's Untar does for docker cp ("/abs" lands in <dest>/abs). Never for image layers.
+   */
+  absoluteNames?: boolean;
   signal?: AbortSignal;
 }
 
@@ -135,7 +140,7 @@ export async function extractLayer(
       throw e;
     }
   }
-  const extractor = new Extractor(rootFd, opts.overlayWhiteouts ?? true, opts.preserveOwners ?? true, opts.whiteouts ?? true, opts.onEntry, opts.idMap);
+  const extractor = new Extractor(rootFd, opts.overlayWhiteouts ?? true, opts.preserveOwners ?? true, opts.whiteouts ?? true, opts.onEntry, opts.idMap, opts.absoluteNames ?? false);
   const hash = createHash("sha256");
   let size = 0;
   let entries = 0;
@@ -216,7 +221,8 @@ export async function extractLayer(
           }
           if (ex.destroying || ex.destroyed) return;
         }
-        if (opts.padFinalEntry && size % 512 !== 0 && !(ex.destroying || ex.destroyed)) ex.write(Buffer.alloc(512 - (size % 512)));
+        // (Less than one header block is a cut header, not a cut entry: the parser says so.)
+        if (opts.padFinalEntry && size > 512 && size % 512 !== 0 && !(ex.destroying || ex.destroyed)) ex.write(Buffer.alloc(512 - (size % 512)));
         (ex as unknown as { end(): void }).end();
       } catch (e) {
         fail(e);
@@ -343,10 +349,10 @@ function drained(w: TarExtract): Promise<void> {
 // Entry application
 
 /** Normalize a tar entry name to a relative path ("" = the root itself). */
-function normalizeName(raw: string, what = "tar entry"): string {
+function normalizeName(raw: string, what = "tar entry", absoluteInside = false): string {
   if (raw === "") throw invalid(`invalid ${what} "": empty name`);
   if (raw.includes("\0")) throw invalid(`invalid ${what} ${JSON.stringify(raw)}: NUL in name`);
-  if (raw.startsWith("/")) throw invalid(`invalid ${what} "${raw}": absolute path`);
+  if (raw.startsWith("/") && !absoluteInside) throw invalid(`invalid ${what} "${raw}": absolute path`);
   const parts = raw.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) throw invalid(`invalid ${what} "${raw}": path contains ".."`);
   return parts.join("/");
@@ -455,6 +461,7 @@ class Extractor {
     private readonly whiteouts = true,
     private readonly onEntry?: (rel: string, type: string | null) => boolean | void,
     private readonly idMap?: IdMap,
+    private readonly absoluteNames = false,
   ) {
     this.dirs = new DirFds(rootFd);
   }
@@ -473,7 +480,7 @@ class Extractor {
 
   private async apply(entry: TarEntry, h: TarHeader): Promise<void> {
     const rawName = h.name;
-    const rel = normalizeName(rawName);
+    const rel = normalizeName(rawName, "tar entry", this.absoluteNames);
     const pax = (h.pax ?? {}) as Record<string, string>;
     const meta: Meta = {
       name: rawName,
@@ -669,7 +676,7 @@ class Extractor {
   }
 
   private hardlink(rel: string, linkname: string): void {
-    const targetRel = normalizeName(linkname, "hard link target");
+    const targetRel = normalizeName(linkname, "hard link target", this.absoluteNames);
     const bad = (why: string): EngineError => invalid(`invalid hard link "${rel}" -> "${linkname}": ${why}`);
     if (targetRel === "") throw bad("target is the root");
     if (targetRel === rel) throw bad("links to itself");

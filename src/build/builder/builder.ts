@@ -254,12 +254,12 @@ export class Builder {
       if (/^[0-9a-f]{64}$/.test(id)) await this.o.runtime.cleanup(id).catch(() => undefined);
       await this.o.store.layers.removeSnapshot(s.key).catch((e: unknown) => this.o.log.warn(`removing build snapshot ${s.key}: ${messageOf(e)}`));
     }
-    this.o.store.addGcRoots(() => this.cache.roots());
+    this.o.store.addGcRoots(() => this.gcRoots());
   }
 
-  /** Chain ids the build cache holds. */
+  /** Chain ids the build cache holds: only its live entries' (a step whose image is gone is no cache). */
   gcRoots(): Digest[] {
-    return this.cache.roots();
+    return this.cache.roots((image) => this.o.store.index.get(image) !== undefined);
   }
 
   /**
@@ -289,44 +289,38 @@ export class Builder {
   }
 
   /**
-   * `docker builder prune`: without `all`, drop the entries whose image is gone
-   * (dangling cache); with it, every entry. Layers no image uses are then
-   * garbage-collected. `unusedForMs` keeps the entries used more recently than that.
-   * CachesDeleted is null when nothing was deleted (Go's nil slice, as dockerd answers).
+   * `docker builder prune` (with or without `all`): drop the entries whose image is
+   * gone. The cache is the images, as dockerd's legacy builder's: a step whose image
+   * is still in the store stays cached (dockerd 20.10's prune empties BuildKit's cache
+   * only, and its legacy builder goes on finding its steps among the images). Layers
+   * no image uses are then garbage-collected. `unusedForMs` keeps the entries used
+   * more recently than that. CachesDeleted is null when nothing was deleted (Go's nil
+   * slice, as dockerd answers).
    */
   async prune(opts: { all: boolean; unusedForMs?: number }): Promise<{ CachesDeleted: string[] | null; SpaceReclaimed: number }> {
     const doomed: string[] = [];
     const cutoff = opts.unusedForMs === undefined ? Infinity : Date.now() - opts.unusedForMs;
     for (const [k, e] of this.cache.entries()) {
       if (Date.parse(e.lastUsed) > cutoff) continue;
-      if (opts.all || !this.o.store.index.get(e.image)) doomed.push(k);
+      if (!this.o.store.index.get(e.image)) doomed.push(k);
     }
     await this.cache.delete(doomed);
-    const gc = await this.o.store.gc(this.cache.roots());
+    const gc = await this.o.store.gc(this.gcRoots());
     return { CachesDeleted: doomed.length > 0 ? doomed : null, SpaceReclaimed: gc.reclaimed };
   }
 
-  /** A step result from the cache, its image re-created when it was removed meanwhile. */
-  async lookup(key: string, parent: Digest | null): Promise<{ id: Digest; config: ImageConfig } | undefined> {
+  /**
+   * A step result from the cache. As dockerd's legacy builder, which finds its cache
+   * among the images in the store, a hit needs the step's image to be there still: a
+   * step whose image was removed (rmi, image prune) runs again.
+   */
+  async lookup(key: string): Promise<{ id: Digest; config: ImageConfig } | undefined> {
     const e: CacheEntry | undefined = this.cache.get(key);
     if (!e) return undefined;
     const store = this.o.store;
     if (store.index.get(e.image)) {
       this.cache.touch(key);
       return { id: e.image, config: await store.config(e.image).catch(() => e.config) };
-    }
-    try {
-      const id = await store.gcLock.withShared(async () => {
-        if (e.top !== null && !(await store.layers.has(e.top))) return undefined;
-        // The key names the parent image: a re-created step is its child again, as when it was built.
-        return store.addImage(e.config, parent ? { parent } : {});
-      });
-      if (id === e.image) {
-        this.cache.touch(key);
-        return { id, config: e.config };
-      }
-    } catch {
-      // fall through: a miss
     }
     await this.cache.delete([key]);
     return undefined;
@@ -674,7 +668,7 @@ class Job {
   private async probe(st: StageState, containerConfig: ImageRunConfig): Promise<{ hit: boolean; key: string }> {
     const key = cacheKey(st.imageId, { v: 1, ...containerConfig });
     if (this.req.noCache || st.busted) return { hit: false, key };
-    const found = await this.b.lookup(key, st.imageId);
+    const found = await this.b.lookup(key);
     if (!found) {
       st.busted = true;
       return { hit: false, key };

@@ -3,10 +3,10 @@
  * depends on (the parent image, the step's container config after
  * substitution — its command, environment, build args in use, and for
  * COPY/ADD the content hash of its sources). Persisted as one JSON file under
- * the data-root, rewritten atomically, so it survives daemon restarts. Each
- * entry keeps the image config too: when the image record was removed (image
- * prune), a hit re-creates it from its layers, which the cache keeps alive as
- * garbage-collection roots.
+ * the data-root, rewritten atomically, so it survives daemon restarts. As
+ * dockerd's legacy builder's cache is its images, an entry is a hit only while
+ * its image is in the store (Builder.lookup); an entry whose image is gone is
+ * dropped on lookup and by `docker builder prune`, and holds no layer.
  */
 import { createHash } from "node:crypto";
 import type { Digest } from "../../util/digest.js";
@@ -82,10 +82,10 @@ export class BuildCache {
     await this.save();
   }
 
-  /** Chain ids the cache holds (roots for the image store's garbage collection). */
-  roots(): Digest[] {
+  /** Chain ids the cache holds (roots for the image store's garbage collection), of the entries whose image is live. */
+  roots(live: (image: Digest) => boolean): Digest[] {
     const out = new Set<Digest>();
-    for (const e of Object.values(this.data.entries)) if (e.top) out.add(e.top);
+    for (const e of Object.values(this.data.entries)) if (e.top && live(e.image)) out.add(e.top);
     return [...out];
   }
 
