@@ -13,6 +13,7 @@ import { EngineError, conflict, invalid, isEngineError, messageOf, notFound } fr
 import { atomicWriteFile, ensureDir, mkdirp, readJson, writeJson } from "../util/fsutil.js";
 import { run } from "../util/exec.js";
 import { KeyedMutex } from "../util/lock.js";
+import { regexpMatches } from "../util/pathmatch.js";
 import { mountedOver } from "../util/mounter.js";
 import type { Logger } from "../util/log.js";
 import type { ImageStore } from "../image/index.js";
@@ -1577,7 +1578,7 @@ function matchContainer(r: ContainerRecord, f: Record<string, string[]>, resolve
         if (!values.some((v) => r.Id.startsWith(v))) return false;
         break;
       case "name":
-        if (!values.some((v) => new RegExp(v).test(r.Name.slice(1)))) return false;
+        if (!values.some((v) => regexpMatches(v, r.Name.slice(1)))) return false;
         break;
       case "status":
         if (!values.includes(r.State.Status)) return false;

@@ -17,6 +17,7 @@ import path from "node:path";
 import { z } from "zod";
 import { EngineError, conflict, invalid, messageOf, notFound } from "../util/errors.js";
 import { mkdirp } from "../util/fsutil.js";
+import { regexpMatches } from "../util/pathmatch.js";
 import { KeyedMutex } from "../util/lock.js";
 import type { Logger } from "../util/log.js";
 import type { OciMount } from "../runtime/index.js";
@@ -108,14 +109,7 @@ function matchKV(labels: Record<string, string> | null, wanted: string[]): boole
 
 /** Docker's filters.Match: exact, or the value as a regular expression. */
 function matchName(name: string, wanted: string[]): boolean {
-  return wanted.some((w) => {
-    if (w === name) return true;
-    try {
-      return new RegExp(w).test(name);
-    } catch {
-      return false;
-    }
-  });
+  return wanted.some((w) => w === name || regexpMatches(w, name));
 }
 
 function boolFilter(key: string, vals: string[]): boolean {

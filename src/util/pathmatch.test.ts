@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { compilePathPattern, pathMatch } from "./pathmatch.js";
+import { compilePathPattern, pathMatch, regexpMatches } from "./pathmatch.js";
 
 describe("Go path.Match patterns", () => {
   it("matches * and ? within one path segment only", () => {
@@ -39,5 +39,15 @@ describe("Go path.Match patterns", () => {
     for (const p of ["busy[", "busy\\", "[]", "[-a]", "[a-]", "x[a", "[\\"]) {
       assert.throws(() => compilePathPattern(p), { message: "syntax error in pattern" }, p);
     }
+  });
+});
+
+describe("name filters (Go's regexp.MatchString)", () => {
+  it("match anywhere in the name, and a pattern that does not compile matches nothing instead of failing", () => {
+    assert.ok(regexpMatches("web", "my-web-1"));
+    assert.ok(regexpMatches("^my-", "my-web-1"));
+    assert.ok(!regexpMatches("^web", "my-web-1"));
+    assert.ok(!regexpMatches("[", "["));
+    assert.ok(!regexpMatches("(", "a"));
   });
 });

@@ -78,3 +78,16 @@ export function compilePathPattern(pattern: string): RegExp {
 export function pathMatch(pattern: string, name: string): boolean {
   return compilePathPattern(pattern).test(name);
 }
+
+/**
+ * Go's regexp.MatchString as moby's filters.Match uses it (name filters of containers, volumes):
+ * the value is an unanchored regular expression, and one that does not compile matches nothing
+ * (dockerd ignores the error: the list is empty, never a 500).
+ */
+export function regexpMatches(pattern: string, s: string): boolean {
+  try {
+    return new RegExp(pattern).test(s);
+  } catch {
+    return false;
+  }
+}
