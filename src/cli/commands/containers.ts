@@ -7,9 +7,11 @@ import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { type Attachment, type AttachStreams, attachContainer, checkTty, forwardSignals, monitorTtySize, startExecAttached } from "../attach.js";
 import { type Client, DaemonError, copyOutput, readBody } from "../client.js";
-import { MultiError, StatusError, collect, confirm, errln, filtersJson, forEachArg, getClient, out, outln, parseIntStrict } from "../context.js";
+import { FlagValueError, MultiError, StatusError, collect, confirm, errln, filtersJson, forEachArg, getClient, out, outln, parseIntStrict } from "../context.js";
 import { ago, ellipsis, familiarReference, formatGoTime, getTimestamp, goQuote, humanSize, renderFormatted, shortId } from "../format.js";
 import { type BuildContext, type CreateRequest, type RunFlags, buildCreateRequest, buildEnv } from "../runopts.js";
+import { validatePull } from "../runflags.js";
+import { existsSync, writeFileSync } from "node:fs";
 import { pullImage } from "./images.js";
 import { inspectOutput } from "./system.js";
 
@@ -51,8 +53,12 @@ export async function inspectContainer(client: Client, id: string): Promise<Cont
 }
 
 /** docker's toStatusError for run: 127 (not found), 126 (cannot invoke), else 125, with the --help hint. */
-function runFailure(e: unknown, command = "run"): StatusError {
-  if (e instanceof StatusError) return e;
+function runFailure(e: unknown, command = "run"): Error {
+  if (e instanceof FlagValueError) return e;
+  if (e instanceof StatusError) {
+    if (e.status !== 125 || e.message === "" || e.message.startsWith("berth: ")) return e;
+    return new StatusError(125, `berth: ${e.message}\n\nRun 'berth ${command} --help' for more information`);
+  }
   const msg = e instanceof Error ? e.message : String(e);
   let code = 125;
   if (/executable file not found|no such file or directory|system cannot find the file specified/.test(msg)) code = 127;
@@ -67,19 +73,25 @@ function localContext(flags: RunFlags): BuildContext {
 }
 
 /** POST /containers/create, pulling the image first when the daemon does not have it. */
-async function createContainer(client: Client, req: CreateRequest, quiet: boolean): Promise<string> {
+async function createContainer(client: Client, req: CreateRequest, flags: RunFlags): Promise<string> {
+  const quiet = !!flags.quiet;
+  const pull = validatePull(flags.pull ?? "missing");
+  // docker checks the container id file before creating anything.
+  if (flags.cidfile && existsSync(flags.cidfile)) throw new StatusError(125, `container ID file found, make sure the other container isn't running or delete ${flags.cidfile}`);
   const image = String(req.body.Image);
-  const create = () => client.post<{ Id: string; Warnings?: string[] | null }>("/containers/create", { name: req.name }, req.body);
+  const create = () => client.post<{ Id: string; Warnings?: string[] | null }>("/containers/create", { name: req.name, platform: req.platform }, req.body);
   let res: { Id: string; Warnings?: string[] | null };
+  if (pull === "always") await pullImage(client, image, process.stderr, quiet);
   try {
     res = await create();
   } catch (e) {
-    if (!(e instanceof DaemonError) || e.status !== 404 || !/image/i.test(e.daemonMessage)) throw e;
+    if (pull !== "missing" || !(e instanceof DaemonError) || e.status !== 404 || !/image/i.test(e.daemonMessage)) throw e;
     if (!quiet) errln(`Unable to find image '${familiarReference(image)}' locally`);
     await pullImage(client, image, process.stderr, quiet);
     res = await create();
   }
   for (const w of res.Warnings ?? []) errln(`WARNING: ${w}`);
+  if (flags.cidfile) writeFileSync(flags.cidfile, res.Id, { flag: "wx" });
   return res.Id;
 }
 
@@ -101,9 +113,9 @@ async function runAttached(
   client: Client,
   id: string,
   streams: AttachStreams,
-  opts: { autoRemove: boolean; sigProxy: boolean; start: () => Promise<void>; onStartError: (e: unknown) => Error },
+  opts: { autoRemove: boolean; sigProxy: boolean; detachKeys?: string | undefined; start: () => Promise<void>; onStartError: (e: unknown) => Error },
 ): Promise<number> {
-  const attachment: Attachment = await attachContainer(client, id, streams);
+  const attachment: Attachment = await attachContainer(client, id, streams, opts.detachKeys);
   let waitResult: Promise<WaitResult>;
   try {
     waitResult = (await requestWait(client, id, opts.autoRemove ? "removed" : "next-exit")).result;
@@ -197,6 +209,38 @@ function addContainerOptions(c: Command): Command {
     .option("--security-opt <list>", "Security Options", collect)
     .option("-a, --attach <list>", "Attach to STDIN, STDOUT or STDERR", collect)
     .option("-q, --quiet", "Suppress the pull output")
+    .option("--mount <mount>", "Attach a filesystem mount to the container", collect)
+    .option("--tmpfs <list>", "Mount a tmpfs directory", collect)
+    .option("--dns <list>", "Set custom DNS servers", collect)
+    .option("--dns-search <list>", "Set custom DNS search domains", collect)
+    .option("--dns-option <list>", "Set DNS options", collect)
+    .option("--link <list>", "Add link to another container", collect)
+    .option("--ulimit <ulimit>", "Ulimit options", collect)
+    .option("--device <list>", "Add a host device to the container", collect)
+    .option("--health-cmd <string>", "Command to run to check health")
+    .option("--health-interval <duration>", "Time between running the check (ms|s|m|h) (default 0s)")
+    .option("--health-retries <int>", "Consecutive failures needed to report unhealthy")
+    .option("--health-start-interval <duration>", "Time between running the check during the start period (ms|s|m|h) (default 0s)")
+    .option("--health-start-period <duration>", "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)")
+    .option("--health-timeout <duration>", "Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+    .option("--no-healthcheck", "Disable any container-specified HEALTHCHECK")
+    .option("--pull <string>", 'Pull image before running ("always", "missing", "never")', "missing")
+    .option("--platform <string>", "Set platform if server is multi-platform capable")
+    .option("--ip <string>", "IPv4 address (e.g., 172.30.100.104)")
+    .option("--ip6 <string>", "IPv6 address (e.g., 2001:db8::33)")
+    .option("--network-alias <list>", "Add network-scoped alias for the container", collect)
+    .option("--volumes-from <list>", "Mount volumes from the specified container(s)", collect)
+    .option("--detach-keys <string>", "Override the key sequence for detaching a container")
+    .option("--cidfile <string>", "Write the container ID to the file")
+    .option("--cgroupns <string>", "Cgroup namespace to use (host|private)")
+    .option("--memory-reservation <bytes>", "Memory soft limit")
+    .option("--memory-swappiness <int>", "Tune container memory swappiness (0 to 100) (default -1)")
+    .option("--oom-kill-disable", "Disable OOM Killer")
+    .option("--cpu-period <int>", "Limit CPU CFS (Completely Fair Scheduler) period")
+    .option("--cpu-quota <int>", "Limit CPU CFS (Completely Fair Scheduler) quota")
+    .option("--cpuset-mems <string>", "MEMs in which to allow execution (0-3, 0,1)")
+    .option("--blkio-weight <uint16>", "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)")
+    .option("-P, --publish-all", "Publish all exposed ports to random ports")
     .argument("<image>", "image to create the container from")
     .argument("[command...]", "command and arguments")
     .passThroughOptions();
@@ -213,14 +257,14 @@ export function registerRun(parent: Command): void {
       try {
         req = buildCreateRequest(image, command, flags, localContext(flags));
       } catch (e) {
-        throw runFailure(e instanceof StatusError ? new Error(e.message) : e);
+        throw runFailure(e);
       }
       const b = req.body;
       const streams: AttachStreams = { stdin: b.AttachStdin === true, stdout: b.AttachStdout === true, stderr: b.AttachStderr === true, tty: b.Tty === true };
       if (streams.stdin) checkTty(streams);
       let id: string;
       try {
-        id = await createContainer(client, req, !!flags.quiet);
+        id = await createContainer(client, req, flags);
       } catch (e) {
         throw runFailure(e);
       }
@@ -239,6 +283,7 @@ export function registerRun(parent: Command): void {
         status = await runAttached(client, id, streams, {
           autoRemove: !!flags.rm,
           sigProxy: flags.sigProxy !== false,
+          detachKeys: flags.detachKeys,
           start: async () => {
             await client.post(`/containers/${enc(id)}/start`);
           },
@@ -254,7 +299,12 @@ export function registerRun(parent: Command): void {
 export function registerCreate(parent: Command): void {
   const c = parent.command("create").description("Create a new container").usage("[OPTIONS] IMAGE [COMMAND] [ARG...]");
   addContainerOptions(c).action(async (image: string, command: string[], flags: RunFlags) => {
-    const id = await createContainer(getClient(), buildCreateRequest(image, command, flags, localContext(flags)), !!flags.quiet);
+    let id: string;
+    try {
+      id = await createContainer(getClient(), buildCreateRequest(image, command, flags, localContext(flags)), flags);
+    } catch (e) {
+      throw e instanceof StatusError ? runFailure(e, "create") : e;
+    }
     outln(id);
   });
 }
@@ -311,7 +361,7 @@ function registerStopLike(parent: Command, verb: "stop" | "restart", description
     .option("-t, --timeout <int>", "Seconds to wait before killing the container")
     .argument("<container...>")
     .action(async (containers: string[], flags: { signal?: string; timeout?: string }) => {
-      const t = flags.timeout !== undefined ? parseIntStrict(flags.timeout, "--timeout") : undefined;
+      const t = flags.timeout !== undefined ? parseIntStrict(flags.timeout, "-t, --timeout") : undefined;
       const client = getClient();
       await forEachArg(containers, async (c) => {
         await client.post(`/containers/${enc(c)}/${verb}`, { t, signal: flags.signal });
@@ -387,7 +437,11 @@ export function registerRename(parent: Command): void {
       const o = oldName.trim();
       const n = newName.trim();
       if (o === "" || n === "") throw new Error("Error: Neither old nor new names may be empty");
-      await getClient().post(`/containers/${enc(o)}/rename`, { name: n });
+      try {
+        await getClient().post(`/containers/${enc(o)}/rename`, { name: n });
+      } catch (e) {
+        throw new Error(`${e instanceof Error ? e.message : String(e)}\nError: failed to rename container named ${oldName}`);
+      }
     });
 }
 
@@ -595,7 +649,7 @@ export function registerPs(parent: Command, name = "ps"): Command {
     .option("-q, --quiet", "Only display container IDs")
     .option("-s, --size", "Display total file sizes")
     .action(async (flags: { all?: boolean; filter?: string[]; format?: string; last?: string; latest?: boolean; trunc: boolean; quiet?: boolean; size?: boolean }) => {
-      let limit = flags.last !== undefined ? parseIntStrict(flags.last, "--last") : -1;
+      let limit = flags.last !== undefined ? parseIntStrict(flags.last, "-n, --last") : -1;
       if (flags.latest) limit = 1;
       let format = flags.format ?? "";
       if (flags.quiet) format = "{{.ID}}";
@@ -630,8 +684,16 @@ export function registerLogs(parent: Command): void {
     .action(async (container: string, flags: { details?: boolean; follow?: boolean; since?: string; tail: string; timestamps?: boolean; until?: string }) => {
       const client = getClient();
       const info = await inspectContainer(client, container);
-      const since = flags.since ? getTimestamp(flags.since) : undefined;
-      const until = flags.until ? getTimestamp(flags.until) : undefined;
+      const stamp = (v: string | undefined, what: string): string | undefined => {
+        if (!v) return undefined;
+        try {
+          return getTimestamp(v);
+        } catch (e) {
+          throw new Error(`invalid value for "${what}": ${(e as Error).message}`);
+        }
+      };
+      const since = stamp(flags.since, "since");
+      const until = stamp(flags.until, "until");
       const res = await client.request("GET", `/containers/${enc(info.Id)}/logs`, {
         query: { stdout: true, stderr: true, since, until, timestamps: flags.timestamps || undefined, follow: flags.follow || undefined, tail: flags.tail, details: flags.details || undefined },
       });

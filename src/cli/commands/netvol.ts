@@ -1,6 +1,6 @@
 /** `berth network ...` and `berth volume ...`. */
 import type { Command } from "commander";
-import { MultiError, collect, confirm, filtersJson, forEachArg, getClient, out, outln } from "../context.js";
+import { MultiError, StatusError, collect, confirm, filtersJson, forEachArg, getClient, out, outln } from "../context.js";
 import { formatGoTime, humanSize, renderFormatted, shortId } from "../format.js";
 import { parseKeyValues } from "../buildctx.js";
 import { inspectOutput } from "./system.js";
@@ -124,7 +124,8 @@ function registerNetwork(program: Command): void {
           errors.push(err);
         }
       }
-      if (errors.length > 0) throw new MultiError(errors);
+      // docker 28 prints each failure, then its own status line.
+      if (errors.length > 0) throw new StatusError(1, `${errors.map((e) => e.message).join("\n")}\nexit status 1`);
     });
   net
     .command("inspect")

@@ -73,13 +73,20 @@ export function registerInspect(program: Command): void {
     .action(async (names: string[], flags: { format?: string; size?: boolean; type?: string }) => {
       const client = getClient();
       const type = flags.type;
-      if (type !== undefined && type !== "container" && type !== "image") throw new Error(`"${type}" is not a valid value for --type`);
+      const KINDS = ["container", "image", "network", "volume"] as const;
+      type Kind = (typeof KINDS)[number];
+      const ALL_TYPES = ["config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume"];
+      if (type !== undefined && !ALL_TYPES.includes(type)) throw new Error(`unknown type: "${type}": must be one of ${ALL_TYPES.map((t) => `"${t}"`).join(", ")}`);
       await inspectOutput(names, flags.format, async (name) => {
-        const tryGet = async (kind: "container" | "image"): Promise<unknown> => {
-          const p = kind === "container" ? `/containers/${encodeURIComponent(name)}/json` : `/images/${name.split("/").map(encodeURIComponent).join("/")}/json`;
-          return client.get(p, kind === "container" ? { size: flags.size || undefined } : undefined);
+        const paths: Record<Kind, string> = {
+          container: `/containers/${encodeURIComponent(name)}/json`,
+          image: `/images/${name.split("/").map(encodeURIComponent).join("/")}/json`,
+          network: `/networks/${encodeURIComponent(name)}`,
+          volume: `/volumes/${encodeURIComponent(name)}`,
         };
-        const kinds: ("container" | "image")[] = type ? [type] : ["container", "image"];
+        const tryGet = async (kind: Kind): Promise<unknown> => client.get(paths[kind], kind === "container" ? { size: flags.size || undefined } : undefined);
+        const kinds: Kind[] = type ? KINDS.filter((k) => k === type) : [...KINDS];
+        if (kinds.length === 0) throw new Error(`Error: No such ${type ?? "object"}: ${name}`);
         for (const k of kinds) {
           try {
             return await tryGet(k);
