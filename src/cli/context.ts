@@ -81,6 +81,14 @@ export function collect(value: string, previous: string[] | undefined): string[]
   return [...(previous ?? []), value];
 }
 
+/** The collector of a `--filter` flag: docker (opts.FilterOpt) rejects a value without "=" while parsing. */
+export function filterCollector(flag: string): (value: string, previous: string[] | undefined) => string[] {
+  return (value, previous) => {
+    if (!value.includes("=")) throw new FlagValueError(value, flag, "bad format of filter (expected name=value)");
+    return [...(previous ?? []), value];
+  };
+}
+
 /** `--filter key=value` → docker's filters JSON (`{"key":{"value":true}}`). */
 export function filtersJson(filters: string[] | undefined): string | undefined {
   if (!filters || filters.length === 0) return undefined;

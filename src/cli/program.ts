@@ -125,7 +125,8 @@ function usageError(err: CommanderError, cmd: Command | undefined, path: string[
     const exact = !args.some((a) => a.variadic || !a.required);
     const plural = required === 1 ? "" : "s";
     const what = exact ? `requires ${required} argument${plural}` : `requires at least ${required} argument${plural}`;
-    return new StatusError(1, `berth: '${name}' ${what}${usage}\n\nSee '${name} --help' for more information`);
+    // docker 28: ExactArgs says "Run", RequiresMinArgs still "See".
+    return new StatusError(1, `berth: '${name}' ${what}${usage}\n\n${exact ? "Run" : "See"} '${name} --help' for more information`);
   }
   return flagError(msg);
 }

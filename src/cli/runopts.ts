@@ -148,16 +148,14 @@ function parseLabels(list: string[]): Record<string, string> {
 }
 
 export function parseRestartPolicy(s: string): { Name: string; MaximumRetryCount: number } {
-  if (s === "") return { Name: "no", MaximumRetryCount: 0 };
-  const [name = "", count, ...rest] = s.split(":");
-  if (rest.length > 0) throw flagError(`invalid restart policy format: ${s}`);
-  if (!["no", "always", "unless-stopped", "on-failure"].includes(name)) throw flagError(`invalid restart policy format: ${s}`);
-  if (count !== undefined) {
-    if (!/^\d+$/.test(count)) throw flagError(`invalid restart policy format: maximum retry count must be an integer`);
-    if (name !== "on-failure") throw flagError(`invalid restart policy format: maximum retry count can only be used with 'on-failure'`);
-    return { Name: name, MaximumRetryCount: Number(count) };
-  }
-  return { Name: name, MaximumRetryCount: 0 };
+  // docker 28 (opts.ParseRestartPolicy) only splits; the daemon judges the policy.
+  if (s === "") return { Name: "", MaximumRetryCount: 0 };
+  const i = s.indexOf(":");
+  const name = i >= 0 ? s.slice(0, i) : s;
+  const count = i >= 0 ? s.slice(i + 1) : "";
+  if (i >= 0 && name === "") throw flagError("invalid restart policy format: no policy provided before colon");
+  if (count !== "" && !/^[+-]?\d+$/.test(count)) throw flagError("invalid restart policy format: maximum retry count must be an integer");
+  return { Name: name, MaximumRetryCount: count === "" ? 0 : Number(count) };
 }
 
 /** How pflag names a flag in errors: with its shorthand when it has one. */
@@ -261,8 +259,13 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     (portBindings[port] ??= []).push(binding);
   }
   for (const e of f.expose ?? []) {
-    const key = e.includes("/") ? e : `${e}/tcp`;
-    exposed[key] = {};
+    const [range = "", proto = "tcp"] = e.split("/");
+    const m = /^(\d+)(?:-(\d+))?$/.exec(range);
+    if (!m) throw flagError(`invalid range format for --expose: ${e}, error: Invalid range specified for container port: ${range}`);
+    const lo = Number(m[1]);
+    const hi = m[2] !== undefined ? Number(m[2]) : lo;
+    if (hi < lo) throw flagError(`invalid range format for --expose: ${e}, error: Invalid range specified for container port: ${range}`);
+    for (let p = lo; p <= hi; p++) exposed[`${p}/${proto}`] = {};
   }
 
   const binds: string[] = [];
@@ -288,8 +291,7 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     VolumeDriver: "",
     VolumesFrom: f.volumesFrom ?? null,
     ConsoleSize: f.tty && ctx.consoleSize ? ctx.consoleSize : [0, 0],
-    CapAdd: f.capAdd ?? null,
-    CapDrop: f.capDrop ?? null,
+    ...effectiveCaps(f.capAdd, f.capDrop),
     CgroupnsMode: f.cgroupns ?? "",
     Dns: (f.dns ?? []).map(validateDns),
     DnsOptions: f.dnsOption ?? [],
@@ -366,6 +368,23 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     NetworkingConfig: { EndpointsConfig: endpointsConfig(f) },
   };
   return { name: f.name, platform: f.platform, body };
+}
+
+/** opts.EffectiveCapAddCapDrop: CAP_-prefixed upper case (ALL kept as is), adding beats dropping. */
+export function effectiveCaps(add: string[] | undefined, drop: string[] | undefined): { CapAdd: string[] | null; CapDrop: string[] | null } {
+  const norm = (l: string[] | undefined): string[] | null => {
+    if (!l) return null;
+    const out: string[] = [];
+    for (const raw of l) {
+      const c = raw.trim().toUpperCase();
+      const n = c === "ALL" || c.startsWith("CAP_") ? c : `CAP_${c}`;
+      if (!out.includes(n)) out.push(n);
+    }
+    return out;
+  };
+  const a = norm(add);
+  const d = norm(drop);
+  return { CapAdd: a, CapDrop: d && a ? d.filter((c) => !a.includes(c)) : d };
 }
 
 function uint16Flag(v: string, flag: string): number {

@@ -23,7 +23,7 @@ describe("berth CLI parity with the docker CLI against one berthd", () => {
   const side = (which: "docker" | "berth", line: string, input?: string): Promise<RunResult> => {
     const args = ["-H", `unix://${d.sock}`, ...splitLine(line.replaceAll("@DIR@", d.dir))];
     const opts = { env: env(), timeoutMs: 30_000, ...(input !== undefined ? { input } : {}) };
-    return which === "docker" ? run(DOCKER, args, opts) : run(process.execPath, [BERTH, ...args], opts);
+    return which === "docker" ? run(DOCKER, args, opts) : run(process.execPath, ["--", BERTH, ...args], opts);
   };
   const setupLine = async (line: string): Promise<void> => {
     const r = await side("docker", line);

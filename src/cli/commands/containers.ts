@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { type Attachment, type AttachStreams, attachContainer, checkTty, forwardSignals, monitorTtySize, startExecAttached } from "../attach.js";
 import { type Client, DaemonError, copyOutput, readBody } from "../client.js";
-import { FlagValueError, MultiError, StatusError, collect, confirm, errln, filtersJson, forEachArg, getClient, out, outln, parseIntStrict } from "../context.js";
+import { FlagValueError, MultiError, StatusError, collect, confirm, errln, filtersJson, forEachArg, getClient, out, outln, parseIntStrict, filterCollector } from "../context.js";
 import { ago, ellipsis, familiarReference, formatGoTime, getTimestamp, goQuote, humanSize, renderFormatted, shortId } from "../format.js";
 import { type BuildContext, type CreateRequest, type RunFlags, buildCreateRequest, buildEnv } from "../runopts.js";
 import { validatePull } from "../runflags.js";
@@ -230,7 +230,6 @@ function addContainerOptions(c: Command): Command {
     .option("--ip6 <string>", "IPv6 address (e.g., 2001:db8::33)")
     .option("--network-alias <list>", "Add network-scoped alias for the container", collect)
     .option("--volumes-from <list>", "Mount volumes from the specified container(s)", collect)
-    .option("--detach-keys <string>", "Override the key sequence for detaching a container")
     .option("--cidfile <string>", "Write the container ID to the file")
     .option("--cgroupns <string>", "Cgroup namespace to use (host|private)")
     .option("--memory-reservation <bytes>", "Memory soft limit")
@@ -250,6 +249,7 @@ export function registerRun(parent: Command): void {
   const c = parent.command("run").description("Create and run a new container from an image").usage("[OPTIONS] IMAGE [COMMAND] [ARG...]");
   addContainerOptions(c)
     .option("-d, --detach", "Run container in background and print container ID")
+    .option("--detach-keys <string>", "Override the key sequence for detaching a container")
     .option("--no-sig-proxy", "Do not proxy received signals to the process")
     .action(async (image: string, command: string[], flags: RunFlags) => {
       const client = getClient();
@@ -641,7 +641,7 @@ export function registerPs(parent: Command, name = "ps"): Command {
     .description("List containers")
     .usage("[OPTIONS]")
     .option("-a, --all", "Show all containers (default shows just running)")
-    .option("-f, --filter <filter>", "Filter output based on conditions provided", collect)
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", filterCollector("-f, --filter"))
     .option("--format <string>", "Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')")
     .option("-n, --last <int>", "Show n last created containers (includes all states)")
     .option("-l, --latest", "Show the latest created container (includes all states)")
@@ -715,7 +715,7 @@ export function registerContainerPrune(parent: Command): void {
   parent
     .command("prune")
     .description("Remove all stopped containers")
-    .option("--filter <filter>", 'Provide filter values (e.g. "until=<timestamp>")', collect)
+    .option("--filter <filter>", 'Provide filter values (e.g. "until=<timestamp>")', filterCollector("--filter"))
     .option("-f, --force", "Do not prompt for confirmation")
     .action(async (flags: { filter?: string[]; force?: boolean }) => {
       if (!flags.force && !(await confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"))) return;

@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import type { Client } from "../client.js";
-import { collect, confirm, filtersJson, getClient, out, outln } from "../context.js";
+import { confirm, filtersJson, getClient, out, outln, filterCollector } from "../context.js";
 import { ago, humanSize, renderFormatted, shortId, tabwrite } from "../format.js";
 import { psContext } from "./containers.js";
 
@@ -87,8 +87,9 @@ export function verboseDiskUsage(du: DiskUsage, now = Date.now()): string {
   let s = "Images space usage:\n\n";
   let t = "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS\n";
   for (const i of du.Images ?? []) {
-    const tags = (i.RepoTags ?? []).filter((x) => x !== "<none>:<none>");
-    const pairs: [string, string][] = tags.length > 0 ? tags.map((x) => [x.slice(0, x.lastIndexOf(":")), x.slice(x.lastIndexOf(":") + 1)]) : [[(i.RepoDigests ?? [])[0]?.split("@")[0] ?? "<none>", "<none>"]];
+    // docker shows an image once, by its first tag.
+    const first = (i.RepoTags ?? []).find((x) => x !== "<none>:<none>");
+    const pairs: [string, string][] = first ? [[first.slice(0, first.lastIndexOf(":")), first.slice(first.lastIndexOf(":") + 1)]] : [["<none>", "<none>"]];
     for (const [repo, tag] of pairs) {
       const shared = i.SharedSize === -1 ? "N/A" : humanSize(i.SharedSize);
       const unique = i.Size === -1 || i.SharedSize === -1 ? "N/A" : size4(i.Size - i.SharedSize);
@@ -194,7 +195,7 @@ export function registerSystemPrune(group: Command): void {
     .description("Remove unused data")
     .usage("[OPTIONS]")
     .option("-a, --all", "Remove all unused images not just dangling ones")
-    .option("--filter <filter>", 'Provide filter values (e.g. "label=<key>=<value>")', collect)
+    .option("--filter <filter>", 'Provide filter values (e.g. "label=<key>=<value>")', filterCollector("--filter"))
     .option("-f, --force", "Do not prompt for confirmation")
     .option("--volumes", "Prune anonymous volumes")
     .action(async (flags: { all?: boolean; filter?: string[]; force?: boolean; volumes?: boolean }) => {

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { registerSystemCheck } from "./registry.js";
 import { readFileSync } from "node:fs";
 import { CLIENT_API_VERSION, DaemonError, textLines } from "../client.js";
-import { StatusError, collect, errln, filtersJson, getClient, out, outln } from "../context.js";
+import { StatusError, errln, filtersJson, getClient, out, outln, filterCollector } from "../context.js";
 import { bytesSize, formatRfc3339NanoLocal, getTimestamp, indentJson, parseTemplate, tabwrite } from "../format.js";
 import { TemplateError, printValue } from "../template.js";
 
@@ -181,11 +181,16 @@ export function registerVersion(program: Command): void {
           Context: "default",
         },
         Server: server
-          ? {
-              ...server,
-              Platform: { Name: server.Platform?.Name ?? "" },
-              Components: server.Components ?? [{ Name: "Engine", Version: server.Version ?? "", Details: { ApiVersion: server.ApiVersion ?? "", MinAPIVersion: server.MinAPIVersion ?? "", GoVersion: server.GoVersion ?? "", GitCommit: server.GitCommit ?? "", BuildTime: server.BuildTime ?? "", Os: server.Os ?? "", Arch: server.Arch ?? "", Experimental: String(server.Experimental ?? false) } }],
-            }
+          ? Object.defineProperty(
+              {
+                ...server,
+                Platform: { Name: server.Platform?.Name ?? "" },
+                Components: server.Components ?? [{ Name: "Engine", Version: server.Version ?? "", Details: { ApiVersion: server.ApiVersion ?? "", MinAPIVersion: server.MinAPIVersion ?? "", GoVersion: server.GoVersion ?? "", GitCommit: server.GitCommit ?? "", BuildTime: server.BuildTime ?? "", Os: server.Os ?? "", Arch: server.Arch ?? "", Experimental: String(server.Experimental ?? false) } }],
+              },
+              // Go's field is APIVersion (JSON "ApiVersion"): templates use the Go name.
+              "APIVersion",
+              { value: server.ApiVersion ?? "", enumerable: false },
+            )
           : null,
         ServerOK: server !== undefined,
       };
@@ -309,7 +314,7 @@ export function registerEvents(program: Command, name = "events"): void {
   program
     .command(name)
     .description("Get real time events from the server")
-    .option("-f, --filter <filter>", "Filter output based on conditions provided", collect)
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", filterCollector("-f, --filter"))
     .option("--format <string>", "Format output using a custom template")
     .option("--since <string>", "Show all events created since timestamp")
     .option("--until <string>", "Stream events until this timestamp")
