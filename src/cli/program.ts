@@ -123,10 +123,17 @@ function usageError(err: CommanderError, cmd: Command | undefined, path: string[
     const args = cmd ? cmd.registeredArguments : [];
     const required = args.filter((a) => a.required).length;
     const exact = !args.some((a) => a.variadic || !a.required);
-    const plural = required === 1 ? "" : "s";
-    const what = exact ? `requires ${required} argument${plural}` : `requires at least ${required} argument${plural}`;
-    // docker 28: ExactArgs says "Run", RequiresMinArgs still "See".
-    return new StatusError(1, `berth: '${name}' ${what}${usage}\n\n${exact ? "Run" : "See"} '${name} --help' for more information`);
+    // cli.RequiresRangeArgs: optional arguments but no variadic one.
+    const range = !exact && !args.some((a) => a.variadic);
+    const most = args.length;
+    const plural = (n: number) => (n === 1 ? "" : "s");
+    const what = exact
+      ? `requires ${required} argument${plural(required)}`
+      : range
+        ? `requires at least ${required} and at most ${most} argument${plural(most)}`
+        : `requires at least ${required} argument${plural(required)}`;
+    // docker 28: ExactArgs and RequiresRangeArgs say "Run", RequiresMinArgs still "See".
+    return new StatusError(1, `berth: '${name}' ${what}${usage}\n\n${exact || range ? "Run" : "See"} '${name} --help' for more information`);
   }
   return flagError(msg);
 }

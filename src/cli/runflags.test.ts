@@ -14,6 +14,8 @@ describe("--mount", () => {
       Target: "/data",
       VolumeOptions: { NoCopy: true, Labels: { a: "b" }, DriverConfig: { Name: "local", Options: { o: "1" } } },
     });
+    assert.deepEqual(parseMount("dst=/anon,volume-nocopy"), { Type: "volume", Target: "/anon", VolumeOptions: { NoCopy: true, DriverConfig: {} } });
+    assert.throws(() => parseUlimit("nproc=bogus"), /strconv.ParseInt: parsing "bogus": invalid syntax/);
     assert.deepEqual(parseMount("type=bind,source=/tmp,target=/h,readonly,bind-propagation=rshared"), { Type: "bind", Source: "/tmp", Target: "/h", ReadOnly: true, BindOptions: { Propagation: "rshared" } });
     assert.deepEqual(parseMount("type=tmpfs,destination=/t,tmpfs-size=1m,tmpfs-mode=1770"), { Type: "tmpfs", Target: "/t", TmpfsOptions: { SizeBytes: 1048576, Mode: 0o1770 } });
     assert.deepEqual(parseMount("dst=/x"), { Type: "volume", Target: "/x" });

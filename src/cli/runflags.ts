@@ -95,9 +95,11 @@ export function parseMount(spec: string): Record<string, unknown> {
   }
   m["Type"] ??= "volume";
   if (Object.keys(bind).length > 0) m["BindOptions"] = bind;
-  if (driver !== undefined || Object.keys(driverOpts).length > 0) vol["DriverConfig"] = { Name: driver ?? "", Options: driverOpts };
+  // docker creates VolumeOptions with an (empty) DriverConfig as soon as one volume option is set.
+  const volumeTouched = Object.keys(vol).length > 0 || driver !== undefined || Object.keys(driverOpts).length > 0 || Object.keys(labels).length > 0;
   if (Object.keys(labels).length > 0) vol["Labels"] = labels;
-  if (Object.keys(vol).length > 0) m["VolumeOptions"] = vol;
+  if (volumeTouched) vol["DriverConfig"] = { ...(driver ? { Name: driver } : {}), ...(Object.keys(driverOpts).length > 0 ? { Options: driverOpts } : {}) };
+  if (volumeTouched) m["VolumeOptions"] = vol;
   if (Object.keys(tmpfs).length > 0) m["TmpfsOptions"] = tmpfs;
   return m;
 }
@@ -122,12 +124,12 @@ export function parseUlimit(v: string): { Name: string; Hard: number; Soft: numb
   if (!ULIMIT_NAMES.includes(name)) throw new FlagValueError(v, "--ulimit", `invalid ulimit type: ${name}`);
   const parts = v.slice(eq + 1).split(":");
   if (parts.length > 2) throw new FlagValueError(v, "--ulimit", `too many limit value arguments - ${v.slice(eq + 1)}, can only have up to two, \`soft[:hard]\``);
-  const num = (s: string, which: string): number => {
-    if (!/^-?\d+$/.test(s)) throw new FlagValueError(v, "--ulimit", `invalid ulimit ${which} value: ${s}`);
+  const num = (s: string): number => {
+    if (!/^-?\d+$/.test(s)) throw new FlagValueError(v, "--ulimit", `strconv.ParseInt: parsing "${s}": invalid syntax`);
     return Number(s);
   };
-  const soft = num(parts[0] ?? "", "soft");
-  const hard = parts.length === 2 ? num(parts[1] ?? "", "hard") : soft;
+  const soft = num(parts[0] ?? "");
+  const hard = parts.length === 2 ? num(parts[1] ?? "") : soft;
   if (soft > hard) throw new FlagValueError(v, "--ulimit", `ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
   return { Name: name, Hard: hard, Soft: soft };
 }

@@ -230,7 +230,7 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
 
   const attach = f.attach ?? [];
   for (const a of attach) if (!["stdin", "stdout", "stderr"].includes(a.toLowerCase())) throw new FlagValueError(a, "-a, --attach", "valid streams are STDIN, STDOUT and STDERR");
-  if (f.detach && attach.length > 0) throw flagError("Conflicting options: -a and -d");
+  if (f.detach && attach.length > 0) throw new StatusError(1, "conflicting options: cannot specify both --attach and --detach");
   let attachStdin: boolean;
   let attachStdout: boolean;
   let attachStderr: boolean;
@@ -260,6 +260,8 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
   }
   for (const e of f.expose ?? []) {
     const [range = "", proto = "tcp"] = e.split("/");
+    const bad = range.split("-").find((x) => !/^\d+$/.test(x));
+    if (bad !== undefined) throw flagError(`invalid range format for --expose: ${e}, error: strconv.ParseUint: parsing "${bad}": invalid syntax`);
     const m = /^(\d+)(?:-(\d+))?$/.exec(range);
     if (!m) throw flagError(`invalid range format for --expose: ${e}, error: Invalid range specified for container port: ${range}`);
     const lo = Number(m[1]);

@@ -59,7 +59,7 @@ export function registerHistory(parent: Command): void {
       if (flags.quiet) format = "{{.ID}}";
       if (format === "") format = "table";
       const now = Date.now();
-      out(renderFormatted(list.map((h) => historyContext(h, trunc, human, now)), format, HISTORY_HEADERS, "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"));
+      out(renderFormatted(list.map((h) => historyContext(h, trunc, human, now)), format, HISTORY_HEADERS, `{{.ID}}\t{{.${human ? "CreatedSince" : "CreatedAt"}}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}`));
     });
 }
 
