@@ -1,7 +1,8 @@
 /**
  * The command lines of the CLI parity test (cliparity.test.ts). PARITY_FIXTURES
  * run once with docker before the rows; `@DIR@` is the test daemon's folder
- * (files env, labels are written there). Names start with pc- to stay apart.
+ * (files env, labels are written there). Names start with pc- to stay apart; what a
+ * row creates is named pc-x, which the test makes unique per row and per side.
  */
 import type { ParityRow } from "./cliparity.js";
 
@@ -103,19 +104,19 @@ const diffCommitExport: ParityRow[] = [
   { cmd: "container diff pc-diff" },
   { cmd: "diff pc-created" },
   { cmd: "diff nosuch" },
-  { cmd: "commit pc-diff pc-commit:1", after: ["inspect -f '{{.RepoTags}} {{.Config.Cmd}}' pc-commit:1"], cleanup: ["rmi pc-commit:1"] },
+  { cmd: "commit pc-diff pc-x:1", after: ["inspect -f '{{.RepoTags}} {{.Config.Cmd}}' pc-x:1"], cleanup: ["rmi pc-x:1"] },
   {
-    cmd: "commit -a me -m 'a message' -c 'ENV A=1' -c 'LABEL l=v' -c 'CMD [\"sh\"]' -c 'EXPOSE 80' -c 'WORKDIR /w' pc-diff pc-commit:2",
-    after: ["inspect -f '{{.Author}}|{{.Comment}}|{{.Config.Env}}|{{.Config.Labels}}|{{.Config.Cmd}}|{{.Config.ExposedPorts}}|{{.Config.WorkingDir}}' pc-commit:2"],
-    cleanup: ["rmi pc-commit:2"],
+    cmd: "commit -a me -m 'a message' -c 'ENV A=1' -c 'LABEL l=v' -c 'CMD [\"sh\"]' -c 'EXPOSE 80' -c 'WORKDIR /w' pc-diff pc-x:2",
+    after: ["inspect -f '{{.Author}}|{{.Comment}}|{{.Config.Env}}|{{.Config.Labels}}|{{.Config.Cmd}}|{{.Config.ExposedPorts}}|{{.Config.WorkingDir}}' pc-x:2"],
+    cleanup: ["rmi pc-x:2"],
   },
-  { cmd: "container commit -p=false pc-up pc-commit:3", after: ["inspect -f '{{.State.Status}}' pc-up"], cleanup: ["rmi pc-commit:3"] },
-  { cmd: "commit -c 'BOGUS x' pc-diff pc-commit:4" },
-  { cmd: "commit -c 'FROM busybox' pc-diff pc-commit:4" },
+  { cmd: "container commit -p=false pc-up pc-x:3", after: ["inspect -f '{{.State.Status}}' pc-up"], cleanup: ["rmi pc-x:3"] },
+  { cmd: "commit -c 'BOGUS x' pc-diff pc-x:4" },
+  { cmd: "commit -c 'FROM busybox' pc-diff pc-x:4" },
   { cmd: "commit nosuch" },
   { cmd: "commit pc-diff 'Bad:Name'" },
   { cmd: "export pc-created" },
-  { cmd: "export -o @DIR@/exp.tar pc-created", mutates: true },
+  { cmd: "export -o @DIR@/pc-x.tar pc-created", after: [] },
   { cmd: "container export -o /nonexistent/dir/x.tar pc-created" },
   { cmd: "export nosuch" },
 ];
@@ -288,21 +289,21 @@ const imagesNetVol: ParityRow[] = [
   { cmd: "images -q" },
   { cmd: "images --format '{{.Repository}}:{{.Tag}}'" },
   { cmd: "image ls --filter reference=pc-img --format '{{.Repository}} {{.Tag}}'" },
-  { cmd: "tag busybox pc-img:2", after: ["images -q pc-img:2"], cleanup: ["rmi pc-img:2"] },
-  { cmd: "tag nosuch pc-img:3" },
+  { cmd: "tag busybox pc-x:2", after: ["image inspect -f '{{.RepoTags}}' pc-x:2"], cleanup: ["rmi pc-x:2"] },
+  { cmd: "tag nosuch pc-x:3" },
   { cmd: "rmi nosuch" },
-  { cmd: "rmi pc-img:4", setup: ["tag busybox pc-img:4"], cleanup: ["rmi pc-img:4"] },
+  { cmd: "rmi pc-x:4", setup: ["tag busybox pc-x:4"], cleanup: ["rmi pc-x:4"] },
   { cmd: "volume ls" },
   { cmd: "volume ls -q --filter label=pc" },
   { cmd: "volume inspect pv-1" },
   { cmd: "volume inspect nosuch" },
-  { cmd: "volume create pv-2", cleanup: ["volume rm pv-2"] },
+  { cmd: "volume create pc-x", cleanup: ["volume rm pc-x"] },
   { cmd: "volume rm nosuch" },
   { cmd: "network ls --filter label=pc --format '{{.Name}} {{.Driver}}'" },
   { cmd: "network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' pn-1" },
   { cmd: "network inspect nosuch" },
   { cmd: "network rm nosuch" },
-  { cmd: "network create pn-2", cleanup: ["network rm pn-2"] },
+  { cmd: "network create pc-x", cleanup: ["network rm pc-x"] },
 ];
 
 const global: ParityRow[] = [

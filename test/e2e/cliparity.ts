@@ -15,7 +15,7 @@ export interface ParityRow {
   after?: string[];
   /** Text for stdin. */
   input?: string;
-  /** The row changes state: run docker's side and berth's side one after the other. */
+  /** The row changes shared state: run docker's side and berth's side one after the other. */
   mutates?: boolean;
   /** Why berth's output deliberately differs (the row is run and counted, not compared). */
   different?: string;
