@@ -146,9 +146,9 @@ export function registerAttach(parent: Command): void {
         stopSignals();
         attachment.close();
       }
-      // Detached with the key sequence: the container still runs, docker ends with 0.
+      // Detached with the key sequence: the container still runs; docker says so and ends with 1.
       const still = await client.get<AttachTarget>(`/containers/${enc(c.Id)}/json`).catch(() => undefined);
-      if (still?.State.Running) return;
+      if (still?.State.Running) throw new Error("read escape sequence");
       const r = await wait;
       if (r.Error?.Message) throw new Error(r.Error.Message);
       if (r.StatusCode !== 0) throw new StatusError(r.StatusCode);
