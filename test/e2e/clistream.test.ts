@@ -15,7 +15,7 @@ describe("berth stats and attach, live", () => {
   after(() => Terminal.closeAll());
   const berthLine = (args: string) => `${process.execPath} -- ${BERTH} -H unix://${d.sock} ${args}`;
 
-  it("stats on a terminal redraws a single table in place, and ends with 0 on ctrl-c", async () => {
+  it("stats on a terminal redraws a single table in place, follows containers that start and stop, and ends with 0 on ctrl-c", async () => {
     const r = await d.docker(["run", "-d", "--name", "live-1", "busybox", "sleep", "300"]);
     assert.equal(r.code, 0, r.stderr);
     const t = await Terminal.open(berthLine("stats --format 'table {{.Name}}\\t{{.PIDs}}'"), {});
@@ -28,6 +28,15 @@ describe("berth stats and attach, live", () => {
       const later = await t.screen();
       assert.equal((later.match(/NAME/g) ?? []).length, 1, later);
       assert.doesNotMatch(later, /live-1\s+1\b/, later);
+      // A container started now joins the table; one that stops leaves it.
+      assert.equal((await d.docker(["run", "-d", "--name", "live-2", "busybox", "sleep", "300"])).code, 0);
+      await t.waitFor(/live-2\s+1\b/, 20_000);
+      assert.equal((await d.docker(["kill", "live-2"])).code, 0);
+      const end = Date.now() + 20_000;
+      while ((await t.screen()).includes("live-2") && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+      const after2 = await t.screen();
+      assert.doesNotMatch(after2, /live-2/, after2);
+      assert.match(after2, /live-1\s+2\b/);
       await t.keys("C-c");
       assert.equal(await t.exitCode(), 0);
     } finally {

@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import { attachContainer, checkTty, forwardSignals, monitorTtySize } from "../attach.js";
-import { jsonLines } from "../client.js";
+import { jsonLines, textLines } from "../client.js";
 import { StatusError, errln, forEachArg, getClient, out, outln } from "../context.js";
 import { tabwrite } from "../format.js";
 import { requestWait } from "./containers.js";
@@ -177,14 +177,18 @@ export function registerStats(parent: Command): void {
     .action(async (containers: string[], flags: StatsFlags) => {
       const client = getClient();
       const named = containers.length > 0;
+      const format = flags.format ?? "";
+      const trunc = flags.trunc !== false;
+      if (flags.stream !== false && !named) {
+        await streamStats([], format, trunc, { all: !!flags.all });
+        return;
+      }
       let targets: { id: string; label: string }[];
       if (named) targets = containers.map((c) => ({ id: c, label: c }));
       else {
         const list = await client.get<{ Id: string }[]>("/containers/json", { all: flags.all || undefined });
         targets = list.map((c) => ({ id: c.Id, label: c.Id.slice(0, 12) }));
       }
-      const format = flags.format ?? "";
-      const trunc = flags.trunc !== false;
       if (flags.stream === false) {
         const entries: StatsEntry[] = [];
         const errors: string[] = [];
@@ -203,29 +207,60 @@ export function registerStats(parent: Command): void {
         out(renderStats(entries.filter((e) => e !== undefined), format, trunc));
         return;
       }
-      await streamStats(targets, format, trunc);
+      await streamStats(targets, format, trunc, undefined);
     });
 }
 
-/** Stream every target's stats and redraw the table twice a second (cleared first on a terminal). */
-async function streamStats(targets: { id: string; label: string }[], format: string, trunc: boolean): Promise<void> {
+/**
+ * Stream every target's stats and redraw the table twice a second (cleared first
+ * on a terminal). Without named containers (`watch`), containers that start later
+ * join the table and, unless --all, those that stop leave it, as docker's do.
+ */
+async function streamStats(initial: { id: string; label: string }[], format: string, trunc: boolean, watch: { all: boolean } | undefined): Promise<void> {
   const client = getClient();
+  const labels = new Map<string, string>();
   const latest = new Map<string, StatsEntry>();
-  const streams = targets.map(async (t) => {
-    try {
-      const res = await client.request("GET", `/containers/${enc(t.id)}/stats`, { query: { stream: true } });
-      for await (const s of jsonLines<StatsJSON>(res)) latest.set(t.label, statsEntry(t.label, s));
-    } catch (e) {
-      errln(e instanceof Error ? e.message : String(e));
-    }
-  });
+  const streams: Promise<void>[] = [];
+  const drop = (id: string) => {
+    labels.delete(id);
+    latest.delete(id);
+  };
+  const follow = (id: string, label: string) => {
+    if (labels.has(id)) return;
+    labels.set(id, label);
+    streams.push(
+      (async () => {
+        try {
+          const res = await client.request("GET", `/containers/${enc(id)}/stats`, { query: { stream: true } });
+          for await (const s of jsonLines<StatsJSON>(res)) if (labels.has(id)) latest.set(id, statsEntry(label, s));
+        } catch (e) {
+          if (!watch) errln(e instanceof Error ? e.message : String(e));
+        }
+      })(),
+    );
+  };
+  if (watch) {
+    // Subscribed before the list is read, so that no start falls between the two.
+    const events = await client.request("GET", "/events", { query: { filters: JSON.stringify({ type: { container: true } }) } });
+    void (async () => {
+      for await (const line of textLines(events)) {
+        const e = JSON.parse(line) as { Action?: string; Actor?: { ID?: string } };
+        const id = e.Actor?.ID ?? "";
+        if (e.Action === "start") follow(id, id.slice(0, 12));
+        else if (e.Action === "destroy" || (e.Action === "die" && !watch.all)) drop(id);
+      }
+    })().catch(() => undefined);
+    const list = await client.get<{ Id: string }[]>("/containers/json", { all: watch.all || undefined });
+    for (const c of list) follow(c.Id, c.Id.slice(0, 12));
+  } else for (const t of initial) follow(t.id, t.label);
   const tty = process.stdout.isTTY === true;
   const draw = () => {
-    const rows = targets.map((t) => latest.get(t.label)).filter((e): e is StatsEntry => e !== undefined);
+    const rows = [...labels.keys()].map((id) => latest.get(id)).filter((e): e is StatsEntry => e !== undefined);
     out(`${tty ? "\x1b[2J\x1b[H" : ""}${renderStats(rows, format, trunc)}`);
   };
   const timer = setInterval(draw, 500);
   process.once("SIGINT", () => process.exit(0));
+  if (watch) await new Promise<never>(() => undefined);
   await Promise.all(streams);
   clearInterval(timer);
   draw();
