@@ -289,7 +289,7 @@ const imagesNetVol: ParityRow[] = [
   { cmd: "images -q" },
   { cmd: "images --format '{{.Repository}}:{{.Tag}}'" },
   { cmd: "image ls --filter reference=pc-img --format '{{.Repository}} {{.Tag}}'" },
-  { cmd: "tag busybox pc-x:2", after: ["image inspect -f '{{.RepoTags}}' pc-x:2"], cleanup: ["rmi pc-x:2"] },
+  { cmd: "tag busybox pc-x:2", after: ["image inspect -f '{{.Id}}' pc-x:2"], cleanup: ["rmi pc-x:2"] },
   { cmd: "tag nosuch pc-x:3" },
   { cmd: "rmi nosuch" },
   { cmd: "rmi pc-x:4", setup: ["tag busybox pc-x:4"], cleanup: ["rmi pc-x:4"] },
@@ -375,4 +375,38 @@ const more: ParityRow[] = [
   created("--health-start-interval 2s --health-cmd 'exit 0'", "{{json .Config.Healthcheck}}"),
 ];
 
-export const PARITY_ROWS: ParityRow[] = [...ps, ...inspect, ...topPausePort, ...diffCommitExport, ...history, ...systemPrune, ...lifecycle, ...logs, ...attachStats, ...runCreate, ...imagesNetVol, ...global, ...more];
+/** The other verbs: exec, cp, update, events, save/load, volume and network options. */
+const others: ParityRow[] = [
+  { cmd: "exec -u 1000 pc-up id" },
+  { cmd: "exec -i pc-up cat", input: "to exec\n" },
+  { cmd: "exec pc-up nosuchcmd" },
+  { cmd: "exec pc-up /etc" },
+  { cmd: "exec -d pc-up true" },
+  { cmd: "exec --env-file @DIR@/env pc-up sh -c 'echo $FROMFILE'" },
+  { cmd: "exec nosuch true" },
+  { cmd: "exec pc-up" },
+  { cmd: "cp pc-diff:/d1 -", different: "a tar stream of the same files; compared as bytes by archive.test.ts" },
+  { cmd: "cp pc-diff:/nosuch @DIR@/x" },
+  { cmd: "cp nosuch:/a @DIR@/x" },
+  { cmd: "cp @DIR@/env pc-x:/env", setup: ["create --name pc-x busybox true"], after: ["diff pc-x"], cleanup: ["rm -f pc-x"] },
+  { cmd: "update --restart on-failure:2 pc-x", setup: ["create --name pc-x busybox true"], after: ["inspect -f '{{json .HostConfig.RestartPolicy}}' pc-x"], cleanup: ["rm -f pc-x"] },
+  { cmd: "update -m x pc-up" },
+  { cmd: "update nosuch --cpus 1" },
+  { cmd: "events --since 2000-01-01T00:00:00Z --until 2000-01-02T00:00:00Z" },
+  { cmd: "events --since bogus --until 1s" },
+  { cmd: "save -o /nonexistent/dir/x.tar busybox" },
+  { cmd: "save nosuch:1 -o @DIR@/pc-x.tar" },
+  { cmd: "load -i @DIR@/nosuch.tar" },
+  { cmd: "volume create --label a=b -d local pc-x", after: ["volume inspect -f '{{.Labels}} {{.Driver}}' pc-x"], cleanup: ["volume rm pc-x"] },
+  { cmd: "volume create -d nosuchdriver pc-x", cleanup: ["volume rm pc-x"] },
+  { cmd: "volume rm pv-1" },
+  { cmd: "network create --subnet bogus pc-x", cleanup: ["network rm pc-x"] },
+  { cmd: "network create pn-1" },
+  { cmd: "network connect pn-1 nosuch" },
+  { cmd: "network disconnect pn-1 pc-created" },
+  { cmd: "network inspect -f '{{.Name}} {{.Driver}} {{.Internal}}' pn-1" },
+  { cmd: "tag busybox 'Bad:Tag'" },
+  { cmd: "rmi pc-x:5 busybox:nosuch", setup: ["tag busybox pc-x:5"], cleanup: ["rmi pc-x:5"] },
+];
+
+export const PARITY_ROWS: ParityRow[] = [...ps, ...inspect, ...topPausePort, ...diffCommitExport, ...history, ...systemPrune, ...lifecycle, ...logs, ...attachStats, ...runCreate, ...imagesNetVol, ...global, ...more, ...others];
