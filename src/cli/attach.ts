@@ -48,9 +48,9 @@ export function checkTty(streams: AttachStreams): void {
  * container. Streaming starts at once: a short-lived container may finish, and
  * the daemon close the connection, before the start request has returned.
  */
-export async function attachContainer(client: Client, id: string, s: AttachStreams): Promise<Attachment> {
+export async function attachContainer(client: Client, id: string, s: AttachStreams, detachKeys?: string): Promise<Attachment> {
   const hijacked = await client.hijack("POST", `/containers/${encodeURIComponent(id)}/attach`, {
-    query: { stream: true, stdin: s.stdin || undefined, stdout: s.stdout || undefined, stderr: s.stderr || undefined },
+    query: { stream: true, stdin: s.stdin || undefined, stdout: s.stdout || undefined, stderr: s.stderr || undefined, detachKeys },
   });
   return pumpHijacked(hijacked, s);
 }

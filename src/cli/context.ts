@@ -15,6 +15,17 @@ export class StatusError extends Error {
   }
 }
 
+/**
+ * A flag value that does not parse (pflag's Set failed): docker prints it with the
+ * command's usage and exits 125.
+ */
+export class FlagValueError extends Error {
+  constructor(value: string, flag: string, reason: string) {
+    super(`invalid argument "${value}" for "${flag}" flag: ${reason}`);
+    this.name = "FlagValueError";
+  }
+}
+
 /** Several errors (one per argument), printed one per line, exit 1. */
 export class MultiError extends Error {
   constructor(readonly errors: Error[]) {
@@ -70,6 +81,14 @@ export function collect(value: string, previous: string[] | undefined): string[]
   return [...(previous ?? []), value];
 }
 
+/** The collector of a `--filter` flag: docker (opts.FilterOpt) rejects a value without "=" while parsing. */
+export function filterCollector(flag: string): (value: string, previous: string[] | undefined) => string[] {
+  return (value, previous) => {
+    if (!value.includes("=")) throw new FlagValueError(value, flag, "bad format of filter (expected name=value)");
+    return [...(previous ?? []), value];
+  };
+}
+
 /** `--filter key=value` → docker's filters JSON (`{"key":{"value":true}}`). */
 export function filtersJson(filters: string[] | undefined): string | undefined {
   if (!filters || filters.length === 0) return undefined;
@@ -85,7 +104,7 @@ export function filtersJson(filters: string[] | undefined): string | undefined {
 }
 
 export function parseIntStrict(v: string, what: string): number {
-  if (!/^-?\d+$/.test(v.trim())) throw new StatusError(125, `invalid argument "${v}" for "${what}" flag: strconv.ParseInt: parsing "${v}": invalid syntax`);
+  if (!/^-?\d+$/.test(v.trim())) throw new FlagValueError(v, what, `strconv.ParseInt: parsing "${v}": invalid syntax`);
   return Number(v);
 }
 

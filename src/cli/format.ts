@@ -140,6 +140,12 @@ export function formatRfc3339NanoLocal(timeNano: bigint | number): string {
   return `${localDate(d)}T${localClock(d)}.${nanos}${zoneOffset(d, true)}`;
 }
 
+/** Go's time.Unix(s, 0).Format(time.RFC3339) in local time: 2024-05-01T10:00:00+02:00. */
+export function formatRfc3339Local(unixSeconds: number): string {
+  const d = new Date(unixSeconds * 1000);
+  return `${localDate(d)}T${localClock(d)}${zoneOffset(d, true)}`;
+}
+
 /** Go's time.Time.String() in local time: "2024-05-01 10:00:00 +0200 CEST". */
 export function formatGoTime(unixSeconds: number): string {
   const d = new Date(unixSeconds * 1000);

@@ -14,7 +14,11 @@ import { registerCp } from "./commands/cp.js";
 import { registerUpdate } from "./commands/update.js";
 import { cliVersion, registerSystemCommands } from "./commands/system.js";
 import { registerRegistry } from "./commands/registry.js";
-import { MultiError, StatusError, setHost } from "./context.js";
+import { registerObserveCommands } from "./commands/observe.js";
+import { registerCommit, registerExport } from "./commands/commit.js";
+import { registerHistory } from "./commands/history.js";
+import { registerSystemDf, registerSystemPrune } from "./commands/diskusage.js";
+import { FlagValueError, MultiError, StatusError, setHost } from "./context.js";
 import { normalizeBoolArgs } from "./runopts.js";
 import { StreamError } from "./progress.js";
 import { TemplateError } from "./template.js";
@@ -54,7 +58,21 @@ export function buildProgram(): Command {
   registerUpdate(program);
   if (containerGroup) registerUpdate(containerGroup);
   if (imageGroup) registerBuild(imageGroup);
+  if (containerGroup) {
+    registerObserveCommands(program, containerGroup);
+    for (const p of [program, containerGroup]) {
+      registerCommit(p);
+      registerExport(p);
+    }
+  }
+  registerHistory(program);
+  if (imageGroup) registerHistory(imageGroup);
   registerSystemCommands(program);
+  const systemGroup = program.commands.find((c) => c.name() === "system");
+  if (systemGroup) {
+    registerSystemDf(systemGroup);
+    registerSystemPrune(systemGroup);
+  }
   registerRegistry(program);
   return program;
 }
@@ -105,9 +123,17 @@ function usageError(err: CommanderError, cmd: Command | undefined, path: string[
     const args = cmd ? cmd.registeredArguments : [];
     const required = args.filter((a) => a.required).length;
     const exact = !args.some((a) => a.variadic || !a.required);
-    const plural = required === 1 ? "" : "s";
-    const what = exact ? `requires exactly ${required} argument${plural}` : `requires at least ${required} argument${plural}`;
-    return new StatusError(1, `berth: '${name}' ${what}${usage}\n\nSee '${name} --help' for more information`);
+    // cli.RequiresRangeArgs: optional arguments but no variadic one.
+    const range = !exact && !args.some((a) => a.variadic);
+    const most = args.length;
+    const plural = (n: number) => (n === 1 ? "" : "s");
+    const what = exact
+      ? `requires ${required} argument${plural(required)}`
+      : range
+        ? `requires at least ${required} and at most ${most} argument${plural(most)}`
+        : `requires at least ${required} argument${plural(required)}`;
+    // docker 28: ExactArgs and RequiresRangeArgs say "Run", RequiresMinArgs still "See".
+    return new StatusError(1, `berth: '${name}' ${what}${usage}\n\n${exact || range ? "Run" : "See"} '${name} --help' for more information`);
   }
   return flagError(msg);
 }
@@ -147,6 +173,12 @@ function report(e: unknown, cmd: Command | undefined, path: string[]): number {
     const u = usageError(e, cmd, path);
     process.stderr.write(`${u.message}\n`);
     return u.status;
+  }
+  if (e instanceof FlagValueError) {
+    const name = `berth${path.length > 0 ? ` ${path.join(" ")}` : ""}`;
+    const usage = cmd ? `\n\nUsage:  ${name} ${cmd.usage()}` : "";
+    process.stderr.write(`${e.message}${usage}\n\nRun '${name} --help' for more information\n`);
+    return 125;
   }
   if (e instanceof StatusError) {
     if (e.message) process.stderr.write(`${e.message}\n`);

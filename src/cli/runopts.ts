@@ -6,9 +6,35 @@
 import type { Command, Option } from "commander";
 import { readFileSync } from "node:fs";
 import { ramInBytes } from "./format.js";
-import { StatusError } from "./context.js";
+import { FlagValueError, StatusError } from "./context.js";
+import { type HealthFlags, buildHealthcheck, parseDevice, parseMount, parseTmpfs, parseUlimit, validateDns } from "./runflags.js";
 
-export interface RunFlags {
+export interface RunFlags extends HealthFlags {
+  mount?: string[];
+  tmpfs?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+  link?: string[];
+  ulimit?: string[];
+  device?: string[];
+  pull?: string;
+  platform?: string;
+  ip?: string;
+  ip6?: string;
+  networkAlias?: string[];
+  volumesFrom?: string[];
+  detachKeys?: string;
+  cidfile?: string;
+  cgroupns?: string;
+  memoryReservation?: string;
+  memorySwappiness?: string;
+  oomKillDisable?: boolean;
+  cpuPeriod?: string;
+  cpuQuota?: string;
+  cpusetMems?: string;
+  blkioWeight?: string;
+  publishAll?: boolean;
   detach?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -62,6 +88,7 @@ export interface RunFlags {
 
 export interface CreateRequest {
   name: string | undefined;
+  platform?: string | undefined;
   body: Record<string, unknown> & { HostConfig: Record<string, unknown> };
 }
 
@@ -121,20 +148,22 @@ function parseLabels(list: string[]): Record<string, string> {
 }
 
 export function parseRestartPolicy(s: string): { Name: string; MaximumRetryCount: number } {
-  if (s === "") return { Name: "no", MaximumRetryCount: 0 };
-  const [name = "", count, ...rest] = s.split(":");
-  if (rest.length > 0) throw flagError(`invalid restart policy format: ${s}`);
-  if (!["no", "always", "unless-stopped", "on-failure"].includes(name)) throw flagError(`invalid restart policy format: ${s}`);
-  if (count !== undefined) {
-    if (!/^\d+$/.test(count)) throw flagError(`invalid restart policy format: maximum retry count must be an integer`);
-    if (name !== "on-failure") throw flagError(`invalid restart policy format: maximum retry count can only be used with 'on-failure'`);
-    return { Name: name, MaximumRetryCount: Number(count) };
-  }
-  return { Name: name, MaximumRetryCount: 0 };
+  // docker 28 (opts.ParseRestartPolicy) only splits; the daemon judges the policy.
+  if (s === "") return { Name: "", MaximumRetryCount: 0 };
+  const i = s.indexOf(":");
+  const name = i >= 0 ? s.slice(0, i) : s;
+  const count = i >= 0 ? s.slice(i + 1) : "";
+  if (i >= 0 && name === "") throw flagError("invalid restart policy format: no policy provided before colon");
+  if (count !== "" && !/^[+-]?\d+$/.test(count)) throw flagError("invalid restart policy format: maximum retry count must be an integer");
+  return { Name: name, MaximumRetryCount: count === "" ? 0 : Number(count) };
 }
 
+/** How pflag names a flag in errors: with its shorthand when it has one. */
+const SHORTHANDS: Record<string, string> = { "--memory": "-m, --memory", "--cpu-shares": "-c, --cpu-shares" };
+const flagName = (flag: string): string => SHORTHANDS[flag] ?? flag;
+
 function intFlag(v: string, flag: string): number {
-  if (!/^-?\d+$/.test(v.trim())) throw flagError(`invalid argument "${v}" for "${flag}" flag: strconv.ParseInt: parsing "${v}": invalid syntax`);
+  if (!/^-?\d+$/.test(v.trim())) throw new FlagValueError(v, flagName(flag), `strconv.ParseInt: parsing "${v}": invalid syntax`);
   return Number(v);
 }
 
@@ -142,7 +171,7 @@ function sizeFlag(v: string, flag: string): number {
   try {
     return ramInBytes(v);
   } catch {
-    throw flagError(`invalid argument "${v}" for "${flag}" flag: invalid size: '${v}'`);
+    throw new FlagValueError(v, flagName(flag), `invalid size: '${v}'`);
   }
 }
 
@@ -200,8 +229,8 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
   if (f.rm && f.restart && f.restart !== "no") throw flagError("conflicting options: cannot specify both --restart and --rm");
 
   const attach = f.attach ?? [];
-  for (const a of attach) if (!["stdin", "stdout", "stderr"].includes(a.toLowerCase())) throw flagError(`invalid argument "${a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`);
-  if (f.detach && attach.length > 0) throw flagError("Conflicting options: -a and -d");
+  for (const a of attach) if (!["stdin", "stdout", "stderr"].includes(a.toLowerCase())) throw new FlagValueError(a, "-a, --attach", "valid streams are STDIN, STDOUT and STDERR");
+  if (f.detach && attach.length > 0) throw new StatusError(1, "conflicting options: cannot specify both --attach and --detach");
   let attachStdin: boolean;
   let attachStdout: boolean;
   let attachStderr: boolean;
@@ -216,6 +245,7 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
   }
 
   const env = buildEnv(f.env, f.envFile, ctx);
+  const healthcheck = buildHealthcheck(f);
 
   const labelList: string[] = [];
   for (const file of f.labelFile ?? []) labelList.push(...parseKeyValueFile(ctx.readFile(file), file));
@@ -229,8 +259,15 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     (portBindings[port] ??= []).push(binding);
   }
   for (const e of f.expose ?? []) {
-    const key = e.includes("/") ? e : `${e}/tcp`;
-    exposed[key] = {};
+    const [range = "", proto = "tcp"] = e.split("/");
+    const bad = range.split("-").find((x) => !/^\d+$/.test(x));
+    if (bad !== undefined) throw flagError(`invalid range format for --expose: ${e}, error: strconv.ParseUint: parsing "${bad}": invalid syntax`);
+    const m = /^(\d+)(?:-(\d+))?$/.exec(range);
+    if (!m) throw flagError(`invalid range format for --expose: ${e}, error: Invalid range specified for container port: ${range}`);
+    const lo = Number(m[1]);
+    const hi = m[2] !== undefined ? Number(m[2]) : lo;
+    if (hi < lo) throw flagError(`invalid range format for --expose: ${e}, error: Invalid range specified for container port: ${range}`);
+    for (let p = lo; p <= hi; p++) exposed[`${p}/${proto}`] = {};
   }
 
   const binds: string[] = [];
@@ -244,6 +281,9 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
 
   const hc: Record<string, unknown> = {
     Binds: binds.length > 0 ? binds : null,
+    ...(f.mount && f.mount.length > 0 ? { Mounts: f.mount.map(parseMount) } : {}),
+    ...(f.tmpfs && f.tmpfs.length > 0 ? { Tmpfs: parseTmpfs(f.tmpfs) } : {}),
+    ...(f.ulimit && f.ulimit.length > 0 ? { Ulimits: f.ulimit.map(parseUlimit) } : {}),
     ContainerIDFile: "",
     LogConfig: { Type: f.logDriver ?? "", Config: {} as Record<string, string> },
     NetworkMode: f.network ?? "default",
@@ -251,24 +291,23 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     RestartPolicy: parseRestartPolicy(f.restart ?? "no"),
     AutoRemove: !!f.rm,
     VolumeDriver: "",
-    VolumesFrom: null,
+    VolumesFrom: f.volumesFrom ?? null,
     ConsoleSize: f.tty && ctx.consoleSize ? ctx.consoleSize : [0, 0],
-    CapAdd: f.capAdd ?? null,
-    CapDrop: f.capDrop ?? null,
-    CgroupnsMode: "",
-    Dns: [],
-    DnsOptions: [],
-    DnsSearch: [],
+    ...effectiveCaps(f.capAdd, f.capDrop),
+    CgroupnsMode: f.cgroupns ?? "",
+    Dns: (f.dns ?? []).map(validateDns),
+    DnsOptions: f.dnsOption ?? [],
+    DnsSearch: f.dnsSearch ?? [],
     ExtraHosts: (f.addHost ?? []).map(normalizeExtraHost),
     GroupAdd: f.groupAdd ?? null,
     IpcMode: f.ipc ?? "",
     Cgroup: "",
-    Links: null,
+    Links: f.link ?? null,
     OomScoreAdj: f.oomScoreAdj !== undefined ? intFlag(f.oomScoreAdj, "--oom-score-adj") : 0,
     ...(f.sysctl ? { Sysctls: Object.fromEntries(f.sysctl.map(sysctlPair)) } : {}),
     PidMode: f.pid ?? "",
     Privileged: !!f.privileged,
-    PublishAllPorts: false,
+    PublishAllPorts: !!f.publishAll,
     ReadonlyRootfs: !!f.readOnly,
     SecurityOpt: f.securityOpt ?? null,
     UTSMode: f.uts ?? "",
@@ -279,18 +318,23 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     Memory: f.memory !== undefined ? sizeFlag(f.memory, "--memory") : 0,
     NanoCpus: f.cpus !== undefined ? parseCpus(f.cpus) : 0,
     CgroupParent: f.cgroupParent ?? "",
-    BlkioWeight: 0,
-    CpuPeriod: 0,
-    CpuQuota: 0,
+    BlkioWeight: f.blkioWeight !== undefined ? uint16Flag(f.blkioWeight, "--blkio-weight") : 0,
+    CpuPeriod: f.cpuPeriod !== undefined ? intFlag(f.cpuPeriod, "--cpu-period") : 0,
+    CpuQuota: f.cpuQuota !== undefined ? intFlag(f.cpuQuota, "--cpu-quota") : 0,
     CpusetCpus: f.cpusetCpus ?? "",
-    CpusetMems: "",
-    Devices: [],
-    MemoryReservation: 0,
+    CpusetMems: f.cpusetMems ?? "",
+    Devices: (f.device ?? []).map(parseDevice),
+    MemoryReservation: f.memoryReservation !== undefined ? sizeFlag(f.memoryReservation, "--memory-reservation") : 0,
     MemorySwap: f.memorySwap !== undefined ? (f.memorySwap === "-1" ? -1 : sizeFlag(f.memorySwap, "--memory-swap")) : 0,
     MaskedPaths: null,
     ReadonlyPaths: null,
   };
   if (f.pidsLimit !== undefined) hc["PidsLimit"] = intFlag(f.pidsLimit, "--pids-limit");
+  if (f.memorySwappiness !== undefined) {
+    const sw = intFlag(f.memorySwappiness, "--memory-swappiness");
+    if (sw !== -1) hc["MemorySwappiness"] = sw;
+  }
+  if (f.oomKillDisable !== undefined) hc["OomKillDisable"] = f.oomKillDisable;
   if (f.init !== undefined) hc["Init"] = f.init;
   if (f.runtime !== undefined) hc["Runtime"] = f.runtime;
   const logConfig = hc["LogConfig"] as { Config: Record<string, string> };
@@ -321,21 +365,56 @@ export function buildCreateRequest(image: string, cmd: string[], f: RunFlags, ct
     Labels: parseLabels(labelList),
     ...(f.stopSignal !== undefined ? { StopSignal: f.stopSignal } : {}),
     ...(f.stopTimeout !== undefined ? { StopTimeout: intFlag(f.stopTimeout, "--stop-timeout") } : {}),
+    ...(healthcheck ? { Healthcheck: healthcheck } : {}),
     HostConfig: hc,
-    NetworkingConfig: { EndpointsConfig: {} },
+    NetworkingConfig: { EndpointsConfig: endpointsConfig(f) },
   };
-  return { name: f.name, body };
+  return { name: f.name, platform: f.platform, body };
+}
+
+/** opts.EffectiveCapAddCapDrop: CAP_-prefixed upper case (ALL kept as is), adding beats dropping. */
+export function effectiveCaps(add: string[] | undefined, drop: string[] | undefined): { CapAdd: string[] | null; CapDrop: string[] | null } {
+  const norm = (l: string[] | undefined): string[] | null => {
+    if (!l) return null;
+    const out: string[] = [];
+    for (const raw of l) {
+      const c = raw.trim().toUpperCase();
+      const n = c === "ALL" || c.startsWith("CAP_") ? c : `CAP_${c}`;
+      if (!out.includes(n)) out.push(n);
+    }
+    return out;
+  };
+  const a = norm(add);
+  const d = norm(drop);
+  return { CapAdd: a, CapDrop: d && a ? d.filter((c) => !a.includes(c)) : d };
+}
+
+function uint16Flag(v: string, flag: string): number {
+  if (!/^\d+$/.test(v.trim()) || Number(v) > 65535) throw new FlagValueError(v, flag, `strconv.ParseUint: parsing "${v}": ${/^\d+$/.test(v.trim()) ? "value out of range" : "invalid syntax"}`);
+  return Number(v);
+}
+
+/** --ip, --ip6 and --network-alias configure the endpoint on the --network given. */
+function endpointsConfig(f: RunFlags): Record<string, unknown> {
+  if (f.ip === undefined && f.ip6 === undefined && (f.networkAlias ?? []).length === 0) return {};
+  const ipam = { ...(f.ip ? { IPv4Address: f.ip } : {}), ...(f.ip6 ? { IPv6Address: f.ip6 } : {}) };
+  return {
+    [f.network ?? "default"]: {
+      ...(Object.keys(ipam).length > 0 ? { IPAMConfig: ipam } : {}),
+      ...(f.networkAlias && f.networkAlias.length > 0 ? { Aliases: f.networkAlias } : {}),
+    },
+  };
 }
 
 function parseCpus(v: string): number {
   const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || n < 0) throw flagError(`invalid argument "${v}" for "--cpus" flag: failed to parse ${v} as a rational number`);
+  if (v.trim() === "" || !Number.isFinite(n) || n < 0) throw new FlagValueError(v, "--cpus", `failed to parse ${v} as a rational number`);
   return Math.round(n * 1e9);
 }
 
 function sysctlPair(kv: string): [string, string] {
   const i = kv.indexOf("=");
-  if (i <= 0) throw flagError(`invalid argument "${kv}" for "--sysctl" flag: sysctl '${kv}' is not allowed`);
+  if (i <= 0) throw new FlagValueError(kv, "--sysctl", `sysctl '${kv}' is not allowed`);
   return [kv.slice(0, i), kv.slice(i + 1)];
 }
 
@@ -344,7 +423,7 @@ function normalizeExtraHost(h: string): string {
   const eq = h.indexOf("=");
   const colon = h.indexOf(":");
   const i = eq >= 0 ? eq : colon;
-  if (i <= 0 || i === h.length - 1) throw flagError(`invalid argument "${h}" for "--add-host" flag: bad format for add-host: "${h}"`);
+  if (i <= 0 || i === h.length - 1) throw new FlagValueError(h, "--add-host", `bad format for add-host: "${h}"`);
   return `${h.slice(0, i)}:${h.slice(i + 1)}`;
 }
 
@@ -362,8 +441,11 @@ function optionTakesValue(o: Option): boolean {
 export function normalizeBoolArgs(cmd: Command, args: string[]): string[] {
   const longs = new Map<string, Option>();
   const shorts = new Map<string, Option>();
+  const negatable = new Set<string>();
   for (const o of cmd.options as readonly Option[]) {
-    if (o.long) longs.set(o.long.replace(/^--(no-)?/, "--"), o);
+    if (o.negate && o.long) negatable.add(o.long);
+    // A flag declared both ways (`--human`, `--no-human`) is found by its positive form.
+    if (o.long && !(o.negate && longs.has(o.long.replace(/^--no-/, "--")))) longs.set(o.long.replace(/^--(no-)?/, "--"), o);
     if (o.short) shorts.set(o.short, o);
   }
   const out: string[] = [];
@@ -386,6 +468,7 @@ export function normalizeBoolArgs(cmd: Command, args: string[]): string[] {
         // A default-true flag (`--sig-proxy`): false → --no-x, true → nothing.
         if (falsy) out.push(`--no-${base}`);
       } else if (truthy) out.push(`--${base}`);
+      else if (negatable.has(`--no-${base}`)) out.push(`--no-${base}`); // `-H=false` with a `--no-human` twin
       continue;
     }
     if (o && optionTakesValue(o) && eq >= 0 && !flag.startsWith("--")) {

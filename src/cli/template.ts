@@ -83,7 +83,7 @@ function splitTemplate(src: string): (string | RawAction)[] {
       }
       j++;
     }
-    if (close < 0) throw new TemplateError(`template: unclosed action`);
+    if (close < 0) throw new TemplateError(`template: :${src.slice(0, start).split("\n").length}: unclosed action`);
     let inner = src.slice(start, close);
     let next = close + 2;
     if (/\s-$/.test(inner)) {

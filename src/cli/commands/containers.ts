@@ -7,10 +7,13 @@ import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { type Attachment, type AttachStreams, attachContainer, checkTty, forwardSignals, monitorTtySize, startExecAttached } from "../attach.js";
 import { type Client, DaemonError, copyOutput, readBody } from "../client.js";
-import { MultiError, StatusError, collect, confirm, errln, filtersJson, forEachArg, getClient, out, outln, parseIntStrict } from "../context.js";
+import { FlagValueError, MultiError, StatusError, collect, confirm, errln, filtersJson, forEachArg, getClient, out, outln, parseIntStrict, filterCollector } from "../context.js";
 import { ago, ellipsis, familiarReference, formatGoTime, getTimestamp, goQuote, humanSize, renderFormatted, shortId } from "../format.js";
 import { type BuildContext, type CreateRequest, type RunFlags, buildCreateRequest, buildEnv } from "../runopts.js";
+import { validatePull } from "../runflags.js";
+import { existsSync, writeFileSync } from "node:fs";
 import { pullImage } from "./images.js";
+import { addContainerOptions } from "./createopts.js";
 import { inspectOutput } from "./system.js";
 
 const enc = encodeURIComponent;
@@ -51,8 +54,12 @@ export async function inspectContainer(client: Client, id: string): Promise<Cont
 }
 
 /** docker's toStatusError for run: 127 (not found), 126 (cannot invoke), else 125, with the --help hint. */
-function runFailure(e: unknown, command = "run"): StatusError {
-  if (e instanceof StatusError) return e;
+function runFailure(e: unknown, command = "run"): Error {
+  if (e instanceof FlagValueError) return e;
+  if (e instanceof StatusError) {
+    if (e.status !== 125 || e.message === "" || e.message.startsWith("berth: ")) return e;
+    return new StatusError(125, `berth: ${e.message}\n\nRun 'berth ${command} --help' for more information`);
+  }
   const msg = e instanceof Error ? e.message : String(e);
   let code = 125;
   if (/executable file not found|no such file or directory|system cannot find the file specified/.test(msg)) code = 127;
@@ -67,19 +74,25 @@ function localContext(flags: RunFlags): BuildContext {
 }
 
 /** POST /containers/create, pulling the image first when the daemon does not have it. */
-async function createContainer(client: Client, req: CreateRequest, quiet: boolean): Promise<string> {
+async function createContainer(client: Client, req: CreateRequest, flags: RunFlags): Promise<string> {
+  const quiet = !!flags.quiet;
+  const pull = validatePull(flags.pull ?? "missing");
+  // docker checks the container id file before creating anything.
+  if (flags.cidfile && existsSync(flags.cidfile)) throw new StatusError(125, `container ID file found, make sure the other container isn't running or delete ${flags.cidfile}`);
   const image = String(req.body.Image);
-  const create = () => client.post<{ Id: string; Warnings?: string[] | null }>("/containers/create", { name: req.name }, req.body);
+  const create = () => client.post<{ Id: string; Warnings?: string[] | null }>("/containers/create", { name: req.name, platform: req.platform }, req.body);
   let res: { Id: string; Warnings?: string[] | null };
+  if (pull === "always") await pullImage(client, image, process.stderr, quiet);
   try {
     res = await create();
   } catch (e) {
-    if (!(e instanceof DaemonError) || e.status !== 404 || !/image/i.test(e.daemonMessage)) throw e;
+    if (pull !== "missing" || !(e instanceof DaemonError) || e.status !== 404 || !/image/i.test(e.daemonMessage)) throw e;
     if (!quiet) errln(`Unable to find image '${familiarReference(image)}' locally`);
     await pullImage(client, image, process.stderr, quiet);
     res = await create();
   }
   for (const w of res.Warnings ?? []) errln(`WARNING: ${w}`);
+  if (flags.cidfile) writeFileSync(flags.cidfile, res.Id, { flag: "wx" });
   return res.Id;
 }
 
@@ -101,9 +114,9 @@ async function runAttached(
   client: Client,
   id: string,
   streams: AttachStreams,
-  opts: { autoRemove: boolean; sigProxy: boolean; start: () => Promise<void>; onStartError: (e: unknown) => Error },
+  opts: { autoRemove: boolean; sigProxy: boolean; detachKeys?: string | undefined; start: () => Promise<void>; onStartError: (e: unknown) => Error },
 ): Promise<number> {
-  const attachment: Attachment = await attachContainer(client, id, streams);
+  const attachment: Attachment = await attachContainer(client, id, streams, opts.detachKeys);
   let waitResult: Promise<WaitResult>;
   try {
     waitResult = (await requestWait(client, id, opts.autoRemove ? "removed" : "next-exit")).result;
@@ -147,65 +160,11 @@ async function runAttached(
 
 // --- run / create -----------------------------------------------------------------------
 
-/** The flags `run` and `create` share. */
-function addContainerOptions(c: Command): Command {
-  return c
-    .option("-i, --interactive", "Keep STDIN open even if not attached")
-    .option("-t, --tty", "Allocate a pseudo-TTY")
-    .option("--rm", "Automatically remove the container and its associated anonymous volumes when it exits")
-    .option("--name <string>", "Assign a name to the container")
-    .option("-e, --env <list>", "Set environment variables", collect)
-    .option("--env-file <list>", "Read in a file of environment variables", collect)
-    .option("-w, --workdir <string>", "Working directory inside the container")
-    .option("-u, --user <string>", "Username or UID (format: <name|uid>[:<group|gid>])")
-    .option("--entrypoint <string>", "Overwrite the default ENTRYPOINT of the image")
-    .option("-l, --label <list>", "Set meta data on a container", collect)
-    .option("--label-file <list>", "Read in a line delimited file of labels", collect)
-    .option("-h, --hostname <string>", "Container host name")
-    .option("--domainname <string>", "Container NIS domain name")
-    .option("--add-host <list>", "Add a custom host-to-IP mapping (host:ip)", collect)
-    .option("--sysctl <map>", "Sysctl options (name=value)", collect)
-    .option("--cgroup-parent <string>", "Optional parent cgroup for the container")
-    .option("--oom-score-adj <int>", "Tune host's OOM preferences (-1000 to 1000)")
-    .option("--restart <string>", "Restart policy to apply when a container exits", "no")
-    .option("--log-driver <string>", "Logging driver for the container")
-    .option("--log-opt <list>", "Log driver options", collect)
-    .option("--privileged", "Give extended privileges to this container")
-    .option("--userns <mode>", "User namespace to use (host: none, when the daemon remaps)")
-    .option("--pid <string>", "PID namespace to use (host, container:<name|id>)")
-    .option("--ipc <string>", "IPC mode to use (none, private, shareable, host, container:<name|id>)")
-    .option("--uts <string>", "UTS namespace to use (host)")
-    .option("--read-only", "Mount the container's root filesystem as read only")
-    .option("--cap-add <list>", "Add Linux capabilities", collect)
-    .option("--cap-drop <list>", "Drop Linux capabilities", collect)
-    .option("--stop-signal <string>", "Signal to stop the container")
-    .option("--stop-timeout <int>", "Timeout (in seconds) to stop a container")
-    .option("--runtime <string>", "Runtime to use for this container")
-    .option("--init", "Run an init inside the container that forwards signals and reaps processes")
-    .option("-m, --memory <bytes>", "Memory limit")
-    .option("--memory-swap <bytes>", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
-    .option("--cpus <decimal>", "Number of CPUs")
-    .option("-c, --cpu-shares <int>", "CPU shares (relative weight)")
-    .option("--cpuset-cpus <string>", "CPUs in which to allow execution (0-3, 0,1)")
-    .option("--pids-limit <int>", "Tune container pids limit (set -1 for unlimited)")
-    .option("--shm-size <bytes>", "Size of /dev/shm")
-    .option("-v, --volume <list>", "Bind mount a volume", collect)
-    .option("--network <string>", "Connect a container to a network")
-    .option("-p, --publish <list>", "Publish a container's port(s) to the host", collect)
-    .option("--expose <list>", "Expose a port or a range of ports", collect)
-    .option("--group-add <list>", "Add additional groups to join", collect)
-    .option("--security-opt <list>", "Security Options", collect)
-    .option("-a, --attach <list>", "Attach to STDIN, STDOUT or STDERR", collect)
-    .option("-q, --quiet", "Suppress the pull output")
-    .argument("<image>", "image to create the container from")
-    .argument("[command...]", "command and arguments")
-    .passThroughOptions();
-}
-
 export function registerRun(parent: Command): void {
   const c = parent.command("run").description("Create and run a new container from an image").usage("[OPTIONS] IMAGE [COMMAND] [ARG...]");
   addContainerOptions(c)
     .option("-d, --detach", "Run container in background and print container ID")
+    .option("--detach-keys <string>", "Override the key sequence for detaching a container")
     .option("--no-sig-proxy", "Do not proxy received signals to the process")
     .action(async (image: string, command: string[], flags: RunFlags) => {
       const client = getClient();
@@ -213,14 +172,14 @@ export function registerRun(parent: Command): void {
       try {
         req = buildCreateRequest(image, command, flags, localContext(flags));
       } catch (e) {
-        throw runFailure(e instanceof StatusError ? new Error(e.message) : e);
+        throw runFailure(e);
       }
       const b = req.body;
       const streams: AttachStreams = { stdin: b.AttachStdin === true, stdout: b.AttachStdout === true, stderr: b.AttachStderr === true, tty: b.Tty === true };
       if (streams.stdin) checkTty(streams);
       let id: string;
       try {
-        id = await createContainer(client, req, !!flags.quiet);
+        id = await createContainer(client, req, flags);
       } catch (e) {
         throw runFailure(e);
       }
@@ -239,6 +198,7 @@ export function registerRun(parent: Command): void {
         status = await runAttached(client, id, streams, {
           autoRemove: !!flags.rm,
           sigProxy: flags.sigProxy !== false,
+          detachKeys: flags.detachKeys,
           start: async () => {
             await client.post(`/containers/${enc(id)}/start`);
           },
@@ -254,7 +214,12 @@ export function registerRun(parent: Command): void {
 export function registerCreate(parent: Command): void {
   const c = parent.command("create").description("Create a new container").usage("[OPTIONS] IMAGE [COMMAND] [ARG...]");
   addContainerOptions(c).action(async (image: string, command: string[], flags: RunFlags) => {
-    const id = await createContainer(getClient(), buildCreateRequest(image, command, flags, localContext(flags)), !!flags.quiet);
+    let id: string;
+    try {
+      id = await createContainer(getClient(), buildCreateRequest(image, command, flags, localContext(flags)), flags);
+    } catch (e) {
+      throw e instanceof StatusError ? runFailure(e, "create") : e;
+    }
     outln(id);
   });
 }
@@ -311,7 +276,7 @@ function registerStopLike(parent: Command, verb: "stop" | "restart", description
     .option("-t, --timeout <int>", "Seconds to wait before killing the container")
     .argument("<container...>")
     .action(async (containers: string[], flags: { signal?: string; timeout?: string }) => {
-      const t = flags.timeout !== undefined ? parseIntStrict(flags.timeout, "--timeout") : undefined;
+      const t = flags.timeout !== undefined ? parseIntStrict(flags.timeout, "-t, --timeout") : undefined;
       const client = getClient();
       await forEachArg(containers, async (c) => {
         await client.post(`/containers/${enc(c)}/${verb}`, { t, signal: flags.signal });
@@ -387,7 +352,11 @@ export function registerRename(parent: Command): void {
       const o = oldName.trim();
       const n = newName.trim();
       if (o === "" || n === "") throw new Error("Error: Neither old nor new names may be empty");
-      await getClient().post(`/containers/${enc(o)}/rename`, { name: n });
+      try {
+        await getClient().post(`/containers/${enc(o)}/rename`, { name: n });
+      } catch (e) {
+        throw new Error(`${e instanceof Error ? e.message : String(e)}\nError: failed to rename container named ${oldName}`);
+      }
     });
 }
 
@@ -587,7 +556,7 @@ export function registerPs(parent: Command, name = "ps"): Command {
     .description("List containers")
     .usage("[OPTIONS]")
     .option("-a, --all", "Show all containers (default shows just running)")
-    .option("-f, --filter <filter>", "Filter output based on conditions provided", collect)
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", filterCollector("-f, --filter"))
     .option("--format <string>", "Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')")
     .option("-n, --last <int>", "Show n last created containers (includes all states)")
     .option("-l, --latest", "Show the latest created container (includes all states)")
@@ -595,7 +564,7 @@ export function registerPs(parent: Command, name = "ps"): Command {
     .option("-q, --quiet", "Only display container IDs")
     .option("-s, --size", "Display total file sizes")
     .action(async (flags: { all?: boolean; filter?: string[]; format?: string; last?: string; latest?: boolean; trunc: boolean; quiet?: boolean; size?: boolean }) => {
-      let limit = flags.last !== undefined ? parseIntStrict(flags.last, "--last") : -1;
+      let limit = flags.last !== undefined ? parseIntStrict(flags.last, "-n, --last") : -1;
       if (flags.latest) limit = 1;
       let format = flags.format ?? "";
       if (flags.quiet) format = "{{.ID}}";
@@ -630,8 +599,16 @@ export function registerLogs(parent: Command): void {
     .action(async (container: string, flags: { details?: boolean; follow?: boolean; since?: string; tail: string; timestamps?: boolean; until?: string }) => {
       const client = getClient();
       const info = await inspectContainer(client, container);
-      const since = flags.since ? getTimestamp(flags.since) : undefined;
-      const until = flags.until ? getTimestamp(flags.until) : undefined;
+      const stamp = (v: string | undefined, what: string): string | undefined => {
+        if (!v) return undefined;
+        try {
+          return getTimestamp(v);
+        } catch (e) {
+          throw new Error(`invalid value for "${what}": ${(e as Error).message}`);
+        }
+      };
+      const since = stamp(flags.since, "since");
+      const until = stamp(flags.until, "until");
       const res = await client.request("GET", `/containers/${enc(info.Id)}/logs`, {
         query: { stdout: true, stderr: true, since, until, timestamps: flags.timestamps || undefined, follow: flags.follow || undefined, tail: flags.tail, details: flags.details || undefined },
       });
@@ -653,7 +630,7 @@ export function registerContainerPrune(parent: Command): void {
   parent
     .command("prune")
     .description("Remove all stopped containers")
-    .option("--filter <filter>", 'Provide filter values (e.g. "until=<timestamp>")', collect)
+    .option("--filter <filter>", 'Provide filter values (e.g. "until=<timestamp>")', filterCollector("--filter"))
     .option("-f, --force", "Do not prompt for confirmation")
     .action(async (flags: { filter?: string[]; force?: boolean }) => {
       if (!flags.force && !(await confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"))) return;

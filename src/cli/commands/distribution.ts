@@ -171,7 +171,8 @@ export function registerSave(parent: Command): void {
       if (!toFile && process.stdout.isTTY) throw new Error("cowardly refusing to save to a terminal. Use the -o flag or redirect");
       if (toFile) {
         const dir = path.dirname(path.resolve(flags.output as string));
-        if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`failed to save image: invalid output path: directory "${dir}" does not exist`);
+        if (!existsSync(dir)) throw new Error(`failed to save image: invalid output path: stat ${dir}: no such file or directory`);
+        if (!statSync(dir).isDirectory()) throw new Error(`failed to save image: invalid output path: "${dir}" must be a directory`);
       }
       const res = await getClient().request("GET", "/images/get", { query: { names: images, platform: flags.platform } });
       if (!toFile) {

@@ -8,7 +8,7 @@ import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { registryAuthHeader } from "../auth.js";
 import type { Client } from "../client.js";
-import { MultiError, collect, confirm, filtersJson, getClient, out, outln } from "../context.js";
+import { MultiError, collect, confirm, filtersJson, getClient, out, outln, filterCollector } from "../context.js";
 import { ago, familiarReference, formatGoTime, humanSize, referenceError, renderFormatted, shortId, splitRepoTag } from "../format.js";
 import { type JSONMessage, displayJsonStream } from "../progress.js";
 import { inspectOutput } from "./system.js";
@@ -122,7 +122,7 @@ export function registerImages(parent: Command, name = "images"): Command {
     .usage("[OPTIONS] [REPOSITORY[:TAG]]")
     .option("-a, --all", "Show all images (default hides intermediate images)")
     .option("--digests", "Show digests")
-    .option("-f, --filter <filter>", "Filter output based on conditions provided", collect)
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", filterCollector("-f, --filter"))
     .option("--format <string>", "Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')")
     .option("--no-trunc", "Don't truncate output")
     .option("-q, --quiet", "Only show image IDs")
@@ -323,7 +323,7 @@ export function registerImagePrune(parent: Command): void {
     .command("prune")
     .description("Remove unused images")
     .option("-a, --all", "Remove all unused images, not just dangling ones")
-    .option("--filter <filter>", 'Provide filter values (e.g. "until=<timestamp>")', collect)
+    .option("--filter <filter>", 'Provide filter values (e.g. "until=<timestamp>")', filterCollector("--filter"))
     .option("-f, --force", "Do not prompt for confirmation")
     .action(async (flags: { all?: boolean; filter?: string[]; force?: boolean }) => {
       const warning = flags.all

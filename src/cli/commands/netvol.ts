@@ -1,6 +1,6 @@
 /** `berth network ...` and `berth volume ...`. */
 import type { Command } from "commander";
-import { MultiError, collect, confirm, filtersJson, forEachArg, getClient, out, outln } from "../context.js";
+import { StatusError, collect, confirm, filtersJson, forEachArg, getClient, out, outln, filterCollector } from "../context.js";
 import { formatGoTime, humanSize, renderFormatted, shortId } from "../format.js";
 import { parseKeyValues } from "../buildctx.js";
 import { inspectOutput } from "./system.js";
@@ -56,7 +56,7 @@ function registerNetwork(program: Command): void {
     .alias("list")
     .description("List networks")
     .usage("[OPTIONS]")
-    .option("-f, --filter <filter>", "Provide filter values (e.g. 'driver=bridge')", collect)
+    .option("-f, --filter <filter>", "Provide filter values (e.g. 'driver=bridge')", filterCollector("-f, --filter"))
     .option("--format <string>", "Format output using a custom template")
     .option("--no-trunc", "Do not truncate the output")
     .option("-q, --quiet", "Only display network IDs")
@@ -124,7 +124,8 @@ function registerNetwork(program: Command): void {
           errors.push(err);
         }
       }
-      if (errors.length > 0) throw new MultiError(errors);
+      // docker 28 prints each failure, then its own status line.
+      if (errors.length > 0) throw new StatusError(1, `${errors.map((e) => e.message).join("\n")}\nexit status 1`);
     });
   net
     .command("inspect")
@@ -174,7 +175,7 @@ function registerNetwork(program: Command): void {
     .command("prune")
     .description("Remove all unused networks")
     .usage("[OPTIONS]")
-    .option("--filter <filter>", 'Provide filter values (e.g. "until=<timestamp>")', collect)
+    .option("--filter <filter>", 'Provide filter values (e.g. "until=<timestamp>")', filterCollector("--filter"))
     .option("-f, --force", "Do not prompt for confirmation")
     .action(async (flags: { filter?: string[]; force?: boolean }) => {
       if (!flags.force && !(await confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"))) return;
@@ -230,7 +231,7 @@ function registerVolume(program: Command): void {
     .alias("list")
     .description("List volumes")
     .usage("[OPTIONS]")
-    .option("-f, --filter <filter>", "Provide filter values (e.g. 'dangling=true')", collect)
+    .option("-f, --filter <filter>", "Provide filter values (e.g. 'dangling=true')", filterCollector("-f, --filter"))
     .option("--format <string>", "Format output using a custom template")
     .option("-q, --quiet", "Only display volume names")
     .action(async (flags: { filter?: string[]; format?: string; quiet?: boolean }) => {
@@ -286,7 +287,7 @@ function registerVolume(program: Command): void {
     .description("Remove unused local volumes")
     .usage("[OPTIONS]")
     .option("-a, --all", "Remove all unused volumes, not just anonymous ones")
-    .option("--filter <filter>", 'Provide filter values (e.g. "label=<label>")', collect)
+    .option("--filter <filter>", 'Provide filter values (e.g. "label=<label>")', filterCollector("--filter"))
     .option("-f, --force", "Do not prompt for confirmation")
     .action(async (flags: { all?: boolean; filter?: string[]; force?: boolean }) => {
       const warning = flags.all

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { registerSystemCheck } from "./registry.js";
 import { readFileSync } from "node:fs";
 import { CLIENT_API_VERSION, DaemonError, textLines } from "../client.js";
-import { StatusError, collect, errln, filtersJson, getClient, out, outln } from "../context.js";
+import { StatusError, errln, filtersJson, getClient, out, outln, filterCollector } from "../context.js";
 import { bytesSize, formatRfc3339NanoLocal, getTimestamp, indentJson, parseTemplate, tabwrite } from "../format.js";
 import { TemplateError, printValue } from "../template.js";
 
@@ -73,13 +73,20 @@ export function registerInspect(program: Command): void {
     .action(async (names: string[], flags: { format?: string; size?: boolean; type?: string }) => {
       const client = getClient();
       const type = flags.type;
-      if (type !== undefined && type !== "container" && type !== "image") throw new Error(`"${type}" is not a valid value for --type`);
+      const KINDS = ["container", "image", "network", "volume"] as const;
+      type Kind = (typeof KINDS)[number];
+      const ALL_TYPES = ["config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume"];
+      if (type !== undefined && !ALL_TYPES.includes(type)) throw new Error(`unknown type: "${type}": must be one of ${ALL_TYPES.map((t) => `"${t}"`).join(", ")}`);
       await inspectOutput(names, flags.format, async (name) => {
-        const tryGet = async (kind: "container" | "image"): Promise<unknown> => {
-          const p = kind === "container" ? `/containers/${encodeURIComponent(name)}/json` : `/images/${name.split("/").map(encodeURIComponent).join("/")}/json`;
-          return client.get(p, kind === "container" ? { size: flags.size || undefined } : undefined);
+        const paths: Record<Kind, string> = {
+          container: `/containers/${encodeURIComponent(name)}/json`,
+          image: `/images/${name.split("/").map(encodeURIComponent).join("/")}/json`,
+          network: `/networks/${encodeURIComponent(name)}`,
+          volume: `/volumes/${encodeURIComponent(name)}`,
         };
-        const kinds: ("container" | "image")[] = type ? [type] : ["container", "image"];
+        const tryGet = async (kind: Kind): Promise<unknown> => client.get(paths[kind], kind === "container" ? { size: flags.size || undefined } : undefined);
+        const kinds: Kind[] = type ? KINDS.filter((k) => k === type) : [...KINDS];
+        if (kinds.length === 0) throw new Error(`Error: No such ${type ?? "object"}: ${name}`);
         for (const k of kinds) {
           try {
             return await tryGet(k);
@@ -174,11 +181,16 @@ export function registerVersion(program: Command): void {
           Context: "default",
         },
         Server: server
-          ? {
-              ...server,
-              Platform: { Name: server.Platform?.Name ?? "" },
-              Components: server.Components ?? [{ Name: "Engine", Version: server.Version ?? "", Details: { ApiVersion: server.ApiVersion ?? "", MinAPIVersion: server.MinAPIVersion ?? "", GoVersion: server.GoVersion ?? "", GitCommit: server.GitCommit ?? "", BuildTime: server.BuildTime ?? "", Os: server.Os ?? "", Arch: server.Arch ?? "", Experimental: String(server.Experimental ?? false) } }],
-            }
+          ? Object.defineProperty(
+              {
+                ...server,
+                Platform: { Name: server.Platform?.Name ?? "" },
+                Components: server.Components ?? [{ Name: "Engine", Version: server.Version ?? "", Details: { ApiVersion: server.ApiVersion ?? "", MinAPIVersion: server.MinAPIVersion ?? "", GoVersion: server.GoVersion ?? "", GitCommit: server.GitCommit ?? "", BuildTime: server.BuildTime ?? "", Os: server.Os ?? "", Arch: server.Arch ?? "", Experimental: String(server.Experimental ?? false) } }],
+              },
+              // Go's field is APIVersion (JSON "ApiVersion"): templates use the Go name.
+              "APIVersion",
+              { value: server.ApiVersion ?? "", enumerable: false },
+            )
           : null,
         ServerOK: server !== undefined,
       };
@@ -302,7 +314,7 @@ export function registerEvents(program: Command, name = "events"): void {
   program
     .command(name)
     .description("Get real time events from the server")
-    .option("-f, --filter <filter>", "Filter output based on conditions provided", collect)
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", filterCollector("-f, --filter"))
     .option("--format <string>", "Format output using a custom template")
     .option("--since <string>", "Show all events created since timestamp")
     .option("--until <string>", "Stream events until this timestamp")

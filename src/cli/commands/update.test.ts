@@ -28,8 +28,8 @@ describe("berth update: flags → UpdateConfig", () => {
   });
 
   it("refuses malformed values the way docker's flag parsing does", () => {
-    assert.throws(() => buildUpdateConfig({ memory: "lots" }), { message: `invalid argument "lots" for "--memory" flag: invalid size: 'lots'` });
-    assert.throws(() => buildUpdateConfig({ cpuShares: "x" }), { message: `invalid argument "x" for "--cpu-shares" flag: strconv.ParseInt: parsing "x": invalid syntax` });
+    assert.throws(() => buildUpdateConfig({ memory: "lots" }), { message: `invalid argument "lots" for "-m, --memory" flag: invalid size: 'lots'` });
+    assert.throws(() => buildUpdateConfig({ cpuShares: "x" }), { message: `invalid argument "x" for "-c, --cpu-shares" flag: strconv.ParseInt: parsing "x": invalid syntax` });
     assert.throws(() => buildUpdateConfig({ blkioWeight: "70000" }), /value out of range/);
     assert.throws(() => parseCpus("abc"), /failed to parse abc as a rational number/);
     assert.throws(() => parseCpus("0.0000000001"), /value is too precise/);

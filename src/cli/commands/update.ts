@@ -4,7 +4,7 @@
  * flags, names printed on success, the daemon's warnings after them).
  */
 import type { Command } from "commander";
-import { MultiError, StatusError, getClient, outln, parseIntStrict } from "../context.js";
+import { FlagValueError, MultiError, getClient, outln, parseIntStrict } from "../context.js";
 import { ramInBytes } from "../format.js";
 
 const enc = encodeURIComponent;
@@ -24,7 +24,9 @@ export interface UpdateFlags {
   cpus?: string;
 }
 
-const flagError = (v: string, flag: string, why: string): StatusError => new StatusError(125, `invalid argument "${v}" for "${flag}" flag: ${why}`);
+/** pflag names a flag with its shorthand when it has one. */
+const SHORT: Record<string, string> = { "--memory": "-m, --memory", "--cpu-shares": "-c, --cpu-shares" };
+const flagError = (v: string, flag: string, why: string): FlagValueError => new FlagValueError(v, SHORT[flag] ?? flag, why);
 
 function bytes(v: string, flag: string): number {
   try {
@@ -68,7 +70,7 @@ export function buildUpdateConfig(f: UpdateFlags): Record<string, unknown> {
     BlkioWeight: blkio,
     CpusetCpus: f.cpusetCpus ?? "",
     CpusetMems: f.cpusetMems ?? "",
-    CpuShares: int(f.cpuShares, "--cpu-shares"),
+    CpuShares: int(f.cpuShares, "-c, --cpu-shares"),
     Memory: f.memory !== undefined ? bytes(f.memory, "--memory") : 0,
     MemoryReservation: f.memoryReservation !== undefined ? bytes(f.memoryReservation, "--memory-reservation") : 0,
     MemorySwap: f.memorySwap === undefined ? 0 : f.memorySwap.trim() === "-1" ? -1 : bytes(f.memorySwap, "--memory-swap"),
