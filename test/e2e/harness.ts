@@ -123,7 +123,7 @@ export class Daemon {
   }
 
   berth(args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
-    return run(process.execPath, [BERTH, ...args], { env: this.env, ...opts });
+    return run(process.execPath, ["--", BERTH, ...args], { env: this.env, ...opts }); // "--": node would take a later --env-file as its own
   }
 
   /** Import the busybox image as busybox:latest. */
