@@ -184,13 +184,23 @@ export function checkWritable(mountPoints: readonly WritableMount[], readonlyRoo
 // --- details ------------------------------------------------------------------------
 
 /**
- * Any failure once the tar is being unpacked is dockerd's unpack helper's: a 500
+ * Any failure once the tar is being unpacked is dockerd's unpack helper's:
  * "Error processing tar file(exit status 1): <its error>", worded as Go's tar
  * reader and Docker's Unpack word it, naming paths in the container, never the host's.
+ * dockerd answers 500; Berth answers 400 where the request is at fault (a broken or
+ * hostile tar, a write the container's mounts refuse, a client that went away), as
+ * every bad input gets a 4xx here (docs/security.md), and 500 only for the host's own
+ * failures (a full disk, an I/O error).
  */
 function unpackError(e: unknown, containerPath: string, dest: string): Error {
-  return internal(`Error processing tar file(exit status 1): ${unpackReason(e, containerPath, dest)}`, e);
+  const message = `Error processing tar file(exit status 1): ${unpackReason(e, containerPath, dest)}`;
+  const errno: unknown = isEngineError(e) ? e.cause : e;
+  const code = typeof errno === "object" && errno !== null && "code" in errno ? String(errno.code) : "";
+  return HOST_FAULTS.has(code) ? internal(message, e) : invalid(message);
 }
+
+/** Errors that are the host's, not the request's. */
+const HOST_FAULTS = new Set(["ENOSPC", "EDQUOT", "EIO", "ENOMEM", "EMFILE", "ENFILE"]);
 
 function unpackReason(e: unknown, containerPath: string, dest: string): string {
   const errno: unknown = isEngineError(e) ? e.cause : e;

@@ -157,4 +157,17 @@ export const allowlist: AllowEntry[] = [
     where: "status",
     why: "a destination on a read-only root or volume: dockerd 20.10 answers 500; Berth answers 400 with the same message, since the request is at fault",
   })),
+  // Every bad input gets a 4xx in Berth (docs/security.md "Bad API input"); dockerd's unpack helper answers 500.
+  ...[9, 10, 16, 17, 19, 20, 22].map((step) => ({
+    scenario: "archive/put",
+    step,
+    where: "status",
+    why: "a tar dockerd's unpack helper refuses (broken, truncated, hostile names, device files, overwriting a directory): dockerd 20.10 answers 500 \"Error processing tar file(exit status 1): …\"; Berth answers 400 with the same message, since the request is at fault",
+  })),
+  ...[2, 3, 6].map((step) => ({
+    scenario: "archive/put-into-nested-read-only-mount",
+    step,
+    where: "status",
+    why: "a write a read-only mount nested in the destination refuses: dockerd 20.10 answers 500 \"Error processing tar file(exit status 1): … read-only file system\"; Berth answers 400 with the same message, since the request is at fault",
+  })),
 ];
