@@ -3,10 +3,8 @@
  * tar stream, to stdout or to a file written atomically).
  */
 import type { Command } from "commander";
-import { createWriteStream, existsSync, renameSync, rmSync, statSync } from "node:fs";
-import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import { collect, getClient, outln } from "../context.js";
+import { outputFile, writeOutput } from "../output.js";
 import { referenceError, splitRepoTag } from "../format.js";
 
 const enc = encodeURIComponent;
@@ -67,27 +65,8 @@ export function registerExport(parent: Command): void {
     .option("-o, --output <string>", "Write to a file, instead of STDOUT")
     .argument("<container>")
     .action(async (container: string, flags: { output?: string }) => {
-      const toFile = flags.output !== undefined && flags.output !== "";
-      if (!toFile && process.stdout.isTTY) throw new Error("cowardly refusing to save to a terminal. Use the -o flag or redirect");
-      if (toFile) {
-        const dir = path.dirname(path.resolve(flags.output as string));
-        if (!existsSync(dir)) throw new Error(`failed to export container: invalid output path: stat ${dir}: no such file or directory`);
-        if (!statSync(dir).isDirectory()) throw new Error(`failed to export container: invalid output path: "${dir}" must be a directory`);
-      }
+      const file = outputFile(flags.output, "failed to export container", false);
       const res = await getClient().request("GET", `/containers/${enc(container)}/export`);
-      if (!toFile) {
-        await pipeline(res, process.stdout, { end: false });
-        return;
-      }
-      // Written to a temporary file, renamed into place once complete (as docker does).
-      const file = path.resolve(flags.output as string);
-      const tmp = path.join(path.dirname(file), `.${path.basename(file)}.berth-${process.pid}`);
-      try {
-        await pipeline(res, createWriteStream(tmp, { mode: 0o644 }));
-        renameSync(tmp, file);
-      } catch (e) {
-        rmSync(tmp, { force: true });
-        throw e;
-      }
+      await writeOutput(res, file);
     });
 }

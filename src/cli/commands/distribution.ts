@@ -1,11 +1,11 @@
 /** push, login, logout, save, load. */
 import type { Command } from "commander";
-import { createReadStream, createWriteStream, existsSync, renameSync, rmSync, statSync } from "node:fs";
-import path from "node:path";
+import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { DEFAULT_INDEX_SERVER, configPath, convertToHostname, readConfig, registryAuthHeader, removeAuth, storeAuth, writeConfig } from "../auth.js";
 import { jsonLines, readBody } from "../client.js";
+import { outputFile, writeOutput } from "../output.js";
 import { StatusError, errln, getClient, outln } from "../context.js";
 import { referenceError, splitRepoTag } from "../format.js";
 import { type JSONMessage, displayJsonStream } from "../progress.js";
@@ -167,28 +167,9 @@ export function registerSave(parent: Command): void {
     .option("--platform <string>", "Save only the given platform variant")
     .argument("<image...>")
     .action(async (images: string[], flags: { output?: string; platform?: string }) => {
-      const toFile = flags.output !== undefined && flags.output !== "" && flags.output !== "-";
-      if (!toFile && process.stdout.isTTY) throw new Error("cowardly refusing to save to a terminal. Use the -o flag or redirect");
-      if (toFile) {
-        const dir = path.dirname(path.resolve(flags.output as string));
-        if (!existsSync(dir)) throw new Error(`failed to save image: invalid output path: stat ${dir}: no such file or directory`);
-        if (!statSync(dir).isDirectory()) throw new Error(`failed to save image: invalid output path: "${dir}" must be a directory`);
-      }
+      const file = outputFile(flags.output, "failed to save image", true);
       const res = await getClient().request("GET", "/images/get", { query: { names: images, platform: flags.platform } });
-      if (!toFile) {
-        await pipeline(res, process.stdout, { end: false });
-        return;
-      }
-      // Written to a temporary file, renamed into place once complete (as docker does).
-      const file = path.resolve(flags.output as string);
-      const tmp = path.join(path.dirname(file), `.${path.basename(file)}.berth-${process.pid}`);
-      try {
-        await pipeline(res, createWriteStream(tmp, { mode: 0o644 }));
-        renameSync(tmp, file);
-      } catch (e) {
-        rmSync(tmp, { force: true });
-        throw e;
-      }
+      await writeOutput(res, file);
     });
 }
 
