@@ -189,3 +189,13 @@ describe("registry mirrors", () => {
     assert.throws(() => normalizeMirror("http://u:p@x"), { message: 'invalid mirror: username/password not allowed in URI "http://u:xxxxx@x"' });
   });
 });
+
+test("accepts a dockerd-only key set to what berthd does anyway, refuses it set otherwise", async () => {
+  const dir = mkdtempSync(path.join("/tmp", "berth-cfg-"));
+  const same = path.join(dir, "same.json");
+  writeFileSync(same, JSON.stringify({ experimental: false, iptables: true, "ip-forward": true, ipv6: false, "userland-proxy": false, debug: true }));
+  assert.equal((await loadSettings(flags(), same, true)).settings.debug, true);
+  const other = path.join(dir, "other.json");
+  writeFileSync(other, JSON.stringify({ iptables: false, "userland-proxy": true }));
+  await assert.rejects(loadSettings(flags(), other, true), { message: `unable to configure the Docker daemon with file ${other}: the following directives are dockerd's but not supported by berthd: iptables, userland-proxy (see docs/operations.md)` });
+});

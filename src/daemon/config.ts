@@ -126,6 +126,17 @@ export const UNSUPPORTED_KEYS: readonly string[] = [
   "shutdown-timeout", "storage-opts", "swarm-default-advertise-addr", "userland-proxy", "userland-proxy-path",
 ];
 
+/** Unsupported keys with the one value that describes what berthd does: that value is accepted. */
+const AS_BERTH_DOES: Record<string, unknown> = {
+  experimental: false, // docker info: Experimental false
+  iptables: true, // published ports and isolation go through iptables
+  "ip-forward": true, // berthd turns net.ipv4.ip_forward on
+  ipv6: false, // the default bridge has no IPv6 (user networks: --ipv6)
+  "userland-proxy": false, // no userland proxy: published ports are DNAT rules
+  "no-new-privileges": false, // containers ask for it with --security-opt
+  init: false, // containers ask for it with --init
+};
+
 export const DEFAULTS: Settings = {
   dataRoot: "/var/lib/berth",
   execRoot: "/run/berth",
@@ -293,7 +304,8 @@ export async function readConfigFile(file: string): Promise<{ values: Partial<Se
   if (!isObject(raw)) throw wrap(`json: cannot unmarshal ${raw === null ? "null" : jsonType(raw)} into Go value of type map[string]interface {}`);
   const unknown = Object.keys(raw).filter((k) => !KEYS.some((d) => d.key === k) && !UNSUPPORTED_KEYS.includes(k)).sort();
   if (unknown.length > 0) throw wrap(`the following directives don't match any configuration option: ${unknown.join(", ")}`);
-  const unsupported = Object.keys(raw).filter((k) => UNSUPPORTED_KEYS.includes(k)).sort();
+  // A key set to what berthd does anyway (files copied from a dockerd host often spell out defaults) is accepted.
+  const unsupported = Object.keys(raw).filter((k) => UNSUPPORTED_KEYS.includes(k) && !(k in AS_BERTH_DOES && AS_BERTH_DOES[k] === raw[k])).sort();
   if (unsupported.length > 0) throw wrap(`the following directives are dockerd's but not supported by berthd: ${unsupported.join(", ")} (see docs/operations.md)`);
   const values: Partial<Settings> = {};
   for (const def of KEYS) {
