@@ -1,0 +1,90 @@
+/**
+ * The files of a rotated container log (json-file, local, the syslog cache) as
+ * the monitor leaves them: FILE, FILE.1 … FILE.N, each rotated one possibly
+ * gzipped to FILE.N.gz (compress=true) by the monitor's gzip child. Listing
+ * them oldest first, reading them whole, and following FILE across rotations.
+ */
+import { promises as fs, watch } from "node:fs";
+import path from "node:path";
+import type { PassThrough } from "node:stream";
+import { gunzipSync } from "node:zlib";
+
+/** Rotated files oldest first: FILE.N … FILE.1, each plain or gzipped; FILE itself is not listed. */
+export async function rotatedFiles(file: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 1; i < 1000; i++) {
+    const plain = `${file}.${i}`;
+    const gz = `${plain}.gz`;
+    // plain first: while the gzip child runs, FILE.1 is whole and FILE.1.gz is not yet
+    const found = await fs.access(plain).then(() => plain, () => fs.access(gz).then(() => gz, () => undefined));
+    if (!found) break;
+    out.unshift(found);
+  }
+  return out;
+}
+
+/** A log file's bytes, gunzipped when it is FILE.N.gz; undefined when it went away meanwhile. */
+export async function readRotated(f: string): Promise<Buffer | undefined> {
+  const raw = await fs.readFile(f).catch(() => undefined);
+  return raw && f.endsWith(".gz") ? gunzipSync(raw) : raw;
+}
+
+/**
+ * Follow FILE from `offset`: new bytes go to `take`, which answers how many it
+ * used (whole records; the rest is offered again) or false to stop. When the
+ * monitor rotates, the old file is read to its end through the descriptor held
+ * open (a rename or the gzip child's unlink does not take its bytes away), then
+ * the new FILE from its start; a file truncated in place (max-file=1) restarts
+ * at 0. Ends once `stopWhen` has resolved and everything was read, or `out` closed.
+ */
+export async function followLog(file: string, offset: number, out: PassThrough, stopWhen: Promise<unknown>, take: (b: Buffer) => Promise<number | false>): Promise<void> {
+  let stopped = false;
+  void stopWhen.then(() => (stopped = true));
+  let wake: (() => void) | undefined;
+  let watcher: ReturnType<typeof watch> | undefined;
+  try {
+    watcher = watch(path.dirname(file), () => wake?.()); // the directory: a rotated FILE is a new inode
+  } catch {
+    watcher = undefined;
+  }
+  out.on("close", () => {
+    stopped = true;
+    wake?.();
+  });
+  let fh = await fs.open(file, "r").catch(() => undefined);
+  /** Read fh from offset to its end; false when take asked to stop. */
+  const drain = async (): Promise<boolean> => {
+    if (!fh) return true;
+    const size = (await fh.stat()).size;
+    if (size < offset) offset = 0; // truncated in place
+    if (size <= offset) return true;
+    const buf = Buffer.alloc(size - offset);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+    const used = await take(buf.subarray(0, bytesRead));
+    if (used === false) return false;
+    offset += used;
+    return true;
+  };
+  try {
+    for (;;) {
+      const wasStopped = stopped;
+      if (!(await drain())) break;
+      const cur = await fs.stat(file).catch(() => undefined);
+      if (cur && (!fh || cur.ino !== (await fh.stat()).ino)) {
+        if (!(await drain())) break; // the rotated file's last bytes
+        await fh?.close();
+        fh = await fs.open(file, "r").catch(() => undefined);
+        offset = 0;
+        continue;
+      }
+      if (wasStopped || out.destroyed) break;
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 250);
+      });
+    }
+  } finally {
+    watcher?.close();
+    await fh?.close();
+  }
+}
