@@ -23,19 +23,32 @@ export async function rotatedFiles(file: string): Promise<string[]> {
   return out;
 }
 
-/** A log file's bytes, gunzipped when it is FILE.N.gz; undefined when it went away meanwhile. */
+/** A log file's bytes, gunzipped when it is FILE.N.gz (also when the gzip child finished FILE.N meanwhile); undefined when gone. */
 export async function readRotated(f: string): Promise<Buffer | undefined> {
   const raw = await fs.readFile(f).catch(() => undefined);
-  return raw && f.endsWith(".gz") ? gunzipSync(raw) : raw;
+  if (raw && f.endsWith(".gz")) {
+    try {
+      return gunzipSync(raw);
+    } catch {
+      return undefined; // not a whole gzip file: only while the monitor's gzip child writes it, and then FILE.N is still there
+    }
+  }
+  if (raw) return raw;
+  return f.endsWith(".gz") ? undefined : readRotated(`${f}.gz`);
 }
+
+/** How much of a file's start identifies it among the rotated files (entries carry their times). */
+const HEAD = 1024;
 
 /**
  * Follow FILE from `offset`: new bytes go to `take`, which answers how many it
  * used (whole records; the rest is offered again) or false to stop. When the
  * monitor rotates, the old file is read to its end through the descriptor held
- * open (a rename or the gzip child's unlink does not take its bytes away), then
- * the new FILE from its start; a file truncated in place (max-file=1) restarts
- * at 0. Ends once `stopWhen` has resolved and everything was read, or `out` closed.
+ * open (a rename or the gzip child's unlink does not take its bytes away); the
+ * files rotated after it (several rotations between two looks) are then read
+ * from FILE.N(.gz), and the new FILE from its start.
+ * A file truncated in place (max-file=1) restarts at 0. Ends once `stopWhen`
+ * has resolved and everything was read, or `out` closed.
  */
 export async function followLog(file: string, offset: number, out: PassThrough, stopWhen: Promise<unknown>, take: (b: Buffer) => Promise<number | false>): Promise<void> {
   let stopped = false;
@@ -65,6 +78,32 @@ export async function followLog(file: string, offset: number, out: PassThrough, 
     offset += used;
     return true;
   };
+  /**
+   * After a rotation, with the old file read to its end: find it among FILE.N(.gz) by its size and first bytes,
+   * give the files rotated after it (all of them if it was rotated away meanwhile), then go on with the new FILE.
+   */
+  const catchUp = async (): Promise<boolean> => {
+    const size = fh ? (await fh.stat()).size : 0;
+    const head = Buffer.alloc(Math.min(HEAD, size));
+    if (fh) await fh.read(head, 0, head.length, 0);
+    for (let tries = 0; ; tries++) {
+      const next = await fs.open(file, "r").catch(() => undefined);
+      const chain: Buffer[] = [];
+      for (const f of await rotatedFiles(file)) chain.push((await readRotated(f)) ?? Buffer.alloc(0));
+      const ino = next && (await next.stat()).ino;
+      const now = await fs.stat(file).catch(() => undefined);
+      if (tries < 5 && next && now && now.ino !== ino) {
+        await next.close(); // rotated again while the chain was read: look once more
+        continue;
+      }
+      await fh?.close();
+      fh = next;
+      offset = 0;
+      const at = size > 0 ? chain.findIndex((b) => b.length === size && b.subarray(0, head.length).equals(head)) : -1;
+      const after = Buffer.concat(chain.slice(at + 1));
+      return after.length === 0 || (await take(after)) !== false;
+    }
+  };
   try {
     for (;;) {
       const wasStopped = stopped;
@@ -72,9 +111,7 @@ export async function followLog(file: string, offset: number, out: PassThrough, 
       const cur = await fs.stat(file).catch(() => undefined);
       if (cur && (!fh || cur.ino !== (await fh.stat()).ino)) {
         if (!(await drain())) break; // the rotated file's last bytes
-        await fh?.close();
-        fh = await fs.open(file, "r").catch(() => undefined);
-        offset = 0;
+        if (!(await catchUp())) break;
         continue;
       }
       if (wasStopped || out.destroyed) break;
