@@ -88,6 +88,7 @@ export async function followLog(file: string, offset: number, out: PassThrough, 
     if (fh) await fh.read(head, 0, head.length, 0);
     for (let tries = 0; ; tries++) {
       const next = await fs.open(file, "r").catch(() => undefined);
+      if (!next && fh) return true; // between the monitor's rename and its new FILE: keep the old file, look again
       const chain: Buffer[] = [];
       for (const f of await rotatedFiles(file)) chain.push((await readRotated(f)) ?? Buffer.alloc(0));
       const ino = next && (await next.stat()).ino;

@@ -277,6 +277,19 @@ describe("docker CLI against berthd: log drivers", () => {
       assert.match((await take(1))[0] as string, /^unix <30>1 \S+ \S+ [0-9a-f]{12} \d+ [0-9a-f]{12} - via-unix\n$/);
     });
 
+    it("keeps dockerd 20.10's cache of 20m x 5 whatever cache-max-size/cache-max-file say (the reference ignores them, and a bad value)", async () => {
+      const port = (udp.address() as net.AddressInfo).port;
+      const r = await d.docker(["run", "--name", "cached", "--log-driver", "syslog", "--log-opt", `syslog-address=udp://127.0.0.1:${port}`, "--log-opt", "cache-max-size=1k", "--log-opt", "cache-max-file=2", "busybox", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await d.docker(["logs", "cached"])).stdout.split("\n").length, 201); // reference: dockerd 20.10.24 keeps all 200 lines in one cache file
+      assert.deepEqual(readdirSync(path.join(d.dataRoot, "containers", await id("cached"))).filter((f) => f.startsWith("container-cached.log")), ["container-cached.log"]);
+      const bad = await d.docker(["run", "--rm", "--log-driver", "syslog", "--log-opt", `syslog-address=udp://127.0.0.1:${port}`, "--log-opt", "cache-max-size=abc", "busybox", "true"]);
+      assert.equal(bad.code, 0, bad.stderr); // reference: accepted by dockerd 20.10.24
+      await d.docker(["rm", "cached"]);
+      await until(async () => got.some((m) => m.includes("line-199")), 5_000); // this test's messages are in before the next test's
+      got.splice(0);
+    });
+
     it("fails the start as dockerd when the tcp listener is not there", async () => {
       const free = net.createServer();
       await new Promise<void>((r) => free.listen(0, "127.0.0.1", () => r()));
