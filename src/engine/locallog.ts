@@ -5,9 +5,8 @@
  * Hand-written: a four-field protobuf message does not warrant a protobuf
  * library, and the reader must stop cleanly at a torn last entry.
  */
-import { promises as fs } from "node:fs";
 import { PassThrough, type Readable } from "node:stream";
-import { followLog, readRotated, rotatedFiles } from "./logfiles.js";
+import { followLog, readLogSet } from "./logfiles.js";
 import { type LogReadOptions, frame, put } from "./logs.js";
 
 export interface LocalEntry {
@@ -97,12 +96,9 @@ export function readLocalLogs(file: string, opts: LogReadOptions): Readable {
   void (async () => {
     try {
       let entries: LocalEntry[] = [];
-      for (const f of await rotatedFiles(file)) {
-        const raw = await readRotated(f).catch(() => undefined);
-        if (raw) entries.push(...decodeEntries(raw).entries);
-      }
-      const cur = await fs.readFile(file).catch(() => Buffer.alloc(0));
-      const first = decodeEntries(cur);
+      const { rotated, current } = await readLogSet(file);
+      for (const raw of rotated) entries.push(...decodeEntries(raw).entries);
+      const first = decodeEntries(current);
       entries.push(...first.entries);
       const offset = first.used;
       if (opts.tail !== "all") entries = opts.tail <= 0 ? [] : entries.slice(-opts.tail);

@@ -37,6 +37,21 @@ export async function readRotated(f: string): Promise<Buffer | undefined> {
   return f.endsWith(".gz") ? undefined : readRotated(`${f}.gz`);
 }
 
+/** The rotated files' bytes (oldest first) and FILE's, as one set: read again when the monitor rotated meanwhile. */
+export async function readLogSet(file: string): Promise<{ rotated: Buffer[]; current: Buffer }> {
+  for (let tries = 0; ; tries++) {
+    const before = await fs.stat(file).catch(() => undefined);
+    const rotated: Buffer[] = [];
+    for (const f of await rotatedFiles(file)) {
+      const b = await readRotated(f);
+      if (b) rotated.push(b);
+    }
+    const current = await fs.readFile(file).catch(() => Buffer.alloc(0));
+    const after = await fs.stat(file).catch(() => undefined);
+    if (tries >= 5 || before?.ino === after?.ino) return { rotated, current };
+  }
+}
+
 /** How much of a file's start identifies it among the rotated files (entries carry their times). */
 const HEAD = 1024;
 

@@ -1,5 +1,5 @@
 import { PassThrough, type Readable } from "node:stream";
-import { followLog, readRotated, rotatedFiles } from "./logfiles.js";
+import { followLog, readLogSet } from "./logfiles.js";
 
 /** One json-file log line, as Docker's json-file driver writes it. */
 export interface LogEntry {
@@ -99,13 +99,11 @@ export function readLogs(file: string, opts: LogReadOptions): Readable {
   void (async () => {
     let offset = 0;
     try {
-      const files = [...(await rotatedFiles(file)), file];
+      const { rotated, current } = await readLogSet(file);
       let entries: LogEntry[] = [];
-      for (const f of files) {
-        const raw = await readRotated(f).catch(() => undefined);
-        if (!raw) continue;
+      for (const raw of [...rotated, current]) {
         let text = raw.toString("utf8");
-        if (f === file) {
+        if (raw === current) {
           // Only complete lines; a partial last line is read again in follow mode.
           const lastNl = text.lastIndexOf("\n");
           offset = Buffer.byteLength(text.slice(0, lastNl + 1));

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import dgram from "node:dgram";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -109,7 +109,7 @@ describe("docker CLI against berthd: log drivers", () => {
   it("json-file compress=true: docker logs -f follows across rotations (into .gz files) without losing a line", async () => {
     // batches of 20 lines (~1.6 KiB: at most two rotations) released one at a time once the follower has the last one;
     // dockerd 20.10 itself loses lines when rotations outrun its follower (101-142 of 201 with one 200-line burst)
-    const script = "echo start; b=0; while [ $b -lt 10 ]; do while [ ! -e /tmp/go$b ]; do sleep 0.02; done; i=0; while [ $i -lt 20 ]; do echo line-$b-$i; i=$((i+1)); done; b=$((b+1)); done";
+    const script = "echo start; b=0; while [ $b -lt 10 ]; do while [ ! -e /tmp/go$b ]; do sleep 0.02; done; i=0; while [ $i -lt 20 ]; do echo line-$b-$i; i=$((i+1)); done; b=$((b+1)); done; sleep 60";
     let r = await d.docker(["run", "-d", "--name", "jf", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "--log-opt", "compress=true", "busybox", "sh", "-c", script]);
     assert.equal(r.code, 0, r.stderr);
     const follow = spawn(DOCKER, ["logs", "-f", "jf"], { env: d.env, stdio: ["ignore", "pipe", "pipe"] });
@@ -123,6 +123,7 @@ describe("docker CLI against berthd: log drivers", () => {
         assert.equal(r.code, 0, r.stderr);
         assert.ok(await until(async () => got.includes(`line-${b}-19\n`), 10_000), `batch ${b}: ${got.slice(-200)}`);
       }
+      await d.docker(["kill", "jf"]); // the follower ends with the container
       assert.equal(await exited, 0);
     } finally {
       follow.kill();
@@ -307,7 +308,13 @@ describe("docker CLI against berthd: log drivers", () => {
       r = await d.docker(["run", "-d", "--name", "alone-local", "--log-driver", "local", "busybox", ...tick]);
       assert.equal(r.code, 0, r.stderr);
       const localFile = path.join(d.dataRoot, "containers", await id("alone-local"), "local-logs", "container.log");
+      r = await d.docker(["run", "-d", "--name", "alone-json", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "--log-opt", "compress=true", "busybox", "sh", "-c", "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.02; done"]);
+      assert.equal(r.code, 0, r.stderr);
+      const jsonDir = path.join(d.dataRoot, "containers", await id("alone-json"));
       await d.stop();
+      const downAt = Date.now();
+      const gzSinceDown = () => readdirSync(jsonDir).some((f) => f.endsWith(".gz") && statSync(path.join(jsonDir, f)).mtimeMs > downAt);
+      assert.ok(await until(async () => gzSinceDown(), 15_000), "json-file rotates and compresses while berthd is down");
       got.splice(0);
       const sizeDown = readFileSync(localFile).length;
       assert.ok(await until(async () => got.length >= 2, 10_000), "syslog messages arrive while berthd is down");
@@ -315,7 +322,10 @@ describe("docker CLI against berthd: log drivers", () => {
       await d.start();
       const logs = (await d.docker(["logs", "alone-local"])).stdout.trim().split("\n");
       assert.deepEqual(logs, logs.map((_, i) => `tick-${i}`), "docker logs after the restart has every line, in order");
-      await d.docker(["rm", "-f", "alone", "alone-local"]);
+      const jlogs = (await d.docker(["logs", "alone-json"])).stdout.trim().split("\n");
+      const j0 = Number((jlogs[0] as string).slice(5));
+      assert.deepEqual(jlogs, jlogs.map((_, i) => `tick-${j0 + i}`), "json-file: the kept files, .gz ones included, in order");
+      await d.docker(["rm", "-f", "alone", "alone-local", "alone-json"]);
       got.splice(0);
     });
   });
