@@ -962,7 +962,7 @@ export class ContainerService {
 
   // --- logs -----------------------------------------------------------------
 
-  logs(idOrName: string, opts: { stdout: boolean; stderr: boolean; follow: boolean; tail: number | "all"; since: number; until: number; timestamps: boolean }): { stream: Readable; tty: boolean } {
+  logs(idOrName: string, opts: { stdout: boolean; stderr: boolean; follow: boolean; tail: number | "all"; since: number; until: number; timestamps: boolean; details?: boolean }): { stream: Readable; tty: boolean } {
     const rec = this.get(idOrName);
     const type = rec.HostConfig.LogConfig?.Type || "json-file";
     if (unreadable(type, rec.HostConfig.LogConfig?.Config ?? {})) throw invalid(`configured logging driver does not support reading`);

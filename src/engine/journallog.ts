@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { PassThrough, type Readable } from "node:stream";
-import { type LogReadOptions, frame } from "./logs.js";
+import { type LogReadOptions, detailsPrefix, frame } from "./logs.js";
 import { nanoTime } from "./locallog.js";
 
 interface JournalJson {
@@ -16,6 +16,20 @@ interface JournalJson {
   PRIORITY?: string;
   __REALTIME_TIMESTAMP?: string;
   CONTAINER_PARTIAL_MESSAGE?: string;
+  [field: string]: string | number[] | undefined;
+}
+
+/** Fields dockerd's journald reader does not give as attrs (moby journald/read.go is_attribute_field), besides "_"-prefixed ones. */
+const NOT_ATTRS = new Set(["MESSAGE", "MESSAGE_ID", "PRIORITY", "CODE_FILE", "CODE_LINE", "CODE_FUNC", "ERRNO", "SYSLOG_FACILITY", "SYSLOG_IDENTIFIER", "SYSLOG_PID", "CONTAINER_NAME", "CONTAINER_ID", "CONTAINER_ID_FULL", "CONTAINER_TAG"]);
+
+/** The attrs of a journal entry as `docker logs --details` shows them (IMAGE_NAME, labels, env, …). */
+export function journalAttrs(j: JournalJson): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(j)) {
+    if (k.startsWith("_") || NOT_ATTRS.has(k) || v === undefined) continue;
+    out[k] = Array.isArray(v) ? Buffer.from(v).toString("utf8") : v;
+  }
+  return out;
 }
 
 /** journalctl's arguments for a container's entries under the given options. */
@@ -53,7 +67,8 @@ export function readJournalLogs(id: string, opts: LogReadOptions): Readable {
     if (isErr ? !opts.stderr : !opts.stdout) return;
     const body = j.CONTAINER_PARTIAL_MESSAGE === "true" ? msg : Buffer.concat([msg, Buffer.from("\n")]);
     const ts = BigInt(j.__REALTIME_TIMESTAMP ?? "0") * 1000n;
-    const payload = opts.timestamps ? Buffer.concat([Buffer.from(`${nanoTime(ts)} `), body]) : body;
+    const head = (opts.timestamps ? `${nanoTime(ts)} ` : "") + (opts.details ? detailsPrefix(journalAttrs(j)) : "");
+    const payload = head ? Buffer.concat([Buffer.from(head), body]) : body;
     if (!out.write(opts.mux ? frame(isErr ? 2 : 1, payload) : payload)) {
       child.stdout.pause(); // the client is behind: let journalctl wait
       out.once("drain", () => child.stdout.resume());

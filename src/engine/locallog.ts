@@ -5,9 +5,8 @@
  * Hand-written: a four-field protobuf message does not warrant a protobuf
  * library, and the reader must stop cleanly at a torn last entry.
  */
-import { promises as fs, watch } from "node:fs";
 import { PassThrough, type Readable } from "node:stream";
-import { gunzipSync } from "node:zlib";
+import { followLog, readLogSet } from "./logfiles.js";
 import { type LogReadOptions, frame, put } from "./logs.js";
 
 export interface LocalEntry {
@@ -77,18 +76,6 @@ export function nanoTime(ns: bigint): string {
   return `${new Date(Number(sec) * 1000).toISOString().slice(0, 19)}.${frac}Z`;
 }
 
-async function rotated(file: string): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 1; i < 1000; i++) {
-    const plain = `${file}.${i}`;
-    const gz = `${plain}.gz`;
-    const found = await fs.access(plain).then(() => plain, () => fs.access(gz).then(() => gz, () => undefined));
-    if (!found) break;
-    out.unshift(found);
-  }
-  return out;
-}
-
 /** Stream a local-format log as GET /containers/{id}/logs does (same options as the json-file reader). */
 export function readLocalLogs(file: string, opts: LogReadOptions): Readable {
   const out = new PassThrough();
@@ -100,58 +87,28 @@ export function readLocalLogs(file: string, opts: LogReadOptions): Readable {
     if (opts.since > 0 && t < opts.since) return true;
     if (opts.until > 0 && t > opts.until) return false;
     const body = e.partial ? e.line : Buffer.concat([e.line, Buffer.from("\n")]);
-    const payload = opts.timestamps ? Buffer.concat([Buffer.from(`${nanoTime(e.timeNano)} `), body]) : body;
+    // --details: the local format keeps no attrs, so dockerd prints only the separating space
+    const head = (opts.timestamps ? `${nanoTime(e.timeNano)} ` : "") + (opts.details ? " " : "");
+    const payload = head ? Buffer.concat([Buffer.from(head), body]) : body;
     await put(out, opts.mux ? frame(isOut ? 1 : 2, payload) : payload);
     return !out.destroyed;
   };
   void (async () => {
     try {
       let entries: LocalEntry[] = [];
-      for (const f of await rotated(file)) {
-        const raw = await fs.readFile(f).catch(() => undefined);
-        if (raw) entries.push(...decodeEntries(f.endsWith(".gz") ? gunzipSync(raw) : raw).entries);
-      }
-      const cur = await fs.readFile(file).catch(() => Buffer.alloc(0));
-      const first = decodeEntries(cur);
+      const { rotated, current } = await readLogSet(file);
+      for (const raw of rotated) entries.push(...decodeEntries(raw).entries);
+      const first = decodeEntries(current);
       entries.push(...first.entries);
-      let offset = first.used;
+      const offset = first.used;
       if (opts.tail !== "all") entries = opts.tail <= 0 ? [] : entries.slice(-opts.tail);
       for (const e of entries) if (!(await emit(e))) return void out.end();
       if (!opts.follow || !opts.stopWhen) return void out.end();
-      let stopped = false;
-      void opts.stopWhen.then(() => (stopped = true));
-      let wake: (() => void) | undefined;
-      let watcher: ReturnType<typeof watch> | undefined;
-      try {
-        watcher = watch(file, () => wake?.());
-      } catch {
-        watcher = undefined;
-      }
-      out.on("close", () => {
-        stopped = true;
-        wake?.();
+      await followLog(file, offset, out, opts.stopWhen, async (b) => {
+        const { entries: more, used } = decodeEntries(b);
+        for (const e of more) if (!(await emit(e))) return false;
+        return used;
       });
-      for (;;) {
-        const wasStopped = stopped;
-        const st = await fs.stat(file).catch(() => undefined);
-        if (st && st.size < offset) offset = 0; // rotated: the new file starts over
-        if (st && st.size > offset) {
-          const fh = await fs.open(file, "r");
-          const buf = Buffer.alloc(st.size - offset);
-          await fh.read(buf, 0, buf.length, offset).finally(() => fh.close());
-          const { entries: more, used } = decodeEntries(buf);
-          offset += used;
-          let go = true;
-          for (const e of more) if (!(go = await emit(e))) break;
-          if (!go) break;
-        }
-        if (wasStopped || out.destroyed) break;
-        await new Promise<void>((r) => {
-          wake = r;
-          setTimeout(r, 250);
-        });
-      }
-      watcher?.close();
       out.end();
     } catch (e) {
       out.destroy(e as Error);

@@ -1,7 +1,7 @@
 /** Log driver options: dockerd's validation messages, daemon defaults, tag templates, syslog facilities, sizes. */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { journalctlArgs } from "./journallog.js";
+import { journalAttrs, journalctlArgs } from "./journallog.js";
 import { extraAttributes, journalKey, logTarget, mergeLogConfig, parseLogSize, renderTag, syslogFacility, unreadable, validateDaemonLogConfig, validateLogConfig } from "./logdrivers.js";
 
 const c = { Id: "0123456789abcdef".repeat(4), Name: "/web", image: "busybox:1", dir: "/d" };
@@ -48,6 +48,21 @@ void describe("log drivers", () => {
     await assert.rejects(logTarget("json-file", { "max-file": "x" }, c), /failed to initialize logging driver: strconv.Atoi: parsing "x": invalid syntax/);
   });
 
+  void test("json-file compress: gzips rotated files only with max-size and max-file > 1, in dockerd 20.10's words otherwise", async () => {
+    const t = await logTarget("json-file", { "max-size": "1k", "max-file": "3", compress: "true" }, c);
+    assert.deepEqual(t, { file: `/d/${c.Id}-json.log`, format: "json", maxSize: 1024, maxFiles: 3, sinks: { compress: true } });
+    assert.equal((await logTarget("json-file", { "max-size": "1k", "max-file": "3", compress: "false" }, c)).sinks, undefined);
+    const init = "failed to initialize logging driver: ";
+    const refused: [Record<string, string>, string][] = [
+      [{ compress: "true" }, "compress cannot be true when max-file is less than 2 or max-size is not set"],
+      [{ compress: "true", "max-file": "3" }, "compress cannot be true when max-file is less than 2 or max-size is not set"],
+      [{ compress: "true", "max-size": "1k", "max-file": "1" }, "compress cannot be true when max-file is less than 2 or max-size is not set"],
+      [{ compress: "maybe", "max-size": "1k", "max-file": "3" }, `strconv.ParseBool: parsing "maybe": invalid syntax`],
+      [{ "max-size": "0", "max-file": "2" }, "max-size must be a positive number"],
+    ];
+    for (const [cfg, msg] of refused) await assert.rejects(logTarget("json-file", cfg, c), { message: init + msg }, JSON.stringify(cfg));
+  });
+
   void test("syslog writes dockerd's cache unless cache-disabled, and then docker logs cannot read", async () => {
     const udp = await logTarget("syslog", { "syslog-address": "udp://127.0.0.1:5514", "syslog-facility": "local3", tag: "{{.Name}}" }, c);
     assert.equal(udp.file, "/d/container-cached.log");
@@ -72,6 +87,9 @@ void describe("log drivers", () => {
   });
 
   void test("asks journalctl for the container's entries with docker logs' bounds", () => {
+    // --details: every field but the journal's own ("_…") and the ones dockerd's reader leaves out
+    const entry = { MESSAGE: "hi", PRIORITY: "6", __CURSOR: "s=1", _PID: "7", CONTAINER_ID: "abc", CONTAINER_ID_FULL: "abcd", CONTAINER_NAME: "w", CONTAINER_TAG: "t", SYSLOG_IDENTIFIER: "t", IMAGE_NAME: "busybox", TEAM: "db", BIN: [104, 105] };
+    assert.deepEqual(journalAttrs(entry), { IMAGE_NAME: "busybox", TEAM: "db", BIN: "hi" });
     assert.deepEqual(journalctlArgs("abc", { follow: true, tail: 5, since: 1.5, until: 0 }, "/j"), ["--no-pager", "--output=json", "--all", "--directory=/j", "--since=@1.500000", "--lines=5", "--follow", "CONTAINER_ID_FULL=abc"]);
   });
 });

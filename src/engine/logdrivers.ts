@@ -103,6 +103,7 @@ function sizeAndFiles(type: string, cfg: Record<string, string>, defSize: number
   if (ms !== undefined) {
     maxSize = parseLogSize(ms);
     if (maxSize === undefined) throw initError(`${local ? `invalid value for max-size: ${ms}: ` : ""}invalid size: '${ms}'`);
+    if (!local && maxSize <= 0) throw initError("max-size must be a positive number");
   }
   let maxFiles = defFiles;
   const mf = cfg["max-file"];
@@ -117,10 +118,11 @@ function sizeAndFiles(type: string, cfg: Record<string, string>, defSize: number
   return { ...(maxSize !== undefined ? { maxSize } : {}), ...(maxFiles !== undefined ? { maxFiles } : {}) };
 }
 
-function parseBool(v: string, what: string): boolean {
+/** Go's strconv.ParseBool; `what` names the option in the message (local, syslog), json-file gives the bare error. */
+function parseBool(v: string, what?: string): boolean {
   if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
   if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
-  throw initError(`error reading ${what} log option: strconv.ParseBool: parsing "${v}": invalid syntax`);
+  throw initError(`${what ? `error reading ${what} log option: ` : ""}strconv.ParseBool: parsing "${v}": invalid syntax`);
 }
 
 export interface LogTarget {
@@ -193,7 +195,12 @@ export async function logTarget(type: string, cfg: Record<string, string>, c: Lo
     if (cfg["tag"]) attrs["tag"] = renderTag(cfg["tag"], c);
     const keys = Object.keys(attrs).sort();
     const jsonAttrs = keys.length > 0 ? JSON.stringify(Object.fromEntries(keys.map((k) => [k, attrs[k]]))) : undefined;
-    return { file: path.join(c.dir, `${c.Id}-json.log`), format: "json", ...sizeAndFiles(type, cfg, undefined, undefined), ...(jsonAttrs ? { sinks: { jsonAttrs } } : {}) };
+    const sf = sizeAndFiles(type, cfg, undefined, undefined);
+    // dockerd's jsonfilelog.New: rotated files are gzipped only when there is rotation into more than one file
+    const compress = cfg["compress"] !== undefined && parseBool(cfg["compress"]);
+    if (compress && ((sf.maxFiles ?? 1) < 2 || sf.maxSize === undefined)) throw initError("compress cannot be true when max-file is less than 2 or max-size is not set");
+    const sinks: LogSinks = { ...(jsonAttrs ? { jsonAttrs } : {}), ...(compress ? { compress } : {}) };
+    return { file: path.join(c.dir, `${c.Id}-json.log`), format: "json", ...sf, ...(Object.keys(sinks).length > 0 ? { sinks } : {}) };
   }
   if (type === "local") {
     const { maxSize, maxFiles } = sizeAndFiles(type, cfg, 20 * 1024 * 1024, 5);

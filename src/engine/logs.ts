@@ -1,11 +1,12 @@
-import { createReadStream, promises as fs, watch } from "node:fs";
-import { createInterface } from "node:readline";
 import { PassThrough, type Readable } from "node:stream";
+import { followLog, readLogSet } from "./logfiles.js";
 
 /** One json-file log line, as Docker's json-file driver writes it. */
 export interface LogEntry {
   log: string;
   stream: "stdout" | "stderr";
+  /** labels/env/tag named by --log-opt (dockerd's "attrs"). */
+  attrs?: Record<string, string>;
   time: string;
 }
 
@@ -20,6 +21,8 @@ export interface LogReadOptions {
   since: number;
   until: number;
   timestamps: boolean;
+  /** `docker logs --details`: each line after its attrs as `k=v,k2=v2 ` (dockerd's daemon/logs.go). */
+  details?: boolean;
   /** Multiplexed framing (non-TTY) or raw bytes (TTY). */
   mux: boolean;
   stopWhen?: Promise<unknown>;
@@ -53,25 +56,23 @@ function timeSeconds(t: string): number {
   return base + Number(m?.[2] ?? 0);
 }
 
-/** Files of a rotated log, oldest first: path.N … path.1, path. */
-async function logFiles(file: string): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 1; i < 100; i++) {
-    try {
-      await fs.access(`${file}.${i}`);
-      out.unshift(`${file}.${i}`);
-    } catch {
-      break;
-    }
-  }
-  out.push(file);
-  return out;
+/** Go's url.QueryEscape: what dockerd applies to each attr key and value for --details. */
+export function queryEscape(s: string): string {
+  return encodeURIComponent(s)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, "+");
+}
+
+/** The --details prefix of a line: its attrs sorted by key as `k=v,k2=v2`, then a space (a bare space without attrs). */
+export function detailsPrefix(attrs: Record<string, string> | undefined): string {
+  const keys = Object.keys(attrs ?? {}).sort();
+  return `${keys.map((k) => `${queryEscape(k)}=${queryEscape((attrs as Record<string, string>)[k] as string)}`).join(",")} `;
 }
 
 /**
  * Stream a container's json-file log as Docker's GET /containers/{id}/logs does.
- * Follow mode polls the file for growth (inotify where available) and stops when
- * `stopWhen` resolves and the file has been read to its end.
+ * Rotated files (FILE.N, FILE.N.gz) are read oldest first; follow mode is
+ * followLog's (across rotations, until `stopWhen` and the end of the file).
  */
 export function readLogs(file: string, opts: LogReadOptions): Readable {
   const out = new PassThrough();
@@ -81,7 +82,7 @@ export function readLogs(file: string, opts: LogReadOptions): Readable {
     const t = timeSeconds(e.time);
     if (opts.since > 0 && t < opts.since) return true;
     if (opts.until > 0 && t > opts.until) return false;
-    const text = (opts.timestamps ? `${e.time} ` : "") + e.log;
+    const text = (opts.timestamps ? `${e.time} ` : "") + (opts.details ? detailsPrefix(e.attrs) : "") + e.log;
     const payload = Buffer.from(text, "utf8");
     await put(out, opts.mux ? frame(e.stream === "stdout" ? 1 : 2, payload) : payload);
     return !out.destroyed;
@@ -98,16 +99,11 @@ export function readLogs(file: string, opts: LogReadOptions): Readable {
   void (async () => {
     let offset = 0;
     try {
-      const files = await logFiles(file);
+      const { rotated, current } = await readLogSet(file);
       let entries: LogEntry[] = [];
-      for (const f of files) {
-        let text: string;
-        try {
-          text = await fs.readFile(f, "utf8");
-        } catch {
-          continue;
-        }
-        if (f === file) {
+      for (const raw of [...rotated, current]) {
+        let text = raw.toString("utf8");
+        if (raw === current) {
           // Only complete lines; a partial last line is read again in follow mode.
           const lastNl = text.lastIndexOf("\n");
           offset = Buffer.byteLength(text.slice(0, lastNl + 1));
@@ -128,45 +124,16 @@ export function readLogs(file: string, opts: LogReadOptions): Readable {
         out.end();
         return;
       }
-      let stopped = false;
-      void opts.stopWhen.then(() => (stopped = true));
-      let wake: (() => void) | undefined;
-      let watcher: ReturnType<typeof watch> | undefined;
-      try {
-        watcher = watch(file, () => wake?.());
-      } catch {
-        watcher = undefined;
-      }
-      out.on("close", () => {
-        stopped = true;
-        wake?.();
-      });
-      for (;;) {
-        const wasStopped = stopped;
-        const st = await fs.stat(file).catch(() => undefined);
-        if (st && st.size < offset) offset = 0; // rotated
-        if (st && st.size > offset) {
-          const rl = createInterface({ input: createReadStream(file, { start: offset, end: st.size - 1 }) });
-          let consumed = 0;
-          for await (const line of rl) {
-            const bytes = Buffer.byteLength(line) + 1;
-            const e = parse(line);
-            if (!e) break;
-            consumed += bytes;
-            if (!(await emit(e))) {
-              stopped = true;
-              break;
-            }
-          }
-          offset += consumed;
+      await followLog(file, offset, out, opts.stopWhen, async (b) => {
+        // whole lines only: a torn last line is read again once the writer completes it
+        let used = 0;
+        for (let nl = b.indexOf(10); nl >= 0; nl = b.indexOf(10, used)) {
+          const e = parse(b.subarray(used, nl).toString("utf8"));
+          used = nl + 1;
+          if (e && !(await emit(e))) return false;
         }
-        if (wasStopped || out.destroyed) break;
-        await new Promise<void>((r) => {
-          wake = r;
-          setTimeout(r, 250);
-        });
-      }
-      watcher?.close();
+        return used;
+      });
       out.end();
     } catch (e) {
       out.destroy(e as Error);

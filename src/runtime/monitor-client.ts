@@ -43,7 +43,7 @@ export interface LogSinks {
   format?: "json" | "local";
   /** json-file: the "attrs" object of every line (labels, env, tag), as JSON. */
   jsonAttrs?: string;
-  /** gzip rotated local files. */
+  /** gzip rotated files (FILE.N.gz), local and json-file. */
   compress?: boolean;
   /** address: "local" (/dev/log), unix://, unixgram://, udp://IP:port, tcp://IP:port (numeric IPs). */
   syslog?: { address: string; format: "" | "rfc3164" | "rfc5424" | "rfc5424micro"; tag: string; hostname: string; facility: number };

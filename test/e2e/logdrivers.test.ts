@@ -1,6 +1,7 @@
 /**
  * Log drivers through the docker CLI: local (dockerd's compact rotated format,
- * read back by `docker logs`), syslog to listeners this test owns (udp, tcp,
+ * read back by `docker logs`), json-file rotation with compress=true and
+ * `docker logs --details`, syslog to listeners this test owns (udp, tcp,
  * unix, on loopback), journald to a private journald in its own mount namespace,
  * daemon defaults (--log-driver/--log-opt) and dockerd's validation messages.
  * Expected strings come from the reference dockerd 20.10.
@@ -9,13 +10,14 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import dgram from "node:dgram";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { Daemon, busyboxDaemon, until } from "./harness.js";
+import { DOCKER, Daemon, busyboxDaemon, until } from "./harness.js";
 import { decodeEntries, nanoTime } from "../../src/engine/locallog.js";
 import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
 
 describe("docker CLI against berthd: log drivers", () => {
   const d = busyboxDaemon();
@@ -63,6 +65,73 @@ describe("docker CLI against berthd: log drivers", () => {
     assert.match(line, /^\{"log":"hi\\n","stream":"stdout","attrs":\{"STAGE":"prod","tag":"attrs","team":"db"\},"time":"[^"]+"\}\n$/);
     assert.equal((await d.docker(["logs", "attrs"])).stdout, "hi\n");
     await d.docker(["rm", "attrs"]);
+  });
+
+  it("json-file --details: prints each line after its attrs (k=v,k2=v2, query-escaped) as dockerd, a bare space for local", async () => {
+    const r = await d.docker(["run", "--name", "det", "-e", "A=x&y,z é+", "-e", "B=1", "--log-opt", "env=B,A", "busybox", "echo", "q"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await d.docker(["logs", "--details", "det"])).stdout, "A=x%26y%2Cz+%C3%A9%2B,B=1 q\n"); // reference: dockerd 20.10
+    const t = (await d.docker(["logs", "--details", "-t", "det"])).stdout;
+    assert.match(t, /^\d{4}-\d\d-\d\dT[\d:.]+Z A=x%26y%2Cz\+%C3%A9%2B,B=1 q\n$/);
+    await d.docker(["run", "--name", "det2", "--log-driver", "local", "busybox", "echo", "plain"]);
+    assert.equal((await d.docker(["logs", "--details", "det2"])).stdout, " plain\n"); // reference: dockerd 20.10 (no attrs: the space only)
+    await d.docker(["rm", "det", "det2"]);
+  });
+
+  it("json-file compress=true: rotated files become <id>-json.log.N.gz (written by the monitor) and docker logs reads across them with --tail and --since", async () => {
+    // a pause after each line: lines read by the monitor at once share one timestamp, and --since needs distinct ones
+    const r = await d.docker(["run", "--name", "jz", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "--log-opt", "compress=true", "busybox", "sh", "-c", "i=0; while [ $i -lt 80 ]; do echo line-$i; i=$((i+1)); sleep 0.01; done"]);
+    assert.equal(r.code, 0, r.stderr);
+    const cid = await id("jz");
+    const dir = path.join(d.dataRoot, "containers", cid);
+    const logs = () => readdirSync(dir).filter((f) => f.startsWith(`${cid}-json.log`)).sort();
+    // reference: dockerd 20.10 leaves <id>-json.log, .1.gz and .2.gz
+    assert.ok(await until(async () => logs().join(" ") === `${cid}-json.log ${cid}-json.log.1.gz ${cid}-json.log.2.gz`, 10_000), logs().join(" "));
+    const gz1 = readFileSync(path.join(dir, `${cid}-json.log.1.gz`));
+    assert.deepEqual([gz1[0], gz1[1]], [0x1f, 0x8b], "gzip data");
+    const inGz = gunzipSync(gz1).toString().trim().split("\n").map((l) => JSON.parse(l) as { log: string; time: string });
+    assert.ok(inGz.length > 3 && inGz.every((e) => /^line-\d+\n$/.test(e.log)), "whole json-file lines inside");
+    const out = (await d.docker(["logs", "jz"])).stdout.trim().split("\n");
+    const first = Number((out[0] as string).slice(5));
+    assert.ok(out.length < 80 && out.length > inGz.length * 2, `kept three files only: ${out.length}`);
+    assert.deepEqual(out, Array.from({ length: 80 - first }, (_, i) => `line-${first + i}`), "oldest .gz first, no line lost or repeated");
+    const tail = (await d.docker(["logs", "--tail", String(out.length - 2), "jz"])).stdout.trim().split("\n");
+    assert.deepEqual(tail, out.slice(2), "--tail counts across the .gz files");
+    const kept = [gunzipSync(readFileSync(path.join(dir, `${cid}-json.log.2.gz`))), gunzipSync(gz1), readFileSync(path.join(dir, `${cid}-json.log`))];
+    const entries = Buffer.concat(kept).toString().trim().split("\n").map((l) => JSON.parse(l) as { log: string; time: string });
+    const from = (inGz[0] as { time: string }).time;
+    const want = entries.filter((e) => e.time >= from).map((e) => e.log.trim());
+    assert.ok(want.length < out.length, "the test's lines have distinct times");
+    assert.deepEqual((await d.docker(["logs", "--since", from, "jz"])).stdout.trim().split("\n"), want, "--since a time inside .1.gz");
+    await d.docker(["rm", "jz"]);
+  });
+
+  it("json-file compress=true: docker logs -f follows across rotations (into .gz files) without losing a line", async () => {
+    // batches of 20 lines (~1.6 KiB: at most two rotations) released one at a time once the follower has the last one;
+    // dockerd 20.10 itself loses lines when rotations outrun its follower (101-142 of 201 with one 200-line burst)
+    const script = "echo start; b=0; while [ $b -lt 10 ]; do while [ ! -e /tmp/go$b ]; do sleep 0.02; done; i=0; while [ $i -lt 20 ]; do echo line-$b-$i; i=$((i+1)); done; b=$((b+1)); done; sleep 60";
+    let r = await d.docker(["run", "-d", "--name", "jf", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "--log-opt", "compress=true", "busybox", "sh", "-c", script]);
+    assert.equal(r.code, 0, r.stderr);
+    const follow = spawn(DOCKER, ["logs", "-f", "jf"], { env: d.env, stdio: ["ignore", "pipe", "pipe"] });
+    let got = "";
+    follow.stdout.on("data", (b: Buffer) => (got += b.toString()));
+    const exited = new Promise<number | null>((res) => follow.once("exit", (code) => res(code)));
+    try {
+      assert.ok(await until(async () => got === "start\n", 10_000), got);
+      for (let b = 0; b < 10; b++) {
+        r = await d.docker(["exec", "jf", "touch", `/tmp/go${b}`]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(await until(async () => got.includes(`line-${b}-19\n`), 10_000), `batch ${b}: ${got.slice(-200)}`);
+      }
+      await d.docker(["kill", "jf"]); // the follower ends with the container
+      assert.equal(await exited, 0);
+    } finally {
+      follow.kill();
+    }
+    const want = ["start", ...Array.from({ length: 200 }, (_, i) => `line-${Math.floor(i / 20)}-${i % 20}`)];
+    assert.equal(got, `${want.join("\n")}\n`);
+    assert.ok(readdirSync(path.join(d.dataRoot, "containers", await id("jf"))).some((f) => f.endsWith("-json.log.2.gz")), "it did rotate, compressed");
+    await d.docker(["rm", "jf"]);
   });
 
   it("gives docker logs output larger than the stream's buffer whole, for json-file and local", async () => {
@@ -119,6 +188,12 @@ describe("docker CLI against berthd: log drivers", () => {
       [["--log-driver", "local", "--log-opt", "compress=maybe"], `error reading compress log option: strconv.ParseBool: parsing "maybe": invalid syntax`],
       [["--log-opt", "max-file=0"], "max-file cannot be less than 1"],
       [["--log-opt", "max-size=abc"], "invalid size: 'abc'"],
+      // json-file compress, reference: dockerd 20.10
+      [["--log-opt", "compress=maybe"], `strconv.ParseBool: parsing "maybe": invalid syntax`],
+      [["--log-opt", "compress=true"], "compress cannot be true when max-file is less than 2 or max-size is not set"],
+      [["--log-opt", "compress=true", "--log-opt", "max-file=3"], "compress cannot be true when max-file is less than 2 or max-size is not set"],
+      [["--log-opt", "compress=true", "--log-opt", "max-size=1k", "--log-opt", "max-file=1"], "compress cannot be true when max-file is less than 2 or max-size is not set"],
+      [["--log-opt", "max-size=0", "--log-opt", "max-file=2"], "max-size must be a positive number"],
       ...(["/dev/log", "/var/run/syslog", "/var/run/log"].some((p) => existsSync(p)) ? [] : [[["--log-driver", "syslog"], "Unix syslog delivery error"] as [string[], string]]),
     ];
     for (const [flags, msg] of atStart) {
@@ -203,6 +278,19 @@ describe("docker CLI against berthd: log drivers", () => {
       assert.match((await take(1))[0] as string, /^unix <30>1 \S+ \S+ [0-9a-f]{12} \d+ [0-9a-f]{12} - via-unix\n$/);
     });
 
+    it("keeps dockerd 20.10's cache of 20m x 5 whatever cache-max-size/cache-max-file say (the reference ignores them, and a bad value)", async () => {
+      const port = (udp.address() as net.AddressInfo).port;
+      const r = await d.docker(["run", "--name", "cached", "--log-driver", "syslog", "--log-opt", `syslog-address=udp://127.0.0.1:${port}`, "--log-opt", "cache-max-size=1k", "--log-opt", "cache-max-file=2", "busybox", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await d.docker(["logs", "cached"])).stdout.split("\n").length, 201); // reference: dockerd 20.10.24 keeps all 200 lines in one cache file
+      assert.deepEqual(readdirSync(path.join(d.dataRoot, "containers", await id("cached"))).filter((f) => f.startsWith("container-cached.log")), ["container-cached.log"]);
+      const bad = await d.docker(["run", "--rm", "--log-driver", "syslog", "--log-opt", `syslog-address=udp://127.0.0.1:${port}`, "--log-opt", "cache-max-size=abc", "busybox", "true"]);
+      assert.equal(bad.code, 0, bad.stderr); // reference: accepted by dockerd 20.10.24
+      await d.docker(["rm", "cached"]);
+      await until(async () => got.some((m) => m.includes("line-199")), 5_000); // this test's messages are in before the next test's
+      got.splice(0);
+    });
+
     it("fails the start as dockerd when the tcp listener is not there", async () => {
       const free = net.createServer();
       await new Promise<void>((r) => free.listen(0, "127.0.0.1", () => r()));
@@ -220,7 +308,13 @@ describe("docker CLI against berthd: log drivers", () => {
       r = await d.docker(["run", "-d", "--name", "alone-local", "--log-driver", "local", "busybox", ...tick]);
       assert.equal(r.code, 0, r.stderr);
       const localFile = path.join(d.dataRoot, "containers", await id("alone-local"), "local-logs", "container.log");
+      r = await d.docker(["run", "-d", "--name", "alone-json", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "--log-opt", "compress=true", "busybox", "sh", "-c", "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.02; done"]);
+      assert.equal(r.code, 0, r.stderr);
+      const jsonDir = path.join(d.dataRoot, "containers", await id("alone-json"));
       await d.stop();
+      const downAt = Date.now();
+      const gzSinceDown = () => readdirSync(jsonDir).some((f) => f.endsWith(".gz") && statSync(path.join(jsonDir, f)).mtimeMs > downAt);
+      assert.ok(await until(async () => gzSinceDown(), 15_000), "json-file rotates and compresses while berthd is down");
       got.splice(0);
       const sizeDown = readFileSync(localFile).length;
       assert.ok(await until(async () => got.length >= 2, 10_000), "syslog messages arrive while berthd is down");
@@ -228,7 +322,10 @@ describe("docker CLI against berthd: log drivers", () => {
       await d.start();
       const logs = (await d.docker(["logs", "alone-local"])).stdout.trim().split("\n");
       assert.deepEqual(logs, logs.map((_, i) => `tick-${i}`), "docker logs after the restart has every line, in order");
-      await d.docker(["rm", "-f", "alone", "alone-local"]);
+      const jlogs = (await d.docker(["logs", "alone-json"])).stdout.trim().split("\n");
+      const j0 = Number((jlogs[0] as string).slice(5));
+      assert.deepEqual(jlogs, jlogs.map((_, i) => `tick-${j0 + i}`), "json-file: the kept files, .gz ones included, in order");
+      await d.docker(["rm", "-f", "alone", "alone-local", "alone-json"]);
       got.splice(0);
     });
   });
@@ -323,6 +420,8 @@ describe("docker CLI against berthd: journald driver", { skip: !existsSync("/lib
     const logs = await d.docker(["logs", "jn"]);
     assert.equal(logs.stdout, "hello\n");
     assert.equal(logs.stderr, "oops\n");
+    // --details: the entry's fields that are not the journal's or dockerd's own (moby journald/read.go), sorted
+    assert.equal((await d.docker(["logs", "--details", "jn"])).stdout, "IMAGE_NAME=busybox,TEAM=db hello\n");
     await d.docker(["rm", "jn"]);
   });
 });

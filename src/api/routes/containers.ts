@@ -130,7 +130,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const { parseTimeFilter } = await import("../../engine/index.js");
     const since = q.get("since") ? parseTimeFilter(q.get("since") as string) : 0;
     const until = q.get("until") ? parseTimeFilter(q.get("until") as string) : 0;
-    const { stream, tty } = cs.logs(ctx.params["id"] ?? "", { stdout, stderr, follow: qBool(q, "follow"), tail, since, until, timestamps: qBool(q, "timestamps") });
+    const { stream, tty } = cs.logs(ctx.params["id"] ?? "", { stdout, stderr, follow: qBool(q, "follow"), tail, since, until, timestamps: qBool(q, "timestamps"), details: qBool(q, "details") });
     // API 1.42 named the stream types; dockerd 20.10 sends logs without a Content-Type.
     startStream(res, !versionAtLeast(ctx.version, "1.42") ? undefined : tty ? RAW : MUX);
     res.on("close", () => stream.destroy());

@@ -774,9 +774,9 @@ static void log_rotate(void)
         log_size = 0;
         return;
     }
-    const char *gz = opt_log_local && opt_log_compress ? ".gz" : "";
+    const char *gz = opt_log_compress ? ".gz" : ""; /* json-file and local alike, as dockerd */
     if (*gz)
-        local_compress_wait(); /* FILE.1 is FILE.1.gz before it moves on */
+        log_compress_wait(); /* FILE.1 is FILE.1.gz before it moves on */
     for (long i = opt_log_max_files - 1; i >= 1; i--) {
         char *from = i == 1 ? xasprintf("%s", opt_log) : xasprintf("%s.%ld%s", opt_log, i - 1, gz);
         char *to = xasprintf("%s.%ld%s", opt_log, i, i == 1 ? "" : gz);
@@ -789,7 +789,7 @@ static void log_rotate(void)
     log_open(true);
     if (*gz) {
         char *first = xasprintf("%s.1", opt_log);
-        local_compress(first);
+        log_compress(first);
         free(first);
     }
 }

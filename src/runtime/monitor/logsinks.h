@@ -11,8 +11,9 @@
  * local: each entry is [u32 BE size][protobuf LogEntry][u32 BE size] with
  *   LogEntry{1 source, 2 time_nano, 3 line (no newline), 4 partial,
  *   5 PartialLogEntryMetadata{1 last, 2 id, 3 ordinal}} (moby's
- *   api/types/plugins/logdriver/entry.proto). Rotated files are FILE.1..N,
- *   gzip-compressed to FILE.N.gz by a `gzip` child when --log-compress.
+ *   api/types/plugins/logdriver/entry.proto).
+ * Rotated files (local and json-file) are FILE.1..N, gzip-compressed to
+ *   FILE.N.gz by a `gzip` child when --log-compress (as dockerd).
  * syslog: one message per line in the unix / rfc3164 / rfc5424 /
  *   rfc5424micro formats of dockerd's syslog driver, over unix (stream or
  *   datagram), udp or tcp (reconnected once per failed write).
@@ -25,7 +26,7 @@
 #include <sys/uio.h>
 
 static bool opt_log_local;     /* --log-format local (else json-file lines) */
-static bool opt_log_compress;  /* --log-compress: gzip rotated local files */
+static bool opt_log_compress;  /* --log-compress: gzip rotated files (local and json-file) */
 static const char *opt_syslog; /* --syslog-address proto://addr ("local" = /dev/log) */
 static const char *opt_syslog_format = "";
 static const char *opt_syslog_tag = "";
@@ -116,7 +117,7 @@ static void local_entry(struct buf *b, struct partial_group *g, const char *sour
 /* The gzip child of the last rotation; the next rotation waits for it, so that no rename races it. */
 static pid_t gzip_pid;
 
-static void local_compress_wait(void)
+static void log_compress_wait(void)
 {
     if (gzip_pid > 0) {
         int st;
@@ -127,9 +128,9 @@ static void local_compress_wait(void)
 }
 
 /* Compress FILE.1 to FILE.1.gz in a child (reaped by the monitor's SIGCHLD loop or the next rotation). */
-static void local_compress(const char *file)
+static void log_compress(const char *file)
 {
-    local_compress_wait();
+    log_compress_wait();
     pid_t p = fork();
     if (p < 0) {
         diag("fork gzip: %s", strerror(errno));
