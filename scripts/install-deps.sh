@@ -3,7 +3,8 @@
 # everything is present already.
 set -euo pipefail
 # passwd (useradd, usermod: --userns-remap default) and util-linux (unshare, nsenter) are in every Debian, listed for clarity.
-PKGS=(runc crun busybox-static tini iproute2 iptables aardvark-dns attr gcc libc6-dev tmux openssl curl skopeo docker-registry passwd util-linux)
+# systemd: systemd-socket-activate, systemd-notify (berthd notifies through it), journald and journalctl (log driver); gzip: rotated logs.
+PKGS=(runc crun busybox-static tini iproute2 iptables aardvark-dns attr gcc libc6-dev tmux openssl curl skopeo docker-registry passwd util-linux systemd gzip python3)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

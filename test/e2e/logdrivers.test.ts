@@ -374,7 +374,8 @@ function privateJournald(dir: string): ChildProcess {
   return spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", script], { stdio: "ignore" });
 }
 
-describe("docker CLI against berthd: journald driver", { skip: !existsSync("/lib/systemd/systemd-journald") && "systemd-journald is not installed" }, () => {
+// systemd-journald comes with Debian's systemd (scripts/install-deps.sh): missing, these tests fail rather than skip.
+describe("docker CLI against berthd: journald driver", () => {
   const jdir = mkdtempSync("/tmp/bt-journal-");
   let journald: ChildProcess;
   const d = new Daemon();
