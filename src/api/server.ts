@@ -3,6 +3,7 @@
  * Docker's error bodies, chunked streams and the `Upgrade: tcp` hijack used by
  * attach and exec. Route tables live in routes/<area>.ts; handlers are thin.
  */
+import { API_VERSION, MIN_API_VERSION } from "../util/apiversion.js";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { Duplex, Readable } from "node:stream";
@@ -10,8 +11,7 @@ import { EngineError, invalid, messageOf } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { errorBody, statusOf } from "./errors.js";
 
-export const API_VERSION = "1.47";
-export const MIN_API_VERSION = "1.24";
+export { API_VERSION, MIN_API_VERSION };
 
 export interface Ctx {
   req: IncomingMessage;

@@ -28,6 +28,7 @@ import { atomicWriteFile, ensureDir, mkdirp } from "../util/fsutil.js";
 import { lockDataRoot } from "./datalock.js";
 import { tightenDataRoot } from "./roots.js";
 import { type LogLevel, type Logger, makeLogger } from "../util/log.js";
+import { reportBestEffortTo } from "../util/besteffort.js";
 import { type FlagValues, type Settings, DEFAULTS, DEFAULT_CONFIG_FILE, loadSettings } from "./config.js";
 import { makeReloader } from "./reload.js";
 import { checkDns, checkDnsSearch, parsePool, parseUlimit } from "./config-defaults.js";
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
   const systemd = takeSystemdEnv();
   const notify = (lines: string[]) => sdNotify(systemd.notifySocket, lines);
   const log = makeLogger(() => (flags.debug ? "debug" : (flags.logLevel as LogLevel)));
+  reportBestEffortTo((m) => log.debug(m));
   // Until the reloader is in place (systemd reloads only after READY=1), a SIGHUP must not kill the daemon.
   let onHup = () => log.warn("SIGHUP during start-up: configuration not reloaded");
   process.on("SIGHUP", () => onHup());

@@ -3,6 +3,7 @@
  * wired over the image store and the runtime. The API layer calls these and
  * nothing below them.
  */
+import { API_VERSION, MIN_API_VERSION } from "../util/apiversion.js";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -42,6 +43,7 @@ export { UpdateConfigSchema, UpdateService } from "./update.js";
 export type { UpdateConfig } from "./update.js";
 export { StatsService } from "./stats.js";
 export { validateDaemonLogConfig } from "./logdrivers.js";
+export { API_VERSION, MIN_API_VERSION };
 export { parseTimeFilter } from "./containers.js";
 export { VolumeService, VolumeCreateSchema } from "./volumes.js";
 export type { VolumeInfo } from "./volumes.js";
@@ -56,8 +58,6 @@ export { importProgress, openImportUrl } from "./import-url.js";
 export { proxyConfigFromEnv } from "../registry/index.js";
 
 export const VERSION = "0.1.0";
-export const API_VERSION = "1.47";
-export const MIN_API_VERSION = "1.24";
 
 export interface EngineOptions {
   dataRoot: string;
