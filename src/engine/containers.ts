@@ -30,7 +30,7 @@ import {
 } from "../runtime/index.js";
 import type { ContainerView } from "./cpview.js";
 import type { Events } from "./events.js";
-import { DEFAULT_DETACH_KEYS, pipeStdin } from "./exec.js";
+import { DEFAULT_DETACH_KEYS, pipeStdin } from "./stdio.js";
 import { readJournalLogs } from "./journallog.js";
 import { readLocalLogs } from "./locallog.js";
 import { logTarget, mergeLogConfig, unreadable } from "./logdrivers.js";
@@ -38,8 +38,7 @@ import { type LogReadOptions, readLogs } from "./logs.js";
 import { adaptHostConfig, mergeUlimits } from "./hostconfig.js";
 import { validateRestartPolicy } from "./update.js";
 import { validateNamespaceModes } from "./nsmodes.js";
-import { cgroupsPathOf } from "./stats.js";
-import { apparmorShown, containerSpec, parseSecurityOpts } from "./runspec.js";
+import { apparmorShown, cgroupsPathOf, containerSpec, parseSecurityOpts } from "./runspec.js";
 import type { ContainerNetworking, ContainerStorage, NetworkAttachment } from "./plugs.js";
 import { NAME_RE, newId, randomName } from "./names.js";
 import { StdcopyDemux } from "./stdcopy.js";

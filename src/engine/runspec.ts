@@ -4,6 +4,7 @@
  * input, with the container's capabilities and security options.
  */
 import { promises as fs } from "node:fs";
+import path from "node:path";
 import { invalid } from "../util/errors.js";
 import type { IdMap } from "../util/idmap.js";
 import {
@@ -22,8 +23,17 @@ import {
 import { mergeUlimits, specExtras } from "./hostconfig.js";
 import { type NamespaceTargets, namespacePlan } from "./nsmodes.js";
 import type { NetworkAttachment } from "./plugs.js";
-import { cgroupsPathOf } from "./stats.js";
 import type { ContainerRecord, HostConfig } from "./types.js";
+
+/**
+ * The cgroup runc puts a container in (containerSpec builds the spec with it):
+ * /berth/<id>, or <--cgroup-parent>/<id> (always absolute, as dockerd's cgroupfs driver).
+ */
+export function cgroupsPathOf(rec: Pick<ContainerRecord, "Id" | "HostConfig">): string {
+  const parent = rec.HostConfig.CgroupParent;
+  const base = parent ? path.posix.normalize(`/${parent}`).replace(/\/+$/, "") : "/berth";
+  return `${base}/${rec.Id}`;
+}
 
 export interface ContainerSpecInput {
   rec: ContainerRecord;

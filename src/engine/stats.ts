@@ -4,7 +4,6 @@
  * host's /proc/stat and the container's network namespace; a stream sends one
  * sample a second, each carrying the previous one's CPU figures (precpu_stats).
  */
-import path from "node:path";
 import { conflict, invalid, messageOf, EngineError } from "../util/errors.js";
 import { run } from "../util/exec.js";
 import {
@@ -16,6 +15,7 @@ import {
   systemCpuUsage,
 } from "../runtime/index.js";
 import type { ContainerService } from "./containers.js";
+import { cgroupsPathOf } from "./runspec.js";
 import { type ContainerRecord, ZERO_TIME } from "./types.js";
 
 export type StatsJSON = Record<string, unknown> & { read: string; cpu_stats: unknown };
@@ -23,16 +23,6 @@ export type StatsJSON = Record<string, unknown> & { read: string; cpu_stats: unk
 export interface StatsOptions {
   stream: boolean;
   oneShot: boolean;
-}
-
-/**
- * The cgroup runc puts a container in (containers.ts builds the spec with it):
- * /berth/<id>, or <--cgroup-parent>/<id> (always absolute, as dockerd's cgroupfs driver).
- */
-export function cgroupsPathOf(rec: Pick<ContainerRecord, "Id" | "HostConfig">): string {
-  const parent = rec.HostConfig.CgroupParent;
-  const base = parent ? path.posix.normalize(`/${parent}`).replace(/\/+$/, "") : "/berth";
-  return `${base}/${rec.Id}`;
 }
 
 /** Docker's zero StatsJSON: what a stopped container reports. */
