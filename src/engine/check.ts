@@ -7,13 +7,13 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import { type CheckProblem, type ImageStore, checkImageStore } from "../image/index.js";
 import type { Runtime } from "../runtime/index.js";
-import type { ContainerService } from "./containers.js";
+import type { ContainerLookup } from "./containers/index.js";
 
 export type { CheckProblem };
 
 export async function systemCheck(o: {
   store: ImageStore;
-  containers: ContainerService;
+  containers: Pick<ContainerLookup, "all" | "busy">;
   runtimes: Map<string, Runtime>;
   dataRoot: string;
   verifyBlobs: boolean;

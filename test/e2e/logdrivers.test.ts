@@ -15,7 +15,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { DOCKER, Daemon, busyboxDaemon, until } from "./harness.js";
-import { decodeEntries, nanoTime } from "../../src/engine/locallog.js";
+import { decodeEntries, nanoTime } from "../../src/engine/logs/local.js";
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 

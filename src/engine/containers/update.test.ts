@@ -1,9 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Runtime } from "../runtime/index.js";
-import { EngineError } from "../util/errors.js";
-import type { HostFacts } from "./hostconfig.js";
-import type { ContainerRecord, ContainerState, HostConfig } from "./types.js";
+import type { Runtime } from "../../runtime/index.js";
+import { EngineError } from "../../util/errors.js";
+import type { HostFacts } from "../hostconfig.js";
+import type { ContainerRecord, ContainerState, HostConfig } from "../types.js";
 import { UpdateConfigSchema, UpdateService, mergeUpdate, runtimeResources, validateRestartPolicy, verifyUpdate } from "./update.js";
 
 const V1: HostFacts = {

@@ -5,7 +5,7 @@ import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "
 import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { followLog } from "./logfiles.js";
+import { followLog } from "./files.js";
 
 void test("followLog reads the rotated file to its end through the open descriptor, then the new file from its start", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "berth-follow-"));

@@ -4,8 +4,8 @@
  * host's /proc/stat and the container's network namespace; a stream sends one
  * sample a second, each carrying the previous one's CPU figures (precpu_stats).
  */
-import { conflict, invalid, messageOf, EngineError } from "../util/errors.js";
-import { run } from "../util/exec.js";
+import { conflict, invalid, messageOf, EngineError } from "../../util/errors.js";
+import { run } from "../../util/exec.js";
 import {
   type Runtime,
   cgroupStats,
@@ -13,10 +13,10 @@ import {
   emptyCpuStats,
   networkStats,
   systemCpuUsage,
-} from "../runtime/index.js";
-import type { ContainerService } from "./containers.js";
-import { cgroupsPathOf } from "./runspec.js";
-import { type ContainerRecord, ZERO_TIME } from "./types.js";
+} from "../../runtime/index.js";
+import type { ContainerLookup } from "./types.js";
+import { cgroupsPathOf } from "../runspec.js";
+import { type ContainerRecord, ZERO_TIME } from "../types.js";
 
 export type StatsJSON = Record<string, unknown> & { read: string; cpu_stats: unknown };
 
@@ -55,7 +55,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 export interface StatsServiceOptions {
-  containers: ContainerService;
+  containers: Pick<ContainerLookup, "get" | "find">;
   runtimes: Map<string, Runtime>;
   /** Seconds between samples of a stream (Docker: 1). */
   intervalMs?: number;

@@ -11,10 +11,10 @@
  * When the runtime refuses the values, the old HostConfig is put back.
  */
 import { z } from "zod";
-import { EngineError, conflict, invalid, messageOf } from "../util/errors.js";
-import type { ContainerService } from "./containers.js";
-import { type HostFacts, adaptHostConfig, hostFacts } from "./hostconfig.js";
-import type { HostConfig } from "./types.js";
+import { EngineError, conflict, invalid, messageOf } from "../../util/errors.js";
+import type { ContainerEvents, ContainerLocking } from "./types.js";
+import { type HostFacts, adaptHostConfig, hostFacts } from "../hostconfig.js";
+import type { HostConfig } from "../types.js";
 
 const nullable = <T extends z.ZodTypeAny>(t: T) => t.nullable().optional();
 const int = nullable(z.number().int());
@@ -198,7 +198,7 @@ function startProblem(hc: HostConfig, facts: HostFacts): unknown {
 
 export interface UpdateServiceOptions {
   /** The record under its lock, and the container events. */
-  containers: Pick<ContainerService, "locked" | "emit">;
+  containers: ContainerLocking & ContainerEvents;
   /** The host's cgroup features (tests pass fixed ones). */
   facts?: () => HostFacts;
 }

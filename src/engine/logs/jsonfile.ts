@@ -1,5 +1,5 @@
 import { PassThrough, type Readable } from "node:stream";
-import { followLog, readLogSet } from "./logfiles.js";
+import { followLog, readLogSet } from "./files.js";
 
 /** One json-file log line, as Docker's json-file driver writes it. */
 export interface LogEntry {

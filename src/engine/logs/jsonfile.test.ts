@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import { type LogReadOptions, detailsPrefix, queryEscape, readLogs } from "./logs.js";
+import { type LogReadOptions, detailsPrefix, queryEscape, readLogs } from "./jsonfile.js";
 
 const all: LogReadOptions = { stdout: true, stderr: true, follow: false, tail: "all", since: 0, until: 0, timestamps: false, mux: false };
 const jline = (log: string, extra: Record<string, unknown> = {}) => JSON.stringify({ log, stream: "stdout", ...extra, time: "2026-12-07T21:00:00.000000000Z" });

@@ -8,8 +8,8 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { PassThrough, type Readable } from "node:stream";
-import { type LogReadOptions, detailsPrefix, frame } from "./logs.js";
-import { nanoTime } from "./locallog.js";
+import { type LogReadOptions, detailsPrefix, frame } from "./jsonfile.js";
+import { nanoTime } from "./local.js";
 
 interface JournalJson {
   MESSAGE?: string | number[];

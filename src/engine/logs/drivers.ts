@@ -14,8 +14,8 @@ import { lookup } from "node:dns/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import type { LogSinks } from "../runtime/index.js";
-import { invalid } from "../util/errors.js";
+import type { LogSinks } from "../../runtime/index.js";
+import { invalid } from "../../util/errors.js";
 
 export const LOG_DRIVERS = ["json-file", "local", "journald", "syslog", "none"] as const;
 /** The journal's native socket; BERTH_JOURNAL_SOCKET points at another journald (the tests run a private one). */

@@ -4,7 +4,7 @@
  * wherever a container name is, removed with `docker rm --link parent/alias`),
  * and inspect shows the link as "/child:/parent/alias".
  */
-import type { ContainerRecord } from "./types.js";
+import type { ContainerRecord } from "../types.js";
 
 export interface LinkEntry {
   /** The linked container's name as given (without a leading "/"). */

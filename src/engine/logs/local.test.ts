@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import { decodeEntries, nanoTime, readLocalLogs } from "./locallog.js";
+import { decodeEntries, nanoTime, readLocalLogs } from "./local.js";
 
 // `docker run --log-driver local busybox sh -c 'echo hello; echo err >&2; printf partial'` on dockerd 20.10:
 // its local-logs/container.log, byte for byte.

@@ -6,8 +6,8 @@
  * library, and the reader must stop cleanly at a torn last entry.
  */
 import { PassThrough, type Readable } from "node:stream";
-import { followLog, readLogSet } from "./logfiles.js";
-import { type LogReadOptions, frame, put } from "./logs.js";
+import { followLog, readLogSet } from "./files.js";
+import { type LogReadOptions, frame, put } from "./jsonfile.js";
 
 export interface LocalEntry {
   source: string;

@@ -1,8 +1,8 @@
 /** Log driver options: dockerd's validation messages, daemon defaults, tag templates, syslog facilities, sizes. */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { journalAttrs, journalctlArgs } from "./journallog.js";
-import { extraAttributes, journalKey, logTarget, mergeLogConfig, parseLogSize, renderTag, syslogFacility, unreadable, validateDaemonLogConfig, validateLogConfig } from "./logdrivers.js";
+import { journalAttrs, journalctlArgs } from "./journald.js";
+import { extraAttributes, journalKey, logTarget, mergeLogConfig, parseLogSize, renderTag, syslogFacility, unreadable, validateDaemonLogConfig, validateLogConfig } from "./drivers.js";
 
 const c = { Id: "0123456789abcdef".repeat(4), Name: "/web", image: "busybox:1", dir: "/d" };
 

@@ -1,0 +1,91 @@
+/**
+ * What inspect shows for the fields a container never set: dockerd's zero HostConfig
+ * and NetworkSettings (nulls, zeros and its defaults), with the record's values over them.
+ */
+import type { ContainerRecord, HostConfig } from "../types.js";
+
+/** dockerd's full HostConfig: its zero values, then the container's. */
+export function fullHostConfig(hc: HostConfig): Record<string, unknown> {
+  return {
+    Binds: null,
+    ContainerIDFile: "",
+    PortBindings: null,
+    VolumeDriver: "",
+    VolumesFrom: null,
+    ConsoleSize: [0, 0],
+    CapAdd: null,
+    CapDrop: null,
+    CgroupnsMode: "private",
+    Dns: null,
+    DnsOptions: null,
+    DnsSearch: null,
+    ExtraHosts: null,
+    GroupAdd: null,
+    IpcMode: "private",
+    Cgroup: "",
+    Links: null,
+    OomScoreAdj: 0,
+    PidMode: "",
+    PublishAllPorts: false,
+    SecurityOpt: null,
+    UTSMode: "",
+    UsernsMode: "",
+    Isolation: "",
+    CpuShares: 0,
+    Memory: 0,
+    NanoCpus: 0,
+    CgroupParent: "",
+    BlkioWeight: 0,
+    CpuPeriod: 0,
+    CpuQuota: 0,
+    CpusetCpus: "",
+    CpusetMems: "",
+    Devices: null,
+    MemoryReservation: 0,
+    MemorySwap: 0,
+    PidsLimit: null,
+    Ulimits: null,
+    BlkioWeightDevice: null,
+    BlkioDeviceReadBps: null,
+    BlkioDeviceWriteBps: null,
+    BlkioDeviceReadIOps: null,
+    BlkioDeviceWriteIOps: null,
+    CpuRealtimePeriod: 0,
+    CpuRealtimeRuntime: 0,
+    DeviceCgroupRules: null,
+    DeviceRequests: null,
+    MemorySwappiness: null,
+    OomKillDisable: false,
+    CpuCount: 0,
+    CpuPercent: 0,
+    IOMaximumIOps: 0,
+    IOMaximumBandwidth: 0,
+    MaskedPaths: null,
+    ReadonlyPaths: null,
+    ...hc,
+  };
+}
+
+/** dockerd's NetworkSettings of a container without networks (the networking backend adds its own). */
+export function networkSettings(rec: ContainerRecord): Record<string, unknown> {
+  return {
+    Bridge: "",
+    SandboxID: rec.State.Running ? rec.Id : "",
+    SandboxKey: rec.State.Running ? `/proc/${rec.State.Pid}/ns/net` : "",
+    HairpinMode: false,
+    LinkLocalIPv6Address: "",
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: {},
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: "",
+    Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    MacAddress: "",
+    Networks: {},
+  };
+}
