@@ -50,6 +50,7 @@ export async function systemCheck(o: {
   // The OCI runtime knows only running containers of ours.
   let runtimeStates = 0;
   for (const [name, rt] of o.runtimes) {
+    // A runtime that cannot list (never used, no state root yet) holds nothing of ours.
     const list = await rt.list().catch(() => []);
     for (const s of list) {
       runtimeStates++;
@@ -59,7 +60,7 @@ export async function systemCheck(o: {
     }
   }
 
-  // cgroups: /sys/fs/cgroup/<controller>/berth/<id> (v1) or /sys/fs/cgroup/berth/<id> (v2).
+  // cgroups: /sys/fs/cgroup/<controller>/berth/<id> (v1) or /sys/fs/cgroup/berth/<id> (v2); the other layout's folders are absent.
   let cgroups = 0;
   const roots = ["/sys/fs/cgroup/berth", ...(await fs.readdir("/sys/fs/cgroup").catch(() => [] as string[])).map((c) => `/sys/fs/cgroup/${c}/berth`)];
   for (const root of roots) {

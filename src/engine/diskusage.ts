@@ -17,6 +17,7 @@ export async function diskUsage(o: { store: ImageStore; containers: Pick<Contain
     const users = new Map<string, number>();
     const chainsOf = new Map<Digest, Digest[]>();
     for (const img of o.store.index.list()) {
+      // An image removed meanwhile counts as empty (here and below).
       const cfg = await o.store.config(img.id).catch(() => undefined);
       const chains = cfg ? chainIds(cfg.rootfs.diff_ids) : [];
       chainsOf.set(img.id, chains);

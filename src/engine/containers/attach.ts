@@ -4,23 +4,15 @@
  */
 import type { Duplex, Readable } from "node:stream";
 import { conflict, invalid, messageOf } from "../../util/errors.js";
-import { openContainerLogs, unreadable } from "../logs/index.js";
+import { type LogReadOptions, openContainerLogs, unreadable } from "../logs/index.js";
 import { DEFAULT_DETACH_KEYS, pipeStdin } from "../stdio.js";
 import type { ContainerRecord } from "../types.js";
 import { StdcopyDemux } from "./stdcopy.js";
 import type { ContainerStore } from "./store.js";
 import type { AttachOptions } from "./types.js";
 
-export interface LogsOptions {
-  stdout: boolean;
-  stderr: boolean;
-  follow: boolean;
-  tail: number | "all";
-  since: number;
-  until: number;
-  timestamps: boolean;
-  details?: boolean;
-}
+/** docker logs' options: what the reader takes, but the framing and the end of a follow, which the container decides. */
+export type LogsOptions = Omit<LogReadOptions, "mux" | "stopWhen">;
 
 export class ContainerStreams {
   constructor(private readonly store: ContainerStore) {}

@@ -106,6 +106,7 @@ export class StatsService {
     let pre: { cpu: unknown; read: string } = { cpu: emptyCpuStats(), read: ZERO_TIME };
     const next = async (): Promise<StatsJSON> => {
       const live = this.o.containers.find(rec.Id) ?? rec;
+      // A sample fails when the container exits meanwhile: dockerd then sends the zero one.
       const s = await this.sample(live).catch(() => emptyStats(live));
       s.precpu_stats = pre.cpu;
       s.preread = pre.read;

@@ -11,6 +11,7 @@
  * When the runtime refuses the values, the old HostConfig is put back.
  */
 import { z } from "zod";
+import { bestEffort } from "../../util/besteffort.js";
 import { EngineError, conflict, invalid, messageOf } from "../../util/errors.js";
 import type { ContainerEvents, ContainerLocking } from "./types.js";
 import { type HostFacts, adaptHostConfig, hostFacts } from "../hostconfig.js";
@@ -237,7 +238,7 @@ export class UpdateService {
           // The process may have ended meanwhile (its exit waits for this lock): then the record is enough.
           if (await ctl.runtime.isAlive(ctl.runtime.stateDir(rec.Id)).catch(() => true)) {
             rec.HostConfig = before;
-            await ctl.save().catch(() => undefined);
+            await ctl.save().catch(bestEffort("update rollback: record"));
             throw new EngineError("internal", `Cannot update container ${rec.Id}: ${messageOf(e)}`, { cause: e });
           }
         }

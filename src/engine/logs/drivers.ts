@@ -257,6 +257,7 @@ async function syslogAddress(a: string | undefined): Promise<string> {
   const u = new URL(`${proto}://${m[2]}`);
   const port = u.port || "514";
   const host = u.hostname.replace(/^\[|\]$/g, "");
+  // An unresolvable name: the empty address, refused below with dockerd's message.
   const ip = net.isIP(host) ? host : (await lookup(host).catch(() => ({ address: "" }))).address;
   if (!ip) throw initError(`dial ${proto} ${u.host}: lookup ${host}: no such host`);
   const hp = ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;

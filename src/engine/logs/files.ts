@@ -3,10 +3,12 @@
  * the monitor leaves them: FILE, FILE.1 … FILE.N, each rotated one possibly
  * gzipped to FILE.N.gz (compress=true) by the monitor's gzip child. Listing
  * them oldest first, reading them whole, and following FILE across rotations.
+ * A file that is not there is the normal case (the monitor renames, gzips and
+ * deletes them as it goes): hence the plain `.catch(() => undefined)`s.
  */
 import { promises as fs, watch } from "node:fs";
 import path from "node:path";
-import type { PassThrough } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import { gunzipSync } from "node:zlib";
 
 /** Rotated files oldest first: FILE.N … FILE.1, each plain or gzipped; FILE itself is not listed. */
@@ -140,4 +142,45 @@ export async function followLog(file: string, offset: number, out: PassThrough, 
     watcher?.close();
     await fh?.close();
   }
+}
+
+/** Complete records at the start of a buffer and how many bytes they used (`whole`: a rotated file, read to its end). */
+export type LogDecoder<E> = (b: Buffer, whole: boolean) => { entries: E[]; used: number };
+
+/**
+ * The one reader of file-backed logs (json-file, local, the syslog cache): the rotated
+ * files and FILE as one set, the last `tail` records, then (follow) what followLog finds
+ * until `stopWhen`. `emit` writes one record and answers false to stop (past --until,
+ * or the reader went away).
+ */
+export function streamLog<E>(
+  file: string,
+  opts: { tail: number | "all"; follow: boolean; stopWhen?: Promise<unknown> },
+  decode: LogDecoder<E>,
+  emit: (e: E, out: PassThrough) => Promise<boolean>,
+): Readable {
+  const out = new PassThrough();
+  void (async () => {
+    try {
+      const { rotated, current } = await readLogSet(file);
+      let entries: E[] = [];
+      for (const raw of rotated) entries.push(...decode(raw, true).entries);
+      // Only complete records of FILE; a torn last one is read again in follow mode.
+      const first = decode(current, false);
+      entries.push(...first.entries);
+      if (opts.tail !== "all") entries = opts.tail <= 0 ? [] : entries.slice(-opts.tail);
+      for (const e of entries) if (!(await emit(e, out))) return void out.end();
+      entries = [];
+      if (!opts.follow || !opts.stopWhen) return void out.end();
+      await followLog(file, first.used, out, opts.stopWhen, async (b) => {
+        const { entries: more, used } = decode(b, false);
+        for (const e of more) if (!(await emit(e, out))) return false;
+        return used;
+      });
+      out.end();
+    } catch (e) {
+      out.destroy(e as Error);
+    }
+  })();
+  return out;
 }

@@ -8,8 +8,8 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { PassThrough, type Readable } from "node:stream";
-import { type LogReadOptions, detailsPrefix, frame } from "./jsonfile.js";
-import { nanoTime } from "./local.js";
+import type { LogReadOptions } from "./jsonfile.js";
+import { entryBytes } from "./local.js";
 
 interface JournalJson {
   MESSAGE?: string | number[];
@@ -65,11 +65,9 @@ export function readJournalLogs(id: string, opts: LogReadOptions): Readable {
     const msg = Array.isArray(j.MESSAGE) ? Buffer.from(j.MESSAGE) : Buffer.from(j.MESSAGE ?? "", "utf8");
     const isErr = j.PRIORITY === "3";
     if (isErr ? !opts.stderr : !opts.stdout) return;
-    const body = j.CONTAINER_PARTIAL_MESSAGE === "true" ? msg : Buffer.concat([msg, Buffer.from("\n")]);
     const ts = BigInt(j.__REALTIME_TIMESTAMP ?? "0") * 1000n;
-    const head = (opts.timestamps ? `${nanoTime(ts)} ` : "") + (opts.details ? detailsPrefix(journalAttrs(j)) : "");
-    const payload = head ? Buffer.concat([Buffer.from(head), body]) : body;
-    if (!out.write(opts.mux ? frame(isErr ? 2 : 1, payload) : payload)) {
+    const attrs = opts.details ? journalAttrs(j) : undefined;
+    if (!out.write(entryBytes(opts, isErr, ts, attrs, msg, j.CONTAINER_PARTIAL_MESSAGE === "true"))) {
       child.stdout.pause(); // the client is behind: let journalctl wait
       out.once("drain", () => child.stdout.resume());
     }

@@ -1,5 +1,5 @@
-import { PassThrough, type Readable } from "node:stream";
-import { followLog, readLogSet } from "./files.js";
+import type { PassThrough, Readable } from "node:stream";
+import { streamLog } from "./files.js";
 
 /** One json-file log line, as Docker's json-file driver writes it. */
 export interface LogEntry {
@@ -75,9 +75,8 @@ export function detailsPrefix(attrs: Record<string, string> | undefined): string
  * followLog's (across rotations, until `stopWhen` and the end of the file).
  */
 export function readLogs(file: string, opts: LogReadOptions): Readable {
-  const out = new PassThrough();
   /** false once past --until. */
-  const emit = async (e: LogEntry): Promise<boolean> => {
+  const emit = async (e: LogEntry, out: PassThrough): Promise<boolean> => {
     if (e.stream === "stdout" ? !opts.stdout : !opts.stderr) return true;
     const t = timeSeconds(e.time);
     if (opts.since > 0 && t < opts.since) return true;
@@ -87,57 +86,20 @@ export function readLogs(file: string, opts: LogReadOptions): Readable {
     await put(out, opts.mux ? frame(e.stream === "stdout" ? 1 : 2, payload) : payload);
     return !out.destroyed;
   };
-  const parse = (line: string): LogEntry | undefined => {
-    if (line === "") return undefined;
-    try {
-      return JSON.parse(line) as LogEntry;
-    } catch {
-      return undefined; // a torn last line while the writer is mid-write
-    }
-  };
+  return streamLog(file, opts, decodeLines, emit);
+}
 
-  void (async () => {
-    let offset = 0;
+/** The JSON lines of a buffer: whole lines only (a torn last line is read again once the writer completes it), unless `whole`. */
+function decodeLines(b: Buffer, whole: boolean): { entries: LogEntry[]; used: number } {
+  const used = whole ? b.length : b.lastIndexOf(10) + 1;
+  const entries: LogEntry[] = [];
+  for (const line of b.subarray(0, used).toString("utf8").split("\n")) {
+    if (line === "") continue;
     try {
-      const { rotated, current } = await readLogSet(file);
-      let entries: LogEntry[] = [];
-      for (const raw of [...rotated, current]) {
-        let text = raw.toString("utf8");
-        if (raw === current) {
-          // Only complete lines; a partial last line is read again in follow mode.
-          const lastNl = text.lastIndexOf("\n");
-          offset = Buffer.byteLength(text.slice(0, lastNl + 1));
-          text = text.slice(0, lastNl + 1);
-        }
-        for (const line of text.split("\n")) {
-          const e = parse(line);
-          if (e) entries.push(e);
-        }
-      }
-      if (opts.tail !== "all") entries = opts.tail <= 0 ? [] : entries.slice(-opts.tail);
-      for (const e of entries) if (!(await emit(e))) {
-        out.end();
-        return;
-      }
-      entries = [];
-      if (!opts.follow || !opts.stopWhen) {
-        out.end();
-        return;
-      }
-      await followLog(file, offset, out, opts.stopWhen, async (b) => {
-        // whole lines only: a torn last line is read again once the writer completes it
-        let used = 0;
-        for (let nl = b.indexOf(10); nl >= 0; nl = b.indexOf(10, used)) {
-          const e = parse(b.subarray(used, nl).toString("utf8"));
-          used = nl + 1;
-          if (e && !(await emit(e))) return false;
-        }
-        return used;
-      });
-      out.end();
-    } catch (e) {
-      out.destroy(e as Error);
+      entries.push(JSON.parse(line) as LogEntry);
+    } catch {
+      // a torn last line while the writer is mid-write
     }
-  })();
-  return out;
+  }
+  return { entries, used };
 }

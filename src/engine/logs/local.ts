@@ -5,9 +5,9 @@
  * Hand-written: a four-field protobuf message does not warrant a protobuf
  * library, and the reader must stop cleanly at a torn last entry.
  */
-import { PassThrough, type Readable } from "node:stream";
-import { followLog, readLogSet } from "./files.js";
-import { type LogReadOptions, frame, put } from "./jsonfile.js";
+import type { PassThrough, Readable } from "node:stream";
+import { streamLog } from "./files.js";
+import { type LogReadOptions, detailsPrefix, frame, put } from "./jsonfile.js";
 
 export interface LocalEntry {
   source: string;
@@ -76,43 +76,29 @@ export function nanoTime(ns: bigint): string {
   return `${new Date(Number(sec) * 1000).toISOString().slice(0, 19)}.${frac}Z`;
 }
 
+/**
+ * One entry of the local format or the journal as `docker logs` sends it:
+ * `[time ][attrs ]line[\n]` (no newline after a partial line), framed when muxed.
+ */
+export function entryBytes(opts: LogReadOptions, isErr: boolean, timeNano: bigint, attrs: Record<string, string> | undefined, line: Buffer, partial: boolean): Buffer {
+  const body = partial ? line : Buffer.concat([line, Buffer.from("\n")]);
+  const head = (opts.timestamps ? `${nanoTime(timeNano)} ` : "") + (opts.details ? detailsPrefix(attrs) : "");
+  const payload = head ? Buffer.concat([Buffer.from(head), body]) : body;
+  return opts.mux ? frame(isErr ? 2 : 1, payload) : payload;
+}
+
 /** Stream a local-format log as GET /containers/{id}/logs does (same options as the json-file reader). */
 export function readLocalLogs(file: string, opts: LogReadOptions): Readable {
-  const out = new PassThrough();
   /** false once past --until (or the reader is gone). */
-  const emit = async (e: LocalEntry): Promise<boolean> => {
+  const emit = async (e: LocalEntry, out: PassThrough): Promise<boolean> => {
     const isOut = e.source !== "stderr";
     if (isOut ? !opts.stdout : !opts.stderr) return true;
     const t = Number(e.timeNano) / 1e9;
     if (opts.since > 0 && t < opts.since) return true;
     if (opts.until > 0 && t > opts.until) return false;
-    const body = e.partial ? e.line : Buffer.concat([e.line, Buffer.from("\n")]);
     // --details: the local format keeps no attrs, so dockerd prints only the separating space
-    const head = (opts.timestamps ? `${nanoTime(e.timeNano)} ` : "") + (opts.details ? " " : "");
-    const payload = head ? Buffer.concat([Buffer.from(head), body]) : body;
-    await put(out, opts.mux ? frame(isOut ? 1 : 2, payload) : payload);
+    await put(out, entryBytes(opts, !isOut, e.timeNano, undefined, e.line, e.partial));
     return !out.destroyed;
   };
-  void (async () => {
-    try {
-      let entries: LocalEntry[] = [];
-      const { rotated, current } = await readLogSet(file);
-      for (const raw of rotated) entries.push(...decodeEntries(raw).entries);
-      const first = decodeEntries(current);
-      entries.push(...first.entries);
-      const offset = first.used;
-      if (opts.tail !== "all") entries = opts.tail <= 0 ? [] : entries.slice(-opts.tail);
-      for (const e of entries) if (!(await emit(e))) return void out.end();
-      if (!opts.follow || !opts.stopWhen) return void out.end();
-      await followLog(file, offset, out, opts.stopWhen, async (b) => {
-        const { entries: more, used } = decodeEntries(b);
-        for (const e of more) if (!(await emit(e))) return false;
-        return used;
-      });
-      out.end();
-    } catch (e) {
-      out.destroy(e as Error);
-    }
-  })();
-  return out;
+  return streamLog(file, opts, decodeEntries, emit);
 }
