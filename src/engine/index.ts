@@ -157,7 +157,7 @@ export class Engine {
       defaultRuntime: path.basename(opts.runtime),
       ...(opts.logDriver ? { logDriver: opts.logDriver } : {}),
       ...(opts.logOpts ? { logOpts: opts.logOpts } : {}),
-      storage: this.volumes,
+      storage: this.volumes.storage,
       networking: this.networks,
       defaultUlimits: opts.defaultUlimits ?? [],
     };
