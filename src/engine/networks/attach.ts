@@ -93,7 +93,7 @@ export class NetworkAttacher implements ContainerNetworking {
     if (t.Id === rec.Id) throw invalid("cannot join own network namespace");
     if (!t.State.Running) throw conflict(`cannot join network namespace of a non running container: container ${t.Id} is ${t.State.Status}`);
     const tc = this.s.state.get(t.Id);
-    // No resolv.conf of the target (it is being removed): the default one.
+    // A target without a resolv.conf (normal for some): the joining container gets the default one.
     const resolvConf = await fs.readFile(t.ResolvConfPath, "utf8").catch(() => undefined);
     const hostsEntries = (tc?.endpoints ?? []).map((e) => `${e.ip}\t${t.Config.Hostname}`);
     const base = { hostsEntries, ...(resolvConf !== undefined ? { resolvConf } : {}) };

@@ -77,7 +77,7 @@ export class NetworkReconciler {
     const out: T[] = [];
     for (const f of await fs.readdir(dir)) {
       if (!f.endsWith(".json")) continue;
-      const v = await readJson<T>(path.join(dir, f)).catch(() => undefined);
+      const v = await readJson<T>(path.join(dir, f)).catch(() => undefined); // unreadable: left out (see above)
       if (v) out.push(v);
     }
     return out;

@@ -38,7 +38,7 @@ export async function ensureBindSource(mp: MountPoint, owner: Owner): Promise<vo
 
 /** Create the mount target inside the root: a directory, or an empty file for a file source. */
 export async function ensureTarget(rootfs: string, dest: string, source: string, owner: Owner): Promise<void> {
-  const st = await fs.stat(source).catch(() => undefined);
+  const st = await fs.stat(source).catch(() => undefined); // no source yet: a directory target
   if (st && !st.isDirectory()) await createFileInRoot(rootfs, dest, 0o755, owner);
   else await mkdirInRoot(rootfs, dest, 0o755, owner);
 }

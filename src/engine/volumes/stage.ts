@@ -58,7 +58,7 @@ export class SubpathStages {
       const r = await run("umount", ["-n", stage]).then(() => true, () => false);
       if (!r) break;
     }
-    const st = await fs.lstat(stage).catch(() => undefined);
+    const st = await fs.lstat(stage).catch(() => undefined); // no stage: nothing to remove
     if (st === undefined) return;
     await (st.isDirectory() ? fs.rmdir(stage) : fs.unlink(stage)).catch((e: unknown) => this.log.warn(`removing ${stage}: ${messageOf(e)}`));
   }
