@@ -155,8 +155,8 @@ export class Engine {
       defaultRuntime: path.basename(opts.runtime),
       ...(opts.logDriver ? { logDriver: opts.logDriver } : {}),
       ...(opts.logOpts ? { logOpts: opts.logOpts } : {}),
-      storage: this.volumes,
-      networking: this.networks,
+      storage: this.volumes.storage,
+      networking: this.networks.attachment,
       defaultUlimits: opts.defaultUlimits ?? [],
     };
     this.containers = new ContainerService(this.containerOpts);
@@ -181,7 +181,7 @@ export class Engine {
     this.imageArchive = new ImageArchiveService({ store: this.store, events: this.events, log: opts.log, tmpRoot: path.join(opts.dataRoot, "tmp", "image-load") });
     this.build = new BuildService({
       store: this.store,
-      networks: this.networks,
+      networks: this.networks.attachment,
       runtime: this.runtimes.get(path.basename(opts.runtime)) as Runtime,
       dataRoot: opts.dataRoot,
       log: opts.log,

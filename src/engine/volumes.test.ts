@@ -38,12 +38,12 @@ describe("the volumes backend (ContainerStorage and /volumes)", () => {
   const recs = new Map<string, ContainerRecord>();
   const events = new Events();
   const create = async (rec: ContainerRecord) => {
-    await vs.onCreate(rec);
+    await vs.storage.onCreate(rec);
     recs.set(rec.Id, rec);
     return rec;
   };
   const remove = async (rec: ContainerRecord, v: boolean) => {
-    await vs.onRemove(rec, v);
+    await vs.storage.onRemove(rec, v);
     recs.delete(rec.Id);
   };
 
@@ -74,7 +74,7 @@ describe("the volumes backend (ContainerStorage and /volumes)", () => {
         { "/anon": {}, "/named": {} },
       ),
     );
-    const mounts = vs.inspectMounts(rec) as Record<string, unknown>[];
+    const mounts = vs.storage.inspectMounts(rec) as Record<string, unknown>[];
     assert.equal(mounts.length, 4, "the image VOLUME /named is covered by the named volume");
     const anon = mounts.find((m) => m["Destination"] === "/anon") as Record<string, unknown>;
     assert.match(anon["Name"] as string, /^[0-9a-f]{64}$/);
@@ -98,7 +98,7 @@ describe("the volumes backend (ContainerStorage and /volumes)", () => {
     await fs.writeFile(path.join(rootfs, "etc", "app", "conf"), "image-content");
     await fs.symlink("/etc", path.join(rootfs, "etclink"));
     const rec = await create(record({ Binds: ["cfg:/etclink/app", "/tmp:/mnt/tmp:rslave"], Mounts: [{ Type: "tmpfs", Target: "/run/x", TmpfsOptions: { Mode: 0o1777 } }] }));
-    const oci = await vs.mounts(rec, rootfs);
+    const oci = await vs.storage.mounts(rec, rootfs);
     assert.deepEqual(oci.map((m) => m.destination), ["/etclink/app", "/mnt/tmp", "/run/x"]);
     assert.deepEqual(oci[0]?.options, ["rbind", "rprivate"]);
     assert.deepEqual(oci[1]?.options, ["rbind", "rslave"]);
@@ -109,7 +109,7 @@ describe("the volumes backend (ContainerStorage and /volumes)", () => {
     assert.equal(existsSync(path.join(rootfs, "run", "x")), false, "tmpfs targets are left to the runtime (an existing directory would give the tmpfs its mode)");
     assert.equal(rec.MountPoints?.[0]?.CopyData, false, "copy-up happens on first use only");
     await fs.rm(path.join(data, "conf"));
-    await vs.mounts(rec, rootfs);
+    await vs.storage.mounts(rec, rootfs);
     assert.equal(existsSync(path.join(data, "conf")), false);
     await remove(rec, false);
   });
@@ -125,25 +125,25 @@ describe("the volumes backend (ContainerStorage and /volumes)", () => {
     const data = path.join(base, "volumes", "subvol", "_data");
     await fs.mkdir(path.join(data, "a", "sub"), { recursive: true });
     await fs.writeFile(path.join(data, "a", "sub", "f"), "volume");
-    const [m] = await vs.mounts(rec, rootfs);
+    const [m] = await vs.storage.mounts(rec, rootfs);
     const stage = m?.source ?? "";
     assert.equal(path.dirname(stage), path.join(base, "stage"), "the runtime mounts our stage, not a path inside the volume");
     // A container sharing the volume swaps a for a symlink to a host directory before the runtime mounts.
     await fs.rename(path.join(data, "a"), path.join(data, "a.moved"));
     await fs.symlink(outside, path.join(data, "a"));
     assert.equal(await fs.readFile(path.join(stage, "f"), "utf8"), "volume");
-    await vs.afterCreate(rec);
+    await vs.storage.afterCreate(rec);
     assert.equal(existsSync(stage), false, "the stage is unmounted and removed once the container is created");
     await fs.writeFile(path.join(data, "a.moved", "sub", "f"), "volume");
 
     // Resolved as inside the volume: an absolute symlink stays in it; a missing subpath is Docker's error.
     const rec2 = await create(record({ Mounts: [subMount("a/sub")] }));
-    await assert.rejects(vs.mounts(rec2, rootfs), (e: unknown) => isEngineError(e, "invalid") && /^cannot access path .*\/_data\/.*: no such file or directory$/.test((e as Error).message));
+    await assert.rejects(vs.storage.mounts(rec2, rootfs), (e: unknown) => isEngineError(e, "invalid") && /^cannot access path .*\/_data\/.*: no such file or directory$/.test((e as Error).message));
     await fs.rm(path.join(data, "a"));
     await fs.symlink("/a.moved", path.join(data, "a"));
-    const [m2] = await vs.mounts(rec2, rootfs);
+    const [m2] = await vs.storage.mounts(rec2, rootfs);
     assert.equal(await fs.readFile(path.join(m2?.source ?? "", "f"), "utf8"), "volume");
-    await vs.afterCreate(rec2);
+    await vs.storage.afterCreate(rec2);
     assert.deepEqual(await fs.readdir(path.join(base, "stage")), []);
     await remove(rec, false);
     await remove(rec2, false);
@@ -167,14 +167,14 @@ describe("the volumes backend (ContainerStorage and /volumes)", () => {
     const rootfs = path.join(base, "rootfs2");
     await fs.mkdir(rootfs);
     const rec = await create(record({ Binds: ["etcvol:/etc"] }));
-    const oci = await vs.mounts(rec, rootfs);
+    const oci = await vs.storage.mounts(rec, rootfs);
     assert.deepEqual(oci.map((m) => m.destination), ["/etc", "/etc/resolv.conf", "/etc/hostname", "/etc/hosts"]);
     await remove(rec, false);
   });
 
   it("refuses what Docker refuses at create", async () => {
     const bad = async (hc: ContainerRecord["HostConfig"], msg: string | RegExp) =>
-      assert.rejects(vs.onCreate(record(hc)), (e: unknown) => isEngineError(e, "invalid") && (typeof msg === "string" ? (e as Error).message === msg : msg.test((e as Error).message)));
+      assert.rejects(vs.storage.onCreate(record(hc)), (e: unknown) => isEngineError(e, "invalid") && (typeof msg === "string" ? (e as Error).message === msg : msg.test((e as Error).message)));
     await bad({ Mounts: [{ Type: "bind", Source: "/does/not/exist", Target: "/x" }] }, 'invalid mount config for type "bind": bind source path does not exist: /does/not/exist');
     await bad({ Binds: ["v1:/x", "v2:/x"] }, "Duplicate mount point: /x");
     await bad({ Mounts: [{ Type: "bind", Source: base, Target: "/p", BindOptions: { Propagation: "rprivate" } }] }, /^invalid mount config: must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root/);

@@ -104,6 +104,7 @@ export class Aardvark {
   /** Make the server answer for exactly these networks (serialized; waits until it serves them). */
   update(nets: DnsNetwork[]): Promise<void> {
     const next = this.chain.then(() => this.doUpdate(nets));
+    // The chain only orders updates: each caller gets its own update's failure.
     this.chain = next.catch(() => undefined);
     return next;
   }

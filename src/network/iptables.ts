@@ -12,6 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
+import { bestEffort } from "../util/besteffort.js";
 import { run } from "../util/exec.js";
 
 export interface FwBridge {
@@ -274,7 +275,7 @@ export class Firewall {
     for (const c of [this.names.dnat, this.names.postrouting]) if (exists.has(`nat/${c}`)) out.nat.push(`-F ${c}`, `-X ${c}`);
     for (const c of [this.names.forward, this.names.input]) if (exists.has(`filter/${c}`)) out.filter.push(`-F ${c}`, `-X ${c}`);
     if (exists.has(`raw/${this.names.raw}`)) out.raw.push(`-F ${this.names.raw}`, `-X ${this.names.raw}`);
-    await run(this.restoreBin, ["--noflush"], { input: restoreText(out) }).catch(() => undefined);
+    await run(this.restoreBin, ["--noflush"], { input: restoreText(out) }).catch(bestEffort("removing iptables chains"));
     this.lastApplied = "";
   }
 }

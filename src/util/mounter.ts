@@ -6,22 +6,15 @@
  * The same helper creates a container's network namespace and runs `ip -batch`
  * in it (its fork of a small static process is cheap).
  * Requests are serialized; a server that died or stopped answering is replaced
- * on the next request. It exits when berthd's pipe closes or berthd dies.
+ * on the next request (util/helperproc.ts). It exits when berthd's pipe closes or berthd dies.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
-import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { EngineError } from "./errors.js";
+import { HelperProcess } from "./helperproc.js";
 
 const TIMEOUT_MS = 30_000;
-
-interface Pending {
-  resolve: () => void;
-  reject: (e: Error) => void;
-  what: string;
-}
 
 /** The monitor binary, as runtime/monitor-client.ts finds it (env BERTH_MONITOR overrides). */
 function helperBinary(): string {
@@ -32,12 +25,23 @@ function helperBinary(): string {
 }
 
 export class Mounter {
-  private child: ChildProcessWithoutNullStreams | undefined;
   private out = "";
-  private pending: Pending | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  /** What the request in flight is about: the prefix of its error. */
+  private what = "";
+  private readonly helper: HelperProcess;
 
-  constructor(private readonly bin = helperBinary()) {}
+  constructor(bin = helperBinary()) {
+    this.helper = new HelperProcess({
+      name: "mount helper",
+      command: bin,
+      args: ["--mount-server"],
+      timeoutMs: TIMEOUT_MS,
+      onStart: () => {
+        this.out = "";
+      },
+      onStdout: (text) => this.read(text),
+    });
+  }
 
   /** mount(source, target, type, 0, data), relative paths in data resolved against cwd. */
   mount(type: string, source: string, target: string, data: string, cwd = ""): Promise<void> {
@@ -57,92 +61,28 @@ export class Mounter {
     return this.request(["netns", file, ip, batch], ip);
   }
 
+  /** A request is its fields, each ended by a NUL byte; the answer is one line: "0", or "<errno> <message>". */
   private request(fields: string[], what: string): Promise<void> {
     if (fields.some((f) => f.includes("\0"))) return Promise.reject(new EngineError("invalid", `${what}: NUL byte in an argument`));
-    const next = this.chain.then(() => this.exec(fields, what));
-    this.chain = next.catch(() => undefined);
-    return next;
+    return this.helper.request(() => {
+      this.what = what;
+      return fields.map((f) => `${f}\0`).join("");
+    }, what);
   }
 
-  private start(): ChildProcessWithoutNullStreams {
-    const child = spawn(this.bin, ["--mount-server"], { stdio: ["pipe", "pipe", "pipe"] });
-    this.out = "";
-    child.stdout.on("data", (b: Buffer) => {
-      this.out += b.toString();
-      const nl = this.out.indexOf("\n");
-      if (nl < 0) return;
-      const line = this.out.slice(0, nl);
-      this.out = this.out.slice(nl + 1);
-      this.answer(line);
-    });
-    child.stderr.resume();
-    child.stdin.on("error", () => undefined);
-    child.on("error", (e) => this.fail(child, e));
-    child.on("exit", (code, signal) => this.fail(child, new Error(`mount helper exited (${code ?? signal})`)));
-    this.idle(child);
-    return child;
-  }
-
-  /** Idle, the helper must not keep the daemon alive; busy, it must. */
-  private idle(child: ChildProcessWithoutNullStreams): void {
-    child.unref();
-    for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as Partial<Socket>).unref?.();
-  }
-
-  private busy(child: ChildProcessWithoutNullStreams): void {
-    child.ref();
-    (child.stdout as unknown as Partial<Socket>).ref?.();
-  }
-
-  private exec(fields: string[], what: string): Promise<void> {
-    if (!this.child) this.child = this.start();
-    const child = this.child;
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.fail(child, new Error(`mount helper did not answer within ${TIMEOUT_MS} ms`));
-        child.kill("SIGKILL");
-      }, TIMEOUT_MS);
-      this.pending = {
-        what,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.busy(child);
-      child.stdin.write(fields.map((f) => `${f}\0`).join(""));
-    });
-  }
-
-  private answer(line: string): void {
-    const p = this.pending;
-    if (!p) return;
-    this.pending = undefined;
-    if (this.child) this.idle(this.child);
-    if (line === "0") return p.resolve();
+  private read(text: string): void {
+    this.out += text;
+    const nl = this.out.indexOf("\n");
+    if (nl < 0) return;
+    const line = this.out.slice(0, nl);
+    this.out = this.out.slice(nl + 1);
+    if (line === "0") return this.helper.finish();
     const m = /^(\d+) (.*)$/.exec(line);
-    p.reject(new EngineError("internal", `${p.what}: ${m ? m[2] : line}`));
-  }
-
-  private fail(child: ChildProcessWithoutNullStreams, e: Error): void {
-    if (this.child !== child) return;
-    this.child = undefined;
-    const p = this.pending;
-    this.pending = undefined;
-    p?.reject(new EngineError("internal", `${p.what}: ${e.message}`));
+    this.helper.finish(new EngineError("internal", `${this.what}: ${m ? m[2] : line}`));
   }
 
   close(): void {
-    const c = this.child;
-    this.child = undefined;
-    if (c) {
-      c.stdin.end();
-      c.kill();
-    }
+    this.helper.close();
   }
 }
 

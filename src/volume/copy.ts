@@ -14,6 +14,7 @@
  */
 import fss, { type BigIntStats, promises as fs, constants as fsc } from "node:fs";
 import { at, closeQuietly, lstatAt, openDirAt, procAt, readdirAt, readlinkAt } from "../image/index.js";
+import { bestEffort } from "../util/besteffort.js";
 import { run } from "../util/exec.js";
 
 const CHUNK = 1 << 20;
@@ -176,7 +177,7 @@ export async function isEmptyDir(p: string): Promise<boolean> {
   try {
     return (await dh.read()) === null;
   } finally {
-    await dh.close().catch(() => undefined);
+    await dh.close().catch(bestEffort(`closing ${p}`));
   }
 }
 

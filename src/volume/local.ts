@@ -90,7 +90,7 @@ export class LocalDriver {
     await ensureDir(this.root, 0o701);
     for (const name of await fs.readdir(this.root)) {
       const dir = this.dir(name);
-      const st = await fs.lstat(dir).catch(() => undefined);
+      const st = await fs.lstat(dir).catch(() => undefined); // gone meanwhile: nothing to load
       if (!st?.isDirectory()) continue;
       for (const f of await fs.readdir(dir)) if (f.startsWith(".tmp-")) await fs.rm(path.join(dir, f), { force: true });
       const rec = await readJson<VolumeRecord>(path.join(dir, META)).catch((e: unknown) => {

@@ -19,6 +19,7 @@ import fss, { constants as fsc } from "node:fs";
 import path from "node:path";
 import { ScopedRoot, openDirAt, lstatAt, procAt } from "../image/index.js";
 import { errnoCode, internal, invalid, messageOf } from "../util/errors.js";
+import { bestEffort } from "../util/besteffort.js";
 import { run } from "../util/exec.js";
 import { mountPoints } from "./mountinfo.js";
 import type { Owner } from "./rootfs.js";
@@ -188,7 +189,7 @@ export async function mountView(rootfs: string, mounts: readonly ViewMount[], o:
         if (m.recursive && !m.readOnlyNonRecursive) {
           // Docker makes read-only binds recursively read-only (best effort, as it does).
           for (const sub of (await mountPoints()).filter((p) => p.startsWith(`${stage}/`))) {
-            await mountCmd(["-o", "remount,bind,ro", sub]).catch(() => undefined);
+            await mountCmd(["-o", "remount,bind,ro", sub]).catch(bestEffort(`read-only remount of ${sub}`));
           }
         }
       }
