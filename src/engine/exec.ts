@@ -14,7 +14,7 @@ import type { Duplex } from "node:stream";
 import { z } from "zod";
 import { EngineError, conflict, errnoCode, invalid, messageOf, notFound } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import { type OciProcess, type OciSpec, type Runtime, DEFAULT_PATH_ENV, execConfinement, hostNofile, resolveUser } from "../runtime/index.js";
+import { type OciProcess, type OciSpec, type OciUser, type Runtime, DEFAULT_PATH_ENV, execProcess, resolveUser, specHost } from "../runtime/index.js";
 import type { ContainerService } from "./containers.js";
 import type { Events } from "./events.js";
 import { newId } from "./names.js";
@@ -361,29 +361,14 @@ export class ExecService {
     if (rec.State.Paused) throw conflict(`Container ${name} is paused, unpause the container before exec`);
   }
 
-  /**
-   * The exec's process, as Docker builds it: the container's confinement (the runtime's
-   * execConfinement) and rlimits, with the exec's args, env, cwd, user and terminal.
-   */
+  /** The exec's process (runtime/ocispec's execProcess), its user resolved in the container's root. */
   private async processOf(ex: ExecRecord, rec: ContainerRecord, spec: OciSpec, consoleSize: [number, number] | undefined): Promise<OciProcess> {
-    const base = spec.process;
-    let user = base.user;
+    let user: OciUser | undefined;
     if (ex.user !== "") {
       const { home: _home, ...u } = await resolveUser(spec.root.path, ex.user, rec.HostConfig.GroupAdd ?? []);
       user = u;
     }
-    const proc: OciProcess = {
-      terminal: ex.tty,
-      ...(ex.tty && consoleSize && consoleSize[0] > 0 && consoleSize[1] > 0 ? { consoleSize: { height: consoleSize[0], width: consoleSize[1] } } : {}),
-      user,
-      args: [ex.entrypoint, ...ex.args],
-      env: ex.env,
-      cwd: ex.workingDir || "/",
-      ...execConfinement(base, ex.privileged),
-      rlimits: base.rlimits ?? [hostNofile()],
-      ...(base.oomScoreAdj !== undefined ? { oomScoreAdj: base.oomScoreAdj } : {}),
-    };
-    return proc;
+    return execProcess(spec, { args: [ex.entrypoint, ...ex.args], env: ex.env, cwd: ex.workingDir, tty: ex.tty, consoleSize, ...(user ? { user } : {}), privileged: ex.privileged }, specHost());
   }
 
   /** Docker unregisters a container's execs when it stops (inspect then says "No such exec instance"). */

@@ -23,11 +23,12 @@ import type { OciMount, OciProcess, OciRlimit, OciSpec } from "./spec.js";
 import { oomKillFile } from "./cgroups.js";
 
 export type { ExitStatus, LogSinks, OciSpec, OciProcess, OciMount, OciRlimit };
-export { buildSpec, DEFAULT_CAPABILITIES, DEFAULT_HOSTS_LINES, DEFAULT_PATH_ENV, MASKED_PATHS, READONLY_PATHS, hostNofile } from "./spec.js";
+export { DEFAULT_HOSTS_LINES, DEFAULT_PATH_ENV } from "./spec.js";
+export type { IdMapping, OciDevice, OciUser } from "./spec.js";
+export * from "./ocispec/index.js";
 export { resolveUser, readInRoot } from "./user.js";
 export { defaultSeccompProfile, profileFromDockerJson } from "./seccomp.js";
 export type { OciSeccomp } from "./seccomp.js";
-export { ALL_CAPABILITIES, apparmorEnabled, defaultApparmorProfile, execConfinement, hostCapabilities } from "./confinement.js";
 export {
   CGROUP_ROOT,
   cgroupHostInfo,

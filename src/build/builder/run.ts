@@ -22,7 +22,7 @@ import type { Digest } from "../../util/digest.js";
 import { EngineError, invalid, messageOf } from "../../util/errors.js";
 import { mkdirp } from "../../util/fsutil.js";
 import type { ImageStore } from "../../image/index.js";
-import { DEFAULT_HOSTS_LINES, type OciMount, type OciRlimit, type Runtime, buildSpec, resolveUser } from "../../runtime/index.js";
+import { DEFAULT_HOSTS_LINES, type OciMount, type OciRlimit, type Runtime, containerSpecOf, resolveUser, specHost } from "../../runtime/index.js";
 import { mkdirAllInRoot } from "./fsops.js";
 
 export interface RunStepInput {
@@ -110,41 +110,35 @@ export class RunExecutor {
         await fs.chown(work, 0, idMap.root.gid);
         await fs.chmod(work, 0o710);
       }
-      const hostname = id.slice(0, 12);
       const hostMode = input.network === "host";
+      const hostname = hostMode ? os.hostname() : id.slice(0, 12);
       if (hostMode && idMap) throw invalid("cannot share the host's network namespace when user namespaces are enabled");
       if (!hostMode && input.network !== "none" && this.network) net = await this.network(id, input.network, idMap !== undefined);
-      await fs.writeFile(path.join(work, "hostname"), `${hostMode ? os.hostname() : hostname}\n`);
+      await fs.writeFile(path.join(work, "hostname"), `${hostname}\n`);
       const hostsExtra = (net?.hostsEntries ?? []).map((l) => `${l}\n`).join("");
       await fs.writeFile(path.join(work, "hosts"), hostMode ? readHost("/etc/hosts", "127.0.0.1\tlocalhost\n") : HOSTS + hostsExtra);
       await fs.writeFile(path.join(work, "resolv.conf"), net?.resolvConf ?? readHost("/etc/resolv.conf", ""));
-      const extraMounts: OciMount[] = [];
+      const mounts: OciMount[] = [];
       if (input.pipes && input.pipes.length > 0) {
         const pipes = path.join(work, "pipes");
         await mkdirp(pipes, 0o755);
         for (const p of input.pipes) await fs.writeFile(path.join(pipes, p.name), p.data, { mode: 0o755 });
-        extraMounts.push({ destination: "/dev/pipes", type: "bind", source: pipes, options: ["rbind", "ro", "rprivate"] });
+        mounts.push({ destination: "/dev/pipes", type: "bind", source: pipes, options: ["rbind", "ro", "rprivate"] });
       }
-      const env = [...input.env];
-      if (!env.some((e) => e.startsWith("HOSTNAME="))) env.unshift(`HOSTNAME=${hostMode ? os.hostname() : hostname}`);
-      if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home}`);
-      const { home: _home, ...ociUser } = user;
-      const spec = buildSpec({
-        rootfs,
-        hostname: hostMode ? os.hostname() : hostname,
+      // The same builder as `docker run`, with a HostConfig of Docker's defaults: RUN is confined as a container.
+      const spec = containerSpecOf({
+        id,
         args: input.args,
-        env,
-        cwd,
-        user: ociUser,
-        terminal: false,
+        config: { Hostname: hostname, Env: input.env, WorkingDir: cwd, Tty: false },
+        hostConfig: input.shmSize ? { ShmSize: input.shmSize } : {},
+        rootfs,
+        user,
         etcFiles: { hostname: path.join(work, "hostname"), hosts: path.join(work, "hosts"), resolvConf: path.join(work, "resolv.conf") },
-        cgroupsPath: `/berth/${id}`,
-        ...(input.shmSize ? { shmSize: input.shmSize } : {}),
+        net: { ...(hostMode ? { hostNamespaces: ["network"] } : {}), ...(net?.netns ? { joinNamespaces: { network: net.netns } } : {}) },
+        mounts,
+        ...(idMap ? { idMappings: idMap.oci() } : {}),
         ...(this.rlimits ? { rlimits: this.rlimits() } : {}),
-        ...(hostMode ? { hostNamespaces: ["network"] } : {}),
-        ...(net?.netns ? { joinNamespaces: { network: net.netns } } : {}),
-        ...(idMap ? { userNamespace: idMap.oci() } : {}),
-        extraMounts,
+        host: specHost(),
       });
 
       input.signal?.throwIfAborted();
