@@ -30,7 +30,7 @@ const INIT_CANDIDATES = ["/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/l
 export async function findInitBinary(candidates = [process.env["BERTH_INIT_PATH"], ...INIT_CANDIDATES]): Promise<string> {
   for (const c of candidates) {
     if (!c) continue;
-    const fh = await fs.open(c, "r").catch(() => undefined);
+    const fh = await fs.open(c, "r").catch(() => undefined); // most candidates are absent
     if (!fh) continue;
     try {
       const st = await fh.stat();
@@ -68,7 +68,7 @@ async function deviceAt(p: string, perms: string): Promise<FoundDevice | "notDev
 /** Docker's DevicesFromPath: one device node, or every device under a directory. */
 export async function devicesFromPath(pathOnHost: string, pathInContainer: string, perms: string): Promise<FoundDevice[]> {
   let resolved = pathOnHost;
-  const lst = await fs.lstat(pathOnHost).catch(() => undefined);
+  const lst = await fs.lstat(pathOnHost).catch(() => undefined); // a missing path is reported below, by deviceAt
   if (lst?.isSymbolicLink()) resolved = await fs.realpath(pathOnHost).catch(() => pathOnHost);
   let reason: string;
   try {

@@ -358,7 +358,7 @@ export class MonitorControl {
       throw internal(`unexpected reply from monitor: ${JSON.stringify(r)}`);
     };
     const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
+    this.chain = p.catch(() => undefined); // the caller gets the failure through p; the chain only orders requests
     return p;
   }
 

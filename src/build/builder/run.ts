@@ -21,6 +21,7 @@ import { Readable } from "node:stream";
 import type { Digest } from "../../util/digest.js";
 import { EngineError, invalid, messageOf } from "../../util/errors.js";
 import { mkdirp } from "../../util/fsutil.js";
+import { bestEffort } from "../../util/besteffort.js";
 import type { ImageStore } from "../../image/index.js";
 import { DEFAULT_HOSTS_LINES, type OciMount, type OciRlimit, type Runtime, containerSpecOf, resolveUser, specHost } from "../../runtime/index.js";
 import { mkdirAllInRoot } from "./fsops.js";
@@ -90,6 +91,7 @@ export class RunExecutor {
   async run(input: RunStepInput): Promise<RunStepResult> {
     const id = randomBytes(32).toString("hex");
     const key = `${RunExecutor.PREFIX}${id}`;
+    const ctr = this.runtime.container(id);
     const layers = this.store.layers;
     const work = path.join(this.tmpRoot, `run-${id.slice(0, 16)}`);
     let created = false;
@@ -144,28 +146,27 @@ export class RunExecutor {
       input.signal?.throwIfAborted();
       input.onCreate?.(id);
       try {
-        const { pid } = await this.runtime.create(id, spec, { tty: false, stdin: false });
+        const { pid } = await ctr.create(spec, { tty: false, stdin: false });
         created = true;
         await net?.afterCreate?.(pid);
       } catch (e) {
         throw new EngineError("invalid", `failed to create task for container: ${messageOf(e)}`);
       }
       created = true;
-      const stateDir = this.runtime.stateDir(id);
-      const sock = await this.runtime.attach(stateDir, { stdin: false, stdout: true, stderr: true, stdinOnce: false });
+      const sock = await ctr.attach({ stdin: false, stdout: true, stderr: true, stdinOnce: false });
       const drained = demux(sock, input.stdout, input.stderr, input.backpressure);
       const onAbort = (): void => {
-        void this.runtime.kill(id, stateDir, 9).catch(() => undefined);
+        void ctr.kill(9).catch(bestEffort("killing an aborted RUN step"));
       };
       input.signal?.addEventListener("abort", onAbort, { once: true });
       let exitCode: number;
       try {
         try {
-          await this.runtime.start(stateDir);
+          await ctr.start();
         } catch (e) {
           throw new EngineError("invalid", `failed to start the container: ${messageOf(e)}`);
         }
-        exitCode = (await this.runtime.wait(stateDir)).exitCode;
+        exitCode = (await ctr.wait()).exitCode;
         // The monitor closes the attach socket once the output is drained.
         await Promise.race([drained, new Promise((r) => setTimeout(r, 5000).unref())]);
       } finally {
@@ -173,7 +174,7 @@ export class RunExecutor {
         sock.destroy();
       }
       input.signal?.throwIfAborted();
-      await this.runtime.cleanup(id).catch(() => undefined);
+      await ctr.cleanup().catch(bestEffort("removing a RUN step's runtime state"));
       created = false;
       await layers.unmount(key);
       if (exitCode !== 0) return { exitCode };
@@ -181,10 +182,10 @@ export class RunExecutor {
       await input.commit(fss.readdirSync(upper).length === 0 ? null : upper);
       return { exitCode };
     } finally {
-      if (created) await this.runtime.cleanup(id).catch(() => undefined);
-      await net?.release().catch(() => undefined);
-      await layers.removeSnapshot(key).catch(() => undefined);
-      await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
+      if (created) await ctr.cleanup().catch(bestEffort("removing a RUN step's runtime state"));
+      await net?.release().catch(bestEffort("releasing a RUN step's network"));
+      await layers.removeSnapshot(key).catch(bestEffort("removing a RUN step's snapshot"));
+      await fs.rm(work, { recursive: true, force: true }).catch(bestEffort("removing a RUN step's work dir"));
     }
   }
 
