@@ -17,7 +17,6 @@ export interface SpecHostConfig {
   CapAdd?: Opt<string[]>;
   CapDrop?: Opt<string[]>;
   SecurityOpt?: Opt<string[]>;
-  GroupAdd?: Opt<string[]>;
   ShmSize?: Opt<number>;
   Init?: Opt<boolean>;
   Memory?: Opt<number>;
@@ -42,7 +41,6 @@ export interface SpecHostConfig {
   Tmpfs?: Opt<Record<string, string>>;
   Devices?: Opt<{ PathOnHost: string; PathInContainer?: Opt<string>; CgroupPermissions?: Opt<string> }[]>;
   DeviceCgroupRules?: Opt<string[]>;
-  IpcMode?: Opt<string>;
   CgroupnsMode?: Opt<string>;
   CgroupParent?: Opt<string>;
   Sysctls?: Opt<Record<string, string>>;
