@@ -1,29 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { HostConfig } from "./types.js";
-import { type HostFacts, adaptHostConfig, parseUintList } from "./hostconfig.js";
-import { parseProcLimits } from "../runtime/index.js";
+import { adaptHostConfig, parseUintList } from "./hostconfig.js";
+import { TEST_FACTS_V1 as V1, TEST_FACTS_V2 as V2, parseProcLimits } from "../runtime/index.js";
 
-const V1: HostFacts = {
-  version: 1,
-  cpus: "0-1",
-  mems: "0",
-  swapLimit: true,
-  memoryReservation: true,
-  swappiness: true,
-  oomKillDisable: true,
-  pidsLimit: true,
-  cpuCfs: true,
-  cpuShares: true,
-  cpuset: true,
-  blkioWeight: false,
-  blkioWeightDevice: false,
-  blkioThrottle: true,
-  ncpu: 2,
-  rlimits: { nofile: { soft: 20000, hard: 20000 }, core: { soft: 0, hard: -1 }, nproc: { soft: 1000, hard: 1000 } },
-  sysResource: false,
-};
-const V2: HostFacts = { ...V1, version: 2, swappiness: false, oomKillDisable: false, blkioWeight: true };
 const MB = 1024 * 1024;
 
 const errMsg = (fn: () => unknown): string => {

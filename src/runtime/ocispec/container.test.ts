@@ -1,36 +1,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { OciSpec } from "../spec.js";
-import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS } from "./constants.js";
+import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS } from "./constants.js";
 import { type ContainerSpecInput, INIT_PATH, containerSpecOf } from "./container.js";
-import type { SpecHost } from "./host.js";
 import type { SpecHostConfig } from "./hostconfig.js";
+import { TEST_SPEC_HOST } from "./testhost.js";
 
 const MB = 1024 * 1024;
 const ID = "a".repeat(64);
-const HOST: SpecHost = {
-  version: 2,
-  cpus: "0-3",
-  mems: "0",
-  swapLimit: true,
-  memoryReservation: true,
-  swappiness: true,
-  oomKillDisable: true,
-  pidsLimit: true,
-  cpuCfs: true,
-  cpuShares: true,
-  cpuset: true,
-  blkioWeight: true,
-  blkioWeightDevice: true,
-  blkioThrottle: true,
-  ncpu: 4,
-  rlimits: { nofile: { soft: 1024, hard: 4096 }, core: { soft: 0, hard: -1 } },
-  sysResource: false,
-  capabilities: ALL_CAPABILITIES.slice(0, 38),
-  apparmor: false,
-  nofile: { type: "RLIMIT_NOFILE", soft: 1024, hard: 4096 },
-  seccomp: { arch: "amd64", kernel: [6, 1, 0] },
-};
+const HOST = TEST_SPEC_HOST;
 const NULL_DEV = { path: "/dev/null", type: "c", major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 };
 
 function input(hc: SpecHostConfig, more: Partial<ContainerSpecInput> = {}): ContainerSpecInput {
@@ -258,7 +236,7 @@ describe("the OCI spec builder: security options and errors", () => {
     assert.throws(() => spec({ CapAdd: ["BOGUS"] }), { message: 'unknown capability: "CAP_BOGUS"' });
     assert.throws(() => spec({ SecurityOpt: ["nonsense"] }), { message: 'invalid --security-opt 1: "nonsense"' });
     assert.throws(() => spec({ SecurityOpt: ["no-new-privileges=maybe"] }), { message: 'invalid --security-opt 2: "no-new-privileges=maybe"' });
-    assert.throws(() => spec({ Ulimits: [{ Name: "nofile", Soft: 1, Hard: 99999 }] }), /the hard limit may not exceed the daemon's hard limit 4096/);
+    assert.throws(() => spec({ Ulimits: [{ Name: "nofile", Soft: 1, Hard: 99999 }] }), /the hard limit may not exceed the daemon's hard limit 20000/);
     assert.throws(() => spec({ Tmpfs: { "/": "" } }), { message: "invalid specification: destination can't be '/'" });
     assert.throws(() => spec({ DeviceCgroupRules: ["x"] }), { message: "invalid device cgroup rule format: 'x'" });
   });

@@ -13,3 +13,4 @@ export { type DeviceRule, devicePermissions, mergeTmpfsOptions, mergeUlimits, pa
 export { type SecurityOpts, capabilitiesFor, parseSecurityOpts, seccompProfileFile } from "./security.js";
 export { type ContainerSpecInput, type FoundDevice, type NamespaceChoice, type ResolvedHost, INIT_PATH, cgroupsPathOf, containerSpecOf, processEnv } from "./container.js";
 export { type ExecProcessInput, execProcess } from "./exec.js";
+export { TEST_FACTS_V1, TEST_FACTS_V2, TEST_SPEC_HOST } from "./testhost.js";
