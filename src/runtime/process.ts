@@ -3,7 +3,7 @@
  * `runtime.container(id).exec(execId)`; each knows its monitor's state dir, so callers never
  * pass ids and directories around. Both are processes a berth-monitor supervises (Monitored).
  */
-import { promises as fs, readFileSync } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Socket } from "node:net";
 import { EngineError, errnoCode, messageOf } from "../util/errors.js";
@@ -11,7 +11,7 @@ import { bestEffort } from "../util/besteffort.js";
 import { atomicWriteFile, exists, mkdirp, readJson } from "../util/fsutil.js";
 import { run } from "../util/exec.js";
 import { oomKillFile } from "./cgroups.js";
-import { type ExitStatus, type LogSinks, MonitorControl, attachMonitor, isMonitorAlive, readExitFile, spawnMonitor } from "./monitor-client.js";
+import { type ExitStatus, type LogSinks, MonitorControl, attachMonitor, isMonitorAlive, processRunning, readExitFile, spawnMonitor } from "./monitor-client.js";
 import { ociJson, runtimeErrorText } from "./signals.js";
 import type { OciProcess, OciSpec } from "./spec.js";
 
@@ -288,17 +288,8 @@ export class ExecProcess extends Monitored {
 
   /** Remove the monitor's state dir once the monitor (monitorPid) is gone: it exits right after it answered the waiters and flushed its clients. */
   async remove(monitorPid: number): Promise<void> {
-    for (let i = 0; i < 400 && monitorPid > 0 && processAlive(monitorPid); i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 400 && monitorPid > 0 && (await processRunning(monitorPid)); i++) await new Promise((r) => setTimeout(r, 5));
     await fs.rm(this.stateDir, { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
-  } catch {
-    return false;
   }
 }
 
