@@ -7,6 +7,7 @@
  * both the engine and build sit above it.
  */
 import path from "node:path";
+import { EngineError } from "../../util/errors.js";
 import type { OciDevice, OciMount, OciRlimit, OciSpec, OciUser, IdMapping } from "../spec.js";
 import { DEFAULT_SHM_SIZE } from "./constants.js";
 import { buildSpec } from "./defaults.js";
@@ -174,7 +175,7 @@ function blockIO(hc: SpecHostConfig, majorMinor: Record<string, { major: number;
   const out: Record<string, unknown> = {};
   const dev = (p: string): { major: number; minor: number } => {
     const d = majorMinor[p];
-    if (!d) throw new Error(`blkio device ${p} was not resolved before the spec was built`);
+    if (!d) throw new EngineError("internal", `blkio device ${p} was not resolved before the spec was built`);
     return d;
   };
   const wd = hc.BlkioWeightDevice ?? [];

@@ -144,7 +144,7 @@ export function rlimitsFor(ulimits: readonly Ulimit[], facts: HostFacts, base: r
         `invalid ulimit ${name}=${unl(u.Soft) ? "unlimited" : u.Soft}:${unl(u.Hard) ? "unlimited" : u.Hard}: the hard limit may not exceed the daemon's hard limit ${host.hard} (raising it requires CAP_SYS_RESOURCE)`,
       );
     }
-    // -1 is RLIM_INFINITY; the runtime driver writes it as 2^64-1 (see ociJson in runtime/index.ts).
+    // -1 is RLIM_INFINITY; the runtime driver writes it as 2^64-1 (see ociJson in runtime/signals.ts).
     const val = (v: number) => (unl(v) ? -1 : v);
     const type = `RLIMIT_${name.toUpperCase()}`;
     out.set(type, { type, soft: val(u.Soft), hard: val(u.Hard) });
