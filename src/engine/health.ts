@@ -5,11 +5,20 @@
  */
 import { Duplex } from "node:stream";
 import { messageOf } from "../util/errors.js";
+import { bestEffort } from "../util/besteffort.js";
 import type { Logger } from "../util/log.js";
-import type { ContainerService } from "./containers.js";
 import type { Events } from "./events.js";
 import type { ExecService } from "./exec.js";
 import type { ContainerRecord } from "./types.js";
+
+/** What health checks need of the container service (the members called; the service keeps these names). */
+export interface HealthContainers {
+  find(idOrName: string): ContainerRecord | undefined;
+  setHealth(id: string, health: HealthState, changed?: boolean, announce?: boolean): Promise<void>;
+}
+
+/** Probes run as execs. */
+type HealthExecs = Pick<ExecService, "create" | "start" | "inspect">;
 
 const NS = 1_000_000; // API durations are nanoseconds; timers take milliseconds
 const DEFAULT_INTERVAL = 30_000;
@@ -81,8 +90,8 @@ export class HealthMonitor {
   private stopped = false;
 
   constructor(
-    private readonly containers: ContainerService,
-    private readonly execs: ExecService,
+    private readonly containers: HealthContainers,
+    private readonly execs: HealthExecs,
     events: Events,
     private readonly log: Logger,
   ) {
@@ -100,7 +109,7 @@ export class HealthMonitor {
     this.unwatch(rec.Id);
     if (!probeCommand(rec)) return;
     if (!rec.State.Health || rec.State.StartedAt !== this.startedAt.get(rec.Id)) {
-      void this.containers.setHealth(rec.Id, { Status: "starting", FailingStreak: 0, Log: [] }, true, false).catch(() => undefined);
+      void this.containers.setHealth(rec.Id, { Status: "starting", FailingStreak: 0, Log: [] }, true, false).catch(bestEffort("resetting the health state"));
       this.startedAt.set(rec.Id, rec.State.StartedAt);
     }
     this.schedule(rec, this.firstDelay(rec));

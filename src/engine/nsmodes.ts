@@ -43,6 +43,7 @@ export interface NamespaceTargets {
 export async function ownUserNamespace(pid: number): Promise<string | undefined> {
   if (!pid) return undefined;
   const p = `/proc/${pid}/ns/user`;
+  // A process that just ended has no namespace links: not joined, the normal answer then.
   const [theirs, ours] = await Promise.all([fs.readlink(p).catch(() => undefined), fs.readlink("/proc/self/ns/user").catch(() => undefined)]);
   return theirs !== undefined && theirs !== ours ? p : undefined;
 }

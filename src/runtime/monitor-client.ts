@@ -209,7 +209,7 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<{ monitorPid: 
 }
 
 /** True while pid exists and is not a zombie. */
-async function processRunning(pid: number): Promise<boolean> {
+export async function processRunning(pid: number): Promise<boolean> {
   try {
     const stat = await fs.readFile(`/proc/${String(pid)}/stat`, "utf8");
     return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
@@ -358,7 +358,7 @@ export class MonitorControl {
       throw internal(`unexpected reply from monitor: ${JSON.stringify(r)}`);
     };
     const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
+    this.chain = p.catch(() => undefined); // the caller gets the failure through p; the chain only orders requests
     return p;
   }
 

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EngineError } from "../util/errors.js";
 import { type OciSeccomp, type SeccompHost, defaultSeccompProfile, profileFromDockerJson } from "./seccomp.js";
-import { DEFAULT_CAPABILITIES } from "./confinement.js";
+import { DEFAULT_CAPABILITIES } from "./ocispec/index.js";
 
 const AMD64: SeccompHost = { arch: "amd64", kernel: [6, 1, 0] };
 const ARM64: SeccompHost = { arch: "arm64", kernel: [6, 1, 0] };

@@ -1,6 +1,4 @@
-/** OCI runtime spec (config.json) types and Docker's defaults, per the runtime spec. */
-import { readFileSync } from "node:fs";
-import { confinement } from "./confinement.js";
+/** OCI runtime spec (config.json) types, per the runtime spec; the spec itself is built by ocispec/. */
 import type { OciSeccomp } from "./seccomp.js";
 
 export interface OciMount {
@@ -49,7 +47,7 @@ export interface OciSpec {
     namespaces: { type: string; path?: string }[];
     uidMappings?: IdMapping[];
     gidMappings?: IdMapping[];
-    devices?: { path: string; type: string; major: number; minor: number; fileMode?: number; uid?: number; gid?: number }[];
+    devices?: OciDevice[];
     cgroupsPath?: string;
     resources?: Record<string, unknown>;
     sysctl?: Record<string, string>;
@@ -59,8 +57,6 @@ export interface OciSpec {
     rootfsPropagation?: string;
   };
 }
-
-export { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS } from "./confinement.js";
 
 /** The lines Docker starts every container's /etc/hosts with. */
 export const DEFAULT_HOSTS_LINES: readonly string[] = [
@@ -74,151 +70,19 @@ export const DEFAULT_HOSTS_LINES: readonly string[] = [
 
 export const DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** The daemon's own open-files limit: containers inherit it, never more than the hard limit. */
-export function hostNofile(): OciRlimit {
-  try {
-    const line = readFileSync("/proc/self/limits", "utf8")
-      .split("\n")
-      .find((l) => l.startsWith("Max open files"));
-    const m = line?.match(/Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/);
-    if (m) {
-      const hard = m[2] === "unlimited" ? 1048576 : Number(m[2]);
-      const soft = m[1] === "unlimited" ? hard : Number(m[1]);
-      return { type: "RLIMIT_NOFILE", hard, soft: Math.min(soft, hard) };
-    }
-  } catch {
-    // fall through
-  }
-  return { type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 };
-}
-
-export interface SpecInput {
-  rootfs: string;
-  readonlyRootfs?: boolean;
-  hostname: string;
-  args: string[];
-  env: string[];
-  cwd: string;
-  user: OciUser;
-  terminal: boolean;
-  consoleSize?: { height: number; width: number };
-  /** Files bind-mounted over /etc/hostname, /etc/hosts, /etc/resolv.conf. */
-  etcFiles: { hostname?: string; hosts?: string; resolvConf?: string };
-  cgroupsPath: string;
-  capabilities?: string[];
-  privileged?: boolean;
-  noNewPrivileges?: boolean;
-  shmSize?: number;
-  /**
-   * /dev/shm: a private tmpfs of shmSize (default), a bind mount of another /dev/shm
-   * (the host's for --ipc host, a donor container's for --ipc container:x), or none.
-   */
-  shm?: { bind: string } | "none";
-  extraMounts?: OciMount[];
-  resources?: Record<string, unknown>;
-  rlimits?: OciRlimit[];
-  devices?: NonNullable<OciSpec["linux"]["devices"]>;
-  /** Namespace paths to join instead of creating (e.g. a prepared netns); type → path. */
-  joinNamespaces?: Record<string, string>;
-  /** A seccomp filter, or "unconfined"; absent: the default profile for the capabilities (none when privileged). */
-  seccomp?: OciSeccomp | "unconfined";
-  /** An AppArmor profile, or "unconfined"; absent: the host's default where AppArmor is enabled. */
-  apparmorProfile?: string;
-  /** Namespace types not created at all (shared with the host), e.g. ["network"]. */
-  hostNamespaces?: string[];
-  /** Paths masked / made read-only instead of Docker's defaults (`--security-opt systempaths=unconfined` gives []). */
-  maskedPaths?: string[];
-  readonlyPaths?: string[];
-  /** Namespaced kernel parameters to set in the container (`--sysctl`). */
-  sysctl?: Record<string, string>;
-  /** The process's oom_score_adj (`--oom-score-adj`), default 0. */
-  oomScoreAdj?: number;
-  /**
-   * Run in a user namespace with these id mappings (`--userns-remap`); created, or
-   * joined when joinNamespaces has a "user" path (sharing another container's network).
-   */
-  userNamespace?: { uidMappings: IdMapping[]; gidMappings: IdMapping[] };
-  annotations?: Record<string, string>;
-}
-
 export interface IdMapping {
   containerID: number;
   hostID: number;
   size: number;
 }
 
-export function buildSpec(input: SpecInput): OciSpec {
-  const confined = confinement({
-    ...(input.capabilities ? { capabilities: input.capabilities } : {}),
-    ...(input.privileged ? { privileged: true } : {}),
-    ...(input.seccomp ? { seccomp: input.seccomp } : {}),
-    ...(input.noNewPrivileges !== undefined ? { noNewPrivileges: input.noNewPrivileges } : {}),
-    ...(input.maskedPaths ? { maskedPaths: input.maskedPaths } : {}),
-    ...(input.readonlyPaths ? { readonlyPaths: input.readonlyPaths } : {}),
-    ...(input.apparmorProfile ? { apparmorProfile: input.apparmorProfile } : {}),
-  });
-  const shm = input.shmSize ?? 64 * 1024 * 1024;
-  const mounts: OciMount[] = [
-    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-    { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", input.privileged ? "rw" : "ro"] },
-    // In a user namespace a read-only remount of the cgroup mount fails (dockerd clears the flag too).
-    { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", input.privileged || input.userNamespace ? "rw" : "ro"] },
-    { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-  ];
-  if (input.shm === undefined) mounts.push({ destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${shm}`] });
-  else if (input.shm !== "none") mounts.push({ destination: "/dev/shm", type: "bind", source: input.shm.bind, options: ["rbind", "rprivate"] });
-  const etc: [string, string | undefined][] = [
-    ["/etc/resolv.conf", input.etcFiles.resolvConf],
-    ["/etc/hostname", input.etcFiles.hostname],
-    ["/etc/hosts", input.etcFiles.hosts],
-  ];
-  for (const [dest, src] of etc) if (src) mounts.push({ destination: dest, type: "bind", source: src, options: ["rbind", "rprivate"] });
-  // Parents before children (Docker sorts mounts by depth), so `--tmpfs /a -v x:/a/b` nests as asked.
-  const depth = (m: OciMount) => m.destination.split("/").filter(Boolean).length;
-  mounts.push(...[...(input.extraMounts ?? [])].map((m, i) => ({ m, i })).sort((a, b) => depth(a.m) - depth(b.m) || a.i - b.i).map((x) => x.m));
 
-  const nsTypes = ["pid", "network", "ipc", "uts", "mount", "cgroup"];
-  const namespaces = nsTypes.filter((t) => !(input.hostNamespaces ?? []).includes(t)).map((type) => {
-    const p = input.joinNamespaces?.[type];
-    return p ? { type, path: p } : { type };
-  });
-  if (input.userNamespace) {
-    const p = input.joinNamespaces?.user;
-    namespaces.push(p ? { type: "user", path: p } : { type: "user" });
-  }
-
-  const spec: OciSpec = {
-    ociVersion: "1.0.2-dev",
-    process: {
-      terminal: input.terminal,
-      ...(input.consoleSize ? { consoleSize: input.consoleSize } : {}),
-      user: input.user,
-      args: input.args,
-      env: input.env,
-      cwd: input.cwd,
-      ...confined.process,
-      rlimits: input.rlimits ?? [hostNofile()],
-      oomScoreAdj: input.oomScoreAdj ?? 0,
-    },
-    root: { path: input.rootfs, readonly: input.readonlyRootfs ?? false },
-    // The host's UTS namespace keeps the host's name: runc may not set one there.
-    ...((input.hostNamespaces ?? []).includes("uts") ? {} : { hostname: input.hostname }),
-    mounts,
-    ...(input.annotations ? { annotations: input.annotations } : {}),
-    linux: {
-      namespaces,
-      ...(input.userNamespace ? { uidMappings: input.userNamespace.uidMappings, gidMappings: input.userNamespace.gidMappings } : {}),
-      cgroupsPath: input.cgroupsPath,
-      ...(input.devices && input.devices.length > 0 ? { devices: input.devices } : {}),
-      ...(confined.linux.seccomp ? { seccomp: confined.linux.seccomp } : {}),
-      ...(input.sysctl && Object.keys(input.sysctl).length > 0 ? { sysctl: input.sysctl } : {}),
-      resources: { devices: [{ allow: false, access: "rwm" }], ...(input.resources ?? {}) },
-      ...(confined.linux.maskedPaths ? { maskedPaths: confined.linux.maskedPaths } : {}),
-      ...(confined.linux.readonlyPaths ? { readonlyPaths: confined.linux.readonlyPaths } : {}),
-      rootfsPropagation: "private",
-    },
-  };
-  return spec;
+export interface OciDevice {
+  path: string;
+  type: string;
+  major: number;
+  minor: number;
+  fileMode?: number;
+  uid?: number;
+  gid?: number;
 }

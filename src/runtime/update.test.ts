@@ -24,11 +24,12 @@ describe("runtime update (runc update)", () => {
     const { rt, dir } = fakeRuntime(`echo "$@" > "${"$"}(dirname "$0")/args"; cat "$5" > "${"$"}(dirname "$0")/resources"`);
     await rt.init();
     const id = "a".repeat(64);
-    await import("node:fs/promises").then((fs) => fs.mkdir(rt.stateDir(id)));
-    await rt.update(id, { memory: { limit: 50331648 }, pids: { limit: -1 } });
-    assert.equal(readFileSync(path.join(dir, "args"), "utf8").trim(), `--root ${path.join(dir, "root")} update --resources ${path.join(rt.stateDir(id), "update.json")} ${id}`);
+    const c = rt.container(id);
+    await import("node:fs/promises").then((fs) => fs.mkdir(c.stateDir));
+    await c.update({ memory: { limit: 50331648 }, pids: { limit: -1 } });
+    assert.equal(readFileSync(path.join(dir, "args"), "utf8").trim(), `--root ${path.join(dir, "root")} update --resources ${path.join(c.stateDir, "update.json")} ${id}`);
     assert.deepEqual(JSON.parse(readFileSync(path.join(dir, "resources"), "utf8")), { memory: { limit: 50331648 }, pids: { limit: -1 } });
-    assert.deepEqual(readdirSync(rt.stateDir(id)), []);
+    assert.deepEqual(readdirSync(c.stateDir), []);
   });
 
   it("fails with the runtime's own error message", async () => {
@@ -36,9 +37,9 @@ describe("runtime update (runc update)", () => {
       `echo 'time="2026-01-01T00:00:00Z" level=warning msg="Setting back cgroup configs failed"' >&2; echo 'time="2026-01-01T00:00:00Z" level=error msg="unable to set memory limit to 8388608 (current usage: 31776768, peak usage: \\"x\\")"' >&2; exit 1`,
     );
     await rt.init();
-    const id = "b".repeat(64);
-    await import("node:fs/promises").then((fs) => fs.mkdir(rt.stateDir(id)));
-    await assert.rejects(rt.update(id, { memory: { limit: 8388608 } }), { message: 'unable to set memory limit to 8388608 (current usage: 31776768, peak usage: "x")' });
+    const c = rt.container("b".repeat(64));
+    await import("node:fs/promises").then((fs) => fs.mkdir(c.stateDir));
+    await assert.rejects(c.update({ memory: { limit: 8388608 } }), { message: 'unable to set memory limit to 8388608 (current usage: 31776768, peak usage: "x")' });
   });
 
   it("keeps plain error text as it is", () => {

@@ -21,8 +21,9 @@ import { Readable } from "node:stream";
 import type { Digest } from "../../util/digest.js";
 import { EngineError, invalid, messageOf } from "../../util/errors.js";
 import { mkdirp } from "../../util/fsutil.js";
+import { bestEffort } from "../../util/besteffort.js";
 import type { ImageStore } from "../../image/index.js";
-import { DEFAULT_HOSTS_LINES, type OciMount, type OciRlimit, type Runtime, buildSpec, resolveUser } from "../../runtime/index.js";
+import { DEFAULT_HOSTS_LINES, type OciMount, type OciRlimit, type Runtime, containerSpecOf, resolveUser, specHost } from "../../runtime/index.js";
 import { mkdirAllInRoot } from "./fsops.js";
 
 export interface RunStepInput {
@@ -90,6 +91,7 @@ export class RunExecutor {
   async run(input: RunStepInput): Promise<RunStepResult> {
     const id = randomBytes(32).toString("hex");
     const key = `${RunExecutor.PREFIX}${id}`;
+    const ctr = this.runtime.container(id);
     const layers = this.store.layers;
     const work = path.join(this.tmpRoot, `run-${id.slice(0, 16)}`);
     let created = false;
@@ -110,68 +112,61 @@ export class RunExecutor {
         await fs.chown(work, 0, idMap.root.gid);
         await fs.chmod(work, 0o710);
       }
-      const hostname = id.slice(0, 12);
       const hostMode = input.network === "host";
+      const hostname = hostMode ? os.hostname() : id.slice(0, 12);
       if (hostMode && idMap) throw invalid("cannot share the host's network namespace when user namespaces are enabled");
       if (!hostMode && input.network !== "none" && this.network) net = await this.network(id, input.network, idMap !== undefined);
-      await fs.writeFile(path.join(work, "hostname"), `${hostMode ? os.hostname() : hostname}\n`);
+      await fs.writeFile(path.join(work, "hostname"), `${hostname}\n`);
       const hostsExtra = (net?.hostsEntries ?? []).map((l) => `${l}\n`).join("");
       await fs.writeFile(path.join(work, "hosts"), hostMode ? readHost("/etc/hosts", "127.0.0.1\tlocalhost\n") : HOSTS + hostsExtra);
       await fs.writeFile(path.join(work, "resolv.conf"), net?.resolvConf ?? readHost("/etc/resolv.conf", ""));
-      const extraMounts: OciMount[] = [];
+      const mounts: OciMount[] = [];
       if (input.pipes && input.pipes.length > 0) {
         const pipes = path.join(work, "pipes");
         await mkdirp(pipes, 0o755);
         for (const p of input.pipes) await fs.writeFile(path.join(pipes, p.name), p.data, { mode: 0o755 });
-        extraMounts.push({ destination: "/dev/pipes", type: "bind", source: pipes, options: ["rbind", "ro", "rprivate"] });
+        mounts.push({ destination: "/dev/pipes", type: "bind", source: pipes, options: ["rbind", "ro", "rprivate"] });
       }
-      const env = [...input.env];
-      if (!env.some((e) => e.startsWith("HOSTNAME="))) env.unshift(`HOSTNAME=${hostMode ? os.hostname() : hostname}`);
-      if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home}`);
-      const { home: _home, ...ociUser } = user;
-      const spec = buildSpec({
-        rootfs,
-        hostname: hostMode ? os.hostname() : hostname,
+      // The same builder as `docker run`, with a HostConfig of Docker's defaults: RUN is confined as a container.
+      const spec = containerSpecOf({
+        id,
         args: input.args,
-        env,
-        cwd,
-        user: ociUser,
-        terminal: false,
+        config: { Hostname: hostname, Env: input.env, WorkingDir: cwd, Tty: false },
+        hostConfig: input.shmSize ? { ShmSize: input.shmSize } : {},
+        rootfs,
+        user,
         etcFiles: { hostname: path.join(work, "hostname"), hosts: path.join(work, "hosts"), resolvConf: path.join(work, "resolv.conf") },
-        cgroupsPath: `/berth/${id}`,
-        ...(input.shmSize ? { shmSize: input.shmSize } : {}),
+        net: { ...(hostMode ? { hostNamespaces: ["network"] } : {}), ...(net?.netns ? { joinNamespaces: { network: net.netns } } : {}) },
+        mounts,
+        ...(idMap ? { idMappings: idMap.oci() } : {}),
         ...(this.rlimits ? { rlimits: this.rlimits() } : {}),
-        ...(hostMode ? { hostNamespaces: ["network"] } : {}),
-        ...(net?.netns ? { joinNamespaces: { network: net.netns } } : {}),
-        ...(idMap ? { userNamespace: idMap.oci() } : {}),
-        extraMounts,
+        host: specHost(),
       });
 
       input.signal?.throwIfAborted();
       input.onCreate?.(id);
       try {
-        const { pid } = await this.runtime.create(id, spec, { tty: false, stdin: false });
+        const { pid } = await ctr.create(spec, { tty: false, stdin: false });
         created = true;
         await net?.afterCreate?.(pid);
       } catch (e) {
         throw new EngineError("invalid", `failed to create task for container: ${messageOf(e)}`);
       }
       created = true;
-      const stateDir = this.runtime.stateDir(id);
-      const sock = await this.runtime.attach(stateDir, { stdin: false, stdout: true, stderr: true, stdinOnce: false });
+      const sock = await ctr.attach({ stdin: false, stdout: true, stderr: true, stdinOnce: false });
       const drained = demux(sock, input.stdout, input.stderr, input.backpressure);
       const onAbort = (): void => {
-        void this.runtime.kill(id, stateDir, 9).catch(() => undefined);
+        void ctr.kill(9).catch(bestEffort("killing an aborted RUN step"));
       };
       input.signal?.addEventListener("abort", onAbort, { once: true });
       let exitCode: number;
       try {
         try {
-          await this.runtime.start(stateDir);
+          await ctr.start();
         } catch (e) {
           throw new EngineError("invalid", `failed to start the container: ${messageOf(e)}`);
         }
-        exitCode = (await this.runtime.wait(stateDir)).exitCode;
+        exitCode = (await ctr.wait()).exitCode;
         // The monitor closes the attach socket once the output is drained.
         await Promise.race([drained, new Promise((r) => setTimeout(r, 5000).unref())]);
       } finally {
@@ -179,7 +174,7 @@ export class RunExecutor {
         sock.destroy();
       }
       input.signal?.throwIfAborted();
-      await this.runtime.cleanup(id).catch(() => undefined);
+      await ctr.cleanup().catch(bestEffort("removing a RUN step's runtime state"));
       created = false;
       await layers.unmount(key);
       if (exitCode !== 0) return { exitCode };
@@ -187,10 +182,10 @@ export class RunExecutor {
       await input.commit(fss.readdirSync(upper).length === 0 ? null : upper);
       return { exitCode };
     } finally {
-      if (created) await this.runtime.cleanup(id).catch(() => undefined);
-      await net?.release().catch(() => undefined);
-      await layers.removeSnapshot(key).catch(() => undefined);
-      await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
+      if (created) await ctr.cleanup().catch(bestEffort("removing a RUN step's runtime state"));
+      await net?.release().catch(bestEffort("releasing a RUN step's network"));
+      await layers.removeSnapshot(key).catch(bestEffort("removing a RUN step's snapshot"));
+      await fs.rm(work, { recursive: true, force: true }).catch(bestEffort("removing a RUN step's work dir"));
     }
   }
 
