@@ -47,7 +47,7 @@ import {
   tarTree,
   withDefaultTag,
 } from "../image/index.js";
-import type { ContainerService } from "./containers.js";
+import type { ContainerService } from "./containers/index.js";
 import { type EtcFile, type ExtractSpec, type PathStat, archivePath, extractInto, statPath } from "./cpcore.js";
 import { type ContainerView, type ViewRequest, runInView } from "./cpview.js";
 import type { Events } from "./events.js";

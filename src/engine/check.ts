@@ -27,7 +27,7 @@ export async function systemCheck(o: {
     if (!snapshots.has(r.Id)) problems.push({ area: "containers", id: r.Id, problem: "writable layer (snapshot) is missing" });
     if (r.State.Running) {
       const rt = o.runtimes.get(r.HostConfig.Runtime ?? "runc");
-      if (rt && !(await rt.isAlive(rt.stateDir(r.Id)))) problems.push({ area: "containers", id: r.Id, problem: "recorded as running but its monitor is gone" });
+      if (rt && !(await rt.container(r.Id).isAlive())) problems.push({ area: "containers", id: r.Id, problem: "recorded as running but its monitor is gone" });
     }
   }
   // Build steps own their snapshots (build-*) while they run; leftovers are removed when the daemon starts.

@@ -4,7 +4,7 @@ import type { Digest } from "../util/digest.js";
 import { conflict, invalid, notFound } from "../util/errors.js";
 import { compilePathPattern } from "../util/pathmatch.js";
 import { type ImageRunConfig, type ImageStore, type LayerInfo, chainIds, formatReference, fullRunConfig, parseReference, shownSize, withDefaultTag } from "../image/index.js";
-import type { ContainerService } from "./containers.js";
+import type { ContainerService } from "./containers/index.js";
 import type { Events } from "./events.js";
 
 export type DeleteResponseItem = { Untagged: string } | { Deleted: string };

@@ -251,7 +251,7 @@ export class Builder {
     for (const s of await this.o.store.layers.snapshots()) {
       if (!s.key.startsWith(RunExecutor.PREFIX)) continue;
       const id = s.key.slice(RunExecutor.PREFIX.length);
-      if (/^[0-9a-f]{64}$/.test(id)) await this.o.runtime.cleanup(id).catch(() => undefined);
+      if (/^[0-9a-f]{64}$/.test(id)) await this.o.runtime.container(id).cleanup().catch(() => undefined);
       await this.o.store.layers.removeSnapshot(s.key).catch((e: unknown) => this.o.log.warn(`removing build snapshot ${s.key}: ${messageOf(e)}`));
     }
     this.o.store.addGcRoots(() => this.gcRoots());

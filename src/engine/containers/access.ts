@@ -17,12 +17,11 @@ export class ContainerHooks implements ContainerAccess, ContainerLocking, Contai
   constructor(private readonly store: ContainerStore) {}
 
   /** A running container's runtime, state dir and record, for exec and stats. 409 if not running. */
-  execTarget(idOrName: string): { rec: ContainerRecord; runtime: Runtime; stateDir: string } {
+  execTarget(idOrName: string): { rec: ContainerRecord; runtime: Runtime } {
     const rec = this.store.get(idOrName);
     if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
     if (rec.State.Paused) throw conflict(`Container ${rec.Id} is paused, unpause the container before exec`);
-    const runtime = this.store.rt(rec);
-    return { rec, runtime, stateDir: runtime.stateDir(rec.Id) };
+    return { rec, runtime: this.store.rt(rec) };
   }
 
   /**
@@ -75,10 +74,10 @@ export class ContainerHooks implements ContainerAccess, ContainerLocking, Contai
    */
   async freeze(rec: ContainerRecord): Promise<() => Promise<void>> {
     if (!rec.State.Running || rec.State.Paused) return async () => undefined;
-    const rt = this.store.rt(rec);
-    await rt.pause(rec.Id);
+    const c = this.store.proc(rec);
+    await c.pause();
     return async () => {
-      await rt.resume(rec.Id).catch((e: unknown) => this.store.o.log.warn(`thawing ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+      await c.resume().catch((e: unknown) => this.store.o.log.warn(`thawing ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
     };
   }
 

@@ -58,7 +58,7 @@ export class ContainerStreams {
     const stdinOnce = opts.stdin && rec.Config.StdinOnce;
     let mon;
     try {
-      mon = await store.rt(rec).attach(store.rt(rec).stateDir(rec.Id), { stdin: opts.stdin && rec.Config.OpenStdin, stdout: opts.stdout, stderr: opts.stderr, stdinOnce });
+      mon = await store.proc(rec).attach({ stdin: opts.stdin && rec.Config.OpenStdin, stdout: opts.stdout, stderr: opts.stderr, stdinOnce });
     } catch (e) {
       store.o.log.warn(`attach to ${rec.Id.slice(0, 12)}: ${messageOf(e)}`);
       client.end();
@@ -107,6 +107,6 @@ export class ContainerStreams {
     const rec = store.get(idOrName);
     if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
     if (!rec.Config.Tty) return;
-    await store.rt(rec).resize(store.rt(rec).stateDir(rec.Id), height, width);
+    await store.proc(rec).resize(height, width);
   }
 }

@@ -37,7 +37,7 @@ export class ContainerLifecycle {
     if (!rec.State.Running) throw conflict(`Cannot kill container: ${idOrName}: Container ${rec.Id} is not running`);
     if (sig === 9 || sig === 15) rec.ManuallyStopped = true;
     const exited = store.liveOf(rec.Id).exited;
-    await store.rt(rec).kill(rec.Id, store.rt(rec).stateDir(rec.Id), sig);
+    await store.proc(rec).kill(sig);
     if (sig === 9) await thawForSignal(store, rec);
     store.emit(rec, "kill", { signal: String(sig) });
     // dockerd answers a SIGKILL only once the container is dead (other signals at once):
@@ -59,16 +59,15 @@ export class ContainerLifecycle {
       return true;
     }
     const exited = store.liveOf(rec.Id).exited;
-    const stateDir = store.rt(rec).stateDir(rec.Id);
     const sig = parseSignal(signal || rec.Config.StopSignal || "SIGTERM");
     const t = timeout ?? rec.Config.StopTimeout ?? 10;
     const settled = (ms: number) => (exited ? Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]) : Promise.resolve(true));
     // As dockerd: the stop signal first (even with no grace time), then SIGKILL if it is still running; each is a kill event.
-    await store.rt(rec).kill(rec.Id, stateDir, sig).catch(bestEffort("stop: signal"));
+    await store.proc(rec).kill(sig).catch(bestEffort("stop: signal"));
     await thawForSignal(store, rec);
     store.emit(rec, "kill", { signal: String(sig) });
     if (t < 0 ? !(await exited?.then(() => true)) : !(await settled(t * 1000))) {
-      await store.rt(rec).kill(rec.Id, stateDir, 9).catch(bestEffort("stop: SIGKILL"));
+      await store.proc(rec).kill(9).catch(bestEffort("stop: SIGKILL"));
       store.emit(rec, "kill", { signal: "9" });
       await settled(30_000);
     }
@@ -91,7 +90,7 @@ export class ContainerLifecycle {
     await store.lock.run(rec.Id, async () => {
       if (!rec.State.Running) throw conflict(`Container ${rec.Id} is not running`);
       if (rec.State.Paused) throw conflict(`Container ${rec.Id} is already paused`);
-      await store.rt(rec).pause(rec.Id);
+      await store.proc(rec).pause();
       rec.State = { ...rec.State, Paused: true, Status: "paused" };
       await store.save(rec);
       store.emit(rec, "pause");
@@ -103,7 +102,7 @@ export class ContainerLifecycle {
     const rec = store.get(idOrName);
     await store.lock.run(rec.Id, async () => {
       if (!rec.State.Paused) throw conflict(`Container ${rec.Id} is not paused`);
-      await store.rt(rec).resume(rec.Id);
+      await store.proc(rec).resume();
       rec.State = { ...rec.State, Paused: false, Status: "running" };
       await store.save(rec);
       store.emit(rec, "unpause");
@@ -158,7 +157,7 @@ export class ContainerLifecycle {
 /** A frozen container cannot act on a signal: thaw it after signalling (as Docker does for stop/kill). */
 export async function thawForSignal(store: ContainerStore, rec: ContainerRecord): Promise<void> {
   if (!rec.State.Paused) return;
-  await store.rt(rec).resume(rec.Id).catch(bestEffort("thaw after a signal"));
+  await store.proc(rec).resume().catch(bestEffort("thaw after a signal"));
   // A SIGKILLed container may have died, and its exit been recorded, while runc resume ran.
   if (rec.State.Running) rec.State = { ...rec.State, Paused: false, Status: "running" };
 }

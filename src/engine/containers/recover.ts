@@ -51,12 +51,11 @@ export async function recoverContainers(
       await reconcileStopped(store, runner, rec);
       continue;
     }
-    const stateDir = store.rt(rec).stateDir(rec.Id);
-    if (await store.rt(rec).isAlive(stateDir)) {
+    if (await store.proc(rec).isAlive()) {
       o.log.info(`container ${rec.Id.slice(0, 12)} still running (pid ${rec.State.Pid}), reattaching`);
       runner.watch(rec);
     } else {
-      const st = (await store.rt(rec).exitStatus(stateDir)) ?? { exitCode: 255, finishedAt: new Date().toISOString() };
+      const st = (await store.proc(rec).exitStatus()) ?? { exitCode: 255, finishedAt: new Date().toISOString() };
       o.log.info(`container ${rec.Id.slice(0, 12)} exited with ${st.exitCode} while berthd was down`);
       await store.lock.run(rec.Id, () => runner.onExit(rec, st));
     }
@@ -77,7 +76,7 @@ async function thawLeftFrozen(store: ContainerStore): Promise<void> {
   for (const rec of store.records.values()) {
     if (rec.State.Running && !rec.State.Paused && frozen.has(rec.Id)) {
       store.o.log.warn(`container ${rec.Id.slice(0, 12)} was left frozen by an interrupted operation; thawing it`);
-      await store.rt(rec).resume(rec.Id).catch((e: unknown) => store.o.log.warn(`thawing ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
+      await store.proc(rec).resume().catch((e: unknown) => store.o.log.warn(`thawing ${rec.Id.slice(0, 12)}: ${messageOf(e)}`));
     }
   }
 }
@@ -89,9 +88,9 @@ async function thawLeftFrozen(store: ContainerStore): Promise<void> {
  */
 async function reconcileStopped(store: ContainerStore, runner: ContainerRunner, rec: ContainerRecord): Promise<void> {
   const { o } = store;
-  const rt = store.rt(rec);
-  const stateDir = rt.stateDir(rec.Id);
-  if (await rt.isAlive(stateDir)) {
+  const c = store.proc(rec);
+  const stateDir = c.stateDir;
+  if (await c.isAlive()) {
     // No pid file: the runtime had not written it yet; 0 as before.
     const pid = Number((await fs.readFile(path.join(stateDir, "pid"), "utf8").catch(() => "0")).trim()) || 0;
     o.log.warn(`container ${rec.Id.slice(0, 12)} was started just before a crash; adopting it (pid ${pid})`);
@@ -100,7 +99,7 @@ async function reconcileStopped(store: ContainerStore, runner: ContainerRunner, 
     runner.watch(rec);
     return;
   }
-  await rt.cleanup(rec.Id).catch((e: unknown) => o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
+  await c.cleanup().catch((e: unknown) => o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
   await o.images.layers.unmount(rec.Id).catch((e: unknown) => o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
   await releaseShm(store, rec);
 }

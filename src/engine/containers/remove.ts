@@ -30,7 +30,7 @@ export class ContainerRemover {
       }
       rec.ManuallyStopped = true;
       const exited = store.liveOf(rec.Id).exited;
-      await store.rt(rec).kill(rec.Id, store.rt(rec).stateDir(rec.Id), 9).catch(bestEffort("rm --force: SIGKILL"));
+      await store.proc(rec).kill(9).catch(bestEffort("rm --force: SIGKILL"));
       await thawForSignal(store, rec);
       if (exited) await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
     }
@@ -49,7 +49,7 @@ export class ContainerRemover {
       rec.State.Status = "removing";
       await store.save(rec);
     }
-    await store.rt(rec).cleanup(rec.Id);
+    await store.proc(rec).cleanup();
     await o.networking?.tearDown(rec);
     await o.networking?.onRemove(rec);
     await o.storage?.onRemove(rec, removeVolumes);

@@ -40,7 +40,7 @@ export class ContainerRunner {
   async startUnlocked(rec: ContainerRecord): Promise<void> {
     const { store } = this;
     const { images } = store.o;
-    const runtime = store.rt(rec);
+    const proc = store.proc(rec);
     try {
       const idMap = rec.HostConfig.UsernsMode === "host" ? undefined : images.idMap;
       // The overlay and the network are independent: set both up at once. Both settle
@@ -73,14 +73,13 @@ export class ContainerRunner {
         ...(lt.maxFiles ? { logMaxFiles: lt.maxFiles } : {}),
         ...(lt.sinks ? { logSinks: lt.sinks } : {}),
       };
-      const created = await runtime.create(rec.Id, spec, io);
+      const created = await proc.create(spec, io);
       await store.o.storage?.afterCreate(rec);
       await net.afterCreate?.(created.pid);
-      const stateDir = runtime.stateDir(rec.Id);
       // Attach clients that arrived before start get every byte of output.
       const l = store.liveOf(rec.Id);
       for (const p of l.pendingAttach.splice(0)) await this.hooks.connectAttach(rec, p.client, p.opts);
-      const pid = await runtime.start(stateDir);
+      const pid = await proc.start();
       rec.State = {
         ...rec.State,
         Status: "running",
@@ -106,7 +105,7 @@ export class ContainerRunner {
       const before = isEngineError(e) && e.kind !== "internal";
       const code = before ? 128 : /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
       rec.State = { ...rec.State, Status: rec.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, Error: msg, ExitCode: code };
-      await runtime.cleanup(rec.Id).catch(bestEffort("failed start: runtime state"));
+      await proc.cleanup().catch(bestEffort("failed start: runtime state"));
       await store.o.storage?.afterCreate(rec).catch(bestEffort("failed start: volume staging"));
       await store.o.networking?.tearDown(rec).catch(bestEffort("failed start: network"));
       await images.layers.unmount(rec.Id).catch(bestEffort("failed start: rootfs"));
@@ -125,10 +124,9 @@ export class ContainerRunner {
   watch(rec: ContainerRecord): void {
     const { store } = this;
     const l = store.liveOf(rec.Id);
-    const stateDir = store.rt(rec).stateDir(rec.Id);
     const exited = store
-      .rt(rec)
-      .wait(stateDir)
+      .proc(rec)
+      .wait()
       .catch((e: unknown): ExitStatus => {
         store.o.log.warn(`lost track of container ${rec.Id.slice(0, 12)}: ${messageOf(e)}`);
         return { exitCode: 255, finishedAt: new Date().toISOString() };
@@ -149,7 +147,7 @@ export class ContainerRunner {
     rec.State = { ...rec.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, OOMKilled: oom };
     if (rec.State.Health) rec.State.Health = { ...rec.State.Health, Status: "unhealthy" };
     delete rec.MonitorPid;
-    await store.rt(rec).cleanup(rec.Id).catch((e: unknown) => log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
+    await store.proc(rec).cleanup().catch((e: unknown) => log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
     // dockerd's order: oom, die, then the clean-up's network disconnect and volume unmount events.
     if (oom) store.emit(rec, "oom");
     store.emit(rec, "die", { exitCode: String(st.exitCode) });

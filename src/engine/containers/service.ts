@@ -165,7 +165,7 @@ export class ContainerService {
 
   // --- for the other backends (exec, archive, update, health) ---------------------
 
-  execTarget(idOrName: string): { rec: ContainerRecord; runtime: Runtime; stateDir: string } {
+  execTarget(idOrName: string): { rec: ContainerRecord; runtime: Runtime } {
     return this.hooks.execTarget(idOrName);
   }
 

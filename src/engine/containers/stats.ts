@@ -138,7 +138,7 @@ export class StatsService {
     validatePsArgs(args);
     const runtime = this.o.runtimes.get(rec.HostConfig.Runtime ?? "") ?? [...this.o.runtimes.values()][0];
     if (!runtime) throw new EngineError("internal", "no OCI runtime configured");
-    const pids = await runtime.pids(rec.Id);
+    const pids = await runtime.container(rec.Id).pids();
     const argv = args.split(/\s+/).filter(Boolean);
     let out: string;
     try {

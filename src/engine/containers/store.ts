@@ -9,7 +9,7 @@ import path from "node:path";
 import { EngineError, invalid, notFound } from "../../util/errors.js";
 import { writeJson } from "../../util/fsutil.js";
 import { KeyedMutex } from "../../util/lock.js";
-import type { Runtime } from "../../runtime/index.js";
+import type { ContainerProcess, Runtime } from "../../runtime/index.js";
 import type { ContainerRecord } from "../types.js";
 import { linkNames } from "./links.js";
 import type { ContainerEvents, ContainerLookup, ContainerServiceOptions, Live } from "./types.js";
@@ -26,6 +26,11 @@ export class ContainerStore implements ContainerLookup, ContainerEvents {
   constructor(readonly o: ContainerServiceOptions) {}
 
   /** The container's OCI runtime (HostConfig.Runtime, else the daemon's default). */
+  /** The container's process in its runtime (create, start, wait, kill, attach, …). */
+  proc(rec: ContainerRecord): ContainerProcess {
+    return this.rt(rec).container(rec.Id);
+  }
+
   rt(rec: ContainerRecord): Runtime {
     const r = this.o.runtimes.get(rec.HostConfig.Runtime || this.o.defaultRuntime) ?? this.o.runtimes.get(this.o.defaultRuntime);
     if (!r) throw new EngineError("internal", `no OCI runtime configured`);

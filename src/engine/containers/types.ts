@@ -90,7 +90,7 @@ export interface ContainerLocking {
 
 /** A running container's process and filesystem, for exec and docker cp / diff / commit. */
 export interface ContainerAccess {
-  execTarget(idOrName: string): { rec: ContainerRecord; runtime: Runtime; stateDir: string };
+  execTarget(idOrName: string): { rec: ContainerRecord; runtime: Runtime };
   withRootfs<T>(idOrName: string, fn: (rootfs: string, rec: ContainerRecord) => Promise<T>): Promise<T>;
   withContainerFs<T>(idOrName: string, fn: (rootfs: string, rec: ContainerRecord, view: ContainerView) => Promise<T>): Promise<T>;
   upperDir(idOrName: string): string;

@@ -233,10 +233,10 @@ export class UpdateService {
       const live = runtimeResources(resources, facts);
       if (rec.State.Running && !rec.State.Restarting && Object.keys(live).length > 0) {
         try {
-          await ctl.runtime.update(rec.Id, live);
+          await ctl.runtime.container(rec.Id).update(live);
         } catch (e) {
           // The process may have ended meanwhile (its exit waits for this lock): then the record is enough.
-          if (await ctl.runtime.isAlive(ctl.runtime.stateDir(rec.Id)).catch(() => true)) {
+          if (await ctl.runtime.container(rec.Id).isAlive().catch(() => true)) {
             rec.HostConfig = before;
             await ctl.save().catch(bestEffort("update rollback: record"));
             throw new EngineError("internal", `Cannot update container ${rec.Id}: ${messageOf(e)}`, { cause: e });
