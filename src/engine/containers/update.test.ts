@@ -148,14 +148,14 @@ describe("docker update: what the runtime is asked to change (Docker's toContain
 function fakeContainers(state: Partial<ContainerState>, hc: HostConfig, opts: { refuse?: string; alive?: boolean } = {}) {
   const rec = { Id: ID, Name: "/t", State: { Status: "running", Running: true, Paused: false, Restarting: false, Dead: false, ...state }, HostConfig: hc } as unknown as ContainerRecord;
   const calls = { updates: [] as Record<string, unknown>[], saves: [] as HostConfig[], events: [] as string[] };
-  const runtime = {
-    update: async (_id: string, r: Record<string, unknown>) => {
+  const proc = {
+    update: async (r: Record<string, unknown>) => {
       if (opts.refuse) throw new EngineError("internal", opts.refuse);
       calls.updates.push(r);
     },
     isAlive: async () => opts.alive ?? true,
-    stateDir: (id: string) => `/x/${id}`,
-  } as unknown as Runtime;
+  };
+  const runtime = { container: () => proc } as unknown as Runtime;
   const containers = {
     locked: async <T>(idOrName: string, fn: (r: ContainerRecord, ctl: { runtime: Runtime; save: () => Promise<void> }) => Promise<T>): Promise<T> => {
       if (idOrName !== "t") throw new EngineError("notFound", `No such container: ${idOrName}`);
