@@ -13,7 +13,7 @@
  * make an operation fail or skip an entry, never leave the root.
  *
  * Symlinks inside a container path are resolved as the container would see them
- * (ScopedRoot.resolve): absolute targets restart at the container's root and
+ * (util/scopedroot.ts): absolute targets restart at the container's root and
  * ".." never climbs above it.
  */
 import fss, { constants as fsc, type BigIntStats } from "node:fs";
@@ -22,11 +22,9 @@ import { Readable } from "node:stream";
 import { errnoCode, internal } from "../util/errors.js";
 import type { IdMap } from "../util/idmap.js";
 import { type TarEntryHeader, encodeTarHeader, extractLayer, tarEnd, tarPadding } from "./tar.js";
-import { at, closeQuietly, lstatAt, openDirAt, readdirAt, readlinkAt, reopenDir } from "./fdpath.js";
+import { at, closeQuietly, lstatAt, openDirAt, readdirAt, readlinkAt, reopenDir } from "../util/fdpath.js";
 
 const O_FILE_NOFOLLOW = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
-/** The kernel's limit on symlinks followed in one lookup. */
-const MAX_LINKS = 40;
 const READ_CHUNK = 256 * 1024;
 const WH_PREFIX = ".wh.";
 const WH_OPAQUE = ".wh..wh..opq";
@@ -39,239 +37,12 @@ const S_IFDIR = 0o040000n;
 const S_IFCHR = 0o020000n;
 const S_IFIFO = 0o010000n;
 
-/** An errno-style failure of a lookup inside a root (ENOENT, ENOTDIR, ELOOP). */
-export class ScopeError extends Error {
-  constructor(
-    readonly code: "ENOENT" | "ENOTDIR" | "ELOOP",
-    message: string,
-  ) {
-    super(message);
-    this.name = "ScopeError";
-  }
-}
-
-// ---------------------------------------------------------------------------
-// openat(2) emulation: fdpath.ts
-
-export { lstatAt, openDirAt, reopenDir, readdirAt } from "./fdpath.js";
-
 function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export function isWhiteoutStat(st: BigIntStats): boolean {
   return (st.mode & S_IFMT) === S_IFCHR && st.rdev === 0n;
-}
-
-// ---------------------------------------------------------------------------
-// Paths inside a root
-
-export interface ResolvedPath {
-  /** Physical components from the root to the entry, symlinks resolved ([] = the root itself). */
-  readonly parts: string[];
-  /** Open directory that holds the entry (the root's descriptor for the root itself). */
-  readonly dirFd: number;
-  /** The entry's name in dirFd ("" = the root itself). */
-  readonly name: string;
-  /** lstat of the entry; undefined when it does not exist (its parent does). */
-  readonly stat: BigIntStats | undefined;
-  /** Release the descriptors held for dirFd. */
-  close(): void;
-}
-
-/**
- * A directory treated as "/" (a container's root filesystem). Lookups never leave
- * it, whatever its symlinks say and whatever a running container does meanwhile.
- */
-export class ScopedRoot {
-  private constructor(
-    readonly fd: number,
-    readonly hostPath: string,
-  ) {}
-
-  /** Open a root given by a trusted host path (e.g. the container's overlay mount point). */
-  static open(hostPath: string): ScopedRoot {
-    return new ScopedRoot(fss.openSync(hostPath, fsc.O_RDONLY | fsc.O_DIRECTORY), hostPath);
-  }
-
-  close(): void {
-    closeQuietly(this.fd);
-  }
-
-  /**
-   * Resolve a path like the kernel would inside a chroot to this root: every
-   * symlink in a directory position is followed (absolute targets from the root),
-   * ".." stops at the root, and the final component is followed only when
-   * followFinal. A missing final component is not an error (stat undefined); a
-   * missing or non-directory intermediate one throws ScopeError ENOENT/ENOTDIR,
-   * too many symlinks ELOOP.
-   */
-  resolve(p: string, followFinal: boolean): ResolvedPath {
-    const queue = splitPath(p);
-    const stack: { name: string; fd: number }[] = [];
-    const top = (): number => stack[stack.length - 1]?.fd ?? this.fd;
-    const release = (): void => {
-      for (const d of stack.splice(0)) closeQuietly(d.fd);
-    };
-    let links = 0;
-    try {
-      while (queue.length > 0) {
-        const c = queue.shift() as string;
-        if (c === "..") {
-          const d = stack.pop();
-          if (d) closeQuietly(d.fd);
-          continue;
-        }
-        const last = queue.length === 0;
-        const st = lstatAt(top(), c);
-        if (st === undefined) {
-          if (last) return this.result(stack, c, undefined);
-          throw new ScopeError("ENOENT", `no such file or directory: ${c}`);
-        }
-        if (st.isSymbolicLink() && (!last || followFinal)) {
-          if (++links > MAX_LINKS) throw new ScopeError("ELOOP", "too many levels of symbolic links");
-          const target = readlinkAt(top(), c);
-          if (target.startsWith("/")) release();
-          queue.unshift(...splitPath(target));
-          continue;
-        }
-        if (last) return this.result(stack, c, st);
-        if (!st.isDirectory()) throw new ScopeError("ENOTDIR", `not a directory: ${c}`);
-        let fd: number;
-        try {
-          fd = openDirAt(top(), c);
-        } catch (e) {
-          // Replaced between lstat and open (a running container): report it like the kernel would.
-          const code = errnoCode(e);
-          if (code === "ENOENT") throw new ScopeError("ENOENT", `no such file or directory: ${c}`);
-          if (code === "ELOOP" || code === "ENOTDIR") throw new ScopeError("ENOTDIR", `not a directory: ${c}`);
-          throw e;
-        }
-        stack.push({ name: c, fd });
-      }
-      // The path ended on a directory we hold (or the root itself).
-      const d = stack.pop();
-      if (d === undefined) return this.result(stack, "", fss.fstatSync(this.fd, { bigint: true }));
-      closeQuietly(d.fd);
-      return this.result(stack, d.name, lstatAt(top(), d.name));
-    } catch (e) {
-      release();
-      throw e;
-    }
-  }
-
-  private result(stack: { name: string; fd: number }[], name: string, stat: BigIntStats | undefined): ResolvedPath {
-    const held = stack.map((d) => d.fd);
-    const parts = stack.map((d) => d.name);
-    if (name !== "") parts.push(name);
-    return {
-      parts,
-      dirFd: held[held.length - 1] ?? this.fd,
-      name,
-      stat,
-      close: () => {
-        for (const fd of held.splice(0)) closeQuietly(fd);
-      },
-    };
-  }
-
-  /**
-   * Docker's FollowSymlinkInScope: the path with every symlink resolved (the final
-   * one too), as an absolute path inside the root; components that do not exist
-   * are kept as written. Used for the linkTarget of a path stat.
-   */
-  evalSymlinks(p: string): string {
-    const queue = splitPath(p);
-    const stack: { name: string; fd: number }[] = [];
-    const missing: string[] = [];
-    const top = (): number => stack[stack.length - 1]?.fd ?? this.fd;
-    let links = 0;
-    try {
-      while (queue.length > 0) {
-        const c = queue.shift() as string;
-        if (c === "..") {
-          if (missing.length > 0) missing.pop();
-          else {
-            const d = stack.pop();
-            if (d) closeQuietly(d.fd);
-          }
-          continue;
-        }
-        if (missing.length > 0) {
-          missing.push(c);
-          continue;
-        }
-        const st = lstatAt(top(), c);
-        if (st === undefined) {
-          missing.push(c);
-          continue;
-        }
-        if (st.isSymbolicLink()) {
-          if (++links > 255) break;
-          const target = readlinkAt(top(), c);
-          if (target.startsWith("/")) for (const d of stack.splice(0)) closeQuietly(d.fd);
-          queue.unshift(...splitPath(target));
-          continue;
-        }
-        if (!st.isDirectory()) {
-          // Only the last component can be a non-directory; anything after it does not exist.
-          missing.push(c);
-          continue;
-        }
-        try {
-          stack.push({ name: c, fd: openDirAt(top(), c) });
-        } catch {
-          missing.push(c);
-        }
-      }
-      return `/${[...stack.map((d) => d.name), ...missing].join("/")}`;
-    } finally {
-      for (const d of stack) closeQuietly(d.fd);
-    }
-  }
-
-  /** lstat of root-relative rel without following any symlink on the way; undefined if it cannot be reached. */
-  lstatNoFollow(rel: string): BigIntStats | undefined {
-    const parts = splitPath(rel);
-    const name = parts.pop();
-    if (name === undefined) return fss.fstatSync(this.fd, { bigint: true });
-    return withParentNoFollow(this.fd, parts, (fd) => lstatAt(fd, name));
-  }
-
-  /** lchown root-relative paths (never following a symlink, in the path or at its end); unreachable ones are skipped. */
-  lchownAll(rels: Iterable<string>, uid: number, gid: number): void {
-    for (const rel of rels) {
-      const parts = splitPath(rel);
-      const name = parts.pop();
-      if (name === undefined) continue;
-      withParentNoFollow(this.fd, parts, (fd) => {
-        if (lstatAt(fd, name) !== undefined) fss.lchownSync(at(fd, name), uid, gid);
-      });
-    }
-  }
-}
-
-/** Run fn with the directory at parts (below dirFd) open, not following symlinks; undefined if unreachable. */
-function withParentNoFollow<T>(dirFd: number, parts: string[], fn: (fd: number) => T): T | undefined {
-  const opened: number[] = [];
-  try {
-    let cur = dirFd;
-    for (const p of parts) {
-      try {
-        cur = openDirAt(cur, p);
-      } catch {
-        return undefined;
-      }
-      opened.push(cur);
-    }
-    return fn(cur);
-  } finally {
-    for (const fd of opened) closeQuietly(fd);
-  }
-}
-
-function splitPath(p: string): string[] {
-  return p.split("/").filter((c) => c !== "" && c !== ".");
 }
 
 // ---------------------------------------------------------------------------

@@ -36,9 +36,8 @@ export { parseReference, formatReference, withDefaultTag, registryOf, hostArchit
 export { busyboxRootfsTar } from "./busybox.js";
 export { packDirectory } from "./tar.js";
 export { extractLayer, type ExtractOptions } from "./tar.js";
+export { ScopedRoot, ScopeError } from "../util/scopedroot.js";
 export {
-  ScopedRoot,
-  ScopeError,
   tarTree,
   extractCopy,
   overlayChanges,
@@ -46,8 +45,9 @@ export {
   goFileMode,
   isWhiteoutStat,
 } from "./archive-tar.js";
-export { O_PATH, at, procAt, closeQuietly, lstatAt, openDirAt, reopenDir, readdirAt, readlinkAt, removeAt } from "./fdpath.js";
-export type { ResolvedPath, TreeTarOptions, FsChange, ChangesOptions, CopyInOptions } from "./archive-tar.js";
+export { O_PATH, at, procAt, closeQuietly, lstatAt, openDirAt, reopenDir, readdirAt, readlinkAt, removeAt } from "../util/fdpath.js";
+export type { ResolvedPath } from "../util/scopedroot.js";
+export type { TreeTarOptions, FsChange, ChangesOptions, CopyInOptions } from "./archive-tar.js";
 export type { SnapshotInfo } from "./layers.js";
 export type { BlobSources } from "./distsources.js";
 export { checkImageStore } from "./check.js";

@@ -6,7 +6,7 @@
  * change at the same time (docker cp into a volume a running container shares),
  * so it never follows a symlink and never addresses anything below the target
  * by a path string: each directory is opened from its parent's descriptor with
- * O_DIRECTORY|O_NOFOLLOW (fdpath.ts) and every entry is created through the
+ * O_DIRECTORY|O_NOFOLLOW (util/fdpath.ts) and every entry is created through the
  * descriptor of its parent, so a directory swapped for a symlink midway keeps
  * receiving its entries wherever it moved, never the symlink's target.
  * Existing entries are unlinked before being replaced, and files are opened
@@ -44,7 +44,7 @@ import { BULK_CHUNK, coalesce } from "../util/chunks.js";
 import { EngineError, errnoCode, internal, invalid, isEngineError, messageOf } from "../util/errors.js";
 import type { Digest } from "../util/digest.js";
 import type { IdMap } from "../util/idmap.js";
-import { at, closeQuietly, lstatAt, openDirAt, procAt, readdirAt, removeAt, reopenDir } from "./fdpath.js";
+import { at, closeQuietly, lstatAt, openDirAt, procAt, readdirAt, removeAt, reopenDir } from "../util/fdpath.js";
 
 export interface ExtractOptions {
   /** Apply OCI whiteouts as overlayfs whiteouts (`.wh.x` → char device 0:0 named x; `.wh..wh..opq` → xattr trusted.overlay.opaque=y on the dir). Default true. When false, whiteouts delete the named paths (flattening). */

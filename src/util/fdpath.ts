@@ -12,7 +12,7 @@
  * RESOLVE_IN_ROOT would do the same in one call; Node 20 cannot make it.)
  */
 import fss, { constants as fsc, type BigIntStats } from "node:fs";
-import { errnoCode } from "../util/errors.js";
+import { errnoCode } from "./errors.js";
 
 export const O_DIR_NOFOLLOW = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
 /** Linux O_PATH (Node does not export it): a descriptor that only names a file, never opens its content. */
