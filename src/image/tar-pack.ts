@@ -1,31 +1,27 @@
 /**
- * Filesystem access inside a container's root that a running container cannot
- * redirect, and the tar streams and change lists built on it (docker cp,
- * export, diff, commit).
- *
- * A running container can rename or replace anything below its root at any
- * moment, for example swap a directory for a symlink to the host's "/" between
- * our check and our use. Nothing here therefore opens a path string below a
- * root: directories are opened one component at a time with
- * O_DIRECTORY|O_NOFOLLOW, and children are reached through
- * /proc/self/fd/<dirfd>/<name> (openat(2) by another name: the kernel resolves
- * the fd link to the directory that was opened, wherever it is now). A swap can
- * make an operation fail or skip an entry, never leave the root.
- *
- * Symlinks inside a container path are resolved as the container would see them
- * (util/scopedroot.ts): absolute targets restart at the container's root and
- * ".." never climbs above it.
+ * The one tar writer for directory trees: docker cp and export (a container's
+ * root, read while it may run), docker commit and build commits (an overlay
+ * upper dir, as a layer with OCI whiteouts). Every directory is opened from its
+ * parent's descriptor with O_NOFOLLOW (util/fdpath.ts), so a tree changed
+ * meanwhile can make an entry vanish from the archive, never bring in anything
+ * from outside it. Hand-written rather than tar-stream's pack: entries are
+ * produced synchronously as the walk goes (one generator, no per-entry stream)
+ * and the bytes are deterministic (tar-header.ts), so the same tree gives the
+ * same layer digest.
  */
 import fss, { constants as fsc, type BigIntStats } from "node:fs";
+import path from "node:path";
 import { execFile } from "node:child_process";
 import { Readable } from "node:stream";
-import { errnoCode, internal } from "../util/errors.js";
+import { EngineError, errnoCode, internal, invalid } from "../util/errors.js";
 import type { IdMap } from "../util/idmap.js";
-import { type TarEntryHeader, encodeTarHeader, extractLayer, tarEnd, tarPadding } from "./tar.js";
-import { at, closeQuietly, lstatAt, openDirAt, readdirAt, readlinkAt, reopenDir } from "../util/fdpath.js";
+import { at, closeQuietly, compareNames, joinRel, lstatAt, openDirAt, readdirAt, readlinkAt, reopenDir } from "../util/fdpath.js";
+import { type TarEntryHeader, encodeTarHeader, tarEnd, tarPadding } from "./tar-header.js";
 
 const O_FILE_NOFOLLOW = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
 const READ_CHUNK = 256 * 1024;
+/** Files up to this size go out as one chunk with their header and padding. */
+const SMALL_FILE = 64 * 1024;
 const WH_PREFIX = ".wh.";
 const WH_OPAQUE = ".wh..wh..opq";
 
@@ -33,64 +29,9 @@ const S_IFMT = 0o170000n;
 const S_IFSOCK = 0o140000n;
 const S_IFLNK = 0o120000n;
 const S_IFBLK = 0o060000n;
-const S_IFDIR = 0o040000n;
 const S_IFCHR = 0o020000n;
 const S_IFIFO = 0o010000n;
 
-function compareNames(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-export function isWhiteoutStat(st: BigIntStats): boolean {
-  return (st.mode & S_IFMT) === S_IFCHR && st.rdev === 0n;
-}
-
-// ---------------------------------------------------------------------------
-// Go's os.FileMode (the `mode` of Docker's path stat)
-
-const GO_MODE_DIR = 2 ** 31;
-const GO_MODE_SYMLINK = 2 ** 27;
-const GO_MODE_DEVICE = 2 ** 26;
-const GO_MODE_NAMED_PIPE = 2 ** 25;
-const GO_MODE_SOCKET = 2 ** 24;
-const GO_MODE_SETUID = 2 ** 23;
-const GO_MODE_SETGID = 2 ** 22;
-const GO_MODE_CHAR_DEVICE = 2 ** 21;
-const GO_MODE_STICKY = 2 ** 20;
-
-/** The os.FileMode Go's os.Lstat reports for this stat (type bits, permissions, setuid/setgid/sticky). */
-export function goFileMode(st: BigIntStats): number {
-  let m = Number(st.mode & 0o777n);
-  switch (st.mode & S_IFMT) {
-    case S_IFBLK:
-      m += GO_MODE_DEVICE;
-      break;
-    case S_IFCHR:
-      m += GO_MODE_DEVICE + GO_MODE_CHAR_DEVICE;
-      break;
-    case S_IFDIR:
-      m += GO_MODE_DIR;
-      break;
-    case S_IFIFO:
-      m += GO_MODE_NAMED_PIPE;
-      break;
-    case S_IFLNK:
-      m += GO_MODE_SYMLINK;
-      break;
-    case S_IFSOCK:
-      m += GO_MODE_SOCKET;
-      break;
-    default:
-      break;
-  }
-  if (st.mode & 0o4000n) m += GO_MODE_SETUID;
-  if (st.mode & 0o2000n) m += GO_MODE_SETGID;
-  if (st.mode & 0o1000n) m += GO_MODE_STICKY;
-  return m;
-}
-
-// ---------------------------------------------------------------------------
-// Tar streams
 
 export interface TreeTarOptions {
   /** Tar name of a walk-relative path ("" = the top entry). Directories get their "/" when encoded. */
@@ -107,6 +48,8 @@ export interface TreeTarOptions {
   files?: ReadonlyMap<string, string>;
   /** User-namespace remapping: host owners are written as the container ids they stand for. */
   idMap?: IdMap;
+  /** A name that is not valid UTF-8 fails the archive (a layer must not lose it) instead of being left out. */
+  strictNames?: boolean;
 }
 
 /**
@@ -182,6 +125,7 @@ class TreeWriter {
 
   private *walk(dirFd: number, dirRel: string): Generator<Buffer> {
     const names = readdirAt(dirFd);
+    if (this.o.strictNames) refuseNonUtf8Names(dirFd, dirRel, names.length);
     const virtual = this.virtualByDir.get(dirRel);
     if (virtual) {
       for (const v of virtual) if (!names.includes(v)) names.push(v);
@@ -295,32 +239,78 @@ class TreeWriter {
   }
 
   private *fileData(fd: number, h: TarEntryHeader, size: number): Generator<Buffer> {
-    yield encodeTarHeader({ ...h, size });
-    let done = 0;
-    while (done < size) {
+    const header = encodeTarHeader({ ...h, size });
+    const pad = tarPadding(size);
+    if (size <= SMALL_FILE) {
+      // Header, data and padding in one chunk.
+      const buf = Buffer.alloc(header.length + size + pad.length);
+      header.copy(buf, 0);
+      readAll(fd, buf, header.length, size, 0);
+      yield buf;
+      return;
+    }
+    yield header;
+    for (let done = 0; done < size; ) {
       const want = Math.min(READ_CHUNK, size - done);
       const buf = Buffer.alloc(want);
-      let got = 0;
-      while (got < want) {
-        const n = fss.readSync(fd, buf, got, want - got, done + got);
-        if (n === 0) break; // shrank: the rest stays zero
-        got += n;
-      }
+      readAll(fd, buf, 0, want, done);
       done += want;
       yield buf;
     }
-    const pad = tarPadding(size);
     if (pad.length > 0) yield pad;
   }
+
+}
+
+/** Read len bytes at pos into buf; a file that shrank meanwhile leaves the rest zero. */
+function readAll(fd: number, buf: Buffer, off: number, len: number, pos: number): void {
+  for (let got = 0; got < len; ) {
+    const n = fss.readSync(fd, buf, off + got, len - got, pos + got);
+    if (n === 0) return;
+    got += n;
+  }
+}
+
+/** readdirAt leaves out names that are not UTF-8: with strictNames that fails the archive, naming the entry. */
+function refuseNonUtf8Names(dirFd: number, dirRel: string, kept: number): void {
+  const raw = fss.readdirSync(at(dirFd), { encoding: "buffer" });
+  if (raw.length === kept) return;
+  for (const b of raw) {
+    const s = b.toString("utf8");
+    if (!Buffer.from(s, "utf8").equals(b)) throw new EngineError("notImplemented", `cannot archive non-UTF-8 file name ${JSON.stringify(joinRel(dirRel, s))}`);
+  }
+}
+
+/**
+ * A directory as a tar (build commits: an overlay upper dir, with ociWhiteouts
+ * as a layer), written by tarTree like docker commit's: the root itself is not
+ * an entry, names are relative ("bin/sh"), and the opaque directories are found
+ * with one getfattr run. A name that is not UTF-8 fails the stream.
+ */
+export function packDirectory(root: string, opts: { ociWhiteouts?: boolean; idMap?: IdMap } = {}): Readable {
+  async function* entries(): AsyncGenerator<Buffer> {
+    let dirFd: number;
+    try {
+      dirFd = fss.openSync(root, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    } catch (e) {
+      if (errnoCode(e) === "ENOTDIR") throw invalid(`${root} is not a directory`);
+      throw e;
+    }
+    try {
+      const opaque = opts.ociWhiteouts ? await opaqueDirs(path.resolve(root)) : new Set<string>();
+      const o: TreeTarOptions = { name: (rel) => rel, ociWhiteouts: opts.ociWhiteouts ?? false, opaque, strictNames: true, ...(opts.idMap ? { idMap: opts.idMap } : {}) };
+      yield* new TreeWriter(o).all(dirFd, "");
+    } finally {
+      closeQuietly(dirFd);
+    }
+  }
+  return Readable.from(entries(), { objectMode: false, highWaterMark: READ_CHUNK });
 }
 
 function inodeKey(st: BigIntStats): string {
   return `${st.dev}:${st.ino}`;
 }
 
-function joinRel(dir: string, name: string): string {
-  return dir === "" ? name : `${dir}/${name}`;
-}
 
 function splitDev(rdev: bigint): { major: number; minor: number } {
   const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
@@ -369,166 +359,3 @@ function unquoteGetfattr(s: string): string {
   return Buffer.from(bytes).toString("utf8");
 }
 
-/** A change of `docker diff`: Kind 0 modified ("C"), 1 added ("A"), 2 deleted ("D"). */
-export interface FsChange {
-  Path: string;
-  Kind: 0 | 1 | 2;
-}
-
-export interface ChangesOptions {
-  /** Opaque directories of the upper dir (opaqueDirs). */
-  opaque: ReadonlySet<string>;
-  /** The lower view is a single layer's own directory, where whiteouts are visible as 0:0 char devices. */
-  lowerWhiteouts: boolean;
-  /**
-   * Paths the runtime creates as mount points when the image lacks them (Docker keeps
-   * them in its init layer, below the container's layer): not changes themselves.
-   */
-  mountPoints: ReadonlySet<string>;
-}
-
-/**
- * The changes of a container's filesystem against its image, from its overlay
- * upper dir (upperFd) and a view of the image's layers (lowerFd; undefined for
- * an image without layers). The same answer as Docker's full comparison of the
- * two trees (archive.ChangesDirs): an entry is added when the image lacks it,
- * modified when mode, owner, device or (for non-directories) size or mtime
- * differ, deleted for a whiteout or a lower entry hidden by an opaque directory;
- * everything below an added directory is added; every directory with a change
- * inside is itself reported modified. Sorted by path. (File capabilities, which
- * Docker also compares, are not.)
- */
-export function overlayChanges(upperFd: number, lowerFd: number | undefined, opts: ChangesOptions): FsChange[] {
-  const changes: FsChange[] = [];
-  const lower = (fd: number | undefined, name: string): BigIntStats | undefined => {
-    if (fd === undefined) return undefined;
-    const st = lstatAt(fd, name);
-    return st !== undefined && opts.lowerWhiteouts && isWhiteoutStat(st) ? undefined : st;
-  };
-
-  const addAll = (dirFd: number, rel: string): void => {
-    for (const n of readdirAt(dirFd)) {
-      const st = lstatAt(dirFd, n);
-      if (st === undefined || isWhiteoutStat(st)) continue;
-      const crel = joinRel(rel, n);
-      changes.push({ Path: `/${crel}`, Kind: 1 });
-      if (st.isDirectory()) withDir(dirFd, n, (fd) => addAll(fd, crel));
-    }
-  };
-
-  /** Visit a directory present in the merged view; returns nothing, records into changes. */
-  const visit = (ufd: number, lfd: number | undefined, rel: string): void => {
-    const names = readdirAt(ufd);
-    for (const n of names) {
-      const crel = joinRel(rel, n);
-      const p = `/${crel}`;
-      const ust = lstatAt(ufd, n);
-      if (ust === undefined) continue;
-      const lst = lower(lfd, n);
-      if (isWhiteoutStat(ust)) {
-        if (lst !== undefined) changes.push({ Path: p, Kind: 2 });
-        continue;
-      }
-      if (lst === undefined && !(opts.mountPoints.has(crel) && (ust.isDirectory() || ust.isFile()))) {
-        changes.push({ Path: p, Kind: 1 });
-        if (ust.isDirectory()) withDir(ufd, n, (fd) => addAll(fd, crel));
-        continue;
-      }
-      let recorded = false;
-      if (lst !== undefined && statDifferent(lst, ust)) {
-        changes.push({ Path: p, Kind: 0 });
-        recorded = true;
-      }
-      if (!ust.isDirectory()) continue;
-      const before = changes.length;
-      withDir(ufd, n, (cfd) => {
-        if (lst !== undefined && !lst.isDirectory()) addAll(cfd, crel);
-        else if (lst !== undefined && lfd !== undefined) {
-          const clfd = tryOpenDirAt(lfd, n);
-          try {
-            visit(cfd, clfd, crel);
-          } finally {
-            if (clfd !== undefined) closeQuietly(clfd);
-          }
-        } else visit(cfd, undefined, crel);
-      });
-      if (!recorded && changes.length > before) changes.push({ Path: p, Kind: 0 });
-    }
-    if (lfd !== undefined && opts.opaque.has(rel)) {
-      const present = new Set(names);
-      for (const ln of readdirAt(lfd)) {
-        if (!present.has(ln) && lower(lfd, ln) !== undefined) changes.push({ Path: `/${joinRel(rel, ln)}`, Kind: 2 });
-      }
-    }
-  };
-
-  visit(upperFd, lowerFd, "");
-  changes.sort((a, b) => compareNames(a.Path, b.Path));
-  return changes;
-}
-
-function withDir(dirFd: number, name: string, fn: (fd: number) => void): void {
-  const fd = tryOpenDirAt(dirFd, name);
-  if (fd === undefined) return;
-  try {
-    fn(fd);
-  } finally {
-    closeQuietly(fd);
-  }
-}
-
-function tryOpenDirAt(dirFd: number, name: string): number | undefined {
-  try {
-    return openDirAt(dirFd, name);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Docker's statDifferent: mode, owner, rdev, and for non-directories size and mtime (see sameFsTime). */
-function statDifferent(a: BigIntStats, b: BigIntStats): boolean {
-  if (goFileMode(a) !== goFileMode(b) || a.uid !== b.uid || a.gid !== b.gid || a.rdev !== b.rdev) return true;
-  return !a.isDirectory() && (!sameFsTime(a.mtimeNs, b.mtimeNs) || a.size !== b.size);
-}
-
-/** Equal times, or the same second with one of them truncated to whole seconds (tar's precision). */
-function sameFsTime(a: bigint, b: bigint): boolean {
-  const s = 1_000_000_000n;
-  const secA = a >= 0n ? a / s : (a - s + 1n) / s;
-  const secB = b >= 0n ? b / s : (b - s + 1n) / s;
-  return a === b || (secA === secB && (a % s === 0n || b % s === 0n));
-}
-
-// ---------------------------------------------------------------------------
-// docker cp into a container
-
-export interface CopyInOptions {
-  /** See ExtractOptions.onEntry: vet (or skip, by returning false) each entry before it is written. */
-  onEntry?: (rel: string, type: string | null) => boolean | void;
-  /** User-namespace remapping: the archive's ids are container ids. */
-  idMap?: IdMap;
-  signal?: AbortSignal;
-}
-
-/**
- * Extract a tar (plain or gzip) into dir the way `docker cp` does: whiteout names
- * are ordinary files (Docker's Untar does not interpret them), owners and modes
- * come from the archive, an absolute name is read from the destination. The
- * extraction is extractLayer's: entries with "..", and any write through a
- * symlink, are refused; device files too.
- */
-export async function extractCopy(input: NodeJS.ReadableStream | Readable, dir: string | number, opts: CopyInOptions = {}): Promise<{ entries: number }> {
-  const res = await extractLayer(input, dir, {
-    overlayWhiteouts: false,
-    whiteouts: false,
-    preserveOwners: true,
-    // Go's tar reader, as Docker's Untar uses it, takes "/x" as x under the destination and
-    // a stream that ends after its last entry's data (no padding or end blocks) as whole.
-    absoluteNames: true,
-    padFinalEntry: true,
-    ...(opts.idMap ? { idMap: opts.idMap } : {}),
-    ...(opts.onEntry ? { onEntry: opts.onEntry } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
-  return { entries: res.entries };
-}
