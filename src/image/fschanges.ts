@@ -8,13 +8,14 @@
 import type { BigIntStats } from "node:fs";
 import { closeQuietly, compareNames, joinRel, lstatAt, openDirAt, readdirAt } from "../util/fdpath.js";
 
-const S_IFMT = 0o170000n;
-const S_IFSOCK = 0o140000n;
-const S_IFLNK = 0o120000n;
-const S_IFBLK = 0o060000n;
-const S_IFDIR = 0o040000n;
-const S_IFCHR = 0o020000n;
-const S_IFIFO = 0o010000n;
+/** File type bits of st_mode (stat(2)). */
+export const S_IFMT = 0o170000n;
+export const S_IFSOCK = 0o140000n;
+export const S_IFLNK = 0o120000n;
+export const S_IFBLK = 0o060000n;
+export const S_IFDIR = 0o040000n;
+export const S_IFCHR = 0o020000n;
+export const S_IFIFO = 0o010000n;
 
 export function isWhiteoutStat(st: BigIntStats): boolean {
   return (st.mode & S_IFMT) === S_IFCHR && st.rdev === 0n;

@@ -142,13 +142,7 @@ export async function extractLayer(
     async function* raw(): AsyncGenerator<Buffer> {
       yield* head;
       for (;;) {
-        let r: IteratorResult<unknown>;
-        try {
-          r = await it.next();
-        } catch (e) {
-          if (typeof e === "object" && e !== null) sourceErrors.add(e);
-          throw e;
-        }
+        const r = await nextFromSource(it);
         if (r.done) return;
         yield toBuffer(r.value);
       }
@@ -267,17 +261,21 @@ function toBuffer(v: unknown): Buffer {
   throw invalid("layer input stream yielded a non-binary chunk");
 }
 
+/** The input's next chunk; an error of the input itself is marked to be passed through untouched. */
+async function nextFromSource(it: AsyncIterator<unknown>): Promise<IteratorResult<unknown>> {
+  try {
+    return await it.next();
+  } catch (e) {
+    if (typeof e === "object" && e !== null) sourceErrors.add(e);
+    throw e;
+  }
+}
+
 async function peekHead(it: AsyncIterator<unknown>, want: number): Promise<Buffer[]> {
   const head: Buffer[] = [];
   let n = 0;
   while (n < want) {
-    let r: IteratorResult<unknown>;
-    try {
-      r = await it.next();
-    } catch (e) {
-      if (typeof e === "object" && e !== null) sourceErrors.add(e);
-      throw e;
-    }
+    const r = await nextFromSource(it);
     if (r.done) break;
     const b = toBuffer(r.value);
     head.push(b);

@@ -16,6 +16,7 @@ import { Readable } from "node:stream";
 import { EngineError, errnoCode, internal, invalid } from "../util/errors.js";
 import type { IdMap } from "../util/idmap.js";
 import { at, closeQuietly, compareNames, joinRel, lstatAt, openDirAt, readdirAt, readlinkAt, reopenDir } from "../util/fdpath.js";
+import { S_IFBLK, S_IFCHR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK } from "./fschanges.js";
 import { type TarEntryHeader, encodeTarHeader, tarEnd, tarPadding } from "./tar-header.js";
 
 const O_FILE_NOFOLLOW = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
@@ -24,13 +25,6 @@ const READ_CHUNK = 256 * 1024;
 const SMALL_FILE = 64 * 1024;
 const WH_PREFIX = ".wh.";
 const WH_OPAQUE = ".wh..wh..opq";
-
-const S_IFMT = 0o170000n;
-const S_IFSOCK = 0o140000n;
-const S_IFLNK = 0o120000n;
-const S_IFBLK = 0o060000n;
-const S_IFCHR = 0o020000n;
-const S_IFIFO = 0o010000n;
 
 
 export interface TreeTarOptions {

@@ -21,6 +21,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { pipeline } from "node:stream/promises";
+import { bestEffort } from "../../util/besteffort.js";
 import type { Digest } from "../../util/digest.js";
 import { EngineError, internal, invalid, isEngineError, messageOf, notFound } from "../../util/errors.js";
 import { ensureDir, mkdirp } from "../../util/fsutil.js";
@@ -251,7 +252,7 @@ export class Builder {
     for (const s of await this.o.store.layers.snapshots()) {
       if (!s.key.startsWith(RunExecutor.PREFIX)) continue;
       const id = s.key.slice(RunExecutor.PREFIX.length);
-      if (/^[0-9a-f]{64}$/.test(id)) await this.o.runtime.cleanup(id).catch(() => undefined);
+      if (/^[0-9a-f]{64}$/.test(id)) await this.o.runtime.cleanup(id).catch(bestEffort(`cleaning up build container ${id.slice(0, 12)}`));
       await this.o.store.layers.removeSnapshot(s.key).catch((e: unknown) => this.o.log.warn(`removing build snapshot ${s.key}: ${messageOf(e)}`));
     }
     this.o.store.addGcRoots(() => this.gcRoots());
@@ -283,7 +284,7 @@ export class Builder {
       return { imageId, tags };
     } finally {
       // Only last-used times are pending here (advisory, for prune order): write them off the request path.
-      void this.cache.flush().catch(() => undefined);
+      void this.cache.flush().catch(bestEffort("writing the build cache's last-used times"));
       await ctx.dispose();
     }
   }
@@ -768,7 +769,7 @@ class Job {
       const upper = path.join(layers.snapshotDir(snap), "upper");
       await this.commit(st, cc, key, fss.readdirSync(upper).length === 0 ? null : upper, containerId);
     } finally {
-      await layers.removeSnapshot(snap).catch(() => undefined);
+      await layers.removeSnapshot(snap).catch(bestEffort(`removing build snapshot ${snap}`));
     }
   }
 
@@ -914,8 +915,8 @@ class Job {
       if (isEngineError(e)) throw new EngineError(e.kind, `${name} failed: ${e.message}`);
       throw internal(`${name} failed: ${messageOf(e)}`, e);
     } finally {
-      await release?.().catch(() => undefined);
-      await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);
+      await release?.().catch(bestEffort("releasing the COPY --from snapshot"));
+      await fs.rm(work, { recursive: true, force: true }).catch(bestEffort(`removing ${work}`));
     }
   }
 
@@ -1050,7 +1051,7 @@ class Job {
       const root = await layers.mount(snap);
       return { root, release: () => layers.removeSnapshot(snap) };
     } catch (e) {
-      await layers.removeSnapshot(snap).catch(() => undefined);
+      await layers.removeSnapshot(snap).catch(bestEffort(`removing build snapshot ${snap}`));
       throw e;
     }
   }
