@@ -13,9 +13,9 @@
  *
  * Paths are container paths: symlinks are followed as the container sees them
  * (absolute targets from its root) and never lead out of its root, whatever the
- * image, a volume or a running container put there (image/archive-tar.ts: every
+ * image, a volume or a running container put there (util/scopedroot.ts: every
  * lookup goes one directory descriptor at a time; extraction writes every entry
- * through its parent directory's descriptor, image/tar.ts), also while another
+ * through its parent directory's descriptor, image/tar-apply.ts), also while another
  * running container that shares a volume swaps a directory for a symlink. The
  * container itself is frozen while something is extracted into it as well.
  */
