@@ -318,7 +318,9 @@ function splitDev(rdev: bigint): { major: number; minor: number } {
 /**
  * Relative paths of the directories under dir marked opaque
  * (trusted.overlay.opaque=y), found with one `getfattr -R -P` run (Debian
- * package `attr`). Best effort on a tree that changes meanwhile.
+ * package `attr`). Best effort on a tree that changes meanwhile. execFile rather
+ * than util/exec: a run that exits non-zero (something vanished during the walk)
+ * still has the right answer for the rest in its output.
  */
 export function opaqueDirs(dir: string): Promise<Set<string>> {
   return new Promise((resolve, reject) => {
