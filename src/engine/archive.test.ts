@@ -8,7 +8,8 @@ import { Readable } from "node:stream";
 import { extract as tarExtract, pack as tarPack, type Header } from "tar-stream";
 import { ScopedRoot, extractCopy, goFileMode, overlayChanges, tarTree } from "../image/index.js";
 import { isEngineError } from "../util/errors.js";
-import { buildCommitConfig, goBase, goClean, goTime, preserveTrailingDotOrSeparator } from "./archive.js";
+import { goBase, goClean, goTime, preserveTrailingDotOrSeparator } from "./archive.js";
+import { buildCommitConfig } from "./commitconfig.js";
 import type { ContainerConfig } from "./types.js";
 
 const isRoot = process.getuid?.() === 0;

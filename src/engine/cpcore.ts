@@ -7,8 +7,8 @@
  * mounted (cpview.ts), exactly as here.
  *
  * Paths are container paths: symlinks are followed as the container sees them
- * (absolute targets from its root) and never lead out of its root (image/
- * archive-tar.ts: every lookup goes one directory descriptor at a time). The
+ * (absolute targets from its root) and never lead out of its root (util/
+ * scopedroot.ts: every lookup goes one directory descriptor at a time). The
  * container's /etc/hosts, /etc/hostname and /etc/resolv.conf are the files
  * bind-mounted from its directory, as Docker's cp shows them.
  */

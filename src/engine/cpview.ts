@@ -75,6 +75,7 @@ export function runInView(req: ViewRequest, input?: Readable): ViewRun {
     resolveStat = res;
     rejectStat = rej;
   });
+  // Marked handled: the caller awaits it (or done, which carries the same failure).
   stat.catch(() => undefined);
 
   const ctl = child.stdio[3] as Readable;
@@ -132,6 +133,7 @@ export function runInView(req: ViewRequest, input?: Readable): ViewRun {
       finish(internal(`container filesystem view: ${stderr.trim() || `helper ended with ${code ?? signal}`}`));
     });
   });
+  // Marked handled: a caller that never awaits done must not crash the daemon.
   done.catch(() => undefined);
 
   return {

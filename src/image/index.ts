@@ -34,20 +34,12 @@ export interface PendingLayer {
 }
 export { parseReference, formatReference, withDefaultTag, registryOf, hostArchitecture, fullRunConfig, chainIds, chainIdOf, shownSize };
 export { busyboxRootfsTar } from "./busybox.js";
-export { packDirectory } from "./tar.js";
-export { extractLayer, type ExtractOptions } from "./tar.js";
-export {
-  ScopedRoot,
-  ScopeError,
-  tarTree,
-  extractCopy,
-  overlayChanges,
-  opaqueDirs,
-  goFileMode,
-  isWhiteoutStat,
-} from "./archive-tar.js";
-export { O_PATH, at, procAt, closeQuietly, lstatAt, openDirAt, reopenDir, readdirAt, readlinkAt, removeAt } from "./fdpath.js";
-export type { ResolvedPath, TreeTarOptions, FsChange, ChangesOptions, CopyInOptions } from "./archive-tar.js";
+export { packDirectory, tarTree, opaqueDirs, extractLayer, extractCopy, type ExtractOptions, type TreeTarOptions, type CopyInOptions } from "./tar.js";
+export { ScopedRoot, ScopeError } from "../util/scopedroot.js";
+export { overlayChanges, goFileMode, isWhiteoutStat } from "./fschanges.js";
+export { O_PATH, at, procAt, closeQuietly, lstatAt, openDirAt, reopenDir, readdirAt, readlinkAt, removeAt } from "../util/fdpath.js";
+export type { ResolvedPath } from "../util/scopedroot.js";
+export type { FsChange, ChangesOptions } from "./fschanges.js";
 export type { SnapshotInfo } from "./layers.js";
 export type { BlobSources } from "./distsources.js";
 export { checkImageStore } from "./check.js";

@@ -645,7 +645,9 @@ test("packDirectory converts overlay whiteouts to OCI form and back", { skip }, 
   ]);
 
   const raw = await listTar(await collect(packDirectory(upper)));
-  assert.ok(raw.some((h) => h.type === "character-device" && h.name === "etc/motd"));
+  // The writer is docker commit's too: a second name of a device inode is a link entry, as in Docker's tar writer.
+  assert.ok(raw.some((h) => h.type === "character-device" && h.name === "etc/issue"));
+  assert.ok(raw.some((h) => h.type === "link" && h.name === "etc/motd" && h.linkname === "etc/issue"));
   assert.ok(!raw.some((h) => h.name.includes(".wh.")));
 
   // Back into overlay form.
@@ -706,4 +708,10 @@ test("with an id map, an archive id outside the mapping is refused", { skip }, a
   const map = new IdMap([{ containerId: 0, hostId: 200000, size: 1000 }], [{ containerId: 0, hostId: 200000, size: 1000 }]);
   const buf = await buildTar([{ name: "f", body: "x", uid: 5000, gid: 0 }]);
   await expectInvalid(extractBuf(buf, await tmpDir(), { idMap: map }), /Container ID 5000 cannot be mapped to a host ID/);
+});
+
+test("packDirectory refuses a file name that is not UTF-8 rather than leaving it out of the layer", async () => {
+  const dir = await tmpDir();
+  fss.writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0x66, 0xff])]), "x");
+  await assert.rejects(collect(packDirectory(dir)), (e: unknown) => e instanceof Error && /cannot archive non-UTF-8 file name "f\uFFFD"/.test(e.message));
 });

@@ -90,6 +90,7 @@ export class TarSplitRecorder {
   /** Stop recording (the file is left for the caller to delete). */
   async abort(): Promise<void> {
     this.gz.destroy();
+    // Destroyed on purpose: the write fails, which is the expected end here.
     await this.written.catch(() => undefined);
   }
 

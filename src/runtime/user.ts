@@ -1,12 +1,13 @@
 import fss from "node:fs";
-import { ScopeError, ScopedRoot, at, closeQuietly } from "../image/index.js";
+import { at, closeQuietly } from "../util/fdpath.js";
+import { ScopeError, ScopedRoot } from "../util/scopedroot.js";
 import { invalid } from "../util/errors.js";
 import type { OciUser } from "./spec.js";
 
 /**
  * Read a file inside a container root without following any symlink out of it:
  * symlinks are resolved as the container sees them, one directory descriptor at
- * a time (image's ScopedRoot), and the file is opened from its directory's
+ * a time (util/scopedroot.ts), and the file is opened from its directory's
  * descriptor with O_NOFOLLOW, so a container that changes the tree meanwhile (a
  * volume it shares mounted at /etc) cannot make it read a host file. Undefined
  * when it is missing, not a regular file, or larger than 16 MiB.

@@ -1,78 +1,39 @@
 /**
  * Paths inside a container's root filesystem, resolved the way the container
- * would see them: every component is lstat'ed and a symlink is resolved against
- * the root, never against the host, so `..` and absolute links cannot lead out.
- * The container is not running while these are used (start prepares its mounts).
+ * would see them (util/scopedroot.ts: one directory descriptor at a time, a
+ * symlink resolved against the root, never against the host, so `..` and
+ * absolute links cannot lead out). The container is not running while these are
+ * used (start prepares its mounts); the answers are host paths because they
+ * become mount targets.
  */
-import { promises as fs, constants as fsc } from "node:fs";
+import fss, { constants as fsc } from "node:fs";
 import path from "node:path";
 import { errnoCode, invalid } from "../util/errors.js";
-
-const MAX_LINKS = 40;
-
-function components(p: string): string[] {
-  return p.split("/").filter((x) => x !== "" && x !== ".");
-}
+import { at, closeQuietly, lstatAt } from "../util/fdpath.js";
+import { MAX_LINKS, type Owner, ScopeError, ScopedRoot } from "../util/scopedroot.js";
 
 /** Host ids of the container's root, given to what is created (`--userns-remap`); host root when absent. */
-export interface Owner {
-  uid: number;
-  gid: number;
-}
+export type { Owner } from "../util/scopedroot.js";
 
-async function walk(root: string, p: string, create: boolean, mode: number, owner?: Owner): Promise<string> {
-  const parts = components(p);
-  let cur: string[] = [];
-  let links = 0;
-  while (parts.length > 0) {
-    const name = parts.shift() as string;
-    if (name === "..") {
-      cur.pop();
-      continue;
-    }
-    const candidate = path.join(root, ...cur, name);
-    let st;
-    try {
-      st = await fs.lstat(candidate);
-    } catch (e) {
-      const code = errnoCode(e);
-      if (code !== "ENOENT" && code !== "ENOTDIR") throw e;
-      if (!create) {
-        // Nothing exists below a missing component: the rest resolves lexically.
-        cur.push(name);
-        continue;
-      }
-      if (code === "ENOTDIR") throw invalid(`cannot create ${p} in the container: ${path.join("/", ...cur)} is not a directory`);
-      try {
-        await fs.mkdir(candidate, mode);
-        if (owner) await fs.lchown(candidate, owner.uid, owner.gid);
-      } catch (e2) {
-        if (errnoCode(e2) !== "EEXIST") throw e2;
-      }
-      parts.unshift(name); // look again: it may have appeared as something else
-      continue;
-    }
-    if (st.isSymbolicLink()) {
-      if (++links > MAX_LINKS) throw invalid(`cannot resolve ${p} in the container: too many levels of symbolic links`);
-      const target = await fs.readlink(candidate);
-      if (target.startsWith("/")) cur = [];
-      parts.unshift(...components(target));
-      continue;
-    }
-    if (create && !st.isDirectory()) throw invalid(`cannot create ${p} in the container: ${path.join("/", ...cur, name)} is not a directory`);
-    cur.push(name);
+/** Components of p inside root, symlinks followed (FollowSymlinkInScope); with create, mkdir -p on the way. */
+function follow(root: ScopedRoot, p: string, create?: { mode: number; owner?: Owner }): string[] {
+  try {
+    return root.followInScope(p, { maxLinks: MAX_LINKS, ...(create ? { create } : {}) });
+  } catch (e) {
+    if (!(e instanceof ScopeError)) throw e;
+    if (e.code === "ELOOP") throw invalid(`cannot resolve ${p} in the container: too many levels of symbolic links`);
+    throw invalid(`cannot create ${p} in the container: ${path.join("/", ...e.parts)} is not a directory`);
   }
-  return path.join(root, ...cur);
 }
 
 /** The host path of p inside root, symlinks followed within root (FollowSymlinkInScope); it may not exist. */
-export function resolveInRoot(root: string, p: string): Promise<string> {
-  return walk(root, p, false, 0);
+export async function resolveInRoot(root: string, p: string): Promise<string> {
+  return ScopedRoot.with(root, (r) => r.hostPathOf(follow(r, p)));
 }
 
 /** mkdir -p of p inside root without ever leaving it; returns the host path of the directory. */
-export function mkdirInRoot(root: string, p: string, mode = 0o755, owner?: Owner): Promise<string> {
-  return walk(root, p, true, mode, owner);
+export async function mkdirInRoot(root: string, p: string, mode = 0o755, owner?: Owner): Promise<string> {
+  return ScopedRoot.with(root, (r) => r.hostPathOf(follow(r, p, { mode, ...(owner ? { owner } : {}) })));
 }
 
 /**
@@ -80,23 +41,30 @@ export function mkdirInRoot(root: string, p: string, mode = 0o755, owner?: Owner
  * created when nothing is there); returns its host path.
  */
 export async function createFileInRoot(root: string, p: string, mode = 0o755, owner?: Owner): Promise<string> {
-  const resolved = await resolveInRoot(root, p);
-  try {
-    await fs.lstat(resolved);
-    return resolved;
-  } catch (e) {
-    if (errnoCode(e) !== "ENOENT") throw e;
-  }
-  const parent = await mkdirInRoot(root, path.relative(root, path.dirname(resolved)), mode, owner);
-  const file = path.join(parent, path.basename(resolved));
-  try {
-    const fh = await fs.open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
-    if (owner) await fh.chown(owner.uid, owner.gid);
-    await fh.close();
-  } catch (e) {
-    if (errnoCode(e) !== "EEXIST") throw e;
-  }
-  return file;
+  return ScopedRoot.with(root, (r) => {
+    const parts = follow(r, p);
+    const name = parts.pop();
+    if (name === undefined) return r.hostPath;
+    const parent = follow(r, parts.join("/"), { mode, ...(owner ? { owner } : {}) });
+    const made = r.withDir(parent, (dirFd) => {
+      if (lstatAt(dirFd, name) !== undefined) return true;
+      let fd: number;
+      try {
+        fd = fss.openSync(at(dirFd, name), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
+      } catch (e) {
+        if (errnoCode(e) !== "EEXIST") throw e;
+        return true;
+      }
+      try {
+        if (owner) fss.fchownSync(fd, owner.uid, owner.gid);
+      } finally {
+        closeQuietly(fd);
+      }
+      return true;
+    });
+    if (made === undefined) throw invalid(`cannot create ${p} in the container: ${path.join("/", ...parent)} is not a directory`);
+    return r.hostPathOf([...parent, name]);
+  });
 }
 
 /** True when host path p is root itself or lies inside it (lexically). */

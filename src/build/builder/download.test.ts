@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { downloadFilename } from "./builder.js";
+import { downloadFilename } from "./copysources.js";
 
 describe("ADD <url> file names (dockerd's getFilenameForDownload)", () => {
   it("takes the URL path's last segment, decoded", () => {

@@ -12,65 +12,20 @@ import path from "node:path";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { invalid } from "../../util/errors.js";
-
-const MAX_LINKS = 255;
-
-/** Normalize a slash path to its components, `..` clamped at the root. */
-function components(p: string): string[] {
-  const out: string[] = [];
-  for (const part of p.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") out.pop();
-    else out.push(part);
-  }
-  return out;
-}
+import { type FollowOptions, MAX_LINKS_IN_SCOPE, type Owner, ScopeError, ScopedRoot, cleanParts } from "../../util/scopedroot.js";
 
 /**
  * Resolve `p` (absolute or relative to the root) inside `root`, following
- * symlinks in scope (moby's FollowSymlinkInScope). Missing trailing components
- * are kept as they are. Returns the host path (always under root) and the
- * resolved in-root path.
+ * symlinks in scope (moby's FollowSymlinkInScope: the path is cleaned first,
+ * util/scopedroot.ts resolves it). Missing trailing components are kept as they
+ * are. Returns the host path (always under root) and the resolved in-root path.
  */
 export function resolveInRoot(root: string, p: string): { host: string; rel: string } {
-  const todo = components(p);
-  const cur: string[] = [];
-  let links = 0;
-  while (todo.length > 0) {
-    const part = todo.shift() as string;
-    if (part === "..") {
-      cur.pop();
-      continue;
-    }
-    const host = path.join(root, ...cur, part);
-    const st = lstatOrUndefined(host);
-    if (st?.isSymbolicLink()) {
-      if (++links > MAX_LINKS) throw invalid(`too many levels of symbolic links resolving ${p}`);
-      const target = fss.readlinkSync(host);
-      if (target.startsWith("/")) cur.length = 0;
-      todo.unshift(...target.split("/").filter((x) => x !== "" && x !== "."));
-      continue;
-    }
-    cur.push(part);
-  }
-  const rel = cur.join("/");
+  const rel = inScope(root, p, {}, () => invalid(`too many levels of symbolic links resolving ${p}`)).join("/");
   return { host: rel === "" ? root : path.join(root, rel), rel: `/${rel}` };
 }
 
-/** lstat, undefined when the path (or a parent, ENOTDIR) does not exist. */
-function lstatOrUndefined(p: string): fss.Stats | undefined {
-  try {
-    return fss.lstatSync(p, { throwIfNoEntry: false });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
-    throw e;
-  }
-}
-
-export interface Owner {
-  uid: number;
-  gid: number;
-}
+export type { Owner } from "../../util/scopedroot.js";
 
 /**
  * mkdir -p inside a root: `dir` is resolved in scope first; missing directories
@@ -78,19 +33,22 @@ export interface Owner {
  */
 export function mkdirAllInRoot(root: string, dir: string, owner?: Owner): string {
   const { host, rel } = resolveInRoot(root, dir);
-  let cur = root;
-  for (const part of components(rel)) {
-    cur = path.join(cur, part);
-    const st = fss.lstatSync(cur, { throwIfNoEntry: false });
-    if (st === undefined) {
-      fss.mkdirSync(cur, 0o755);
-      fss.chmodSync(cur, 0o755);
-      fss.lchownSync(cur, owner?.uid ?? 0, owner?.gid ?? 0);
-    } else if (!st.isDirectory()) {
-      throw invalid(`Cannot mkdir: ${rel} is not a directory`);
-    }
-  }
+  const create = { mode: 0o755, exactMode: true, owner: owner ?? { uid: 0, gid: 0 } };
+  inScope(root, rel, { create, noFollow: true }, () => invalid(`Cannot mkdir: ${rel} is not a directory`));
   return host;
+}
+
+/** The components of cleaned p in root (ScopedRoot.followInScope); a ScopeError becomes fail()'s error. */
+function inScope(root: string, p: string, o: FollowOptions, fail: () => Error): string[] {
+  const r = ScopedRoot.open(root);
+  try {
+    return r.followInScope(cleanParts(p).join("/"), { maxLinks: MAX_LINKS_IN_SCOPE, ...o });
+  } catch (e) {
+    if (e instanceof ScopeError) throw fail();
+    throw e;
+  } finally {
+    r.close();
+  }
 }
 
 export interface CopyOptions {
@@ -303,7 +261,7 @@ export function hasWildcards(p: string): boolean {
  * Returned relative to root, sorted.
  */
 export function globInRoot(root: string, pattern: string): string[] {
-  const parts = components(pattern);
+  const parts = cleanParts(pattern);
   const out: string[] = [];
   const walk = (dir: string, rel: string, i: number): void => {
     if (i === parts.length) {

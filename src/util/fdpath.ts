@@ -12,7 +12,7 @@
  * RESOLVE_IN_ROOT would do the same in one call; Node 20 cannot make it.)
  */
 import fss, { constants as fsc, type BigIntStats } from "node:fs";
-import { errnoCode } from "../util/errors.js";
+import { errnoCode } from "./errors.js";
 
 export const O_DIR_NOFOLLOW = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
 /** Linux O_PATH (Node does not export it): a descriptor that only names a file, never opens its content. */
@@ -62,8 +62,25 @@ export function readlinkAt(dirFd: number, name: string): string {
   return fss.readlinkSync(at(dirFd, name));
 }
 
-function compareNames(a: string, b: string): number {
+/** Byte-wise (code unit) order of names, as Go sorts them: the order of every tree walk. */
+export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** dir/name of slash-separated relative paths ("" = the top). */
+export function joinRel(dir: string, name: string): string {
+  return dir === "" ? name : `${dir}/${name}`;
+}
+
+/** The directory part of a relative path ("" for a top-level name). */
+export function parentOf(rel: string): string {
+  const i = rel.lastIndexOf("/");
+  return i < 0 ? "" : rel.slice(0, i);
+}
+
+/** The last component of a relative path. */
+export function baseOf(rel: string): string {
+  return rel.slice(rel.lastIndexOf("/") + 1);
 }
 
 /** Names in an open directory, sorted; entries whose names are not valid UTF-8 are left out (they cannot be addressed by a JS string). */
