@@ -20,18 +20,47 @@ import { GZIP_LAYER, compressLayer } from "./layercompress.js";
 import { ImageIndex, type ImageRecord } from "./images.js";
 import { LayerBlobIndex, type LayerBlob } from "./layerblobs.js";
 import { DistributionSources } from "./distsources.js";
+import type {
+  ArchiveStore,
+  BlobSourceRecords,
+  Content,
+  DistributionStore,
+  GcResult,
+  ImageManager,
+  ImageRecords,
+  ImageSummary,
+  LayerBlobs,
+  Layers,
+  PendingLayer,
+  Snapshotter,
+} from "./roles.js";
 import { LayerStore, type LayerInfo, type UnpackedLayer, chainIdOf, chainIds, shownSize } from "./layers.js";
 import { type Reference, formatReference, missingImageName, parseReference, registryOf, withDefaultTag } from "./reference.js";
 
 export type { ImageConfig, ImageRunConfig, ImageRecord, Reference, LayerBlob, LayerInfo, UnpackedLayer };
+export type {
+  ArchiveStore,
+  BlobSourceRecords,
+  Content,
+  ContentIngester,
+  ContentProvider,
+  DistributionStore,
+  GcResult,
+  ImageConfigs,
+  ImageManager,
+  ImageRecords,
+  ImageResolver,
+  ImageSummary,
+  ImageWriter,
+  LayerBlobs,
+  LayerProvider,
+  Layers,
+  PendingLayer,
+  PullStore,
+  PushStore,
+  Snapshotter,
+} from "./roles.js";
 
-/** A pulled layer, unpacked and verified but not visible yet (see ImageStore.unpackCompressedLayer). */
-export interface PendingLayer {
-  readonly diffId: Digest;
-  /** Make it the layer on top of `parent` (which must exist by now) and record its blob. */
-  commit(parent: Digest | null): Promise<LayerInfo>;
-  discard(): Promise<void>;
-}
 export { parseReference, formatReference, withDefaultTag, registryOf, hostArchitecture, fullRunConfig, chainIds, chainIdOf, shownSize };
 export { busyboxRootfsTar } from "./busybox.js";
 export { packDirectory } from "./tar.js";
@@ -51,23 +80,28 @@ export type { ResolvedPath, TreeTarOptions, FsChange, ChangesOptions, CopyInOpti
 export type { SnapshotInfo } from "./layers.js";
 export type { BlobSources } from "./distsources.js";
 export { checkImageStore } from "./check.js";
+export { digestOf, hashThrough } from "./hashing.js";
 export type { CheckProblem } from "./check.js";
 
-/** An image's facts for listings (ImageStore.summary); shared between callers, never to be changed. */
-export interface ImageSummary {
-  readonly created: string | undefined;
-  readonly labels: Readonly<Record<string, string>> | null;
-  readonly size: number;
-}
-
-export class ImageStore {
-  readonly content: ContentStore;
-  readonly layers: LayerStore;
-  readonly index: ImageIndex;
+/**
+ * The image store: other folders see its parts by role (roles.ts). `layers` still
+ * carries the Snapshotter's methods for the callers not yet moved to `snapshots`.
+ */
+export class ImageStore implements DistributionStore, ArchiveStore, ImageManager {
+  readonly content: Content;
+  readonly layers: Layers & Snapshotter;
+  /** Containers' writable layers (the same LayerStore as `layers`, seen as its Snapshotter role). */
+  readonly snapshots: Snapshotter;
+  readonly index: ImageRecords;
   /** diffId ↔ compressed blob (pulled or pushed as). */
-  readonly blobs: LayerBlobIndex;
+  readonly blobs: LayerBlobs;
   /** Which repositories hold which blob of a layer (kept after the layer goes: cross-repository mounts). */
-  readonly sources: DistributionSources;
+  readonly sources: BlobSourceRecords;
+  private readonly contentStore: ContentStore;
+  private readonly layerStore: LayerStore;
+  private readonly imageIndex: ImageIndex;
+  private readonly blobIndex: LayerBlobIndex;
+  private readonly sourceIndex: DistributionSources;
   /** Writers hold a lease; garbage collection runs exclusively, so it never sees half-added content. */
   readonly gcLock = new SharedLock();
   /** Holders of layers outside images and snapshots (the build cache); every gc keeps what they return. */
@@ -78,26 +112,26 @@ export class ImageStore {
     private readonly root: string,
     idMap?: IdMap,
   ) {
-    this.content = new ContentStore(path.join(root, "content"));
-    this.layers = new LayerStore(root, idMap);
-    this.index = new ImageIndex(root);
-    this.blobs = new LayerBlobIndex(root);
-    this.sources = new DistributionSources(root);
+    this.content = this.contentStore = new ContentStore(path.join(root, "content"));
+    this.layers = this.snapshots = this.layerStore = new LayerStore(root, idMap);
+    this.index = this.imageIndex = new ImageIndex(root);
+    this.blobs = this.blobIndex = new LayerBlobIndex(root);
+    this.sources = this.sourceIndex = new DistributionSources(root);
   }
 
   /** User-namespace remapping of this store (`--userns-remap`), if any. */
   get idMap(): IdMap | undefined {
-    return this.layers.idMap;
+    return this.layerStore.idMap;
   }
 
   async init(): Promise<void> {
     // Holds snapshots/ (containers' rootfs): the remapped root passes through, nobody else.
-    await ensureDir(this.root, 0o710, this.layers.rootGid);
-    await this.content.init();
-    await this.layers.init();
-    await this.index.init();
-    await this.blobs.init();
-    await this.sources.init();
+    await ensureDir(this.root, 0o710, this.layerStore.rootGid);
+    await this.contentStore.init();
+    await this.layerStore.init();
+    await this.imageIndex.init();
+    await this.blobIndex.init();
+    await this.sourceIndex.init();
   }
 
   resolve(input: string): Digest | undefined {
@@ -243,7 +277,7 @@ export class ImageStore {
       commit: async (parent) => {
         const info = await unpacked.commit(parent);
         const blob = { digest: desc.digest, mediaType: desc.mediaType, size: desc.size, diffId: info.diffId };
-        await this.blobs.add(blob);
+        await this.blobIndex.add(blob);
         if (opts.source) await this.sources.record(blob, opts.source);
         return info;
       },
@@ -254,7 +288,7 @@ export class ImageStore {
   /** The layer's uncompressed tar (its sha256 is verified against the diffId by whoever reads it to the end). */
   async layerTar(chainId: Digest): Promise<Readable> {
     const info = await this.layers.get(chainId);
-    const tar = await this.layers.layerTar(chainId);
+    const tar = await this.layerStore.layerTar(chainId);
     if (tar) return tar;
     // Unpacked before tar-splits were kept: decompress a blob it was pulled as.
     for (const b of this.blobs.forDiffId(info.diffId)) {
@@ -291,10 +325,10 @@ export class ImageStore {
     opts: { signal?: AbortSignal; onTarBytes?: (n: number) => void } = {},
   ): Promise<{ stream: Readable; hashed: Promise<ContentInfo>; blob: Promise<LayerBlob>; tarSize: number }> {
     const info = await this.layers.get(chainId);
-    const c = compressLayer(this.content, await this.layerTar(chainId), info.diffId, opts);
+    const c = compressLayer(this.contentStore, await this.layerTar(chainId), info.diffId, opts);
     const blob = c.stored.then(async (w) => {
       const b: LayerBlob = { digest: w.digest, mediaType: GZIP_LAYER, size: w.size, diffId: info.diffId };
-      await this.blobs.add(b);
+      await this.blobIndex.add(b);
       return b;
     });
     blob.catch(() => undefined);
@@ -304,7 +338,7 @@ export class ImageStore {
   /** Point a tag at id; `touch: false` (pull, load) leaves Metadata.LastTagTime alone, as dockerd does. */
   async tag(id: Digest, ref: string | Reference, opts: { touch?: boolean } = {}): Promise<void> {
     const r = withDefaultTag(typeof ref === "string" ? parseReference(ref) : ref);
-    await this.index.tag(id, r, opts.touch ?? true);
+    await this.imageIndex.tag(id, r, opts.touch ?? true);
   }
 
   /** Total uncompressed size of an image's layers. */
@@ -388,7 +422,7 @@ export class ImageStore {
         keepMapped.add(b.digest);
       }
     }
-    await this.blobs.retain(keepMapped);
+    await this.blobIndex.retain(keepMapped);
     for (const b of await this.content.list()) {
       if (keepBlobs.has(b)) continue;
       // Layer blobs (compressed) are kept while their layer is; they are named by annotations in manifests,
@@ -403,15 +437,3 @@ export class ImageStore {
     return { layers, blobs, reclaimed, layerBytes, removedLayers };
   }
 }
-
-export interface GcResult {
-  layers: number;
-  blobs: number;
-  /** Bytes of the removed layers and blobs. */
-  reclaimed: number;
-  /** Bytes of the removed layers alone (what dockerd reports as reclaimed by an image prune). */
-  layerBytes: number;
-  /** Chain ids of the removed layers, top first. */
-  removedLayers: Digest[];
-}
-
