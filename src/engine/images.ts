@@ -2,8 +2,9 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
 import { conflict, invalid, notFound } from "../util/errors.js";
+import { matchLabels } from "../util/filters.js";
 import { compilePathPattern } from "../util/pathmatch.js";
-import { type ImageRunConfig, type ImageStore, type LayerInfo, chainIds, formatReference, fullRunConfig, parseReference, shownSize, withDefaultTag } from "../image/index.js";
+import { type ImageManager, type ImageRunConfig, type LayerInfo, chainIds, formatReference, fullRunConfig, parseReference, shownSize, withDefaultTag } from "../image/index.js";
 import type { ContainerService } from "./containers.js";
 import type { Events } from "./events.js";
 
@@ -13,7 +14,7 @@ const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
 
 export class ImageService {
   constructor(
-    private readonly store: ImageStore,
+    private readonly store: ImageManager,
     private readonly containers: ContainerService,
     private readonly events: Events,
   ) {}
@@ -42,7 +43,7 @@ export class ImageService {
         if (tags.length === 0 && repoDigests.length === 0) continue;
       }
       const sum = await this.store.summary(img.id);
-      if (f["label"] && !f["label"].every((l) => matchLabel(sum.labels ?? {}, l))) continue;
+      if (f["label"] && !matchLabels(sum.labels, f["label"])) continue;
       const size = sum.size;
       out.push({
         Id: img.id,
@@ -285,11 +286,6 @@ function isReference(name: string, tags: string[]): boolean {
   } catch {
     return false;
   }
-}
-
-function matchLabel(labels: Record<string, string>, want: string): boolean {
-  const i = want.indexOf("=");
-  return i < 0 ? want in labels : labels[want.slice(0, i)] === want.slice(i + 1);
 }
 
 /**

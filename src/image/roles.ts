@@ -6,6 +6,7 @@
  */
 import type { Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
+import type { IdMap } from "../util/idmap.js";
 import type { SharedLock } from "../util/lock.js";
 import type { ImageConfig, ImageRunConfig } from "./config.js";
 import type { ContentInfo } from "./content.js";
@@ -187,4 +188,32 @@ export interface ImageManager extends ImageWriter {
   summary(id: Digest): Promise<ImageSummary>;
   importRootfs(tar: Readable, opts?: { config?: ImageRunConfig; message?: string; source?: string; signal?: AbortSignal }): Promise<Digest>;
   gc(extraRoots?: Iterable<Digest>): Promise<GcResult>;
+}
+
+/** What containers use (create, start, remove, size): image configs and their writable layers. */
+export interface ContainerImages extends ImageConfigs {
+  readonly gcLock: SharedLock;
+  readonly snapshots: Snapshotter;
+  /** User-namespace remapping of the store (`--userns-remap`), if any. */
+  readonly idMap: IdMap | undefined;
+  size(id: Digest): Promise<number>;
+}
+
+/** What `docker commit` and `docker cp` use: layers read and added, a container's snapshot. */
+export interface CommitStore extends ImageWriter {
+  readonly layers: Layers;
+  readonly snapshots: Snapshotter;
+  readonly idMap: IdMap | undefined;
+}
+
+/** What the builder uses: CommitStore, plus the build cache's hold on layers and its prune. */
+export interface BuildStore extends CommitStore {
+  addGcRoots(provider: () => Iterable<Digest>): void;
+  gc(extraRoots?: Iterable<Digest>): Promise<GcResult>;
+}
+
+/** What disk usage and the store check read. */
+export interface ImageInventory extends ImageConfigs {
+  readonly layers: LayerProvider;
+  readonly snapshots: Snapshotter;
 }

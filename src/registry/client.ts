@@ -17,6 +17,7 @@ import { MAX_MANIFEST_BYTES, MAX_TOKEN_BYTES, checkDeclaredSize, readAtMost } fr
 import type { RegistryEndpoint } from "./hosts.js";
 import { PULL_ACCEPT } from "./mediatypes.js";
 import { DIRECT, type Transport } from "./transport.js";
+import { bestEffort } from "../util/besteffort.js";
 
 /** Credentials as in Docker's X-Registry-Auth / config.json auths. */
 export interface RegistryCredentials {
@@ -621,7 +622,7 @@ export class RegistryClient {
     if (loc) {
       await this.request({ method: "DELETE", url: new URL(loc, resp.url), scopes: [RegistryClient.pushScope(repo)], ok: [204, 200, 202, 404] })
         .then((r) => r.body.resume())
-        .catch(() => undefined);
+        .catch(bestEffort("cancel the upload session of a refused mount"));
     }
     return false;
   }
