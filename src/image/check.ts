@@ -1,7 +1,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { hexOf } from "../util/digest.js";
-import type { ImageStore } from "./index.js";
+import type { ImageStore } from "./store.js";
 import { digestOf } from "./hashing.js";
 import { chainIds } from "./layers.js";
 

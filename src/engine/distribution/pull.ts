@@ -80,7 +80,6 @@ export class Puller {
     private readonly remote: Remote,
   ) {}
 
-
   /**
    * Pull from each place that may serve the image (mirrors first, hosts.ts), as
    * dockerd does: a mirror's failure of any kind is logged and the next one is

@@ -15,10 +15,17 @@ import { mkdirp } from "../../util/fsutil.js";
 import { type ArchiveStore, type ImageConfig, type Reference, chainIds, formatReference, parseReference, withDefaultTag } from "../../image/index.js";
 import { type ProgressSink, progress, shortId } from "../progress.js";
 import { type ArchiveImage, Spooled, legacyImages, spool } from "./spooled.js";
-import type { ImageArchiveOptions } from "./index.js";
+import type { Events } from "../events.js";
+
+export interface LoaderOptions {
+  store: ArchiveStore;
+  events: Events;
+  /** Where load spools an archive (on the data-root's filesystem: archives can be large). */
+  tmpRoot: string;
+}
 
 export class ImageLoader {
-  constructor(private readonly o: ImageArchiveOptions) {}
+  constructor(private readonly o: LoaderOptions) {}
 
   /** POST /images/load. Progress (and "Loaded image: x") goes to `out`; nothing is written before the archive is read whole. */
   async load(input: Readable, opts: { quiet: boolean; signal?: AbortSignal }, out: ProgressSink): Promise<void> {

@@ -11,7 +11,9 @@ import { type Digest, hexOf, sha256 } from "../../util/digest.js";
 import { EngineError, invalid, messageOf, notFound } from "../../util/errors.js";
 import { type ImageConfig, type Reference, chainIds, formatReference, hashThrough, parseReference, withDefaultTag } from "../../image/index.js";
 import { MT } from "../../registry/index.js";
-import type { ImageArchiveOptions } from "./index.js";
+import type { ArchiveStore } from "../../image/index.js";
+import type { Logger } from "../../util/log.js";
+import type { Events } from "../events.js";
 
 export interface SaveImage {
   id: Digest;
@@ -29,8 +31,14 @@ function fullName(familiar: string): string {
   return formatReference({ ...ref, repo });
 }
 
+export interface SaverOptions {
+  store: ArchiveStore;
+  events: Events;
+  log: Logger;
+}
+
 export class ImageSaver {
-  constructor(private readonly o: ImageArchiveOptions) {}
+  constructor(private readonly o: SaverOptions) {}
 
   /** Which images (and which of their tags) `docker save NAME...` exports. Throws before anything is written. */
   plan(names: string[]): SaveImage[] {
