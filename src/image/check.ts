@@ -51,7 +51,7 @@ export async function checkImageStore(store: ImageStore, opts: { verifyBlobs: bo
   for (const [tag, id] of Object.entries(store.index.allTags())) {
     if (!store.index.get(id)) out.push({ area: "images", id: tag, problem: `tag points at missing image ${id}` });
   }
-  for (const s of await store.layers.snapshots()) {
+  for (const s of await store.snapshots.snapshots()) {
     if (s.parent !== null && !layerIds.has(s.parent)) out.push({ area: "layers", id: s.key, problem: `snapshot parent ${s.parent} is missing` });
   }
   return out;
