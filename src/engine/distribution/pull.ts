@@ -33,7 +33,7 @@ import type { Logger } from "../../util/log.js";
 import { type ProgressSink, progress, shortId, status, throttled } from "../progress.js";
 import { pullError } from "./errors.js";
 import type { Remote } from "./remote.js";
-import { Slots, pipeCounted } from "./transfer.js";
+import { Slots, linkedAbort, pipeCounted } from "./transfer.js";
 
 const CONCURRENT_DOWNLOADS = 3;
 
@@ -236,9 +236,7 @@ export class Puller {
       seen.add(d);
     }
     const slots = new Slots(this.o.maxConcurrentDownloads ?? CONCURRENT_DOWNLOADS);
-    const ac = new AbortController();
-    const onAbort = (): void => ac.abort(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const { ac, release } = linkedAbort(signal);
     let failed: unknown;
 
     const one = async (i: number): Promise<void> => {
@@ -316,7 +314,7 @@ export class Puller {
     try {
       await Promise.all(missing.map((i) => one(i)));
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      release();
     }
     if (failed !== undefined) throw failed;
   }

@@ -19,7 +19,7 @@ import type { Events } from "../events.js";
 import { type ProgressSink, progress, shortId, status, throttled } from "../progress.js";
 import { describeNetError } from "./errors.js";
 import type { Remote } from "./remote.js";
-import { Slots, pipeCounted } from "./transfer.js";
+import { Slots, linkedAbort, pipeCounted } from "./transfer.js";
 
 const CONCURRENT_UPLOADS = 5;
 /** dockerd tries at most this many cross-repository mounts per layer. */
@@ -132,9 +132,7 @@ export class Pusher {
     }
     const slots = new Slots(this.o.maxConcurrentUploads ?? CONCURRENT_UPLOADS);
     const descs: Descriptor[] = new Array<Descriptor>(diffIds.length);
-    const ac = new AbortController();
-    const onAbort = (): void => ac.abort(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const { ac, release } = linkedAbort(signal);
     // Keyed by blob digest, or by diffId for a layer still to be compressed: the same layer twice in one image goes once.
     const pushed = new Map<string, Promise<Descriptor>>();
     const one = async (i: number): Promise<void> => {
@@ -162,7 +160,7 @@ export class Pusher {
         throw bad.reason;
       }
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      release();
     }
 
     const configMt = verbatim?.mediaType === MT.ociManifest ? MT.ociConfig : MT.dockerConfig;
@@ -254,9 +252,7 @@ export class Pusher {
     // As dockerd: no "Pushing" before the registry took the upload (a refused push shows Preparing, then the error).
     let started = false;
     let sent = 0;
-    const ac = new AbortController();
-    const onAbort = (): void => ac.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
+    const { ac, release } = linkedAbort(signal);
     try {
       const c = await this.o.store.compressLayer(chainId, {
         signal: ac.signal,
@@ -278,7 +274,7 @@ export class Pusher {
         throw e;
       }
     } finally {
-      signal.removeEventListener("abort", onAbort);
+      release();
     }
   }
 

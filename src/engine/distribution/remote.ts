@@ -16,6 +16,7 @@ import {
   registryEndpointHost,
 } from "../../registry/index.js";
 import { GO_METHOD, describeNetError } from "./errors.js";
+import { linkedAbort } from "./transfer.js";
 
 /** How long the first contact with a registry may take (no internet: fail fast). */
 export const PING_TIMEOUT_MS = 15_000;
@@ -75,9 +76,7 @@ export class Remote {
    * challenges are left to the real requests.
    */
   async reach(host: string, auth: string | undefined, signal?: AbortSignal, ep?: RegistryEndpoint): Promise<void> {
-    const ac = new AbortController();
-    const onAbort = (): void => ac.abort(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const { ac, release } = linkedAbort(signal);
     const timer = setTimeout(() => ac.abort(new EngineError("unavailable", "GET /v2/: timed out")), PING_TIMEOUT_MS);
     try {
       await this.client(host, auth, ac.signal, PING_TIMEOUT_MS, ep).ping();
@@ -89,7 +88,7 @@ export class Remote {
       throw new EngineError("internal", text ?? `${GO_METHOD.GET} "${url}": ${messageOf(e)}`);
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
+      release();
     }
   }
 }

@@ -1,4 +1,4 @@
-/** Transfer plumbing shared by pull and push: a pool of transfer slots, byte counting. */
+/** Transfer plumbing shared by pull and push: a pool of transfer slots, byte counting, linked aborts. */
 import { Transform, type Readable } from "node:stream";
 
 /** A fixed-size pool of slots, handed out in request order. */
@@ -47,4 +47,15 @@ export function pipeCounted(src: Readable, onBytes: (total: number) => void): Re
     if (!src.destroyed) src.destroy();
   });
   return src.pipe(c);
+}
+
+/**
+ * A controller of one operation's own, also aborted (with the caller's reason) when
+ * `signal` is; `release()` stops listening to `signal` once the operation is over.
+ */
+export function linkedAbort(signal: AbortSignal | undefined): { ac: AbortController; release: () => void } {
+  const ac = new AbortController();
+  const onAbort = (): void => ac.abort(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  return { ac, release: () => signal?.removeEventListener("abort", onAbort) };
 }
