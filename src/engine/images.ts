@@ -2,10 +2,15 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
 import { conflict, invalid, notFound } from "../util/errors.js";
+import { matchLabels } from "../util/filters.js";
 import { compilePathPattern } from "../util/pathmatch.js";
-import { type ImageRunConfig, type ImageStore, type LayerInfo, chainIds, formatReference, fullRunConfig, parseReference, shownSize, withDefaultTag } from "../image/index.js";
+import { type ImageManager, type ImageRunConfig, type LayerInfo, chainIds, formatReference, fullRunConfig, parseReference, shownSize, withDefaultTag } from "../image/index.js";
 import type { ContainerService } from "./containers/index.js";
+import { parseChanges } from "./changes.js";
 import type { Events } from "./events.js";
+
+/** Kept here for its callers (engine/archive.ts: docker commit --change). */
+export { parseChanges };
 
 export type DeleteResponseItem = { Untagged: string } | { Deleted: string };
 
@@ -13,7 +18,7 @@ const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
 
 export class ImageService {
   constructor(
-    private readonly store: ImageStore,
+    private readonly store: ImageManager,
     private readonly containers: ContainerService,
     private readonly events: Events,
   ) {}
@@ -42,7 +47,7 @@ export class ImageService {
         if (tags.length === 0 && repoDigests.length === 0) continue;
       }
       const sum = await this.store.summary(img.id);
-      if (f["label"] && !f["label"].every((l) => matchLabel(sum.labels ?? {}, l))) continue;
+      if (f["label"] && !matchLabels(sum.labels, f["label"])) continue;
       const size = sum.size;
       out.push({
         Id: img.id,
@@ -287,11 +292,6 @@ function isReference(name: string, tags: string[]): boolean {
   }
 }
 
-function matchLabel(labels: Record<string, string>, want: string): boolean {
-  const i = want.indexOf("=");
-  return i < 0 ? want in labels : labels[want.slice(0, i)] === want.slice(i + 1);
-}
-
 /**
  * dockerd's reference.FamiliarMatch: a path.Match pattern against the familiar
  * reference (`busybox:latest`, `foo/app@sha256:…`) or else its name alone (`busybox`).
@@ -303,75 +303,4 @@ function familiarMatch(pattern: string, ref: string): boolean {
   const colon = ref.lastIndexOf(":");
   const name = at >= 0 ? ref.slice(0, at) : colon > ref.lastIndexOf("/") ? ref.slice(0, colon) : ref;
   return re.test(name);
-}
-
-/** `--change` instructions of docker import/commit (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL). */
-export function parseChanges(changes: string[]): ImageRunConfig {
-  const cfg: ImageRunConfig = {};
-  for (const raw of changes) {
-    const line = raw.trim();
-    if (line === "") continue;
-    const m = line.match(/^(\w+)\s+([\s\S]*)$/);
-    if (!m) throw invalid(`invalid change: ${raw}`);
-    const instr = (m[1] ?? "").toUpperCase();
-    const arg = (m[2] ?? "").trim();
-    const list = (): string[] => {
-      if (arg.startsWith("[")) {
-        try {
-          const v = JSON.parse(arg) as unknown;
-          if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
-        } catch {
-          // fall through to shell form
-        }
-      }
-      return ["/bin/sh", "-c", arg];
-    };
-    const pairs = (): [string, string][] => {
-      if (!arg.includes("=")) {
-        const sp = arg.indexOf(" ");
-        return [[arg.slice(0, sp < 0 ? arg.length : sp), sp < 0 ? "" : arg.slice(sp + 1).trim()]];
-      }
-      const out: [string, string][] = [];
-      for (const tok of arg.match(/(?:[^\s"']+|"[^"]*"|'[^']*')+/g) ?? []) {
-        const i = tok.indexOf("=");
-        if (i < 0) throw invalid(`invalid change: ${raw}`);
-        out.push([tok.slice(0, i), tok.slice(i + 1).replace(/^"(.*)"$/, "$1").replace(/^'(.*)'$/, "$1")]);
-      }
-      return out;
-    };
-    switch (instr) {
-      case "CMD":
-        cfg.Cmd = list();
-        break;
-      case "ENTRYPOINT":
-        cfg.Entrypoint = list();
-        break;
-      case "ENV":
-        cfg.Env = [...(cfg.Env ?? []), ...pairs().map(([k, v]) => `${k}=${v}`)];
-        break;
-      case "LABEL":
-        cfg.Labels = { ...(cfg.Labels ?? {}), ...Object.fromEntries(pairs()) };
-        break;
-      case "EXPOSE":
-        cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}) };
-        for (const p of arg.split(/\s+/)) cfg.ExposedPorts[p.includes("/") ? p : `${p}/tcp`] = {};
-        break;
-      case "USER":
-        cfg.User = arg;
-        break;
-      case "WORKDIR":
-        cfg.WorkingDir = arg;
-        break;
-      case "VOLUME":
-        cfg.Volumes = { ...(cfg.Volumes ?? {}) };
-        for (const v of arg.startsWith("[") ? (JSON.parse(arg) as string[]) : arg.split(/\s+/)) cfg.Volumes[v] = {};
-        break;
-      case "STOPSIGNAL":
-        cfg.StopSignal = arg;
-        break;
-      default:
-        throw invalid(`${instr.toLowerCase()} is not a valid change command`);
-    }
-  }
-  return cfg;
 }

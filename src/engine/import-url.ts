@@ -9,7 +9,7 @@ import http from "node:http";
 import { Transform, type Readable } from "node:stream";
 import type { Transport } from "../registry/index.js";
 import { EngineError, errnoCode, invalid, notFound } from "../util/errors.js";
-import { describeNetError } from "./distribution.js";
+import { describeNetError } from "./distribution/errors.js";
 import { progress, status, throttled, type ProgressSink } from "./progress.js";
 
 const MAX_REDIRECTS = 10;

@@ -8,7 +8,7 @@
  */
 import { DIRECT, type Transport, isInsecureRegistry, parseRegistryAuth } from "../registry/index.js";
 import { EngineError, invalid } from "../util/errors.js";
-import { describeNetError } from "./distribution.js";
+import { describeNetError } from "./distribution/errors.js";
 
 export interface SearchResult {
   star_count: number;

@@ -1,20 +1,14 @@
-import { createHash } from "node:crypto";
-import { createReadStream, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import { hexOf } from "../util/digest.js";
-import type { ImageStore } from "./index.js";
+import type { ImageStore } from "./store.js";
+import { digestOf } from "./hashing.js";
 import { chainIds } from "./layers.js";
 
 export interface CheckProblem {
   area: "content" | "layers" | "images" | "containers" | "mounts" | "runtime" | "cgroups" | "volumes" | "networks";
   id: string;
   problem: string;
-}
-
-async function sha256File(file: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const c of createReadStream(file)) h.update(c as Buffer);
-  return h.digest("hex");
 }
 
 /**
@@ -26,7 +20,7 @@ export async function checkImageStore(store: ImageStore, opts: { verifyBlobs: bo
   const out: CheckProblem[] = [];
   for (const d of await store.content.list()) {
     if (!opts.verifyBlobs) continue;
-    const got = await sha256File(store.content.pathOf(d)).catch(() => "unreadable");
+    const got = await digestOf(store.content.reader(d)).then(hexOf, () => "unreadable");
     if (got !== hexOf(d)) out.push({ area: "content", id: d, problem: `blob content hashes to ${got}` });
   }
   const layerIds = new Set<string>();
@@ -57,7 +51,7 @@ export async function checkImageStore(store: ImageStore, opts: { verifyBlobs: bo
   for (const [tag, id] of Object.entries(store.index.allTags())) {
     if (!store.index.get(id)) out.push({ area: "images", id: tag, problem: `tag points at missing image ${id}` });
   }
-  for (const s of await store.layers.snapshots()) {
+  for (const s of await store.snapshots.snapshots()) {
     if (s.parent !== null && !layerIds.has(s.parent)) out.push({ area: "layers", id: s.key, problem: `snapshot parent ${s.parent} is missing` });
   }
   return out;

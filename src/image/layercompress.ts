@@ -6,11 +6,12 @@
  * hashes them, and keeps them (fsync + rename) only once they are complete
  * and the tar matched — so a later push of the same layer sends the same blob.
  */
-import { createHash } from "node:crypto";
-import { PassThrough, Transform, type Readable } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
 import { EngineError } from "../util/errors.js";
-import type { ContentInfo, ContentStore } from "./content.js";
+import type { ContentInfo } from "./content.js";
+import type { ContentIngester } from "./roles.js";
+import { hashThrough } from "./hashing.js";
 import { ParallelGzip } from "./pgzip.js";
 
 export const GZIP_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip";
@@ -31,26 +32,15 @@ export interface CompressingLayer {
  * nothing in the content store.
  */
 export function compressLayer(
-  content: ContentStore,
+  content: ContentIngester,
   tar: Readable,
   diffId: Digest,
   opts: { signal?: AbortSignal; onTarBytes?: (n: number) => void } = {},
 ): CompressingLayer {
-  const hash = createHash("sha256");
-  let n = 0;
-  const check = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      n += chunk.length;
-      opts.onTarBytes?.(n);
-      cb(null, chunk);
-    },
-    flush(cb) {
-      const got = `sha256:${hash.digest("hex")}`;
-      if (got !== diffId) cb(new EngineError("internal", `layer ${diffId} cannot be reproduced exactly (its tar now hashes to ${got}): it cannot be pushed`));
-      else cb();
-    },
-  });
+  const check = hashThrough(
+    (got) => (got !== diffId ? new EngineError("internal", `layer ${diffId} cannot be reproduced exactly (its tar now hashes to ${got}): it cannot be pushed`) : undefined),
+    opts.onTarBytes,
+  );
   const gz = new ParallelGzip();
   const toContent = new PassThrough({ highWaterMark: 1 << 20 });
   const toUpload = new PassThrough({ highWaterMark: 1 << 20 });
@@ -76,12 +66,12 @@ export function compressLayer(
     onHashed = res;
     onHashFail = rej;
   });
-  hashed.catch(() => undefined);
+  hashed.catch(() => undefined); // a guard against an unhandled rejection: callers await it
   const stored = content.write(toContent, undefined, opts.signal, onHashed).catch((e: unknown) => {
     fail(e);
     onHashFail(e);
     throw e;
   });
-  stored.catch(() => undefined);
+  stored.catch(() => undefined); // as `hashed`
   return { stream: toUpload, hashed, stored };
 }

@@ -14,9 +14,10 @@ import { type Digest, isDigest, sha256 } from "../util/digest.js";
 import { coalesce } from "../util/chunks.js";
 import { EngineError, type ErrorKind, messageOf } from "../util/errors.js";
 import { MAX_MANIFEST_BYTES, MAX_TOKEN_BYTES, checkDeclaredSize, readAtMost } from "../util/limits.js";
-import type { RegistryEndpoint } from "./hosts.js";
+import { type RegistryEndpoint, registryEndpointHost } from "./hosts.js";
 import { PULL_ACCEPT } from "./mediatypes.js";
 import { DIRECT, type Transport } from "./transport.js";
+import { bestEffort } from "../util/besteffort.js";
 
 /** Credentials as in Docker's X-Registry-Auth / config.json auths. */
 export interface RegistryCredentials {
@@ -164,11 +165,6 @@ export function isInsecureRegistry(host: string, insecure: string[] = []): boole
     }
   }
   return false;
-}
-
-/** Where a registry host's API lives (docker.io → registry-1.docker.io). */
-export function registryEndpointHost(host: string): string {
-  return host === "docker.io" || host === "index.docker.io" ? "registry-1.docker.io" : host;
 }
 
 function parseChallenges(header: string | string[] | undefined): { scheme: string; params: Record<string, string> }[] {
@@ -621,7 +617,7 @@ export class RegistryClient {
     if (loc) {
       await this.request({ method: "DELETE", url: new URL(loc, resp.url), scopes: [RegistryClient.pushScope(repo)], ok: [204, 200, 202, 404] })
         .then((r) => r.body.resume())
-        .catch(() => undefined);
+        .catch(bestEffort("cancel the upload session of a refused mount"));
     }
     return false;
   }

@@ -14,7 +14,11 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { EngineError } from "../util/errors.js";
 import { type HostTls, hostFolder, hostTls } from "./certsd.js";
-import { registryEndpointHost } from "./client.js";
+
+/** Where a registry host's API lives (docker.io → registry-1.docker.io). */
+export function registryEndpointHost(host: string): string {
+  return host === "docker.io" || host === "index.docker.io" ? "registry-1.docker.io" : host;
+}
 
 /** One place to send a registry's requests to. */
 export interface RegistryEndpoint {

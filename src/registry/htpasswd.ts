@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import bcrypt from "bcryptjs";
 import type { Logger } from "../util/log.js";
+import { bestEffort } from "../util/besteffort.js";
 
 const BCRYPT_RE = /^\$2[abxy]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
 const DEFAULT_COST = 10;
@@ -80,7 +81,7 @@ export class Htpasswd {
   }
 
   async verify(user: string, password: string): Promise<boolean> {
-    await this.load().catch(() => undefined);
+    await this.load().catch(bestEffort("reload the htpasswd file (the users loaded before stay)"));
     const hash = this.users.get(user);
     if (hash === undefined) {
       await bcrypt.compare(password, this.dummy);

@@ -21,7 +21,6 @@ export {
   RegistryHttpError,
   isInsecureRegistry,
   parseRegistryAuth,
-  registryEndpointHost,
   type RegistryClientOptions,
   type RegistryCredentials,
   type FetchedManifest,
@@ -41,7 +40,7 @@ export {
 export { parseHtpasswd, verifyHtpasswdHash } from "./htpasswd.js";
 export { type ProxyConfig, ProxySelector, proxyConfigFromEnv, maskProxyCredentials } from "./proxy.js";
 export { DEFAULT_CERTS_DIRS, type HostTls } from "./certsd.js";
-export { type RegistryEndpoint, type RegistryHostsOptions, type HostsToml, parseHostsToml, pullEndpoints, originEndpoint } from "./hosts.js";
+export { type RegistryEndpoint, type RegistryHostsOptions, type HostsToml, parseHostsToml, pullEndpoints, originEndpoint, registryEndpointHost } from "./hosts.js";
 export { DIRECT, Transport, type TransportOptions } from "./transport.js";
 /** Test fixture: a counting forward proxy on 127.0.0.1 (used by tests of the engine too). */
 export { startTestProxy, type TestProxy } from "./testproxy.js";

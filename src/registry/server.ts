@@ -456,7 +456,7 @@ class RegistryApp {
       return this.storage.createUpload(name);
     };
     const p = this.sessionQueue.then(create, create);
-    this.sessionQueue = p.catch(() => undefined);
+    this.sessionQueue = p.catch(() => undefined); // the queue only orders creations: the caller gets `p`'s failure
     return p;
   }
 
@@ -732,7 +732,7 @@ class RegistryApp {
     }
     const link = await this.storage.getManifestLink(name, ref);
     if (!link) throw regErr("MANIFEST_UNKNOWN", { name, reference: ref });
-    const bytes = await this.storage.readBlobBytes(ref).catch(() => undefined);
+    const bytes = await this.storage.readBlobBytes(ref).catch(() => undefined); // a link without its blob: nothing more to untag
     await this.storage.deleteManifestLink(name, ref);
     for (const t of await this.storage.listTags(name)) {
       if ((await this.storage.getTag(name, t)) === ref) await this.storage.deleteTag(name, t);

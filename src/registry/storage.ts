@@ -27,6 +27,7 @@ import { errnoCode } from "../util/errors.js";
 import { atomicWriteFile, mkdirp, syncDir } from "../util/fsutil.js";
 import { KeyedMutex } from "../util/lock.js";
 import { RegistryError, regErr } from "./errors.js";
+import { bestEffort } from "../util/besteffort.js";
 
 export interface AppendOptions {
   /** The chunk must start here (Content-Range). */
@@ -254,7 +255,7 @@ export class UploadSink extends Writable {
       this.written += n;
       this.maybeStartSync();
     });
-    this.inflight = p.catch(() => undefined);
+    this.inflight = p.catch(() => undefined); // the chain only orders writes: `p`'s failure reaches the writer through cb
     p.then(() => cb(tooLong), cb);
   }
 
@@ -401,7 +402,7 @@ export class FsRegistryStorage implements RegistryStorage {
 
   async deleteBlob(d: Digest): Promise<void> {
     await rmFile(this.blobPath(d));
-    await fs.rmdir(path.dirname(this.blobPath(d))).catch(() => undefined);
+    await fs.rmdir(path.dirname(this.blobPath(d))).catch(() => undefined); // another blob may share the folder: ENOTEMPTY is normal
   }
 
   async listBlobs(): Promise<Digest[]> {
@@ -484,7 +485,7 @@ export class FsRegistryStorage implements RegistryStorage {
         await fh.sync();
       } catch (e) {
         // Bytes that reached the file stay (the size says how many) so the client can resume.
-        await sink.flushed().catch(() => undefined);
+        await sink.flushed().catch(bestEffort("flush a cut upload"));
         throw e;
       } finally {
         await fh.close();
