@@ -27,7 +27,7 @@ import { conflict, messageOf } from "../util/errors.js";
 import { run } from "../util/exec.js";
 import { ensureDir } from "../util/fsutil.js";
 import type { Logger } from "../util/log.js";
-import { type FsChange, type ImageStore, ScopedRoot, tarTree } from "../image/index.js";
+import { type FsChange, type CommitStore, ScopedRoot, tarTree } from "../image/index.js";
 import { type CommitOptions, ContainerCommitter } from "./commit.js";
 import type { ContainerService } from "./containers/index.js";
 import { ContainerDiff } from "./diff.js";
@@ -49,7 +49,7 @@ export interface ExtractOptions {
 
 export interface ArchiveServiceOptions {
   containers: ContainerService;
-  store: ImageStore;
+  store: CommitStore;
   events: Events;
   log: Logger;
   /** Scratch directory for short-lived mounts (the image view `docker diff` compares against). */

@@ -9,7 +9,7 @@ import type { Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
 import { invalid } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import { type ImageStore, parseReference, registryOf } from "../image/index.js";
+import { type BuildStore, parseReference, registryOf } from "../image/index.js";
 import type { Runtime } from "../runtime/index.js";
 import { hostFacts, ulimitsToRlimits } from "./hostconfig.js";
 import { Builder, type BuildNetwork, type BuildOutput, type BuildRequest, type BuildResult } from "../build/index.js";
@@ -109,7 +109,7 @@ export class BuildService {
 
   constructor(
     private readonly o: {
-      store: ImageStore;
+      store: BuildStore;
       runtime: Runtime;
       dataRoot: string;
       log: Logger;

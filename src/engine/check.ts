@@ -21,7 +21,7 @@ export async function systemCheck(o: {
   const problems = await checkImageStore(o.store, { verifyBlobs: o.verifyBlobs });
   const recs = o.containers.all();
   const ids = new Set(recs.map((r) => r.Id));
-  const snapshots = new Set((await o.store.layers.snapshots()).map((s) => s.key));
+  const snapshots = new Set((await o.store.snapshots.snapshots()).map((s) => s.key));
   for (const r of recs) {
     if (!o.store.index.get(r.Image as never)) problems.push({ area: "containers", id: r.Id, problem: `image ${r.Image} is missing` });
     if (!snapshots.has(r.Id)) problems.push({ area: "containers", id: r.Id, problem: "writable layer (snapshot) is missing" });
@@ -41,9 +41,9 @@ export async function systemCheck(o: {
   let mounts = 0;
   for (const line of mountinfo.split("\n")) {
     const mp = line.split(" ")[4];
-    if (!mp || !mp.startsWith(o.store.layers.snapshotsDir + path.sep)) continue;
+    if (!mp || !mp.startsWith(o.store.snapshots.snapshotsDir + path.sep)) continue;
     mounts++;
-    const key = path.relative(o.store.layers.snapshotsDir, mp).split(path.sep)[0] ?? "";
+    const key = path.relative(o.store.snapshots.snapshotsDir, mp).split(path.sep)[0] ?? "";
     if (!running.has(key) && !building(key)) problems.push({ area: "mounts", id: mp, problem: "mounted but the container is not running" });
   }
 

@@ -10,7 +10,7 @@ import type { Logger } from "../util/log.js";
 import {
   type ImageConfig,
   type ImageRunConfig,
-  type ImageStore,
+  type CommitStore,
   ScopedRoot,
   formatReference,
   fullRunConfig,
@@ -42,7 +42,7 @@ export interface CommitOptions {
 
 export interface CommitDeps {
   containers: ContainerService;
-  store: ImageStore;
+  store: CommitStore;
   events: Events;
   log: Logger;
   /** Written into committed images as docker_version (dockerd writes its own version there). */
@@ -96,7 +96,7 @@ export class ContainerCommitter {
     const { store } = this.o;
     const upper = this.o.containers.upperDir(rec.Id);
     const parentCfg = await store.config(rec.Image as Digest);
-    const snap = await store.layers.snapshot(rec.Id);
+    const snap = await store.snapshots.snapshot(rec.Id);
     const chain = await store.layers.chain(snap.parent);
     const opaque = await opaqueDirs(upper);
     const upperRoot = ScopedRoot.open(upper);

@@ -9,12 +9,12 @@ import path from "node:path";
 import { bestEffort } from "../util/besteffort.js";
 import { type Digest, hexOf } from "../util/digest.js";
 import { run } from "../util/exec.js";
-import { type FsChange, type ImageStore, opaqueDirs, overlayChanges } from "../image/index.js";
+import { type FsChange, type CommitStore, opaqueDirs, overlayChanges } from "../image/index.js";
 import type { ContainerService } from "./containers/index.js";
 
 export interface DiffDeps {
   containers: ContainerService;
-  store: ImageStore;
+  store: CommitStore;
   /** Scratch directory for short-lived mounts (the image view `docker diff` compares against). */
   tmpRoot: string;
 }
@@ -29,7 +29,7 @@ export class ContainerDiff {
   async changes(idOrName: string): Promise<FsChange[]> {
     return this.o.containers.withRootfs(idOrName, async (_rootfs, rec) => {
       const upper = this.o.containers.upperDir(rec.Id);
-      const snap = await this.o.store.layers.snapshot(rec.Id);
+      const snap = await this.o.store.snapshots.snapshot(rec.Id);
       const chain = await this.o.store.layers.chain(snap.parent);
       const opaque = await opaqueDirs(upper);
       return this.withLowerView(chain, (lower, lowerWhiteouts) => {

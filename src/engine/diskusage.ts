@@ -1,13 +1,13 @@
 /** GET /system/df: what images, containers and volumes use (Docker's DiskUsage). */
 import type { Digest } from "../util/digest.js";
-import { type ImageStore, chainIds, shownSize } from "../image/index.js";
+import { type ImageInventory, chainIds, shownSize } from "../image/index.js";
 import type { ContainerLookup, ContainerService } from "./containers/index.js";
 import { summaryRefs } from "./images.js";
 import type { VolumeService } from "./volumes.js";
 
 export type DfType = "image" | "container" | "volume" | "build-cache";
 
-export async function diskUsage(o: { store: ImageStore; containers: Pick<ContainerLookup, "usingImage"> & Pick<ContainerService, "list">; volumes: VolumeService }, types: DfType[]): Promise<Record<string, unknown>> {
+export async function diskUsage(o: { store: ImageInventory; containers: Pick<ContainerLookup, "usingImage"> & Pick<ContainerService, "list">; volumes: VolumeService }, types: DfType[]): Promise<Record<string, unknown>> {
   const want = (t: DfType): boolean => types.length === 0 || types.includes(t);
   const out: Record<string, unknown> = {};
   if (want("image")) {

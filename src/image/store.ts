@@ -48,7 +48,7 @@ import { collectGarbage } from "./gc.js";
  */
 export class ImageStore implements DistributionStore, ArchiveStore, ImageManager, ContainerImages, BuildStore, ImageInventory {
   readonly content: Content;
-  readonly layers: Layers & Snapshotter;
+  readonly layers: Layers;
   /** Containers' writable layers (the same LayerStore as `layers`, seen as its Snapshotter role). */
   readonly snapshots: Snapshotter;
   readonly index: ImageRecords;

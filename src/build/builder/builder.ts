@@ -61,11 +61,11 @@ export class Builder {
     await ensureDir(this.tmp, 0o710, gid);
     await this.cache.init();
     // Build containers and snapshots of a build interrupted by a crash.
-    for (const s of await this.o.store.layers.snapshots()) {
+    for (const s of await this.o.store.snapshots.snapshots()) {
       if (!s.key.startsWith(RunExecutor.PREFIX)) continue;
       const id = s.key.slice(RunExecutor.PREFIX.length);
       if (/^[0-9a-f]{64}$/.test(id)) await this.o.runtime.container(id).cleanup().catch(bestEffort(`cleaning up build container ${id.slice(0, 12)}`));
-      await this.o.store.layers.removeSnapshot(s.key).catch((e: unknown) => this.o.log.warn(`removing build snapshot ${s.key}: ${messageOf(e)}`));
+      await this.o.store.snapshots.removeSnapshot(s.key).catch((e: unknown) => this.o.log.warn(`removing build snapshot ${s.key}: ${messageOf(e)}`));
     }
     this.o.store.addGcRoots(() => this.gcRoots());
   }

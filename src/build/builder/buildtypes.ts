@@ -4,7 +4,7 @@
 import type { Digest } from "../../util/digest.js";
 import { EngineError } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
-import type { ImageStore } from "../../image/index.js";
+import type { BuildStore } from "../../image/index.js";
 import type { OciRlimit, Runtime } from "../../runtime/index.js";
 import type { Download } from "./copysources.js";
 import type { BuildNetwork } from "./run.js";
@@ -59,7 +59,7 @@ export class BuildStepError extends EngineError {
 }
 
 export interface BuilderOptions {
-  store: ImageStore;
+  store: BuildStore;
   runtime: Runtime;
   /** The builder's directory under the data-root (cache.json, temporary files). */
   root: string;

@@ -27,7 +27,7 @@ import { bestEffort } from "../../util/besteffort.js";
 import type { Digest } from "../../util/digest.js";
 import { EngineError, internal, invalid, isEngineError, messageOf, notFound } from "../../util/errors.js";
 
-import { type ImageConfig, type ImageRunConfig, type ImageStore, chainIds, fullRunConfig, hostArchitecture, packDirectory } from "../../image/index.js";
+import { type ImageConfig, type ImageRunConfig, type BuildStore, chainIds, fullRunConfig, hostArchitecture, packDirectory } from "../../image/index.js";
 import { DEFAULT_PATH_ENV, parseSignal } from "../../runtime/index.js";
 import {
   type AddCommand,
@@ -146,7 +146,7 @@ function platformArgs(): Record<string, string> {
 
 /** One build: the state of its stages and its step counter. */
 export class Job {
-  private readonly store: ImageStore;
+  private readonly store: BuildStore;
   private readonly rootArgs: BuildArgs;
   private readonly results = new Map<number, StageResult>();
   private readonly stageIndex = new Map<string, number>();
@@ -561,7 +561,7 @@ export class Job {
 
   /** Run fn on a mounted writable snapshot of the current image and commit what it changed. */
   private async withSnapshot(st: StageState, cc: ImageRunConfig, key: string, fn: (root: string) => Promise<void>, containerId?: string): Promise<void> {
-    const layers = this.store.layers;
+    const layers = this.store.snapshots;
     const snap = `${RunExecutor.PREFIX}${randomBytes(32).toString("hex")}`;
     const parentTop = chainIds(st.base.rootfs.diff_ids).at(-1) ?? null;
     try {
@@ -744,7 +744,7 @@ export class Job {
         throw invalid(`invalid from flag value ${from}: ${messageOf(e)}`);
       }
     }
-    const layers = this.store.layers;
+    const layers = this.store.snapshots;
     const snap = `${RunExecutor.PREFIX}${randomBytes(32).toString("hex")}`;
     const top = imageId === null ? null : await this.store.topLayer(imageId);
     await layers.prepare(snap, top);

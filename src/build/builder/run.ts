@@ -22,7 +22,7 @@ import type { Digest } from "../../util/digest.js";
 import { EngineError, invalid, messageOf } from "../../util/errors.js";
 import { mkdirp } from "../../util/fsutil.js";
 import { bestEffort } from "../../util/besteffort.js";
-import type { ImageStore } from "../../image/index.js";
+import type { BuildStore } from "../../image/index.js";
 import { DEFAULT_HOSTS_LINES, type OciMount, type OciRlimit, type Runtime, containerSpecOf, resolveUser, specHost } from "../../runtime/index.js";
 import { mkdirAllInRoot } from "./fsops.js";
 
@@ -78,7 +78,7 @@ export class RunExecutor {
   private readonly initChains = new Map<string, Digest | null>();
 
   constructor(
-    private readonly store: ImageStore,
+    private readonly store: BuildStore,
     private readonly runtime: Runtime,
     private readonly tmpRoot: string,
     private readonly network?: BuildNetwork,
@@ -92,7 +92,7 @@ export class RunExecutor {
     const id = randomBytes(32).toString("hex");
     const key = `${RunExecutor.PREFIX}${id}`;
     const ctr = this.runtime.container(id);
-    const layers = this.store.layers;
+    const layers = this.store.snapshots;
     const work = path.join(this.tmpRoot, `run-${id.slice(0, 16)}`);
     let created = false;
     let net: BuildNetworkAttachment | undefined;
@@ -200,7 +200,7 @@ export class RunExecutor {
       const c = this.initChains.get(memo) ?? null;
       if (c === parent || c === null || (await this.store.layers.has(c))) return c;
     }
-    const layers = this.store.layers;
+    const layers = this.store.snapshots;
     await layers.prepare(key, parent);
     let missingDirs: string[];
     let missingFiles: string[];
@@ -227,7 +227,7 @@ export class RunExecutor {
     for (const d of [...(etcMissing ? ["etc"] : []), ...missingDirs]) entries.push(ustarHeader(`${d}/`, "5", 0o755));
     for (const f of missingFiles) entries.push(ustarHeader(f, "0", 0o644));
     entries.push(Buffer.alloc(1024));
-    const info = await this.store.gcLock.withShared(() => layers.register(Readable.from([Buffer.concat(entries)]), parent));
+    const info = await this.store.gcLock.withShared(() => this.store.layers.register(Readable.from([Buffer.concat(entries)]), parent));
     this.initChains.set(memo, info.chainId);
     return info.chainId;
   }

@@ -30,7 +30,7 @@ export class ContainerHooks implements ContainerAccess, ContainerLocking, Contai
    */
   async withRootfs<T>(idOrName: string, fn: (rootfs: string, rec: ContainerRecord) => Promise<T>): Promise<T> {
     const { store } = this;
-    const { layers } = store.o.images;
+    const layers = store.o.images.snapshots;
     const rec = store.get(idOrName);
     return store.lock.run(rec.Id, async () => {
       if (!store.records.has(rec.Id)) throw notFound(`No such container: ${idOrName}`);
@@ -63,7 +63,7 @@ export class ContainerHooks implements ContainerAccess, ContainerLocking, Contai
 
   /** The writable layer's directory (overlay upper) of a container, for diff/commit. */
   upperDir(idOrName: string): string {
-    return path.join(this.store.o.images.layers.snapshotDir(this.store.get(idOrName).Id), "upper");
+    return path.join(this.store.o.images.snapshots.snapshotDir(this.store.get(idOrName).Id), "upper");
   }
 
   /**

@@ -122,7 +122,7 @@ export async function createContainer(store: ContainerStore, body: ContainerCrea
     // The container's root (a remapped id) reaches the bind-mounted /etc files through the group.
     await ensureDir(dir, 0o710, o.images.idMap?.root.gid ?? 0);
     await o.images.gcLock.withShared(async () => {
-      await o.images.layers.prepare(id, await o.images.topLayer(imageId));
+      await o.images.snapshots.prepare(id, await o.images.topLayer(imageId));
     });
     await o.networking?.onCreate(rec);
     await o.storage?.onCreate(rec);
@@ -133,7 +133,7 @@ export async function createContainer(store: ContainerStore, body: ContainerCrea
     // Anonymous volumes and network state made for this create go with it.
     await o.storage?.onRemove(rec, true).catch(bestEffort("create undo: volumes"));
     await o.networking?.onRemove(rec).catch(bestEffort("create undo: network state"));
-    await o.images.layers.removeSnapshot(id).catch(bestEffort("create undo: writable layer"));
+    await o.images.snapshots.removeSnapshot(id).catch(bestEffort("create undo: writable layer"));
     await fs.rm(dir, { recursive: true, force: true });
     throw e;
   }

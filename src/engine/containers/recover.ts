@@ -32,7 +32,7 @@ export async function recoverContainers(
     if (!rec) {
       // A create interrupted before its record was written: nothing refers to it.
       await fs.rm(store.dir(id), { recursive: true, force: true });
-      await o.images.layers.removeSnapshot(id).catch(bestEffort("interrupted create: writable layer"));
+      await o.images.snapshots.removeSnapshot(id).catch(bestEffort("interrupted create: writable layer"));
       continue;
     }
     // An older berthd left these wider (0755 directory, 0644 record).
@@ -100,6 +100,6 @@ async function reconcileStopped(store: ContainerStore, runner: ContainerRunner, 
     return;
   }
   await c.cleanup().catch((e: unknown) => o.log.warn(`cleanup ${rec.Id}: ${messageOf(e)}`));
-  await o.images.layers.unmount(rec.Id).catch((e: unknown) => o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
+  await o.images.snapshots.unmount(rec.Id).catch((e: unknown) => o.log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
   await releaseShm(store, rec);
 }

@@ -53,7 +53,7 @@ export class ContainerRemover {
     await o.networking?.tearDown(rec);
     await o.networking?.onRemove(rec);
     await o.storage?.onRemove(rec, removeVolumes);
-    await o.images.layers.removeSnapshot(rec.Id);
+    await o.images.snapshots.removeSnapshot(rec.Id);
     await fs.rm(store.dir(rec.Id), { recursive: true, force: true });
     const l = store.drop(rec);
     for (const p of l?.pendingAttach ?? []) p.client.end();
@@ -72,7 +72,7 @@ export class ContainerRemover {
       if (!matchLabels(rec.Config.Labels, filters["label"] ?? [])) continue;
       const until = filters["until"]?.[0];
       if (until && Date.parse(rec.Created) > parseTimeFilter(until) * 1000) continue;
-      space += await this.store.o.images.layers.snapshotSize(rec.Id);
+      space += await this.store.o.images.snapshots.snapshotSize(rec.Id);
       // One that cannot go (busy, removed meanwhile) is left out of the list, as dockerd does.
       await this.remove(rec.Id, { force: false, volumes: false }).then(() => deleted.push(rec.Id), bestEffort("prune: rm"));
     }

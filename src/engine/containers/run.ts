@@ -45,7 +45,7 @@ export class ContainerRunner {
       const idMap = rec.HostConfig.UsernsMode === "host" ? undefined : images.idMap;
       // The overlay and the network are independent: set both up at once. Both settle
       // before an error is thrown, so the clean-up below never races a half-done set-up.
-      const [mounted, netUp] = await Promise.allSettled([images.layers.mount(rec.Id), store.o.networking?.setUp(rec, { runtimeNetns: idMap !== undefined })]);
+      const [mounted, netUp] = await Promise.allSettled([images.snapshots.mount(rec.Id), store.o.networking?.setUp(rec, { runtimeNetns: idMap !== undefined })]);
       if (mounted.status === "rejected") throw mounted.reason;
       if (netUp.status === "rejected") throw netUp.reason;
       const rootfs = mounted.value;
@@ -108,7 +108,7 @@ export class ContainerRunner {
       await proc.cleanup().catch(bestEffort("failed start: runtime state"));
       await store.o.storage?.afterCreate(rec).catch(bestEffort("failed start: volume staging"));
       await store.o.networking?.tearDown(rec).catch(bestEffort("failed start: network"));
-      await images.layers.unmount(rec.Id).catch(bestEffort("failed start: rootfs"));
+      await images.snapshots.unmount(rec.Id).catch(bestEffort("failed start: rootfs"));
       await releaseShm(store, rec);
       await store.save(rec).catch(bestEffort("failed start: record"));
       const l = store.liveOf(rec.Id);
@@ -152,7 +152,7 @@ export class ContainerRunner {
     if (oom) store.emit(rec, "oom");
     store.emit(rec, "die", { exitCode: String(st.exitCode) });
     await store.o.networking?.tearDown(rec).catch((e: unknown) => log.warn(`network teardown ${rec.Id}: ${messageOf(e)}`));
-    await store.o.images.layers.unmount(rec.Id).catch((e: unknown) => log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
+    await store.o.images.snapshots.unmount(rec.Id).catch((e: unknown) => log.warn(`unmount ${rec.Id}: ${messageOf(e)}`));
     await releaseShm(store, rec);
     await store.save(rec);
     const l = store.liveOf(rec.Id);

@@ -5,7 +5,7 @@
  */
 import type { Duplex } from "node:stream";
 import type { Logger } from "../../util/log.js";
-import type { ImageStore } from "../../image/index.js";
+import type { ContainerImages } from "../../image/index.js";
 import type { ExitStatus, Runtime } from "../../runtime/index.js";
 import type { ContainerView } from "../cpview.js";
 import type { Events } from "../events.js";
@@ -50,7 +50,7 @@ export interface Live {
 
 export interface ContainerServiceOptions {
   root: string; // data-root/containers
-  images: ImageStore;
+  images: ContainerImages;
   /** OCI runtimes by name (runc, crun); containers choose one with HostConfig.Runtime. */
   runtimes: Map<string, Runtime>;
   events: Events;

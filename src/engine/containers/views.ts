@@ -21,8 +21,8 @@ export class ContainerViews {
     const { store } = this;
     const { o } = store;
     const rec = store.get(idOrName);
-    const sizeRw = size ? await o.images.layers.snapshotSize(rec.Id) : undefined;
-    const snap = o.images.layers.snapshotDir(rec.Id);
+    const sizeRw = size ? await o.images.snapshots.snapshotSize(rec.Id) : undefined;
+    const snap = o.images.snapshots.snapshotDir(rec.Id);
     const started = rec.State.StartedAt !== ZERO_TIME;
     return {
       Id: rec.Id,
@@ -98,7 +98,7 @@ export class ContainerViews {
       };
       if (opts.size) {
         // omitempty in dockerd's list entries: a container that wrote nothing has no SizeRw.
-        const rw = await o.images.layers.snapshotSize(r.Id);
+        const rw = await o.images.snapshots.snapshotSize(r.Id);
         const rootFs = rw + (await this.imageSize(r));
         if (rw > 0) entry["SizeRw"] = rw;
         if (rootFs > 0) entry["SizeRootFs"] = rootFs;
