@@ -39,13 +39,9 @@ import type {
 } from "./roles.js";
 import { LayerStore, type UnpackedLayer, chainIds, shownSize } from "./layers.js";
 import { type Reference, missingImageName, parseReference, withDefaultTag } from "./reference.js";
-
 import { collectGarbage } from "./gc.js";
 
-/**
- * The image store: other folders see its parts by role (roles.ts). `layers` still
- * carries the Snapshotter's methods for the callers not yet moved to `snapshots`.
- */
+/** The image store: other folders see its parts by role (roles.ts), each service the role it uses. */
 export class ImageStore implements DistributionStore, ArchiveStore, ImageManager, ContainerImages, BuildStore, ImageInventory {
   readonly content: Content;
   readonly layers: Layers;
