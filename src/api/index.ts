@@ -8,7 +8,6 @@ import type { Engine } from "../engine/index.js";
 import type { Logger } from "../util/log.js";
 import { type TlsOptions, createApiServer } from "./server.js";
 
-export { API_VERSION, MIN_API_VERSION } from "./server.js";
 export type { TlsOptions } from "./server.js";
 
 /**

@@ -44,7 +44,6 @@ export { UpdateConfigSchema, UpdateService } from "./update.js";
 export type { UpdateConfig } from "./update.js";
 export { StatsService } from "./stats.js";
 export { validateDaemonLogConfig } from "./logdrivers.js";
-export { API_VERSION, MIN_API_VERSION };
 export { parseTimeFilter } from "./containers.js";
 export { VolumeService, VolumeCreateSchema } from "./volumes.js";
 export type { VolumeInfo } from "./volumes.js";

@@ -6,6 +6,7 @@ import { ContainerCreateSchema, type Engine, type PathStat } from "../../engine/
 import { invalid, messageOf } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
 import { type Ctx, type Router, qBool, requireRes, startStream } from "../server.js";
+import { validate } from "../body.js";
 
 const STAT_HEADER = "X-Docker-Container-Path-Stat";
 
@@ -78,12 +79,7 @@ export function archiveRoutes(r: Router, engine: Engine): void {
     const raw = await ctx.body();
     let config;
     if (raw !== undefined && raw !== null) {
-      const parsed = ContainerCreateSchema.safeParse(raw);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw invalid(`invalid container config: ${issue ? `${issue.path.join(".") || "body"}: ${issue.message}` : "malformed"}`);
-      }
-      const { HostConfig: _hc, NetworkingConfig: _nc, ...rest } = parsed.data;
+      const { HostConfig: _hc, NetworkingConfig: _nc, ...rest } = validate(ContainerCreateSchema, raw, "container config");
       config = rest;
     }
     const id = await as.commit({

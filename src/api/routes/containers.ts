@@ -2,6 +2,7 @@ import type { Engine, WaitCondition } from "../../engine/index.js";
 import { ContainerCreateSchema, NOT_JOINED, UpdateConfigSchema, parseDetachKeys } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Router, COMMON_HEADERS, qBool, qFilters, qInt, requireRes, startStream, versionAtLeast } from "../server.js";
+import { parseBody, validate } from "../body.js";
 
 const MUX = "application/vnd.docker.multiplexed-stream";
 const RAW = "application/vnd.docker.raw-stream";
@@ -18,13 +19,9 @@ export function containerRoutes(r: Router, engine: Engine): void {
   r.post("/containers/create", async (ctx) => {
     const raw = await ctx.body();
     if (raw === undefined || raw === null) throw invalid("Config cannot be empty in order to create a container");
-    const parsed = ContainerCreateSchema.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw invalid(`invalid container config: ${issue ? `${issue.path.join(".") || "body"}: ${issue.message}` : "malformed"}`);
-    }
+    const config = validate(ContainerCreateSchema, raw, "container config");
     const name = ctx.query.get("name") ?? undefined;
-    ctx.json(201, await cs.create(parsed.data, name));
+    ctx.json(201, await cs.create(config, name));
   });
 
   r.get("/containers/{name*}/json", async (ctx) => ctx.json(200, forVersion(await cs.inspect(ctx.params["name"] ?? "", qBool(ctx.query, "size")), ctx.version)));
@@ -75,13 +72,9 @@ export function containerRoutes(r: Router, engine: Engine): void {
   });
 
   r.post("/containers/{id}/update", async (ctx) => {
-    const parsed = UpdateConfigSchema.safeParse((await ctx.body()) ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw invalid(`invalid update config: ${issue ? `${issue.path.join(".") || "body"}: ${issue.message}` : "malformed"}`);
-    }
+    const update = await parseBody(ctx, UpdateConfigSchema, "update config");
     // The pids limit came with API 1.40; older clients' values are ignored (dockerd's rule).
-    const body = versionAtLeast(ctx.version, "1.40") ? parsed.data : { ...parsed.data, PidsLimit: null };
+    const body = versionAtLeast(ctx.version, "1.40") ? update : { ...update, PidsLimit: null };
     ctx.json(200, await engine.containerUpdate.update(ctx.params["id"] ?? "", body));
   });
 
