@@ -2,7 +2,7 @@
 import { PassThrough } from "node:stream";
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import { ContainerCreateSchema, type Engine, type PathStat } from "../../engine/index.js";
+import { type ArchiveService, ContainerCreateSchema, type PathStat } from "../../engine/index.js";
 import { invalid, messageOf } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
 import { type Ctx, type Router, qBool, requireRes, startStream } from "../server.js";
@@ -10,9 +10,15 @@ import { validate } from "../body.js";
 
 const STAT_HEADER = "X-Docker-Container-Path-Stat";
 
-export function archiveRoutes(r: Router, engine: Engine): void {
+/** What the container filesystem routes use of the engine. */
+export interface ArchiveBackend {
+  archive: Pick<ArchiveService, "stat" | "archive" | "extract" | "export" | "changes" | "commit">;
+  log: Logger;
+}
+
+export function archiveRoutes(r: Router, engine: ArchiveBackend): void {
   const as = engine.archive;
-  const log = engine.opts.log;
+  const log = engine.log;
 
   // HEAD first: the router answers HEAD with a GET route registered before it.
   r.head("/containers/{id}/archive", async (ctx) => {

@@ -1,4 +1,4 @@
-import type { Engine, WaitCondition } from "../../engine/index.js";
+import type { ContainerService, UpdateService, WaitCondition } from "../../engine/index.js";
 import { ContainerCreateSchema, NOT_JOINED, UpdateConfigSchema, parseDetachKeys } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Router, COMMON_HEADERS, qBool, qFilters, qInt, requireRes, startStream, versionAtLeast } from "../server.js";
@@ -7,7 +7,16 @@ import { parseBody, validate } from "../body.js";
 const MUX = "application/vnd.docker.multiplexed-stream";
 const RAW = "application/vnd.docker.raw-stream";
 
-export function containerRoutes(r: Router, engine: Engine): void {
+/** What the container routes use of the engine. */
+export interface ContainersBackend {
+  containers: Pick<
+    ContainerService,
+    "list" | "create" | "inspect" | "start" | "stop" | "restart" | "kill" | "pause" | "unpause" | "resize" | "rename" | "wait" | "remove" | "removeLink" | "prune" | "get" | "attach" | "logs"
+  >;
+  containerUpdate: Pick<UpdateService, "update">;
+}
+
+export function containerRoutes(r: Router, engine: ContainersBackend): void {
   const cs = engine.containers;
 
   r.get("/containers/json", async (ctx) => {

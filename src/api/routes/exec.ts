@@ -1,4 +1,4 @@
-import type { Engine } from "../../engine/index.js";
+import type { ExecService } from "../../engine/index.js";
 import { ExecCreateSchema, ExecStartSchema } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Ctx, type Router, versionAtLeast } from "../server.js";
@@ -20,7 +20,12 @@ function dimension(ctx: Ctx, name: "h" | "w"): number {
   return v;
 }
 
-export function execRoutes(r: Router, engine: Engine): void {
+/** What the exec routes use of the engine. */
+export interface ExecBackend {
+  exec: Pick<ExecService, "create" | "checkStartable" | "start" | "inspect" | "resize">;
+}
+
+export function execRoutes(r: Router, engine: ExecBackend): void {
   const es = engine.exec;
 
   r.post("/containers/{id}/exec", async (ctx) => {

@@ -1,4 +1,4 @@
-import type { Engine } from "../../engine/index.js";
+import type { NetworkService } from "../../engine/index.js";
 import { NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Ctx, type Router, qFilters, versionAtLeast } from "../server.js";
@@ -18,7 +18,12 @@ function forVersion(n: Record<string, unknown>, version: string): Record<string,
   return rest;
 }
 
-export function networkRoutes(r: Router, engine: Engine): void {
+/** What the network routes use of the engine. */
+export interface NetworksBackend {
+  networks: Pick<NetworkService, "list" | "create" | "prune" | "inspect" | "remove" | "connect" | "disconnect">;
+}
+
+export function networkRoutes(r: Router, engine: NetworksBackend): void {
   const ns = engine.networks;
 
   r.get("/networks", async (ctx) => ctx.json(200, ns.list(qFilters(ctx.query)).map((n) => forVersion(n, ctx.version))));

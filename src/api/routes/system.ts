@@ -1,16 +1,22 @@
-import type { Engine } from "../../engine/index.js";
+import type { EngineEvent, Events, SystemService } from "../../engine/index.js";
 import { eventJson, parseTimeFilter } from "../../engine/index.js";
 import { type Router, ping, versionAtLeast, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
 import { invalid } from "../../util/errors.js";
 
-export function systemRoutes(r: Router, engine: Engine): void {
+/** What the system routes use of the engine. */
+export interface SystemBackend {
+  system: Pick<SystemService, "version" | "info" | "check">;
+  events: Pick<Events, "since" | "subscribe">;
+}
+
+export function systemRoutes(r: Router, engine: SystemBackend): void {
   r.get("/_ping", ping);
   r.head("/_ping", ping);
-  r.get("/version", async (ctx) => ctx.json(200, engine.version()));
+  r.get("/version", async (ctx) => ctx.json(200, engine.system.version()));
   // Berth's own extension (not in Docker's API): the engine's consistency check.
-  r.get("/berth/system/check", async (ctx) => ctx.json(200, await engine.check(qBool(ctx.query, "blobs", true))));
+  r.get("/berth/system/check", async (ctx) => ctx.json(200, await engine.system.check(qBool(ctx.query, "blobs", true))));
   r.get("/info", async (ctx) => {
-    const info = engine.info();
+    const info = engine.system.info();
     // KernelMemory(TCP) left the API in 1.42; CDISpecDirs came in 1.45.
     if (versionAtLeast(ctx.version, "1.42")) {
       delete info["KernelMemory"];
@@ -36,9 +42,9 @@ export function systemRoutes(r: Router, engine: Engine): void {
     const until = untilQ ? time(untilQ) : undefined;
     if (since !== undefined && until !== undefined && since > until) throw invalid(`\`since\` time (${sinceQ ?? ""}) cannot be after \`until\` time (${untilQ ?? ""})`);
     // dockerd's fuzzy name match: the actor's id or name starts with the value; it applies to every event, whatever its type.
-    const fuzzy = (e: import("../../engine/index.js").EngineEvent, vals: string[]): boolean =>
+    const fuzzy = (e: EngineEvent, vals: string[]): boolean =>
       vals.some((v) => e.Actor.ID.startsWith(v) || (e.Actor.Attributes["name"] ?? "").startsWith(v));
-    const match = (e: import("../../engine/index.js").EngineEvent): boolean => {
+    const match = (e: EngineEvent): boolean => {
       for (const [k, vals] of Object.entries(filters)) {
         if (vals.length === 0) continue;
         const ok = (() => {
@@ -68,7 +74,7 @@ export function systemRoutes(r: Router, engine: Engine): void {
       return true;
     };
     startJsonStream(res);
-    const write = (e: import("../../engine/index.js").EngineEvent) => {
+    const write = (e: EngineEvent) => {
       if (until !== undefined && e.time > until) return;
       if (match(e)) res.write(`${eventJson(e)}\n`);
     };

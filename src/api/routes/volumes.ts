@@ -1,10 +1,15 @@
-import type { Engine } from "../../engine/index.js";
+import type { VolumeService } from "../../engine/index.js";
 import { VolumeCreateSchema } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Router, qBool, qFilters, versionAtLeast } from "../server.js";
 import { parseBody } from "../body.js";
 
-export function volumeRoutes(r: Router, engine: Engine): void {
+/** What the volume routes use of the engine. */
+export interface VolumesBackend {
+  volumes: Pick<VolumeService, "list" | "create" | "prune" | "inspect" | "remove">;
+}
+
+export function volumeRoutes(r: Router, engine: VolumesBackend): void {
   const vs = engine.volumes;
 
   r.get("/volumes", async (ctx) => ctx.json(200, vs.list(qFilters(ctx.query))));
