@@ -1,6 +1,7 @@
 import type { ContainerService, UpdateService, WaitCondition } from "../../engine/index.js";
 import { ContainerCreateSchema, NOT_JOINED, UpdateConfigSchema, parseDetachKeys } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
+import { parseTimestamp } from "../../util/filters.js";
 import { type Router, COMMON_HEADERS, qBool, qFilters, qInt, requireRes, startStream, versionAtLeast } from "../server.js";
 import { parseBody, validate } from "../body.js";
 
@@ -129,9 +130,8 @@ export function containerRoutes(r: Router, engine: ContainersBackend): void {
     const tailQ = q.get("tail");
     const tail = !tailQ || tailQ === "all" ? ("all" as const) : Number(tailQ);
     if (typeof tail === "number" && !Number.isInteger(tail)) throw invalid(`invalid tail value: ${tailQ}`);
-    const { parseTimeFilter } = await import("../../engine/index.js");
-    const since = q.get("since") ? parseTimeFilter(q.get("since") as string) : 0;
-    const until = q.get("until") ? parseTimeFilter(q.get("until") as string) : 0;
+    const since = q.get("since") ? timeFilter(q.get("since") as string) : 0;
+    const until = q.get("until") ? timeFilter(q.get("until") as string) : 0;
     const { stream, tty } = cs.logs(ctx.params["id"] ?? "", { stdout, stderr, follow: qBool(q, "follow"), tail, since, until, timestamps: qBool(q, "timestamps"), details: qBool(q, "details") });
     // API 1.42 named the stream types; dockerd 20.10 sends logs without a Content-Type.
     startStream(res, !versionAtLeast(ctx.version, "1.42") ? undefined : tty ? RAW : MUX);
@@ -168,6 +168,13 @@ export function forVersion(c: Record<string, unknown>, version: string): Record<
     if (!versionAtLeast(version, "1.48")) delete ep["GwPriority"];
   }
   return c;
+}
+
+/** A logs since/until value in unix seconds (util/filters' one parser), with this route's wording for a bad one. */
+function timeFilter(v: string): number {
+  const t = parseTimestamp(v);
+  if (t === undefined) throw invalid(`invalid time filter: ${v}`);
+  return t;
 }
 
 /** A resize dimension as dockerd parses it (strconv.Atoi, with Go's error text). */

@@ -1,6 +1,5 @@
 import { type DistributionService, type ImageService, importProgress, openImportUrl } from "../../engine/index.js";
-import { invalid } from "../../util/errors.js";
-import { messageOf } from "../../util/errors.js";
+import { invalid, messageOf } from "../../util/errors.js";
 import { type PullBackend, pullImage } from "./distribution.js";
 import { type Router, qBool, qFilters, requireRes, startJsonStream, versionAtLeast } from "../server.js";
 

@@ -1,5 +1,6 @@
 import type { EngineEvent, Events, SystemService } from "../../engine/index.js";
-import { eventJson, parseTimeFilter } from "../../engine/index.js";
+import { eventJson } from "../../engine/index.js";
+import { matchLabels, parseTimestamp } from "../../util/filters.js";
 import { type Router, ping, versionAtLeast, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
 import { invalid } from "../../util/errors.js";
 
@@ -32,11 +33,9 @@ export function systemRoutes(r: Router, engine: SystemBackend): void {
     const sinceQ = ctx.query.get("since");
     const untilQ = ctx.query.get("until");
     const time = (v: string): number => {
-      try {
-        return parseTimeFilter(v);
-      } catch {
-        throw invalid(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
-      }
+      const t = parseTimestamp(v);
+      if (t === undefined) throw invalid(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
+      return t;
     };
     const since = sinceQ ? time(sinceQ) : undefined;
     const until = untilQ ? time(untilQ) : undefined;
@@ -61,10 +60,7 @@ export function systemRoutes(r: Router, engine: SystemBackend): void {
             case "image":
               return vals.some((v) => e.Actor.Attributes["image"] === v || e.Actor.ID === v || e.Actor.Attributes["name"] === v);
             case "label":
-              return vals.every((v) => {
-                const i = v.indexOf("=");
-                return i < 0 ? v in e.Actor.Attributes : e.Actor.Attributes[v.slice(0, i)] === v.slice(i + 1);
-              });
+              return matchLabels(e.Actor.Attributes, vals);
             default:
               return true;
           }
