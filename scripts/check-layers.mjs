@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Layering lint: each subsystem folder under src/ may import only the folders
-// below it, and only through their index.ts (their public interface), never
-// their internals. Dependencies point one way:
-//   util → image → {registry, runtime, network, volume, build} → engine → api → daemon, cli
+// ALLOWED lists for it, and only through their index.ts (their public interface),
+// never their internals. ALLOWED is the one statement of the dependency graph:
+// `node scripts/check-layers.mjs --print` prints it (docs/architecture.md quotes that).
+// The table is exact: an import it does not list fails, and so does a listed edge no
+// file uses (between folders that exist), so that it never drifts from the code.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 
@@ -10,16 +12,24 @@ const ROOT = path.resolve(new URL("..", import.meta.url).pathname, "src");
 const ALLOWED = {
   util: [],
   image: ["util"],
-  registry: ["util", "image"],
-  runtime: ["util", "image"],
-  network: ["util", "image", "runtime"],
+  registry: ["util"],
+  runtime: ["util"],
+  network: ["util"],
   volume: ["util", "image"],
-  build: ["util", "image", "runtime", "registry"],
+  build: ["util", "image", "runtime"],
   engine: ["util", "image", "registry", "runtime", "network", "volume", "build"],
   api: ["util", "engine"],
-  daemon: ["util", "engine", "api"],
-  cli: ["util", "image", "registry"],
+  daemon: ["util", "engine", "api", "dashboard"],
+  cli: ["util", "image", "registry", "client", "dashboard"],
+  client: ["util"],
+  dashboard: ["util"],
 };
+
+if (process.argv.includes("--print")) {
+  const width = Math.max(...Object.keys(ALLOWED).map((k) => k.length));
+  for (const [from, to] of Object.entries(ALLOWED)) console.log(`${from.padEnd(width)}  → ${to.length > 0 ? to.join(", ") : "(nothing)"}`);
+  process.exit(0);
+}
 
 function* files(dir) {
   for (const name of readdirSync(dir)) {
@@ -30,6 +40,7 @@ function* files(dir) {
 }
 
 const problems = [];
+const used = new Set();
 for (const file of files(ROOT)) {
   const from = path.relative(ROOT, file).split(path.sep)[0];
   if (!(from in ALLOWED)) {
@@ -45,6 +56,7 @@ for (const file of files(ROOT)) {
     if (rel.startsWith("..")) continue;
     const to = rel.split(path.sep)[0];
     if (to === from) continue;
+    used.add(`${from}→${to}`);
     if (!ALLOWED[from].includes(to)) {
       problems.push(`${path.relative(ROOT, file)}: ${from} must not import ${to} (${spec})`);
       continue;
@@ -54,6 +66,12 @@ for (const file of files(ROOT)) {
     if (to !== "util" && inner !== "index.js" && inner !== "index.ts") {
       problems.push(`${path.relative(ROOT, file)}: imports ${to}'s internals (${spec}); use ${to}/index.js`);
     }
+  }
+}
+const present = new Set(readdirSync(ROOT).filter((n) => statSync(path.join(ROOT, n)).isDirectory()));
+for (const [from, tos] of Object.entries(ALLOWED)) {
+  for (const to of tos) {
+    if (present.has(from) && present.has(to) && !used.has(`${from}→${to}`)) problems.push(`ALLOWED lets ${from} import ${to}, but nothing in src/${from} does: remove the edge (the table states the real graph)`);
   }
 }
 if (problems.length > 0) {

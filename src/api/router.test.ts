@@ -1,15 +1,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Engine } from "../engine/index.js";
-import { allRoutes } from "./routes/all.js";
+import { type Backends, allRoutes } from "./routes/all.js";
 import { Router } from "./server.js";
 
 const noop = async (): Promise<void> => undefined;
 
-/** Stands for the engine while the routes are only registered (no handler runs). */
-const anyEngine = (): Engine => {
+/** Stands for the engine's backends while the routes are only registered (no handler runs). */
+const anyEngine = (): Backends => {
   const any: object = new Proxy(() => any, { get: () => any });
-  return any as Engine;
+  return any as Backends;
 };
 
 describe("API router", () => {

@@ -11,8 +11,6 @@ import { EngineError, invalid, messageOf } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { errorBody, statusOf } from "./errors.js";
 
-export { API_VERSION, MIN_API_VERSION };
-
 export interface Ctx {
   req: IncomingMessage;
   /** Null when the request came as an HTTP upgrade (hijack-only). */

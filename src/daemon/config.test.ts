@@ -1,10 +1,11 @@
 import { describe, it, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
+import { suiteTempDir } from "../util/testfixtures.js";
 import { type FlagValues, DEFAULTS, KEYS, UNSUPPORTED_KEYS, changedKeys, goValue, loadSettings, normalizeMirror } from "./config.js";
 
-const dir = mkdtempSync("/tmp/berth-config-test-");
+const dir = suiteTempDir("/tmp/berth-config-test-");
 let n = 0;
 function file(text: string): string {
   const f = path.join(dir, `c${n++}.json`);
@@ -191,7 +192,7 @@ describe("registry mirrors", () => {
 });
 
 test("accepts a dockerd-only key set to what berthd does anyway, refuses it set otherwise", async () => {
-  const dir = mkdtempSync(path.join("/tmp", "berth-cfg-"));
+  const dir = suiteTempDir(path.join("/tmp", "berth-cfg-"));
   const same = path.join(dir, "same.json");
   writeFileSync(same, JSON.stringify({ experimental: false, iptables: true, "ip-forward": true, ipv6: false, "userland-proxy": false, debug: true }));
   assert.equal((await loadSettings(flags(), same, true)).settings.debug, true);

@@ -16,7 +16,7 @@ export interface ReloadContext {
   required: boolean;
   /** The running settings; its reloadable fields are updated in place. */
   current: Settings;
-  engine: Engine;
+  engine: Pick<Engine, "reconfigure">;
   log: Logger;
   notify(lines: string[]): Promise<void>;
 }

@@ -12,7 +12,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { extract as tarExtract, pack as tarPack, type Header } from "tar-stream";
-import { DOCKER, Daemon, leftovers, until } from "./harness.js";
+import { DOCKER, leftovers, until, withDaemon } from "./harness.js";
 
 async function buildTar(entries: (Partial<Header> & { name: string; body?: string })[]): Promise<Buffer> {
   const p = tarPack();
@@ -67,7 +67,7 @@ function head(sock: string, urlPath: string): Promise<{ status: number; headers:
 }
 
 describe("docker cp, export, diff and commit against berthd", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   const local = mkdtempSync("/tmp/berth-cp-");
   const ok = async (args: string[], input?: Buffer | string) => {
     const r = await d.docker(args, input === undefined ? {} : { input });
@@ -93,12 +93,7 @@ describe("docker cp, export, diff and commit against berthd", () => {
   /** `docker cp - CONTAINER:DIR` with an archive built here. */
   const cpIn = async (dest: string, entries: (Partial<Header> & { name: string; body?: string })[]) => ok(["cp", "-", dest], await buildTar(entries));
 
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
   after(async () => {
-    await d.destroy();
     await fs.rm(local, { recursive: true, force: true });
   });
 
@@ -347,7 +342,13 @@ describe("docker cp, export, diff and commit against berthd", () => {
 });
 
 describe("docker cp through volumes and bind mounts, as the container sees them", () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    prepare: async () => {
+      await fs.mkdir(hostBind);
+      await fs.mkdir(hostMount);
+      await fs.writeFile(path.join(hostBind, "from-host"), "host side\n");
+    },
+  });
   const local = mkdtempSync("/tmp/berth-cpvol-");
   const hostBind = path.join(local, "bind");
   const hostMount = path.join(local, "mount");
@@ -384,15 +385,9 @@ describe("docker cp through volumes and bind mounts, as the container sees them"
   };
 
   before(async () => {
-    await fs.mkdir(hostBind);
-    await fs.mkdir(hostMount);
-    await fs.writeFile(path.join(hostBind, "from-host"), "host side\n");
-    await d.start();
-    await d.loadBusybox();
     await ok(["volume", "create", "named"]);
   });
   after(async () => {
-    await d.destroy();
     await fs.rm(local, { recursive: true, force: true });
   });
 

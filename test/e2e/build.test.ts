@@ -4,17 +4,17 @@
  * .dockerignore, failures with exit codes, the persistent cache, the built
  * image's run config, and hostile contexts that try to read outside.
  */
-import { after, before, describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, promises as fs } from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { DOCKER, Daemon, type RunResult, leftovers, run } from "./harness.js";
+import { DOCKER, type RunResult, leftovers, run, withDaemon } from "./harness.js";
 import bcrypt from "bcryptjs";
 import { startRegistry } from "../../src/registry/index.js";
 
 describe("docker build (legacy builder) against berthd", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   const work = mkdtempSync("/tmp/bbuild-");
   let ctxN = 0;
 
@@ -36,12 +36,7 @@ describe("docker build (legacy builder) against berthd", () => {
   const steps = (out: string): string[] => out.split("\n").filter((l) => l.startsWith("Step "));
   const usingCache = (out: string): number => out.split("\n").filter((l) => l === " ---> Using cache").length;
 
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
   after(async () => {
-    await d.destroy();
     await fs.rm(work, { recursive: true, force: true });
   });
 

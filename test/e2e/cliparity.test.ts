@@ -6,14 +6,14 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { BERTH, DOCKER, Daemon, type RunResult, run } from "./harness.js";
+import { BERTH, DOCKER, type RunResult, run, withDaemon } from "./harness.js";
 import { type ParityRow, listsAll, normalise, splitLine } from "./cliparity.js";
 import { PARITY_FIXTURES, PARITY_ROWS } from "./cliparity.table.js";
 
 describe("berth CLI parity with the docker CLI against one berthd", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   const env = (): NodeJS.ProcessEnv => {
     const e: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: `${d.dir}/docker-config`, TZ: "UTC" };
     delete e["DOCKER_HOST"];
@@ -31,14 +31,9 @@ describe("berth CLI parity with the docker CLI against one berthd", () => {
   };
 
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     await fs.writeFile(path.join(d.dir, "env"), "# comment\nFROMFILE=from the file\n");
     await fs.writeFile(path.join(d.dir, "labels"), "lf=1\nlg=two\n");
     for (const line of PARITY_FIXTURES) await setupLine(line);
-  });
-  after(async () => {
-    await d.destroy();
   });
 
   // ~60 s on an idle 2-core machine, ~80 s at load 9; the test's timeout is the bound.

@@ -5,12 +5,12 @@
  * answers are the reference dockerd's on this host (same runc): a syscall outside
  * the list fails with EPERM, clone3 with ENOSYS, an unknown syscall number with ENOSYS.
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { DOCKER, Daemon, run, until } from "./harness.js";
+import { DOCKER, run, until, withDaemon } from "./harness.js";
 
 const SOURCE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../test/e2e/fixtures/sysprobe.c");
 const EPERM = "Operation not permitted";
@@ -25,17 +25,12 @@ function answers(out: string): Record<string, string> {
 const ATTACK = "grep '^Seccomp:' /proc/self/status; unshare -Ur true 2>/dev/null; echo unshare=$?; mkdir -p /m; mount -t tmpfs x /m 2>/dev/null; echo mount=$?";
 
 describe("confinement of every process, and the default seccomp allowlist", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   let probe = "";
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     probe = path.join(d.dir, "sysprobe");
     const cc = await run("gcc", ["-static", "-O2", "-o", probe, SOURCE]);
     assert.equal(cc.code, 0, cc.stderr);
-  });
-  after(async () => {
-    await d.destroy();
   });
 
   const probeRun = async (flags: string[], calls: string[]): Promise<Record<string, string>> => {

@@ -5,11 +5,11 @@
  * BERTH_LONG=1 runs more rounds (the bounded count keeps the normal suite fast).
  * The same runs again with --userns-remap (id-shifted layers, runtime-made netns).
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import http from "node:http";
-import { Daemon, busyboxTarFile } from "./harness.js";
+import { busyboxTarFile, withDaemon } from "./harness.js";
 
 const ROUNDS = process.env["BERTH_LONG"] ? 40 : 8;
 
@@ -31,16 +31,15 @@ const MODES = [
 ];
 
 for (const { title, args, rounds: ROUNDS } of MODES) describe(`crash consistency of berthd${title}`, () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    args,
+    prepare: async () => {
+      await fs.chmod(d.dir, 0o711); // the remapped root must reach the data root
+    },
+  });
   before(async () => {
-    await fs.chmod(d.dir, 0o711); // the remapped root must reach the data root
-    await d.start(args);
-    await d.loadBusybox();
     await d.docker(["create", "--name", "keeper", "busybox", "true"]);
     await d.docker(["run", "-d", "--name", "runner", "busybox", "sleep", "3600"]);
-  });
-  after(async () => {
-    await d.destroy();
   });
 
   it(`survives ${ROUNDS} SIGKILLs at random moments of import, run, rm, rmi and cp`, async () => {

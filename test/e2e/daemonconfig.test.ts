@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { BERTHD, Daemon, run, until } from "./harness.js";
+import { BERTHD, Daemon, run, until, withDaemon } from "./harness.js";
 
 interface Info {
   Labels: string[];
@@ -34,20 +34,14 @@ async function hup(d: Daemon, until_: string): Promise<void> {
 }
 
 describe("berthd --config-file", () => {
-  const d = new Daemon();
-  d.debug = false;
+  const d = withDaemon({
+    debug: false,
+    prepare: () => fs.writeFile(conf, JSON.stringify({ labels: ["env=test"], "insecure-registries": ["reg.example:5000"], "log-level": "info" })),
+    args: () => ["--config-file", conf],
+  });
   const conf = path.join(d.dir, "daemon.json");
   let ctr = "";
   let pid = "";
-
-  before(async () => {
-    await fs.writeFile(conf, JSON.stringify({ labels: ["env=test"], "insecure-registries": ["reg.example:5000"], "log-level": "info" }));
-    await d.start(["--config-file", conf]);
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.destroy();
-  });
 
   it("docker info shows the file's labels, insecure registries and debug", async () => {
     const i = await info(d);

@@ -11,28 +11,25 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { BERTHD, DOCKER, Daemon, run } from "./harness.js";
+import { BERTHD, DOCKER, run, withDaemon } from "./harness.js";
 
 describe("daemon.json dns, default-ulimits and default-address-pools", () => {
-  const d = new Daemon();
-  d.debug = false;
+  const d = withDaemon({
+    debug: false,
+    prepare: () =>
+      fs.writeFile(conf, JSON.stringify({
+        dns: ["10.213.66.53"], "dns-search": ["corp.example"], "dns-opts": ["ndots:3"],
+        "default-ulimits": { nofile: { Name: "nofile", Soft: 1234, Hard: 2345 } },
+        "default-address-pools": [{ base: "10.213.66.0/23", size: 24 }],
+      })),
+    // --bip: the default bridge keeps Docker's subnet (were berth0 new here, it would take the pools' first).
+    args: () => ["--config-file", conf, "--bip", "172.17.0.1/16"],
+    teardown: async () => {
+      for (const n of nets) await d.docker(["network", "rm", n]);
+    },
+  });
   const conf = path.join(d.dir, "daemon.json");
   const nets: string[] = [];
-
-  before(async () => {
-    await fs.writeFile(conf, JSON.stringify({
-      dns: ["10.213.66.53"], "dns-search": ["corp.example"], "dns-opts": ["ndots:3"],
-      "default-ulimits": { nofile: { Name: "nofile", Soft: 1234, Hard: 2345 } },
-      "default-address-pools": [{ base: "10.213.66.0/23", size: 24 }],
-    }));
-    // --bip: the default bridge keeps Docker's subnet (were berth0 new here, it would take the pools' first).
-    await d.start(["--config-file", conf, "--bip", "172.17.0.1/16"]);
-    await d.loadBusybox();
-  });
-  after(async () => {
-    for (const n of nets) await d.docker(["network", "rm", n]);
-    await d.destroy();
-  });
 
   const out = async (args: string[]) => {
     const r = await d.docker(args);
@@ -110,15 +107,7 @@ describe("daemon.json dns, default-ulimits and default-address-pools", () => {
 });
 
 describe("berthd --default-ulimit", () => {
-  const d = new Daemon();
-  d.debug = false;
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.destroy();
-  });
+  const d = withDaemon({ debug: false });
 
   it("a container created before the default was configured gets it at its next start (dockerd merges again at start)", async () => {
     const c = await d.docker(["create", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"]);

@@ -11,7 +11,7 @@ import { mkdtempSync, promises as fs } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { type RegistryHandle, startRegistry } from "../../src/registry/index.js";
-import { Daemon } from "./harness.js";
+import { withDaemon } from "./harness.js";
 import { api, json } from "./rawapi.js";
 
 function put(url: string, body: Buffer, contentType: string): Promise<number> {
@@ -26,14 +26,15 @@ function put(url: string, body: Buffer, contentType: string): Promise<number> {
 }
 
 describe("GET /distribution/{name}/json", () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    prepare: async () => {
+      reg = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "reg") });
+    },
+  });
   const tmp = mkdtempSync("/tmp/bt-dist-");
   let reg: RegistryHandle;
   let digest = "";
   before(async () => {
-    reg = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "reg") });
-    await d.start();
-    await d.loadBusybox();
     assert.equal((await d.docker(["tag", "busybox", `${reg.addr}/bb:1`])).code, 0);
     const push = await d.docker(["push", `${reg.addr}/bb:1`]);
     assert.equal(push.code, 0, push.stderr);
@@ -41,7 +42,6 @@ describe("GET /distribution/{name}/json", () => {
     assert.notEqual(digest, "");
   });
   after(async () => {
-    await d.destroy();
     await new Promise((r) => reg.server.close(r));
     await fs.rm(tmp, { recursive: true, force: true });
   });

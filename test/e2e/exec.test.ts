@@ -5,9 +5,9 @@
  */
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon } from "./harness.js";
+import { Daemon, withDaemon } from "./harness.js";
 import { Terminal, api } from "./term.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -54,18 +54,16 @@ interface ExecInspect {
 }
 
 describe("docker exec against berthd", () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    teardown: async () => {
+      await Terminal.closeAll();
+    },
+  });
   let cid = "";
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     const r = await d.docker(["run", "-d", "--name", "box", "-e", "FROM_CTR=yes", "busybox", "sleep", "1000"]);
     assert.equal(r.code, 0, r.stderr);
     cid = r.stdout.trim();
-  });
-  after(async () => {
-    await Terminal.closeAll();
-    await d.destroy();
   });
 
   it("prints the command's output (docker exec c echo hi)", async () => {

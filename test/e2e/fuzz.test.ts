@@ -2,11 +2,11 @@
  * Property-based fuzzing of the API: random JSON bodies and query strings on
  * the endpoints that take input never produce a 500 or take the daemon down.
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import fc from "fast-check";
-import { Daemon } from "./harness.js";
+import { withDaemon } from "./harness.js";
 
 const RUNS = process.env["BERTH_LONG"] ? 2000 : 300;
 
@@ -24,14 +24,9 @@ function request(sock: string, method: string, p: string, body?: string): Promis
 }
 
 describe("API fuzzing", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     await d.docker(["run", "-d", "--name", "fz", "busybox", "sleep", "300"]);
-  });
-  after(async () => {
-    await d.destroy();
   });
 
   const value = fc.oneof(fc.string({ maxLength: 12 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.string({ maxLength: 6 }), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 6 }), { maxKeys: 3 }));

@@ -198,18 +198,50 @@ export async function until(fn: () => Promise<boolean>, ms: number): Promise<boo
   return false;
 }
 
+/** How withDaemon() starts and stops its berthd. */
+export interface DaemonSetup {
+  /** berthd's extra arguments (a function: computed when it starts, once prepare has run). */
+  args?: string[] | ((d: Daemon) => string[]);
+  /** Added to (or, with undefined values, removed from) berthd's environment. */
+  env?: NodeJS.ProcessEnv;
+  /** --debug (off for tests that set debug in a daemon.json: a key may not be both flag and file). Default true. */
+  debug?: boolean;
+  /** Import busybox:latest once started. Default true. */
+  busybox?: boolean;
+  /** Before berthd starts (config files, certificates, …). */
+  prepare?: (d: Daemon) => Promise<void>;
+  /** After it started (and busybox is in). */
+  setup?: (d: Daemon) => Promise<void>;
+  /** After the tests, while berthd still runs (removing what the tests made through it). */
+  teardown?: (d: Daemon) => Promise<void>;
+}
+
 /**
- * The usual set-up of a describe block: a private berthd with busybox:latest, started before its
- * tests and destroyed after them.
+ * The set-up of a describe block: a private berthd (temp roots and socket), started before its
+ * tests and destroyed after them (teardown first), with busybox:latest unless told otherwise.
+ * Hooks a test file registers after this call run after these: its before after the start,
+ * its after once the daemon is gone.
  */
-export function busyboxDaemon(): Daemon {
+export function withDaemon(o: DaemonSetup = {}): Daemon {
   const d = new Daemon();
+  if (o.debug !== undefined) d.debug = o.debug;
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
+    await o.prepare?.(d);
+    await d.start(typeof o.args === "function" ? o.args(d) : (o.args ?? []), o.env ?? {});
+    if (o.busybox ?? true) await d.loadBusybox();
+    await o.setup?.(d);
   });
   after(async () => {
-    await d.destroy();
+    try {
+      await o.teardown?.(d);
+    } finally {
+      await d.destroy();
+    }
   });
   return d;
+}
+
+/** withDaemon() with its defaults: a private berthd with busybox:latest. */
+export function busyboxDaemon(): Daemon {
+  return withDaemon();
 }

@@ -7,10 +7,10 @@
  * half-close of a TTY session's stdin ends the stream (not the process), and
  * exec resize parses sizes as Go's strconv.Atoi does.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { Daemon } from "./harness.js";
+import { withDaemon } from "./harness.js";
 
 /** Send one upgrade request, then `input` once the 101 arrived; resolve with everything read when the server ends. */
 function hijack(sock: string, method: string, path: string, body: string | undefined, input: string): Promise<string> {
@@ -41,22 +41,19 @@ function hijack(sock: string, method: string, path: string, body: string | undef
 }
 
 describe("hijacked exec and attach answers as dockerd 20.10 writes them", () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    setup: async () => {
+      const r = await d.docker(["run", "-dit", "--name", "hj", "busybox", "sh"]);
+      assert.equal(r.code, 0, r.stderr);
+    },
+    teardown: async () => {
+      await d.docker(["rm", "-f", "hj"]).catch(() => undefined);
+    },
+  });
   const api = async (method: string, path: string, body?: unknown) => {
     const r = await fetchUnix(d.sock, method, path, body);
     return r;
   };
-
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-    const r = await d.docker(["run", "-dit", "--name", "hj", "busybox", "sh"]);
-    assert.equal(r.code, 0, r.stderr);
-  });
-  after(async () => {
-    await d.docker(["rm", "-f", "hj"]).catch(() => undefined);
-    await d.destroy();
-  });
 
   it("answers a TTY exec start with a 101 carrying the API headers, then the raw terminal stream with echo and CR/LF", async () => {
     const { body } = await api("POST", "/v1.41/containers/hj/exec", { Cmd: ["sh", "-c", "read x; echo got $x; exit 7"], Tty: true, AttachStdin: true, AttachStdout: true, AttachStderr: true });

@@ -8,11 +8,11 @@
  * an internal error, still answer /_ping afterwards and hold no more file
  * descriptors than before.
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import net from "node:net";
-import { Daemon, until } from "./harness.js";
+import { until, withDaemon } from "./harness.js";
 
 const COUNT = process.env["BERTH_LONG"] ? 6000 : 1500;
 const SEED = Number(process.env["BERTH_FUZZ_SEED"] ?? 0x5eed);
@@ -170,11 +170,9 @@ function fdCount(pid: number): number {
 }
 
 describe("HTTP-level fuzzing of the API socket", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   let execId = "";
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     const r = await d.docker(["run", "-d", "-i", "--name", "fz", "busybox", "sleep", "300"]);
     assert.equal(r.code, 0, r.stderr);
     const body = '{"Cmd":["cat"],"AttachStdin":true,"AttachStdout":true}';
@@ -183,9 +181,6 @@ describe("HTTP-level fuzzing of the API socket", () => {
     const m = /"Id":"([0-9a-f]+)"/.exec(e.raw);
     assert.ok(m, e.raw);
     execId = m[1] as string;
-  });
-  after(async () => {
-    await d.destroy();
   });
 
   it("answers the request lines that used to kill or 500 the daemon with a 4xx", async () => {

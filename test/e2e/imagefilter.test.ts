@@ -3,9 +3,9 @@
  * only the matching references, as dockerd 20.10 does. Every expected line was
  * recorded from the reference dockerd with the same tags and arguments.
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon, busyboxTarFile } from "./harness.js";
+import { busyboxTarFile, withDaemon } from "./harness.js";
 import { api, json } from "./rawapi.js";
 
 const TAGS = ["busybox:1", "busybox:glibc", "foo/busybox:latest", "example.com/foo/bar:v1", "localhost:5000/busy:x", "bar:latest"];
@@ -31,17 +31,12 @@ const EXPECTED: [string, string[]][] = [
 ];
 
 describe("docker images REPO and the reference filter", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     for (const t of TAGS) assert.equal((await d.docker(["tag", "busybox", t])).code, 0);
     // A second image that none of the patterns above name.
     const other = await d.docker(["import", "--change", "ENV OTHER=1", await busyboxTarFile(), "other:1"]);
     assert.equal(other.code, 0, other.stderr);
-  });
-  after(async () => {
-    await d.destroy();
   });
 
   for (const [arg, want] of EXPECTED) {

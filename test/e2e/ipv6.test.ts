@@ -9,16 +9,21 @@
  * recorded from dockerd 20.10.24. Traffic stays inside the test's containers
  * and its own bridge.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon, run } from "./harness.js";
+import { run, withDaemon } from "./harness.js";
 
 // Unique-local prefixes no host interface uses (the test host's eth0 may hold fd00::/64).
 const NET = "fd42:b6e1::/64";
 const NET2 = "fd42:b6e2::/64";
 
 describe("docker CLI against berthd: IPv6 (dual-stack) user networks", () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    teardown: async () => {
+      await d.docker(["rm", "-f", "v6a", "v6b", "v6c"]).catch(() => undefined);
+      await d.docker(["network", "rm", "six", "six2", "sixoff"]).catch(() => undefined);
+    },
+  });
   const ok = async (args: string[]) => {
     const r = await d.docker(args);
     assert.equal(r.code, 0, `docker ${args.join(" ")}: ${r.stderr}`);
@@ -30,16 +35,6 @@ describe("docker CLI against berthd: IPv6 (dual-stack) user networks", () => {
     return r.stderr.trim();
   };
   let bridge = "";
-
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.docker(["rm", "-f", "v6a", "v6b", "v6c"]).catch(() => undefined);
-    await d.docker(["network", "rm", "six", "six2", "sixoff"]).catch(() => undefined);
-    await d.destroy();
-  });
 
   it("creates a dual-stack network: an IPv4 pool beside the given IPv6 subnet, EnableIPv6 true, both gateways on the bridge", async () => {
     const id = await ok(["network", "create", "--ipv6", "--subnet", NET, "six"]);

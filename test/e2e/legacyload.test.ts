@@ -5,12 +5,12 @@
  * (`docker save`), and the image ids, parents and tags expected below are what
  * the reference dockerd made of this very archive.
  */
-import { after, before, describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, promises as fs } from "node:fs";
 import path from "node:path";
 import tarStream from "tar-stream";
-import { Daemon } from "./harness.js";
+import { withDaemon } from "./harness.js";
 
 const ID1 = "d52f6713b79fd7a4e632c05d15b149faecf60b8f5458e67e6b7bfbb3c342efde";
 const ID2 = "dcf2195bea9743e5f3148f2a3754e47cbbc3996c89f32865022f1b79c92c499a";
@@ -37,28 +37,28 @@ function tarOf(entries: [string, string | Buffer | undefined, ("file" | "directo
 }
 
 describe("docker load of a pre-1.10 (legacy layout) archive", () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    busybox: false,
+    prepare: async () => {
+      const l1 = await tarOf([["bin/", undefined, "directory"], ["etc/", undefined, "directory"], ["etc/hello", "hello\n"]]);
+      const l2 = await tarOf([["hi", "hi\n"]]);
+      const archive = await tarOf([
+        [`${ID1}/`, undefined, "directory"],
+        [`${ID1}/VERSION`, "1.0"],
+        [`${ID1}/json`, JSON1],
+        [`${ID1}/layer.tar`, l1],
+        [`${ID2}/`, undefined, "directory"],
+        [`${ID2}/VERSION`, "1.0"],
+        [`${ID2}/json`, JSON2],
+        [`${ID2}/layer.tar`, l2],
+        ["repositories", `${JSON.stringify({ layered: { v1: ID2 }, "example.com/team/app": { old: ID1 } })}\n`],
+      ]);
+      await fs.writeFile(file, archive);
+    },
+  });
   const tmp = mkdtempSync("/tmp/bt-legacy-");
   const file = path.join(tmp, "legacy.tar");
-  before(async () => {
-    const l1 = await tarOf([["bin/", undefined, "directory"], ["etc/", undefined, "directory"], ["etc/hello", "hello\n"]]);
-    const l2 = await tarOf([["hi", "hi\n"]]);
-    const archive = await tarOf([
-      [`${ID1}/`, undefined, "directory"],
-      [`${ID1}/VERSION`, "1.0"],
-      [`${ID1}/json`, JSON1],
-      [`${ID1}/layer.tar`, l1],
-      [`${ID2}/`, undefined, "directory"],
-      [`${ID2}/VERSION`, "1.0"],
-      [`${ID2}/json`, JSON2],
-      [`${ID2}/layer.tar`, l2],
-      ["repositories", `${JSON.stringify({ layered: { v1: ID2 }, "example.com/team/app": { old: ID1 } })}\n`],
-    ]);
-    await fs.writeFile(file, archive);
-    await d.start();
-  });
   after(async () => {
-    await d.destroy();
     await fs.rm(tmp, { recursive: true, force: true });
   });
 

@@ -4,13 +4,13 @@
  * `docker rm --link` (DELETE /containers/{parent/alias}?link=1) removing the link
  * and its /etc/hosts line. Expected answers were recorded from the reference.
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon } from "./harness.js";
+import { withDaemon } from "./harness.js";
 import { api, json } from "./rawapi.js";
 
 describe("legacy link names and docker rm --link", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   const hostsTail = async (c: string): Promise<string[]> => {
     const r = await d.docker(["exec", c, "cat", "/etc/hosts"]);
     assert.equal(r.code, 0, r.stderr);
@@ -21,15 +21,10 @@ describe("legacy link names and docker rm --link", () => {
   let parentHost = "";
 
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     assert.equal((await d.docker(["run", "-d", "--name", "child", "busybox", "sleep", "300"])).code, 0);
     assert.equal((await d.docker(["run", "-d", "--name", "parent", "--link", "child", "--link", "/child:x", "busybox", "sleep", "300"])).code, 0);
     childHost = (await d.docker(["inspect", "-f", "{{.Config.Hostname}}", "child"])).stdout.trim();
     parentHost = (await d.docker(["inspect", "-f", "{{.Config.Hostname}}", "parent"])).stdout.trim();
-  });
-  after(async () => {
-    await d.destroy();
   });
 
   it("names the linked container /parent/alias too: in Names, inspect and the parent's /etc/hosts", async () => {

@@ -4,11 +4,11 @@
  * memory, and fds/mounts/runtime state/monitors back to their baseline after.
  * BERTH_LONG=1 streams 1 GiB of logs instead of 64 MiB.
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { promises as fs, readFileSync } from "node:fs";
 import http from "node:http";
-import { Daemon, leftovers } from "./harness.js";
+import { leftovers, withDaemon } from "./harness.js";
 
 const LONG = Boolean(process.env["BERTH_LONG"]);
 
@@ -33,15 +33,10 @@ async function fdCount(pid: number): Promise<number> {
 }
 
 describe("berthd under bounded load", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   let pid = 0;
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     pid = d.proc?.pid ?? 0;
-  });
-  after(async () => {
-    await d.destroy();
   });
 
   it("serves 500 API requests from 50 concurrent clients without an error", async () => {

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } fro
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { DOCKER, Daemon, busyboxDaemon, until } from "./harness.js";
+import { DOCKER, Daemon, busyboxDaemon, until, withDaemon } from "./harness.js";
 import { decodeEntries, nanoTime } from "../../src/engine/logs/local.js";
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
@@ -332,14 +332,7 @@ describe("docker CLI against berthd: log drivers", () => {
 });
 
 describe("docker CLI against berthd: log driver defaults of the daemon", () => {
-  const d = new Daemon();
-  before(async () => {
-    await d.start(["--log-driver", "local", "--log-opt", "max-file=2"]);
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.destroy();
-  });
+  const d = withDaemon({ args: ["--log-driver", "local", "--log-opt", "max-file=2"] });
 
   it("gives containers that name no driver the daemon's driver and options, and leaves others alone", async () => {
     await d.docker(["create", "--name", "dflt", "busybox", "true"]);

@@ -17,14 +17,14 @@
  * loopback, the test's containers and the namespace it made; every namespace, veth
  * and listener it makes is removed at the end.
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import http from "node:http";
 import net from "node:net";
 import { readFileSync } from "node:fs";
-import { Daemon, run } from "./harness.js";
+import { Daemon, run, withDaemon } from "./harness.js";
 import { chainNames } from "../../src/network/index.js";
 import { messageOf } from "../../src/util/errors.js";
 
@@ -135,7 +135,13 @@ async function guardsFor(bridge: string): Promise<string[]> {
 }
 
 describe("loopback stays loopback: containers and LAN neighbours cannot reach 127.0.0.1", () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    teardown: async () => {
+      for (const c of cleanups.reverse()) await c().catch(() => undefined);
+      await d.docker(["rm", "-f", "web", "atk", "atk2"]).catch(() => undefined);
+      await d.docker(["network", "rm", net1]).catch(() => undefined);
+    },
+  });
   const tag = randomBytes(3).toString("hex");
   const lan = { ns: `blb-${tag}`, host: `blb${tag}h`, peer: `blb${tag}n`, net: `198.18.${randomBytes(1)[0] ?? 7}` };
   const net1 = `lbnet-${tag}`;
@@ -150,20 +156,12 @@ describe("loopback stays loopback: containers and LAN neighbours cannot reach 12
   const netnsOf = async (name: string) => `/proc/${await ok(["inspect", "-f", "{{.State.Pid}}", name])}/ns/net`;
 
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     port = await freePort();
     await ok(["run", "-d", "--name", "web", "-p", `127.0.0.1:${port}:80`, "busybox", "sh", "-c", "mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 80 -h /www"]);
     await ok(["run", "-d", "--name", "atk", "busybox", "sleep", "600"]);
     const id = await ok(["network", "create", net1]);
     userBridge = `br-${id.slice(0, 12)}`;
     await ok(["run", "-d", "--name", "atk2", "--network", net1, "busybox", "sleep", "600"]);
-  });
-  after(async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
-    await d.docker(["rm", "-f", "web", "atk", "atk2"]).catch(() => undefined);
-    await d.docker(["network", "rm", net1]).catch(() => undefined);
-    await d.destroy();
   });
 
   it("reaches a port published on 127.0.0.1 from the host's loopback", async () => {

@@ -7,7 +7,7 @@
  * RSS (VmHWM, reset through /proc/<pid>/clear_refs before each step) must stay
  * far below the size of what it was fed.
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createWriteStream, promises as fs } from "node:fs";
@@ -16,7 +16,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { createGzip } from "node:zlib";
 import { pack as tarPack, type Header } from "tar-stream";
-import { Daemon } from "./harness.js";
+import { withDaemon } from "./harness.js";
 
 const MiB = 1 << 20;
 /** What one hostile request may add to the daemon's peak RSS. */
@@ -150,17 +150,17 @@ async function startEvilRegistry(opts: { tokenBomb?: boolean } = {}): Promise<Ev
 }
 
 describe("memory bounds against hostile images", () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    busybox: false,
+    teardown: async () => {
+      await evil.close();
+    },
+  });
   let evil: Evil;
   let pid = 0;
   before(async () => {
-    await d.start();
     pid = d.proc?.pid as number;
     evil = await startEvilRegistry();
-  });
-  after(async () => {
-    await evil.close();
-    await d.destroy();
   });
 
   it("refuses a config declared at 8 GiB, a config without a size that never ends, and an endless manifest, in bounded memory", async () => {

@@ -6,14 +6,14 @@
  * with no veth, bridge, NAT rule, netns or mount left at the end.
  * Traffic goes only to 127.0.0.1 and to the containers the test creates.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, promises as fs } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { Daemon, leftovers, run } from "./harness.js";
+import { Daemon, leftovers, run, withDaemon } from "./harness.js";
 import { chainNames } from "../../src/network/index.js";
 
 const PORT = 18080;
@@ -59,7 +59,11 @@ async function chainRules(d: Daemon): Promise<Record<string, string[]>> {
 }
 
 describe("docker CLI against berthd: networking", () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    teardown: async () => {
+      await d.docker(["rm", "-f", "web", "srv", "joiner", "other"]).catch(() => undefined);
+    },
+  });
   const vethNames = new Set<string>();
   const bridges = new Set<string>();
   const started = Math.floor(Date.now() / 1000);
@@ -74,15 +78,6 @@ describe("docker CLI against berthd: networking", () => {
     const ids = await ok(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.EndpointID}} {{end}}", name]);
     for (const id of ids.split(/\s+/).filter(Boolean)) vethNames.add(`veth${id.slice(0, 7)}`);
   };
-
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.docker(["rm", "-f", "web", "srv", "joiner", "other"]).catch(() => undefined);
-    await d.destroy();
-  });
 
   it("publishes a port on 127.0.0.1 that busybox httpd answers from the host", async () => {
     await ok(["run", "-d", "--name", "web", "-p", `127.0.0.1:${PORT}:80`, "busybox", "sh", "-c", "mkdir -p /www && echo hello from berth > /www/index.html && exec httpd -f -p 80 -h /www"]);

@@ -17,7 +17,7 @@ import bcrypt from "bcryptjs";
 import { type RegistryHandle, startRegistry } from "../../src/registry/index.js";
 import { buildTar, raw } from "../../src/registry/testimage.js";
 import { sha256 } from "../../src/util/digest.js";
-import { BERTH, Daemon, run } from "./harness.js";
+import { BERTH, Daemon, run, withDaemon } from "./harness.js";
 import { freePort, startDebianRegistry } from "./debregistry.js";
 
 async function duBytes(dir: string): Promise<number> {
@@ -103,7 +103,11 @@ async function startFakeRegistry(): Promise<{ server: http.Server; host: string;
 }
 
 describe("docker push / pull / login / save / load / df / prune against berthd", () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    teardown: async () => {
+      if (process.env["BERTH_TEST_LOG"]) console.log((await d.log()).split("\n").slice(-80).join("\n"));
+    },
+  });
   const tmp = mkdtempSync("/tmp/bt-reg-");
   let reg: RegistryHandle;
   let authReg: RegistryHandle;
@@ -126,8 +130,6 @@ describe("docker push / pull / login / save / load / df / prune against berthd",
   const idOf = async (ref: string): Promise<string> => (await ok(["image", "inspect", "-f", "{{.Id}}", ref])).trim();
 
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     reg = await startRegistry({ addr: "127.0.0.1:0", root: path.join(tmp, "reg") });
     const htpasswd = path.join(tmp, "htpasswd");
     await fs.writeFile(htpasswd, `alice:${bcrypt.hashSync("wonderland", 4).replace(/^\$2b\$/, "$2y$")}\n`);
@@ -136,8 +138,6 @@ describe("docker push / pull / login / save / load / df / prune against berthd",
     fake = await startFakeRegistry();
   });
   after(async () => {
-    if (process.env["BERTH_TEST_LOG"]) console.log((await d.log()).split("\n").slice(-80).join("\n"));
-    await d.destroy();
     await reg?.close();
     await authReg?.close();
     deb?.proc.kill("SIGTERM");

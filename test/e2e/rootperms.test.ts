@@ -15,11 +15,11 @@
  * 750; tmp/ 700; exec root 700 (its socket is outside it, /var/run/docker.sock),
  * runtime-runc/ 700. Berth's exec root holds the default socket: 0711.
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { Daemon, run } from "./harness.js";
+import { run, withDaemon } from "./harness.js";
 
 /** Run a shell script as nobody: no supplementary groups, no capabilities (setpriv keeps them until exec, so a shell runs first). */
 function asNobody(script: string, args: string[]): ReturnType<typeof run> {
@@ -126,17 +126,20 @@ const MODES = [
 ];
 
 for (const { title, args } of MODES) describe(`data and exec root permissions${title}`, () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    // The harness's temp dir is 0700; a real data root lives under /var/lib (0755): open the way down to the roots.
+    prepare: () => fs.chmod(d.dir, 0o755),
+    args,
+    teardown: async () => {
+      await d.docker(["rm", "-f", "evil"]);
+    },
+  });
   let setuidFiles: string[] = [];
   // With --userns-remap the stores live in <data-root>/<uid>.<gid>, the data root's group is the remapped root's.
   let storeRoot = d.dataRoot;
   let gid = 0;
 
   before(async () => {
-    // The harness's temp dir is 0700; a real data root lives under /var/lib (0755): open the way down to the roots.
-    await fs.chmod(d.dir, 0o755);
-    await d.start(args);
-    await d.loadBusybox();
     if (args.length > 0) {
       const remap = (await fs.readdir(d.dataRoot)).find((n) => /^\d+\.\d+$/.test(n)) as string;
       storeRoot = path.join(d.dataRoot, remap);
@@ -151,10 +154,6 @@ for (const { title, args } of MODES) describe(`data and exec root permissions${t
     const f = await run("find", [d.dataRoot, "-type", "f", "-perm", "-4000", "-name", "busybox"]);
     setuidFiles = f.stdout.split("\n").filter(Boolean);
     assert.equal(setuidFiles.length, 3, f.stdout);
-  });
-  after(async () => {
-    await d.docker(["rm", "-f", "evil"]);
-    await d.destroy();
   });
 
   async function assertUnreachable(): Promise<void> {

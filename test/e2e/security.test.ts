@@ -3,12 +3,12 @@
  * client certificates (dockerd's --tlsverify), refusal of an unprotected remote
  * API, and malformed requests that get 400s instead of 500s or a crash.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { statSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { BERTHD, DOCKER, Daemon, run } from "./harness.js";
+import { BERTHD, DOCKER, run, withDaemon } from "./harness.js";
 
 async function makeCerts(dir: string): Promise<void> {
   const sh = `set -e; cd ${dir}
@@ -38,22 +38,17 @@ function request(sock: string, method: string, p: string, body?: string, headers
 }
 
 describe("berthd API security", () => {
-  const d = new Daemon();
-  const port = 23000 + Math.floor(Math.random() * 2000);
-  before(async () => {
-    await makeCerts(d.dir);
-    await d.start([
+  const d = withDaemon({
+    prepare: (dm) => makeCerts(dm.dir),
+    args: (dm) => [
       "-H", `tcp://127.0.0.1:${port}`,
       "--tlsverify",
-      "--tlscacert", path.join(d.dir, "ca.pem"),
-      "--tlscert", path.join(d.dir, "cert.pem"),
-      "--tlskey", path.join(d.dir, "server-key.pem"),
-    ]);
-    await d.loadBusybox();
+      "--tlscacert", path.join(dm.dir, "ca.pem"),
+      "--tlscert", path.join(dm.dir, "cert.pem"),
+      "--tlskey", path.join(dm.dir, "server-key.pem"),
+    ],
   });
-  after(async () => {
-    await d.destroy();
-  });
+  const port = 23000 + Math.floor(Math.random() * 2000);
 
   it("creates the unix socket with mode 0660", () => {
     assert.equal(statSync(d.sock).mode & 0o777, 0o660);

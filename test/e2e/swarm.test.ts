@@ -6,9 +6,9 @@
  * requests (scripted over the routes of the Engine API spec); where the reference
  * answers bad input with a 500, Berth answers 400 with the same message.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon } from "./harness.js";
+import { withDaemon } from "./harness.js";
 import { api, json } from "./rawapi.js";
 
 const NOT_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
@@ -73,13 +73,7 @@ const ROUTES: [string, string, number, unknown][] = [
 ];
 
 describe("swarm, plugins and session routes on a node outside any swarm", () => {
-  const d = new Daemon();
-  before(async () => {
-    await d.start();
-  });
-  after(async () => {
-    await d.destroy();
-  });
+  const d = withDaemon({ busybox: false });
 
   it(`answers ${ROUTES.length} requests with the reference's status and body`, async () => {
     const wrong: string[] = [];

@@ -4,24 +4,22 @@
  * `docker attach` with the detach keys (ctrl-p ctrl-q, --detach-keys), plus the
  * daemon's own detach-key scanning for API clients.
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Daemon } from "./harness.js";
+import { withDaemon } from "./harness.js";
 import { Terminal, api, collect, hijack } from "./term.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("terminals and attach against berthd", () => {
-  const d = new Daemon();
+  const d = withDaemon({
+    teardown: async () => {
+      await Terminal.closeAll();
+    },
+  });
   let env: Record<string, string> = {};
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     env = { DOCKER_HOST: d.env["DOCKER_HOST"] as string, DOCKER_CONFIG: d.env["DOCKER_CONFIG"] as string };
-  });
-  after(async () => {
-    await Terminal.closeAll();
-    await d.destroy();
   });
 
   const running = async (c: string) => (await d.docker(["inspect", "-f", "{{.State.Running}}", c])).stdout.trim();

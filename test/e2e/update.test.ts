@@ -4,31 +4,23 @@
  * apply at the next start of a stopped one; the restart policy changes what happens
  * at the next exit; errors carry Docker's messages and status codes.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { Daemon, until } from "./harness.js";
+import { until, withDaemon } from "./harness.js";
 import { api } from "./term.js";
 import { OWN, limitsOf, memoryUsage, sharesOnHost } from "./cgroupfs.js";
 
 const MB = 1024 * 1024;
 
 describe("docker CLI against berthd: docker update", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   const inspect = async (format: string, name: string) => (await d.docker(["inspect", "-f", format, name])).stdout.trim();
   const runDetached = async (args: string[]) => {
     const r = await d.docker(["run", "-d", ...args]);
     assert.equal(r.code, 0, r.stderr);
     return r.stdout.trim();
   };
-
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
-  after(async () => {
-    await d.destroy();
-  });
 
   it("changes the memory and pids limits of a running container at once, in the cgroup, inspect and stats", async () => {
     const id = await runDetached(["--name", "live", "-m", "32m", "--pids-limit", "10", "busybox", "sleep", "300"]);

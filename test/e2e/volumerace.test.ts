@@ -8,13 +8,13 @@
  * of it. Every loop is bounded: the hostile containers end by themselves
  * (timeout), each operation runs a fixed number of times.
  */
-import { after, before, describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { pack as tarPack } from "tar-stream";
-import { Daemon } from "./harness.js";
+import { withDaemon } from "./harness.js";
 
 const ROUNDS = 8;
 /** The hostile loops stop by themselves after this (seconds), whatever happens to the test. */
@@ -53,7 +53,7 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
 }
 
 describe("a hostile container sharing a volume cannot redirect berthd to the host", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   const secret = `CANARY-${randomBytes(8).toString("hex")}`;
   const canaries: string[] = [];
 
@@ -77,12 +77,7 @@ describe("a hostile container sharing a volume cannot redirect berthd to the hos
     };
   };
 
-  before(async () => {
-    await d.start();
-    await d.loadBusybox();
-  });
   after(async () => {
-    await d.destroy();
     for (const c of canaries) await fs.rm(c, { recursive: true, force: true });
   });
 

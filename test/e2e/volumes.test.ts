@@ -4,24 +4,19 @@
  * --volumes-from, the local driver's tmpfs and bind options, volume ls/inspect/rm/
  * prune, Docker's errors, and nothing left mounted once everything is removed.
  */
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, promises as fs } from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { Daemon, busyboxTarFile, leftovers } from "./harness.js";
+import { busyboxTarFile, leftovers, withDaemon } from "./harness.js";
 
 describe("docker CLI against berthd: volumes and mounts", () => {
-  const d = new Daemon();
+  const d = withDaemon();
   let hostDir: string;
   before(async () => {
-    await d.start();
-    await d.loadBusybox();
     hostDir = path.join(d.dir, "host");
     await fs.mkdir(hostDir);
-  });
-  after(async () => {
-    await d.destroy();
   });
 
   const ok = async (args: string[]) => {

@@ -2,16 +2,23 @@
 import { PassThrough } from "node:stream";
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import { ContainerCreateSchema, type Engine, type PathStat } from "../../engine/index.js";
+import { type ArchiveService, ContainerCreateSchema, type PathStat } from "../../engine/index.js";
 import { invalid, messageOf } from "../../util/errors.js";
 import type { Logger } from "../../util/log.js";
 import { type Ctx, type Router, qBool, requireRes, startStream } from "../server.js";
+import { validate } from "../body.js";
 
 const STAT_HEADER = "X-Docker-Container-Path-Stat";
 
-export function archiveRoutes(r: Router, engine: Engine): void {
+/** What the container filesystem routes use of the engine. */
+export interface ArchiveBackend {
+  archive: Pick<ArchiveService, "stat" | "archive" | "extract" | "export" | "changes" | "commit">;
+  log: Logger;
+}
+
+export function archiveRoutes(r: Router, engine: ArchiveBackend): void {
   const as = engine.archive;
-  const log = engine.opts.log;
+  const log = engine.log;
 
   // HEAD first: the router answers HEAD with a GET route registered before it.
   r.head("/containers/{id}/archive", async (ctx) => {
@@ -78,12 +85,7 @@ export function archiveRoutes(r: Router, engine: Engine): void {
     const raw = await ctx.body();
     let config;
     if (raw !== undefined && raw !== null) {
-      const parsed = ContainerCreateSchema.safeParse(raw);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw invalid(`invalid container config: ${issue ? `${issue.path.join(".") || "body"}: ${issue.message}` : "malformed"}`);
-      }
-      const { HostConfig: _hc, NetworkingConfig: _nc, ...rest } = parsed.data;
+      const { HostConfig: _hc, NetworkingConfig: _nc, ...rest } = validate(ContainerCreateSchema, raw, "container config");
       config = rest;
     }
     const id = await as.commit({

@@ -12,7 +12,7 @@
  */
 import { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
-import type { Engine } from "../../engine/index.js";
+import type { ContainerService } from "../../engine/index.js";
 import { parseDetachKeys } from "../../engine/index.js";
 import { EngineError } from "../../util/errors.js";
 import { type Router, qBool, versionAtLeast } from "../server.js";
@@ -62,7 +62,12 @@ function handshakeError(req: { headers: Record<string, string | string[] | undef
   return undefined;
 }
 
-export function attachWsRoutes(r: Router, engine: Engine): void {
+/** What the websocket attach uses of the engine. */
+export interface AttachWsBackend {
+  containers: Pick<ContainerService, "get" | "attach">;
+}
+
+export function attachWsRoutes(r: Router, engine: AttachWsBackend): void {
   const cs = engine.containers;
   r.get("/containers/{id}/attach/ws", async (ctx) => {
     const id = ctx.params["id"] ?? "";

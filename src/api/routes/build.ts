@@ -1,7 +1,12 @@
-import type { Engine } from "../../engine/index.js";
+import type { BuildService } from "../../engine/index.js";
 import { BuildStepError, buildPruneRequestFromQuery, buildRequestFromQuery } from "../../engine/index.js";
 import { messageOf } from "../../util/errors.js";
 import { type Router, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
+
+/** What the build routes use of the engine. */
+export interface BuildBackend {
+  build: Pick<BuildService, "build" | "prune">;
+}
 
 /**
  * `POST /build` (legacy builder): the context tar is the body; the answer is
@@ -10,7 +15,7 @@ import { type Router, qBool, qFilters, requireRes, startJsonStream } from "../se
  * plain HTTP errors, as with dockerd. With `q=1` everything is held back and
  * only the image id is sent (or, on failure, what was held back and the error).
  */
-export function buildRoutes(r: Router, engine: Engine): void {
+export function buildRoutes(r: Router, engine: BuildBackend): void {
   r.post("/build", async (ctx) => {
     const res = requireRes(ctx);
     const body = ctx.stream();

@@ -1,12 +1,23 @@
-import type { Engine, WaitCondition } from "../../engine/index.js";
+import type { ContainerService, UpdateService, WaitCondition } from "../../engine/index.js";
 import { ContainerCreateSchema, NOT_JOINED, UpdateConfigSchema, parseDetachKeys } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
+import { parseTimestamp } from "../../util/filters.js";
 import { type Router, COMMON_HEADERS, qBool, qFilters, qInt, requireRes, startStream, versionAtLeast } from "../server.js";
+import { parseBody, validate } from "../body.js";
 
 const MUX = "application/vnd.docker.multiplexed-stream";
 const RAW = "application/vnd.docker.raw-stream";
 
-export function containerRoutes(r: Router, engine: Engine): void {
+/** What the container routes use of the engine. */
+export interface ContainersBackend {
+  containers: Pick<
+    ContainerService,
+    "list" | "create" | "inspect" | "start" | "stop" | "restart" | "kill" | "pause" | "unpause" | "resize" | "rename" | "wait" | "remove" | "removeLink" | "prune" | "get" | "attach" | "logs"
+  >;
+  containerUpdate: Pick<UpdateService, "update">;
+}
+
+export function containerRoutes(r: Router, engine: ContainersBackend): void {
   const cs = engine.containers;
 
   r.get("/containers/json", async (ctx) => {
@@ -18,13 +29,9 @@ export function containerRoutes(r: Router, engine: Engine): void {
   r.post("/containers/create", async (ctx) => {
     const raw = await ctx.body();
     if (raw === undefined || raw === null) throw invalid("Config cannot be empty in order to create a container");
-    const parsed = ContainerCreateSchema.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw invalid(`invalid container config: ${issue ? `${issue.path.join(".") || "body"}: ${issue.message}` : "malformed"}`);
-    }
+    const config = validate(ContainerCreateSchema, raw, "container config");
     const name = ctx.query.get("name") ?? undefined;
-    ctx.json(201, await cs.create(parsed.data, name));
+    ctx.json(201, await cs.create(config, name));
   });
 
   r.get("/containers/{name*}/json", async (ctx) => ctx.json(200, forVersion(await cs.inspect(ctx.params["name"] ?? "", qBool(ctx.query, "size")), ctx.version)));
@@ -75,13 +82,9 @@ export function containerRoutes(r: Router, engine: Engine): void {
   });
 
   r.post("/containers/{id}/update", async (ctx) => {
-    const parsed = UpdateConfigSchema.safeParse((await ctx.body()) ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw invalid(`invalid update config: ${issue ? `${issue.path.join(".") || "body"}: ${issue.message}` : "malformed"}`);
-    }
+    const update = await parseBody(ctx, UpdateConfigSchema, "update config");
     // The pids limit came with API 1.40; older clients' values are ignored (dockerd's rule).
-    const body = versionAtLeast(ctx.version, "1.40") ? parsed.data : { ...parsed.data, PidsLimit: null };
+    const body = versionAtLeast(ctx.version, "1.40") ? update : { ...update, PidsLimit: null };
     ctx.json(200, await engine.containerUpdate.update(ctx.params["id"] ?? "", body));
   });
 
@@ -127,9 +130,8 @@ export function containerRoutes(r: Router, engine: Engine): void {
     const tailQ = q.get("tail");
     const tail = !tailQ || tailQ === "all" ? ("all" as const) : Number(tailQ);
     if (typeof tail === "number" && !Number.isInteger(tail)) throw invalid(`invalid tail value: ${tailQ}`);
-    const { parseTimeFilter } = await import("../../engine/index.js");
-    const since = q.get("since") ? parseTimeFilter(q.get("since") as string) : 0;
-    const until = q.get("until") ? parseTimeFilter(q.get("until") as string) : 0;
+    const since = q.get("since") ? timeFilter(q.get("since") as string) : 0;
+    const until = q.get("until") ? timeFilter(q.get("until") as string) : 0;
     const { stream, tty } = cs.logs(ctx.params["id"] ?? "", { stdout, stderr, follow: qBool(q, "follow"), tail, since, until, timestamps: qBool(q, "timestamps"), details: qBool(q, "details") });
     // API 1.42 named the stream types; dockerd 20.10 sends logs without a Content-Type.
     startStream(res, !versionAtLeast(ctx.version, "1.42") ? undefined : tty ? RAW : MUX);
@@ -166,6 +168,13 @@ export function forVersion(c: Record<string, unknown>, version: string): Record<
     if (!versionAtLeast(version, "1.48")) delete ep["GwPriority"];
   }
   return c;
+}
+
+/** A logs since/until value in unix seconds (util/filters' one parser), with this route's wording for a bad one. */
+function timeFilter(v: string): number {
+  const t = parseTimestamp(v);
+  if (t === undefined) throw invalid(`invalid time filter: ${v}`);
+  return t;
 }
 
 /** A resize dimension as dockerd parses it (strconv.Atoi, with Go's error text). */

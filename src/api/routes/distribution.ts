@@ -1,6 +1,6 @@
 /** Pull, push, login, save, load and disk usage: thin handlers over the engine's distribution and image-archive backends. */
 import type { ServerResponse } from "node:http";
-import type { DfType, Engine, ProgressMessage } from "../../engine/index.js";
+import type { DfType, DistributionService, ImageArchiveService, ProgressMessage, SystemService } from "../../engine/index.js";
 import { invalid, messageOf } from "../../util/errors.js";
 import { type Ctx, type Router, qBool, qFilters, requireRes, startJsonStream, startStream, versionAtLeast } from "../server.js";
 import { forVersion } from "./containers.js";
@@ -52,8 +52,20 @@ function registryAuth(ctx: Ctx): string | undefined {
   return typeof h === "string" && h !== "" ? h : undefined;
 }
 
+/** What docker pull uses of the engine. */
+export interface PullBackend {
+  distribution: Pick<DistributionService, "pull">;
+}
+
+/** What the distribution routes use of the engine. */
+export interface DistributionBackend {
+  distribution: Pick<DistributionService, "push" | "login" | "search" | "inspectRemote">;
+  imageArchive: Pick<ImageArchiveService, "plan" | "save" | "load">;
+  system: Pick<SystemService, "diskUsage">;
+}
+
 /** POST /images/create?fromImage=: docker pull (called from the images routes). */
-export async function pullImage(ctx: Ctx, engine: Engine): Promise<void> {
+export async function pullImage(ctx: Ctx, engine: PullBackend): Promise<void> {
   const res = requireRes(ctx);
   const q = ctx.query;
   const fromImage = q.get("fromImage") ?? "";
@@ -67,7 +79,7 @@ export async function pullImage(ctx: Ctx, engine: Engine): Promise<void> {
   );
 }
 
-export function distributionRoutes(r: Router, engine: Engine): void {
+export function distributionRoutes(r: Router, engine: DistributionBackend): void {
   r.post("/images/{name*}/push", async (ctx) => {
     const res = requireRes(ctx);
     const auth = registryAuth(ctx);
@@ -142,7 +154,7 @@ export function distributionRoutes(r: Router, engine: Engine): void {
 
   r.get("/system/df", async (ctx) => {
     const types = ctx.query.getAll("type").filter((t): t is DfType => ["image", "container", "volume", "build-cache"].includes(t));
-    const df = await engine.diskUsage(versionAtLeast(ctx.version, "1.42") ? types : []);
+    const df = await engine.system.diskUsage(versionAtLeast(ctx.version, "1.42") ? types : []);
     if (Array.isArray(df["Containers"])) df["Containers"] = (df["Containers"] as Record<string, unknown>[]).map((c) => forVersion(c, ctx.version));
     // BuilderSize left the API in 1.42 (the `type` parameter came then too).
     ctx.json(200, versionAtLeast(ctx.version, "1.42") ? df : { ...df, BuilderSize: 0 });

@@ -1,20 +1,12 @@
-import type { Engine } from "../../engine/index.js";
+import type { ExecService } from "../../engine/index.js";
 import { ExecCreateSchema, ExecStartSchema } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Ctx, type Router, versionAtLeast } from "../server.js";
+import { parseBody } from "../body.js";
 import { atoi } from "./containers.js";
 
 const MUX = "application/vnd.docker.multiplexed-stream";
 const RAW = "application/vnd.docker.raw-stream";
-
-async function parse<T>(ctx: Ctx, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
-  const parsed = schema.safeParse((await ctx.body()) ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw invalid(`invalid exec config: ${issue ? `${issue.path.map(String).join(".") || "body"}: ${issue.message}` : "malformed"}`);
-  }
-  return parsed.data;
-}
 
 function size(v: number[] | null | undefined, version: string): [number, number] | undefined {
   // ConsoleSize arrived with API 1.42.
@@ -28,18 +20,23 @@ function dimension(ctx: Ctx, name: "h" | "w"): number {
   return v;
 }
 
-export function execRoutes(r: Router, engine: Engine): void {
+/** What the exec routes use of the engine. */
+export interface ExecBackend {
+  exec: Pick<ExecService, "create" | "checkStartable" | "start" | "inspect" | "resize">;
+}
+
+export function execRoutes(r: Router, engine: ExecBackend): void {
   const es = engine.exec;
 
   r.post("/containers/{id}/exec", async (ctx) => {
-    const body = await parse(ctx, ExecCreateSchema);
+    const body = await parseBody(ctx, ExecCreateSchema, "exec config");
     if (!versionAtLeast(ctx.version, "1.42")) body.ConsoleSize = null;
     ctx.json(201, await es.create(ctx.params["id"] ?? "", body));
   });
 
   r.post("/exec/{id}/start", async (ctx) => {
     const id = ctx.params["id"] ?? "";
-    const body = await parse(ctx, ExecStartSchema);
+    const body = await parseBody(ctx, ExecStartSchema, "exec config");
     es.checkStartable(id);
     const tty = body.Tty ?? false;
     // No console without a terminal.

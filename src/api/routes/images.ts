@@ -1,10 +1,15 @@
-import { type Engine, importProgress, openImportUrl } from "../../engine/index.js";
-import { invalid } from "../../util/errors.js";
-import { messageOf } from "../../util/errors.js";
-import { pullImage } from "./distribution.js";
+import { type DistributionService, type ImageService, importProgress, openImportUrl } from "../../engine/index.js";
+import { invalid, messageOf } from "../../util/errors.js";
+import { type PullBackend, pullImage } from "./distribution.js";
 import { type Router, qBool, qFilters, requireRes, startJsonStream, versionAtLeast } from "../server.js";
 
-export function imageRoutes(r: Router, engine: Engine): void {
+/** What the image routes use of the engine (docker import downloads with the distribution's transport). */
+export interface ImagesBackend extends PullBackend {
+  images: Pick<ImageService, "list" | "import" | "inspect" | "history" | "tag" | "prune" | "remove">;
+  distribution: Pick<DistributionService, "pull" | "transport">;
+}
+
+export function imageRoutes(r: Router, engine: ImagesBackend): void {
   const is = engine.images;
 
   r.get("/images/json", async (ctx) => {

@@ -1,19 +1,14 @@
-import type { Engine } from "../../engine/index.js";
+import type { NetworkService } from "../../engine/index.js";
 import { NetworkConnectSchema, NetworkCreateSchema, NetworkDisconnectSchema } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Ctx, type Router, qFilters, versionAtLeast } from "../server.js";
+import { type Schema, validate } from "../body.js";
 
-type Schema<T> = { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } };
-
+/** Network bodies are required (no `{}` default). */
 async function parse<T>(ctx: Ctx, schema: Schema<T>, what: string): Promise<T> {
   const raw = await ctx.body();
   if (raw === undefined || raw === null) throw invalid(`${what}: body is required`);
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw invalid(`invalid ${what}: ${issue ? `${issue.path.map(String).join(".") || "body"}: ${issue.message}` : "malformed"}`);
-  }
-  return parsed.data;
+  return validate(schema, raw, what);
 }
 
 /** A network as a client of API `version` knows it: EnableIPv4 from 1.48 (the changelog's gate; the v1.47 yaml lists it early). */
@@ -23,7 +18,12 @@ function forVersion(n: Record<string, unknown>, version: string): Record<string,
   return rest;
 }
 
-export function networkRoutes(r: Router, engine: Engine): void {
+/** What the network routes use of the engine. */
+export interface NetworksBackend {
+  networks: Pick<NetworkService, "list" | "create" | "prune" | "inspect" | "remove" | "connect" | "disconnect">;
+}
+
+export function networkRoutes(r: Router, engine: NetworksBackend): void {
   const ns = engine.networks;
 
   r.get("/networks", async (ctx) => ctx.json(200, ns.list(qFilters(ctx.query)).map((n) => forVersion(n, ctx.version))));

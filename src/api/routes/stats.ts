@@ -1,9 +1,14 @@
-import { type Engine, StatsService } from "../../engine/index.js";
+import type { StatsService } from "../../engine/index.js";
 import { type Router, qBool, requireRes, startJsonStream } from "../server.js";
 
 /** GET /containers/{id}/stats and /containers/{id}/top. */
-export function statsRoutes(r: Router, engine: Engine): void {
-  const stats = new StatsService({ containers: engine.containers, runtimes: engine.runtimes });
+/** What the stats and top routes use of the engine. */
+export interface StatsBackend {
+  stats: Pick<StatsService, "stats" | "top">;
+}
+
+export function statsRoutes(r: Router, engine: StatsBackend): void {
+  const stats = engine.stats;
 
   r.get("/containers/{id}/stats", async (ctx) => {
     const res = requireRes(ctx);

@@ -1,16 +1,23 @@
-import type { Engine } from "../../engine/index.js";
-import { eventJson, parseTimeFilter } from "../../engine/index.js";
+import type { EngineEvent, Events, SystemService } from "../../engine/index.js";
+import { eventJson } from "../../engine/index.js";
+import { matchLabels, parseTimestamp } from "../../util/filters.js";
 import { type Router, ping, versionAtLeast, qBool, qFilters, requireRes, startJsonStream } from "../server.js";
 import { invalid } from "../../util/errors.js";
 
-export function systemRoutes(r: Router, engine: Engine): void {
+/** What the system routes use of the engine. */
+export interface SystemBackend {
+  system: Pick<SystemService, "version" | "info" | "check">;
+  events: Pick<Events, "since" | "subscribe">;
+}
+
+export function systemRoutes(r: Router, engine: SystemBackend): void {
   r.get("/_ping", ping);
   r.head("/_ping", ping);
-  r.get("/version", async (ctx) => ctx.json(200, engine.version()));
+  r.get("/version", async (ctx) => ctx.json(200, engine.system.version()));
   // Berth's own extension (not in Docker's API): the engine's consistency check.
-  r.get("/berth/system/check", async (ctx) => ctx.json(200, await engine.check(qBool(ctx.query, "blobs", true))));
+  r.get("/berth/system/check", async (ctx) => ctx.json(200, await engine.system.check(qBool(ctx.query, "blobs", true))));
   r.get("/info", async (ctx) => {
-    const info = engine.info();
+    const info = engine.system.info();
     // KernelMemory(TCP) left the API in 1.42; CDISpecDirs came in 1.45.
     if (versionAtLeast(ctx.version, "1.42")) {
       delete info["KernelMemory"];
@@ -26,19 +33,17 @@ export function systemRoutes(r: Router, engine: Engine): void {
     const sinceQ = ctx.query.get("since");
     const untilQ = ctx.query.get("until");
     const time = (v: string): number => {
-      try {
-        return parseTimeFilter(v);
-      } catch {
-        throw invalid(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
-      }
+      const t = parseTimestamp(v);
+      if (t === undefined) throw invalid(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
+      return t;
     };
     const since = sinceQ ? time(sinceQ) : undefined;
     const until = untilQ ? time(untilQ) : undefined;
     if (since !== undefined && until !== undefined && since > until) throw invalid(`\`since\` time (${sinceQ ?? ""}) cannot be after \`until\` time (${untilQ ?? ""})`);
     // dockerd's fuzzy name match: the actor's id or name starts with the value; it applies to every event, whatever its type.
-    const fuzzy = (e: import("../../engine/index.js").EngineEvent, vals: string[]): boolean =>
+    const fuzzy = (e: EngineEvent, vals: string[]): boolean =>
       vals.some((v) => e.Actor.ID.startsWith(v) || (e.Actor.Attributes["name"] ?? "").startsWith(v));
-    const match = (e: import("../../engine/index.js").EngineEvent): boolean => {
+    const match = (e: EngineEvent): boolean => {
       for (const [k, vals] of Object.entries(filters)) {
         if (vals.length === 0) continue;
         const ok = (() => {
@@ -55,10 +60,7 @@ export function systemRoutes(r: Router, engine: Engine): void {
             case "image":
               return vals.some((v) => e.Actor.Attributes["image"] === v || e.Actor.ID === v || e.Actor.Attributes["name"] === v);
             case "label":
-              return vals.every((v) => {
-                const i = v.indexOf("=");
-                return i < 0 ? v in e.Actor.Attributes : e.Actor.Attributes[v.slice(0, i)] === v.slice(i + 1);
-              });
+              return matchLabels(e.Actor.Attributes, vals);
             default:
               return true;
           }
@@ -68,7 +70,7 @@ export function systemRoutes(r: Router, engine: Engine): void {
       return true;
     };
     startJsonStream(res);
-    const write = (e: import("../../engine/index.js").EngineEvent) => {
+    const write = (e: EngineEvent) => {
       if (until !== undefined && e.time > until) return;
       if (match(e)) res.write(`${eventJson(e)}\n`);
     };

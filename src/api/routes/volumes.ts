@@ -1,20 +1,21 @@
-import type { Engine } from "../../engine/index.js";
+import type { VolumeService } from "../../engine/index.js";
 import { VolumeCreateSchema } from "../../engine/index.js";
 import { invalid } from "../../util/errors.js";
 import { type Router, qBool, qFilters, versionAtLeast } from "../server.js";
+import { parseBody } from "../body.js";
 
-export function volumeRoutes(r: Router, engine: Engine): void {
+/** What the volume routes use of the engine. */
+export interface VolumesBackend {
+  volumes: Pick<VolumeService, "list" | "create" | "prune" | "inspect" | "remove">;
+}
+
+export function volumeRoutes(r: Router, engine: VolumesBackend): void {
   const vs = engine.volumes;
 
   r.get("/volumes", async (ctx) => ctx.json(200, vs.list(qFilters(ctx.query))));
 
   r.post("/volumes/create", async (ctx) => {
-    const parsed = VolumeCreateSchema.safeParse((await ctx.body()) ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw invalid(`invalid volume config: ${issue ? `${issue.path.join(".") || "body"}: ${issue.message}` : "malformed"}`);
-    }
-    ctx.json(201, await vs.create(parsed.data));
+    ctx.json(201, await vs.create(await parseBody(ctx, VolumeCreateSchema, "volume config")));
   });
 
   r.post("/volumes/prune", async (ctx) => {

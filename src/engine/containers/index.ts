@@ -17,7 +17,6 @@ export type {
   WaitCondition,
   WaitResult,
 } from "./types.js";
-export { parseTimeFilter } from "./filters.js";
 export { listCommand, statusString } from "./views.js";
 export { newId } from "../names.js";
 export { StatsService } from "./stats.js";

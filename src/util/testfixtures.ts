@@ -1,0 +1,18 @@
+/**
+ * Set-up shared by unit tests (imported by *.test.ts only): a temp directory that lives as long as
+ * the suite that asked for it, so tests neither leak directories nor repeat the before/after pair.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after } from "node:test";
+
+/**
+ * A new directory named `prefix` + random characters (under the system temp dir unless `prefix`
+ * is absolute), made now and removed, with its contents, after the calling suite (or file) ends.
+ */
+export function suiteTempDir(prefix: string): string {
+  const dir = mkdtempSync(path.isAbsolute(prefix) ? prefix : path.join(os.tmpdir(), prefix));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
