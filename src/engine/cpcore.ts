@@ -108,7 +108,7 @@ export function archivePath(root: ScopedRoot, etc: readonly EtcFile[], p: string
  * writable (Docker's checkWritablePath). Nothing is ever written outside the
  * container's root: entries with absolute names or "..", and writes through
  * symlinks, are refused. rootfs is the root's path (to read the container's
- * users for -a); the extraction works on descriptors only (image/tar.ts).
+ * users for -a); the extraction works on descriptors only (image/tar-apply.ts).
  */
 export async function extractInto(root: ScopedRoot, rootfs: string, etc: readonly EtcFile[], p: string, idOrName: string, body: Readable, spec: ExtractSpec): Promise<void> {
   const binds = bindFiles(root, etc);

@@ -1,7 +1,7 @@
 /**
  * The seams between the containers backend and the networking and storage
  * backends. ContainerService calls these at create, start, stop and remove;
- * engine/networks.ts and engine/volumes.ts implement them.
+ * engine/networks/attach.ts and engine/volumes/attach.ts implement them.
  */
 import type { OciMount } from "../runtime/index.js";
 import type { ContainerView } from "./cpview.js";

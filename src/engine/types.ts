@@ -15,12 +15,12 @@ export const HealthConfigSchema = z.looseObject({
 });
 
 export const RestartPolicySchema = z.looseObject({
-  // Checked with Docker's wording by engine/update.ts validateRestartPolicy (create and update).
+  // Checked with Docker's wording by engine/containers/update.ts validateRestartPolicy (create and update).
   Name: nullable(z.string()),
   MaximumRetryCount: nullable(z.number().int().nonnegative()),
 });
 
-/** A HostConfig.Mounts entry (`--mount`); checked with Docker's wording by engine/volumes.ts. */
+/** A HostConfig.Mounts entry (`--mount`); checked with Docker's wording by engine/volumes/. */
 export const MountSchema = z.looseObject({
   Type: nullable(z.string()),
   Source: nullable(z.string()),
@@ -113,7 +113,7 @@ export const HostConfigSchema = z.looseObject({
   ConsoleSize: nullable(z.array(z.number().int().nonnegative()).length(2)),
 });
 
-/** NetworkingConfig.EndpointsConfig.<network> (and the body of network connect); engine/networks.ts checks it. */
+/** NetworkingConfig.EndpointsConfig.<network> (and the body of network connect); engine/networks/ checks it. */
 export const EndpointSettingsSchema = z.looseObject({
   IPAMConfig: nullable(z.looseObject({ IPv4Address: nullable(z.string()), IPv6Address: nullable(z.string()), LinkLocalIPs: nullable(strArr) })),
   Links: nullable(strArr),
@@ -218,9 +218,9 @@ export interface ContainerRecord {
   ResolvConfPath: string;
   Config: ContainerConfig;
   HostConfig: HostConfig;
-  /** Volumes, binds and tmpfs mounts resolved at create (engine/volumes.ts; Docker's MountPoints). */
+  /** Volumes, binds and tmpfs mounts resolved at create (engine/volumes/; Docker's MountPoints). */
   MountPoints?: import("../volume/index.js").MountPoint[];
-  /** The create request's NetworkingConfig (endpoints to join; engine/networks.ts). */
+  /** The create request's NetworkingConfig (endpoints to join; engine/networks/). */
   NetworkingConfig?: ContainerCreateBody["NetworkingConfig"];
   /** Monitor pid while running (for recovery). */
   MonitorPid?: number;

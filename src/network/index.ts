@@ -3,7 +3,7 @@
  * namespaces (iproute2), IPv4 and IPv6 address math and host-wide leases, published
  * ports (reservations + kernel NAT through iptables-restore), loopback guards
  * for bridges that route 127.0.0.1 (loopguard.ts), and the embedded
- * DNS (aardvark-dns). engine/networks.ts composes these into Docker's networks.
+ * DNS (aardvark-dns). engine/networks/ composes these into Docker's networks.
  */
 export {
   type Cidr,

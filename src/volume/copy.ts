@@ -8,7 +8,7 @@
  * So nothing below the two roots is addressed by a path string: each directory
  * is opened from its parent's descriptor with O_NOFOLLOW and every entry is
  * created through the descriptor of the directory that holds it
- * (image/fdpath.ts), exclusively (O_EXCL|O_NOFOLLOW for files); a directory
+ * (util/fdpath.ts), exclusively (O_EXCL|O_NOFOLLOW for files); a directory
  * swapped away keeps receiving its entries wherever it moved, an entry that
  * appears meanwhile aborts the copy instead of being written through.
  */

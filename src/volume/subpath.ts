@@ -2,7 +2,7 @@
  * A volume's subpath (`--mount type=volume,...,volume-subpath=a/b`), resolved so
  * that a running container sharing the volume cannot redirect the mount: the
  * subpath is resolved inside the volume (symlinks followed as in the volume,
- * never out of it, one directory descriptor at a time: image/archive-tar.ts's
+ * never out of it, one directory descriptor at a time: util/scopedroot.ts's
  * ScopedRoot) and its final component is opened with O_PATH|O_NOFOLLOW. The
  * mount is then made from that descriptor (/proc/<pid>/fd/<n>), never from the
  * path string, which could lead anywhere by the time it is used (the container

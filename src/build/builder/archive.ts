@@ -2,7 +2,7 @@
  * Tar archives for the builder: the build context and ADD's local archives.
  * Plain and gzip tars go straight to the image store's hardened extractor;
  * bzip2, xz and zstd are decompressed by the system tools first. Extraction
- * never writes outside the target directory (see image/tar.ts).
+ * never writes outside the target directory (see image/tar-apply.ts).
  */
 import fss from "node:fs";
 import { spawn } from "node:child_process";
