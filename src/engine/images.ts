@@ -2,7 +2,7 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "../util/digest.js";
 import { conflict, invalid, notFound } from "../util/errors.js";
-import { matchLabels } from "../util/filters.js";
+import { matchLabels, parseTimestamp } from "../util/filters.js";
 import { compilePathPattern } from "../util/pathmatch.js";
 import { type ImageManager, type ImageRunConfig, type LayerInfo, chainIds, formatReference, fullRunConfig, parseReference, shownSize, withDefaultTag } from "../image/index.js";
 import type { ContainerService } from "./containers/index.js";
@@ -235,6 +235,15 @@ export class ImageService {
 
   async prune(opts: { all: boolean; filters: Record<string, string[]> }): Promise<{ ImagesDeleted: DeleteResponseItem[] | null; SpaceReclaimed: number }> {
     for (const k of Object.keys(opts.filters)) if (!["dangling", "label", "label!", "until"].includes(k)) throw invalid(`Invalid filter '${k}'`);
+    const { until, label, notLabel } = pruneFilters(opts.filters);
+    /** dockerd's ImagesPrune: images created after `until`, or whose labels do not pass, stay. */
+    const kept = async (id: Digest): Promise<boolean> => {
+      if (until === undefined && !label && !notLabel) return false;
+      const sum = await this.store.summary(id);
+      if (until !== undefined && Date.parse(sum.created ?? "") / 1000 > until) return true;
+      if (label && !matchLabels(sum.labels, label)) return true;
+      return notLabel !== undefined && matchLabels(sum.labels, notLabel);
+    };
     const deleted: DeleteResponseItem[] = [];
     // Dangling images only: an untagged image with children (a build step under a tagged image) is not dangling;
     // once its dangling children are gone it is, so the pass repeats (bounded by the number of images).
@@ -247,6 +256,7 @@ export class ImageService {
         if (tags.length > 0 && !opts.all) continue;
         if (!opts.all && parents.has(img.id)) continue;
         if (this.containers.usingImage(img.id).length > 0) continue;
+        if (await kept(img.id)) continue;
         more = true;
         for (const t of tags) {
           await this.store.index.untag(t);
@@ -262,6 +272,26 @@ export class ImageService {
     // dockerd: the layers' sizes; null when nothing went.
     return { ImagesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: gc.layerBytes };
   }
+}
+
+/**
+ * The filters of POST /images/prune as dockerd 20.10 reads them: dangling=true|1|false|0, one `until`
+ * (timetypes.GetTimestamp: a duration, unix seconds or a date), label and label! (MatchKVList).
+ */
+export function pruneFilters(f: Record<string, string[]>): { until?: number; label?: string[]; notLabel?: string[] } {
+  for (const v of f["dangling"] ?? []) if (!["true", "1", "false", "0"].includes(v)) throw invalid(`Invalid filter 'dangling=${v}'`);
+  const u = f["until"] ?? [];
+  if (u.length > 1) throw invalid("more than one until filter specified");
+  let until: number | undefined;
+  if (u[0] !== undefined) {
+    until = parseTimestamp(u[0]);
+    if (until === undefined) throw invalid(`failed to parse value as time or duration: "${u[0]}"`);
+  }
+  return {
+    ...(until !== undefined ? { until } : {}),
+    ...(f["label"]?.length ? { label: f["label"] } : {}),
+    ...(f["label!"]?.length ? { notLabel: f["label!"] } : {}),
+  };
 }
 
 /** An image's run config as dockerd shows it (Config, and ContainerConfig before API 1.45): its container Config, whatever the image stored. */

@@ -75,7 +75,7 @@ export function imageRoutes(r: Router, engine: ImagesBackend): void {
 
   r.post("/images/prune", async (ctx) => {
     const filters = qFilters(ctx.query);
-    const all = filters["dangling"]?.[0] === "false";
+    const all = ["false", "0"].includes(filters["dangling"]?.[0] ?? "");
     ctx.json(200, await is.prune({ all, filters }));
   });
 

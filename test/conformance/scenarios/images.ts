@@ -77,6 +77,25 @@ export const scenarios: Scenario[] = [
     ],
   },
   {
+    // dockerd 20.10's ImagesPrune applies until, label and label! (and checks dangling's value) before it removes.
+    name: "images/prune-filters",
+    steps: [
+      { api: "POST /containers/create", query: { name: "pf1" }, body: { Image: "busybox", Cmd: ["true"] }, save: { c: "Id" } },
+      { api: "POST /commit", query: { container: "pf1", repo: "prunekeep", tag: "a", changes: "LABEL keep=yes" }, ignore: ["Id"] },
+      { api: "POST /commit", query: { container: "pf1", repo: "prunedrop", tag: "b", changes: "LABEL drop=yes" }, ignore: ["Id"] },
+      { api: "DELETE /containers/{{c}}" },
+      { api: "POST /images/prune", query: { filters: JSON.stringify({ dangling: ["false"], label: ["drop=yes"] }) }, ignore: ["ImagesDeleted.*.Deleted", "SpaceReclaimed"] },
+      { api: "GET /images/prunedrop:b/json" },
+      { api: "POST /images/prune", query: { filters: JSON.stringify({ dangling: ["false"], label: ["keep=yes"], until: ["1h"] }) } },
+      { api: "GET /images/prunekeep:a/json", compare: "status" },
+      { api: "POST /images/prune", query: { filters: JSON.stringify({ dangling: ["0"], "label!": ["keep=yes"], label: ["keep"] }) } },
+      { api: "POST /images/prune", query: { filters: JSON.stringify({ dangling: ["maybe"] }) } },
+      { api: "POST /images/prune", query: { filters: JSON.stringify({ until: ["bogus"] }) } },
+      { api: "POST /images/prune", query: { filters: JSON.stringify({ until: ["1h", "2h"] }) } },
+      { api: "DELETE /images/prunekeep:a", compare: "status" },
+    ],
+  },
+  {
     name: "images/commit",
     steps: [
       { api: "POST /containers/create", query: { name: "cm1" }, body: { Image: "busybox", Cmd: ["sh", "-c", "echo hi > /hello"] }, save: { c: "Id" } },
