@@ -1,7 +1,6 @@
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import fss, { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -10,18 +9,13 @@ import { extract as tarExtract, type Header } from "tar-stream";
 import { isEngineError } from "../util/errors.js";
 import { busyboxRootfsTar, elfLinking } from "./busybox.js";
 import { extractLayer } from "./tar.js";
+import { suiteTempDir } from "../util/testfixtures.js";
 
 const haveBusybox = fss.existsSync("/bin/busybox");
 const isRoot = process.getuid?.() === 0;
 const skip = !haveBusybox ? "busybox-static not installed" : !isRoot ? "needs root" : false;
 
-let tmpRoot = "";
-before(async () => {
-  tmpRoot = await fs.mkdtemp(path.join(os.tmpdir(), "berth-busybox-test-"));
-});
-after(async () => {
-  await fs.rm(tmpRoot, { recursive: true, force: true });
-});
+const tmpRoot = suiteTempDir("berth-busybox-test-");
 
 async function collect(r: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -1,7 +1,6 @@
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
@@ -13,16 +12,11 @@ import { ImageStore } from "../../image/index.js";
 import { ImageArchiveService } from "./index.js";
 import { Events } from "../events.js";
 import type { ProgressMessage } from "../progress.js";
+import { suiteTempDir } from "../../util/testfixtures.js";
 
 const skip = process.getuid?.() === 0 ? false : "needs root (layers keep owners)";
 const log = makeLogger("error");
-let tmp = "";
-before(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-save-"));
-});
-after(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const tmp = suiteTempDir("berth-save-");
 
 let n = 0;
 async function setup(): Promise<{ store: ImageStore; svc: ImageArchiveService }> {
