@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { Readable } from "node:stream";
 import { ScopedRoot, extractCopy, goFileMode, overlayChanges, tarTree } from "../image/index.js";
 import { isEngineError } from "../util/errors.js";
-import { suiteTempDir } from "../util/testfixtures.js";
+import { suiteDirs } from "../util/testfixtures.js";
 import { buildTar, readTar as readTestTar } from "../util/testtar.js";
 import { goBase, goClean, goTime, preserveTrailingDotOrSeparator } from "./archive.js";
 import { buildCommitConfig } from "./commitconfig.js";
@@ -15,14 +15,8 @@ import type { ContainerConfig } from "./types.js";
 const isRoot = process.getuid?.() === 0;
 const rootOnly = isRoot ? false : "needs root (mknod, trusted.* xattrs, chown)";
 
-const tmp = suiteTempDir("berth-archive-test-");
-
-let n = 0;
-async function dir(): Promise<string> {
-  const d = path.join(tmp, `d${n++}`);
-  await fs.mkdir(d);
-  return d;
-}
+/** A new empty directory for each call. */
+const dir = suiteDirs("berth-archive-test-");
 
 interface Entry {
   name: string;

@@ -8,21 +8,15 @@ import { PassThrough, Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import type { Header } from "tar-stream";
 import { isEngineError } from "../util/errors.js";
-import { suiteTempDir } from "../util/testfixtures.js";
+import { suiteDirs } from "../util/testfixtures.js";
 import { buildTar as buildTestTar, readTar } from "../util/testtar.js";
 import { encodeTarHeader, extractLayer, packDirectory } from "./tar.js";
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : "needs root";
 
-const tmpRoot = suiteTempDir("berth-tar-test-");
-
-let n = 0;
-async function tmpDir(): Promise<string> {
-  const d = path.join(tmpRoot, `d${n++}`);
-  await fs.mkdir(d);
-  return d;
-}
+/** A new empty directory for each call. */
+const tmpDir = suiteDirs("berth-tar-test-");
 
 type E = Partial<Header> & { name: string; body?: string | Buffer };
 
@@ -567,8 +561,9 @@ test("packDirectory → extractLayer round-trip preserves everything, determinis
 
   // GNU tar reads our archives identically (ustar + PAX encoding).
   const c = await tmpDir();
-  fss.writeFileSync(path.join(tmpRoot, "gnu.tar"), tar1);
-  execFileSync("tar", ["-x", "--numeric-owner", "-p", "-f", path.join(tmpRoot, "gnu.tar"), "-C", c]);
+  const gnuTar = path.join(await tmpDir(), "gnu.tar");
+  fss.writeFileSync(gnuTar, tar1);
+  execFileSync("tar", ["-x", "--numeric-owner", "-p", "-f", gnuTar, "-C", c]);
   const gnu = snapshot(c);
   const ours = snapshot(b);
   for (const [k, v] of ours) {
