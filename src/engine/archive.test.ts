@@ -1,13 +1,13 @@
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fss, { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { Readable } from "node:stream";
-import { extract as tarExtract, pack as tarPack, type Header } from "tar-stream";
 import { ScopedRoot, extractCopy, goFileMode, overlayChanges, tarTree } from "../image/index.js";
 import { isEngineError } from "../util/errors.js";
+import { suiteDirs } from "../util/testfixtures.js";
+import { buildTar, readTar as readTestTar } from "../util/testtar.js";
 import { goBase, goClean, goTime, preserveTrailingDotOrSeparator } from "./archive.js";
 import { buildCommitConfig } from "./commitconfig.js";
 import type { ContainerConfig } from "./types.js";
@@ -15,20 +15,8 @@ import type { ContainerConfig } from "./types.js";
 const isRoot = process.getuid?.() === 0;
 const rootOnly = isRoot ? false : "needs root (mknod, trusted.* xattrs, chown)";
 
-let tmp = "";
-before(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-archive-test-"));
-});
-after(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
-
-let n = 0;
-async function dir(): Promise<string> {
-  const d = path.join(tmp, `d${n++}`);
-  await fs.mkdir(d);
-  return d;
-}
+/** A new empty directory for each call. */
+const dir = suiteDirs("berth-archive-test-");
 
 interface Entry {
   name: string;
@@ -39,34 +27,9 @@ interface Entry {
   body: string;
 }
 
+/** The archive's entries, flattened to what these tests compare. */
 async function readTar(stream: Readable): Promise<Entry[]> {
-  const ex = tarExtract();
-  const out: Entry[] = [];
-  const done = (async () => {
-    for await (const e of ex as unknown as AsyncIterable<AsyncIterable<Buffer> & { header: Header }>) {
-      const chunks: Buffer[] = [];
-      for await (const c of e) chunks.push(c);
-      out.push({ name: e.header.name, type: e.header.type ?? "", mode: e.header.mode ?? 0, uid: e.header.uid ?? 0, linkname: e.header.linkname ?? null, body: Buffer.concat(chunks).toString() });
-    }
-  })();
-  stream.pipe(ex as unknown as NodeJS.WritableStream);
-  await done;
-  return out;
-}
-
-async function buildTar(entries: (Partial<Header> & { name: string; body?: string })[]): Promise<Buffer> {
-  const p = tarPack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of p as unknown as AsyncIterable<Buffer>) chunks.push(c);
-  })();
-  for (const e of entries) {
-    const { body, ...h } = e;
-    await new Promise<void>((resolve, reject) => p.entry(h as Header, body ?? "", (err) => (err ? reject(err) : resolve())));
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  return (await readTestTar(stream)).map(({ header: h, body }) => ({ name: h.name, type: h.type ?? "", mode: h.mode ?? 0, uid: h.uid ?? 0, linkname: h.linkname ?? null, body: body.toString() }));
 }
 
 /** A small container-like root: etc/passwd, and symlinks that try to climb out of it. */

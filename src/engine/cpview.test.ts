@@ -3,39 +3,14 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { extract as tarExtract, pack as tarPack, type Header } from "tar-stream";
 import { isEngineError } from "../util/errors.js";
+import { buildTar, readTar } from "../util/testtar.js";
 import { checkWritable } from "./cpcore.js";
 import { type ViewRequest, runInView } from "./cpview.js";
 
-async function buildTar(entries: (Partial<Header> & { name: string; body?: string })[]): Promise<Buffer> {
-  const p = tarPack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of p as unknown as AsyncIterable<Buffer>) chunks.push(c);
-  })();
-  for (const e of entries) {
-    const { body, ...h } = e;
-    await new Promise<void>((resolve, reject) => p.entry(h as Header, body ?? "", (err) => (err ? reject(err) : resolve())));
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
-
+/** The archive's bodies by entry name. */
 async function tarNames(stream: Readable): Promise<Map<string, string>> {
-  const ex = tarExtract();
-  const out = new Map<string, string>();
-  const done = (async () => {
-    for await (const e of ex as unknown as AsyncIterable<AsyncIterable<Buffer> & { header: Header }>) {
-      const chunks: Buffer[] = [];
-      for await (const c of e) chunks.push(c);
-      out.set(e.header.name, Buffer.concat(chunks).toString());
-    }
-  })();
-  stream.pipe(ex);
-  await done;
-  return out;
+  return new Map((await readTar(stream)).map((e) => [e.header.name, e.body.toString()]));
 }
 
 /** The daemon's (here: this process's) mounts under dir. */

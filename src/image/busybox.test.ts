@@ -1,27 +1,22 @@
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import fss, { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import type { Readable } from "node:stream";
-import { extract as tarExtract, type Header } from "tar-stream";
+import { Readable } from "node:stream";
+import type { Header } from "tar-stream";
 import { isEngineError } from "../util/errors.js";
 import { busyboxRootfsTar, elfLinking } from "./busybox.js";
 import { extractLayer } from "./tar.js";
+import { suiteTempDir } from "../util/testfixtures.js";
+import { readTar } from "../util/testtar.js";
 
 const haveBusybox = fss.existsSync("/bin/busybox");
 const isRoot = process.getuid?.() === 0;
 const skip = !haveBusybox ? "busybox-static not installed" : !isRoot ? "needs root" : false;
 
-let tmpRoot = "";
-before(async () => {
-  tmpRoot = await fs.mkdtemp(path.join(os.tmpdir(), "berth-busybox-test-"));
-});
-after(async () => {
-  await fs.rm(tmpRoot, { recursive: true, force: true });
-});
+const tmpRoot = suiteTempDir("berth-busybox-test-");
 
 async function collect(r: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -30,16 +25,7 @@ async function collect(r: Readable): Promise<Buffer> {
 }
 
 async function entries(buf: Buffer): Promise<Map<string, { header: Header; data: Buffer }>> {
-  const ex = tarExtract();
-  const out = new Map<string, { header: Header; data: Buffer }>();
-  ex.write(buf);
-  (ex as unknown as { end(): void }).end();
-  for await (const e of ex as unknown as AsyncIterable<AsyncIterable<Buffer> & { header: Header }>) {
-    const chunks: Buffer[] = [];
-    for await (const c of e) chunks.push(c);
-    out.set(e.header.name, { header: e.header, data: Buffer.concat(chunks) });
-  }
-  return out;
+  return new Map((await readTar(Readable.from([buf]))).map((e) => [e.header.name, { header: e.header, data: e.body }]));
 }
 
 test("busybox rootfs tar is deterministic and complete", { skip }, async () => {

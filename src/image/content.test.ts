@@ -1,20 +1,14 @@
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { ContentStore } from "./content.js";
 import type { Digest } from "../util/digest.js";
+import { suiteTempDir } from "../util/testfixtures.js";
 
-let tmp = "";
-before(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-content-"));
-});
-after(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const tmp = suiteTempDir("berth-content-");
 
 test("a stream of many small chunks (gathered into writev batches) is stored byte for byte under its digest", async () => {
   const store = new ContentStore(path.join(tmp, "c1"));

@@ -1,9 +1,8 @@
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { crc32, gunzipSync, gzipSync, inflateRawSync } from "node:zlib";
@@ -11,14 +10,9 @@ import { ParallelGzip, type ParallelGzipOptions } from "./pgzip.js";
 import { ContentStore } from "./content.js";
 import { compressLayer } from "./layercompress.js";
 import type { Digest } from "../util/digest.js";
+import { suiteTempDir } from "../util/testfixtures.js";
 
-let tmp = "";
-before(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-pgzip-"));
-});
-after(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const tmp = suiteTempDir("berth-pgzip-");
 
 /** Feed `data` in pieces of the given sizes (cycled) and collect the gzip output. */
 async function pgzip(data: Buffer, pieces: number[], opts: ParallelGzipOptions = {}): Promise<Buffer> {

@@ -1,55 +1,27 @@
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import fss, { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { pack as tarPack, extract as tarExtract, type Header } from "tar-stream";
+import type { Header } from "tar-stream";
 import { isEngineError } from "../util/errors.js";
+import { suiteDirs } from "../util/testfixtures.js";
+import { buildTar as buildTestTar, readTar } from "../util/testtar.js";
 import { encodeTarHeader, extractLayer, packDirectory } from "./tar.js";
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : "needs root";
 
-let tmpRoot = "";
-before(async () => {
-  tmpRoot = await fs.mkdtemp(path.join(os.tmpdir(), "berth-tar-test-"));
-});
-after(async () => {
-  await fs.rm(tmpRoot, { recursive: true, force: true });
-});
-
-let n = 0;
-async function tmpDir(): Promise<string> {
-  const d = path.join(tmpRoot, `d${n++}`);
-  await fs.mkdir(d);
-  return d;
-}
+/** A new empty directory for each call. */
+const tmpDir = suiteDirs("berth-tar-test-");
 
 type E = Partial<Header> & { name: string; body?: string | Buffer };
 
-/** Build a tar with tar-stream's packer (used to craft hostile archives). */
-async function buildTar(entries: E[]): Promise<Buffer> {
-  const p = tarPack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of p as unknown as AsyncIterable<Buffer>) chunks.push(c);
-  })();
-  for (const e of entries) {
-    const { body, ...h } = e;
-    await new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (body !== undefined) p.entry({ mtime: new Date(1_600_000_000_000), ...h }, body, cb);
-      else p.entry({ mtime: new Date(1_600_000_000_000), ...h }, cb);
-    });
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+/** Build a tar with tar-stream's packer (used to craft hostile archives), at a fixed mtime. */
+const buildTar = (entries: E[]): Promise<Buffer> => buildTestTar(entries, { mtime: new Date(1_600_000_000_000) });
 
 function src(buf: Buffer, chunk = 7919): Readable {
   // Odd chunk size to exercise header/data splits across chunks.
@@ -81,20 +53,7 @@ async function collect(r: Readable): Promise<Buffer> {
 }
 
 async function listTar(buf: Buffer): Promise<Header[]> {
-  const ex = tarExtract();
-  const out: Header[] = [];
-  const feed = (async () => {
-    ex.write(buf);
-    (ex as unknown as { end(): void }).end();
-  })();
-  for await (const e of ex as unknown as AsyncIterable<AsyncIterable<Buffer> & { header: Header }>) {
-    out.push(e.header);
-    for await (const _ of e) {
-      /* drain */
-    }
-  }
-  await feed;
-  return out;
+  return (await readTar(Readable.from([buf]))).map((e) => e.header);
 }
 
 test("extracts files, dirs, symlinks, hard links, modes, owners and mtimes", { skip }, async () => {
@@ -602,8 +561,9 @@ test("packDirectory → extractLayer round-trip preserves everything, determinis
 
   // GNU tar reads our archives identically (ustar + PAX encoding).
   const c = await tmpDir();
-  fss.writeFileSync(path.join(tmpRoot, "gnu.tar"), tar1);
-  execFileSync("tar", ["-x", "--numeric-owner", "-p", "-f", path.join(tmpRoot, "gnu.tar"), "-C", c]);
+  const gnuTar = path.join(await tmpDir(), "gnu.tar");
+  fss.writeFileSync(gnuTar, tar1);
+  execFileSync("tar", ["-x", "--numeric-owner", "-p", "-f", gnuTar, "-C", c]);
   const gnu = snapshot(c);
   const ours = snapshot(b);
   for (const [k, v] of ours) {

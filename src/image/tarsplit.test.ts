@@ -1,41 +1,18 @@
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fss, { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { pack as tarPack, type Header } from "tar-stream";
+import { suiteTempDir } from "../util/testfixtures.js";
+import { type TestTarEntry, buildTar } from "../util/testtar.js";
 import { extractLayer } from "./tar.js";
 import { TarSplitRecorder, replayTarSplit } from "./tarsplit.js";
 
 const skip = process.getuid?.() === 0 ? false : "needs root";
-let tmp = "";
-before(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-tarsplit-"));
-});
-after(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
-
-async function tarOf(entries: (Partial<Header> & { name: string; body?: Buffer | string })[]): Promise<Buffer> {
-  const p = tarPack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of p as unknown as AsyncIterable<Buffer>) chunks.push(c);
-  })();
-  for (const { body, ...h } of entries) {
-    await new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (body !== undefined) p.entry({ mtime: new Date(1_600_000_000_000), ...h }, body, cb);
-      else p.entry({ mtime: new Date(1_600_000_000_000), ...h }, cb);
-    });
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+const tmp = suiteTempDir("berth-tarsplit-");
+const tarOf = (entries: TestTarEntry[]): Promise<Buffer> => buildTar(entries, { mtime: new Date(1_600_000_000_000) });
 
 let n = 0;
 /** Unpack `tar` recording its split (in odd-sized chunks), then replay it. */

@@ -3,11 +3,10 @@
  * the parent, commit in order; the compressed blob verified by the content
  * store before anything becomes visible.
  */
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import fss, { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
@@ -15,15 +14,10 @@ import { type Digest, sha256 } from "../util/digest.js";
 import { ImageStore, chainIdOf } from "./index.js";
 import { LayerStore } from "./layers.js";
 import { encodeTarHeader, tarEnd, tarPadding } from "./tar.js";
+import { suiteTempDir } from "../util/testfixtures.js";
 
 const skip = process.getuid?.() === 0 ? false : "needs root (layers keep owners, whiteouts are device nodes)";
-let tmp = "";
-before(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-unpack-"));
-});
-after(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const tmp = suiteTempDir("berth-unpack-");
 
 let n = 0;
 const dir = (): string => path.join(tmp, `s${n++}`);

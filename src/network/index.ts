@@ -5,24 +5,8 @@
  * for bridges that route 127.0.0.1 (loopguard.ts), and the embedded
  * DNS (aardvark-dns). engine/networks/ composes these into Docker's networks.
  */
-export {
-  type Cidr,
-  broadcastOf,
-  cidrString,
-  contains,
-  defaultGateway,
-  defaultPools,
-  firstFree,
-  formatIPv4,
-  isValidMac,
-  macFromIp,
-  overlaps,
-  parseCidr,
-  parseIPv4,
-  pickFromPools,
-  pickSubnet,
-  type SplitPool,
-} from "./ipnet.js";
+// IPv4 address math: the whole of ipnet.ts is public.
+export * from "./ipnet.js";
 export { type Cidr6, cidr6String, contains6, firstFree6, formatIPv6, overlaps6, parseCidr6, parseIPv6 } from "./ipnet6.js";
 export { DEFAULT_LEASE_ROOT, HostLeases } from "./leases.js";
 export { IpServer, ipServer } from "./ipserver.js";

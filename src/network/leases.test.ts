@@ -1,17 +1,11 @@
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { HostLeases } from "./leases.js";
+import { suiteTempDir } from "../util/testfixtures.js";
 
-let tmp = "";
-before(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-leases-"));
-});
-after(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const tmp = suiteTempDir("berth-leases-");
 
 test("an address is leased once across daemons, and released only by its holder", async () => {
   const rootA = path.join(tmp, "a");

@@ -9,13 +9,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, promises as fs } from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import bcrypt from "bcryptjs";
 import { sha256 } from "../util/digest.js";
 import { MT, RegistryClient, RegistryHttpError, startRegistry, type RegistryHandle } from "./index.js";
 import { makeTestImage, writeDockerArchive, raw, type TestImage } from "./testimage.js";
+import { suiteTempDir } from "../util/testfixtures.js";
 
 function which(bin: string): string | undefined {
   for (const dir of (process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin").split(":")) {
@@ -42,13 +42,7 @@ async function readStream(s: Readable): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-let tmp = "";
-before(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-reg-interop-"));
-});
-after(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const tmp = suiteTempDir("berth-reg-interop-");
 
 describe("our client against docker/distribution", { skip: DOCKER_REGISTRY ? false : "docker-registry is not installed (apt-get install docker-registry)" }, () => {
   let child: ChildProcess | undefined;

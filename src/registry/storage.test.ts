@@ -1,22 +1,15 @@
-import { test, before, after, describe } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { PassThrough, Readable, Writable } from "node:stream";
 import { type Digest, sha256 } from "../util/digest.js";
 import { RegistryError } from "./errors.js";
 import { FsRegistryStorage, UploadSink, copyInto } from "./storage.js";
+import { suiteTempDir } from "../util/testfixtures.js";
 
-let tmp = "";
-
-before(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-storage-test-"));
-});
-after(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const tmp = suiteTempDir("berth-storage-test-");
 
 /**
  * A source that yields `parts`, one per tick, then fails (or ends when `fail` is

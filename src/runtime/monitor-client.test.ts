@@ -139,6 +139,23 @@ function coalesce(frames: Array<[number, string]>): Array<[number, string]> {
   return out;
 }
 
+/**
+ * Runs c's process to its end under a fresh monitor (spawn, attach stdout and stderr unless
+ * `attach` is false, start, wait): its exit code and what it wrote, as coalesced frames.
+ */
+async function runToEnd(c: Ctr, attach = true): Promise<{ exitCode: number; frames: Array<[number, string]> }> {
+  await spawnMonitor(c.opts);
+  const outP = attach ? readAll(await attachMonitor(c.stateDir, { stdin: false, stdout: true, stderr: true, stdinOnce: false })) : undefined;
+  const ctl = await MonitorControl.connect(c.stateDir);
+  try {
+    await ctl.start();
+    const { exitCode } = await ctl.wait();
+    return { exitCode, frames: outP ? coalesce(demux(await outP)) : [] };
+  } finally {
+    ctl.close();
+  }
+}
+
 interface LogEntry {
   log: string;
   stream: string;
@@ -528,12 +545,8 @@ void describe("berth-monitor", { skip }, () => {
       "printf tail",
     ].join("; ");
     const c = await makeContainer(["sh", "-c", script]);
-    let ctl: MonitorControl | undefined;
     try {
-      await spawnMonitor(c.opts);
-      ctl = await MonitorControl.connect(c.stateDir);
-      await ctl.start();
-      assert.equal((await ctl.wait()).exitCode, 0);
+      assert.equal((await runToEnd(c, false)).exitCode, 0);
       const log = (await readLog(c.opts.logPath as string)).map((e) => e.log);
       assert.deepEqual(log, [
         'a\x01b\ufffdc"d\\e\tf\n',
@@ -544,7 +557,6 @@ void describe("berth-monitor", { skip }, () => {
         "tail",
       ]);
     } finally {
-      ctl?.close();
       await cleanup(c);
     }
   });
@@ -555,12 +567,8 @@ void describe("berth-monitor", { skip }, () => {
       undefined,
       { logMaxSize: 1000, logMaxFiles: 3 },
     );
-    let ctl: MonitorControl | undefined;
     try {
-      await spawnMonitor(c.opts);
-      ctl = await MonitorControl.connect(c.stateDir);
-      await ctl.start();
-      assert.equal((await ctl.wait()).exitCode, 0);
+      assert.equal((await runToEnd(c, false)).exitCode, 0);
       const logPath = c.opts.logPath as string;
       assert.equal(existsSync(`${logPath}.3`), false);
       const files = [`${logPath}.2`, `${logPath}.1`, logPath];
@@ -574,27 +582,17 @@ void describe("berth-monitor", { skip }, () => {
       assert.deepEqual(entries, expected.slice(60 - entries.length));
       assert.ok(entries.length > 10 && entries.length < 60);
     } finally {
-      ctl?.close();
       await cleanup(c);
     }
   });
 
   void test("--loopback-up brings lo up in the container's network namespace", async () => {
     const c = await makeContainer(["ip", "-o", "link", "show", "lo"], undefined, { loopbackUp: true });
-    let ctl: MonitorControl | undefined;
     try {
-      await spawnMonitor(c.opts);
-      const att = await attachMonitor(c.stateDir, { stdin: false, stdout: true, stderr: true, stdinOnce: false });
-      const outP = readAll(att);
-      ctl = await MonitorControl.connect(c.stateDir);
-      await ctl.start();
-      assert.equal((await ctl.wait()).exitCode, 0);
-      const text = coalesce(demux(await outP))
-        .map((f) => f[1])
-        .join("");
-      assert.match(text, /<LOOPBACK,UP,LOWER_UP>/);
+      const { exitCode, frames } = await runToEnd(c);
+      assert.equal(exitCode, 0);
+      assert.match(frames.map((f) => f[1]).join(""), /<LOOPBACK,UP,LOWER_UP>/);
     } finally {
-      ctl?.close();
       await cleanup(c);
     }
   });
@@ -612,15 +610,10 @@ void describe("berth-monitor", { skip }, () => {
 
   void test("the runtime's own log lines stay out of the container's output and log; its errors still reach the caller", async () => {
     const c = await makeContainer(["sh", "-c", "echo only-this; echo and-this >&2"], undefined, { runtime: await noisyRuntime("") });
-    let ctl: MonitorControl | undefined;
     try {
-      await spawnMonitor(c.opts);
-      const att = await attachMonitor(c.stateDir, { stdin: false, stdout: true, stderr: true, stdinOnce: false });
-      const outP = readAll(att);
-      ctl = await MonitorControl.connect(c.stateDir);
-      await ctl.start();
-      assert.equal((await ctl.wait()).exitCode, 0);
-      assert.deepEqual(coalesce(demux(await outP)), [
+      const { exitCode, frames } = await runToEnd(c);
+      assert.equal(exitCode, 0);
+      assert.deepEqual(frames, [
         [1, "only-this\n"],
         [2, "and-this\n"],
       ]);
@@ -628,7 +621,6 @@ void describe("berth-monitor", { skip }, () => {
       assert.deepEqual(log.map((e) => e.log), ["only-this\n", "and-this\n"]);
       assert.match(await fs.readFile(path.join(c.stateDir, "runtime.log"), "utf8"), /noise from the runtime/);
     } finally {
-      ctl?.close();
       await cleanup(c);
     }
     const bad = await makeContainer(["true"], undefined, {

@@ -1,27 +1,18 @@
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, promises as fs } from "node:fs";
+import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { ScopeError, ScopedRoot, cleanParts } from "./scopedroot.js";
+import { suiteRootAndOutside } from "./testfixtures.js";
 
 describe("ScopedRoot: paths resolved inside a root", () => {
-  let base: string;
-  let root: string;
-  let outside: string;
+  const { base, root, outside } = suiteRootAndOutside("/tmp/scoped-");
   before(async () => {
-    base = mkdtempSync("/tmp/scoped-");
-    root = path.join(base, "root");
-    outside = path.join(base, "outside");
-    await fs.mkdir(path.join(root, "etc"), { recursive: true });
-    await fs.mkdir(outside);
     await fs.writeFile(path.join(root, "etc", "passwd"), "x");
     await fs.symlink("/etc", path.join(root, "abs")); // absolute: the root's /etc
     await fs.symlink("../../../..", path.join(root, "climb")); // climbs past the root
     await fs.symlink(outside, path.join(root, "host")); // a host path: means <root><outside>
     await fs.symlink("/loop", path.join(root, "loop"));
-  });
-  after(async () => {
-    await fs.rm(base, { recursive: true, force: true });
   });
 
   it("follows absolute and climbing symlinks against the root, keeping missing components as written", () => {

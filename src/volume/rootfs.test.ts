@@ -1,26 +1,17 @@
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, promises as fs } from "node:fs";
+import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
+import { suiteRootAndOutside } from "../util/testfixtures.js";
 import { createFileInRoot, mkdirInRoot, resolveInRoot } from "./rootfs.js";
 
 describe("paths inside a container root", () => {
-  let base: string;
-  let root: string;
-  let outside: string;
+  const { base, root, outside } = suiteRootAndOutside("/tmp/vroot-");
   before(async () => {
-    base = mkdtempSync("/tmp/vroot-");
-    root = path.join(base, "root");
-    outside = path.join(base, "outside");
-    await fs.mkdir(path.join(root, "etc"), { recursive: true });
-    await fs.mkdir(outside);
     await fs.symlink("/etc", path.join(root, "abs-etc")); // absolute link: means <root>/etc
     await fs.symlink("../../../../outside", path.join(root, "climb")); // climbs past the root
     await fs.symlink(outside, path.join(root, "host-outside")); // a host path, which the container would resolve in itself
     await fs.writeFile(path.join(root, "etc", "file"), "x");
-  });
-  after(async () => {
-    await fs.rm(base, { recursive: true, force: true });
   });
 
   it("resolves absolute and climbing symlinks against the root, not the host", async () => {

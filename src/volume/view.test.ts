@@ -1,16 +1,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import fss, { existsSync, mkdtempSync, promises as fs } from "node:fs";
+import fss, { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { ScopedRoot } from "../image/index.js";
 import { isEngineError } from "../util/errors.js";
+import { suiteRootAndOutside } from "../util/testfixtures.js";
 import { openMountTarget } from "./view.js";
 
 describe("mount targets of a container filesystem view", () => {
-  let base: string;
-  let rootDir: string;
-  let outside: string;
+  const { root: rootDir, outside } = suiteRootAndOutside("/tmp/vview-");
   let root: ScopedRoot;
   /** Open the target, check which inode it is, close it. */
   const target = (dest: string, dir: boolean, owner?: { uid: number; gid: number }): fss.Stats => {
@@ -27,11 +26,6 @@ describe("mount targets of a container filesystem view", () => {
   };
 
   before(async () => {
-    base = mkdtempSync("/tmp/vview-");
-    rootDir = path.join(base, "root");
-    outside = path.join(base, "outside");
-    await fs.mkdir(path.join(rootDir, "etc"), { recursive: true });
-    await fs.mkdir(outside);
     await fs.writeFile(path.join(rootDir, "etc", "conf"), "x");
     await fs.symlink("/var/lib", path.join(rootDir, "abs")); // absolute: the container's /var/lib, missing
     await fs.symlink("../../../../../outside", path.join(rootDir, "climb")); // climbs past the root
@@ -41,10 +35,7 @@ describe("mount targets of a container filesystem view", () => {
     execFileSync("mkfifo", [path.join(rootDir, "fifo")]);
     root = ScopedRoot.open(rootDir);
   });
-  after(async () => {
-    root.close();
-    await fs.rm(base, { recursive: true, force: true });
-  });
+  after(() => root.close());
 
   it("opens an existing directory or file", () => {
     assert.ok(same(target("/etc", true), path.join(rootDir, "etc")));

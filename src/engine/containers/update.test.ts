@@ -1,30 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Runtime } from "../../runtime/index.js";
+import { type Runtime, TEST_FACTS_V1 } from "../../runtime/index.js";
 import { EngineError } from "../../util/errors.js";
 import type { HostFacts } from "../hostconfig.js";
 import type { ContainerRecord, ContainerState, HostConfig } from "../types.js";
 import { UpdateConfigSchema, UpdateService, mergeUpdate, runtimeResources, validateRestartPolicy, verifyUpdate } from "./update.js";
 
-const V1: HostFacts = {
-  version: 1,
-  cpus: "0-1",
-  mems: "0",
-  swapLimit: true,
-  memoryReservation: true,
-  swappiness: true,
-  oomKillDisable: true,
-  pidsLimit: true,
-  cpuCfs: true,
-  cpuShares: true,
-  cpuset: true,
-  blkioWeight: true,
-  blkioWeightDevice: false,
-  blkioThrottle: true,
-  ncpu: 2,
-  rlimits: { nofile: { soft: 20000, hard: 20000 } },
-  sysResource: false,
-};
+/** The test cgroup v1 host, with blkio weight (the update paths that set it are tested here). */
+const V1: HostFacts = { ...TEST_FACTS_V1, blkioWeight: true };
 const MB = 1024 * 1024;
 const ID = "c".repeat(64);
 const NONE = { Name: "", MaximumRetryCount: 0 };

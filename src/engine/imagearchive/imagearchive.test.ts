@@ -1,11 +1,9 @@
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { extract as tarExtract, pack as tarPack } from "tar-stream";
 import { sha256 } from "../../util/digest.js";
 import { EngineError } from "../../util/errors.js";
 import { makeLogger } from "../../util/log.js";
@@ -13,16 +11,12 @@ import { ImageStore } from "../../image/index.js";
 import { ImageArchiveService } from "./index.js";
 import { Events } from "../events.js";
 import type { ProgressMessage } from "../progress.js";
+import { suiteTempDir } from "../../util/testfixtures.js";
+import { buildTar, readTar } from "../../util/testtar.js";
 
 const skip = process.getuid?.() === 0 ? false : "needs root (layers keep owners)";
 const log = makeLogger("error");
-let tmp = "";
-before(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "berth-save-"));
-});
-after(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const tmp = suiteTempDir("berth-save-");
 
 let n = 0;
 async function setup(): Promise<{ store: ImageStore; svc: ImageArchiveService }> {
@@ -35,24 +29,7 @@ async function setup(): Promise<{ store: ImageStore; svc: ImageArchiveService }>
 }
 
 type Entry = { name: string; body?: Buffer | string; type?: "file" | "symlink" | "directory"; linkname?: string };
-async function tarOf(entries: Entry[]): Promise<Buffer> {
-  const p = tarPack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of p as unknown as AsyncIterable<Buffer>) chunks.push(c);
-  })();
-  for (const e of entries) {
-    await new Promise<void>((resolve, reject) => {
-      const h = { name: e.name, type: e.type ?? "file", mtime: new Date(1_600_000_000_000), ...(e.linkname ? { linkname: e.linkname } : {}) };
-      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (e.body !== undefined) p.entry(h, e.body, cb);
-      else p.entry(h, cb);
-    });
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+const tarOf = (entries: Entry[]): Promise<Buffer> => buildTar(entries, { mtime: new Date(1_600_000_000_000) });
 
 async function collect(r: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -172,21 +149,7 @@ test("save names a parent saved with its child (children first, as dockerd) and 
 });
 
 async function readTarEntry(archive: Buffer, name: string): Promise<string> {
-  const ex = tarExtract();
-  let found: string | undefined;
-  ex.on("entry", (h, stream, next) => {
-    const parts: Buffer[] = [];
-    stream.on("data", (c: unknown) => parts.push(c as Buffer));
-    stream.on("end", () => {
-      if (h.name === name) found = Buffer.concat(parts).toString("utf8");
-      next();
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    ex.on("finish", resolve);
-    ex.on("error", reject);
-    ex.end(archive);
-  });
+  const found = (await readTar(Readable.from([archive]))).findLast((e) => e.header.name === name)?.body.toString("utf8");
   assert.ok(found !== undefined, `${name} in the archive`);
   return found;
 }
