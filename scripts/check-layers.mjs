@@ -3,6 +3,7 @@
 // below it, and only through their index.ts (their public interface), never
 // their internals. Dependencies point one way:
 //   util → image → {registry, runtime, network, volume, build} → engine → api → daemon, cli
+//   util → client → cli (the typed Engine API client, berth/client)
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 
@@ -18,7 +19,8 @@ const ALLOWED = {
   engine: ["util", "image", "registry", "runtime", "network", "volume", "build"],
   api: ["util", "engine"],
   daemon: ["util", "engine", "api"],
-  cli: ["util", "image", "registry"],
+  client: ["util"],
+  cli: ["util", "image", "registry", "client"],
 };
 
 function* files(dir) {
