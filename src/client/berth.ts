@@ -70,6 +70,19 @@ export interface EventsOptions extends CallOptions {
   filters?: Filters;
 }
 
+/**
+ * Node ends an aborted response with a bare "aborted" error; callers of an
+ * aborted iterator see the signal's AbortError instead.
+ */
+async function* abortable<T>(it: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
+  try {
+    yield* it;
+  } catch (e) {
+    if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new DOMException("This operation was aborted", "AbortError");
+    throw e;
+  }
+}
+
 /** Iterate a progress stream; a message with an error ends it with a StreamError. */
 async function* progress(res: IncomingMessage): AsyncGenerator<ProgressMessage> {
   for await (const m of jsonLines<ProgressMessage>(res)) {
@@ -100,7 +113,7 @@ export class Berth extends EngineClient {
   /** GET /events as an async iterator (ends with `until`, or when the signal aborts). */
   async *events(opts: EventsOptions = {}): AsyncGenerator<EventMessage> {
     const res = await this.request("GET", "/events", { query: { since: opts.since, until: opts.until, filters: filters(opts.filters) }, signal: opts.signal });
-    yield* jsonLines<EventMessage>(res);
+    yield* abortable(jsonLines<EventMessage>(res), opts.signal);
   }
 
   // --- containers -----------------------------------------------------------
@@ -168,10 +181,10 @@ export class Berth extends EngineClient {
     });
     const ct = String(res.headers["content-type"] ?? "");
     if (ct.includes("multiplexed") || !tty) {
-      yield* demux(res);
+      yield* abortable(demux(res), opts.signal);
       return;
     }
-    for await (const data of res as AsyncIterable<Buffer>) yield { stream: "stdout", data };
+    for await (const data of abortable(res as AsyncIterable<Buffer>, opts.signal)) yield { stream: "stdout" as const, data };
   }
 
   /** POST /containers/{id}/attach hijacked: a session to write stdin and read output. */
@@ -187,7 +200,7 @@ export class Berth extends EngineClient {
   /** GET /containers/{id}/stats as an async iterator (one sample with `stream: false`). */
   async *stats(id: string, opts: CallOptions & { stream?: boolean } = {}): AsyncGenerator<Record<string, unknown>> {
     const res = await this.request("GET", `/containers/${enc(id)}/stats`, { query: { stream: opts.stream ?? true }, signal: opts.signal });
-    yield* jsonLines<Record<string, unknown>>(res);
+    yield* abortable(jsonLines<Record<string, unknown>>(res), opts.signal);
   }
 
   /** GET /containers/{id}/export: the filesystem as a tar stream. */
@@ -253,7 +266,7 @@ export class Berth extends EngineClient {
       headers: { "X-Registry-Auth": encodeAuthHeader(opts.auth) },
       signal: opts.signal,
     });
-    yield* progress(res);
+    yield* abortable(progress(res), opts.signal);
   }
 
   /** POST /images/{name}/push: the push's progress messages. */
@@ -263,7 +276,7 @@ export class Berth extends EngineClient {
       headers: { "X-Registry-Auth": encodeAuthHeader(opts.auth) },
       signal: opts.signal,
     });
-    yield* progress(res);
+    yield* abortable(progress(res), opts.signal);
   }
 
   async tagImage(ref: string, repo: string, tag?: string, opts: CallOptions = {}): Promise<void> {
