@@ -15,6 +15,8 @@ import { registerUpdate } from "./commands/update.js";
 import { cliVersion, registerSystemCommands } from "./commands/system.js";
 import { registerRegistry } from "./commands/registry.js";
 import { registerContextCommands } from "./commands/contextcmd.js";
+import { useDockerHelp } from "./help.js";
+import { registerCompletion } from "./commands/completion.js";
 import { registerObserveCommands } from "./commands/observe.js";
 import { registerCommit, registerExport } from "./commands/commit.js";
 import { registerHistory } from "./commands/history.js";
@@ -106,10 +108,12 @@ export function buildProgram(): Command {
   }
   registerRegistry(program);
   registerContextCommands(program);
+  registerCompletion(program);
+  useDockerHelp(program);
   return program;
 }
 
-const GROUPS = new Set(["container", "image", "system", "network", "volume", "context"]);
+const GROUPS = new Set(["container", "image", "system", "network", "volume", "context", "completion"]);
 const GLOBAL_VALUE_FLAGS = new Set(["-H", "--host", "-l", "--log-level", "-c", "--context", "--config", "--tlscacert", "--tlscert", "--tlskey"]);
 
 /** Find the command the arguments address and where its own arguments start. */

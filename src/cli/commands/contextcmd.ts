@@ -188,7 +188,7 @@ export function registerContextCommands(program: Command): void {
     .action(() => outln(resolveContextName(connectOptions())));
   ctx
     .command("use")
-    .description("Set the current docker context")
+    .description("Set the current berth context")
     .usage("CONTEXT")
     .argument("<context>")
     .action((name: string) => useContext(name));
