@@ -40,16 +40,16 @@ Options:
 
   it("lists a management command's subcommands without their aliases, with docker's footer", () => {
     const text = dockerHelp(find(["context"]));
-    assert.match(text, /^Usage:  berth context COMMAND\n\nManage contexts\n\nCommands:\n  create      Create a context\n/);
+    assert.match(text, /^Usage: {2}berth context COMMAND\n\nManage contexts\n\nCommands:\n {2}create {6}Create a context\n/);
     assert.ok(text.includes("  ls          List contexts\n  rm          Remove one or more contexts\n"));
     assert.ok(text.endsWith("\n\nRun 'berth context COMMAND --help' for more information on a command.\n"));
   });
 
   it("groups the top level into common, management and other commands, then the global options", () => {
     const text = dockerHelp(buildProgram());
-    assert.match(text, /^Usage:  berth \[OPTIONS\] COMMAND\n\n.*\n\nCommon Commands:\n  run         Create and run a new container from an image\n  exec        /);
-    assert.match(text, /\n\nManagement Commands:\n  completion  .*\n  container   Manage containers\n  context     Manage contexts\n/);
-    assert.match(text, /\n\nGlobal Options:\n      --config string      Location of client config files/);
-    assert.match(text, /\n  -c, --context string     Name of the context to use to connect to the\n                           daemon /);
+    assert.match(text, /^Usage: {2}berth \[OPTIONS\] COMMAND\n\n.*\n\nCommon Commands:\n {2}run {9}Create and run a new container from an image\n {2}exec {8}/);
+    assert.match(text, /\n\nManagement Commands:\n {2}completion {2}.*\n {2}container {3}Manage containers\n {2}context {5}Manage contexts\n/);
+    assert.match(text, /\n\nGlobal Options:\n {6}--config string {6}Location of client config files/);
+    assert.match(text, /\n {2}-c, --context string {5}Name of the context to use to connect to the\n {27}daemon /);
   });
 });
