@@ -61,7 +61,9 @@ function defaultText(o: Option): string {
 }
 
 function flagLines(options: readonly Option[]): string {
-  const shown = options.filter((o) => !o.hidden && o.long !== "--help" && !o.negate);
+  // commander's --no-x beside --x is one pflag boolean: only --x is listed.
+  const positive = new Set(options.filter((o) => !o.negate).map((o) => o.attributeName()));
+  const shown = options.filter((o) => !o.hidden && o.long !== "--help" && !(o.negate && positive.has(o.attributeName())));
   const rows = shown
     .map((o) => {
       const t = typeName(o);
@@ -115,7 +117,9 @@ function aliasPaths(cmd: Command): string[] {
 export function dockerHelp(cmd: Command): string {
   const path = pathOf(cmd);
   const isRoot = cmd.parent === null;
-  const parts: string[] = [`Usage:  ${path.join(" ")} ${cmd.usage()}`.trimEnd(), cmd.description()];
+  // commander's default usage ("[options]") is docker's "[OPTIONS]", or nothing for a command without flags.
+  const usage = cmd.usage() === "[options]" ? (cmd.options.some((o) => o.long !== "--help") ? "[OPTIONS]" : "") : cmd.usage();
+  const parts: string[] = [`Usage:  ${path.join(" ")} ${usage}`.trimEnd(), cmd.description()];
   const aliases = aliasPaths(cmd);
   if (aliases.length > 1) parts.push(`Aliases:\n  ${aliases.join(", ")}`);
   const subs = cmd.commands.filter((c) => c.name() !== "help" && !(c as Command & { _hidden?: boolean })._hidden);
