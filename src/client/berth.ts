@@ -134,16 +134,18 @@ export class Berth extends EngineClient {
     await this.post(`/containers/${enc(id)}/start`, { detachKeys: opts.detachKeys }, undefined, opts);
   }
 
-  async stopContainer(id: string, opts: CallOptions & { timeout?: number; signal_?: string } = {}): Promise<void> {
-    await this.post(`/containers/${enc(id)}/stop`, { t: opts.timeout, signal: opts.signal_ }, undefined, opts);
+  /** POST /containers/{id}/stop (`stopSignal`: the signal to send, not the AbortSignal). */
+  async stopContainer(id: string, opts: CallOptions & { timeout?: number; stopSignal?: string } = {}): Promise<void> {
+    await this.post(`/containers/${enc(id)}/stop`, { t: opts.timeout, signal: opts.stopSignal }, undefined, opts);
   }
 
   async restartContainer(id: string, opts: CallOptions & { timeout?: number } = {}): Promise<void> {
     await this.post(`/containers/${enc(id)}/restart`, { t: opts.timeout }, undefined, opts);
   }
 
-  async killContainer(id: string, opts: CallOptions & { signal_?: string } = {}): Promise<void> {
-    await this.post(`/containers/${enc(id)}/kill`, { signal: opts.signal_ }, undefined, opts);
+  /** POST /containers/{id}/kill (`killSignal`: SIGKILL unless named). */
+  async killContainer(id: string, opts: CallOptions & { killSignal?: string } = {}): Promise<void> {
+    await this.post(`/containers/${enc(id)}/kill`, { signal: opts.killSignal }, undefined, opts);
   }
 
   async removeContainer(id: string, opts: CallOptions & { force?: boolean; volumes?: boolean; link?: boolean } = {}): Promise<void> {

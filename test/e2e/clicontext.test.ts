@@ -86,6 +86,8 @@ describe("berth CLI: TLS, contexts and credential helpers", () => {
     const tcp = `tcp://127.0.0.1:${port}`;
     const flags = ["-H", tcp, "--tlsverify", "--tlscacert", path.join(certs, "ca.pem"), "--tlscert", path.join(certs, "cert.pem"), "--tlskey", path.join(certs, "key.pem")];
     assert.equal(await ok([...flags, "run", "--rm", "busybox", "echo", "over-tls"], bare()), "over-tls\n");
+    // stdin through the hijacked TLS connection, half-closed at EOF so that cat ends.
+    assert.equal(await ok([...flags, "run", "-i", "--rm", "busybox", "cat"], bare(), "stdin over tls\n"), "stdin over tls\n");
     assert.equal(await ok(["version", "--format", "{{.Server.Os}}"], bare({ DOCKER_HOST: tcp, DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: certs })), "linux\n");
     // No client certificate (a CA only), and plain HTTP: refused.
     const noCert = await berth(["-H", tcp, "--tlsverify", "--tlscacert", path.join(certs, "ca.pem"), "ps"], bare());
