@@ -132,6 +132,9 @@ describe("berth CLI: TLS, contexts and credential helpers", () => {
     assert.equal(await ok(["--config", path.join(d.dir, "cfg2"), "context", "ls", "-q"], env), "default\n");
     assert.equal(await ok(["context", "rm", "tlsctx"], env), "tlsctx\n");
     assert.equal(await ok(["context", "ls", "-q"], env), "default\n");
+    // A current context that does not exist is listed, marked, with its error cut as docker cuts it.
+    const broken = await ok(["context", "ls", "--format", "{{.Name}}|{{.Current}}|{{.Error}}"], bare({ DOCKER_CONTEXT: "nope" }));
+    assert.equal(broken, 'default|false|\nnope|true|context "nope": context not found: open /tmp…\n'); // reference: docker 28.2.2
   });
 
   it("keeps registry credentials in a credsStore helper for login, push, pull, build and logout", async () => {

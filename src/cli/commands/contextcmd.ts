@@ -19,7 +19,7 @@ import {
   type TlsMaterial,
 } from "../../client/index.js";
 import { FlagValueError, MultiError, connectOptions, errln, outln } from "../context.js";
-import { renderFormatted } from "../format.js";
+import { ellipsis, renderFormatted } from "../format.js";
 import { inspectOutput } from "./system.js";
 
 const DEFAULT_DESCRIPTION = "Current DOCKER_HOST based configuration";
@@ -73,7 +73,18 @@ function createContext(name: string, flags: { description?: string; docker?: Rec
 function listContexts(flags: { format?: string; quiet?: boolean }): void {
   const s = store();
   const current = resolveContextName(connectOptions());
-  const rows = [defaultMeta(), ...s.list()].sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+  const rows: (ContextMeta & { error?: string })[] = [defaultMeta(), ...s.list()];
+  // A current context that cannot be read is listed with its error, as docker does.
+  if (!rows.some((r) => r.Name === current)) {
+    let error = "";
+    try {
+      s.get(current);
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+    }
+    rows.push({ Name: current, Metadata: {}, Endpoints: {}, error });
+  }
+  rows.sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
   if (flags.quiet) for (const r of rows) outln(r.Name);
   else printList(rows, current, flags.format ?? "table");
   // docker prints this after the list.
@@ -82,12 +93,12 @@ function listContexts(flags: { format?: string; quiet?: boolean }): void {
   }
 }
 
-function printList(rows: ContextMeta[], current: string, format: string): void {
+function printList(rows: (ContextMeta & { error?: string })[], current: string, format: string): void {
   const items = rows.map((m) => ({
     Current: m.Name === current,
     Description: m.Name === DEFAULT_CONTEXT ? DEFAULT_DESCRIPTION : (m.Metadata.Description ?? ""),
     DockerEndpoint: m.Endpoints.docker?.Host ?? "",
-    Error: "",
+    Error: ellipsis(m.error ?? "", 45),
     Name: m.Name,
   }));
   const table = "{{.Name}}\t{{.Description}}\t{{.DockerEndpoint}}\t{{.Error}}";
