@@ -41,8 +41,12 @@ describe("endpoint resolution (docker's order)", () => {
     assert.throws(() => resolveEndpoint({ host: "tcp://h:1", tlsVerify: true, env: { ...env, DOCKER_CERT_PATH: path.join(dir, "none") } }), {
       message: `unable to resolve docker endpoint: open ${path.join(dir, "none", "ca.pem")}: no such file or directory`,
     });
-    // --tls alone: encrypted, not verified, certificates optional.
-    const t = resolveEndpoint({ host: "tcp://h", tls: true, env: { ...env, DOCKER_CERT_PATH: path.join(dir, "none") } });
-    assert.deepEqual([t.port, t.tls?.verify, t.tls?.ca], [2376, false, undefined]);
+    // --tls alone: encrypted, not verified; the CA is still read (docker 28), a client certificate is optional.
+    assert.throws(() => resolveEndpoint({ host: "tcp://h", tls: true, env: { ...env, DOCKER_CERT_PATH: path.join(dir, "none") } }), {
+      message: `unable to resolve docker endpoint: open ${path.join(dir, "none", "ca.pem")}: no such file or directory`,
+    });
+    writeFileSync(path.join(dir, "ca.pem"), "CA");
+    const t = resolveEndpoint({ host: "tcp://h", tls: true, tlsCaCert: path.join(dir, "ca.pem"), env: { ...env, DOCKER_CERT_PATH: path.join(dir, "none") } });
+    assert.deepEqual([t.port, t.tls?.verify, t.tls?.ca?.toString(), t.tls?.cert], [2376, false, "CA", undefined]);
   });
 });

@@ -106,8 +106,8 @@ function flagTls(opts: ConnectOptions, cfgDir: string): TlsOptions | undefined {
   const certPath = env["DOCKER_CERT_PATH"] || cfgDir;
   return {
     verify,
-    // docker: the CA is required to verify; default cert/key files are used when they exist.
-    ca: readPem(opts.tlsCaCert ?? path.join(certPath, "ca.pem"), opts.tlsCaCert !== undefined || verify),
+    // docker 28 reads the CA whenever TLS is on (--tls alone too); default cert/key files only when they exist.
+    ca: readPem(opts.tlsCaCert ?? path.join(certPath, "ca.pem"), true),
     cert: readPem(opts.tlsCert ?? path.join(certPath, "cert.pem"), opts.tlsCert !== undefined),
     key: readPem(opts.tlsKey ?? path.join(certPath, "key.pem"), opts.tlsKey !== undefined),
   };
