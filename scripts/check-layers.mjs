@@ -21,7 +21,7 @@ const ALLOWED = {
   api: ["util", "engine"],
   daemon: ["util", "engine", "api", "dashboard"],
   cli: ["util", "image", "registry", "client", "dashboard"],
-  client: ["util"],
+  client: [],
   dashboard: ["util"],
 };
 

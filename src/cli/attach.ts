@@ -67,7 +67,8 @@ export async function startExecAttached(client: Client, execId: string, s: Attac
 export function pumpHijacked({ socket, contentType }: Hijacked, s: AttachStreams): Attachment {
   socket.setNoDelay(true);
   // The daemon names the framing; without a content type, the container's Tty setting decides.
-  const mux = contentType.includes("multiplexed") ? true : contentType.includes("raw-stream") ? false : !s.tty;
+  // Daemons before API 1.42 always say raw-stream; without "multiplexed" the tty setting decides.
+  const mux = contentType.includes("multiplexed") || !s.tty;
   let rawMode = false;
   let stdinListening = false;
   const onData = (d: Buffer) => {

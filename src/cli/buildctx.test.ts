@@ -57,7 +57,7 @@ describe("auth config", () => {
     assert.equal(registryHostOf("ghcr.io/a/b:1"), "ghcr.io");
   });
   it("stores, looks up and removes credentials", () => {
-    const cfg = storeAuth({}, "localhost:5000", "u", "p:w");
+    const cfg = storeAuth({}, { serveraddress: "localhost:5000", username: "u", password: "p:w" });
     assert.deepEqual(lookupAuth(cfg, "localhost:5000"), { serveraddress: "localhost:5000", username: "u", password: "p:w" });
     assert.deepEqual(lookupAuth({ auths: { "https://r.io/v2/": { auth: Buffer.from("a:b").toString("base64") } } }, "r.io")?.username, "a");
     assert.equal(lookupAuth(cfg, "docker.io"), undefined);

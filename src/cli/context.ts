@@ -1,8 +1,10 @@
 /**
  * What every command needs: the API client (created lazily from the global
- * `-H` flag), output helpers and the errors that carry an exit status.
+ * connection flags: -H, --context, --tls*, --config), output helpers and the
+ * errors that carry an exit status.
  */
-import { Client, resolveHost } from "./client.js";
+import { ConfigError, type ConnectOptions } from "../client/index.js";
+import { Client } from "./client.js";
 
 /** An error that ends the CLI with a given exit status; the message (if any) goes to stderr. */
 export class StatusError extends Error {
@@ -46,16 +48,27 @@ export function errln(s = ""): void {
   process.stderr.write(`${s}\n`);
 }
 
-let hostFlag: string | undefined;
+let connect: ConnectOptions = {};
 let client: Client | undefined;
 
-export function setHost(flag: string | undefined): void {
-  hostFlag = flag;
+/** The global flags that say where to connect (set before each command runs). */
+export function setConnectOptions(opts: ConnectOptions): void {
+  connect = opts;
   client = undefined;
 }
 
+export function connectOptions(): ConnectOptions {
+  return connect;
+}
+
 export function getClient(): Client {
-  client ??= new Client(resolveHost(hostFlag), process.env["DOCKER_API_VERSION"] ? { version: process.env["DOCKER_API_VERSION"] } : {});
+  const version = process.env["DOCKER_API_VERSION"];
+  try {
+    client ??= new Client({ ...connect, ...(version ? { version } : {}) });
+  } catch (e) {
+    if (e instanceof ConfigError && !/^conflicting options/.test(e.message)) throw new StatusError(1, `Failed to initialize: ${e.message}`);
+    throw e;
+  }
   return client;
 }
 

@@ -315,7 +315,7 @@ export function goJsonHtmlEscape(json: string): string {
 
 /** JSON the way Go's json.MarshalIndent(v, "", "    ") lays it out (docker inspect). */
 export function indentJson(v: unknown): string {
-  return JSON.stringify(v, null, 4) ?? "null";
+  return goJsonHtmlEscape(JSON.stringify(v, null, 4) ?? "null");
 }
 
 const DOMAIN_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";

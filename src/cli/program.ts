@@ -14,14 +14,28 @@ import { registerCp } from "./commands/cp.js";
 import { registerUpdate } from "./commands/update.js";
 import { cliVersion, registerSystemCommands } from "./commands/system.js";
 import { registerRegistry } from "./commands/registry.js";
+import { registerContextCommands } from "./commands/contextcmd.js";
+import { useDockerHelp } from "./help.js";
+import { registerCompletion } from "./commands/completion.js";
 import { registerObserveCommands } from "./commands/observe.js";
 import { registerCommit, registerExport } from "./commands/commit.js";
 import { registerHistory } from "./commands/history.js";
 import { registerSystemDf, registerSystemPrune } from "./commands/diskusage.js";
-import { FlagValueError, MultiError, StatusError, setHost } from "./context.js";
+import { FlagValueError, MultiError, StatusError, setConnectOptions } from "./context.js";
 import { normalizeBoolArgs } from "./runopts.js";
 import { StreamError } from "./progress.js";
 import { TemplateError } from "./template.js";
+
+interface GlobalOptions {
+  config?: string;
+  context?: string;
+  host?: string;
+  tls?: boolean;
+  tlsverify?: boolean;
+  tlscacert?: string;
+  tlscert?: string;
+  tlskey?: string;
+}
 
 /** Commander's error text, kept to be reworded in docker's style. */
 let commanderMessage = "";
@@ -31,9 +45,16 @@ export function buildProgram(): Command {
   program
     .description("A self-sufficient runtime for containers (client of berthd)")
     .usage("[OPTIONS] COMMAND")
-    .option("-H, --host <host>", "Daemon socket to connect to (default: $BERTH_HOST, $DOCKER_HOST, unix:///run/berth/berth.sock)")
+    .option("--config <string>", 'Location of client config files (default "~/.docker")')
+    .option("-c, --context <string>", 'Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and default context set with "berth context use")')
     .option("-D, --debug", "Enable debug mode")
+    .option("-H, --host <host>", "Daemon socket to connect to (default: $BERTH_HOST, $DOCKER_HOST, unix:///run/berth/berth.sock)")
     .option("-l, --log-level <string>", 'Set the logging level ("debug", "info", "warn", "error", "fatal")', "info")
+    .option("--tls", "Use TLS; implied by --tlsverify")
+    .option("--tlscacert <string>", 'Trust certs signed only by this CA (default "~/.docker/ca.pem")')
+    .option("--tlscert <string>", 'Path to TLS certificate file (default "~/.docker/cert.pem")')
+    .option("--tlskey <string>", 'Path to TLS key file (default "~/.docker/key.pem")')
+    .option("--tlsverify", "Use TLS and verify the remote")
     .version(`Berth version ${cliVersion()}`, "-v, --version", "Print version information and quit")
     .enablePositionalOptions()
     .showSuggestionAfterError(false)
@@ -44,7 +65,19 @@ export function buildProgram(): Command {
       },
     })
     .hook("preAction", (thisCommand) => {
-      setHost(thisCommand.opts<{ host?: string }>().host);
+      const o = thisCommand.opts<GlobalOptions>();
+      // --config applies to everything that reads the configuration directory, as docker's config.SetDir.
+      if (o.config) process.env["DOCKER_CONFIG"] = o.config;
+      setConnectOptions({
+        host: o.host,
+        context: o.context,
+        configDir: o.config,
+        tls: o.tls,
+        tlsVerify: o.tlsverify,
+        tlsCaCert: o.tlscacert,
+        tlsCert: o.tlscert,
+        tlsKey: o.tlskey,
+      });
     });
   registerContainerCommands(program);
   registerImageCommands(program);
@@ -74,11 +107,14 @@ export function buildProgram(): Command {
     registerSystemPrune(systemGroup);
   }
   registerRegistry(program);
+  registerContextCommands(program);
+  registerCompletion(program);
+  useDockerHelp(program);
   return program;
 }
 
-const GROUPS = new Set(["container", "image", "system", "network", "volume"]);
-const GLOBAL_VALUE_FLAGS = new Set(["-H", "--host", "-l", "--log-level"]);
+const GROUPS = new Set(["container", "image", "system", "network", "volume", "context", "completion"]);
+const GLOBAL_VALUE_FLAGS = new Set(["-H", "--host", "-l", "--log-level", "-c", "--context", "--config", "--tlscacert", "--tlscert", "--tlskey"]);
 
 /** Find the command the arguments address and where its own arguments start. */
 export function locateCommand(program: Command, args: string[]): { cmd: Command | undefined; path: string[]; start: number } {

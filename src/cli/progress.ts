@@ -6,6 +6,7 @@
  * with an error.
  */
 import { formatRfc3339NanoLocal, humanSize } from "./format.js";
+import { StreamError } from "../client/index.js";
 
 export interface ProgressDetail {
   current?: number;
@@ -29,15 +30,7 @@ export interface JSONMessage {
   aux?: unknown;
 }
 
-export class StreamError extends Error {
-  constructor(
-    message: string,
-    readonly code?: number,
-  ) {
-    super(message);
-    this.name = "StreamError";
-  }
-}
+export { StreamError };
 
 export interface ProgressOut {
   write(s: string): unknown;

@@ -409,4 +409,47 @@ const others: ParityRow[] = [
   { cmd: "rmi pc-x:5 busybox:nosuch", setup: ["tag busybox pc-x:5"], cleanup: ["rmi pc-x:5"] },
 ];
 
-export const PARITY_ROWS: ParityRow[] = [...ps, ...inspect, ...topPausePort, ...diffCommitExport, ...history, ...systemPrune, ...lifecycle, ...logs, ...attachStats, ...runCreate, ...imagesNetVol, ...global, ...more, ...others];
+/** Contexts (the store is the daemon's DOCKER_CONFIG, shared by both sides; -H makes "default" current). */
+const contexts: ParityRow[] = [
+  { cmd: "context ls" },
+  { cmd: "context ls -q" },
+  { cmd: "context ls --format '{{.Name}} {{.Current}} {{.DockerEndpoint}}'" },
+  { cmd: "context ls --format json" },
+  { cmd: "context show" },
+  { cmd: "context inspect -f '{{.Name}} {{json .Endpoints}} {{json .TLSMaterial}}' default" },
+  { cmd: "context create --docker host=tcp://127.0.0.1:2376 --description 'a test' pc-x", after: ["context inspect -f '{{.Name}} {{json .Endpoints}} {{json .TLSMaterial}}' pc-x"], cleanup: ["context rm -f pc-x"] },
+  { cmd: "context create --docker host=tcp://127.0.0.1:2376,skip-tls-verify=true pc-x", after: ["context inspect -f '{{json .Endpoints}}' pc-x"], cleanup: ["context rm -f pc-x"] },
+  { cmd: "context create --docker host=tcp://h:1,bogus=1 pc-x", cleanup: ["context rm -f pc-x"] },
+  { cmd: "context create --docker host pc-x", cleanup: ["context rm -f pc-x"] },
+  { cmd: "context create --docker host=tcp://127.0.0.1:1 pc-x", setup: ["context create --docker host=tcp://127.0.0.1:1 pc-x"], cleanup: ["context rm -f pc-x"] },
+  { cmd: "context create --from default pc-x", after: ["context inspect -f '{{json .Endpoints}}' pc-x"], cleanup: ["context rm -f pc-x"] },
+  { cmd: "context create default" },
+  { cmd: "context create 'a b'" },
+  { cmd: "context rm pc-x", setup: ["context create --docker host=tcp://127.0.0.1:1 pc-x"], cleanup: ["context rm -f pc-x"] },
+  { cmd: "context rm nosuch" },
+  { cmd: "context use nosuch" },
+  { cmd: "context inspect nosuch" },
+  { cmd: "--context default ps" },
+];
+
+/** Help in docker's layout, and completion. */
+const help: ParityRow[] = [
+  { cmd: "logs --help" },
+  { cmd: "rm --help" },
+  { cmd: "kill --help" },
+  { cmd: "stop --help" },
+  { cmd: "wait --help" },
+  { cmd: "top --help" },
+  { cmd: "port --help" },
+  { cmd: "tag --help" },
+  { cmd: "attach --help" },
+  { cmd: "network rm --help" },
+  { cmd: "context rm --help" },
+  { cmd: "context use --help" },
+  { cmd: "context show --help" },
+  { cmd: "context --help", different: "berth has no context export, import or update (the rest of the list is docker's)" },
+  { cmd: "--help", different: "berth lists its own commands (no swarm, plugin, trust, manifest; it has registry and completion as management commands)" },
+  { cmd: "completion bash", different: "docker's script is cobra's (it calls `docker __complete`); berth's is a bash function generated from its command tree" },
+];
+
+export const PARITY_ROWS: ParityRow[] = [...ps, ...inspect, ...topPausePort, ...diffCommitExport, ...history, ...systemPrune, ...lifecycle, ...logs, ...attachStats, ...runCreate, ...imagesNetVol, ...global, ...more, ...others, ...contexts, ...help];

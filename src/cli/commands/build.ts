@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pack } from "tar-stream";
-import { type AuthConfig, authFromEntry, convertToHostname, readConfig } from "../auth.js";
+import { type AuthConfig, allAuths, convertToHostname, readConfig } from "../auth.js";
 import { jsonLines, readBody } from "../client.js";
 import { StatusError, collect, getClient, outln } from "../context.js";
 import { referenceError, splitRepoTag } from "../format.js";
@@ -33,8 +33,7 @@ interface BuildFlags {
 function registryConfigHeader(): string {
   const all: Record<string, AuthConfig> = {};
   try {
-    for (const [k, v] of Object.entries(readConfig().auths ?? {})) {
-      const a = authFromEntry(k, v);
+    for (const [k, a] of Object.entries(allAuths(readConfig()))) {
       all[k] = a;
       all[convertToHostname(k)] ??= a;
     }

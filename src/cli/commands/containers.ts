@@ -82,13 +82,13 @@ async function createContainer(client: Client, req: CreateRequest, flags: RunFla
   const image = String(req.body.Image);
   const create = () => client.post<{ Id: string; Warnings?: string[] | null }>("/containers/create", { name: req.name, platform: req.platform }, req.body);
   let res: { Id: string; Warnings?: string[] | null };
-  if (pull === "always") await pullImage(client, image, process.stderr, quiet);
+  if (pull === "always") await pullImage(client, image, process.stderr, quiet, req.platform);
   try {
     res = await create();
   } catch (e) {
     if (pull !== "missing" || !(e instanceof DaemonError) || e.status !== 404 || !/image/i.test(e.daemonMessage)) throw e;
     if (!quiet) errln(`Unable to find image '${familiarReference(image)}' locally`);
-    await pullImage(client, image, process.stderr, quiet);
+    await pullImage(client, image, process.stderr, quiet, req.platform);
     res = await create();
   }
   for (const w of res.Warnings ?? []) errln(`WARNING: ${w}`);

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { DEFAULT_INDEX_SERVER, configPath, convertToHostname, readConfig, registryAuthHeader, removeAuth, storeAuth, writeConfig } from "../auth.js";
+import { DEFAULT_INDEX_SERVER, configPath, convertToHostname, helperFor, readConfig, registryAuthHeader, removeAuth, storeAuth, writeConfig } from "../auth.js";
 import { jsonLines, readBody } from "../client.js";
 import { outputFile, writeOutput } from "../output.js";
 import { StatusError, errln, getClient, outln } from "../context.js";
@@ -136,8 +136,10 @@ export function registerLogin(program: Command): void {
       }
       const r = await getClient().post<{ Status?: string; IdentityToken?: string }>("/auth", undefined, { username, password, serveraddress: server });
       const file = configPath();
-      writeConfig(storeAuth(readConfig(file), server, username, password, r?.IdentityToken || undefined), file);
-      errln(`WARNING! Your credentials are stored unencrypted in '${file}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n`);
+      const cfg = readConfig(file);
+      const token = r?.IdentityToken || undefined;
+      writeConfig(storeAuth(cfg, { serveraddress: server, username, password: token ? undefined : password, identitytoken: token }), file);
+      if (!helperFor(cfg, server)) errln(`WARNING! Your credentials are stored unencrypted in '${file}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n`);
       outln("Login Succeeded");
     });
 

@@ -19,7 +19,7 @@ export const imagePath = (name: string): string => name.split("/").map(encodeURI
 type TtyStream = Writable & { isTTY?: boolean; columns?: number };
 
 /** POST /images/create?fromImage=...; shows the progress on `outStream`. */
-export async function pullImage(client: Client, image: string, outStream: TtyStream, quiet = false): Promise<void> {
+export async function pullImage(client: Client, image: string, outStream: TtyStream, quiet = false, platform?: string): Promise<void> {
   let fromImage = image;
   let tag = "";
   const at = image.indexOf("@");
@@ -32,7 +32,7 @@ export async function pullImage(client: Client, image: string, outStream: TtyStr
     tag = rt.tag || "latest";
   }
   const stream = await client.jsonStream<JSONMessage>("POST", "/images/create", {
-    query: { fromImage, tag },
+    query: { fromImage, tag, platform: platform || undefined },
     headers: { "X-Registry-Auth": registryAuthHeader(fromImage) },
   });
   const sink = quiet ? { write: () => true, isTTY: false } : { write: (s: string) => outStream.write(s), isTTY: outStream.isTTY === true, columns: outStream.columns };
@@ -270,9 +270,9 @@ export function registerPull(parent: Command): void {
     .option("-a, --all-tags", "Download all tagged images in the repository")
     .option("--platform <string>", "Set platform if server is multi-platform capable")
     .argument("<name>")
-    .action(async (name: string, flags: { quiet?: boolean }) => {
+    .action(async (name: string, flags: { quiet?: boolean; platform?: string }) => {
       if (!flags.quiet && !name.includes("@") && !splitRepoTag(name).tag) process.stdout.write("Using default tag: latest\n");
-      await pullImage(getClient(), name, process.stdout, !!flags.quiet);
+      await pullImage(getClient(), name, process.stdout, !!flags.quiet, flags.platform);
       outln(name.includes("@") || splitRepoTag(name).tag ? name : `${name}:latest`);
     });
 }

@@ -7,7 +7,7 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import {
-  Client,
+  Berth,
   DaemonError,
   Demuxer,
   buildQuery,
@@ -16,9 +16,9 @@ import {
   jsonLines,
   muxFrame,
   negotiateVersion,
+  defaultContextHost,
   parseHost,
-  resolveHost,
-} from "./client.js";
+} from "./index.js";
 
 describe("host and query helpers", () => {
   it("parses hosts", () => {
@@ -30,10 +30,10 @@ describe("host and query helpers", () => {
   });
 
   it("resolves the host from flag and environment", () => {
-    assert.equal(resolveHost("unix:///a", { BERTH_HOST: "unix:///b" }), "unix:///a");
-    assert.equal(resolveHost(undefined, { BERTH_HOST: "unix:///b", DOCKER_HOST: "unix:///c" }), "unix:///b");
-    assert.equal(resolveHost(undefined, { DOCKER_HOST: "unix:///c" }), "unix:///c");
-    assert.equal(resolveHost(undefined, {}), "unix:///run/berth/berth.sock");
+    assert.equal(defaultContextHost({ host: "unix:///a", env: { BERTH_HOST: "unix:///b" } }), "unix:///a");
+    assert.equal(defaultContextHost({ env: { BERTH_HOST: "unix:///b", DOCKER_HOST: "unix:///c" } }), "unix:///b");
+    assert.equal(defaultContextHost({ env: { DOCKER_HOST: "unix:///c" } }), "unix:///c");
+    assert.equal(defaultContextHost({ env: {} }), "unix:///run/berth/berth.sock");
   });
 
   it("builds queries", () => {
@@ -117,7 +117,7 @@ describe("stream decoding", () => {
   });
 });
 
-describe("Client against a fake daemon", () => {
+describe("Berth against a fake daemon", () => {
   let dir: string;
   let sock: string;
   let server: http.Server;
@@ -163,7 +163,7 @@ describe("Client against a fake daemon", () => {
   });
 
   it("negotiates and prefixes the version", async () => {
-    const c = new Client(`unix://${sock}`);
+    const c = new Berth(`unix://${sock}`);
     assert.deepEqual(await c.get("/version"), { Version: "x" });
     assert.equal(await c.apiVersion(), "1.45");
     assert.ok(seen.includes("GET /v1.45/version"));
@@ -171,13 +171,13 @@ describe("Client against a fake daemon", () => {
   });
 
   it("turns error statuses into DaemonError", async () => {
-    const c = new Client(`unix://${sock}`, { version: "1.47" });
+    const c = new Berth({ host: `unix://${sock}`, version: "1.47" });
     await assert.rejects(c.get("/containers/missing/json"), (e: unknown) => e instanceof DaemonError && e.status === 404 && e.message === "Error response from daemon: No such container: missing");
     c.close();
   });
 
   it("reads JSON streams", async () => {
-    const c = new Client(`unix://${sock}`, { version: "1.47" });
+    const c = new Berth({ host: `unix://${sock}`, version: "1.47" });
     const got: unknown[] = [];
     for await (const m of await c.jsonStream("POST", "/stream")) got.push(m);
     assert.deepEqual(got, [{ status: "one" }, { status: "two" }]);
@@ -185,7 +185,7 @@ describe("Client against a fake daemon", () => {
   });
 
   it("hijacks the connection and half-closes stdin", async () => {
-    const c = new Client(`unix://${sock}`, { version: "1.47" });
+    const c = new Berth({ host: `unix://${sock}`, version: "1.47" });
     const { socket, contentType } = await c.hijack("POST", "/containers/x/attach", { query: { stream: true, stdin: true } });
     assert.equal(contentType, "application/vnd.docker.multiplexed-stream");
     const out: string[] = [];
@@ -201,7 +201,7 @@ describe("Client against a fake daemon", () => {
   });
 
   it("reports an unreachable daemon", async () => {
-    const c = new Client(`unix://${dir}/nothing.sock`);
+    const c = new Berth(`unix://${dir}/nothing.sock`);
     await assert.rejects(c.get("/version"), /Cannot connect to the Berth daemon at unix:\/\/.*nothing\.sock\. Is the berthd daemon running\?/);
     c.close();
   });
