@@ -125,10 +125,15 @@ for (const name of ["berthd", "dockerd 20.10"]) {
           if (e.Action === "start") ac.abort();
         }
       })();
+      // Handled from the start: the abort may come while the test still awaits the start request.
+      const ended = iterating.then(
+        () => new Error("the events iterator ended without the abort"),
+        (e: unknown) => e,
+      );
       const { Id } = await c.createContainer({ Image: "busybox", Cmd: ["true"], Labels: { [label]: "1" } });
       assert.equal(await created, Id);
       await c.startContainer(Id);
-      await assert.rejects(iterating, (e: unknown) => isAbortError(e));
+      assert.ok(isAbortError(await ended), String(await ended));
       assert.deepEqual(
         seen.filter((e) => e.Action === "create" || e.Action === "start").map((e) => [e.Type, e.Action, e.Actor.ID, e.Actor.Attributes[label]]),
         [
