@@ -17,8 +17,9 @@ const ALLOWED = {
   build: ["util", "image", "runtime", "registry"],
   engine: ["util", "image", "registry", "runtime", "network", "volume", "build"],
   api: ["util", "engine"],
-  daemon: ["util", "engine", "api"],
-  cli: ["util", "image", "registry"],
+  daemon: ["util", "engine", "api", "dashboard"],
+  cli: ["util", "image", "registry", "dashboard"],
+  dashboard: ["util"],
 };
 
 function* files(dir) {

@@ -14,6 +14,7 @@ import { registerCp } from "./commands/cp.js";
 import { registerUpdate } from "./commands/update.js";
 import { cliVersion, registerSystemCommands } from "./commands/system.js";
 import { registerRegistry } from "./commands/registry.js";
+import { registerDashboard } from "./commands/dashboard.js";
 import { registerObserveCommands } from "./commands/observe.js";
 import { registerCommit, registerExport } from "./commands/commit.js";
 import { registerHistory } from "./commands/history.js";
@@ -74,6 +75,7 @@ export function buildProgram(): Command {
     registerSystemPrune(systemGroup);
   }
   registerRegistry(program);
+  registerDashboard(program);
   return program;
 }
 
