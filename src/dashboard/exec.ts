@@ -24,7 +24,7 @@ export async function bridgeExec(ws: WebSocket, up: Upstream, container: string,
       AttachStderr: true,
       Tty: true,
       Cmd: SHELL,
-      Env: [`COLUMNS=${cols}`, `LINES=${rows}`, "TERM=xterm-256color"],
+      Env: ["TERM=xterm-256color"],
       ConsoleSize: [rows, cols],
     });
     execId = created.Id;
@@ -42,21 +42,23 @@ export async function bridgeExec(ws: WebSocket, up: Upstream, container: string,
   });
   socket.on("close", () => ws.close(1000, "exited"));
   socket.on("error", () => ws.close(1011, "connection to the engine failed"));
+  // Input and resizes in the order the browser sent them: keys typed after a resize reach the shell
+  // only once the TTY has its new size.
+  let order: Promise<unknown> = Promise.resolve();
   ws.on("message", (data: Buffer, isBinary: boolean) => {
     if (isBinary) {
-      socket.write(data);
+      order = order.then(() => socket.write(data));
       return;
     }
+    let m: { type?: string; cols?: unknown; rows?: unknown };
     try {
-      const m = JSON.parse(data.toString("utf8")) as { type?: string; cols?: unknown; rows?: unknown };
-      if (m.type === "resize") {
-        const c = size(String(m.cols), 0);
-        const r = size(String(m.rows), 0);
-        if (c > 0 && r > 0) up.json("POST", `/exec/${execId}/resize?h=${r}&w=${c}`).catch(() => undefined);
-      }
+      m = JSON.parse(data.toString("utf8")) as typeof m;
     } catch {
-      // not a control message: ignored
+      return; // not a control message: ignored
     }
+    const c = size(String(m.cols), 0);
+    const r = size(String(m.rows), 0);
+    if (m.type === "resize" && c > 0 && r > 0) order = order.then(() => up.json("POST", `/exec/${execId}/resize?h=${r}&w=${c}`).catch(() => undefined));
   });
   ws.on("close", () => socket.destroy());
 }

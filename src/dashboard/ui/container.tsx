@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { StatsChart } from "./chart.js";
 import { ACTIONS, PortLinks, useActions } from "./containers.js";
 import { LogsView } from "./logs.js";
-import { state, useStore } from "./store.js";
+import { containerName, state, useStore } from "./store.js";
 import { TerminalView } from "./terminal.js";
 import { ErrorLine, useAsync } from "./widgets.js";
 
@@ -21,7 +21,7 @@ type Tab = (typeof TABS)[number];
 
 export function ContainerPage({ id, tab, readOnly }: { id: string; tab: string; readOnly: boolean }) {
   const version = useStore();
-  const summary = state.containers.find((c) => c.Id === id || c.Id.startsWith(id));
+  const summary = state.containers.find((c) => c.Id === id || containerName(c) === id) ?? state.containers.find((c) => c.Id.startsWith(id));
   const info = useAsync(() => api<Inspect>("GET", `/containers/${id}/json`), [id, summary?.State]);
   const current: Tab = (TABS as readonly string[]).includes(tab) ? (tab as Tab) : "overview";
   const { ask, dialog, error } = useActions();
