@@ -33,7 +33,8 @@ export function sampleOf(id: string, s: StatsObject): Sample {
   const cpus = s.cpu_stats?.online_cpus || s.cpu_stats?.cpu_usage?.percpu_usage?.length || 1;
   const dCpu = cpu - preCpu;
   const dSys = sys - preSys;
-  const pct = dCpu > 0 && dSys > 0 ? (dCpu / dSys) * cpus * 100 : 0;
+  // The stream's first object has no previous reading (precpu empty): no rate yet, not the average since boot.
+  const pct = preSys > 0 && dCpu > 0 && dSys > 0 ? (dCpu / dSys) * cpus * 100 : 0;
   const st = s.memory_stats?.stats ?? {};
   // docker stats: usage minus the page cache (cgroup v1 total_inactive_file, v2 inactive_file).
   const cache = st["total_inactive_file"] ?? st["inactive_file"] ?? 0;

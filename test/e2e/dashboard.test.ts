@@ -137,7 +137,7 @@ describe("web dashboard (chromium)", { timeout: 420_000 }, () => {
   });
 
   it("shows a container started with the docker CLI without a reload, with its stats", async () => {
-    const r = await d.docker(["run", "-d", "--name", "dash-web", "-e", "SECRET_TOKEN=hunter2", "busybox", "sh", "-c", "i=0; while true; do echo out-$i; echo err-$i >&2; i=$((i+1)); sleep 0.3; done"]);
+    const r = await d.docker(["run", "-d", "--name", "dash-web", "-e", "SECRET_TOKEN=hunter2", "busybox", "sh", "-c", "trap 'exit 0' TERM; i=0; while true; do echo out-$i; echo err-$i >&2; i=$((i+1)); sleep 0.3; done"]);
     assert.equal(r.code, 0, r.stderr);
     await page.waitForSelector('[data-name="dash-web"][data-state="running"]', { timeout: 15_000 });
     await page.waitForSelector('[data-name="dash-web"] [data-metric="cpu"] .num', { timeout: 15_000 });
