@@ -1,6 +1,7 @@
 /**
  * Who may use the dashboard, decided before anything reaches the Engine API:
- * - the Host header must name the dashboard's own address (a DNS-rebinding page names its own host);
+ * - on loopback, the Host header must name the dashboard's own address (a DNS-rebinding page names its
+ *   own host; on a TLS address the certificate's name check does this);
  * - every API request and the WebSocket carry the session token (Authorization: Bearer, or for a
  *   WebSocket, whose browser API cannot set headers, the subprotocol `berth-token.<token>`);
  * - a state-changing request (anything but GET/HEAD) and every WebSocket handshake must come with an
@@ -22,8 +23,11 @@ export interface Refusal {
 export interface Gate {
   token: string;
   readOnly: boolean;
-  /** host:port spellings the dashboard answers to (127.0.0.1:PORT, localhost:PORT, the configured name). */
-  hosts: Set<string>;
+  /**
+   * host:port spellings the dashboard answers to (127.0.0.1:PORT, localhost:PORT, [::1]:PORT). Undefined
+   * on a TLS address: any name, the certificate binds it (a rebinding page's name fails the TLS check).
+   */
+  hosts: Set<string> | undefined;
   /** "http" or "https". */
   scheme: string;
 }
@@ -63,7 +67,7 @@ export function tokenOf(req: http.IncomingMessage): string | undefined {
 /** The checks every request goes through; static files need only the Host check (they hold no data). */
 export function check(gate: Gate, req: http.IncomingMessage, kind: "static" | "api" | "websocket", wantsWrite: boolean): Refusal | undefined {
   const host = (req.headers.host ?? "").toLowerCase();
-  if (!gate.hosts.has(host)) return { status: 421, message: `dashboard: unexpected Host header "${host}"` };
+  if (gate.hosts && !gate.hosts.has(host)) return { status: 421, message: `dashboard: unexpected Host header "${host}"` };
   if (kind === "static") return undefined;
   const method = req.method ?? "GET";
   const origin = req.headers.origin;

@@ -43,7 +43,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   if (!existsSync(path.join(ASSETS, "index.html"))) throw new Error(`the dashboard's files are missing (${ASSETS}): run npm run build`);
   const token = await loadToken(opts.tokenFile);
   const scheme = tls ? "https" : "http";
-  const hosts = new Set<string>();
+  const hosts = tls ? undefined : new Set<string>();
   const srv = makeDashboardServer({ gate: { token, readOnly: opts.readOnly, hosts, scheme }, upstream: makeUpstream(opts.upstream), tls, feed: opts.feed });
   await new Promise<void>((resolve, reject) => {
     srv.server.once("error", reject);
@@ -54,7 +54,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   });
   const bound = (srv.server.address() as { port: number }).port;
   const shown = host.includes(":") ? `[${host}]` : host;
-  hosts.add(`${shown}:${bound}`.toLowerCase());
-  if (isLoopback(host)) for (const h of ["127.0.0.1", "localhost", "[::1]"]) hosts.add(`${h}:${bound}`);
+  hosts?.add(`${shown}:${bound}`.toLowerCase());
+  for (const h of ["127.0.0.1", "localhost", "[::1]"]) hosts?.add(`${h}:${bound}`);
   return { url: `${scheme}://${shown}:${bound}/#token=${token}`, port: bound, close: () => srv.close(), server: srv };
 }
