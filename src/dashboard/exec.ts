@@ -37,6 +37,11 @@ export async function bridgeExec(ws: WebSocket, up: Upstream, container: string,
     return undefined;
   });
   if (!socket) return;
+  // The page may have gone while the exec started: its shell must not stay behind.
+  if (ws.readyState !== ws.OPEN) {
+    socket.destroy();
+    return;
+  }
   socket.on("data", (b: Buffer) => {
     if (ws.readyState === ws.OPEN) ws.send(b, { binary: true });
   });

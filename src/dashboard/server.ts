@@ -84,8 +84,11 @@ function proxy(up: Upstream, req: http.IncomingMessage, res: http.ServerResponse
     if (!res.headersSent) sendJson(res, 502, `dashboard: the Engine API did not answer: ${e.message}`);
     else res.destroy();
   });
-  // A browser that goes away (closed tab, stopped log follow) ends the upstream request too.
-  res.on("close", () => out.destroy());
+  // A browser that goes away (closed tab, stopped log follow) ends the upstream request too; a finished
+  // one leaves its pooled connection alone.
+  res.on("close", () => {
+    if (!res.writableFinished) out.destroy();
+  });
   req.pipe(out);
 }
 

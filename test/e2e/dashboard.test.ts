@@ -201,8 +201,15 @@ describe("web dashboard (chromium)", { timeout: 420_000 }, () => {
     await notReloaded();
   });
 
-  it("stops a container from the UI (with confirmation) and shows the new state", async () => {
+  it("stops a container from the UI (with confirmation; Escape cancels) and shows the new state", async () => {
     await go("#/containers");
+    // By keyboard: the action opens a modal, Escape cancels it and nothing happens.
+    await page.focus('button[aria-label="Stop dash-web"]');
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("dialog.confirm[open]");
+    await page.keyboard.press("Escape");
+    await page.waitForSelector("dialog.confirm:not([open])", { state: "attached" });
+    assert.equal((await d.docker(["inspect", "-f", "{{.State.Status}}", "dash-web"])).stdout.trim(), "running", "a cancelled action does nothing");
     await page.click('button[aria-label="Stop dash-web"]');
     await page.click('dialog.confirm button:has-text("Confirm")');
     await page.waitForSelector('[data-name="dash-web"][data-state="exited"]', { timeout: 20_000 });
