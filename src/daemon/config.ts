@@ -57,6 +57,7 @@ export interface Settings {
   tlskey?: string;
   dashboardAddr?: string;
   dashboardReadOnly?: boolean;
+  dashboardRegistry?: string;
   usernsRemap?: string;
   bip?: string;
   insecureRegistry: string[];
@@ -97,6 +98,7 @@ export const KEYS: readonly KeyDef[] = [
   { key: "tlskey", field: "tlskey", kind: "string", reloadable: false },
   { key: "dashboard-addr", field: "dashboardAddr", kind: "string", reloadable: false },
   { key: "dashboard-read-only", field: "dashboardReadOnly", kind: "bool", reloadable: false },
+  { key: "dashboard-registry", field: "dashboardRegistry", kind: "string", reloadable: false },
   { key: "userns-remap", field: "usernsRemap", kind: "string", reloadable: false },
   { key: "bip", field: "bip", kind: "string", reloadable: false },
   { key: "insecure-registries", field: "insecureRegistry", kind: "strings", reloadable: true },

@@ -24,6 +24,8 @@ class FakeEngine extends EventEmitter {
       if (url.pathname === "/containers/json") return res.end(JSON.stringify([{ Id: "a" }, { Id: "b" }]));
       if (url.pathname === "/events") {
         res.writeHead(200, { "Content-Type": "application/json" });
+        // Recent events (since and until): the answer ends, as the engine's does.
+        if (url.searchParams.has("until")) return res.end(Array.from({ length: 3 }, (_, i) => JSON.stringify({ Type: "container", Action: "create", time: i }) + "\n").join(""));
         res.flushHeaders();
         this.events.push(res);
         this.emit("change");
@@ -129,6 +131,17 @@ describe("dashboard feed", () => {
     s2.close();
     await fake.waitFor(() => fake.open() === 0, "every stream closed with the last session");
     feed.close();
+  });
+
+  it("sends a new session the recent events (since an hour ago, until now), at most maxHistory of the newest", async () => {
+    const feed = new Feed(makeUpstream({ socketPath: fake.sock }), { tickMs: 20, maxHistory: 2 });
+    const s = new FakeSocket();
+    feed.add(s as unknown as WebSocket);
+    const h = (await s.next("history")) as { events?: { time: number }[] };
+    assert.deepEqual(h.events?.map((e) => e.time), [1, 2]);
+    s.close();
+    feed.close();
+    await fake.waitFor(() => fake.open() === 0, "closed");
   });
 
   it("opens at most maxStreams stats streams, and skips stats (not events) for a session that cannot keep up", async () => {

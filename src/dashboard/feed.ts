@@ -3,9 +3,13 @@
  * container, fanned in and sent to every browser session over its WebSocket.
  * - Upstream streams exist only while at least one session is connected; a container's stats stream
  *   starts with the container (start, unpause, the initial list) and ends with it (die, destroy) —
- *   shared by all sessions, at most `maxStreams` of them.
+ *   shared by all sessions, at most `maxStreams` of them. At most `maxConnecting` are being opened at
+ *   once (the rest wait their turn): a burst of 1,000 connects would overflow a Unix socket's listen
+ *   backlog (512 on Linux), and the connects beyond it fail with EAGAIN.
  * - Stats are batched: the latest sample per container, sent once per tick; a session that cannot keep
  *   up (its socket's buffer above `maxBuffered`) skips batches rather than queueing them without bound.
+ * - A new session first gets the engine's recent events (the last `historySeconds`, at most
+ *   `maxHistory` of the newest), read with /events?since=…&until=…, then the live ones.
  */
 import type http from "node:http";
 import type { WebSocket } from "ws";
@@ -15,9 +19,12 @@ import { type Sample, type StatsObject, sampleOf } from "./sample.js";
 
 export interface FeedOptions {
   maxStreams?: number;
+  maxConnecting?: number;
   tickMs?: number;
   maxBuffered?: number;
   warn?: (msg: string) => void;
+  historySeconds?: number;
+  maxHistory?: number;
 }
 
 interface EngineEvent {
@@ -30,6 +37,9 @@ export class Feed {
   private readonly clients = new Set<WebSocket>();
   private readonly streams = new Map<string, http.ClientRequest>();
   private pending = new Map<string, Sample>();
+  /** Containers whose stats stream waits for a connect slot, and how many connects are under way. */
+  private waiting = new Set<string>();
+  private connecting = 0;
   private events: http.ClientRequest | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -59,6 +69,38 @@ export class Feed {
     });
     if (!this.running) this.start();
     ws.send(JSON.stringify({ type: "hello", statsStreams: this.streams.size }));
+    this.sendHistory(ws);
+  }
+
+  private sendHistory(ws: WebSocket): void {
+    const now = Math.floor(Date.now() / 1000);
+    const max = this.opts.maxHistory ?? 1000;
+    const events: unknown[] = [];
+    const req = this.up.request("GET", `/events?since=${now - (this.opts.historySeconds ?? 3600)}&until=${now}`);
+    // An engine that never ends the answer (no until support) gives no history rather than a held request.
+    const timer = setTimeout(() => req.destroy(), 15_000).unref();
+    const done = () => {
+      clearTimeout(timer);
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: "history", events }));
+    };
+    req.on("response", (res) => {
+      if ((res.statusCode ?? 500) >= 400) {
+        res.resume();
+        return done();
+      }
+      onJsonLines(res, (v) => {
+        events.push(v);
+        if (events.length > max) events.shift();
+      });
+      res.on("end", done);
+      res.on("error", done);
+    });
+    req.on("error", (e) => {
+      clearTimeout(timer);
+      this.opts.warn?.(`dashboard: reading recent events failed: ${e.message}`);
+    });
+    req.end();
+    ws.once("close", () => req.destroy());
   }
 
   private broadcast(text: string, droppable: boolean): void {
@@ -112,13 +154,37 @@ export class Feed {
   }
 
   private startStats(id: string): void {
-    if (!this.running || this.streams.has(id) || this.streams.size >= this.maxStreams) return;
+    if (!this.running || this.streams.has(id) || this.waiting.has(id) || this.streams.size + this.waiting.size >= this.maxStreams) return;
+    this.waiting.add(id);
+    this.pump();
+  }
+
+  private pump(): void {
+    const max = this.opts.maxConnecting ?? 32;
+    for (const id of this.waiting) {
+      if (this.connecting >= max) return;
+      this.waiting.delete(id);
+      this.openStats(id);
+    }
+  }
+
+  private openStats(id: string): void {
     const req = this.up.request("GET", `/containers/${encodeURIComponent(id)}/stats?stream=1`);
     this.streams.set(id, req);
+    this.connecting++;
+    let connected = false;
+    const connectDone = () => {
+      if (connected) return;
+      connected = true;
+      this.connecting--;
+      if (this.running) this.pump();
+    };
     const done = () => {
+      connectDone();
       if (this.streams.get(id) === req) this.streams.delete(id);
     };
     req.on("response", (res) => {
+      connectDone();
       if ((res.statusCode ?? 500) >= 400) {
         res.resume();
         done();
@@ -129,10 +195,12 @@ export class Feed {
       res.on("error", done);
     });
     req.on("error", done);
+    req.on("close", connectDone);
     req.end();
   }
 
   private stopStats(id: string): void {
+    this.waiting.delete(id);
     const req = this.streams.get(id);
     if (!req) return;
     this.streams.delete(id);
@@ -153,6 +221,7 @@ export class Feed {
     this.timer = undefined;
     this.events?.destroy();
     this.events = undefined;
+    this.waiting.clear();
     for (const req of this.streams.values()) req.destroy();
     this.streams.clear();
     this.pending.clear();

@@ -8,9 +8,11 @@ import { loadToken } from "./auth.js";
 import { ASSETS, type DashboardServer, isLoopback, makeDashboardServer, parseAddr } from "./server.js";
 import { type UpstreamTarget, makeUpstream } from "./upstream.js";
 import type { FeedOptions } from "./feed.js";
+import { makeRegistryView, parseRegistryUrl } from "./registry.js";
 
 export type { UpstreamTarget } from "./upstream.js";
 export { parseAddr, isLoopback } from "./server.js";
+export { parseRegistryUrl } from "./registry.js";
 
 export interface DashboardOptions {
   /** HOST:PORT to listen on; port 0 picks a free one. */
@@ -22,6 +24,8 @@ export interface DashboardOptions {
   /** Keep the token here (0600) across restarts; without it a new token per start. */
   tokenFile?: string;
   feed?: FeedOptions;
+  /** A loopback registry (http://127.0.0.1:PORT) for the registry view; credentials from config.json. */
+  registry?: string;
 }
 
 export interface Dashboard {
@@ -41,10 +45,11 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     tls = { cert: await fs.readFile(cert), key: await fs.readFile(key) };
   }
   if (!existsSync(path.join(ASSETS, "index.html"))) throw new Error(`the dashboard's files are missing (${ASSETS}): run npm run build`);
+  if (opts.registry) parseRegistryUrl(opts.registry);
   const token = await loadToken(opts.tokenFile);
   const scheme = tls ? "https" : "http";
   const hosts = tls ? undefined : new Set<string>();
-  const srv = makeDashboardServer({ gate: { token, readOnly: opts.readOnly, hosts, scheme }, upstream: makeUpstream(opts.upstream), tls, feed: opts.feed });
+  const srv = makeDashboardServer({ gate: { token, readOnly: opts.readOnly, hosts, scheme }, upstream: makeUpstream(opts.upstream), tls, feed: opts.feed, registry: opts.registry ? makeRegistryView(opts.registry) : undefined });
   await new Promise<void>((resolve, reject) => {
     srv.server.once("error", reject);
     srv.server.listen({ host, port }, () => {

@@ -81,13 +81,22 @@ describe("dashboard server", () => {
     assert.equal(seen.length, before);
   });
 
-  it("tells the page whether it is read-only", async () => {
+  it("tells the page whether it is read-only and which registry it shows (none: the registry routes answer 404)", async () => {
     const r = await get(port, "/api/_dashboard", { headers: auth() });
-    assert.deepEqual(JSON.parse(r.body), { readOnly: false });
+    assert.deepEqual(JSON.parse(r.body), { readOnly: false, registry: null });
+    const reg = await get(port, "/api/_registry/repositories", { headers: auth() });
+    assert.equal(reg.status, 404);
+    assert.equal(JSON.parse(reg.body).message, "dashboard: no registry is set (--dashboard-registry)");
   });
 });
 
 describe("dashboard start-up", () => {
+  it("refuses a registry that is not a loopback http(s)://HOST:PORT, or carries credentials in its URL", async () => {
+    for (const bad of ["http://10.0.0.1:5000", "ftp://127.0.0.1:5000", "http://u:p@127.0.0.1:5000", "http://127.0.0.1:5000/v2/", "127.0.0.1:5000"]) {
+      await assert.rejects(startDashboard({ addr: "127.0.0.1:0", readOnly: false, upstream: { socketPath: "/nonexistent" }, registry: bad }), /invalid dashboard registry/, bad);
+    }
+  });
+
   it("refuses a non-loopback address without TLS, and a malformed one, with a clear message", async () => {
     await assert.rejects(startDashboard({ addr: "0.0.0.0:0", readOnly: false, upstream: { socketPath: "/nonexistent" } }), /refusing to serve the dashboard on 0\.0\.0\.0:0 without TLS: a non-loopback address needs --tlscert and --tlskey/);
     assert.throws(() => parseAddr("8080"), /invalid dashboard address "8080": use HOST:PORT/);

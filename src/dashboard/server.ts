@@ -15,6 +15,7 @@ import { WebSocketServer } from "ws";
 import { type Gate, check } from "./auth.js";
 import { Feed, type FeedOptions } from "./feed.js";
 import { bridgeExec } from "./exec.js";
+import { REPO_NAME, RegistryError, type RegistryView } from "./registry.js";
 import { routeOf } from "./routes.js";
 import type { Upstream } from "./upstream.js";
 
@@ -35,6 +36,8 @@ export interface ServerOptions {
   tls?: { cert: Buffer | string; key: Buffer | string };
   feed?: FeedOptions;
   assets?: string;
+  /** The registry view's registry (--dashboard-registry); without it the view is hidden. */
+  registry?: RegistryView;
 }
 
 export interface DashboardServer {
@@ -66,6 +69,19 @@ async function serveStatic(root: string, urlPath: string, res: http.ServerRespon
   if (!data) return sendJson(res, 404, "not found");
   res.writeHead(200, { "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream", "Content-Length": data.length, "Cache-Control": rel === "index.html" ? "no-cache" : "max-age=300", ...SECURITY_HEADERS });
   res.end(data);
+}
+
+/** GET /api/_registry/repositories, /api/_registry/repositories/<name>/tags: the registry view's reads. */
+function serveRegistry(reg: RegistryView | undefined, apiPath: string, res: http.ServerResponse): void {
+  if (!reg) return sendJson(res, 404, "dashboard: no registry is set (--dashboard-registry)");
+  const tags = apiPath.match(/^\/_registry\/repositories\/(.+)\/tags$/);
+  if (tags && !REPO_NAME.test(tags[1] as string)) return sendJson(res, 400, `dashboard: invalid repository name "${tags[1]}"`);
+  if (!tags && apiPath !== "/_registry/repositories") return sendJson(res, 404, `dashboard: GET ${apiPath} is not available through the dashboard`);
+  const work = tags ? reg.tags(tags[1] as string) : reg.catalog();
+  work.then(
+    (v) => sendBody(res, 200, v),
+    (e: unknown) => sendJson(res, e instanceof RegistryError ? e.status : 502, e instanceof Error ? e.message : String(e)),
+  );
 }
 
 function proxy(up: Upstream, req: http.IncomingMessage, res: http.ServerResponse, apiPath: string, search: string): void {
@@ -105,7 +121,8 @@ export function makeDashboardServer(opts: ServerOptions): DashboardServer {
       const method = req.method ?? "GET";
       const refused = check(gate, req, "api", method !== "GET" && method !== "HEAD");
       if (refused) return sendJson(res, refused.status, refused.message);
-      if (apiPath === "/_dashboard" && method === "GET") return sendBody(res, 200, { readOnly: gate.readOnly });
+      if (apiPath === "/_dashboard" && method === "GET") return sendBody(res, 200, { readOnly: gate.readOnly, registry: opts.registry?.url ?? null });
+      if (apiPath.startsWith("/_registry/") && method === "GET") return serveRegistry(opts.registry, apiPath, res);
       if (!routeOf(method, apiPath)) return sendJson(res, 404, `dashboard: ${method} ${apiPath} is not available through the dashboard`);
       return proxy(upstream, req, res, apiPath, url.search);
     }

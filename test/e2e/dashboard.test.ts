@@ -7,12 +7,14 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, type Page, chromium } from "playwright-core";
+import bcrypt from "bcryptjs";
 import { WebSocket } from "ws";
+import { freePort } from "./debregistry.js";
 import { BERTH, Daemon, busyboxTarFile, until } from "./harness.js";
 
 // The browser's globals, as far as the functions this file runs in the page use them (it compiles
@@ -314,6 +316,60 @@ describe("web dashboard (chromium)", { timeout: 420_000 }, () => {
     roProc.kill("SIGTERM");
     await new Promise((r) => roProc?.once("exit", r));
     roProc = undefined;
+  });
+
+  it("berth dashboard --registry shows an htpasswd berth registry's repository, tag and size (credentials from docker login); a new page shows the last hour's events", async () => {
+    const htpasswd = path.join(d.dir, "dash-htpasswd");
+    writeFileSync(htpasswd, `alice:${bcrypt.hashSync("wonderland", 4)}\n`);
+    const regAddr = `127.0.0.1:${await freePort()}`;
+    const reg = spawn(process.execPath, [BERTH, "registry", "serve", "--addr", regAddr, "--root", path.join(d.dir, "dash-reg"), "--htpasswd", htpasswd], { stdio: ["ignore", "pipe", "pipe"] });
+    let dash: ChildProcess | undefined;
+    try {
+      let regOut = "";
+      reg.stdout?.on("data", (b: Buffer) => (regOut += b.toString()));
+      assert.ok(await until(async () => regOut.includes("berth registry listening on"), 10_000), `registry serve starts: ${regOut}`);
+      const login = await d.docker(["login", "-u", "alice", "--password-stdin", regAddr], { input: "wonderland\n" });
+      assert.equal(login.code, 0, login.stderr);
+      assert.equal((await d.docker(["tag", "busybox:latest", `${regAddr}/tools/busybox:1.36`])).code, 0);
+      const push = await d.docker(["push", `${regAddr}/tools/busybox:1.36`], { timeoutMs: 120_000 });
+      assert.equal(push.code, 0, push.stderr);
+      const manifest = JSON.parse((await d.docker(["manifest", "inspect", "--insecure", `${regAddr}/tools/busybox:1.36`])).stdout || "{}") as { layers?: { size: number }[] };
+      dash = spawn(process.execPath, [BERTH, "dashboard", "--registry", `http://${regAddr}`], { env: d.env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      dash.stdout?.on("data", (b: Buffer) => (out += b.toString()));
+      assert.ok(await until(async () => /dashboard: http:\/\/127\.0\.0\.1:\d+\/#token=\S+/.test(out), 10_000), `berth dashboard prints its URL: ${out}`);
+      const dashUrl = (out.match(/dashboard: (\S+)/) as RegExpMatchArray)[1] as string;
+      const dBase = dashUrl.replace(/\/#token=.*/, "");
+      const dToken = (dashUrl.match(/#token=(\S+)/) as RegExpMatchArray)[1] as string;
+      // Only the registry view's reads are proxied: no other registry path, no bad repository name.
+      const other = await request(`${dBase}/api/_registry/v2/_catalog`, { headers: { Authorization: `Bearer ${dToken}` } });
+      assert.equal(other.status, 404);
+      const bad = await request(`${dBase}/api/_registry/repositories/..%2Fx/tags`, { headers: { Authorization: `Bearer ${dToken}` } });
+      assert.equal(bad.status, 400);
+      const p = await browser.newPage({ viewport: { width: 1400, height: 820 } });
+      await p.goto(dashUrl);
+      await p.click("nav a:text('Registry')");
+      const row = p.locator('tr[data-repo="tools/busybox"][data-tag="1.36"]');
+      await row.waitFor({ timeout: 15_000 });
+      const text = (await row.textContent()) ?? "";
+      const size = (manifest.layers ?? []).reduce((a, l) => a + l.size, 0);
+      assert.ok(size > 0, "docker manifest inspect reads the pushed layers");
+      // The UI's bytes(): three significant digits, decimal units.
+      const [n, unit] = size >= 1e6 ? [size / 1e6, "MB"] : [size / 1e3, "kB"];
+      const shown = `${n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : Math.round(n)} ${unit}`;
+      assert.ok(text.includes("tools/busybox") && text.includes("1.36") && text.includes(shown), `row "${text}" shows ${shown}`);
+      await p.screenshot({ path: path.join(OUT, "registry.png") });
+      // Events from before this page opened (dash-web's create, earlier tests' stop) are there at once.
+      await p.click("nav a:text('Events')");
+      await p.locator(".timeline li:has-text('create'):has-text('dash-web')").first().waitFor({ timeout: 10_000 });
+      await p.close();
+      // Without --registry the view is not offered.
+      assert.equal(await page.locator("nav a:text('Registry')").count(), 0);
+    } finally {
+      dash?.kill("SIGTERM");
+      reg.kill("SIGTERM");
+      await d.docker(["rmi", `${regAddr}/tools/busybox:1.36`]);
+    }
   });
 
   it("stays responsive with 200 containers streaming stats (time to update and frame time bounded)", { timeout: 360_000 }, async () => {

@@ -14,11 +14,13 @@ export function registerDashboard(program: Command): void {
     .description("Serve the web dashboard on a local port (through this CLI's connection to the daemon)")
     .option("--addr <host:port>", "address to serve on (a loopback one; port 0 picks a free port)", "127.0.0.1:0")
     .option("--read-only", "show, but change nothing")
-    .action(async (flags: { addr: string; readOnly?: boolean }) => {
+    .option("--registry <url>", "show this loopback registry in the Registry view (http://127.0.0.1:PORT; credentials from config.json)")
+    .action(async (flags: { addr: string; readOnly?: boolean; registry?: string }) => {
       const ep = parseHost(getClient().host);
       const dash = await startDashboard({
         addr: flags.addr,
         readOnly: flags.readOnly ?? false,
+        registry: flags.registry,
         upstream: ep.socketPath ? { socketPath: ep.socketPath } : { host: ep.hostname, port: ep.port },
       });
       outln(`dashboard: ${dash.url}${flags.readOnly ? " (read-only)" : ""}`);

@@ -1,4 +1,4 @@
-/** Engine events as they arrive (since the page opened), newest first, filtered by type, action and name. */
+/** Engine events of the last hour (at most 1,000), then live as they arrive, newest first, filtered by type, action and name. */
 import { useState } from "preact/hooks";
 import { state, useStore } from "./store.js";
 

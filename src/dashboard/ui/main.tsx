@@ -9,6 +9,7 @@ import { ContainerPage } from "./container.js";
 import { ContainersView } from "./containers.js";
 import { EventsView } from "./events.js";
 import { ImagesView } from "./images.js";
+import { RegistryView } from "./registry.js";
 import { DiskView, NetworksView, VolumesView } from "./resources.js";
 import { connectFeed, state, useStore } from "./store.js";
 
@@ -19,6 +20,7 @@ const NAV = [
   ["volumes", "Volumes"],
   ["disk", "Disk usage"],
   ["events", "Events"],
+  ["registry", "Registry"],
 ] as const;
 
 function useRoute(): string[] {
@@ -46,7 +48,7 @@ function ThemeToggle() {
   );
 }
 
-function App({ readOnly }: { readOnly: boolean }) {
+function App({ readOnly, registry }: { readOnly: boolean; registry: string | null }) {
   useStore();
   const [view = "containers", arg = "", sub = ""] = useRoute();
   return (
@@ -57,7 +59,7 @@ function App({ readOnly }: { readOnly: boolean }) {
       <header>
         <strong class="brand">Berth</strong>
         <nav aria-label="Views">
-          {NAV.map(([k, label]) => (
+          {NAV.filter(([k]) => k !== "registry" || registry).map(([k, label]) => (
             <a key={k} href={`#/${k}`} class={view === k || (k === "containers" && view === "c") ? "active" : ""} aria-current={view === k ? "page" : undefined}>
               {label}
             </a>
@@ -76,6 +78,7 @@ function App({ readOnly }: { readOnly: boolean }) {
         {view === "volumes" && <VolumesView />}
         {view === "disk" && <DiskView />}
         {view === "events" && <EventsView />}
+        {view === "registry" && registry && <RegistryView url={registry} />}
       </main>
     </>
   );
@@ -95,9 +98,9 @@ async function boot(): Promise<void> {
   const root = document.getElementById("app") as HTMLElement;
   initToken();
   try {
-    const me = await api<{ readOnly: boolean }>("GET", "/_dashboard");
+    const me = await api<{ readOnly: boolean; registry: string | null }>("GET", "/_dashboard");
     connectFeed();
-    render(<App readOnly={me.readOnly} />, root);
+    render(<App readOnly={me.readOnly} registry={me.registry} />, root);
   } catch (e) {
     render(<Denied message={e instanceof Error ? e.message : String(e)} />, root);
   }

@@ -154,9 +154,14 @@ export function connectFeed(): void {
     void refreshContainers();
   };
   ws.onmessage = (m) => {
-    const msg = JSON.parse(String(m.data)) as { type: string; event?: EngineEvent; samples?: Sample[]; statsStreams?: number };
+    const msg = JSON.parse(String(m.data)) as { type: string; event?: EngineEvent; events?: EngineEvent[]; samples?: Sample[]; statsStreams?: number };
     if (msg.statsStreams !== undefined) state.statsStreams = msg.statsStreams;
-    if (msg.type === "event" && msg.event) {
+    if (msg.type === "history" && msg.events) {
+      // The recent events (oldest first) under the live ones that came meanwhile; an event in both once.
+      const seen = new Set(state.events.map(eventKey));
+      const older = msg.events.filter((e) => !seen.has(eventKey(e))).reverse();
+      state.events = [...state.events, ...older].slice(0, MAX_EVENTS);
+    } else if (msg.type === "event" && msg.event) {
       state.events.unshift(msg.event);
       if (state.events.length > MAX_EVENTS) state.events.length = MAX_EVENTS;
       for (const l of eventListeners) l(msg.event);
@@ -178,6 +183,10 @@ export function connectFeed(): void {
     changed();
     setTimeout(connectFeed, 2000);
   };
+}
+
+function eventKey(e: EngineEvent): string {
+  return `${e.timeNano ?? e.time}|${e.Type}|${e.Action}|${e.Actor.ID}`;
 }
 
 export function containerName(c: ContainerSummary): string {
