@@ -4,7 +4,8 @@
 set -euo pipefail
 # passwd (useradd, usermod: --userns-remap default) and util-linux (unshare, nsenter) are in every Debian, listed for clarity.
 # systemd: systemd-socket-activate, systemd-notify (berthd notifies through it), journald and journalctl (log driver); gzip: rotated logs.
-PKGS=(runc crun busybox-static tini iproute2 iptables aardvark-dns attr gcc libc6-dev tmux openssl curl skopeo docker-registry passwd util-linux systemd gzip python3)
+# chromium: the dashboard's browser tests (test/e2e/dashboard.test.ts, driven by playwright-core).
+PKGS=(runc crun busybox-static tini iproute2 iptables aardvark-dns attr gcc libc6-dev tmux openssl curl skopeo docker-registry passwd util-linux systemd gzip python3 chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

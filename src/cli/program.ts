@@ -14,6 +14,7 @@ import { registerCp } from "./commands/cp.js";
 import { registerUpdate } from "./commands/update.js";
 import { cliVersion, registerSystemCommands } from "./commands/system.js";
 import { registerRegistry } from "./commands/registry.js";
+import { registerDashboard } from "./commands/dashboard.js";
 import { registerContextCommands } from "./commands/contextcmd.js";
 import { useDockerHelp } from "./help.js";
 import { registerCompletion } from "./commands/completion.js";
@@ -109,6 +110,7 @@ export function buildProgram(): Command {
   registerRegistry(program);
   registerContextCommands(program);
   registerCompletion(program);
+  registerDashboard(program);
   useDockerHelp(program);
   return program;
 }

@@ -55,6 +55,9 @@ export interface Settings {
   tlscacert?: string;
   tlscert?: string;
   tlskey?: string;
+  dashboardAddr?: string;
+  dashboardReadOnly?: boolean;
+  dashboardRegistry?: string;
   usernsRemap?: string;
   bip?: string;
   insecureRegistry: string[];
@@ -93,6 +96,9 @@ export const KEYS: readonly KeyDef[] = [
   { key: "tlscacert", field: "tlscacert", kind: "string", reloadable: false },
   { key: "tlscert", field: "tlscert", kind: "string", reloadable: false },
   { key: "tlskey", field: "tlskey", kind: "string", reloadable: false },
+  { key: "dashboard-addr", field: "dashboardAddr", kind: "string", reloadable: false },
+  { key: "dashboard-read-only", field: "dashboardReadOnly", kind: "bool", reloadable: false },
+  { key: "dashboard-registry", field: "dashboardRegistry", kind: "string", reloadable: false },
   { key: "userns-remap", field: "usernsRemap", kind: "string", reloadable: false },
   { key: "bip", field: "bip", kind: "string", reloadable: false },
   { key: "insecure-registries", field: "insecureRegistry", kind: "strings", reloadable: true },

@@ -34,6 +34,7 @@ import { makeReloader } from "./reload.js";
 import { checkDns, checkDnsSearch, parsePool, parseUlimit } from "./config-defaults.js";
 import { sdNotify, selectFds, takeSystemdEnv } from "./systemd.js";
 import { run } from "../util/exec.js";
+import { startDashboard } from "../dashboard/index.js";
 
 const program = new Command("berthd")
   .description("Berth container engine daemon (serves the Docker Engine API)")
@@ -52,6 +53,9 @@ const program = new Command("berthd")
   .option("--tlscacert <file>", "trust client certificates signed by this CA")
   .option("--tlscert <file>", "the server's TLS certificate")
   .option("--tlskey <file>", "the server's TLS key")
+  .option("--dashboard-addr <host:port>", "serve the web dashboard on this address (off by default; a non-loopback one needs --tlscert/--tlskey)")
+  .option("--dashboard-read-only", "the dashboard shows, but changes nothing")
+  .option("--dashboard-registry <url>", "the dashboard's registry view shows this loopback registry (http://127.0.0.1:PORT; credentials from root's docker config.json)")
   .option("--userns-remap <user>", 'run containers in a user namespace mapped to this user\'s subordinate ids ("default" creates and uses the user dockremap; user[:group] or uid[:gid])')
   .option("--bip <cidr>", "the default bridge's address and prefix, e.g. 172.18.0.1/16 (when berth0 does not exist yet)")
   .addOption(new Option("--insecure-registry <host>", "registry reachable over plain HTTP (host:port or CIDR), repeatable").argParser(repeat))
@@ -231,6 +235,11 @@ async function main(): Promise<void> {
     log.info(`API listening on ${h}`);
   }
   for (const f of systemd.fds) if (!usedFds.has(f.fd)) log.warn(`socket-activated fd ${f.fd} (${f.name}) is not used by any -H fd://`);
+  if (flags.dashboardAddr) {
+    if (!sockets[0]) throw new Error("--dashboard-addr needs a unix:// host (the dashboard talks to berthd's own socket)");
+    const dash = await startDashboard({ addr: flags.dashboardAddr, readOnly: flags.dashboardReadOnly ?? false, upstream: { socketPath: sockets[0] }, tlsFiles: { cert: flags.tlscert, key: flags.tlskey }, tokenFile: path.join(execRoot, "dashboard.token"), registry: flags.dashboardRegistry });
+    log.info(`dashboard: ${dash.url}${flags.dashboardReadOnly ? " (read-only)" : ""}`);
+  }
 
   // Clients are connected from here on, also while the engine starts: the handlers are in place first.
   const started: { engine?: Engine } = {};
