@@ -341,6 +341,27 @@ describe("docker push / pull / login / save / load / df / prune against berthd",
     }
   });
 
+  it("pull --all-tags pulls every tag of the repository, with docker and with berth alike", async () => {
+    const repo = `${reg.addr}/alltags`;
+    await ok(["tag", "busybox", `${repo}:one`]);
+    await ok(["tag", "busybox", `${repo}:two`]);
+    await ok(["push", "--all-tags", repo]);
+    for (const cli of ["docker", "berth"] as const) {
+      await ok(["rmi", `${repo}:one`, `${repo}:two`]);
+      const r = cli === "docker" ? await d.docker(["pull", "--all-tags", repo], { timeoutMs: 120_000 }) : await d.berth(["pull", "-a", repo], { timeoutMs: 120_000 });
+      assert.equal(r.code, 0, `${cli} pull -a: ${r.stderr}`);
+      assert.doesNotMatch(r.stdout, /Using default tag/);
+      assert.match(r.stdout, /^one: Pulling from alltags$/m);
+      assert.match(r.stdout, /^two: Pulling from alltags$/m);
+      assert.equal(r.stdout.trim().split("\n").at(-1), repo, `${cli} prints the name it pulled`);
+      assert.deepEqual((await ok(["images", "--format", "{{.Tag}}", repo])).trim().split("\n").sort(), ["one", "two"]);
+    }
+    const tagged = await d.berth(["pull", "-a", `${repo}:one`]);
+    assert.equal(tagged.code, 1);
+    assert.match(tagged.stderr, /tag can't be used with --all-tags\/-a/); // reference: docker CLI 28
+    await ok(["rmi", `${repo}:one`, `${repo}:two`]);
+  });
+
   it("pull/push errors: a missing tag, no such local image, an unreachable registry (fast), a blob with the wrong digest", async () => {
     const missing = await d.docker(["pull", `${reg.addr}/bb:nope`]);
     assert.equal(missing.code, 1);

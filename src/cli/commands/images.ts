@@ -19,7 +19,8 @@ export const imagePath = (name: string): string => name.split("/").map(encodeURI
 type TtyStream = Writable & { isTTY?: boolean; columns?: number };
 
 /** POST /images/create?fromImage=...; shows the progress on `outStream`. */
-export async function pullImage(client: Client, image: string, outStream: TtyStream, quiet = false, platform?: string): Promise<void> {
+/** `allTags`: no tag is sent, and the daemon pulls every tag of the repository (docker pull -a). */
+export async function pullImage(client: Client, image: string, outStream: TtyStream, quiet = false, platform?: string, allTags = false): Promise<void> {
   let fromImage = image;
   let tag = "";
   const at = image.indexOf("@");
@@ -29,7 +30,7 @@ export async function pullImage(client: Client, image: string, outStream: TtyStr
   } else {
     const rt = splitRepoTag(image);
     fromImage = rt.repo;
-    tag = rt.tag || "latest";
+    tag = allTags ? "" : rt.tag || "latest";
   }
   const stream = await client.jsonStream<JSONMessage>("POST", "/images/create", {
     query: { fromImage, tag, platform: platform || undefined },
@@ -270,10 +271,12 @@ export function registerPull(parent: Command): void {
     .option("-a, --all-tags", "Download all tagged images in the repository")
     .option("--platform <string>", "Set platform if server is multi-platform capable")
     .argument("<name>")
-    .action(async (name: string, flags: { quiet?: boolean; platform?: string }) => {
-      if (!flags.quiet && !name.includes("@") && !splitRepoTag(name).tag) process.stdout.write("Using default tag: latest\n");
-      await pullImage(getClient(), name, process.stdout, !!flags.quiet, flags.platform);
-      outln(name.includes("@") || splitRepoTag(name).tag ? name : `${name}:latest`);
+    .action(async (name: string, flags: { quiet?: boolean; platform?: string; allTags?: boolean }) => {
+      const nameOnly = !name.includes("@") && !splitRepoTag(name).tag;
+      if (flags.allTags && !nameOnly) throw new Error("tag can't be used with --all-tags/-a");
+      if (!flags.quiet && nameOnly && !flags.allTags) process.stdout.write("Using default tag: latest\n");
+      await pullImage(getClient(), name, process.stdout, !!flags.quiet, flags.platform, !!flags.allTags);
+      outln(!nameOnly || flags.allTags ? name : `${name}:latest`);
     });
 }
 
