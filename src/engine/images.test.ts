@@ -9,7 +9,7 @@ test("image prune reads dangling, until, label and label! as dockerd, and refuse
   const u = pruneFilters({ until: ["1h"] }).until ?? 0;
   assert.ok(Math.abs(u - (now - 3600)) < 5, `until 1h is an hour ago (${u})`);
   assert.equal(pruneFilters({ until: ["1700000000"] }).until, 1700000000);
-  assert.throws(() => pruneFilters({ dangling: ["maybe"] }), /Invalid filter 'dangling=maybe'/);
+  assert.throws(() => pruneFilters({ dangling: ["maybe"] }), /Invalid filter 'dangling=\[maybe\]'/); // reference: dockerd 20.10
   assert.throws(() => pruneFilters({ until: ["bogus"] }), /failed to parse value as time or duration: "bogus"/);
   assert.throws(() => pruneFilters({ until: ["1h", "2h"] }), /more than one until filter specified/);
 });

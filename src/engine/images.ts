@@ -279,7 +279,9 @@ export class ImageService {
  * (timetypes.GetTimestamp: a duration, unix seconds or a date), label and label! (MatchKVList).
  */
 export function pruneFilters(f: Record<string, string[]>): { until?: number; label?: string[]; notLabel?: string[] } {
-  for (const v of f["dangling"] ?? []) if (!["true", "1", "false", "0"].includes(v)) throw invalid(`Invalid filter 'dangling=${v}'`);
+  const dangling = f["dangling"] ?? [];
+  // dockerd prints the filter's values as Go prints a []string: "[a b]".
+  if (dangling.some((v) => !["true", "1", "false", "0"].includes(v))) throw invalid(`Invalid filter 'dangling=[${dangling.join(" ")}]'`);
   const u = f["until"] ?? [];
   if (u.length > 1) throw invalid("more than one until filter specified");
   let until: number | undefined;

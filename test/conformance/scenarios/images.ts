@@ -140,6 +140,12 @@ export const allowlist: AllowEntry[] = [
     why: "dockerd 20.10 wraps image inspect's not-found message twice (\"no such image: x: No such image: x:latest\"); Berth says \"No such image: x:latest\" as its history, tag and rmi do (and moby 23+); clients match \"No such image\"",
   },
   { scenario: "images/tag-errors", where: "status", why: STATUS_500 },
+  { scenario: "images/prune-filters", step: 5, where: "body.message", why: "image inspect's not-found wording: see images/inspect-history" },
+  {
+    scenario: "images/prune-filters",
+    where: "status",
+    why: "a bad or repeated `until` prune filter: dockerd 20.10 answers 500 (an untyped Go error), Berth 400 with the same message (the client's error; docs/security.md)",
+  },
   { scenario: "images/commit", step: 4, where: "body.DockerVersion", why: "by nature: the version of the daemon that made the image (docker_version; Berth writes its own)" },
   { scenario: "images/save-load", step: 5, where: "body.error*", why: "the in-band error names the fault in each engine's own terms (dockerd: a file missing in its temp dir; Berth: an empty archive)" },
   { scenario: "images/create-errors", step: 2, where: "*", why: "POST /images/create with neither fromImage nor fromSrc: dockerd 20.10 answers 500 from an empty registry URL; Berth answers 400 \"either fromSrc or fromImage must be given\"" },
