@@ -39,6 +39,18 @@ function disableOutputProcessing(): void {
 }
 
 /** The input device must be a terminal when a tty is attached to stdin (docker's check). */
+/** Wait for an attachment's output to end (an error is printed as docker prints it), then stop the resize watcher and close it. */
+export async function followAttachment(attachment: Attachment, stopResize: () => void): Promise<void> {
+  try {
+    await attachment.done;
+  } catch (e) {
+    process.stderr.write(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
+  } finally {
+    stopResize();
+    attachment.close();
+  }
+}
+
 export function checkTty(streams: AttachStreams): void {
   if (streams.tty && streams.stdin && !process.stdin.isTTY) throw new Error("the input device is not a TTY");
 }

@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { type Attachment, type AttachStreams, attachContainer, checkTty, forwardSignals, monitorTtySize, startExecAttached } from "../attach.js";
+import { type Attachment, type AttachStreams, attachContainer, checkTty, followAttachment, forwardSignals, monitorTtySize, startExecAttached } from "../attach.js";
 import { type Client, DaemonError, copyOutput, readBody } from "../client.js";
 import { FlagValueError, MultiError, StatusError, collect, confirm, errln, filtersJson, forEachArg, getClient, out, outln, parseIntStrict, filterCollector } from "../context.js";
 import { ago, ellipsis, familiarReference, formatGoTime, getTimestamp, goQuote, humanSize, renderFormatted, shortId } from "../format.js";
@@ -137,14 +137,7 @@ async function runAttached(
   }
   const stopResize = streams.tty ? monitorTtySize(client, id) : () => undefined;
   const stopSignals = !streams.tty && opts.sigProxy ? forwardSignals(client, id) : () => undefined;
-  try {
-    await attachment.done;
-  } catch (e) {
-    errln(`Error: ${e instanceof Error ? e.message : String(e)}`);
-  } finally {
-    stopResize();
-    attachment.close();
-  }
+  await followAttachment(attachment, stopResize);
   let status: number;
   try {
     const r = await waitResult;
@@ -438,14 +431,7 @@ export function registerExec(parent: Command): void {
       }
       const attachment = await startExecAttached(client, created.Id, streams, consoleSize);
       const stopResize = streams.tty ? monitorTtySize(client, created.Id, "exec") : () => undefined;
-      try {
-        await attachment.done;
-      } catch (e) {
-        errln(`Error: ${e instanceof Error ? e.message : String(e)}`);
-      } finally {
-        stopResize();
-        attachment.close();
-      }
+      await followAttachment(attachment, stopResize);
       const info = await client.get<{ ExitCode: number | null; Running: boolean }>(`/exec/${enc(created.Id)}/json`);
       const status = info.ExitCode ?? 0;
       if (status !== 0) throw new StatusError(status);

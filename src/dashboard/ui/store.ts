@@ -3,6 +3,7 @@
  * Engine API lists it re-reads when an event says they changed (coalesced: one read per burst).
  * Components subscribe with useStore(); renders are batched to one per animation frame.
  */
+import type { Sample } from "../sample.js";
 import { useEffect, useState } from "preact/hooks";
 import { api, socket } from "./api.js";
 
@@ -34,15 +35,8 @@ export interface EngineEvent {
   timeNano?: number;
 }
 
-export interface Sample {
-  id: string;
-  t: number;
-  cpu: number;
-  mem: number;
-  memLimit: number;
-  rx: number;
-  tx: number;
-}
+/** The server's stats sample (one definition, shared with the server; a type only, erased by the bundler). */
+export type { Sample };
 
 /** The last samples of one container (a ring of HISTORY). */
 export interface Series {
