@@ -72,5 +72,5 @@ export function normalise(text: string): string {
  * may run side by side (each with its own pc-x name).
  */
 export function listsAll(cmd: string): boolean {
-  return /^(ps|images|info|system (df|prune)|(container|image|volume|network) (ls|list|prune))\b/.test(cmd) || /^stats --no-stream( -a)? --format '[^']*'$/.test(cmd);
+  return /^(ps|images|info|system (df|prune)|(container|image|volume|network|context) (ls|list|prune))\b/.test(cmd) || /^stats --no-stream( -a)? --format '[^']*'$/.test(cmd);
 }
