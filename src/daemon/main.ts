@@ -34,7 +34,6 @@ import { makeReloader } from "./reload.js";
 import { checkDns, checkDnsSearch, parsePool, parseUlimit } from "./config-defaults.js";
 import { sdNotify, selectFds, takeSystemdEnv } from "./systemd.js";
 import { run } from "../util/exec.js";
-import { startDashboard } from "../dashboard/index.js";
 
 const program = new Command("berthd")
   .description("Berth container engine daemon (serves the Docker Engine API)")
@@ -237,6 +236,8 @@ async function main(): Promise<void> {
   for (const f of systemd.fds) if (!usedFds.has(f.fd)) log.warn(`socket-activated fd ${f.fd} (${f.name}) is not used by any -H fd://`);
   if (flags.dashboardAddr) {
     if (!sockets[0]) throw new Error("--dashboard-addr needs a unix:// host (the dashboard talks to berthd's own socket)");
+    // Loaded only when asked for (off by default): a daemon without a dashboard never loads its server or ws.
+    const { startDashboard } = await import("../dashboard/index.js");
     const dash = await startDashboard({ addr: flags.dashboardAddr, readOnly: flags.dashboardReadOnly ?? false, upstream: { socketPath: sockets[0] }, tlsFiles: { cert: flags.tlscert, key: flags.tlskey }, tokenFile: path.join(execRoot, "dashboard.token"), registry: flags.dashboardRegistry });
     log.info(`dashboard: ${dash.url}${flags.dashboardReadOnly ? " (read-only)" : ""}`);
   }
